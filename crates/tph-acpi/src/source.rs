@@ -1,0 +1,147 @@
+//! The seam between the kernel model and firmware: a source of `_DSM` results per processor UID.
+
+use std::collections::BTreeMap;
+
+use crate::StInfo;
+
+/// Why firmware gave no steering-tag result.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum FirmwareError {
+    /// The source has no result for this ACPI processor UID.
+    #[error("firmware has no steering tag for processor UID {0}")]
+    UnknownUid(u32),
+    /// A line of a table file could not be parsed.
+    #[error("line {line}: {why}")]
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The `_DSM` method failed or is absent (message from the evaluator).
+    #[error("_DSM evaluation failed: {0}")]
+    Method(String),
+}
+
+/// Anything that answers the host bridge `_DSM` steering-tag query for a processor UID.
+pub trait SteeringTagSource: Send + Sync + std::fmt::Debug {
+    /// The 64-bit function 0xF result for `uid`, or why there is none.
+    fn st_info(&self, uid: u32) -> Result<StInfo, FirmwareError>;
+}
+
+/// `_DSM` results from a table, one per UID.
+///
+/// With no table given ([`TableSource::default_for`]) every UID `u` gets a deterministic result:
+/// VM tag `u & 0xff`, VM extended tag `0x100 + u`, PM tag `0x80 | (u & 0x7f)`, PM extended tag
+/// `0x8000 | u`, all valid, `ph_ignore` clear.
+#[derive(Clone, Debug, Default)]
+pub struct TableSource {
+    table: BTreeMap<u32, StInfo>,
+    synthesize: bool,
+}
+
+impl TableSource {
+    /// A source that answers every UID with the documented synthetic default.
+    pub fn default_for_all() -> Self {
+        Self {
+            table: BTreeMap::new(),
+            synthesize: true,
+        }
+    }
+
+    /// The documented synthetic result for `uid`.
+    pub fn default_st_info(uid: u32) -> StInfo {
+        let vm = 0x3 | (uid & 0xff) << 8 | (0x100u32.wrapping_add(uid) & 0xffff) << 16;
+        let pm = 0x3 | (0x80 | (uid & 0x7f)) << 8 | ((0x8000 | uid) & 0xffff) << 16;
+        StInfo(u64::from(vm) | u64::from(pm) << 32)
+    }
+
+    /// A source answering exactly from `table`.
+    pub fn from_map(table: BTreeMap<u32, StInfo>) -> Self {
+        Self {
+            table,
+            synthesize: false,
+        }
+    }
+
+    /// Parses lines `UID 0xST_INFO` (decimal or 0x-hex UID; `#` starts a comment).
+    pub fn parse(text: &str) -> Result<Self, FirmwareError> {
+        let mut table = BTreeMap::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (uid, info) =
+                parse_line(line).map_err(|why| FirmwareError::Parse { line: i + 1, why })?;
+            table.insert(uid, info);
+        }
+        Ok(Self::from_map(table))
+    }
+}
+
+fn parse_num(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("bad number {s:?}: {e}"))
+}
+
+fn parse_line(line: &str) -> Result<(u32, StInfo), String> {
+    let mut it = line.split_whitespace();
+    let (Some(uid), Some(st), None) = (it.next(), it.next(), it.next()) else {
+        return Err(format!("expected `UID 0xST_INFO`, got {line:?}"));
+    };
+    let uid = u32::try_from(parse_num(uid)?).map_err(|_| format!("UID {uid} exceeds 32 bits"))?;
+    Ok((uid, StInfo(parse_num(st)?)))
+}
+
+impl SteeringTagSource for TableSource {
+    fn st_info(&self, uid: u32) -> Result<StInfo, FirmwareError> {
+        match self.table.get(&uid) {
+            Some(v) => Ok(*v),
+            None if self.synthesize => Ok(Self::default_st_info(uid)),
+            None => Err(FirmwareError::UnknownUid(uid)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemType;
+
+    #[test]
+    fn table_file_lines_parse_with_comments_and_hex() {
+        let src = TableSource::parse("# uid st_info\n0 0x0000000000000a01\n0x10 0x1  # cpu16\n\n")
+            .unwrap();
+        assert_eq!(src.st_info(0).unwrap().st(MemType::Volatile), 0x0a);
+        assert_eq!(src.st_info(16).unwrap(), StInfo(1));
+        assert_eq!(src.st_info(1), Err(FirmwareError::UnknownUid(1)));
+    }
+
+    #[test]
+    fn table_file_bad_line_names_line_number() {
+        let err = TableSource::parse("0 0x1\nzero 0x2\n").unwrap_err();
+        assert!(
+            matches!(err, FirmwareError::Parse { line: 2, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn default_source_is_deterministic_and_valid() {
+        let src = TableSource::default_for_all();
+        let v = src.st_info(5).unwrap();
+        assert_eq!(
+            (v.st(MemType::Volatile), v.xst(MemType::Volatile)),
+            (5, 0x105)
+        );
+        assert_eq!(
+            (v.st(MemType::Persistent), v.xst(MemType::Persistent)),
+            (0x85, 0x8005)
+        );
+        assert!(v.st_valid(MemType::Persistent) && v.xst_valid(MemType::Volatile));
+    }
+}

@@ -1,0 +1,43 @@
+//! `tphctl`: inspect and control PCIe TLP Processing Hints.
+//!
+//! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
+//! codes (0 success, 1 the asked-for thing is absent, 2 error).
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Inspect and control PCIe TLP Processing Hints (TPH) steering tags.
+#[derive(Parser)]
+#[command(name = "tphctl", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List functions with a TPH Requester capability.
+    List(cmd::list::Args),
+    /// Decode the TPH state of one function (or all), beyond what lspci prints.
+    Show(cmd::show::Args),
+    /// Take over one device and drive the VFIO TPH ioctl from commands on stdin.
+    Session(cmd::session::Args),
+    /// Show the steering tag firmware gives each CPU (host bridge _DSM, rev 7, function 0xF).
+    StMap(cmd::stmap::Args),
+    /// Run the built-in demonstration scenario on the embedded emulated machine.
+    Demo(cmd::demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List(a) => cmd::list::run(a),
+        Command::Show(a) => cmd::show::run(a),
+        Command::Session(a) => cmd::session::run(a),
+        Command::StMap(a) => cmd::stmap::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    std::process::exit(cmd::finish(result));
+}
