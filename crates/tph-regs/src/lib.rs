@@ -3,7 +3,18 @@
 //! Decoding and encoding of the configuration-space structures TPH touches: the header, the
 //! capability and extended-capability lists, the PCI Express capability, MSI-X, and the TPH
 //! Requester extended capability. Layouts follow `shared/spec/pci-tph-core.md` section 1.
+//! Machines (functions plus bus topology) are read from lspci dumps ([`dump`]) or sysfs.
 #![forbid(unsafe_code)]
 
+mod bytes;
 pub mod caps;
+pub mod dump;
+mod error;
+pub mod express;
+pub mod header;
+pub mod machine;
+pub mod msix;
 pub mod tph;
+
+pub use dump::parse_lspci_dump;
+pub use error::Error;

@@ -1,4 +1,8 @@
-//! The TPH Requester extended capability (ID 0x17): Capability and Control registers.
+//! The TPH Requester extended capability (ID 0x17): Capability and Control registers, the
+//! in-capability ST table, and the requester type the core negotiates on enable.
+
+use crate::bytes::{rd16, rd32, wr16, wr32};
+use crate::Error;
 
 /// Offset of the TPH Requester Capability register from the capability start.
 pub const TPH_CAP: usize = 0x4;
@@ -230,5 +234,255 @@ impl CompleterSupport {
             Self::Reserved => 2,
             Self::TphAndExt => 3,
         }
+    }
+}
+
+/// Where a function sits, as far as the enable-time completer check is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "completer", rename_all = "snake_case")]
+pub enum Upstream {
+    /// A Root Complex integrated endpoint: no root port check.
+    RcIntegrated,
+    /// Below a root port whose DevCap2 reports this completer support.
+    RootPort(CompleterSupport),
+    /// No root port found above the function (the kernel then uses completer type 0).
+    NoRootPort,
+}
+
+/// Why the core would refuse `enable` (pci-tph-core.md section 2, enable steps 4 and 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EnableRefusal {
+    /// Step 4: the requested mode bit is not set in capability bits 2:0.
+    #[error("mode {mode} is not supported by the capability (EINVAL)")]
+    ModeNotSupported {
+        /// The mode asked for (after `& 7`).
+        mode: u8,
+    },
+    /// Step 5/6: no root port above the function, so the requester type becomes 0.
+    #[error("no root port above the function: requester type 0 (EINVAL)")]
+    NoRootPort,
+    /// Step 5/6: the root port reports no TPH completer, so the requester type becomes 0.
+    #[error("the root port has no TPH completer: requester type 0 (EINVAL)")]
+    NoCompleter,
+}
+
+/// The requester type the core would program on enable (pci-tph-core.md section 2, enable
+/// steps 5-6): 3 if extended TPH is supported, else 1; unless the function is a Root Complex
+/// integrated endpoint, the minimum of that and the root port's completer field (no root port
+/// gives 0); 0 refuses. A root port reporting the reserved completer value 2 yields
+/// [`ReqEnable::Reserved`], which the core would write as is.
+pub fn negotiate(cap: &TphCapability, upstream: Upstream) -> Result<ReqEnable, EnableRefusal> {
+    let own: u8 = if cap.ext { 3 } else { 1 };
+    let limit = match upstream {
+        Upstream::RcIntegrated => own,
+        Upstream::RootPort(c) => c.field(),
+        Upstream::NoRootPort => 0,
+    };
+    match (own.min(limit), upstream) {
+        (0, Upstream::NoRootPort) => Err(EnableRefusal::NoRootPort),
+        (0, _) => Err(EnableRefusal::NoCompleter),
+        (t, _) => Ok(ReqEnable::from_field(t)),
+    }
+}
+
+/// [`negotiate`] preceded by the mode check of enable step 4 (`mode & 7` must be a supported
+/// mode bit; No-ST is not special-cased).
+pub fn negotiate_enable(
+    cap: &TphCapability,
+    mode: u8,
+    upstream: Upstream,
+) -> Result<ReqEnable, EnableRefusal> {
+    let mode = mode & 7;
+    if mode >= 3 || cap.modes() & (1 << mode) == 0 {
+        return Err(EnableRefusal::ModeNotSupported { mode });
+    }
+    negotiate(cap, upstream)
+}
+
+/// The whole TPH Requester capability of one function, decoded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TphRequester {
+    /// Offset of the capability header.
+    pub offset: u16,
+    /// Capability version (header bits 19:16).
+    pub version: u8,
+    /// Next capability pointer (header bits 31:20).
+    pub next: u16,
+    /// The Capability register.
+    pub cap: TphCapability,
+    /// The Control register.
+    pub control: TphControl,
+    /// ST table entries held in the capability (empty unless location = capability); at most
+    /// 64 even when the size field claims more.
+    pub table: Vec<u16>,
+    /// Whether the configuration bytes read end before the last entry.
+    pub table_truncated: bool,
+}
+
+impl TphRequester {
+    /// Finds the first TPH Requester capability in the extended list and decodes it.
+    pub fn find(cfg: &[u8]) -> Option<Result<Self, Error>> {
+        crate::caps::find_ext_cap(cfg, crate::caps::EXT_CAP_ID_TPH).map(|o| Self::decode(cfg, o))
+    }
+
+    /// Decodes the capability at `offset`; an error when its registers lie beyond `cfg`.
+    pub fn decode(cfg: &[u8], offset: usize) -> Result<Self, Error> {
+        let truncated = |what| Error::Truncated {
+            what,
+            offset,
+            len: cfg.len(),
+        };
+        let header = rd32(cfg, offset).ok_or_else(|| truncated("TPH capability header"))?;
+        let cap =
+            rd32(cfg, offset + TPH_CAP).ok_or_else(|| truncated("TPH Capability register"))?;
+        let ctrl = rd32(cfg, offset + TPH_CTRL).ok_or_else(|| truncated("TPH Control register"))?;
+        let cap = TphCapability::from_bits(cap);
+        let (table, table_truncated) = read_table(cfg, offset, &cap);
+        Ok(Self {
+            offset: offset as u16,
+            version: ((header >> 16) & 0xf) as u8,
+            next: ((header >> 20) & 0xffc) as u16,
+            cap,
+            control: TphControl::from_bits(ctrl),
+            table,
+            table_truncated,
+        })
+    }
+
+    /// Writes header, registers and in-capability table entries back into `cfg`.
+    pub fn encode(&self, cfg: &mut [u8]) -> Result<(), Error> {
+        let offset = usize::from(self.offset);
+        let header = u32::from(crate::caps::EXT_CAP_ID_TPH)
+            | u32::from(self.version & 0xf) << 16
+            | u32::from(self.next & 0xffc) << 20;
+        let fits = wr32(cfg, offset, header)
+            .and_then(|()| wr32(cfg, offset + TPH_CAP, self.cap.to_bits()))
+            .and_then(|()| wr32(cfg, offset + TPH_CTRL, self.control.to_bits()))
+            .and_then(|()| {
+                self.table
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, e)| wr16(cfg, offset + TPH_TABLE + 2 * i, *e))
+            });
+        fits.ok_or(Error::Truncated {
+            what: "TPH capability",
+            offset,
+            len: cfg.len(),
+        })
+    }
+
+    /// Length in bytes of the capability structure (0xC, plus 2 per in-capability entry).
+    pub fn len(&self) -> usize {
+        TPH_TABLE + 2 * self.table.len()
+    }
+
+    /// Whether the structure holds no table (length 0xC).
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+fn read_table(cfg: &[u8], offset: usize, cap: &TphCapability) -> (Vec<u16>, bool) {
+    if cap.location != StLocation::Capability {
+        return (Vec::new(), false);
+    }
+    let n = usize::from(cap.table_size.min(TPH_CAP_TABLE_MAX));
+    let table: Vec<u16> = (0..n)
+        .map_while(|i| rd16(cfg, offset + TPH_TABLE + 2 * i))
+        .collect();
+    let truncated = table.len() < n;
+    (table, truncated)
+}
+
+/// ST lower byte of a capability table entry (bits 7:0).
+pub fn st_lower(entry: u16) -> u8 {
+    (entry & 0xff) as u8
+}
+
+/// ST upper byte of a capability table entry (bits 15:8, used with extended TPH only).
+pub fn st_upper(entry: u16) -> u8 {
+    (entry >> 8) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cap(ext: bool) -> TphCapability {
+        TphCapability::from_bits(0x0000_0205 | u32::from(ext) << 8)
+    }
+
+    #[test]
+    fn negotiate_rciep_ignores_root_port_and_uses_ext() {
+        assert_eq!(
+            negotiate(&cap(true), Upstream::RcIntegrated),
+            Ok(ReqEnable::ExtTph)
+        );
+        assert_eq!(
+            negotiate(&cap(false), Upstream::RcIntegrated),
+            Ok(ReqEnable::Tph)
+        );
+    }
+
+    #[test]
+    fn negotiate_root_port_without_completer_refuses() {
+        let up = Upstream::RootPort(CompleterSupport::None);
+        assert_eq!(negotiate(&cap(false), up), Err(EnableRefusal::NoCompleter));
+        assert_eq!(
+            negotiate(&cap(true), Upstream::NoRootPort),
+            Err(EnableRefusal::NoRootPort)
+        );
+    }
+
+    #[test]
+    fn negotiate_takes_minimum_with_completer_including_reserved() {
+        let tph_only = Upstream::RootPort(CompleterSupport::Tph);
+        assert_eq!(negotiate(&cap(true), tph_only), Ok(ReqEnable::Tph));
+        let reserved = Upstream::RootPort(CompleterSupport::Reserved);
+        assert_eq!(negotiate(&cap(true), reserved), Ok(ReqEnable::Reserved));
+        assert_eq!(negotiate(&cap(false), reserved), Ok(ReqEnable::Tph));
+    }
+
+    #[test]
+    fn negotiate_enable_unsupported_mode_refuses_first() {
+        // cap(false) supports No-ST and DS (bits 0 and 2), not IV.
+        let r = negotiate_enable(&cap(false), 1, Upstream::RcIntegrated);
+        assert_eq!(r, Err(EnableRefusal::ModeNotSupported { mode: 1 }));
+        assert_eq!(
+            negotiate_enable(&cap(false), 8 | 2, Upstream::RcIntegrated),
+            Ok(ReqEnable::Tph)
+        );
+    }
+
+    #[test]
+    fn requester_dsa_bytes_decode_entries() {
+        // Intel DSA capability at 0x160 as dumped: DS, table in capability with 2 entries,
+        // Control 0x102 (DS, TPH only), entries 0x0000 and 0x000a.
+        let mut cfg = vec![0u8; 0x180];
+        cfg[0x160..0x170].copy_from_slice(&[
+            0x17, 0x00, 0x01, 0x17, 0x05, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00,
+            0x0a, 0x00,
+        ]);
+        let t = TphRequester::decode(&cfg, 0x160).expect("fits");
+        assert_eq!((t.version, t.next), (1, 0x170));
+        assert_eq!(t.control.mode, StMode::DeviceSpecific);
+        assert_eq!(t.control.enable, ReqEnable::Tph);
+        assert_eq!(t.table, vec![0x0000, 0x000a]);
+        let mut out = vec![0u8; 0x180];
+        t.encode(&mut out).expect("fits");
+        assert_eq!(out[0x160..0x170], cfg[0x160..0x170]);
+    }
+
+    #[test]
+    fn requester_near_end_is_truncation_error_or_flag() {
+        let mut cfg = vec![0u8; 4096];
+        cfg[0xff8..0xffc].copy_from_slice(&0x0001_0017u32.to_le_bytes());
+        assert!(TphRequester::decode(&cfg, 0xff8).is_err());
+        // Table of 64 entries at 0xf00 needs 0xf0c + 128 > 0x1000? no: fits; use 0xfa0.
+        cfg[0xfa4..0xfa8].copy_from_slice(&0x003f_0200u32.to_le_bytes());
+        let t = TphRequester::decode(&cfg, 0xfa0).expect("registers fit");
+        assert!(t.table_truncated);
+        assert_eq!(t.table.len(), (0x1000 - 0xfac) / 2);
     }
 }

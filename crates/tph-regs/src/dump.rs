@@ -1,0 +1,164 @@
+//! Reader of `lspci -x` / `-xxx` / `-xxxx` text dumps, with or without the `-vvv` text and
+//! with or without domains.
+//!
+//! A line at column 0 is either a device line (`[DDDD:]BB:DD.F <description>`) or a hex line
+//! (`OFF: b0 b1 ...`, up to 16 bytes); indented lines are `-v` text and blank lines separate
+//! devices. The configuration space of a function is as long as its highest hex line, rounded
+//! up to 64, 256 or 4096 bytes; bytes the dump leaves out read as zero.
+
+use crate::machine::{Bdf, Function, Machine};
+use crate::Error;
+
+/// Largest configuration space (PCI Express extended space).
+pub const CONFIG_MAX: usize = 4096;
+
+/// Parses a whole dump.
+pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {
+    let mut functions: Vec<Function> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_end();
+        if line.is_empty() || line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let syntax = |what: String| Error::DumpSyntax { line: i + 1, what };
+        if let Some((off, bytes)) = hex_line(line).map_err(syntax)? {
+            let f = functions
+                .last_mut()
+                .ok_or_else(|| syntax("hex bytes before any device line".into()))?;
+            put_bytes(&mut f.config, off, &bytes);
+        } else {
+            start_function(&mut functions, line).map_err(syntax)?;
+        }
+    }
+    functions.iter_mut().try_for_each(finish_function)?;
+    Ok(Machine { functions })
+}
+
+fn start_function(functions: &mut Vec<Function>, line: &str) -> Result<(), String> {
+    let word = line.split_whitespace().next().unwrap_or_default();
+    let bdf: Bdf = word
+        .parse()
+        .map_err(|_| format!("neither a device line nor a hex line: {line:?}"))?;
+    if functions.iter().any(|f| f.bdf == bdf) {
+        return Err(format!("function {bdf} appears twice"));
+    }
+    functions.push(Function {
+        bdf,
+        config: Vec::new(),
+    });
+    Ok(())
+}
+
+/// `Ok(Some)` for a hex line, `Ok(None)` for a line that is not one, `Err` for a malformed one.
+fn hex_line(line: &str) -> Result<Option<(usize, Vec<u8>)>, String> {
+    let Some((off, rest)) = line.split_once(": ") else {
+        return Ok(None);
+    };
+    if off.is_empty() || off.len() > 3 || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let off = usize::from_str_radix(off, 16).map_err(|e| e.to_string())?;
+    if off % 16 != 0 || off >= CONFIG_MAX {
+        return Err(format!(
+            "hex line offset {off:#x} is not a multiple of 16 below 0x1000"
+        ));
+    }
+    let bytes = rest
+        .split_whitespace()
+        .map(parse_byte)
+        .collect::<Result<Vec<u8>, String>>()?;
+    if bytes.is_empty() || bytes.len() > 16 {
+        return Err(format!(
+            "hex line at {off:#x} holds {} bytes, expected 1..=16",
+            bytes.len()
+        ));
+    }
+    Ok(Some((off, bytes)))
+}
+
+fn parse_byte(s: &str) -> Result<u8, String> {
+    let ok = s.len() == 2 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| u8::from_str_radix(s, 16).ok())
+        .flatten()
+        .ok_or_else(|| format!("{s:?} is not a hex byte"))
+}
+
+fn put_bytes(config: &mut Vec<u8>, off: usize, bytes: &[u8]) {
+    let end = off + bytes.len();
+    if config.len() < end {
+        config.resize(end, 0);
+    }
+    if let Some(dst) = config.get_mut(off..end) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+/// Rounds the configuration length up to 64, 256 or 4096 bytes.
+fn finish_function(f: &mut Function) -> Result<(), Error> {
+    let len = match f.config.len() {
+        0 => return Err(Error::EmptyFunction(f.bdf.to_string())),
+        1..=64 => 64,
+        65..=256 => 256,
+        _ => CONFIG_MAX,
+    };
+    f.config.resize(len, 0);
+    Ok(())
+}
+
+/// Renders `machine` back as an `lspci -xxxx`-style dump (device lines carry no description).
+pub fn write_lspci_dump(machine: &Machine, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    let domains = machine.shows_domains();
+    for f in &machine.functions {
+        writeln!(out, "{} Device", f.bdf.lspci_str(domains))?;
+        for (row, chunk) in f.config.chunks(16).enumerate() {
+            write!(out, "{:02x}:", row * 16)?;
+            chunk.iter().try_for_each(|b| write!(out, " {b:02x}"))?;
+            writeln!(out)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dump_with_domain_and_vvv_text_parses() {
+        let text = "0001:19:00.0 Ethernet controller: X\n\tControl: I/O-\n00: 86 80 21 15\n";
+        let m = parse_lspci_dump(text).expect("valid dump");
+        assert_eq!(m.functions.len(), 1);
+        assert_eq!(m.functions[0].bdf.to_string(), "0001:19:00.0");
+        assert_eq!(m.functions[0].config.len(), 64);
+        assert_eq!(m.functions[0].config[..4], [0x86, 0x80, 0x21, 0x15]);
+    }
+
+    #[test]
+    fn dump_extended_line_makes_4096_bytes() {
+        let m = parse_lspci_dump("00:01.0 x\n00: 00\n100: 17 00 01 00\n").expect("valid");
+        assert_eq!(m.functions[0].config.len(), 4096);
+    }
+
+    #[test]
+    fn dump_hex_before_device_is_error_with_line() {
+        let e = parse_lspci_dump("\n00: 00 01\n").expect_err("must fail");
+        assert!(matches!(e, Error::DumpSyntax { line: 2, .. }), "{e}");
+    }
+
+    #[test]
+    fn dump_bad_byte_and_bad_offset_are_errors() {
+        assert!(parse_lspci_dump("00:01.0 x\n00: 0g\n").is_err());
+        assert!(parse_lspci_dump("00:01.0 x\n08: 00\n").is_err());
+        assert!(parse_lspci_dump("00:01.0 x\n").is_err());
+        assert!(parse_lspci_dump("00:01.0 x\n00: 00\n00:01.0 y\n00: 00\n").is_err());
+    }
+
+    #[test]
+    fn dump_write_then_parse_round_trips() {
+        let m = parse_lspci_dump("0002:01:00.1 x\n00: 01 02\n100: 17\n").expect("valid");
+        let mut s = String::new();
+        write_lspci_dump(&m, &mut s).expect("string write");
+        assert_eq!(parse_lspci_dump(&s).expect("re-parse"), m);
+    }
+}
