@@ -1,0 +1,505 @@
+//! The kernel ABIs this client speaks, byte for byte.
+//!
+//! The v7 `VFIO_DEVICE_PCI_TPH` ioctl (`shared/spec/vfio-tph-v7.md` section 1) and the later
+//! feature-based revision (`later-revisions.md`). Structs are `#[repr(C)]` mirrors of the UAPI
+//! with compile-time size and offset assertions; argument buffers are built and read with
+//! explicit little-endian byte encoding (never `transmute`).
+//!
+//! ```
+//! use tph_client::abi;
+//! assert_eq!(abi::VFIO_DEVICE_PCI_TPH, 0x3B7A);
+//! let buf = abi::encode_get_cap();
+//! assert_eq!(buf.len(), abi::OP_HEADER_SIZE);
+//! ```
+
+use std::mem::{offset_of, size_of};
+
+/// The VFIO ioctl type character, `';'`.
+pub const VFIO_TYPE: u8 = b';';
+/// The VFIO ioctl base number; VFIO ioctls are `_IO(';', VFIO_BASE + n)`.
+pub const VFIO_BASE: u8 = 100;
+
+/// `_IO(ty, nr)`: a Linux ioctl request number without direction or size bits.
+///
+/// ```
+/// assert_eq!(tph_client::abi::io(b';', 122), 0x3B7A);
+/// ```
+pub const fn io(ty: u8, nr: u8) -> u32 {
+    ((ty as u32) << 8) | nr as u32
+}
+
+/// `VFIO_DEVICE_PCI_TPH` = `_IO(';', 100 + 22)`, the v7 TPH ioctl (0x3B7A).
+///
+/// ```
+/// assert_eq!(tph_client::abi::VFIO_DEVICE_PCI_TPH, 0x3B7A);
+/// ```
+pub const VFIO_DEVICE_PCI_TPH: u32 = io(VFIO_TYPE, VFIO_BASE + 22);
+/// `VFIO_DEVICE_SET_IRQS` = `_IO(';', 100 + 10)` (0x3B6E).
+///
+/// ```
+/// assert_eq!(tph_client::abi::VFIO_DEVICE_SET_IRQS, 0x3B6E);
+/// ```
+pub const VFIO_DEVICE_SET_IRQS: u32 = io(VFIO_TYPE, VFIO_BASE + 10);
+/// `VFIO_DEVICE_RESET` = `_IO(';', 100 + 11)` (0x3B6F).
+///
+/// ```
+/// assert_eq!(tph_client::abi::VFIO_DEVICE_RESET, 0x3B6F);
+/// ```
+pub const VFIO_DEVICE_RESET: u32 = io(VFIO_TYPE, VFIO_BASE + 11);
+/// `VFIO_DEVICE_FEATURE` = `_IO(';', 100 + 17)` (0x3B75), used by the later feature revision.
+///
+/// ```
+/// assert_eq!(tph_client::abi::VFIO_DEVICE_FEATURE, 0x3B75);
+/// ```
+pub const VFIO_DEVICE_FEATURE: u32 = io(VFIO_TYPE, VFIO_BASE + 17);
+
+/// v7 op code: query capabilities.
+pub const OP_GET_CAP: u32 = 0;
+/// v7 op code: enable TPH in one mode.
+pub const OP_ENABLE: u32 = 1;
+/// v7 op code: disable TPH.
+pub const OP_DISABLE: u32 = 2;
+/// v7 op code: fetch steering tags for CPUs (DS mode).
+pub const OP_GET_ST: u32 = 3;
+/// v7 op code: program steering table entries.
+pub const OP_SET_ST: u32 = 4;
+
+/// UAPI mode bit: Interrupt Vector mode.
+pub const MODE_IV: u8 = 1 << 0;
+/// UAPI mode bit: Device Specific mode.
+pub const MODE_DS: u8 = 1 << 1;
+
+/// `VFIO_PCI_TPH_MAX_ENTRIES`: the most entries one GET_ST/SET_ST call carries.
+pub const MAX_ENTRIES: usize = 2048;
+/// SET_ST `cpu` value that clears the entry at `index` to steering tag 0.
+pub const CPU_CLEAR: u32 = 0xFFFF_FFFF;
+/// Size of the fixed head of every v7 argument (`struct vfio_device_pci_tph_op`).
+pub const OP_HEADER_SIZE: usize = size_of::<TphOp>();
+/// Size of one `struct vfio_pci_tph_entry`.
+pub const ENTRY_SIZE: usize = size_of::<TphEntry>();
+/// The largest v7 argument: 16 + 2048 * 12 = 24,592 bytes.
+pub const MAX_ARG_SIZE: usize = OP_HEADER_SIZE + MAX_ENTRIES * ENTRY_SIZE;
+
+/// `struct vfio_device_pci_tph_op`: the 16-byte head of every v7 argument.
+///
+/// The C union payload is kept as its 8 raw bytes; [`TphCap`], [`TphCtrl`] and [`TphSt`] are its
+/// typed views.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TphOp {
+    /// Bytes the caller provides, this head included.
+    pub argsz: u32,
+    /// One of the `OP_*` codes.
+    pub op: u32,
+    /// The union payload (`cap`, `ctrl` or `st`).
+    pub payload: [u8; 8],
+}
+
+/// `struct vfio_pci_tph_cap`: GET_CAP output at offset 8.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TphCap {
+    /// `MODE_IV` / `MODE_DS` bits the kernel offers.
+    pub supported_modes: u8,
+    /// Must be 0.
+    pub reserved0: u8,
+    /// Number of steering table entries, 0 when there is no table.
+    pub st_table_sz: u16,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// `struct vfio_pci_tph_ctrl`: ENABLE input at offset 8.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TphCtrl {
+    /// Exactly one `MODE_*` bit.
+    pub mode: u8,
+    /// Must be 0.
+    pub reserved: [u8; 7],
+}
+
+/// `struct vfio_pci_tph_st`: GET_ST/SET_ST head at offset 8; entries follow at offset 16.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TphSt {
+    /// Number of entries, 1..=2048.
+    pub count: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// `struct vfio_pci_tph_entry` (12 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TphEntry {
+    /// Logical CPU, or [`CPU_CLEAR`] in SET_ST.
+    pub cpu: u32,
+    /// 0 volatile memory, 1 persistent memory.
+    pub mem_type: u8,
+    /// Must be 0.
+    pub reserved0: u8,
+    /// SET_ST: steering table index; GET_ST: must be 0.
+    pub index: u16,
+    /// GET_ST: the tag written back; SET_ST: must be 0.
+    pub st: u16,
+    /// Must be 0.
+    pub reserved1: u16,
+}
+
+/// `struct vfio_device_feature` head of the later feature revision.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceFeature {
+    /// Bytes the caller provides, head included.
+    pub argsz: u32,
+    /// Feature number in bits 15:0, `FEATURE_GET`/`SET`/`PROBE` above.
+    pub flags: u32,
+}
+
+/// `struct vfio_device_feature_tph_st` payload of the later feature revision.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeatureTphSt {
+    /// Bit 0: memory type (0 volatile, 1 persistent).
+    pub flags: u32,
+    /// First steering table index.
+    pub index: u16,
+    /// Number of contiguous entries, 1..=2048; `u32` CPU ids / tags follow.
+    pub count: u16,
+}
+
+/// Feature number of `VFIO_DEVICE_FEATURE_TPH_ST` in the feature revision.
+pub const FEATURE_TPH_ST: u32 = 13;
+/// `VFIO_DEVICE_FEATURE_GET` flag.
+pub const FEATURE_GET: u32 = 1 << 16;
+/// `VFIO_DEVICE_FEATURE_SET` flag.
+pub const FEATURE_SET: u32 = 1 << 17;
+/// `VFIO_DEVICE_FEATURE_PROBE` flag.
+pub const FEATURE_PROBE: u32 = 1 << 18;
+
+// Layout pins against the spec tables (vfio-tph-v7.md section 1, later-revisions.md).
+const _: () = {
+    assert!(size_of::<TphOp>() == 16);
+    assert!(offset_of!(TphOp, argsz) == 0);
+    assert!(offset_of!(TphOp, op) == 4);
+    assert!(offset_of!(TphOp, payload) == 8);
+    assert!(size_of::<TphCap>() == 8);
+    assert!(offset_of!(TphCap, supported_modes) == 0);
+    assert!(offset_of!(TphCap, reserved0) == 1);
+    assert!(offset_of!(TphCap, st_table_sz) == 2);
+    assert!(offset_of!(TphCap, reserved) == 4);
+    assert!(size_of::<TphCtrl>() == 8);
+    assert!(offset_of!(TphCtrl, reserved) == 1);
+    assert!(size_of::<TphSt>() == 8);
+    assert!(offset_of!(TphSt, reserved) == 4);
+    assert!(size_of::<TphEntry>() == 12);
+    assert!(offset_of!(TphEntry, cpu) == 0);
+    assert!(offset_of!(TphEntry, mem_type) == 4);
+    assert!(offset_of!(TphEntry, reserved0) == 5);
+    assert!(offset_of!(TphEntry, index) == 6);
+    assert!(offset_of!(TphEntry, st) == 8);
+    assert!(offset_of!(TphEntry, reserved1) == 10);
+    assert!(size_of::<DeviceFeature>() == 8);
+    assert!(size_of::<FeatureTphSt>() == 8);
+    assert!(offset_of!(FeatureTphSt, index) == 4);
+    assert!(offset_of!(FeatureTphSt, count) == 6);
+    assert!(MAX_ARG_SIZE == 24_592);
+};
+
+/// Why an argument buffer could not be built or read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AbiError {
+    /// GET_ST/SET_ST batches carry 1..=2048 entries.
+    #[error("{0} entries in one call; the kernel takes 1 to 2048")]
+    BadCount(usize),
+    /// A buffer is shorter than the structure read from it.
+    #[error("argument buffer of {len} bytes is shorter than the {need} bytes needed")]
+    Short {
+        /// Bytes available.
+        len: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    let mut a = [0u8; 2];
+    if let Some(s) = b.get(off..off + 2) {
+        a.copy_from_slice(s);
+    }
+    u16::from_le_bytes(a)
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(off..off + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_le_bytes(a)
+}
+
+fn need(b: &[u8], need: usize) -> Result<(), AbiError> {
+    if b.len() < need {
+        return Err(AbiError::Short { len: b.len(), need });
+    }
+    Ok(())
+}
+
+impl TphOp {
+    /// The 16 little-endian bytes of this head.
+    ///
+    /// ```
+    /// let op = tph_client::abi::TphOp { argsz: 16, op: 2, payload: [0; 8] };
+    /// assert_eq!(&op.to_bytes()[..8], &[16, 0, 0, 0, 2, 0, 0, 0]);
+    /// ```
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0..4].copy_from_slice(&self.argsz.to_le_bytes());
+        b[4..8].copy_from_slice(&self.op.to_le_bytes());
+        b[8..16].copy_from_slice(&self.payload);
+        b
+    }
+
+    /// Reads a head from the start of `b`.
+    ///
+    /// ```
+    /// let b = [16, 0, 0, 0, 0, 0, 0, 0, 3, 0, 8, 0, 0, 0, 0, 0];
+    /// let op = tph_client::abi::TphOp::from_bytes(&b).unwrap();
+    /// assert_eq!(op.argsz, 16);
+    /// ```
+    pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
+        need(b, OP_HEADER_SIZE)?;
+        let mut payload = [0u8; 8];
+        payload.copy_from_slice(b.get(8..16).unwrap_or(&[0; 8]));
+        Ok(Self {
+            argsz: u32_at(b, 0),
+            op: u32_at(b, 4),
+            payload,
+        })
+    }
+}
+
+impl TphCap {
+    /// Reads the capability payload (8 bytes).
+    ///
+    /// ```
+    /// let cap = tph_client::abi::TphCap::from_bytes(&[1, 0, 8, 0, 0, 0, 0, 0]).unwrap();
+    /// assert_eq!((cap.supported_modes, cap.st_table_sz), (1, 8));
+    /// ```
+    pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
+        need(b, 8)?;
+        Ok(Self {
+            supported_modes: b.first().copied().unwrap_or(0),
+            reserved0: b.get(1).copied().unwrap_or(0),
+            st_table_sz: u16_at(b, 2),
+            reserved: u32_at(b, 4),
+        })
+    }
+
+    /// The 8 little-endian bytes of this payload.
+    ///
+    /// ```
+    /// let cap = tph_client::abi::TphCap { supported_modes: 3, st_table_sz: 0x102, ..Default::default() };
+    /// assert_eq!(cap.to_bytes(), [3, 0, 2, 1, 0, 0, 0, 0]);
+    /// ```
+    pub fn to_bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = self.supported_modes;
+        b[1] = self.reserved0;
+        b[2..4].copy_from_slice(&self.st_table_sz.to_le_bytes());
+        b[4..8].copy_from_slice(&self.reserved.to_le_bytes());
+        b
+    }
+}
+
+impl TphEntry {
+    /// The 12 little-endian bytes of this entry.
+    ///
+    /// ```
+    /// let e = tph_client::abi::TphEntry { cpu: 5, index: 3, ..Default::default() };
+    /// assert_eq!(e.to_bytes(), [5, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0]);
+    /// ```
+    pub fn to_bytes(&self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[0..4].copy_from_slice(&self.cpu.to_le_bytes());
+        b[4] = self.mem_type;
+        b[5] = self.reserved0;
+        b[6..8].copy_from_slice(&self.index.to_le_bytes());
+        b[8..10].copy_from_slice(&self.st.to_le_bytes());
+        b[10..12].copy_from_slice(&self.reserved1.to_le_bytes());
+        b
+    }
+
+    /// Reads an entry from the start of `b`.
+    ///
+    /// ```
+    /// let b = [5, 0, 0, 0, 1, 0, 0, 0, 0x34, 0x12, 0, 0];
+    /// let e = tph_client::abi::TphEntry::from_bytes(&b).unwrap();
+    /// assert_eq!((e.cpu, e.mem_type, e.st), (5, 1, 0x1234));
+    /// ```
+    pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
+        need(b, ENTRY_SIZE)?;
+        Ok(Self {
+            cpu: u32_at(b, 0),
+            mem_type: b.get(4).copied().unwrap_or(0),
+            reserved0: b.get(5).copied().unwrap_or(0),
+            index: u16_at(b, 6),
+            st: u16_at(b, 8),
+            reserved1: u16_at(b, 10),
+        })
+    }
+}
+
+fn head(op: u32, argsz: usize, payload: [u8; 8]) -> Vec<u8> {
+    let argsz = u32::try_from(argsz).unwrap_or(u32::MAX);
+    TphOp { argsz, op, payload }.to_bytes().to_vec()
+}
+
+/// The 16-byte GET_CAP argument.
+///
+/// ```
+/// let b = tph_client::abi::encode_get_cap();
+/// assert_eq!(b, [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+/// ```
+pub fn encode_get_cap() -> Vec<u8> {
+    head(OP_GET_CAP, OP_HEADER_SIZE, [0; 8])
+}
+
+/// The 16-byte ENABLE argument for UAPI mode bits `mode`.
+///
+/// ```
+/// let b = tph_client::abi::encode_enable(tph_client::abi::MODE_DS);
+/// assert_eq!(&b[4..9], &[1, 0, 0, 0, 2]);
+/// ```
+pub fn encode_enable(mode: u8) -> Vec<u8> {
+    head(OP_ENABLE, OP_HEADER_SIZE, [mode, 0, 0, 0, 0, 0, 0, 0])
+}
+
+/// The 16-byte DISABLE argument.
+///
+/// ```
+/// assert_eq!(tph_client::abi::encode_disable()[4], 2);
+/// ```
+pub fn encode_disable() -> Vec<u8> {
+    head(OP_DISABLE, OP_HEADER_SIZE, [0; 8])
+}
+
+/// A GET_ST or SET_ST argument carrying `entries` (1..=2048 of them).
+///
+/// ```
+/// use tph_client::abi::{encode_st, TphEntry, OP_SET_ST};
+/// let b = encode_st(OP_SET_ST, &[TphEntry { cpu: 1, index: 2, ..Default::default() }]).unwrap();
+/// assert_eq!(b.len(), 28);
+/// assert!(encode_st(OP_SET_ST, &[]).is_err());
+/// ```
+pub fn encode_st(op: u32, entries: &[TphEntry]) -> Result<Vec<u8>, AbiError> {
+    if entries.is_empty() || entries.len() > MAX_ENTRIES {
+        return Err(AbiError::BadCount(entries.len()));
+    }
+    let count = u32::try_from(entries.len()).map_err(|_| AbiError::BadCount(entries.len()))?;
+    let mut payload = [0u8; 8];
+    payload[0..4].copy_from_slice(&count.to_le_bytes());
+    let mut buf = head(op, OP_HEADER_SIZE + entries.len() * ENTRY_SIZE, payload);
+    for e in entries {
+        buf.extend_from_slice(&e.to_bytes());
+    }
+    Ok(buf)
+}
+
+/// Reads `count` entries from a GET_ST/SET_ST argument after the call.
+///
+/// ```
+/// use tph_client::abi::{decode_entries, encode_st, TphEntry, OP_GET_ST};
+/// let e = TphEntry { cpu: 7, st: 0x44, ..Default::default() };
+/// let b = encode_st(OP_GET_ST, &[e]).unwrap();
+/// assert_eq!(decode_entries(&b, 1).unwrap(), vec![e]);
+/// ```
+pub fn decode_entries(buf: &[u8], count: usize) -> Result<Vec<TphEntry>, AbiError> {
+    if count > MAX_ENTRIES {
+        return Err(AbiError::BadCount(count));
+    }
+    need(buf, OP_HEADER_SIZE + count * ENTRY_SIZE)?;
+    (0..count)
+        .map(|i| TphEntry::from_bytes(buf.get(OP_HEADER_SIZE + i * ENTRY_SIZE..).unwrap_or(&[])))
+        .collect()
+}
+
+/// Reads the GET_CAP payload from a GET_CAP argument after the call.
+///
+/// ```
+/// let mut b = tph_client::abi::encode_get_cap();
+/// b[8] = 1;
+/// b[10] = 64;
+/// assert_eq!(tph_client::abi::decode_cap(&b).unwrap().st_table_sz, 64);
+/// ```
+pub fn decode_cap(buf: &[u8]) -> Result<TphCap, AbiError> {
+    TphCap::from_bytes(buf.get(8..).unwrap_or(&[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_spec() {
+        assert_eq!(VFIO_DEVICE_PCI_TPH, 0x3B7A);
+        assert_eq!(VFIO_DEVICE_SET_IRQS, 0x3B6E);
+        assert_eq!(VFIO_DEVICE_RESET, 0x3B6F);
+        assert_eq!(VFIO_DEVICE_FEATURE, 0x3B75);
+    }
+
+    #[test]
+    fn struct_sizes_and_offsets_match_spec_tables() {
+        assert_eq!(size_of::<TphOp>(), 16);
+        assert_eq!(size_of::<TphCap>(), 8);
+        assert_eq!(size_of::<TphCtrl>(), 8);
+        assert_eq!(size_of::<TphSt>(), 8);
+        assert_eq!(size_of::<TphEntry>(), 12);
+        assert_eq!(offset_of!(TphEntry, index), 6);
+        assert_eq!(offset_of!(TphEntry, st), 8);
+        assert_eq!(offset_of!(TphCap, st_table_sz), 2);
+        assert_eq!(MAX_ARG_SIZE, 24_592);
+    }
+
+    #[test]
+    fn encode_st_full_batch_has_spec_size() {
+        let entries = vec![TphEntry::default(); MAX_ENTRIES];
+        let buf = encode_st(OP_SET_ST, &entries).unwrap();
+        assert_eq!(buf.len(), 24_592);
+        assert_eq!(u32_at(&buf, 0), 24_592);
+        assert_eq!(u32_at(&buf, 8), 2048);
+    }
+
+    #[test]
+    fn encode_st_over_cap_is_refused() {
+        let entries = vec![TphEntry::default(); MAX_ENTRIES + 1];
+        assert_eq!(
+            encode_st(OP_GET_ST, &entries),
+            Err(AbiError::BadCount(2049))
+        );
+    }
+
+    #[test]
+    fn entry_bytes_place_every_field_at_its_offset() {
+        let e = TphEntry {
+            cpu: 0x0403_0201,
+            mem_type: 5,
+            reserved0: 6,
+            index: 0x0807,
+            st: 0x0a09,
+            reserved1: 0x0c0b,
+        };
+        assert_eq!(e.to_bytes(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(TphEntry::from_bytes(&e.to_bytes()), Ok(e));
+    }
+
+    #[test]
+    fn decode_entries_short_buffer_is_error() {
+        let buf = encode_get_cap();
+        assert_eq!(
+            decode_entries(&buf, 1),
+            Err(AbiError::Short { len: 16, need: 28 })
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! The crate's error type and the errno it carries.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::probe::Revision;
+
+/// A Linux errno value as returned by the kernel (positive, e.g. 22 for `EINVAL`).
+///
+/// ```
+/// let e = tph_client::Errno(22);
+/// assert_eq!(e.name(), "EINVAL");
+/// assert_eq!(e.to_string(), "EINVAL (22)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(pub i32);
+
+/// (value, name) of the errno values this interface produces or meets.
+const ERRNO_NAMES: &[(i32, &str)] = &[
+    (libc::EPERM, "EPERM"),
+    (libc::ENOENT, "ENOENT"),
+    (libc::ESRCH, "ESRCH"),
+    (libc::EIO, "EIO"),
+    (libc::ENXIO, "ENXIO"),
+    (libc::E2BIG, "E2BIG"),
+    (libc::EBADF, "EBADF"),
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::ENOMEM, "ENOMEM"),
+    (libc::EACCES, "EACCES"),
+    (libc::EFAULT, "EFAULT"),
+    (libc::EBUSY, "EBUSY"),
+    (libc::ENODEV, "ENODEV"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::ENOTTY, "ENOTTY"),
+    (libc::ENOSPC, "ENOSPC"),
+    (libc::ERANGE, "ERANGE"),
+    (libc::ENOSYS, "ENOSYS"),
+    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+    (libc::ETIMEDOUT, "ETIMEDOUT"),
+];
+
+impl Errno {
+    /// The symbolic name (`"EINVAL"`), or `"E?"` for a value this crate does not name.
+    ///
+    /// ```
+    /// assert_eq!(tph_client::Errno(95).name(), "EOPNOTSUPP");
+    /// assert_eq!(tph_client::Errno(4242).name(), "E?");
+    /// ```
+    pub fn name(self) -> &'static str {
+        ERRNO_NAMES
+            .iter()
+            .find(|(v, _)| *v == self.0)
+            .map_or("E?", |(_, n)| n)
+    }
+
+    /// The errno of a name such as `"ENXIO"`.
+    ///
+    /// ```
+    /// assert_eq!(tph_client::Errno::from_name("ENXIO"), Some(tph_client::Errno(6)));
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        ERRNO_NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(v, _)| Errno(*v))
+    }
+
+    /// The errno of an I/O error, `EIO` when it carries none.
+    ///
+    /// ```
+    /// let io = std::io::Error::from_raw_os_error(13);
+    /// assert_eq!(tph_client::Errno::from_io(&io).name(), "EACCES");
+    /// ```
+    pub fn from_io(e: &std::io::Error) -> Self {
+        Errno(e.raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.0)
+    }
+}
+
+impl std::error::Error for Errno {}
+
+/// Everything that can go wrong, in the terms of the person using TPH.
+///
+/// Variants that come from the kernel carry its errno; a caller's invalid argument (checked before
+/// any call) is a separate variant without one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The probe found no kernel interface this client can speak.
+    #[error("the kernel has no VFIO TPH interface this client can use (detected: {revision})")]
+    NoInterface {
+        /// What the probe found.
+        revision: Revision,
+    },
+    /// The device has no TPH Requester capability, or TPH is off host-wide.
+    #[error("the device has no usable TPH capability (no capability, or the host booted with pci=notph): {errno}")]
+    NoTph {
+        /// The kernel's errno (ENODEV).
+        errno: Errno,
+    },
+    /// DS mode is gated off by the module parameter.
+    #[error("DS mode is disabled on this host (vfio-pci enable_unsafe_tph_ds_mode=0): {errno}")]
+    DsDisabled {
+        /// The kernel's errno (EOPNOTSUPP).
+        errno: Errno,
+    },
+    /// TPH is already on; disable it first.
+    #[error("TPH is already enabled on this device: {errno}")]
+    AlreadyEnabled {
+        /// The kernel's errno (EBUSY).
+        errno: Errno,
+    },
+    /// The device or the path to the root complex does not allow this mode.
+    #[error("the device cannot enable TPH in {mode} mode (mode not supported by the device, or the root port has no TPH completer): {errno}")]
+    CannotEnable {
+        /// The mode asked for.
+        mode: crate::Mode,
+        /// The kernel's errno (EINVAL).
+        errno: Errno,
+    },
+    /// An op that needs TPH enabled (in a given mode) was issued without it.
+    #[error("TPH is not enabled{}: {errno}", if *.ds_needed { " in DS mode" } else { "" })]
+    NotEnabled {
+        /// The op needs DS mode specifically (GET_ST).
+        ds_needed: bool,
+        /// The kernel's errno (EINVAL).
+        errno: Errno,
+    },
+    /// A CPU id names no present CPU.
+    #[error("CPU {cpu} does not exist: {errno}")]
+    NoSuchCpu {
+        /// The CPU asked for.
+        cpu: u32,
+        /// The kernel's errno (EINVAL).
+        errno: Errno,
+    },
+    /// A steering table index is beyond the table.
+    #[error("steering table index {index} is beyond the table ({size} entries): {errno}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: u16,
+        /// The table size reported by GET_CAP.
+        size: u16,
+        /// The kernel's errno (EINVAL).
+        errno: Errno,
+    },
+    /// The device has no steering table the kernel can program.
+    #[error("the device has no steering table in its TPH capability or MSI-X table: {errno}")]
+    NoTable {
+        /// The kernel's errno (ENODEV).
+        errno: Errno,
+    },
+    /// IV mode with the table in MSI-X needs the vector enabled first.
+    #[error("MSI-X vector {} is not enabled: {errno}", .vector.map_or_else(|| "of this batch".to_string(), |v| v.to_string()))]
+    VectorNotEnabled {
+        /// The vector, when the client can tell which one.
+        vector: Option<u16>,
+        /// The kernel's errno (ENXIO).
+        errno: Errno,
+    },
+    /// Any other refusal, with the op it came from.
+    #[error("the kernel refused {op}: {errno}")]
+    Kernel {
+        /// Name of the op.
+        op: &'static str,
+        /// The kernel's errno.
+        errno: Errno,
+    },
+    /// The caller asked for something invalid before anything was sent.
+    #[error("invalid request: {0}")]
+    InvalidArgument(#[from] crate::abi::AbiError),
+    /// `/dev/vfio` (or the VFIO container) is missing.
+    #[error("{} does not exist: is the vfio-pci module loaded?", .path.display())]
+    NoVfio {
+        /// The path looked for.
+        path: PathBuf,
+    },
+    /// No PCI function with this address.
+    #[error("no PCI device {bdf} in {}", .path.display())]
+    NoSuchDevice {
+        /// The BDF asked for.
+        bdf: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The device is bound to another driver (or none).
+    #[error("device {bdf} is not bound to vfio-pci (driver: {})", .driver.as_deref().unwrap_or("none"))]
+    NotBoundToVfio {
+        /// The BDF.
+        bdf: String,
+        /// Its current driver.
+        driver: Option<String>,
+    },
+    /// Opening a VFIO node was refused.
+    #[error("permission denied opening {}: run as root or grant access to the VFIO group", .path.display())]
+    PermissionDenied {
+        /// The node.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be read or opened.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `vfio-ioctls` failed while setting up the container, group or device.
+    #[error("VFIO set-up failed: {0}")]
+    Vfio(#[source] vfio_ioctls::VfioError),
+    /// The syscall-boundary harness could not set up or run its child.
+    #[error("harness: {what}: {source}")]
+    Harness {
+        /// What was being done.
+        what: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The supervised child did not finish in time and was killed.
+    #[error("harness: the supervised child did not finish in time and was killed")]
+    HarnessTimeout,
+    /// A backend operation other than the TPH ioctl failed (reset, interrupts, config read).
+    #[error("{op} failed: {errno}")]
+    Backend {
+        /// What was being done.
+        op: &'static str,
+        /// The errno.
+        errno: Errno,
+    },
+}
+
+impl Error {
+    /// The kernel errno behind this error, if it came from the kernel.
+    ///
+    /// ```
+    /// let e = tph_client::Error::Kernel { op: "GET_CAP", errno: tph_client::Errno(19) };
+    /// assert_eq!(e.errno().map(|e| e.name()), Some("ENODEV"));
+    /// ```
+    pub fn errno(&self) -> Option<Errno> {
+        use Error::*;
+        match self {
+            NoTph { errno }
+            | DsDisabled { errno }
+            | AlreadyEnabled { errno }
+            | CannotEnable { errno, .. }
+            | NotEnabled { errno, .. }
+            | NoSuchCpu { errno, .. }
+            | IndexOutOfRange { errno, .. }
+            | NoTable { errno }
+            | VectorNotEnabled { errno, .. }
+            | Kernel { errno, .. }
+            | Backend { errno, .. } => Some(*errno),
+            PermissionDenied { source, .. } | Io { source, .. } | Harness { source, .. } => {
+                Some(Errno::from_io(source))
+            }
+            NoInterface { .. }
+            | InvalidArgument(_)
+            | NoVfio { .. }
+            | NoSuchDevice { .. }
+            | NotBoundToVfio { .. }
+            | Vfio(_)
+            | HarnessTimeout => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_names_round_trip() {
+        for (v, n) in ERRNO_NAMES {
+            assert_eq!(Errno(*v).name(), *n);
+            assert_eq!(Errno::from_name(n), Some(Errno(*v)));
+        }
+    }
+
+    #[test]
+    fn vector_not_enabled_message_names_vector() {
+        let e = Error::VectorNotEnabled {
+            vector: Some(5),
+            errno: Errno(libc::ENXIO),
+        };
+        assert_eq!(e.to_string(), "MSI-X vector 5 is not enabled: ENXIO (6)");
+    }
+
+    #[test]
+    fn ds_disabled_message_names_module_parameter() {
+        let e = Error::DsDisabled {
+            errno: Errno(libc::EOPNOTSUPP),
+        };
+        assert!(e.to_string().contains("enable_unsafe_tph_ds_mode=0"));
+    }
+}

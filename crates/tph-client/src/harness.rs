@@ -1,0 +1,233 @@
+//! The syscall-boundary harness: run a child process whose TPH ioctls are trapped with seccomp
+//! user notification (`SECCOMP_RET_USER_NOTIF`) and answered by a handler in this process.
+//!
+//! The child installs the filter itself between `fork` and `exec` (only raw, async-signal-safe
+//! syscalls there), sends the listener fd back over a socket pair, then `exec`s the program
+//! unchanged. The supervisor reads and writes the trapped thread's argument memory through
+//! `/proc/<tid>/mem`, checks the notification is still valid, and answers with the handler's
+//! return value or errno. Every wait has a deadline; the child is killed if it is exceeded.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tph_client::harness::{supervise, ChildMemory, IoctlHandler, Trapped, TRAPPED_REQUESTS};
+//! use tph_client::Errno;
+//!
+//! struct NoTph;
+//! impl IoctlHandler for NoTph {
+//!     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, Errno> {
+//!         Err(Errno(19)) // ENODEV
+//!     }
+//! }
+//! let cmd = std::process::Command::new("/usr/bin/true");
+//! let out = supervise(cmd, &TRAPPED_REQUESTS, &mut NoTph, Duration::from_secs(10)).unwrap();
+//! assert!(out.status.success());
+//! ```
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::abi;
+use crate::error::{Errno, Error};
+use crate::sys::{self, Ready};
+
+/// The requests the harness traps by default: the TPH ioctl, MSI-X set-up and device reset.
+pub const TRAPPED_REQUESTS: [u32; 3] = [
+    abi::VFIO_DEVICE_PCI_TPH,
+    abi::VFIO_DEVICE_SET_IRQS,
+    abi::VFIO_DEVICE_RESET,
+];
+
+/// How long a poll waits before the supervisor checks the deadline and the child again.
+const POLL_MS: i32 = 50;
+
+/// One trapped `ioctl(fd, request, arg)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trapped {
+    /// Thread id of the caller.
+    pub pid: u32,
+    /// The fd argument, as a number in the child.
+    pub fd: i32,
+    /// The request number (low 32 bits, as the kernel uses it).
+    pub request: u32,
+    /// The argument pointer in the child.
+    pub arg: u64,
+}
+
+/// The trapped thread's memory.
+#[derive(Debug)]
+pub struct ChildMemory {
+    mem: File,
+}
+
+impl ChildMemory {
+    /// Reads `buf.len()` bytes at `addr` in the child; EFAULT where it is not mapped.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.mem
+            .read_exact_at(buf, addr)
+            .map_err(|_| Errno(libc::EFAULT))
+    }
+
+    /// Writes `data` at `addr` in the child; EFAULT where it is not mapped or writable.
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        self.mem
+            .write_all_at(data, addr)
+            .map_err(|_| Errno(libc::EFAULT))
+    }
+}
+
+/// Answers trapped ioctls (in practice: the kernel model).
+pub trait IoctlHandler {
+    /// Handles one call; `Ok(v)` makes the child's ioctl return `v`, `Err(e)` fail with `e`.
+    fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno>;
+}
+
+/// How a supervised child ended.
+#[derive(Debug)]
+pub struct Supervised {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// Number of calls answered.
+    pub answered: usize,
+}
+
+/// Whether this kernel offers seccomp user notification (`/proc/sys/kernel/seccomp/actions_avail`).
+///
+/// ```
+/// let _ = tph_client::harness::user_notif_available();
+/// ```
+pub fn user_notif_available() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail")
+        .is_ok_and(|s| s.split_whitespace().any(|a| a == "user_notif"))
+}
+
+/// Kills the child on every early return so nothing is left blocked.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn harness_err(what: &'static str, source: std::io::Error) -> Error {
+    Error::Harness { what, source }
+}
+
+fn reader(mut pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = pipe.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    })
+}
+
+/// Runs `cmd` with `ioctl`s whose request is in `requests` answered by `handler`, until it exits
+/// or `timeout` passes (then it is killed and [`Error::HarnessTimeout`] returned).
+pub fn supervise(
+    mut cmd: Command,
+    requests: &[u32],
+    handler: &mut dyn IoctlHandler,
+    timeout: Duration,
+) -> Result<Supervised, Error> {
+    let (parent, child_end) = UnixStream::pair().map_err(|e| harness_err("socketpair", e))?;
+    parent
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| harness_err("socket timeout", e))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sys::install_listener_before_exec(
+        &mut cmd,
+        sys::notify_filter(requests),
+        OwnedFd::from(child_end),
+    );
+    let mut guard = Guard(
+        cmd.spawn()
+            .map_err(|e| harness_err("spawning the child", e))?,
+    );
+    drop(cmd); // closes our copy of the child's socket end
+    let listener = sys::recv_fd(&parent).map_err(|e| harness_err("receiving the listener", e))?;
+    let out = reader(guard.0.stdout.take());
+    let err = reader(guard.0.stderr.take());
+    let answered = serve(&mut guard.0, &listener, handler, Instant::now() + timeout)?;
+    let status = guard
+        .0
+        .wait()
+        .map_err(|e| harness_err("waiting for the child", e))?;
+    Ok(Supervised {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        answered,
+    })
+}
+
+fn serve(
+    child: &mut Child,
+    listener: &OwnedFd,
+    handler: &mut dyn IoctlHandler,
+    deadline: Instant,
+) -> Result<usize, Error> {
+    let mut answered = 0;
+    loop {
+        if Instant::now() > deadline {
+            return Err(Error::HarnessTimeout);
+        }
+        match sys::poll_in(listener.as_fd(), POLL_MS) {
+            Ok(Ready::In) => answered += usize::from(answer_one(listener, handler)),
+            Ok(Ready::Hangup) => return Ok(answered),
+            Ok(Ready::Timeout) => {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return Ok(answered);
+                }
+            }
+            Err(errno) => {
+                return Err(Error::Backend {
+                    op: "polling the listener",
+                    errno,
+                })
+            }
+        }
+    }
+}
+
+/// Receives and answers one notification; false when it vanished (the thread died).
+fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler) -> bool {
+    let Ok(n) = sys::notif_recv(listener.as_fd()) else {
+        return false;
+    };
+    let call = Trapped {
+        pid: n.pid,
+        fd: n.args[0] as i32,
+        request: n.args[1] as u32,
+        arg: n.args[2],
+    };
+    let mem = File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{}/mem", n.pid));
+    // The id check after opening makes sure `pid` still names the trapped thread.
+    if !sys::notif_id_valid(listener.as_fd(), n.id) {
+        return false;
+    }
+    let result = match mem {
+        Ok(mem) => handler.ioctl(&call, &ChildMemory { mem }),
+        Err(_) => Err(Errno(libc::EFAULT)),
+    };
+    sys::notif_send(listener.as_fd(), n.id, result).is_ok()
+}
