@@ -12,8 +12,12 @@ pub mod dump;
 mod error;
 pub mod express;
 pub mod header;
+pub mod lspci;
 pub mod machine;
 pub mod msix;
+pub mod report;
+pub mod source;
+pub mod sysfs;
 pub mod tph;
 
 pub use dump::parse_lspci_dump;

@@ -1,0 +1,378 @@
+//! What `tphctl list` / `show` report about a function's TPH state, as plain serialisable data
+//! with stable field names (documented in `crates/tphctl/README-json.md`).
+
+use crate::express::PortType;
+use crate::machine::{Bdf, Function, Machine};
+use crate::msix::{vector_control_st, MsixCap};
+use crate::tph::{
+    negotiate, CompleterSupport, EnableRefusal, ReqEnable, StLocation, StMode, TphRequester,
+    Upstream,
+};
+use crate::Error;
+
+/// Reads MSI-X Vector Control words of a function (from a BAR), when the source can.
+pub trait MsixTableReader {
+    /// The first `count` Vector Control words of `bdf`'s MSI-X table.
+    fn vector_controls(&self, bdf: Bdf, msix: &MsixCap, count: u16) -> Result<Vec<u32>, Error>;
+}
+
+/// A source that holds configuration space only (an lspci dump, an emulated snapshot).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConfigOnly;
+
+impl MsixTableReader for ConfigOnly {
+    fn vector_controls(&self, bdf: Bdf, msix: &MsixCap, _: u16) -> Result<Vec<u32>, Error> {
+        Err(Error::MsixTable {
+            bdf: bdf.to_string(),
+            path: format!("BAR {}", msix.table_bir).into(),
+            why: format!(
+                "the table lives in BAR {} at offset {:#x}, and this source holds \
+                 configuration space only",
+                msix.table_bir, msix.table_offset
+            ),
+        })
+    }
+}
+
+impl MsixTableReader for crate::sysfs::Sysfs {
+    fn vector_controls(&self, bdf: Bdf, msix: &MsixCap, count: u16) -> Result<Vec<u32>, Error> {
+        self.read_vector_controls(bdf, msix, count)
+    }
+}
+
+/// Everything reported about one function with a TPH Requester capability.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FunctionReport {
+    /// `DDDD:BB:DD.F`.
+    pub bdf: String,
+    /// Vendor ID.
+    pub vendor_id: u16,
+    /// Device ID.
+    pub device_id: u16,
+    /// PCI Express device/port type in snake case, `null` without the capability.
+    pub port_type: Option<&'static str>,
+    /// The TPH Requester capability.
+    pub tph: TphReport,
+    /// The root port above the function and its completer support.
+    pub root_port: Option<RootPortReport>,
+    /// What the kernel would negotiate on `enable`.
+    pub enable: EnableReport,
+}
+
+/// The TPH Requester capability, decoded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TphReport {
+    /// Offset of the capability.
+    pub offset: u16,
+    /// Capability version.
+    pub version: u8,
+    /// Raw Capability register.
+    pub capability: u32,
+    /// Bit 0.
+    pub no_st_mode: bool,
+    /// Bit 1.
+    pub interrupt_vector_mode: bool,
+    /// Bit 2.
+    pub device_specific_mode: bool,
+    /// Bit 8.
+    pub extended_requester: bool,
+    /// `none`, `capability`, `msix` or `reserved`.
+    pub table_location: &'static str,
+    /// ST Table Size field plus one.
+    pub table_size: u16,
+    /// The Control register.
+    pub control: ControlReport,
+    /// ST table entries (capability or MSI-X); empty when not available.
+    pub entries: Vec<EntryReport>,
+    /// Why entries are missing or incomplete, when they are.
+    pub entries_note: Option<String>,
+}
+
+/// The Control register, decoded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ControlReport {
+    /// Raw register.
+    pub raw: u32,
+    /// `no_st`, `interrupt_vector`, `device_specific` or `reserved`.
+    pub mode: &'static str,
+    /// Bits 2:0.
+    pub mode_field: u8,
+    /// `disabled`, `tph`, `reserved` or `tph_ext`.
+    pub requester_enable: &'static str,
+    /// Bits 9:8.
+    pub requester_enable_field: u8,
+}
+
+/// One ST table entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EntryReport {
+    /// Entry (or MSI-X vector) index.
+    pub index: u16,
+    /// The 16-bit steering tag.
+    pub st: u16,
+}
+
+/// The root port above a function.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RootPortReport {
+    /// `DDDD:BB:DD.F`.
+    pub bdf: String,
+    /// DevCap2 TPH Completer Supported: `none`, `tph`, `reserved`, `tph_ext`; `null` when
+    /// DevCap2 could not be read.
+    pub completer: Option<&'static str>,
+}
+
+/// The outcome of the enable-time negotiation (pci-tph-core.md section 2, enable steps 5-6).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EnableReport {
+    /// Whether enable would succeed for a supported mode (false when no mode is supported).
+    pub ok: bool,
+    /// Requester type written to Control bits 9:8 on success.
+    pub requester_type: Option<u8>,
+    /// The same as a name: `tph`, `tph_ext` or `reserved`.
+    pub requester_enable: Option<&'static str>,
+    /// Why enable would fail, or a warning about a reserved result.
+    pub reason: Option<String>,
+    /// Mode names (as in `control.mode`) the capability accepts.
+    pub modes: Vec<&'static str>,
+}
+
+/// Snake-case name of a port type.
+pub fn port_type_name(p: PortType) -> &'static str {
+    match p {
+        PortType::Endpoint => "endpoint",
+        PortType::LegacyEndpoint => "legacy_endpoint",
+        PortType::RootPort => "root_port",
+        PortType::UpstreamPort => "upstream_port",
+        PortType::DownstreamPort => "downstream_port",
+        PortType::PcieToPciBridge => "pcie_to_pci_bridge",
+        PortType::PciToPcieBridge => "pci_to_pcie_bridge",
+        PortType::RcIntegratedEndpoint => "rc_integrated_endpoint",
+        PortType::RcEventCollector => "rc_event_collector",
+        PortType::Reserved(_) => "reserved",
+    }
+}
+
+/// Name of a table location.
+pub fn location_name(l: StLocation) -> &'static str {
+    match l {
+        StLocation::None => "none",
+        StLocation::Capability => "capability",
+        StLocation::MsiX => "msix",
+        StLocation::Reserved(_) => "reserved",
+    }
+}
+
+/// Name of an ST mode.
+pub fn mode_name(m: StMode) -> &'static str {
+    match m {
+        StMode::NoSt => "no_st",
+        StMode::InterruptVector => "interrupt_vector",
+        StMode::DeviceSpecific => "device_specific",
+        StMode::Reserved(_) => "reserved",
+    }
+}
+
+/// Name of a requester enable value.
+pub fn enable_name(e: ReqEnable) -> &'static str {
+    match e {
+        ReqEnable::Disabled => "disabled",
+        ReqEnable::Tph => "tph",
+        ReqEnable::Reserved => "reserved",
+        ReqEnable::ExtTph => "tph_ext",
+    }
+}
+
+/// Name of a completer support value.
+pub fn completer_name(c: CompleterSupport) -> &'static str {
+    match c {
+        CompleterSupport::None => "none",
+        CompleterSupport::Tph => "tph",
+        CompleterSupport::Reserved => "reserved",
+        CompleterSupport::TphAndExt => "tph_ext",
+    }
+}
+
+/// Reports for every function with a TPH capability, in address order. Functions whose
+/// capability lies beyond the bytes read are skipped (see [`report_function`] for the error).
+pub fn report_machine(m: &Machine, msix: &dyn MsixTableReader) -> Vec<FunctionReport> {
+    m.sorted()
+        .into_iter()
+        .filter_map(|f| report_function(m, f, msix))
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// The report for `f`, `None` when it has no TPH capability.
+pub fn report_function(
+    m: &Machine,
+    f: &Function,
+    msix: &dyn MsixTableReader,
+) -> Option<Result<FunctionReport, Error>> {
+    let tph = match TphRequester::find(&f.config)? {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let (upstream, root_port) = upstream_of(m, f);
+    let header = f.header();
+    Some(Ok(FunctionReport {
+        bdf: f.bdf.to_string(),
+        vendor_id: header.map_or(0, |h| h.vendor_id),
+        device_id: header.map_or(0, |h| h.device_id),
+        port_type: f.port_type().map(port_type_name),
+        enable: enable_report(&tph, upstream),
+        tph: tph_report(f, &tph, msix),
+        root_port,
+    }))
+}
+
+/// Where `f` sits for the completer check, and its root port for the report.
+pub fn upstream_of(m: &Machine, f: &Function) -> (Option<Upstream>, Option<RootPortReport>) {
+    if f.is_rciep() {
+        return (Some(Upstream::RcIntegrated), None);
+    }
+    let Some(rp) = m.root_port_of(f.bdf) else {
+        return (Some(Upstream::NoRootPort), None);
+    };
+    let completer = m
+        .function(rp)
+        .and_then(Function::express)
+        .and_then(|e| e.completer());
+    let report = RootPortReport {
+        bdf: rp.to_string(),
+        completer: completer.map(completer_name),
+    };
+    (completer.map(Upstream::RootPort), Some(report))
+}
+
+fn enable_report(tph: &TphRequester, upstream: Option<Upstream>) -> EnableReport {
+    let modes = [
+        StMode::NoSt,
+        StMode::InterruptVector,
+        StMode::DeviceSpecific,
+    ]
+    .into_iter()
+    .filter(|m| tph.cap.modes() & (1 << m.field()) != 0)
+    .map(mode_name)
+    .collect();
+    let Some(upstream) = upstream else {
+        let reason = "the root port's Device Capabilities 2 register was not read".to_owned();
+        return EnableReport {
+            ok: false,
+            requester_type: None,
+            requester_enable: None,
+            reason: Some(reason),
+            modes,
+        };
+    };
+    if tph.cap.modes() == 0 {
+        let reason = "the capability supports no ST mode (bits 2:0 clear), so every enable \
+                      fails the mode check (EINVAL)"
+            .to_owned();
+        return EnableReport {
+            ok: false,
+            requester_type: None,
+            requester_enable: None,
+            reason: Some(reason),
+            modes,
+        };
+    }
+    match negotiate(&tph.cap, upstream) {
+        Ok(t) => EnableReport {
+            ok: true,
+            requester_type: Some(t.field()),
+            requester_enable: Some(enable_name(t)),
+            reason: (t == ReqEnable::Reserved).then(|| RESERVED_NOTE.to_owned()),
+            modes,
+        },
+        Err(e) => EnableReport {
+            ok: false,
+            requester_type: None,
+            requester_enable: None,
+            reason: Some(refusal(e)),
+            modes,
+        },
+    }
+}
+
+const RESERVED_NOTE: &str = "the root port reports the reserved completer value 2, so the core \
+                             would write the reserved requester type 2";
+
+fn refusal(e: EnableRefusal) -> String {
+    e.to_string()
+}
+
+fn tph_report(f: &Function, tph: &TphRequester, msix: &dyn MsixTableReader) -> TphReport {
+    let (entries, entries_note) = entries(f, tph, msix);
+    let c = &tph.control;
+    TphReport {
+        offset: tph.offset,
+        version: tph.version,
+        capability: tph.cap.to_bits(),
+        no_st_mode: tph.cap.no_st,
+        interrupt_vector_mode: tph.cap.iv,
+        device_specific_mode: tph.cap.ds,
+        extended_requester: tph.cap.ext,
+        table_location: location_name(tph.cap.location),
+        table_size: tph.cap.table_size,
+        control: ControlReport {
+            raw: c.to_bits(),
+            mode: mode_name(c.mode),
+            mode_field: c.mode.field(),
+            requester_enable: enable_name(c.enable),
+            requester_enable_field: c.enable.field(),
+        },
+        entries,
+        entries_note,
+    }
+}
+
+fn indexed(sts: impl Iterator<Item = u16>) -> Vec<EntryReport> {
+    sts.enumerate()
+        .map(|(i, st)| EntryReport {
+            index: i as u16,
+            st,
+        })
+        .collect()
+}
+
+fn entries(
+    f: &Function,
+    tph: &TphRequester,
+    msix: &dyn MsixTableReader,
+) -> (Vec<EntryReport>, Option<String>) {
+    match tph.cap.location {
+        StLocation::Capability => (indexed(tph.table.iter().copied()), capability_note(tph)),
+        StLocation::MsiX => msix_entries(f, msix),
+        StLocation::None => (Vec::new(), None),
+        StLocation::Reserved(n) => (Vec::new(), Some(format!("reserved table location {n}"))),
+    }
+}
+
+fn capability_note(tph: &TphRequester) -> Option<String> {
+    if tph.table_truncated {
+        return Some(format!(
+            "the dump ends after {} of the table's entries",
+            tph.table.len()
+        ));
+    }
+    (tph.cap.table_size > crate::tph::TPH_CAP_TABLE_MAX).then(|| {
+        format!(
+            "the size field claims {} entries; a table in the capability holds at most 64",
+            tph.cap.table_size
+        )
+    })
+}
+
+fn msix_entries(f: &Function, reader: &dyn MsixTableReader) -> (Vec<EntryReport>, Option<String>) {
+    let Some(msix) = MsixCap::find(&f.config) else {
+        return (
+            Vec::new(),
+            Some("the table is in MSI-X, but the function has no MSI-X capability".into()),
+        );
+    };
+    match reader.vector_controls(f.bdf, &msix, msix.table_size) {
+        Ok(vc) => (indexed(vc.into_iter().map(vector_control_st)), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    }
+}
