@@ -1,0 +1,382 @@
+//! The Linux PCI TPH core (`drivers/pci/tph.c` behaviour plus the v7 series' fixes), acting on
+//! an emulated [`Function`] only through configuration and MSI-X accesses.
+//!
+//! Rules cite `shared/spec/pci-tph-core.md` section 2 ("core" below).
+
+use tph_acpi::{MemType, SteeringTagSource};
+use tph_regs::caps::{EXP_DEVCAP2, EXP_FLAGS};
+use tph_regs::tph::{
+    negotiate, CompleterSupport, ReqEnable, TphCapability, Upstream, TPH_CAP, TPH_CTRL,
+};
+
+use crate::hw::{st_offset, Effect, Function};
+use crate::Errno;
+
+/// ST Table Location values as `pcie_tph_get_st_table_loc()` returns them since the v7 fix
+/// (register-positioned, `PCI_TPH_LOC_*`).
+pub const LOC_NONE: u32 = 0x000;
+/// Table in the TPH capability.
+pub const LOC_CAP: u32 = 0x200;
+/// Table in the MSI-X table.
+pub const LOC_MSIX: u32 = 0x400;
+/// Reserved location encoding.
+pub const LOC_RESERVED: u32 = 0x600;
+
+const CTRL_MODE_MASK: u32 = 0x7;
+const CTRL_REQ_EN_MASK: u32 = 0x300;
+const CTRL_REQ_EN_SHIFT: u32 = 8;
+const CAP_LOC_MASK: u32 = 0x600;
+const CAP_SIZE_SHIFT: u32 = 16;
+const CAP_SIZE_MASK: u32 = 0x7ff;
+/// Requester types (TPH Requester Enable encodings) that carry a tag width.
+const REQ_TPH_ONLY: u8 = 1;
+const REQ_EXT_TPH: u8 = 3;
+/// ST Mode Select No-ST.
+const MODE_NO_ST: u8 = 0;
+/// PCI Express device/port type of a Root Complex integrated endpoint.
+const PCIE_TYPE_RCIEP: u32 = 0x9;
+
+/// What the core needs from the rest of the host.
+pub trait Platform {
+    /// The host booted with `pci=notph`.
+    fn notph(&self) -> bool;
+    /// Device Capabilities 2 of the root port above the device, read through its config
+    /// space; `None` when there is no root port.
+    fn root_port_devcap2(&self) -> Option<u32>;
+    /// A root port exists above the device (`pcie_find_root_port()`; none for an RCiEP).
+    fn has_root_port(&self) -> bool;
+    /// ACPI processor UID of logical CPU `cpu`; `None` when the CPU does not exist.
+    fn cpu_uid(&self, cpu: u32) -> Option<u32>;
+    /// The host bridge `_DSM` steering-tag source.
+    fn firmware(&self) -> &dyn SteeringTagSource;
+}
+
+/// The kernel's MSI-X bookkeeping for one device (`msi_desc` per allocated vector).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MsiState {
+    /// MSI-X is enabled (`dev->msix_enabled`).
+    pub enabled: bool,
+    /// Cached Vector Control of each allocated vector, index = vector number.
+    pub vector_ctrl: Vec<u32>,
+}
+
+/// What save/restore keeps across a reset (core: only when the core enabled TPH).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedTph {
+    /// The Control register.
+    pub control: u32,
+    /// The capability-located ST entries.
+    pub entries: Vec<u16>,
+}
+
+/// Per-device TPH state (`tph_cap`, `tph_enabled`, `tph_mode`, `tph_req_type`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TphState {
+    cap: u16,
+    enabled: bool,
+    mode: u8,
+    req_type: u8,
+    saved: Option<SavedTph>,
+}
+
+impl TphState {
+    /// Core init: finds the capability and does **not** adopt a Control register left enabled
+    /// by firmware or a previous owner.
+    pub fn init(dev: &Function) -> Self {
+        Self {
+            cap: dev.tph().map_or(0, |t| t.offset),
+            ..Self::default()
+        }
+    }
+
+    /// Offset of the TPH capability (0 = none).
+    pub fn cap(&self) -> u16 {
+        self.cap
+    }
+
+    /// `tph_enabled`.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// `tph_mode` (ST Mode Select encoding).
+    pub fn mode(&self) -> u8 {
+        self.mode
+    }
+
+    /// `tph_req_type` (TPH Requester Enable encoding).
+    pub fn req_type(&self) -> u8 {
+        self.req_type
+    }
+
+    /// Forgets everything the core believed about enablement (used by the VFIO layer, which
+    /// also writes Control = 0 in hardware at takeover and last close).
+    pub fn forget(&mut self) {
+        self.enabled = false;
+        self.mode = 0;
+        self.req_type = 0;
+        self.saved = None;
+    }
+
+    /// `pcie_enable_tph(mode)`, core "enable" steps 1-7.
+    pub fn enable(
+        &mut self,
+        dev: &mut Function,
+        plat: &dyn Platform,
+        mode: u8,
+    ) -> Result<(), Errno> {
+        if plat.notph() || self.cap == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if self.enabled {
+            return Err(Errno::EBUSY);
+        }
+        let mode = mode & CTRL_MODE_MASK as u8;
+        if u32::from(self.get_st_modes(dev)) & (1 << mode) == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let req_type = self.negotiate_req_type(dev, plat);
+        if req_type == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let ctrl = self.cfg_read(dev, TPH_CTRL) & !(CTRL_MODE_MASK | CTRL_REQ_EN_MASK);
+        let ctrl = ctrl | u32::from(mode) | u32::from(req_type) << CTRL_REQ_EN_SHIFT;
+        self.cfg_write(dev, TPH_CTRL, ctrl);
+        (self.mode, self.req_type, self.enabled) = (mode, req_type, true);
+        Ok(())
+    }
+
+    /// Core enable step 5: 3 with extended TPH, else 1; limited by the root port's completer
+    /// field unless the device is a Root Complex integrated endpoint (no root port: 0).
+    /// The arithmetic is `tph_regs::tph::negotiate`; the inputs are read from hardware here.
+    fn negotiate_req_type(&self, dev: &mut Function, plat: &dyn Platform) -> u8 {
+        let cap = TphCapability::from_bits(self.cfg_read(dev, TPH_CAP));
+        let upstream = if is_rciep(dev) {
+            Upstream::RcIntegrated
+        } else {
+            match plat.root_port_devcap2() {
+                Some(v) => Upstream::RootPort(CompleterSupport::from_devcap2(v)),
+                None => Upstream::NoRootPort,
+            }
+        };
+        negotiate(&cap, upstream).map_or(0, ReqEnable::field)
+    }
+
+    /// `pcie_disable_tph()`: a no-op unless the core enabled TPH; writes Control = 0.
+    pub fn disable(&mut self, dev: &mut Function) {
+        if !self.enabled {
+            return;
+        }
+        self.cfg_write(dev, TPH_CTRL, 0);
+        self.forget();
+    }
+
+    /// `pcie_tph_set_st_entry(index, tag)`, core steps 1-6.
+    pub fn set_st_entry(
+        &mut self,
+        dev: &mut Function,
+        msi: &mut MsiState,
+        index: u16,
+        tag: u16,
+    ) -> Result<(), Errno> {
+        if self.cap == 0 || !self.enabled {
+            return Err(Errno::EINVAL);
+        }
+        if self.mode == MODE_NO_ST {
+            return Ok(());
+        }
+        // Core step 3 (PCIe r6.2 sec 6.17.3): requests off while the entry changes. Unlike
+        // tph.c, a Control write that did not land counts as a failure (step 5), so a table
+        // write never follows a failed disable.
+        let result = self
+            .set_req_enable(dev, 0)
+            .and_then(|()| self.write_tag(dev, msi, index, tag))
+            .and_then(|()| self.set_req_enable(dev, self.req_type));
+        if let Err(e) = result {
+            self.disable(dev);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Writes `tag` to table entry `index` wherever the table lives, without the enable
+    /// checks of [`TphState::set_st_entry`]. The VFIO layer uses it to roll entries back after
+    /// a failed SET_ST, when the core has already turned TPH off.
+    pub fn write_tag(
+        &self,
+        dev: &mut Function,
+        msi: &mut MsiState,
+        index: u16,
+        tag: u16,
+    ) -> Result<(), Errno> {
+        match self.get_st_table_loc(dev) {
+            LOC_CAP => self.write_tag_to_cap(dev, index, tag),
+            LOC_MSIX => write_tag_to_msix(dev, msi, index, tag),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn write_tag_to_cap(&self, dev: &mut Function, index: u16, tag: u16) -> Result<(), Errno> {
+        if index >= self.get_st_table_size(dev) {
+            return Err(Errno::ENXIO);
+        }
+        let off = u16::try_from(st_offset(self.cap, index)).map_err(|_| Errno::ENXIO)?;
+        effect_result(dev.config_write(off, 2, u32::from(tag)))
+    }
+
+    fn set_req_enable(&self, dev: &mut Function, req: u8) -> Result<(), Errno> {
+        let ctrl = self.cfg_read(dev, TPH_CTRL) & !CTRL_REQ_EN_MASK;
+        let value = ctrl | u32::from(req) << CTRL_REQ_EN_SHIFT;
+        effect_result(dev.config_write(self.cap + TPH_CTRL as u16, 4, value))
+    }
+
+    /// `pcie_tph_get_cpu_st(mem_type, cpu)`: firmware `_DSM` for the CPU's ACPI UID; the tag
+    /// width follows the **enabled** requester type; an invalid tag is success with tag 0.
+    pub fn get_cpu_st(&self, plat: &dyn Platform, mem: MemType, cpu: u32) -> Result<u16, Errno> {
+        if !plat.has_root_port() {
+            return Err(Errno::ENODEV);
+        }
+        let uid = plat.cpu_uid(cpu).ok_or(Errno::EINVAL)?;
+        let info = plat.firmware().st_info(uid).map_err(|_| Errno::EINVAL)?;
+        Ok(match self.req_type {
+            REQ_TPH_ONLY if info.st_valid(mem) => u16::from(info.st(mem)),
+            REQ_EXT_TPH if info.xst_valid(mem) => info.xst(mem),
+            _ => 0,
+        })
+    }
+
+    /// `pcie_tph_get_st_table_loc()` with the v7 fix: `PCI_TPH_LOC_*` register-positioned
+    /// values, 0 without a capability.
+    pub fn get_st_table_loc(&self, dev: &mut Function) -> u32 {
+        if self.cap == 0 {
+            return LOC_NONE;
+        }
+        self.cfg_read(dev, TPH_CAP) & CAP_LOC_MASK
+    }
+
+    /// `pcie_tph_get_st_table_size()`: field + 1 when the table is in the capability, else 0.
+    pub fn get_st_table_size(&self, dev: &mut Function) -> u16 {
+        if self.cap == 0 {
+            return 0;
+        }
+        let cap = self.cfg_read(dev, TPH_CAP);
+        if cap & CAP_LOC_MASK != LOC_CAP {
+            return 0;
+        }
+        ((cap >> CAP_SIZE_SHIFT) & CAP_SIZE_MASK) as u16 + 1
+    }
+
+    /// `pcie_tph_get_st_modes()` (exported by v7): capability bits 2:0, 0 without capability.
+    pub fn get_st_modes(&self, dev: &mut Function) -> u8 {
+        if self.cap == 0 {
+            return 0;
+        }
+        (self.cfg_read(dev, TPH_CAP) & CTRL_MODE_MASK) as u8
+    }
+
+    /// Save before a reset: only when the core enabled TPH; Control and capability entries.
+    pub fn save(&mut self, dev: &mut Function) {
+        if !self.enabled {
+            self.saved = None;
+            return;
+        }
+        let control = self.cfg_read(dev, TPH_CTRL);
+        let entries = (0..self.get_st_table_size(dev))
+            .map(|i| self.read_cap_entry(dev, i))
+            .collect();
+        self.saved = Some(SavedTph { control, entries });
+    }
+
+    fn read_cap_entry(&self, dev: &mut Function, index: u16) -> u16 {
+        u16::try_from(st_offset(self.cap, index)).map_or(0, |off| dev.config_read(off, 2) as u16)
+    }
+
+    /// Mainline restore order: Control first (Requester Enable included), then the entries.
+    /// This writes the table while TPH is enabled, which the device records as a violation.
+    pub fn restore_mainline(&self, dev: &mut Function) {
+        let Some(saved) = self.saved.as_ref().filter(|_| self.enabled) else {
+            return;
+        };
+        self.cfg_write(dev, TPH_CTRL, saved.control);
+        self.restore_entries(dev, &saved.entries);
+    }
+
+    /// Safe restore, first half: Control without Requester Enable, then the entries.
+    /// Finish with [`TphState::restore_enable`] (after MSI-X restore).
+    pub fn restore_table(&self, dev: &mut Function) {
+        let Some(saved) = self.saved.as_ref().filter(|_| self.enabled) else {
+            return;
+        };
+        self.cfg_write(dev, TPH_CTRL, saved.control & !CTRL_REQ_EN_MASK);
+        self.restore_entries(dev, &saved.entries);
+    }
+
+    /// Safe restore, second half: the saved Control, Requester Enable included.
+    pub fn restore_enable(&self, dev: &mut Function) {
+        if let Some(saved) = self.saved.as_ref().filter(|_| self.enabled) {
+            self.cfg_write(dev, TPH_CTRL, saved.control);
+        }
+    }
+
+    fn restore_entries(&self, dev: &mut Function, entries: &[u16]) {
+        for (i, e) in (0u16..).zip(entries) {
+            if let Ok(off) = u16::try_from(st_offset(self.cap, i)) {
+                dev.config_write(off, 2, u32::from(*e));
+            }
+        }
+    }
+
+    fn cfg_read(&self, dev: &mut Function, reg: usize) -> u32 {
+        dev.config_read(self.cap + reg as u16, 4)
+    }
+
+    /// Config writes of the core ignore the result, as `pci_write_config_dword` callers in
+    /// `tph.c` do.
+    fn cfg_write(&self, dev: &mut Function, reg: usize, value: u32) {
+        dev.config_write(self.cap + reg as u16, 4, value);
+    }
+}
+
+fn effect_result(e: Effect) -> Result<(), Errno> {
+    if e.is_ok() {
+        Ok(())
+    } else {
+        Err(Errno::EIO)
+    }
+}
+
+/// Core set_st_entry step 4, MSI-X: MSI-X enabled and a vector allocated at `index`, else
+/// ENXIO; tag into Vector Control 31:16, mask bit preserved, no ST Table Size check.
+fn write_tag_to_msix(
+    dev: &mut Function,
+    msi: &mut MsiState,
+    index: u16,
+    tag: u16,
+) -> Result<(), Errno> {
+    let Some(cached) = msi
+        .vector_ctrl
+        .get_mut(usize::from(index))
+        .filter(|_| msi.enabled)
+    else {
+        return Err(Errno::ENXIO);
+    };
+    let ctrl = dev.msix_read(index, 12);
+    let ctrl = (ctrl & 0xffff) | u32::from(tag) << 16;
+    effect_result(dev.msix_write(index, 12, ctrl))?;
+    *cached = dev.msix_read(index, 12);
+    Ok(())
+}
+
+fn is_rciep(dev: &mut Function) -> bool {
+    let Some(exp) = dev.express() else {
+        return false;
+    };
+    let flags = dev.config_read(exp + EXP_FLAGS as u16, 2);
+    (flags >> 4) & 0xf == PCIE_TYPE_RCIEP
+}
+
+/// Reads Device Capabilities 2 of a (root port) function through its config space.
+pub fn read_devcap2(port: &mut Function) -> Option<u32> {
+    let exp = port.express()?;
+    Some(port.config_read(exp + EXP_DEVCAP2 as u16, 4))
+}

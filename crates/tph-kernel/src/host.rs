@@ -1,0 +1,198 @@
+//! The emulated host: root ports and endpoints built from a [`Machine`], logical CPUs with
+//! ACPI processor UIDs, host options, and the firmware steering-tag source.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tph_acpi::{SteeringTagSource, TableSource};
+use tph_regs::express::PortType;
+use tph_regs::machine::{Bdf, Machine};
+
+use crate::core::{read_devcap2, Platform};
+use crate::hw;
+use crate::vfio::{DeviceInner, VfioDevice};
+use crate::Errno;
+
+/// How state is restored after `VFIO_DEVICE_RESET` (see `docs/decisions.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestoreOrder {
+    /// Control without Requester Enable, ST entries, MSI-X, then the full Control: no ST entry
+    /// is ever written while TPH is enabled.
+    #[default]
+    TableBeforeEnable,
+    /// Mainline `pci_restore_state` order: TPH Control (enabled) then entries, then MSI-X.
+    /// The device records a violation for every entry written.
+    Mainline,
+}
+
+/// Host configuration.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// `nr_cpu_ids`: CPUs `0..cpus` are present.
+    pub cpus: u32,
+    /// ACPI processor UID of CPU n is `cpu_uids[n]` when given, else n.
+    pub cpu_uids: Vec<u32>,
+    /// Present but offline CPUs (still valid for steering-tag lookups).
+    pub offline: Vec<u32>,
+    /// Booted with `pci=notph`.
+    pub notph: bool,
+    /// vfio-pci module parameter `enable_unsafe_tph_ds_mode`.
+    pub unsafe_ds: bool,
+    /// The host bridge `_DSM` source; default [`TableSource::default_for_all`].
+    pub firmware: Arc<dyn SteeringTagSource>,
+    /// Restore order after a function reset.
+    pub restore_order: RestoreOrder,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            cpus: 8,
+            cpu_uids: Vec::new(),
+            offline: Vec::new(),
+            notph: false,
+            unsafe_ds: false,
+            firmware: Arc::new(TableSource::default_for_all()),
+            restore_order: RestoreOrder::default(),
+        }
+    }
+}
+
+/// One logical CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Cpu {
+    /// Logical CPU number.
+    pub id: u32,
+    /// ACPI processor UID (MADT).
+    pub uid: u32,
+    /// Online.
+    pub online: bool,
+}
+
+/// What every device of a host shares.
+#[derive(Debug)]
+pub(crate) struct HostShared {
+    pub(crate) options: HostOptions,
+}
+
+impl HostShared {
+    pub(crate) fn cpu_uid(&self, cpu: u32) -> Option<u32> {
+        if cpu >= self.options.cpus {
+            return None;
+        }
+        let idx = usize::try_from(cpu).ok()?;
+        Some(self.options.cpu_uids.get(idx).copied().unwrap_or(cpu))
+    }
+}
+
+/// The [`Platform`] one device sees: its host and its root port.
+pub(crate) struct DevicePlatform<'a> {
+    pub(crate) host: &'a HostShared,
+    pub(crate) root_port: Option<&'a Mutex<hw::Function>>,
+}
+
+impl Platform for DevicePlatform<'_> {
+    fn notph(&self) -> bool {
+        self.host.options.notph
+    }
+
+    fn root_port_devcap2(&self) -> Option<u32> {
+        let port = self.root_port?;
+        let mut port = port
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        read_devcap2(&mut port)
+    }
+
+    fn has_root_port(&self) -> bool {
+        self.root_port.is_some()
+    }
+
+    fn cpu_uid(&self, cpu: u32) -> Option<u32> {
+        self.host.cpu_uid(cpu)
+    }
+
+    fn firmware(&self) -> &dyn SteeringTagSource {
+        self.host.options.firmware.as_ref()
+    }
+}
+
+/// An emulated host. Cheap to share: devices keep their own `Arc`s.
+#[derive(Debug)]
+pub struct Host {
+    shared: Arc<HostShared>,
+    machine: Machine,
+    devices: BTreeMap<Bdf, Arc<DeviceInner>>,
+}
+
+impl Host {
+    /// Builds a host from `machine`: every root port becomes an emulated function the core
+    /// reads DevCap2 from; every type-0 function becomes a device that can be taken over.
+    pub fn new(machine: Machine, options: HostOptions) -> Self {
+        let shared = Arc::new(HostShared { options });
+        let ports: BTreeMap<Bdf, Arc<Mutex<hw::Function>>> = machine
+            .functions
+            .iter()
+            .filter(|f| f.port_type() == Some(PortType::RootPort))
+            .map(|f| (f.bdf, Arc::new(Mutex::new(hw::Function::new(&f.config)))))
+            .collect();
+        let devices = machine
+            .functions
+            .iter()
+            .filter(|f| f.bridge_buses().is_none() && f.header().is_some())
+            .map(|f| {
+                let port = machine
+                    .root_port_of(f.bdf)
+                    .and_then(|p| ports.get(&p))
+                    .cloned();
+                let dev = DeviceInner::new(f.bdf, &f.config, port, Arc::clone(&shared));
+                (f.bdf, Arc::new(dev))
+            })
+            .collect();
+        Self {
+            shared,
+            machine,
+            devices,
+        }
+    }
+
+    /// A host running the built-in [`crate::machines::default_machine`].
+    pub fn with_default_machine(options: HostOptions) -> Self {
+        Self::new(crate::machines::default_machine(), options)
+    }
+
+    /// The machine the host was built from.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &HostOptions {
+        &self.shared.options
+    }
+
+    /// Addresses of the devices (type-0 functions), sorted.
+    pub fn devices(&self) -> Vec<Bdf> {
+        self.devices.keys().copied().collect()
+    }
+
+    /// Logical CPUs with their UIDs.
+    pub fn cpus(&self) -> Vec<Cpu> {
+        (0..self.shared.options.cpus)
+            .map(|id| Cpu {
+                id,
+                uid: self.shared.cpu_uid(id).unwrap_or(id),
+                online: !self.shared.options.offline.contains(&id),
+            })
+            .collect()
+    }
+
+    /// vfio-pci takes the device at `bdf` over (bind/probe): TPH Control is written to 0 in
+    /// hardware and the core's state cleared. ENODEV when there is no such device, EBUSY when
+    /// vfio-pci already owns it.
+    pub fn take_over(&self, bdf: Bdf) -> Result<VfioDevice, Errno> {
+        let dev = self.devices.get(&bdf).ok_or(Errno::ENODEV)?;
+        dev.take_over()?;
+        Ok(VfioDevice::from_inner(Arc::clone(dev)))
+    }
+}

@@ -1,0 +1,157 @@
+//! The v7 UAPI at the byte level (`shared/spec/vfio-tph-v7.md` section 1).
+
+/// `_IO(type, nr)` = `type << 8 | nr` (no size, no direction).
+pub const fn io(ty: u8, nr: u8) -> u32 {
+    (ty as u32) << 8 | nr as u32
+}
+
+/// `VFIO_TYPE` = `';'`.
+pub const VFIO_TYPE: u8 = b';';
+/// `VFIO_BASE`.
+pub const VFIO_BASE: u8 = 100;
+/// `VFIO_DEVICE_PCI_TPH` = `_IO(';', 100 + 22)` = 0x3B7A.
+pub const VFIO_DEVICE_PCI_TPH: u32 = io(VFIO_TYPE, VFIO_BASE + 22);
+/// `VFIO_DEVICE_RESET` = `_IO(';', 100 + 11)`.
+pub const VFIO_DEVICE_RESET: u32 = io(VFIO_TYPE, VFIO_BASE + 11);
+
+/// Op codes.
+pub const OP_GET_CAP: u32 = 0;
+/// Enable TPH in one mode.
+pub const OP_ENABLE: u32 = 1;
+/// Disable TPH.
+pub const OP_DISABLE: u32 = 2;
+/// Steering tags for CPUs (DS mode).
+pub const OP_GET_ST: u32 = 3;
+/// Program ST table entries.
+pub const OP_SET_ST: u32 = 4;
+
+/// `VFIO_PCI_TPH_MODE_IV` (a bit, not the hardware encoding).
+pub const MODE_IV: u8 = 1 << 0;
+/// `VFIO_PCI_TPH_MODE_DS`.
+pub const MODE_DS: u8 = 1 << 1;
+/// `VFIO_PCI_TPH_MAX_ENTRIES`.
+pub const MAX_ENTRIES: u32 = 2048;
+/// `sizeof(struct vfio_device_pci_tph_op)`.
+pub const OP_SIZE: usize = 16;
+/// Offset of the union payload.
+pub const PAYLOAD_OFFSET: u64 = 8;
+/// Offset of `ents[0]` in the argument.
+pub const ENTS_OFFSET: u64 = 16;
+/// `sizeof(struct vfio_pci_tph_entry)`.
+pub const ENTRY_SIZE: usize = 12;
+/// Offset of `st` inside an entry.
+pub const ENTRY_ST_OFFSET: u64 = 8;
+/// `cpu` value of SET_ST that clears the entry to ST 0.
+pub const CPU_CLEAR: u32 = 0xffff_ffff;
+
+/// One decoded `struct vfio_pci_tph_entry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Logical CPU, or [`CPU_CLEAR`].
+    pub cpu: u32,
+    /// 0 volatile, 1 persistent.
+    pub mem_type: u8,
+    /// Must be 0.
+    pub reserved0: u8,
+    /// ST table index (SET_ST).
+    pub index: u16,
+    /// Output tag (GET_ST).
+    pub st: u16,
+    /// Must be 0.
+    pub reserved1: u16,
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([
+        b.get(at).copied().unwrap_or(0),
+        b.get(at + 1).copied().unwrap_or(0),
+    ])
+}
+
+/// Little-endian u32 at `at` (missing bytes read as 0; callers pass full-size buffers).
+pub fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from(le16(b, at)) | u32::from(le16(b, at + 2)) << 16
+}
+
+impl Entry {
+    /// Decodes 12 bytes.
+    pub fn decode(b: &[u8]) -> Self {
+        Self {
+            cpu: le32(b, 0),
+            mem_type: b.get(4).copied().unwrap_or(0),
+            reserved0: b.get(5).copied().unwrap_or(0),
+            index: le16(b, 6),
+            st: le16(b, 8),
+            reserved1: le16(b, 10),
+        }
+    }
+}
+
+/// The argument bytes of an op with no entries (GET_CAP, ENABLE, DISABLE): 16 bytes.
+pub fn encode_op(op: u32, payload: [u8; 8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(OP_SIZE);
+    v.extend_from_slice(&(OP_SIZE as u32).to_le_bytes());
+    v.extend_from_slice(&op.to_le_bytes());
+    v.extend_from_slice(&payload);
+    v
+}
+
+/// The argument bytes of GET_ST / SET_ST with `entries`.
+pub fn encode_st(op: u32, entries: &[Entry]) -> Vec<u8> {
+    let argsz = OP_SIZE + ENTRY_SIZE * entries.len();
+    let mut v = Vec::with_capacity(argsz);
+    v.extend_from_slice(&(argsz as u32).to_le_bytes());
+    v.extend_from_slice(&op.to_le_bytes());
+    v.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    for e in entries {
+        v.extend_from_slice(&e.cpu.to_le_bytes());
+        v.extend_from_slice(&[e.mem_type, e.reserved0]);
+        v.extend_from_slice(&e.index.to_le_bytes());
+        v.extend_from_slice(&e.st.to_le_bytes());
+        v.extend_from_slice(&e.reserved1.to_le_bytes());
+    }
+    v
+}
+
+impl Entry {
+    /// An entry with `cpu`, `mem_type`, `index` and everything else 0.
+    pub fn new(cpu: u32, mem_type: u8, index: u16) -> Self {
+        Self {
+            cpu,
+            mem_type,
+            reserved0: 0,
+            index,
+            st: 0,
+            reserved1: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_number_is_0x3b7a() {
+        assert_eq!(VFIO_DEVICE_PCI_TPH, 0x3b7a);
+        assert_eq!(VFIO_DEVICE_RESET, 0x3b6f);
+    }
+
+    #[test]
+    fn entry_layout_round_trips_through_encode() {
+        let e = Entry {
+            cpu: 0x0102_0304,
+            mem_type: 1,
+            reserved0: 2,
+            index: 0x0506,
+            st: 0x0708,
+            reserved1: 0x090a,
+        };
+        let b = encode_st(OP_SET_ST, &[e]);
+        assert_eq!(b.len(), 16 + 12);
+        assert_eq!(&b[16..28], &[4, 3, 2, 1, 1, 2, 6, 5, 8, 7, 0xa, 9]);
+        assert_eq!(Entry::decode(&b[16..]), e);
+        assert_eq!(le32(&b, 0), 28);
+    }
+}

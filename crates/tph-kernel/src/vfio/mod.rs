@@ -1,0 +1,390 @@
+//! The VFIO layer: takeover, open / last close, `VFIO_DEVICE_RESET`, MSI-X vectors as through
+//! `VFIO_DEVICE_SET_IRQS`, config region reads, and `VFIO_DEVICE_PCI_TPH` (0x3B7A).
+//!
+//! Every operation of a device takes the device's one lock for its whole duration, so ioctls,
+//! resets, opens and closes are serialised (`vfio-tph-v7.md` section 2, common step 5).
+
+pub mod abi;
+mod memory;
+mod tph;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tph_regs::machine::Bdf;
+use tph_regs::tph::{StLocation, TPH_CTRL};
+
+use crate::core::{MsiState, TphState};
+use crate::host::{DevicePlatform, HostShared, RestoreOrder};
+use crate::hw::{self, Access, Violation};
+use crate::Errno;
+
+pub use memory::{Fault, SliceMemory, UserMemory, SLICE_BASE};
+
+/// MSI-X Message Control bits (upper half of the capability's first dword).
+const MSIX_ENABLE: u32 = 1 << 15;
+const MSIX_MASKALL: u32 = 1 << 14;
+/// Vector Control mask bit.
+const VECTOR_MASKED: u32 = 1;
+/// Device Control offset in the PCI Express capability, and Initiate FLR.
+const EXP_DEVCTL: u16 = 0x8;
+const DEVCTL_FLR: u32 = 1 << 15;
+/// Device Capabilities: Function Level Reset Capability.
+const EXP_DEVCAP: u16 = 0x4;
+const DEVCAP_FLR: u32 = 1 << 28;
+/// Configuration space size visible through the config region.
+const CONFIG_REGION_SIZE: u64 = 4096;
+
+/// Everything behind a device's lock.
+#[derive(Debug)]
+pub(crate) struct DeviceState {
+    pub(crate) hw: hw::Function,
+    pub(crate) tph: TphState,
+    pub(crate) msi: MsiState,
+    taken: bool,
+    open_fds: u32,
+}
+
+/// One device of a host (shared by its handles).
+#[derive(Debug)]
+pub(crate) struct DeviceInner {
+    bdf: Bdf,
+    root_port: Option<Arc<Mutex<hw::Function>>>,
+    host: Arc<HostShared>,
+    state: Mutex<DeviceState>,
+}
+
+impl DeviceInner {
+    pub(crate) fn new(
+        bdf: Bdf,
+        config: &[u8],
+        root_port: Option<Arc<Mutex<hw::Function>>>,
+        host: Arc<HostShared>,
+    ) -> Self {
+        let hw = hw::Function::new(config);
+        let tph = TphState::init(&hw);
+        Self {
+            bdf,
+            root_port,
+            host,
+            state: Mutex::new(DeviceState {
+                hw,
+                tph,
+                msi: MsiState::default(),
+                taken: false,
+                open_fds: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DeviceState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn platform(&self) -> DevicePlatform<'_> {
+        DevicePlatform {
+            host: &self.host,
+            root_port: self.root_port.as_deref(),
+        }
+    }
+
+    pub(crate) fn take_over(&self) -> Result<(), Errno> {
+        let mut st = self.lock();
+        if st.taken {
+            return Err(Errno::EBUSY);
+        }
+        st.taken = true;
+        clear_tph(&mut st);
+        Ok(())
+    }
+}
+
+/// Writes Control = 0 in hardware and clears the core's state, whatever the core believed
+/// ([decision] takeover / last close; `vfio-tph-v7.md` section 3).
+fn clear_tph(st: &mut DeviceState) {
+    let cap = st.tph.cap();
+    if cap != 0 {
+        st.hw.config_write(cap + TPH_CTRL as u16, 4, 0);
+    }
+    st.tph.forget();
+}
+
+/// The TPH registers of a device as they are in hardware now (an inspection view: reading it
+/// is not a traced hardware access).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TphSnapshot {
+    /// The raw TPH Requester Control register; `None` without the capability.
+    pub control: Option<u32>,
+    /// Where the steering table lives; `None` without the capability.
+    pub location: Option<StLocation>,
+    /// The raw 16-bit ST entries, from the capability or from the MSI-X table (the first
+    /// ST-Table-Size vectors).
+    pub st_table: Vec<u16>,
+    /// Whether the core believes it enabled TPH.
+    pub core_enabled: bool,
+    /// MSI-X vectors enabled through [`DeviceFd::set_irqs`].
+    pub msix_vectors: u32,
+}
+
+/// A device vfio-pci has taken over ([`crate::Host::take_over`]). Cloning gives another
+/// handle to the same device. `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct VfioDevice {
+    inner: Arc<DeviceInner>,
+}
+
+impl VfioDevice {
+    pub(crate) fn from_inner(inner: Arc<DeviceInner>) -> Self {
+        Self { inner }
+    }
+
+    /// The device's address.
+    pub fn bdf(&self) -> Bdf {
+        self.inner.bdf
+    }
+
+    /// Number of present CPUs of the host (`nr_cpu_ids`).
+    pub fn cpu_count(&self) -> u32 {
+        self.inner.host.options.cpus
+    }
+
+    /// Opens a device fd. The first open changes nothing in hardware.
+    pub fn open(&self) -> Result<DeviceFd, Errno> {
+        let mut st = self.inner.lock();
+        st.open_fds = st.open_fds.checked_add(1).ok_or(Errno::EBUSY)?;
+        Ok(DeviceFd {
+            inner: Arc::clone(&self.inner),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Number of open fds.
+    pub fn open_count(&self) -> u32 {
+        self.inner.lock().open_fds
+    }
+
+    /// The TPH registers and table as they are in hardware now.
+    pub fn snapshot(&self) -> TphSnapshot {
+        let st = self.inner.lock();
+        TphSnapshot {
+            control: st.hw.peek_tph_control(),
+            location: st.hw.tph().map(|t| t.cap.location),
+            st_table: st.hw.peek_st_table(),
+            core_enabled: st.tph.enabled(),
+            msix_vectors: u32::try_from(st.msi.vector_ctrl.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Hardware accesses since the last drain (each has a `Display`).
+    pub fn drain_trace(&self) -> Vec<Access> {
+        self.inner.lock().hw.drain_trace()
+    }
+
+    /// Every TPH spec violation the device has observed.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.inner.lock().hw.violations().to_vec()
+    }
+
+    /// Makes the device abort one write after `n` more successful writes (fault injection for
+    /// rollback tests).
+    pub fn inject_write_failure(&self, n: u32) {
+        self.inner.lock().hw.fail_write_after(n);
+    }
+
+    /// Runs `f` on the emulated hardware directly, under the device lock (for benchmarks that
+    /// issue the bare accesses an op makes, and for tests that arrange hardware state).
+    pub fn with_hardware<R>(&self, f: impl FnOnce(&mut hw::Function) -> R) -> R {
+        f(&mut self.inner.lock().hw)
+    }
+}
+
+/// An open VFIO device fd. Closing it (or dropping it) when it is the device's last open fd
+/// turns TPH off in hardware and releases the MSI-X vectors. `Send + Sync`.
+#[derive(Debug)]
+pub struct DeviceFd {
+    inner: Arc<DeviceInner>,
+    closed: AtomicBool,
+}
+
+impl DeviceFd {
+    /// The device this fd belongs to.
+    pub fn device(&self) -> VfioDevice {
+        VfioDevice::from_inner(Arc::clone(&self.inner))
+    }
+
+    /// The ioctl entry point: `request` with argument pointer `arg` in the caller's `mem`.
+    /// Returns the ioctl's return value (0) or the errno. Unknown requests give ENOTTY.
+    pub fn ioctl(&self, request: u32, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
+        match request {
+            abi::VFIO_DEVICE_PCI_TPH => {
+                let mut st = self.inner.lock();
+                tph::ioctl(&mut st, &self.inner.platform(), arg, mem)
+            }
+            abi::VFIO_DEVICE_RESET => self.reset().map(|()| 0),
+            _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    /// [`DeviceFd::ioctl`] with the argument in `buf` (mapped at [`SLICE_BASE`]); EFAULT when
+    /// the `argsz` it holds exceeds `buf.len()`.
+    pub fn ioctl_bytes(&self, request: u32, buf: &mut [u8]) -> Result<i32, Errno> {
+        if request == abi::VFIO_DEVICE_PCI_TPH && buf.len() >= 4 {
+            let argsz = abi::le32(buf, 0);
+            if usize::try_from(argsz).map_or(true, |a| a > buf.len()) {
+                return Err(Errno::EFAULT);
+            }
+        }
+        self.ioctl(request, SLICE_BASE, &mut SliceMemory::new(buf))
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` on the MSI-X index: enables vectors `0..count` (unmasked, tags
+    /// preserved); `count == 0` disables MSI-X. EINVAL without MSI-X or beyond its table.
+    pub fn set_irqs(&self, count: u32) -> Result<(), Errno> {
+        let mut st = self.inner.lock();
+        let size = st.hw.msix().map_or(0, |m| u32::from(m.table_size));
+        if count > size {
+            return Err(Errno::EINVAL);
+        }
+        msix_disable(&mut st);
+        if count > 0 {
+            msix_enable(&mut st, count);
+        }
+        Ok(())
+    }
+
+    /// `VFIO_DEVICE_RESET`: function level reset with the PCI core's save/restore around it.
+    /// EINVAL when the function cannot do FLR.
+    pub fn reset(&self) -> Result<(), Errno> {
+        let mut st = self.inner.lock();
+        let order = self.inner.host.options.restore_order;
+        function_reset(&mut st, order)
+    }
+
+    /// Reads the config region at `offset` into `buf` (dword accesses underneath). EINVAL
+    /// beyond 4 KiB.
+    pub fn config_read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let end = offset.checked_add(buf.len() as u64).ok_or(Errno::EINVAL)?;
+        if end > CONFIG_REGION_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let mut st = self.inner.lock();
+        for (i, b) in buf.iter_mut().enumerate() {
+            let at = offset + i as u64;
+            let dword = (at & !3) as u16;
+            if i == 0 || at & 3 == 0 {
+                st.hw.config_read(dword, 4);
+            }
+            let shift = 8 * (at & 3);
+            *b = (st
+                .hw
+                .config_bytes()
+                .get(usize::from(dword)..)
+                .map_or(0, |d| abi::le32(d, 0) >> shift)) as u8;
+        }
+        Ok(())
+    }
+
+    /// Closes the fd; the last close disables TPH in hardware and releases MSI-X.
+    pub fn close(self) {
+        self.release();
+    }
+
+    fn release(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut st = self.inner.lock();
+        st.open_fds = st.open_fds.saturating_sub(1);
+        if st.open_fds == 0 {
+            clear_tph(&mut st);
+            msix_disable(&mut st);
+        }
+    }
+}
+
+impl Drop for DeviceFd {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn msix_ctrl_off(st: &DeviceState) -> Option<u16> {
+    st.hw.msix().map(|m| m.offset + 2)
+}
+
+fn msix_enable(st: &mut DeviceState, count: u32) {
+    let Some(ctrl) = msix_ctrl_off(st) else {
+        return;
+    };
+    let v = st.hw.config_read(ctrl, 2);
+    st.hw.config_write(ctrl, 2, v | MSIX_ENABLE | MSIX_MASKALL);
+    let mut cached = Vec::new();
+    for vector in (0..count).filter_map(|v| u16::try_from(v).ok()) {
+        st.hw
+            .msix_write(vector, 0, 0xfee0_0000 | u32::from(vector) << 12);
+        st.hw.msix_write(vector, 8, 0x4000 | u32::from(vector));
+        let vc = st.hw.msix_read(vector, 12) & !VECTOR_MASKED;
+        st.hw.msix_write(vector, 12, vc);
+        cached.push(vc);
+    }
+    st.hw
+        .config_write(ctrl, 2, (v | MSIX_ENABLE) & !MSIX_MASKALL);
+    st.msi = MsiState {
+        enabled: true,
+        vector_ctrl: cached,
+    };
+}
+
+fn msix_disable(st: &mut DeviceState) {
+    let Some(ctrl) = msix_ctrl_off(st).filter(|_| st.msi.enabled) else {
+        return;
+    };
+    let n = st.msi.vector_ctrl.len();
+    for vector in (0..n).filter_map(|v| u16::try_from(v).ok()) {
+        let vc = st.hw.msix_read(vector, 12);
+        st.hw.msix_write(vector, 12, vc | VECTOR_MASKED);
+    }
+    let v = st.hw.config_read(ctrl, 2);
+    st.hw
+        .config_write(ctrl, 2, v & !(MSIX_ENABLE | MSIX_MASKALL));
+    st.msi = MsiState::default();
+}
+
+/// MSI-X restore after a reset: enable with all vectors masked, write each allocated vector's
+/// cached Vector Control (its steering tag included), then unmask the function.
+fn msix_restore(st: &mut DeviceState) {
+    let Some(ctrl) = msix_ctrl_off(st).filter(|_| st.msi.enabled) else {
+        return;
+    };
+    st.hw.config_write(ctrl, 2, MSIX_ENABLE | MSIX_MASKALL);
+    let cached = st.msi.vector_ctrl.clone();
+    for (vector, vc) in (0u16..).zip(cached) {
+        st.hw.msix_write(vector, 12, vc);
+    }
+    st.hw.config_write(ctrl, 2, MSIX_ENABLE);
+}
+
+fn function_reset(st: &mut DeviceState, order: RestoreOrder) -> Result<(), Errno> {
+    let exp = st.hw.express().ok_or(Errno::EINVAL)?;
+    if st.hw.config_read(exp + EXP_DEVCAP, 4) & DEVCAP_FLR == 0 {
+        return Err(Errno::EINVAL);
+    }
+    st.tph.save(&mut st.hw);
+    let command = st.hw.config_read(0x4, 2);
+    let devctl = st.hw.config_read(exp + EXP_DEVCTL, 2);
+    st.hw.config_write(exp + EXP_DEVCTL, 2, devctl | DEVCTL_FLR);
+    st.hw.config_write(exp + EXP_DEVCTL, 2, devctl);
+    st.hw.config_write(0x4, 2, command);
+    match order {
+        RestoreOrder::TableBeforeEnable => {
+            st.tph.restore_table(&mut st.hw);
+            msix_restore(st);
+            st.tph.restore_enable(&mut st.hw);
+        }
+        RestoreOrder::Mainline => {
+            st.tph.restore_mainline(&mut st.hw);
+            msix_restore(st);
+        }
+    }
+    Ok(())
+}

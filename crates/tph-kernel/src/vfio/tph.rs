@@ -1,0 +1,278 @@
+//! `VFIO_DEVICE_PCI_TPH`: decoding the argument from caller memory and running each op
+//! (`vfio-tph-v7.md` section 2). Called with the device lock held.
+
+use tph_acpi::MemType;
+use tph_regs::tph::TPH_CAP;
+
+use super::abi::{self, Entry};
+use super::memory::UserMemory;
+use super::DeviceState;
+use crate::core::{Platform, LOC_CAP, LOC_MSIX};
+use crate::host::DevicePlatform;
+use crate::Errno;
+
+/// Hardware ST Mode Select encodings.
+const HW_MODE_IV: u8 = 1;
+const HW_MODE_DS: u8 = 2;
+const CAP_SIZE_SHIFT: u32 = 16;
+const CAP_SIZE_MASK: u32 = 0x7ff;
+
+fn read_bytes<const N: usize>(mem: &dyn UserMemory, addr: u64) -> Result<[u8; N], Errno> {
+    let mut b = [0u8; N];
+    mem.read(addr, &mut b).map_err(|_| Errno::EFAULT)?;
+    Ok(b)
+}
+
+fn at(arg: u64, off: u64) -> Result<u64, Errno> {
+    arg.checked_add(off).ok_or(Errno::EFAULT)
+}
+
+/// The whole ioctl: common steps 1-4, then the op.
+pub(super) fn ioctl(
+    st: &mut DeviceState,
+    plat: &DevicePlatform<'_>,
+    arg: u64,
+    mem: &mut dyn UserMemory,
+) -> Result<i32, Errno> {
+    // Common step 1: the 8-byte head; argsz < 16 is EINVAL.
+    let head: [u8; 8] = read_bytes(mem, arg)?;
+    let (argsz, op) = (abi::le32(&head, 0), abi::le32(&head, 4));
+    if (argsz as usize) < abi::OP_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    // Step 2: unknown op.
+    if op > abi::OP_SET_ST {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    // Step 3: no capability or pci=notph.
+    if st.tph.cap() == 0 || plat.notph() {
+        return Err(Errno::ENODEV);
+    }
+    let payload: [u8; 8] = read_bytes(mem, at(arg, abi::PAYLOAD_OFFSET)?)?;
+    let req = Request {
+        arg,
+        argsz,
+        payload,
+    };
+    match op {
+        abi::OP_GET_CAP => get_cap(st, plat, &req, mem),
+        abi::OP_ENABLE => enable(st, plat, &req),
+        abi::OP_DISABLE => {
+            st.tph.disable(&mut st.hw);
+            Ok(0)
+        }
+        abi::OP_GET_ST => get_st(st, plat, &req, mem),
+        _ => set_st(st, plat, &req, mem),
+    }
+}
+
+struct Request {
+    arg: u64,
+    argsz: u32,
+    payload: [u8; 8],
+}
+
+fn ds_gate(plat: &DevicePlatform<'_>) -> bool {
+    plat.host.options.unsafe_ds
+}
+
+/// GET_CAP: IV iff advertised; DS only with the unsafe module parameter; `st_table_sz` =
+/// field + 1 for a table in the capability or MSI-X, else 0 [decision].
+fn get_cap(
+    st: &mut DeviceState,
+    plat: &DevicePlatform<'_>,
+    req: &Request,
+    mem: &mut dyn UserMemory,
+) -> Result<i32, Errno> {
+    let modes = st.tph.get_st_modes(&mut st.hw);
+    let mut supported = 0u8;
+    if modes & (1 << HW_MODE_IV) != 0 {
+        supported |= abi::MODE_IV;
+    }
+    if modes & (1 << HW_MODE_DS) != 0 && ds_gate(plat) {
+        supported |= abi::MODE_DS;
+    }
+    let size = st_table_sz(st);
+    let mut out = [0u8; 8];
+    out[0] = supported;
+    out[2..4].copy_from_slice(&size.to_le_bytes());
+    let room = (req.argsz as usize - abi::OP_SIZE / 2).min(out.len());
+    let out = out.get(..room).unwrap_or(&out);
+    mem.write(at(req.arg, abi::PAYLOAD_OFFSET)?, out)
+        .map_err(|_| Errno::EFAULT)?;
+    Ok(0)
+}
+
+/// ST Table Size field + 1 when the table is in the capability or the MSI-X table, else 0.
+fn st_table_sz(st: &mut DeviceState) -> u16 {
+    let loc = st.tph.get_st_table_loc(&mut st.hw);
+    if loc != LOC_CAP && loc != LOC_MSIX {
+        return 0;
+    }
+    let cap = st.hw.config_read(st.tph.cap() + TPH_CAP as u16, 4);
+    ((cap >> CAP_SIZE_SHIFT) & CAP_SIZE_MASK) as u16 + 1
+}
+
+/// ENABLE: reserved zero, exactly one mode bit, DS gate (EOPNOTSUPP [decision]), then the core.
+fn enable(st: &mut DeviceState, plat: &DevicePlatform<'_>, req: &Request) -> Result<i32, Errno> {
+    let [mode, reserved @ ..] = req.payload;
+    if reserved.iter().any(|b| *b != 0) {
+        return Err(Errno::EINVAL);
+    }
+    let hw_mode = match mode {
+        abi::MODE_IV => HW_MODE_IV,
+        abi::MODE_DS if ds_gate(plat) => HW_MODE_DS,
+        abi::MODE_DS => return Err(Errno::EOPNOTSUPP),
+        _ => return Err(Errno::EINVAL),
+    };
+    st.tph.enable(&mut st.hw, plat, hw_mode)?;
+    Ok(0)
+}
+
+/// Reads `count` (1..=2048, with argsz room for it) entries after checking the reserved word.
+fn st_payload_count(req: &Request) -> Result<u32, Errno> {
+    if abi::le32(&req.payload, 4) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(abi::le32(&req.payload, 0))
+}
+
+fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<Entry>, Errno> {
+    if count == 0 || count > abi::MAX_ENTRIES {
+        return Err(Errno::EINVAL);
+    }
+    let len = abi::ENTRY_SIZE * count as usize;
+    if (req.argsz as usize) < abi::OP_SIZE + len {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = vec![0u8; len];
+    mem.read(at(req.arg, abi::ENTS_OFFSET)?, &mut buf)
+        .map_err(|_| Errno::EFAULT)?;
+    Ok(buf
+        .chunks_exact(abi::ENTRY_SIZE)
+        .map(Entry::decode)
+        .collect())
+}
+
+fn mem_type(v: u8) -> Result<MemType, Errno> {
+    match v {
+        0 => Ok(MemType::Volatile),
+        1 => Ok(MemType::Persistent),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn present(plat: &DevicePlatform<'_>, cpu: u32) -> bool {
+    cpu < plat.host.options.cpus
+}
+
+/// GET_ST: DS gate, DS mode enabled, count/argsz, every entry validated, every tag resolved,
+/// and only then the `st` fields written back.
+fn get_st(
+    st: &mut DeviceState,
+    plat: &DevicePlatform<'_>,
+    req: &Request,
+    mem: &mut dyn UserMemory,
+) -> Result<i32, Errno> {
+    let count = st_payload_count(req)?;
+    if !ds_gate(plat) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if !st.tph.enabled() || st.tph.mode() != HW_MODE_DS {
+        return Err(Errno::EINVAL);
+    }
+    let entries = read_entries(req, count, mem)?;
+    let mut wanted = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
+        if reserved || !present(plat, e.cpu) {
+            return Err(Errno::EINVAL);
+        }
+        wanted.push((mem_type(e.mem_type)?, e.cpu));
+    }
+    let tags = wanted
+        .into_iter()
+        .map(|(m, cpu)| st.tph.get_cpu_st(plat, m, cpu))
+        .collect::<Result<Vec<u16>, Errno>>()?;
+    write_tags(req, &tags, mem)
+}
+
+fn write_tags(req: &Request, tags: &[u16], mem: &mut dyn UserMemory) -> Result<i32, Errno> {
+    for (i, tag) in (0u64..).zip(tags) {
+        let off = abi::ENTS_OFFSET + i * abi::ENTRY_SIZE as u64 + abi::ENTRY_ST_OFFSET;
+        mem.write(at(req.arg, off)?, &tag.to_le_bytes())
+            .map_err(|_| Errno::EFAULT)?;
+    }
+    Ok(0)
+}
+
+/// SET_ST: enabled, table located, count/argsz, every entry validated and every tag resolved
+/// before the first hardware write [decision]; all or nothing with rollback to ST 0.
+fn set_st(
+    st: &mut DeviceState,
+    plat: &DevicePlatform<'_>,
+    req: &Request,
+    mem: &mut dyn UserMemory,
+) -> Result<i32, Errno> {
+    let count = st_payload_count(req)?;
+    if !st.tph.enabled() {
+        return Err(Errno::EINVAL);
+    }
+    let loc = st.tph.get_st_table_loc(&mut st.hw);
+    if loc != LOC_CAP && loc != LOC_MSIX {
+        return Err(Errno::ENODEV);
+    }
+    let entries = read_entries(req, count, mem)?;
+    let size = st_table_sz(st);
+    for e in &entries {
+        validate_set_entry(st, plat, e, size, loc == LOC_MSIX)?;
+    }
+    let writes = entries
+        .iter()
+        .map(|e| resolve_set_tag(st, plat, e).map(|tag| (e.index, tag)))
+        .collect::<Result<Vec<(u16, u16)>, Errno>>()?;
+    write_all_or_nothing(st, &writes)
+}
+
+fn validate_set_entry(
+    st: &DeviceState,
+    plat: &DevicePlatform<'_>,
+    e: &Entry,
+    size: u16,
+    msix: bool,
+) -> Result<(), Errno> {
+    if e.index >= size || e.reserved0 != 0 || e.reserved1 != 0 || e.st != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if e.cpu != abi::CPU_CLEAR && !present(plat, e.cpu) {
+        return Err(Errno::EINVAL);
+    }
+    mem_type(e.mem_type)?;
+    let vector_ready = st.msi.enabled && usize::from(e.index) < st.msi.vector_ctrl.len();
+    if msix && !vector_ready {
+        return Err(Errno::ENXIO);
+    }
+    Ok(())
+}
+
+fn resolve_set_tag(st: &DeviceState, plat: &DevicePlatform<'_>, e: &Entry) -> Result<u16, Errno> {
+    if e.cpu == abi::CPU_CLEAR {
+        return Ok(0);
+    }
+    st.tph.get_cpu_st(plat, mem_type(e.mem_type)?, e.cpu)
+}
+
+/// Writes each entry through the core; on a failure every entry this call touched (the
+/// failing one included) is written back to ST 0, with TPH already off (the core disabled it).
+fn write_all_or_nothing(st: &mut DeviceState, writes: &[(u16, u16)]) -> Result<i32, Errno> {
+    for (n, (index, tag)) in writes.iter().enumerate() {
+        if let Err(e) = st.tph.set_st_entry(&mut st.hw, &mut st.msi, *index, *tag) {
+            for (index, _) in writes.iter().take(n + 1) {
+                // Best effort: a rollback write that fails too leaves that entry as it is.
+                let _ = st.tph.write_tag(&mut st.hw, &mut st.msi, *index, 0);
+            }
+            return Err(e);
+        }
+    }
+    Ok(0)
+}
