@@ -1,11 +1,17 @@
 //! Where steering tags come from: the PCI host bridge `_DSM` (revision 7, function 0xF).
 //!
 //! [`StInfo`] decodes the 64-bit result (`shared/spec/firmware-dsm.md`); [`SteeringTagSource`] is
-//! the seam the kernel model asks for tags; [`TableSource`] answers from a table of results.
+//! the seam the kernel model asks for tags; [`TableSource`] answers from a table of results and
+//! [`AmlSource`] from real firmware, run by the [`aml`] interpreter. [`madt`] maps CPUs to ACPI
+//! processor UIDs.
 #![forbid(unsafe_code)]
 
+pub mod aml;
+pub mod dsm;
+pub mod madt;
 mod source;
 mod stinfo;
 
+pub use dsm::AmlSource;
 pub use source::{FirmwareError, SteeringTagSource, TableSource};
 pub use stinfo::{MemType, StInfo};

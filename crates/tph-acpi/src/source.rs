@@ -21,6 +21,59 @@ pub enum FirmwareError {
     /// The `_DSM` method failed or is absent (message from the evaluator).
     #[error("_DSM evaluation failed: {0}")]
     Method(String),
+    /// A system description table is malformed (header, length, checksum).
+    #[error("table {table}: {why}")]
+    Table {
+        /// Signature of the table.
+        table: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A file or directory of tables could not be read.
+    #[error("{path}: {why}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The operating system's message.
+        why: String,
+    },
+    /// A name is not in the namespace.
+    #[error("{0} not found in the ACPI namespace")]
+    NotFound(String),
+    /// AML evaluation failed (bad operand type, index out of range, divide by zero, ...).
+    #[error("AML: {0}")]
+    Aml(String),
+    /// AML touched an operation region and the host supplied no handler for it.
+    #[error("no handler for operation region {region} (space {space:#04x})")]
+    NoRegionHandler {
+        /// Namespace path of the region.
+        region: String,
+        /// Its address space id (0 memory, 1 I/O, 2 PCI config, ...).
+        space: u8,
+    },
+    /// Execution exceeded a bound (loop iterations, call depth, total steps, allocation size).
+    #[error("AML execution limit reached: {0}")]
+    Limit(String),
+    /// No host bridge advertises the TPH steering-tag function (rev 7, function 0xF).
+    #[error("no host bridge implements the TPH _DSM (revision 7, function 0xF); host bridges found: {}", list_or_none(.bridges))]
+    NoTphDsm {
+        /// Paths of the host bridges found (PNP0A08/PNP0A03).
+        bridges: Vec<String>,
+    },
+    /// The `_DSM` returned something other than a buffer of at least 8 bytes.
+    #[error("_DSM result is {0}, not a buffer of at least 8 bytes")]
+    BadResult(String),
+    /// The MADT is malformed.
+    #[error("MADT: {0}")]
+    Madt(String),
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// Anything that answers the host bridge `_DSM` steering-tag query for a processor UID.

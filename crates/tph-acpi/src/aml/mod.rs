@@ -1,0 +1,248 @@
+//! An AML interpreter for the methods firmware uses to answer `_DSM` queries.
+//!
+//! [`Aml::load`] checks each table's header and checksum and loads the DSDT and SSDTs into one
+//! namespace, running their definitions; a construct it cannot run is skipped and reported in
+//! [`LoadReport`] while the rest of the table loads. [`Aml::evaluate`] runs a method or reads a
+//! named object. Every step is bounded by [`Limits`], so hostile AML yields an error, never a
+//! hang or a panic. Operation-region accesses go to a host [`RegionHandler`]; with none, access
+//! fails with an error naming the region.
+
+mod cursor;
+mod exec;
+mod expr;
+mod namespace;
+mod objects;
+pub mod table;
+mod value;
+
+use std::sync::Arc;
+
+use crate::FirmwareError;
+use cursor::Cursor;
+use exec::Machine;
+pub use namespace::NamePath;
+use namespace::{Object, Tree};
+use value::Width;
+pub use value::{Ref, Value};
+
+/// Bounds on one evaluation (and on each table's load).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Terms executed in total.
+    pub max_steps: u64,
+    /// Nested method calls.
+    pub max_depth: usize,
+    /// Iterations of one `While`.
+    pub max_loop_iterations: u64,
+    /// Bytes (or package elements) in one buffer, string or package.
+    pub max_alloc: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_steps: 2_000_000,
+            max_depth: 64,
+            max_loop_iterations: 100_000,
+            max_alloc: 1 << 20,
+        }
+    }
+}
+
+/// The host side of operation regions (system memory, I/O ports, PCI config, ...).
+pub trait RegionHandler {
+    /// Reads `width` bytes (1, 2, 4 or 8) at `addr` in address space `space`.
+    fn read(&mut self, space: u8, addr: u64, width: u8) -> Result<u64, String>;
+    /// Writes `width` bytes at `addr` in address space `space`.
+    fn write(&mut self, space: u8, addr: u64, width: u8, value: u64) -> Result<(), String>;
+}
+
+/// A term the loader could not run and skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Index of the table in load order.
+    pub table: usize,
+    /// Offset of the term in the table body.
+    pub offset: usize,
+    /// Its first opcode byte.
+    pub opcode: u8,
+    /// The scope it was in.
+    pub scope: String,
+    /// Why it failed.
+    pub why: String,
+}
+
+/// What loading did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Signatures of the tables loaded, in order.
+    pub tables: Vec<String>,
+    /// Terms skipped.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A loaded namespace ready for evaluation.
+#[derive(Clone, Debug)]
+pub struct Aml {
+    tree: Tree,
+    tables: Vec<Arc<[u8]>>,
+    width: Width,
+    limits: Limits,
+    report: LoadReport,
+}
+
+impl Aml {
+    /// Loads DSDT and SSDT tables (the DSDT, when present, first) with default limits.
+    pub fn load(tables: &[&[u8]]) -> Result<Self, FirmwareError> {
+        Self::load_with(tables, Limits::default())
+    }
+
+    /// Loads tables with the given limits. Tables other than DSDT/SSDT are an error.
+    pub fn load_with(tables: &[&[u8]], limits: Limits) -> Result<Self, FirmwareError> {
+        let mut sdts = tables
+            .iter()
+            .map(|t| table::Sdt::parse(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(bad) = sdts
+            .iter()
+            .find(|s| !matches!(&s.signature, b"DSDT" | b"SSDT"))
+        {
+            let why = "not a DSDT or SSDT".to_string();
+            return Err(FirmwareError::Table {
+                table: bad.name(),
+                why,
+            });
+        }
+        sdts.sort_by_key(|s| s.signature != *b"DSDT");
+        let narrow = sdts
+            .first()
+            .is_some_and(|s| s.signature == *b"DSDT" && s.revision < 2);
+        let width = Width {
+            bytes: if narrow { 4 } else { 8 },
+        };
+        let mut aml = Self {
+            tree: Tree::new(),
+            tables: Vec::new(),
+            width,
+            limits,
+            report: LoadReport::default(),
+        };
+        for sdt in sdts {
+            aml.load_one(sdt);
+        }
+        Ok(aml)
+    }
+
+    fn load_one(&mut self, sdt: table::Sdt) {
+        let idx = self.tables.len();
+        self.report.tables.push(sdt.name());
+        let body: Arc<[u8]> = Arc::from(sdt.body);
+        self.tables.push(body.clone());
+        let end = body.len();
+        let mut m = Machine::new(&mut self.tree, &self.tables, self.width, self.limits);
+        m.load = Some(Vec::new());
+        let mut c = Cursor::new(body, idx, 0, end);
+        // Load mode records failures instead of returning them.
+        let _ = m.exec_list(&mut c, end);
+        let skipped = m.load.take().unwrap_or_default();
+        self.report.skipped.extend(skipped);
+    }
+
+    /// What loading skipped.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// Whether integers are 32 bits wide (DSDT revision below 2).
+    pub fn narrow_integers(&self) -> bool {
+        self.width.bytes == 4
+    }
+
+    /// Evaluates `path` (absolute, e.g. `\_SB.PCI0._DSM`) with `args`, no region handler.
+    pub fn evaluate(&mut self, path: &str, args: &[Value]) -> Result<Value, FirmwareError> {
+        self.evaluate_with(path, args, None)
+    }
+
+    /// Evaluates `path` with `args`, sending region accesses to `handler`.
+    pub fn evaluate_with<'a>(
+        &'a mut self,
+        path: &str,
+        args: &[Value],
+        handler: Option<&'a mut dyn RegionHandler>,
+    ) -> Result<Value, FirmwareError> {
+        let p =
+            NamePath::parse_text(path).ok_or_else(|| FirmwareError::NotFound(path.to_string()))?;
+        let node = self
+            .tree
+            .lookup(0, &p)
+            .ok_or_else(|| FirmwareError::NotFound(path.to_string()))?;
+        self.evaluate_node(node, args, handler)
+    }
+
+    /// Evaluates the object at node `node`.
+    pub fn evaluate_node<'a>(
+        &'a mut self,
+        node: usize,
+        args: &[Value],
+        handler: Option<&'a mut dyn RegionHandler>,
+    ) -> Result<Value, FirmwareError> {
+        let mut m = Machine::new(&mut self.tree, &self.tables, self.width, self.limits);
+        m.handler = handler;
+        let is_method = matches!(m.tree.obj(node), Some(Object::Method { .. }));
+        let v = if is_method {
+            let mut a = args.to_vec();
+            a.truncate(7);
+            m.call(node, a)?
+        } else {
+            m.read_node(node)?
+        };
+        m.public(v)
+    }
+
+    /// Node id of an absolute path.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        self.tree.lookup(0, &NamePath::parse_text(path)?)
+    }
+
+    /// Node id of `seg` directly under `node` (no upward search).
+    pub fn child(&self, node: usize, seg: &str) -> Option<usize> {
+        let mut p = NamePath::parse_text(seg)?;
+        p.root = false;
+        let path = format!("{}.{}", self.tree.path(node), p);
+        self.find(&path)
+    }
+
+    /// The absolute path of `node`.
+    pub fn path(&self, node: usize) -> String {
+        self.tree.path(node)
+    }
+
+    /// Every Device node, in definition order.
+    pub fn devices(&self) -> Vec<usize> {
+        self.tree
+            .ids()
+            .filter(|&n| matches!(self.tree.obj(n), Some(Object::Device)))
+            .collect()
+    }
+
+    /// Whether `node` is a control method.
+    pub fn is_method(&self, node: usize) -> bool {
+        matches!(self.tree.obj(node), Some(Object::Method { .. }))
+    }
+
+    /// Number of namespace nodes.
+    pub fn node_count(&self) -> usize {
+        self.tree.watermark()
+    }
+}
+
+impl Machine<'_> {
+    /// Makes a result meaningful outside the machine: element references are read.
+    fn public(&mut self, v: Value) -> Result<Value, FirmwareError> {
+        match v {
+            Value::Reference(Ref::Node(n)) => Ok(Value::Reference(Ref::Node(n))),
+            Value::Reference(r) => self.read_ref(&r),
+            v => Ok(v),
+        }
+    }
+}
