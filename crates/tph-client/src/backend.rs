@@ -43,6 +43,29 @@ pub trait Backend {
     fn cpu_count(&self) -> Option<u32>;
 }
 
+/// A boxed backend is a backend (to choose one at run time).
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        (**self).tph_ioctl(arg)
+    }
+
+    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
+        (**self).set_msix(count)
+    }
+
+    fn reset(&mut self) -> Result<(), Errno> {
+        (**self).reset()
+    }
+
+    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        (**self).read_config(offset, buf)
+    }
+
+    fn cpu_count(&self) -> Option<u32> {
+        (**self).cpu_count()
+    }
+}
+
 /// `struct vfio_irq_set` for MSI-X: eventfd triggers for vectors `0..fds.len()`, or disable.
 ///
 /// ```
@@ -90,6 +113,18 @@ pub fn decode_msix_irq_count(b: &[u8]) -> Option<u32> {
     })
 }
 
+/// The real backends never let the kernel touch memory past `arg`: a v7 kernel reads the 8-byte
+/// head, then at most `argsz` bytes (it checks `argsz` before reading entries), so a buffer
+/// shorter than 8 bytes or an `argsz` beyond the buffer is refused here with EFAULT, the errno
+/// the kernel would give for memory that is not there.
+fn check_arg(arg: &[u8]) -> Result<(), Errno> {
+    let head = arg.get(0..4).and_then(|h| <[u8; 4]>::try_from(h).ok());
+    match head.map(u32::from_le_bytes) {
+        Some(argsz) if arg.len() >= 8 && argsz as usize <= arg.len() => Ok(()),
+        _ => Err(Errno(libc::EFAULT)),
+    }
+}
+
 fn present_cpus(sysfs_root: &std::path::Path) -> Option<u32> {
     let s = std::fs::read_to_string(sysfs_root.join("devices/system/cpu/present")).ok()?;
     let last = s.trim().rsplit([',', '-']).next()?;
@@ -124,6 +159,13 @@ impl<F: AsFd> FdBackend<F> {
         }
     }
 
+    /// Overrides the CPU count used to explain refusals (when the kernel's host is not this one,
+    /// as under the syscall-boundary harness).
+    pub fn with_cpu_count(mut self, cpus: Option<u32>) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
     /// The wrapped descriptor.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -148,6 +190,7 @@ impl<F: AsFd> FdBackend<F> {
 
 impl<F: AsFd> Backend for FdBackend<F> {
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        check_arg(arg)?;
         sys::ioctl_with_buf(self.fd.as_fd(), abi::VFIO_DEVICE_PCI_TPH, arg)
     }
 
@@ -211,6 +254,7 @@ impl VfioBackend {
 
 impl Backend for VfioBackend {
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        check_arg(arg)?;
         sys::ioctl_with_buf(sys::borrow_owned(&self.dev), abi::VFIO_DEVICE_PCI_TPH, arg)
     }
 
@@ -265,6 +309,16 @@ mod tests {
     #[test]
     fn irq_set_empty_decodes_as_disable() {
         assert_eq!(decode_msix_irq_count(&encode_msix_irq_set(&[])), Some(0));
+    }
+
+    #[test]
+    fn check_arg_refuses_argsz_beyond_buffer() {
+        assert_eq!(
+            check_arg(&[17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(Errno(libc::EFAULT))
+        );
+        assert_eq!(check_arg(&[4, 0, 0, 0]), Err(Errno(libc::EFAULT)));
+        assert_eq!(check_arg(&[8, 0, 0, 0, 0, 0, 0, 0]), Ok(()));
     }
 
     #[test]

@@ -173,6 +173,9 @@ pub enum Error {
     /// The caller asked for something invalid before anything was sent.
     #[error("invalid request: {0}")]
     InvalidArgument(#[from] crate::abi::AbiError),
+    /// A queue id that was never bound.
+    #[error("queue {0} is not bound to any CPU")]
+    UnknownQueue(u16),
     /// `/dev/vfio` (or the VFIO container) is missing.
     #[error("{} does not exist: is the vfio-pci module loaded?", .path.display())]
     NoVfio {
@@ -264,6 +267,7 @@ impl Error {
             }
             NoInterface { .. }
             | InvalidArgument(_)
+            | UnknownQueue(_)
             | NoVfio { .. }
             | NoSuchDevice { .. }
             | NotBoundToVfio { .. }

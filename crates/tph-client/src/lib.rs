@@ -18,10 +18,12 @@
 pub mod abi;
 pub mod backend;
 mod device;
+pub mod emulated;
 mod error;
 pub mod harness;
 pub mod open;
 pub mod probe;
+pub mod steer;
 mod sys;
 mod v7;
 

@@ -17,15 +17,16 @@ fn last_errno() -> Errno {
 }
 
 /// `ioctl(fd, request, arg.as_mut_ptr())`: the kernel reads and writes at most `arg.len()` bytes
-/// because every argument this crate sends starts with `argsz == arg.len()`.
+/// because every argument sent starts with `argsz <= arg.len()` (built by `abi`, or checked by
+/// `backend::check_arg` for raw buffers).
 pub(crate) fn ioctl_with_buf(
     fd: BorrowedFd<'_>,
     request: u32,
     arg: &mut [u8],
 ) -> Result<i32, Errno> {
     // SAFETY: `fd` is a live descriptor for the borrow; `arg` is a valid, writable buffer for its
-    // whole length, and the ABI's `argsz` (the first u32, set by the callers in `abi`/`backend`)
-    // tells the kernel not to go past it. The buffer outlives the call.
+    // whole length, and the ABI's `argsz` (the first u32, at most `arg.len()`: see above) tells
+    // the kernel not to go past it. The buffer outlives the call.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg.as_mut_ptr()) };
     if rc < 0 {
         return Err(last_errno());

@@ -1,0 +1,159 @@
+//! The emulated backend: the kernel model (`tph-kernel`) in-process, fed the same bytes a real
+//! kernel gets; and [`ModelHandler`], which answers a supervised child's trapped ioctls with it.
+//!
+//! ```
+//! use tph_client::emulated::EmulatedBackend;
+//! use tph_client::{Mode, Revision, Steer, TphDevice};
+//! use tph_kernel::{Host, HostOptions};
+//!
+//! let host = Host::with_default_machine(HostOptions::default());
+//! let bdf = "02:00.0".parse().unwrap(); // NIC with its table in the TPH capability
+//! let backend = EmulatedBackend::take_over(&host, bdf).unwrap();
+//! let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+//! let caps = dev.capabilities().unwrap();
+//! assert_eq!((caps.iv, caps.ds, caps.st_table_size), (true, false, 16));
+//! dev.enable(Mode::Iv).unwrap();
+//! dev.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }]).unwrap();
+//! ```
+
+use tph_kernel::vfio::{DeviceFd, Fault, UserMemory, VfioDevice};
+use tph_kernel::Host;
+use tph_regs::machine::Bdf;
+
+use crate::abi;
+use crate::backend::{decode_msix_irq_count, Backend};
+use crate::error::{Errno, Error};
+use crate::harness::{ChildMemory, IoctlHandler, Trapped};
+
+fn errno(e: tph_kernel::Errno) -> Errno {
+    Errno(e.number())
+}
+
+/// One taken-over device of an emulated host, with an open fd.
+#[derive(Debug)]
+pub struct EmulatedBackend {
+    device: VfioDevice,
+    fd: Option<DeviceFd>,
+}
+
+impl EmulatedBackend {
+    /// Lets vfio-pci take over `bdf` on `host` and opens it.
+    pub fn take_over(host: &Host, bdf: Bdf) -> Result<Self, Error> {
+        let device = host.take_over(bdf).map_err(|e| Error::Backend {
+            op: "taking over the device",
+            errno: errno(e),
+        })?;
+        Self::open(device)
+    }
+
+    /// Opens an already taken-over device.
+    pub fn open(device: VfioDevice) -> Result<Self, Error> {
+        let fd = device.open().map_err(|e| Error::Backend {
+            op: "opening the device",
+            errno: errno(e),
+        })?;
+        Ok(Self {
+            device,
+            fd: Some(fd),
+        })
+    }
+
+    /// The model's device (snapshots, traces, fault injection).
+    pub fn device(&self) -> &VfioDevice {
+        &self.device
+    }
+
+    /// The open fd of the model.
+    pub fn fd(&self) -> Option<&DeviceFd> {
+        self.fd.as_ref()
+    }
+
+    /// Closes the fd (the last close turns TPH off) and opens the device again.
+    pub fn reopen(&mut self) -> Result<(), Errno> {
+        if let Some(fd) = self.fd.take() {
+            fd.close();
+        }
+        self.fd = Some(self.device.open().map_err(errno)?);
+        Ok(())
+    }
+
+    fn open_fd(&self) -> Result<&DeviceFd, Errno> {
+        self.fd.as_ref().ok_or(Errno(libc::EBADF))
+    }
+}
+
+impl Backend for EmulatedBackend {
+    fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        self.open_fd()?
+            .ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, arg)
+            .map_err(errno)
+    }
+
+    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
+        self.open_fd()?.set_irqs(count).map_err(errno)
+    }
+
+    fn reset(&mut self) -> Result<(), Errno> {
+        self.open_fd()?.reset().map_err(errno)
+    }
+
+    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.open_fd()?.config_read(offset, buf).map_err(errno)
+    }
+
+    fn cpu_count(&self) -> Option<u32> {
+        Some(self.device.cpu_count())
+    }
+}
+
+/// The supervised child's memory as the model's `UserMemory`.
+struct Remote<'a>(&'a ChildMemory);
+
+impl UserMemory for Remote<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        self.0.read(addr, buf).map_err(|_| Fault { addr })
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        self.0.write(addr, data).map_err(|_| Fault { addr })
+    }
+}
+
+/// Answers a supervised child's VFIO ioctls with one open fd of the kernel model: the TPH ioctl
+/// (argument read and written in the child's memory), `VFIO_DEVICE_SET_IRQS` for MSI-X, and
+/// `VFIO_DEVICE_RESET`. The child's fd number is not checked: one child drives one device.
+#[derive(Debug)]
+pub struct ModelHandler {
+    fd: DeviceFd,
+}
+
+impl ModelHandler {
+    /// Answers with `fd`.
+    pub fn new(fd: DeviceFd) -> Self {
+        Self { fd }
+    }
+
+    /// The model fd (to inspect the device after the child ran).
+    pub fn fd(&self) -> &DeviceFd {
+        &self.fd
+    }
+
+    fn set_irqs(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let mut head = [0u8; crate::backend::IRQ_SET_HEADER_SIZE];
+        mem.read(call.arg, &mut head)?;
+        let count = decode_msix_irq_count(&head).ok_or(Errno(libc::EINVAL))?;
+        self.fd.set_irqs(count).map_err(errno).map(|()| 0)
+    }
+}
+
+impl IoctlHandler for ModelHandler {
+    fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        match call.request {
+            abi::VFIO_DEVICE_SET_IRQS => self.set_irqs(call, mem),
+            request => self
+                .fd
+                .ioctl(request, call.arg, &mut Remote(mem))
+                .map_err(errno),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Queue steering: the way drivers use TPH, on top of [`TphDevice`].
+//!
+//! A driver binds each queue (its MSI-X vector in IV mode, its device-specific slot in DS mode) to
+//! the CPU that polls it. In IV mode the kernel programs the steering table; in DS mode the helper
+//! returns the tag for the driver to write into its queue context. Every kernel call is batched:
+//! binding N queues is one SET_ST (IV) or one GET_ST (DS).
+//!
+//! ```
+//! use tph_client::steer::{Placement, Queue};
+//! let q = Queue { id: 0, slot: 3, cpu: 5 };
+//! assert_eq!(q.slot, 3);
+//! let p = Placement::Programmed { index: 3 };
+//! assert_eq!(p, Placement::Programmed { index: 3 });
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::backend::Backend;
+use crate::device::{CpuQuery, MemType, Mode, Steer, TphDevice};
+use crate::error::Error;
+
+/// One queue to steer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queue {
+    /// The driver's queue number.
+    pub id: u16,
+    /// Its MSI-X vector (IV mode) or device-specific slot (DS mode).
+    pub slot: u16,
+    /// The CPU that polls it.
+    pub cpu: u32,
+}
+
+/// Where a queue's tag went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// IV mode: the kernel programmed steering table entry `index`.
+    Programmed {
+        /// The table index (the queue's vector).
+        index: u16,
+    },
+    /// DS mode: the driver writes `tag` into the queue's context itself.
+    Tag {
+        /// The steering tag of the queue's CPU.
+        tag: u16,
+    },
+}
+
+/// Binds queues to CPUs on one device and keeps track of them until teardown.
+///
+/// ```
+/// # use tph_client::backend::Backend;
+/// # use tph_client::{Errno, Mode, Revision, TphDevice};
+/// # #[derive(Debug, Default)]
+/// # struct Ok0;
+/// # impl Backend for Ok0 {
+/// #     fn tph_ioctl(&mut self, _: &mut [u8]) -> Result<i32, Errno> { Ok(0) }
+/// #     fn set_msix(&mut self, _: u32) -> Result<(), Errno> { Ok(()) }
+/// #     fn reset(&mut self) -> Result<(), Errno> { Ok(()) }
+/// #     fn read_config(&mut self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
+/// #     fn cpu_count(&self) -> Option<u32> { Some(4) }
+/// # }
+/// use tph_client::steer::{Placement, Queue, QueueSteering};
+/// let dev = TphDevice::with_revision(Ok0, Revision::V7).unwrap();
+/// let mut s = QueueSteering::start(dev, Mode::Iv).unwrap();
+/// let placed = s.bind(&[Queue { id: 0, slot: 0, cpu: 1 }, Queue { id: 1, slot: 1, cpu: 2 }]).unwrap();
+/// assert_eq!(placed[1], Placement::Programmed { index: 1 });
+/// s.retarget(1, 3).unwrap();
+/// assert_eq!(s.cpu_of(1), Some(3));
+/// let _dev = s.teardown().unwrap();
+/// ```
+#[derive(Debug)]
+pub struct QueueSteering<B: Backend> {
+    dev: TphDevice<B>,
+    mode: Mode,
+    mem: MemType,
+    queues: BTreeMap<u16, Queue>,
+}
+
+impl<B: Backend> QueueSteering<B> {
+    /// Enables TPH in `mode` on `dev` (one ENABLE) and starts with no queues bound.
+    pub fn start(mut dev: TphDevice<B>, mode: Mode) -> Result<Self, Error> {
+        dev.enable(mode)?;
+        Ok(Self {
+            dev,
+            mode,
+            mem: MemType::Volatile,
+            queues: BTreeMap::new(),
+        })
+    }
+
+    /// The mode in use.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The CPU queue `id` is bound to.
+    pub fn cpu_of(&self, id: u16) -> Option<u32> {
+        self.queues.get(&id).map(|q| q.cpu)
+    }
+
+    /// The device underneath.
+    pub fn device(&mut self) -> &mut TphDevice<B> {
+        &mut self.dev
+    }
+
+    /// Binds `queues` in one kernel call; all or nothing. Returns each queue's placement in order.
+    pub fn bind(&mut self, queues: &[Queue]) -> Result<Vec<Placement>, Error> {
+        let placed = self.place(queues)?;
+        for q in queues {
+            self.queues.insert(q.id, *q);
+        }
+        Ok(placed)
+    }
+
+    /// Moves queue `id` to `cpu` (its thread moved): one kernel call.
+    pub fn retarget(&mut self, id: u16, cpu: u32) -> Result<Placement, Error> {
+        let Some(old) = self.queues.get(&id).copied() else {
+            return Err(Error::UnknownQueue(id));
+        };
+        let moved = Queue { cpu, ..old };
+        let placed = self.place(&[moved])?;
+        self.queues.insert(id, moved);
+        Ok(placed.first().copied().unwrap_or(Placement::Tag { tag: 0 }))
+    }
+
+    /// Clears every programmed entry (one SET_ST, IV mode) and disables TPH (one DISABLE).
+    pub fn teardown(mut self) -> Result<TphDevice<B>, Error> {
+        if self.mode == Mode::Iv && !self.queues.is_empty() {
+            let slots: Vec<u16> = self.queues.values().map(|q| q.slot).collect();
+            self.dev.clear_entries(&slots)?;
+        }
+        self.dev.disable()?;
+        Ok(self.dev)
+    }
+
+    fn place(&mut self, queues: &[Queue]) -> Result<Vec<Placement>, Error> {
+        match self.mode {
+            Mode::Iv => {
+                let steer: Vec<Steer> = queues
+                    .iter()
+                    .map(|q| Steer {
+                        index: q.slot,
+                        cpu: q.cpu,
+                        mem: self.mem,
+                    })
+                    .collect();
+                self.dev.set_entries(&steer)?;
+                Ok(queues
+                    .iter()
+                    .map(|q| Placement::Programmed { index: q.slot })
+                    .collect())
+            }
+            Mode::Ds => {
+                let cpus: Vec<CpuQuery> = queues
+                    .iter()
+                    .map(|q| CpuQuery {
+                        cpu: q.cpu,
+                        mem: self.mem,
+                    })
+                    .collect();
+                let tags = self.dev.steering_tags(&cpus)?;
+                Ok(tags.into_iter().map(|tag| Placement::Tag { tag }).collect())
+            }
+        }
+    }
+}
