@@ -17,26 +17,34 @@
 
 use tph_regs::machine::{Bdf, Function, Machine};
 
-/// PCI Express device/port types used here.
-const TYPE_ENDPOINT: u16 = 0x0;
-const TYPE_ROOT_PORT: u16 = 0x4;
-const TYPE_RCIEP: u16 = 0x9;
-/// Offsets of the synthesised capabilities.
-const EXP_AT: usize = 0x40;
-const MSIX_AT: usize = 0x80;
-const TPH_AT: usize = 0x100;
+/// PCI Express device/port types used here: endpoint.
+pub const TYPE_ENDPOINT: u16 = 0x0;
+/// Root port.
+pub const TYPE_ROOT_PORT: u16 = 0x4;
+/// Root Complex integrated endpoint.
+pub const TYPE_RCIEP: u16 = 0x9;
+/// Offset of the synthesised PCI Express capability.
+pub const EXP_AT: usize = 0x40;
+/// Offset of the MSI-X capability.
+pub const MSIX_AT: usize = 0x80;
+/// Offset of the TPH Requester capability.
+pub const TPH_AT: usize = 0x100;
 /// DevCap: Function Level Reset capability (bit 28).
 const DEVCAP_FLR: u32 = 1 << 28;
 /// DevCtl reset value: relaxed ordering, no snoop, 512-byte read requests.
 const DEVCTL_DEFAULT: u16 = 0x2810;
 
 /// What a synthesised TPH Requester capability holds.
-#[derive(Clone, Copy, Debug)]
-struct TphSpec {
-    modes: u32,
-    ext: bool,
-    location: u32,
-    entries: u16,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TphSpec {
+    /// Capability bits 2:0 (No-ST, IV, DS).
+    pub modes: u32,
+    /// Extended TPH requester supported.
+    pub ext: bool,
+    /// ST Table Location field (0 none, 1 capability, 2 MSI-X, 3 reserved).
+    pub location: u32,
+    /// ST Table Size + 1 (1..=2048).
+    pub entries: u16,
 }
 
 fn put(cfg: &mut [u8], off: usize, bytes: &[u8]) {
@@ -88,7 +96,9 @@ fn tph(cfg: &mut [u8], spec: TphSpec) {
     put32(cfg, TPH_AT + 4, cap);
 }
 
-fn endpoint(ids: u32, port_type: u16, vectors: u16, tph_spec: Option<TphSpec>) -> Vec<u8> {
+/// Configuration space of an endpoint (`port_type`: [`TYPE_ENDPOINT`] or [`TYPE_RCIEP`])
+/// with FLR, `vectors` MSI-X vectors (0: no MSI-X) and an optional TPH capability.
+pub fn endpoint(ids: u32, port_type: u16, vectors: u16, tph_spec: Option<TphSpec>) -> Vec<u8> {
     let mut cfg = header(ids, 0x02_00_00, 0x00);
     express(
         &mut cfg,
@@ -105,7 +115,9 @@ fn endpoint(ids: u32, port_type: u16, vectors: u16, tph_spec: Option<TphSpec>) -
     cfg
 }
 
-fn root_port(completer: u32, secondary: u8) -> Vec<u8> {
+/// Configuration space of a root port whose DevCap2 TPH Completer field is `completer`
+/// (0..=3) and whose secondary (and subordinate) bus is `secondary`.
+pub fn root_port(completer: u32, secondary: u8) -> Vec<u8> {
     let mut cfg = header(0x1234_8086, 0x06_04_00, 0x01);
     put(&mut cfg, 0x18, &[0, secondary, secondary]);
     express(&mut cfg, TYPE_ROOT_PORT, completer, 0);
@@ -126,13 +138,19 @@ fn f(bus: u8, device: u8, config: Vec<u8>) -> Option<Function> {
     })
 }
 
-const NS_IV_DS: u32 = 0b111;
-const NS_DS: u32 = 0b101;
-const LOC_NONE: u32 = 0;
-const LOC_CAP: u32 = 1;
-const LOC_MSIX: u32 = 2;
+/// No-ST, IV and DS supported.
+pub const NS_IV_DS: u32 = 0b111;
+/// No-ST and DS supported.
+pub const NS_DS: u32 = 0b101;
+/// Location field values.
+pub const LOC_NONE: u32 = 0;
+/// Table in the capability.
+pub const LOC_CAP: u32 = 1;
+/// Table in MSI-X.
+pub const LOC_MSIX: u32 = 2;
 
-fn spec(modes: u32, ext: bool, location: u32, entries: u16) -> Option<TphSpec> {
+/// Shorthand for a [`TphSpec`].
+pub fn spec(modes: u32, ext: bool, location: u32, entries: u16) -> Option<TphSpec> {
     Some(TphSpec {
         modes,
         ext,
