@@ -252,6 +252,14 @@ impl VfioBackend {
     }
 }
 
+impl VfioBackend {
+    /// Reads `buf.len()` bytes of VFIO region `index` (a BAR number, or
+    /// [`CONFIG_REGION_INDEX`]) at `offset`, as `vfio-ioctls` does it.
+    pub fn read_region(&mut self, index: u32, offset: u64, buf: &mut [u8]) {
+        self.dev.region_read(index, buf, offset);
+    }
+}
+
 impl Backend for VfioBackend {
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
         check_arg(arg)?;

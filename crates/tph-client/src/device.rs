@@ -231,8 +231,10 @@ impl<B: Backend> TphDevice<B> {
 
     fn set_raw_entries(&mut self, raw: &[TphEntry]) -> Result<(), Error> {
         let r = v7::set_st(&mut self.backend, raw, &self.known);
-        if matches!(r, Err(ref e) if e.errno().is_some_and(|n| n.0 != libc::EINVAL)) {
-            // [core] a failed hardware write disables TPH entirely.
+        let validation = [libc::EINVAL, libc::ENXIO, libc::ENODEV, libc::EOPNOTSUPP];
+        if matches!(r, Err(ref e) if e.errno().is_some_and(|n| !validation.contains(&n.0))) {
+            // A refusal in validation changes nothing; any other failure is a failed hardware
+            // write, after which the core has disabled TPH entirely [core].
             self.known.mode = None;
         }
         r

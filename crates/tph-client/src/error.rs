@@ -40,6 +40,15 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
 ];
 
 impl Errno {
+    /// Bad file descriptor.
+    pub const EBADF: Errno = Errno(libc::EBADF);
+    /// No such device.
+    pub const ENODEV: Errno = Errno(libc::ENODEV);
+    /// Invalid argument.
+    pub const EINVAL: Errno = Errno(libc::EINVAL);
+    /// Operation not supported.
+    pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
+
     /// The symbolic name (`"EINVAL"`), or `"E?"` for a value this crate does not name.
     ///
     /// ```
@@ -99,6 +108,13 @@ pub enum Error {
     /// The device has no TPH Requester capability, or TPH is off host-wide.
     #[error("the device has no usable TPH capability (no capability, or the host booted with pci=notph): {errno}")]
     NoTph {
+        /// The kernel's errno (ENODEV).
+        errno: Errno,
+    },
+    /// The kernel found no root port to ask firmware through (a Root Complex integrated
+    /// endpoint, for the mainline core).
+    #[error("the kernel found no root port to query firmware steering tags through (Root Complex integrated endpoint?): {errno}")]
+    NoRootPort {
         /// The kernel's errno (ENODEV).
         errno: Errno,
     },
@@ -252,6 +268,7 @@ impl Error {
         use Error::*;
         match self {
             NoTph { errno }
+            | NoRootPort { errno }
             | DsDisabled { errno }
             | AlreadyEnabled { errno }
             | CannotEnable { errno, .. }

@@ -68,6 +68,8 @@ pub(crate) fn get_st(
 fn explain_get_st(b: &dyn Backend, entries: &[TphEntry], known: &Known, errno: Errno) -> Error {
     match errno.0 {
         libc::EOPNOTSUPP => Error::DsDisabled { errno },
+        // With DS enabled the capability exists, so ENODEV is the core's root port lookup.
+        libc::ENODEV if known.mode == Some(Mode::Ds) => Error::NoRootPort { errno },
         EINVAL if known.mode != Some(Mode::Ds) => Error::NotEnabled {
             ds_needed: true,
             errno,

@@ -1,0 +1,143 @@
+//! Runs session commands through the client, whatever the backend below it.
+
+use tph_client::backend::Backend;
+use tph_client::{Capabilities, CpuQuery, Errno, Error, TphDevice};
+use tph_regs::tph::StLocation;
+
+use super::parse::Command;
+
+/// The TPH registers of the device now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registers {
+    /// Raw TPH Requester Control register.
+    pub control: u32,
+    /// Where the steering table lives.
+    pub location: StLocation,
+    /// Raw 16-bit entries (capability table, or Vector Control 31:16 of each MSI-X entry).
+    pub st_table: Vec<u16>,
+}
+
+/// What a session needs beyond the client's calls: the parts that differ per backend.
+pub trait SessionBackend: Backend {
+    /// Closes the device and opens it again (TPH goes off at last close).
+    fn reopen(&mut self) -> Result<(), Error>;
+    /// The device's TPH registers and table now.
+    fn registers(&mut self) -> Result<Registers, Error>;
+    /// Hardware accesses since the last call, one line each (an error where nobody can see them).
+    fn trace(&mut self) -> Result<Vec<String>, Error>;
+}
+
+/// A command's result data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    /// Nothing beyond ok/error.
+    None,
+    /// `cap`.
+    Cap(Capabilities),
+    /// `get-st`: each query with its tag.
+    Tags(Vec<(CpuQuery, u16)>),
+    /// `show`.
+    Show(Registers),
+    /// `trace`.
+    Trace(Vec<String>),
+    /// `raw`: the return value (None on failure) and the argument bytes afterwards.
+    Raw {
+        /// The ioctl's return value when it succeeded.
+        ret: Option<i32>,
+        /// The argument bytes after the call.
+        out: Vec<u8>,
+    },
+}
+
+/// The answer to one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The line as given (trimmed).
+    pub cmd: String,
+    /// The errno when the kernel refused.
+    pub errno: Option<Errno>,
+    /// The message when the command failed.
+    pub error: Option<String>,
+    /// The results.
+    pub data: Data,
+}
+
+impl Reply {
+    /// Whether the command succeeded.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    fn bad_line(cmd: &str, message: String) -> Self {
+        Reply {
+            cmd: cmd.to_string(),
+            errno: None,
+            error: Some(message),
+            data: Data::None,
+        }
+    }
+}
+
+/// Runs one line against `dev` and says what happened; never fails.
+pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str) -> Reply {
+    let cmd = match super::parse::parse(line) {
+        Ok(c) => c,
+        Err(msg) => return Reply::bad_line(line, msg),
+    };
+    let (result, data_on_error) = match cmd {
+        Command::Raw(bytes) => return raw(dev, line, bytes),
+        other => (execute(dev, other), Data::None),
+    };
+    match result {
+        Ok(data) => Reply {
+            cmd: line.to_string(),
+            errno: None,
+            error: None,
+            data,
+        },
+        Err(e) => Reply {
+            cmd: line.to_string(),
+            errno: e.errno(),
+            error: Some(e.to_string()),
+            data: data_on_error,
+        },
+    }
+}
+
+fn execute<B: SessionBackend>(dev: &mut TphDevice<B>, cmd: Command) -> Result<Data, Error> {
+    match cmd {
+        Command::Cap => dev.capabilities().map(Data::Cap),
+        Command::Enable(mode) => dev.enable(mode).map(|()| Data::None),
+        Command::Disable => dev.disable().map(|()| Data::None),
+        Command::Irqs(n) => dev.enable_msix(n).map(|()| Data::None),
+        Command::GetSt(q) => {
+            let tags = dev.steering_tags(&q)?;
+            Ok(Data::Tags(q.into_iter().zip(tags).collect()))
+        }
+        Command::SetSt(entries) => dev.set_entries(&entries).map(|()| Data::None),
+        Command::Clear(indexes) => dev.clear_entries(&indexes).map(|()| Data::None),
+        Command::Reset => dev.reset().map(|()| Data::None),
+        Command::Reopen => {
+            dev.backend_mut().reopen()?;
+            dev.forget_state();
+            Ok(Data::None)
+        }
+        Command::Show => dev.backend_mut().registers().map(Data::Show),
+        Command::Trace => dev.backend_mut().trace().map(Data::Trace),
+        Command::Raw(_) => Ok(Data::None), // handled by `raw`
+    }
+}
+
+fn raw<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, mut bytes: Vec<u8>) -> Reply {
+    let result = dev.raw_ioctl(&mut bytes);
+    let (ret, errno) = match result {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e)),
+    };
+    Reply {
+        cmd: line.to_string(),
+        errno,
+        error: errno.map(|e| format!("the kernel refused the raw call: {e}")),
+        data: Data::Raw { ret, out: bytes },
+    }
+}

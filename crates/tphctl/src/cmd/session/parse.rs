@@ -1,0 +1,182 @@
+//! One session command per stdin line.
+
+use tph_client::{CpuQuery, MemType, Mode, Steer};
+
+/// A parsed session command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `cap`: GET_CAP.
+    Cap,
+    /// `enable iv|ds`.
+    Enable(Mode),
+    /// `disable`.
+    Disable,
+    /// `irqs N`: enable MSI-X vectors 0..N-1 (0 disables).
+    Irqs(u32),
+    /// `get-st CPU[:vm|pm]...`.
+    GetSt(Vec<CpuQuery>),
+    /// `set-st INDEX=CPU[:vm|pm]...`.
+    SetSt(Vec<Steer>),
+    /// `clear INDEX...`.
+    Clear(Vec<u16>),
+    /// `reset`: function-level reset.
+    Reset,
+    /// `reopen`: close the device and open it again.
+    Reopen,
+    /// `show`: TPH registers and steering table now.
+    Show,
+    /// `trace`: hardware accesses since the last `trace`.
+    Trace,
+    /// `raw HEX`: these bytes as the ioctl argument.
+    Raw(Vec<u8>),
+}
+
+fn number<T: TryFrom<u64>>(s: &str, what: &str) -> Result<T, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse::<u64>(),
+    };
+    v.ok()
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| format!("bad {what} {s:?}"))
+}
+
+fn cpu_mem(s: &str) -> Result<(u32, MemType), String> {
+    let (cpu, mem) = match s.split_once(':') {
+        Some((c, "vm")) => (c, MemType::Volatile),
+        Some((c, "pm")) => (c, MemType::Persistent),
+        Some((_, m)) => return Err(format!("bad memory type {m:?} (vm or pm)")),
+        None => (s, MemType::Volatile),
+    };
+    Ok((number(cpu, "CPU")?, mem))
+}
+
+fn steer(s: &str) -> Result<Steer, String> {
+    let (index, rest) = s
+        .split_once('=')
+        .ok_or_else(|| format!("bad entry {s:?} (INDEX=CPU[:vm|pm])"))?;
+    let (cpu, mem) = cpu_mem(rest)?;
+    Ok(Steer {
+        index: number(index, "index")?,
+        cpu,
+        mem,
+    })
+}
+
+fn hex(args: &[&str]) -> Result<Vec<u8>, String> {
+    let s: String = args.concat();
+    if s.is_empty() || !s.len().is_multiple_of(2) {
+        return Err("raw needs an even number of hex digits".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(|| format!("bad hex byte at {i}"))
+        })
+        .collect()
+}
+
+fn at_least_one<T>(v: Vec<T>, cmd: &str) -> Result<Vec<T>, String> {
+    if v.is_empty() {
+        return Err(format!("{cmd} needs at least one argument"));
+    }
+    Ok(v)
+}
+
+fn no_args(cmd: Command, args: &[&str]) -> Result<Command, String> {
+    match args {
+        [] => Ok(cmd),
+        _ => Err("takes no arguments".into()),
+    }
+}
+
+/// Parses one non-empty line; `Err` is the message for a bad line.
+pub fn parse(line: &str) -> Result<Command, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (name, args) = words.split_first().ok_or("empty line")?;
+    match *name {
+        "cap" => no_args(Command::Cap, args),
+        "disable" => no_args(Command::Disable, args),
+        "reset" => no_args(Command::Reset, args),
+        "reopen" => no_args(Command::Reopen, args),
+        "show" => no_args(Command::Show, args),
+        "trace" => no_args(Command::Trace, args),
+        "enable" => match args {
+            [m] => Ok(Command::Enable(m.parse()?)),
+            _ => Err("usage: enable iv|ds".into()),
+        },
+        "irqs" => match args {
+            [n] => Ok(Command::Irqs(number(n, "vector count")?)),
+            _ => Err("usage: irqs N".into()),
+        },
+        "get-st" => {
+            let q: Result<Vec<_>, _> = args.iter().map(|a| cpu_mem(a)).collect();
+            let q = q?.into_iter().map(|(cpu, mem)| CpuQuery { cpu, mem }).collect();
+            Ok(Command::GetSt(at_least_one(q, "get-st")?))
+        }
+        "set-st" => Ok(Command::SetSt(at_least_one(
+            args.iter().map(|a| steer(a)).collect::<Result<_, _>>()?,
+            "set-st",
+        )?)),
+        "clear" => Ok(Command::Clear(at_least_one(
+            args.iter().map(|a| number(a, "index")).collect::<Result<_, _>>()?,
+            "clear",
+        )?)),
+        "raw" => Ok(Command::Raw(hex(args)?)),
+        other => Err(format!(
+            "unknown command {other:?} (cap, enable, disable, irqs, get-st, set-st, clear, reset, reopen, show, trace, raw)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_set_st_reads_index_cpu_and_memory_type() {
+        let c = parse("set-st 0=1 3=0x2:pm").unwrap();
+        let want = vec![
+            Steer {
+                index: 0,
+                cpu: 1,
+                mem: MemType::Volatile,
+            },
+            Steer {
+                index: 3,
+                cpu: 2,
+                mem: MemType::Persistent,
+            },
+        ];
+        assert_eq!(c, Command::SetSt(want));
+    }
+
+    #[test]
+    fn parse_get_st_without_cpus_is_error() {
+        assert!(parse("get-st").unwrap_err().contains("at least one"));
+    }
+
+    #[test]
+    fn parse_raw_joins_hex_words() {
+        assert_eq!(
+            parse("raw 1000 0000").unwrap(),
+            Command::Raw(vec![0x10, 0, 0, 0])
+        );
+        assert!(parse("raw 123").is_err());
+    }
+
+    #[test]
+    fn parse_unknown_command_lists_commands() {
+        assert!(parse("frob")
+            .unwrap_err()
+            .contains("unknown command \"frob\""));
+    }
+
+    #[test]
+    fn parse_bad_mode_is_error() {
+        assert!(parse("enable ns").is_err());
+        assert!(parse("get-st 1:xx").unwrap_err().contains("memory type"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Session replies as text (for people) or one JSON object per line (for scripts).
+
+use std::io::{self, Write};
+
+use serde_json::{json, Map, Value};
+use tph_client::{Capabilities, CpuQuery, MemType};
+use tph_regs::tph::{StLocation, TphControl};
+
+use super::exec::{Data, Registers, Reply};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn mem_name(m: MemType) -> &'static str {
+    match m {
+        MemType::Volatile => "vm",
+        MemType::Persistent => "pm",
+    }
+}
+
+fn location_name(l: StLocation) -> String {
+    match l {
+        StLocation::None => "none".into(),
+        StLocation::Capability => "capability".into(),
+        StLocation::MsiX => "msix".into(),
+        StLocation::Reserved(n) => format!("reserved({n})"),
+    }
+}
+
+fn modes(c: &Capabilities) -> Vec<&'static str> {
+    [(c.iv, "iv"), (c.ds, "ds")]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect()
+}
+
+/// Writes `reply` as text: the command echoed after `> `, then its result or `error: ...`.
+pub fn text(out: &mut impl Write, r: &Reply) -> io::Result<()> {
+    writeln!(out, "> {}", r.cmd)?;
+    if let Data::Raw { ret, out: bytes } = &r.data {
+        let ret = ret.map_or("-1".to_string(), |v| v.to_string());
+        let errno = r.errno.map_or("-", |e| e.name());
+        return writeln!(out, "ret {ret} errno {errno} out {}", hex(bytes));
+    }
+    if let Some(e) = &r.error {
+        return writeln!(out, "error: {e}");
+    }
+    match &r.data {
+        Data::None | Data::Raw { .. } => writeln!(out, "ok"),
+        Data::Cap(c) => text_cap(out, c),
+        Data::Tags(t) => text_tags(out, t),
+        Data::Show(regs) => text_show(out, regs),
+        Data::Trace(lines) => text_trace(out, lines),
+    }
+}
+
+fn text_cap(out: &mut impl Write, c: &Capabilities) -> io::Result<()> {
+    let m = modes(c);
+    let m = if m.is_empty() {
+        "none".to_string()
+    } else {
+        m.join(" ")
+    };
+    writeln!(out, "modes: {m}; st_table_size: {}", c.st_table_size)
+}
+
+fn text_tags(out: &mut impl Write, tags: &[(CpuQuery, u16)]) -> io::Result<()> {
+    for (q, st) in tags {
+        writeln!(out, "cpu {}:{} st {st:#06x}", q.cpu, mem_name(q.mem))?;
+    }
+    Ok(())
+}
+
+fn text_show(out: &mut impl Write, r: &Registers) -> io::Result<()> {
+    let c = TphControl::from_bits(r.control);
+    writeln!(
+        out,
+        "control: {:#010x} (mode {:?}, requester enable {:?})",
+        r.control, c.mode, c.enable
+    )?;
+    let set: Vec<String> = r
+        .st_table
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e != 0)
+        .map(|(i, e)| format!("[{i}]={e:#06x}"))
+        .collect();
+    let set = if set.is_empty() {
+        "all zero".to_string()
+    } else {
+        set.join(" ")
+    };
+    writeln!(
+        out,
+        "st_table ({}, {} entries): {set}",
+        location_name(r.location),
+        r.st_table.len()
+    )
+}
+
+fn text_trace(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
+    if lines.is_empty() {
+        return writeln!(out, "(no hardware accesses)");
+    }
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    Ok(())
+}
+
+/// Writes `reply` as one JSON object on one line: `cmd`, `ok`, `errno` and the results.
+pub fn json_line(out: &mut impl Write, r: &Reply) -> io::Result<()> {
+    let mut m = Map::new();
+    m.insert("cmd".into(), json!(r.cmd));
+    m.insert("ok".into(), json!(r.ok()));
+    m.insert("errno".into(), json!(r.errno.map(|e| e.name())));
+    if let Some(e) = &r.error {
+        m.insert("error".into(), json!(e));
+    }
+    json_data(&mut m, &r.data);
+    writeln!(out, "{}", Value::Object(m))
+}
+
+fn json_data(m: &mut Map<String, Value>, d: &Data) {
+    match d {
+        Data::None => {}
+        Data::Cap(c) => {
+            m.insert("modes".into(), json!(modes(c)));
+            m.insert("st_table_size".into(), json!(c.st_table_size));
+        }
+        Data::Tags(t) => {
+            let tags: Vec<Value> = t
+                .iter()
+                .map(|(q, st)| json!({"cpu": q.cpu, "mem": mem_name(q.mem), "st": st}))
+                .collect();
+            m.insert("tags".into(), Value::Array(tags));
+        }
+        Data::Show(r) => {
+            m.insert("control".into(), json!(r.control));
+            m.insert("location".into(), json!(location_name(r.location)));
+            m.insert("st_table".into(), json!(r.st_table));
+        }
+        Data::Trace(lines) => {
+            m.insert("accesses".into(), json!(lines));
+        }
+        Data::Raw { ret, out } => {
+            m.insert("ret".into(), json!(ret));
+            m.insert("out".into(), json!(hex(out)));
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The per-backend parts of a session: emulated machine or real VFIO device.
+
+use tph_client::backend::{Backend, VfioBackend, CONFIG_REGION_INDEX};
+use tph_client::emulated::EmulatedBackend;
+use tph_client::open::{open_vfio, VfioPaths};
+use tph_client::{Errno, Error};
+use tph_regs::msix::{vector_control_st, MsixCap};
+use tph_regs::tph::{StLocation, TphRequester};
+
+use super::exec::{Registers, SessionBackend};
+
+fn no_tph() -> Error {
+    Error::Backend {
+        op: "reading the TPH capability",
+        errno: Errno::ENODEV,
+    }
+}
+
+impl SessionBackend for EmulatedBackend {
+    fn reopen(&mut self) -> Result<(), Error> {
+        EmulatedBackend::reopen(self).map_err(|errno| Error::Backend {
+            op: "reopening the device",
+            errno,
+        })
+    }
+
+    fn registers(&mut self) -> Result<Registers, Error> {
+        let snap = self.device().snapshot();
+        let (Some(control), Some(location)) = (snap.control, snap.location) else {
+            return Err(no_tph());
+        };
+        Ok(Registers {
+            control,
+            location,
+            st_table: snap.st_table,
+        })
+    }
+
+    fn trace(&mut self) -> Result<Vec<String>, Error> {
+        Ok(self
+            .device()
+            .drain_trace()
+            .iter()
+            .map(ToString::to_string)
+            .collect())
+    }
+}
+
+/// A real device opened through VFIO, remembering how to open it again.
+pub struct RealDevice {
+    backend: Option<VfioBackend>,
+    bdf: String,
+    paths: VfioPaths,
+}
+
+impl RealDevice {
+    /// Opens `bdf` through `vfio-ioctls`.
+    pub fn open(bdf: &str, paths: VfioPaths) -> Result<Self, Error> {
+        let backend = open_vfio(bdf, &paths)?;
+        Ok(Self {
+            backend: Some(backend),
+            bdf: bdf.to_string(),
+            paths,
+        })
+    }
+
+    fn inner(&mut self) -> Result<&mut VfioBackend, Errno> {
+        self.backend.as_mut().ok_or(Errno::EBADF) // closed and not reopened
+    }
+
+    fn msix_table(&mut self, cfg: &[u8], size: u16) -> Result<Vec<u16>, Error> {
+        let msix = MsixCap::find(cfg).ok_or_else(no_tph)?;
+        let b = self.inner().map_err(|errno| Error::Backend {
+            op: "reading MSI-X",
+            errno,
+        })?;
+        let n = size.min(msix.table_size);
+        Ok((0..n)
+            .map(|i| {
+                let mut v = [0u8; 4];
+                b.read_region(
+                    u32::from(msix.table_bir),
+                    msix.vector_control_offset(i),
+                    &mut v,
+                );
+                vector_control_st(u32::from_le_bytes(v))
+            })
+            .collect())
+    }
+}
+
+impl Backend for RealDevice {
+    fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        self.inner()?.tph_ioctl(arg)
+    }
+
+    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
+        self.inner()?.set_msix(count)
+    }
+
+    fn reset(&mut self) -> Result<(), Errno> {
+        self.inner()?.reset()
+    }
+
+    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.inner()?.read_config(offset, buf)
+    }
+
+    fn cpu_count(&self) -> Option<u32> {
+        self.backend.as_ref().and_then(Backend::cpu_count)
+    }
+}
+
+impl SessionBackend for RealDevice {
+    fn reopen(&mut self) -> Result<(), Error> {
+        drop(self.backend.take()); // last close first: TPH goes off
+        self.backend = Some(open_vfio(&self.bdf, &self.paths)?);
+        Ok(())
+    }
+
+    fn registers(&mut self) -> Result<Registers, Error> {
+        let mut cfg = vec![0u8; 4096];
+        let b = self.inner().map_err(|errno| Error::Backend {
+            op: "reading config",
+            errno,
+        })?;
+        b.read_region(CONFIG_REGION_INDEX, 0, &mut cfg);
+        let tph = TphRequester::find(&cfg)
+            .and_then(Result::ok)
+            .ok_or_else(no_tph)?;
+        let st_table = match tph.cap.location {
+            StLocation::MsiX => self.msix_table(&cfg, tph.cap.table_size)?,
+            _ => tph.table,
+        };
+        Ok(Registers {
+            control: tph.control.to_bits(),
+            location: tph.cap.location,
+            st_table,
+        })
+    }
+
+    fn trace(&mut self) -> Result<Vec<String>, Error> {
+        Err(Error::Backend {
+            op: "tracing hardware accesses (only an emulated machine can)",
+            errno: Errno::EOPNOTSUPP,
+        })
+    }
+}

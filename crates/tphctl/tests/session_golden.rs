@@ -1,0 +1,213 @@
+//! `tphctl session` end to end: scripted stdin, output compared with golden files.
+//! Set `UPDATE_GOLDEN=1` to rewrite the golden files after a reviewed change.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tphctl"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tphctl");
+    // The child may exit before reading everything (setup errors): a broken pipe is fine.
+    if let Err(e) = child.stdin.take().expect("stdin").write_all(stdin) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+    }
+    child.wait_with_output().expect("wait tphctl")
+}
+
+/// Runs `session ARGS` with `script` on stdin and compares stdout with `golden`.
+fn golden(script: &str, args: &[&str], golden: &str) {
+    let input = std::fs::read(tests_dir().join("data/session").join(script)).expect("script");
+    let mut full = vec!["session"];
+    full.extend_from_slice(args);
+    let out = run(&full, &input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let got = String::from_utf8(out.stdout).expect("utf-8");
+    let path = tests_dir().join("golden/session").join(golden);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&path).expect("golden file (UPDATE_GOLDEN=1 creates it)");
+    assert_eq!(got, want, "output differs from {}", path.display());
+}
+
+fn dump(name: &str) -> String {
+    tests_dir()
+        .join("data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn session_emulated_iv_msix_table_matches_golden() {
+    golden("iv-msix.in", &["--emulated", "01:00.0"], "iv-msix.txt");
+}
+
+#[test]
+fn session_emulated_ds_accelerator_json_matches_golden() {
+    golden(
+        "ds-accel.in",
+        &["--emulated", "03:00.0", "--unsafe-ds-mode", "--json"],
+        "ds-accel.jsonl",
+    );
+}
+
+#[test]
+fn session_emulated_capability_table_json_matches_golden() {
+    golden(
+        "cap-table.in",
+        &["--emulated", "02:00.0", "--json"],
+        "cap-table.jsonl",
+    );
+}
+
+#[test]
+fn session_bad_lines_get_messages_and_session_goes_on() {
+    golden("bad-lines.in", &["--emulated", "02:00.0"], "bad-lines.txt");
+}
+
+#[test]
+fn session_dump_dsa_firmware_control_cleared_at_takeover() {
+    golden(
+        "dsa-dump.in",
+        &[
+            "--dump",
+            &dump("intel-dsa-pri-pasid.lspci"),
+            "6a:01.0",
+            "--unsafe-ds-mode",
+        ],
+        "dsa-dump.txt",
+    );
+}
+
+#[test]
+fn session_dump_i350_without_completer_refuses_enable() {
+    golden(
+        "i350-dump.in",
+        &[
+            "--dump",
+            &dump("machine-23c7a39.lspci"),
+            "01:00.0",
+            "--unsafe-ds-mode",
+            "--json",
+        ],
+        "i350-dump.jsonl",
+    );
+}
+
+#[test]
+fn session_emulated_notph_host_answers_enodev() {
+    let out = run(
+        &["session", "--emulated", "02:00.0", "--notph", "--json"],
+        b"cap\nenable iv\n",
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l["ok"], false);
+        assert_eq!(l["errno"], "ENODEV");
+    }
+}
+
+#[test]
+fn session_emulated_cpus_option_limits_present_cpus() {
+    let out = run(
+        &[
+            "session",
+            "--emulated",
+            "03:00.0",
+            "--unsafe-ds-mode",
+            "--cpus",
+            "2",
+            "--json",
+        ],
+        b"enable ds\nget-st 1\nget-st 2\n",
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines[1]["ok"], true);
+    assert_eq!(lines[2]["errno"], "EINVAL");
+    assert_eq!(lines[2]["error"], "CPU 2 does not exist: EINVAL (22)");
+}
+
+#[test]
+fn session_emulated_firmware_file_sets_tags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fw = dir.path().join("fw.txt");
+    // Per firmware-dsm.md: bit 0 vm_st_valid, bits 15:8 vm_st. 02:00.0 sits below a root port
+    // with TPH-only completer, so the 8-bit tag is used: UID 1 gets tag 0x15.
+    std::fs::write(&fw, "1 0x1501\n").expect("write firmware");
+    let fw = fw.to_string_lossy().into_owned();
+    let out = run(
+        &[
+            "session",
+            "--emulated",
+            "02:00.0",
+            "--unsafe-ds-mode",
+            "--firmware",
+            &fw,
+            "--json",
+        ],
+        b"enable ds\nget-st 1\n",
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("line")).expect("json");
+    assert_eq!(last["ok"], true, "{text}");
+    assert_eq!(last["tags"][0]["cpu"], 1);
+    assert_eq!(last["tags"][0]["st"], 0x15, "{text}");
+}
+
+#[test]
+fn session_absent_bdf_exits_1() {
+    let out = run(&["session", "--emulated", "09:00.0"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tphctl: session: no device 09:00.0 in the machine\n"
+    );
+}
+
+#[test]
+fn session_vfio_without_vfio_fails_clearly() {
+    let out = run(
+        &["session", "--vfio", "01:00.0", "--kernel-abi", "v7"],
+        b"cap\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("tphctl: session --vfio 01:00.0: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "error printed once: {err}");
+}
+
+#[test]
+fn session_vfio_unknown_kernel_refuses_before_any_call() {
+    let out = run(
+        &["session", "--vfio", "01:00.0", "--kernel-abi", "unknown"],
+        b"cap\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the kernel has no VFIO TPH interface this client can use (unknown"),
+        "{err}"
+    );
+}
