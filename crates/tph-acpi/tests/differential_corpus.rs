@@ -1,0 +1,187 @@
+//! Differential test: hand-written `_DSM` implementations in the styles real firmware uses
+//! (`tests/asl/*.asl`), compiled with the real `iasl`, evaluated by the real `acpiexec` and by
+//! this crate. Every result must be identical, and the Rust-side TPH query (UUID buffer and
+//! Arg3 package built in Rust) must decode exactly what ACPICA computed.
+
+mod common;
+
+use std::path::Path;
+
+use common::{acpiexec, compile, ours, require, same, scratch, write_tables, Outcome, Printed};
+use tph_acpi::aml::Aml;
+use tph_acpi::{dsm, StInfo};
+
+/// Processor UIDs asked of every corpus `_DSM`: 0..=15 plus two beyond any small table.
+const UIDS: [u32; 18] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0x20, 0x100,
+];
+const UUID: &str = "E5C937D0-3553-4D7A-9117-EA4D19C3434D";
+
+/// Wrapper methods appended to the DSDT: function 0 at revisions 7 and 6, a foreign UUID, and
+/// function 0xF for each UID.
+fn wrappers(bridge: &str) -> (String, Vec<String>) {
+    let call = |uuid: &str, rev: u32, func: u32, arg3: &str| {
+        format!("{bridge}._DSM (ToUUID (\"{uuid}\"), {rev}, {func}, Package () {{{arg3}}})")
+    };
+    let mut asl = String::new();
+    let mut names = Vec::new();
+    let fixed = [
+        call(UUID, 7, 0, ""),
+        call(UUID, 6, 0, ""),
+        call("00000000-0000-0000-0000-000000000000", 7, 0, ""),
+    ];
+    for (i, c) in fixed.iter().enumerate() {
+        asl += &format!("    Method (W00{i}, 0, NotSerialized) {{ Return ({c}) }}\n");
+        names.push(format!("W00{i}"));
+    }
+    for (i, uid) in UIDS.iter().enumerate() {
+        let c = call(UUID, 7, 15, &format!("0, {uid:#x}, 0"));
+        asl += &format!("    Method (UQ{i:02}, 0, NotSerialized) {{ Return ({c}) }}\n");
+        names.push(format!("UQ{i:02}"));
+    }
+    (asl, names)
+}
+
+fn with_wrappers(dsdt: &str, extra: &str) -> String {
+    let close = dsdt.rfind('}').expect("DefinitionBlock closing brace");
+    format!("{}{extra}}}\n", &dsdt[..close])
+}
+
+fn bridge_of(asl: &str) -> String {
+    asl.lines()
+        .find_map(|l| l.strip_prefix("// tph-bridge: "))
+        .unwrap_or("\\_SB.PCI0")
+        .trim()
+        .to_string()
+}
+
+/// What the kernel would decode from ACPICA's function 0xF result.
+fn expected_query(o: &Outcome) -> Option<StInfo> {
+    match o {
+        Outcome::Value(Printed::Buffer(b)) => StInfo::from_buffer(b),
+        _ => None,
+    }
+}
+
+fn bit15(o: &Outcome) -> bool {
+    matches!(o, Outcome::Value(Printed::Buffer(b)) if b.get(1).is_some_and(|x| x & 0x80 != 0))
+}
+
+fn check_one(dir: &Path, path: &Path) -> Vec<String> {
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("x")
+        .to_string();
+    let text = std::fs::read_to_string(path).expect("read corpus file");
+    let bridge = bridge_of(&text);
+    let (extra, names) = wrappers(&bridge);
+    // The wrappers go into the last table, so the `_DSM` they call is already declared.
+    let ssdt = path.with_extension("ssdt.asl");
+    let ssdt = ssdt
+        .exists()
+        .then(|| std::fs::read_to_string(&ssdt).expect("read SSDT"));
+    let dsdt = if ssdt.is_some() {
+        text.clone()
+    } else {
+        with_wrappers(&text, &extra)
+    };
+    let mut tables = vec![(
+        format!("{name}-dsdt"),
+        compile(dir, &format!("{name}-dsdt"), &dsdt),
+    )];
+    if let Some(s) = ssdt {
+        let s = with_wrappers(&s, &extra);
+        tables.push((
+            format!("{name}-ssdt"),
+            compile(dir, &format!("{name}-ssdt"), &s),
+        ));
+    }
+    let refs: Vec<(&str, &[u8])> = tables
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_slice()))
+        .collect();
+    let files = write_tables(dir, &refs);
+    let method_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let theirs = acpiexec(&files, &method_refs);
+
+    let bytes: Vec<&[u8]> = tables.iter().map(|(_, t)| t.as_slice()).collect();
+    let mut aml = Aml::load(&bytes).expect("our loader accepts the tables");
+    let mut failures = Vec::new();
+    if !aml.report().skipped.is_empty() {
+        failures.push(format!("{name}: loader skipped {:?}", aml.report().skipped));
+    }
+    for (m, want) in names.iter().zip(&theirs) {
+        let got = ours(aml.evaluate(&format!("\\{m}"), &[]));
+        if !same(&got, want) {
+            failures.push(format!("{name}: {m}: acpiexec {want:?}, ours {got:?}"));
+        }
+    }
+    failures.extend(check_query(&name, &bytes, &bridge, &theirs));
+    failures
+}
+
+/// The Rust-side query against what acpiexec computed through the wrappers.
+fn check_query(name: &str, tables: &[&[u8]], bridge: &str, theirs: &[Outcome]) -> Vec<String> {
+    let mut aml = Aml::load(tables).expect("load");
+    let probe = dsm::probe(&mut aml);
+    let mut failures = Vec::new();
+    let want_path = bridge.to_string();
+    let found = probe.tph_bridge.clone();
+    if bit15(&theirs[0]) != found.is_some() {
+        failures.push(format!(
+            "{name}: probe found {found:?}, acpiexec function 0 gave {:?}",
+            theirs[0]
+        ));
+    }
+    let Some(b) = found else { return failures };
+    let canon = |p: &str| p.replace(['.', '_'], "");
+    if canon(&b.path) != canon(&want_path) {
+        failures.push(format!(
+            "{name}: probe chose {}, expected {want_path}",
+            b.path
+        ));
+    }
+    for (uid, o) in UIDS.iter().zip(&theirs[3..]) {
+        let got = dsm::query(&mut aml, &b, *uid).ok();
+        if got != expected_query(o) {
+            failures.push(format!(
+                "{name}: query uid {uid}: ours {got:?}, acpiexec {o:?}"
+            ));
+        }
+    }
+    failures
+}
+
+#[test]
+fn corpus_dsm_results_match_acpiexec() {
+    require("iasl");
+    require("acpiexec");
+    let dir = scratch();
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/asl");
+    let mut files: Vec<_> = std::fs::read_dir(&corpus)
+        .expect("corpus dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.to_string_lossy().ends_with(".asl") && !p.to_string_lossy().ends_with(".ssdt.asl")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "corpus has {} programs", files.len());
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|f| s.spawn(|| check_one(dir.path(), f)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("corpus thread"))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
