@@ -21,11 +21,11 @@ pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {
             continue;
         }
         let syntax = |what: String| Error::DumpSyntax { line: i + 1, what };
-        if let Some((off, bytes)) = hex_line(line).map_err(syntax)? {
+        if let Some((off, (bytes, n))) = hex_line(line).map_err(syntax)? {
             let f = functions
                 .last_mut()
                 .ok_or_else(|| syntax("hex bytes before any device line".into()))?;
-            put_bytes(&mut f.config, off, &bytes);
+            put_bytes(&mut f.config, off, bytes.get(..n).unwrap_or_default());
         } else {
             start_function(&mut functions, line).map_err(syntax)?;
         }
@@ -49,8 +49,14 @@ fn start_function(functions: &mut Vec<Function>, line: &str) -> Result<(), Strin
     Ok(())
 }
 
+/// Most bytes one hex line carries.
+const LINE_BYTES: usize = 16;
+
+/// The bytes of one hex line.
+type LineBytes = ([u8; LINE_BYTES], usize);
+
 /// `Ok(Some)` for a hex line, `Ok(None)` for a line that is not one, `Err` for a malformed one.
-fn hex_line(line: &str) -> Result<Option<(usize, Vec<u8>)>, String> {
+fn hex_line(line: &str) -> Result<Option<(usize, LineBytes)>, String> {
     let Some((off, rest)) = line.split_once(": ") else {
         return Ok(None);
     };
@@ -63,24 +69,36 @@ fn hex_line(line: &str) -> Result<Option<(usize, Vec<u8>)>, String> {
             "hex line offset {off:#x} is not a multiple of 16 below 0x1000"
         ));
     }
-    let bytes = rest
-        .split_whitespace()
-        .map(parse_byte)
-        .collect::<Result<Vec<u8>, String>>()?;
-    if bytes.is_empty() || bytes.len() > 16 {
-        return Err(format!(
-            "hex line at {off:#x} holds {} bytes, expected 1..=16",
-            bytes.len()
-        ));
+    let mut bytes = [0u8; LINE_BYTES];
+    let mut n = 0;
+    for word in rest.split_ascii_whitespace() {
+        let slot = bytes
+            .get_mut(n)
+            .ok_or_else(|| format!("hex line at {off:#x} holds more than 16 bytes"))?;
+        *slot = parse_byte(word)?;
+        n += 1;
     }
-    Ok(Some((off, bytes)))
+    if n == 0 {
+        return Err(format!("hex line at {off:#x} holds no bytes"));
+    }
+    Ok(Some((off, (bytes, n))))
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
 }
 
 fn parse_byte(s: &str) -> Result<u8, String> {
-    let ok = s.len() == 2 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then(|| u8::from_str_radix(s, 16).ok())
-        .flatten()
-        .ok_or_else(|| format!("{s:?} is not a hex byte"))
+    match *s.as_bytes() {
+        [hi, lo] => hex_digit(hi).zip(hex_digit(lo)).map(|(h, l)| h << 4 | l),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{s:?} is not a hex byte"))
 }
 
 fn put_bytes(config: &mut Vec<u8>, off: usize, bytes: &[u8]) {
