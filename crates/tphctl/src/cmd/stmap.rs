@@ -1,12 +1,309 @@
-//! `tphctl stmap` (not built yet: owned by its issue).
+//! `tphctl st-map`: the steering tag firmware gives each processor, from the host bridge
+//! `_DSM` (revision 7, function 0xF) run by the `tph-acpi` AML interpreter.
 
-use super::{CliError, CmdResult};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-/// Arguments of `tphctl stmap`.
+use tph_acpi::aml::Aml;
+use tph_acpi::dsm::{self, HostBridge};
+use tph_acpi::madt::{self, CpuUid};
+use tph_acpi::{FirmwareError, MemType, StInfo};
+
+use super::{CliError, CmdResult, Found};
+
+/// This host's ACPI tables (readable by root only).
+const SYS_TABLES: &str = "/sys/firmware/acpi/tables";
+/// Most UIDs one `--uids` list may name (a typo such as `0-4294967295` must not run for hours).
+const MAX_UIDS: usize = 65_536;
+
+/// Arguments of `tphctl st-map`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(
+    after_long_help = "Reads the DSDT and SSDTs (and the MADT, APIC, for the processor \
+    list) from --tables DIR, or from /sys/firmware/acpi/tables, which needs root. Exit status 1 \
+    when no host bridge implements the TPH _DSM. JSON: an array of {uid, cpu?, st_info \
+    (\"0x%016x\" or null), error?, vm/pm {st_valid, xst_valid, ph_ignore, st, xst}}."
+)]
+pub struct Args {
+    /// Folder of DSDT/SSDT files (.aml or .dat; names starting DSDT or SSDT) and optionally
+    /// the MADT (a file named APIC*) [default: /sys/firmware/acpi/tables].
+    #[arg(long, value_name = "DIR")]
+    tables: Option<PathBuf>,
+    /// Processor UIDs to query, e.g. `0-15,32` [default: the processors in the MADT].
+    #[arg(long, value_name = "LIST")]
+    uids: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One processor's row.
+#[derive(serde::Serialize)]
+struct Row {
+    uid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<u32>,
+    st_info: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vm: Option<Half>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pm: Option<Half>,
+}
+
+/// One memory type's half of the result.
+#[derive(serde::Serialize)]
+struct Half {
+    st_valid: bool,
+    xst_valid: bool,
+    ph_ignore: bool,
+    st: u8,
+    xst: u16,
+}
+
+impl Half {
+    fn new(v: StInfo, mem: MemType) -> Self {
+        Self {
+            st_valid: v.st_valid(mem),
+            xst_valid: v.xst_valid(mem),
+            ph_ignore: v.ph_ignore(mem),
+            st: v.st(mem),
+            xst: v.xst(mem),
+        }
+    }
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> CmdResult {
-    Err(CliError::new("stmap", "not implemented yet"))
+pub fn run(args: Args) -> CmdResult {
+    let dir = args.tables.clone().unwrap_or_else(|| SYS_TABLES.into());
+    let context = match &args.tables {
+        Some(d) => format!("reading tables from {}", d.display()),
+        None => format!("reading {SYS_TABLES} (needs root)"),
+    };
+    let tables = dsm::read_table_dir(&dir).map_err(|e| CliError::new(&context, e))?;
+    if tables.is_empty() {
+        return Err(CliError::new(context, "no DSDT or SSDT file found"));
+    }
+    let refs: Vec<&[u8]> = tables.iter().map(Vec::as_slice).collect();
+    let mut aml = Aml::load(&refs).map_err(|e| CliError::new("loading ACPI tables", e))?;
+    for s in &aml.report().skipped {
+        eprintln!(
+            "tphctl: warning: table {} offset {:#x} in {}: skipped: {}",
+            s.table, s.offset, s.scope, s.why
+        );
+    }
+    let cpus = processors(&args, &dir)?;
+    let probe = dsm::probe(&mut aml);
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| CliError::new("writing output", e);
+    let Some(bridge) = probe.tph_bridge else {
+        write_absent(&mut out, &probe.bridges, args.json).map_err(io)?;
+        return Ok(Found::No);
+    };
+    let rows: Vec<Row> = cpus.iter().map(|c| row(&mut aml, &bridge, c)).collect();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(|e| CliError::new("writing output", e))?;
+        writeln!(out).map_err(io)?;
+    } else {
+        render_text(&mut out, &bridge, &rows).map_err(io)?;
+    }
+    Ok(Found::Yes)
+}
+
+/// The UIDs to query, with logical CPU numbers where known.
+fn processors(args: &Args, dir: &Path) -> Result<Vec<(u32, Option<u32>)>, CliError> {
+    if let Some(list) = &args.uids {
+        let uids = parse_uids(list).map_err(|e| CliError::new("--uids", e))?;
+        return Ok(uids.into_iter().map(|u| (u, None)).collect());
+    }
+    let madt_bytes =
+        read_madt(dir).map_err(|e| CliError::new("reading the MADT (or give --uids)", e))?;
+    let entries = madt::parse(&madt_bytes).map_err(|e| CliError::new("reading the MADT", e))?;
+    if args.tables.is_none() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let map = madt::cpu_uids(Path::new("/sys/devices/system/cpu"), &info, &entries);
+        if !map.is_empty() {
+            return Ok(map
+                .iter()
+                .map(|&CpuUid { cpu, uid }| (uid, Some(cpu)))
+                .collect());
+        }
+    }
+    let mut uids: Vec<u32> = entries.iter().filter(|e| e.usable).map(|e| e.uid).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    Ok(uids.into_iter().map(|u| (u, None)).collect())
+}
+
+fn read_madt(dir: &Path) -> Result<Vec<u8>, FirmwareError> {
+    let io = |e: std::io::Error| FirmwareError::Io {
+        path: dir.display().to_string(),
+        why: e.to_string(),
+    };
+    let entries = std::fs::read_dir(dir).map_err(io)?;
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.to_ascii_uppercase().starts_with("APIC"))
+        })
+        .collect();
+    names.sort();
+    let path = names
+        .first()
+        .ok_or_else(|| FirmwareError::Madt(format!("no APIC file in {}", dir.display())))?;
+    std::fs::read(path).map_err(|e| FirmwareError::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })
+}
+
+/// Parses `0-15,32` into a sorted, de-duplicated list.
+fn parse_uids(list: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(part)?, num(part)?),
+        };
+        if lo > hi {
+            return Err(format!("range {part} runs backwards"));
+        }
+        if (hi - lo) as usize >= MAX_UIDS || out.len() + (hi - lo) as usize >= MAX_UIDS {
+            return Err(format!("more than {MAX_UIDS} UIDs"));
+        }
+        out.extend(lo..=hi);
+    }
+    if out.is_empty() {
+        return Err("empty list".into());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn num(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("bad UID {s:?}: {e}"))
+}
+
+fn row(aml: &mut Aml, bridge: &HostBridge, &(uid, cpu): &(u32, Option<u32>)) -> Row {
+    match dsm::query(aml, bridge, uid) {
+        Ok(v) => Row {
+            uid,
+            cpu,
+            st_info: Some(format!("0x{:016x}", v.0)),
+            error: None,
+            vm: Some(Half::new(v, MemType::Volatile)),
+            pm: Some(Half::new(v, MemType::Persistent)),
+        },
+        Err(e) => Row {
+            uid,
+            cpu,
+            st_info: None,
+            error: Some(e.to_string()),
+            vm: None,
+            pm: None,
+        },
+    }
+}
+
+fn write_absent(out: &mut impl Write, bridges: &[HostBridge], json: bool) -> std::io::Result<()> {
+    if json {
+        writeln!(out, "[]")?;
+    }
+    let msg = match bridges {
+        [] => "no PCI host bridge (PNP0A08/PNP0A03) found in the ACPI namespace".to_string(),
+        _ => {
+            let list: Vec<String> = bridges
+                .iter()
+                .map(|b| format!("{}{}", b.path, if b.has_dsm { "" } else { " (no _DSM)" }))
+                .collect();
+            format!(
+                "host bridges found: {}; none implements the TPH _DSM (revision 7, function 0xF)",
+                list.join(", ")
+            )
+        }
+    };
+    if json {
+        eprintln!("tphctl: {msg}");
+        Ok(())
+    } else {
+        writeln!(out, "{msg}")
+    }
+}
+
+fn flag(on: bool) -> char {
+    if on {
+        '+'
+    } else {
+        '-'
+    }
+}
+
+fn half_text(h: &Half) -> String {
+    format!(
+        "ST {:#04x}{} XST {:#06x}{} PhIgnore{}",
+        h.st,
+        flag(h.st_valid),
+        h.xst,
+        flag(h.xst_valid),
+        flag(h.ph_ignore)
+    )
+}
+
+fn render_text(out: &mut impl Write, bridge: &HostBridge, rows: &[Row]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "Host bridge {}: _DSM revision 7, function 0xF",
+        bridge.path
+    )?;
+    for r in rows {
+        let who = match r.cpu {
+            Some(c) => format!("cpu {c:<3} uid {:<4}", r.uid),
+            None => format!("uid {:<4}", r.uid),
+        };
+        match (&r.st_info, &r.vm, &r.pm) {
+            (Some(raw), Some(vm), Some(pm)) => writeln!(
+                out,
+                "{who} st_info {raw}  VM: {}  PM: {}",
+                half_text(vm),
+                half_text(pm)
+            )?,
+            _ => writeln!(
+                out,
+                "{who} error: {}",
+                r.error.as_deref().unwrap_or("unknown")
+            )?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_list_ranges_and_singles_parse() {
+        assert_eq!(
+            parse_uids("0-3,32, 2,0x10").unwrap(),
+            vec![0, 1, 2, 3, 16, 32]
+        );
+    }
+
+    #[test]
+    fn uid_list_bad_forms_are_errors() {
+        assert!(parse_uids("5-1").is_err());
+        assert!(parse_uids("x").is_err());
+        assert!(parse_uids("").is_err());
+        assert!(parse_uids("0-4294967295").is_err());
+    }
 }

@@ -1,0 +1,138 @@
+//! `tphctl st-map` end to end: real tables (this development host's DSDT and MADT, and corpus
+//! `_DSM`s compiled with the real `iasl`) in a folder given with `--tables`; text and JSON
+//! output compared with golden files in `tests/golden/stmap_*` (regenerate with
+//! `UPDATE_GOLDEN=1`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn acpi_data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tph-acpi/tests")
+        .join(rel)
+}
+
+/// A `--tables` folder: the host MADT plus either the host DSDT or a compiled corpus file.
+fn tables_dir(asl: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("tphctl-stmap")
+        .tempdir()
+        .expect("temp dir");
+    std::fs::copy(acpi_data("data/host-apic.dat"), dir.path().join("APIC.dat")).expect("copy MADT");
+    match asl {
+        None => {
+            std::fs::copy(acpi_data("data/host-dsdt.dat"), dir.path().join("DSDT.dat"))
+                .expect("copy DSDT");
+        }
+        Some(name) => {
+            let ok = Command::new("iasl").arg("-v").output().is_ok();
+            assert!(
+                ok,
+                "`iasl` is not installed: this test needs the package `acpica-tools`"
+            );
+            let src = acpi_data(&format!("asl/{name}.asl"));
+            let out = Command::new("iasl")
+                .arg("-p")
+                .arg(dir.path().join("DSDT"))
+                .arg(&src)
+                .output()
+                .expect("run iasl");
+            assert!(
+                out.status.success(),
+                "iasl failed: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    dir
+}
+
+fn st_map(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tphctl"))
+        .arg("st-map")
+        .arg("--tables")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("run tphctl")
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
+    assert_eq!(actual, want, "output differs from {}", path.display());
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn stmap_host_dsdt_without_tph_dsm_names_bridges_and_exits_1() {
+    let dir = tables_dir(None);
+    let out = st_map(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    golden("stmap_host_no_tph.txt", &stdout(&out));
+}
+
+#[test]
+fn stmap_default_uids_come_from_the_madt() {
+    let dir = tables_dir(Some("helper_methods"));
+    let out = st_map(dir.path(), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    golden("stmap_helper_madt.txt", &stdout(&out));
+}
+
+#[test]
+fn stmap_json_has_uid_and_raw_st_info_per_uid() {
+    let dir = tables_dir(Some("helper_methods"));
+    let out = st_map(dir.path(), &["--uids", "0-3,32", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    golden("stmap_helper_uids.json", &text);
+    let rows: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let uids: Vec<u64> = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["uid"].as_u64().expect("uid"))
+        .collect();
+    assert_eq!(uids, vec![0, 1, 2, 3, 32]);
+    let raw = rows[0]["st_info"].as_str().expect("st_info string");
+    assert!(raw.starts_with("0x") && raw.len() == 18, "{raw}");
+}
+
+#[test]
+fn stmap_failed_uids_are_null_with_an_error() {
+    let dir = tables_dir(Some("string_ids_multi_bridge"));
+    let out = st_map(dir.path(), &["--uids", "4-6"]);
+    assert_eq!(out.status.code(), Some(0));
+    golden("stmap_multi_bridge.txt", &stdout(&out));
+    let json = stdout(&st_map(dir.path(), &["--uids", "5", "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert!(rows[0]["st_info"].is_null());
+    assert!(rows[0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("integer")));
+}
+
+#[test]
+fn stmap_bad_uid_list_is_an_error_printed_once() {
+    let dir = tables_dir(None);
+    let out = st_map(dir.path(), &["--uids", "9-2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("tphctl: --uids: "), "{err}");
+}
