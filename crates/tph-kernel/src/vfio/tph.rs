@@ -137,7 +137,13 @@ fn st_payload_count(req: &Request) -> Result<u32, Errno> {
     Ok(abi::le32(&req.payload, 0))
 }
 
-fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<Entry>, Errno> {
+/// The entries as read from caller memory: raw bytes (for the copy back) and decoded.
+struct Entries {
+    raw: Vec<u8>,
+    decoded: Vec<Entry>,
+}
+
+fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Entries, Errno> {
     if count == 0 || count > abi::MAX_ENTRIES {
         return Err(Errno::EINVAL);
     }
@@ -145,13 +151,14 @@ fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<E
     if (req.argsz as usize) < abi::OP_SIZE + len {
         return Err(Errno::EINVAL);
     }
-    let mut buf = vec![0u8; len];
-    mem.read(at(req.arg, abi::ENTS_OFFSET)?, &mut buf)
+    let mut raw = vec![0u8; len];
+    mem.read(at(req.arg, abi::ENTS_OFFSET)?, &mut raw)
         .map_err(|_| Errno::EFAULT)?;
-    Ok(buf
+    let decoded = raw
         .chunks_exact(abi::ENTRY_SIZE)
         .map(Entry::decode)
-        .collect())
+        .collect();
+    Ok(Entries { raw, decoded })
 }
 
 fn mem_type(v: u8) -> Result<MemType, Errno> {
@@ -181,28 +188,24 @@ fn get_st(
     if !st.tph.enabled() || st.tph.mode() != HW_MODE_DS {
         return Err(Errno::EINVAL);
     }
-    let entries = read_entries(req, count, mem)?;
-    let mut wanted = Vec::with_capacity(entries.len());
-    for e in &entries {
+    let Entries { mut raw, decoded } = read_entries(req, count, mem)?;
+    for e in &decoded {
         let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
         if reserved || !present(plat, e.cpu) {
             return Err(Errno::EINVAL);
         }
-        wanted.push((mem_type(e.mem_type)?, e.cpu));
+        mem_type(e.mem_type)?;
     }
-    let tags = wanted
-        .into_iter()
-        .map(|(m, cpu)| st.tph.get_cpu_st(plat, m, cpu))
-        .collect::<Result<Vec<u16>, Errno>>()?;
-    write_tags(req, &tags, mem)
-}
-
-fn write_tags(req: &Request, tags: &[u16], mem: &mut dyn UserMemory) -> Result<i32, Errno> {
-    for (i, tag) in (0u64..).zip(tags) {
-        let off = abi::ENTS_OFFSET + i * abi::ENTRY_SIZE as u64 + abi::ENTRY_ST_OFFSET;
-        mem.write(at(req.arg, off)?, &tag.to_le_bytes())
-            .map_err(|_| Errno::EFAULT)?;
+    for (e, out) in decoded.iter().zip(raw.chunks_exact_mut(abi::ENTRY_SIZE)) {
+        let tag = st.tph.get_cpu_st(plat, mem_type(e.mem_type)?, e.cpu)?;
+        if let Some(field) = out.get_mut(abi::ENTRY_ST_OFFSET as usize..abi::ENTRY_SIZE - 2) {
+            field.copy_from_slice(&tag.to_le_bytes());
+        }
     }
+    // One copy back of the entry array: only the `st` fields differ from what was read, and
+    // nothing is written unless every tag resolved.
+    mem.write(at(req.arg, abi::ENTS_OFFSET)?, &raw)
+        .map_err(|_| Errno::EFAULT)?;
     Ok(0)
 }
 
@@ -222,7 +225,7 @@ fn set_st(
     if loc != LOC_CAP && loc != LOC_MSIX {
         return Err(Errno::ENODEV);
     }
-    let entries = read_entries(req, count, mem)?;
+    let entries = read_entries(req, count, mem)?.decoded;
     let size = st_table_sz(st);
     for e in &entries {
         validate_set_entry(st, plat, e, size, loc == LOC_MSIX)?;

@@ -1,0 +1,131 @@
+//! SET_ST and GET_ST of 1, 64 and 2048 entries through the ioctl entry point, against a
+//! baseline measured in the same run:
+//!
+//! - SET_ST: the bare hardware accesses the op makes, replayed directly on the emulated device
+//!   (recorded from the trace of one real call, so the baseline issues exactly the same config
+//!   and MSI-X reads and writes).
+//! - GET_ST makes no hardware access at all (tags come from firmware), so its baseline is the
+//!   firmware lookups it must make: one `_DSM` result per entry.
+//!
+//! Ratio = kernel / baseline (per entry: divide each figure by the entry count).
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tph_acpi::{MemType, SteeringTagSource, TableSource};
+use tph_kernel::hw::Access;
+use tph_kernel::vfio::abi::{self, Entry};
+use tph_kernel::{DeviceFd, Host, HostOptions, VfioDevice};
+
+const SIZES: [u16; 3] = [1, 64, 2048];
+/// Default machine NIC with its ST table in the MSI-X table (2048 entries and vectors).
+const MSIX_DEV: &str = "01:00.0";
+
+fn open(unsafe_ds: bool, mode: u8) -> (Host, VfioDevice, DeviceFd) {
+    let host = Host::with_default_machine(HostOptions {
+        unsafe_ds,
+        ..HostOptions::default()
+    });
+    let dev = host
+        .take_over(MSIX_DEV.parse().expect("bdf"))
+        .expect("take over");
+    let fd = dev.open().expect("open");
+    fd.set_irqs(2048).expect("MSI-X");
+    let mut arg = abi::encode_op(abi::OP_ENABLE, [mode, 0, 0, 0, 0, 0, 0, 0]);
+    fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg)
+        .expect("enable");
+    (host, dev, fd)
+}
+
+fn replay(hw: &mut tph_kernel::hw::Function, trace: &[Access]) {
+    for a in trace {
+        match *a {
+            Access::ConfigRead { offset, width, .. } => {
+                black_box(hw.config_read(offset, width));
+            }
+            Access::ConfigWrite {
+                offset,
+                width,
+                value,
+                ..
+            } => {
+                black_box(hw.config_write(offset, width, value));
+            }
+            Access::MsixRead { vector, offset, .. } => {
+                black_box(hw.msix_read(vector, offset));
+            }
+            Access::MsixWrite {
+                vector,
+                offset,
+                value,
+                ..
+            } => {
+                black_box(hw.msix_write(vector, offset, value));
+            }
+        }
+    }
+}
+
+fn set_st(c: &mut Criterion) {
+    let (_host, dev, fd) = open(false, abi::MODE_IV);
+    let mut g = c.benchmark_group("set_st");
+    for n in SIZES {
+        let entries: Vec<Entry> = (0..n).map(|i| Entry::new(u32::from(i % 8), 0, i)).collect();
+        let mut arg = abi::encode_st(abi::OP_SET_ST, &entries);
+        dev.drain_trace();
+        fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg)
+            .expect("SET_ST");
+        let accesses = dev.drain_trace();
+        g.throughput(Throughput::Elements(u64::from(n)));
+        g.bench_with_input(BenchmarkId::new("kernel", n), &n, |b, _| {
+            b.iter(|| fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, black_box(&mut arg)))
+        });
+        g.bench_with_input(BenchmarkId::new("bare_hw", n), &n, |b, _| {
+            b.iter(|| dev.with_hardware(|hw| replay(hw, black_box(&accesses))))
+        });
+        assert!(dev.violations().is_empty());
+    }
+    g.finish();
+}
+
+fn get_st(c: &mut Criterion) {
+    let (_host, dev, fd) = open(true, abi::MODE_DS);
+    let firmware: Arc<dyn SteeringTagSource> = Arc::new(TableSource::default_for_all());
+    let mut g = c.benchmark_group("get_st");
+    for n in SIZES {
+        let entries: Vec<Entry> = (0..n).map(|i| Entry::new(u32::from(i % 8), 0, 0)).collect();
+        let mut arg = abi::encode_st(abi::OP_GET_ST, &entries);
+        dev.drain_trace();
+        fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg)
+            .expect("GET_ST");
+        assert!(dev.drain_trace().is_empty(), "GET_ST touches no hardware");
+        g.throughput(Throughput::Elements(u64::from(n)));
+        g.bench_with_input(BenchmarkId::new("kernel", n), &n, |b, _| {
+            b.iter(|| fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, black_box(&mut arg)))
+        });
+        g.bench_with_input(BenchmarkId::new("firmware_only", n), &n, |b, _| {
+            b.iter(|| {
+                for i in 0..n {
+                    let info = firmware.st_info(u32::from(i % 8));
+                    black_box(info.map(|v| v.xst(MemType::Volatile)).ok());
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = set_st, get_st
+}
+criterion_main!(benches);
