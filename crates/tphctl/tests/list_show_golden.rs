@@ -131,11 +131,25 @@ fn exit_codes_absent_is_1_error_is_2() {
 }
 
 #[test]
-fn emulated_source_reports_not_available() {
+fn emulated_source_lists_default_machine_with_refused_nic() {
     let out = Command::new(env!("CARGO_BIN_EXE_tphctl"))
-        .args(["list", "--emulated"])
+        .args(["list", "--emulated", "--json"])
         .output()
         .expect("tphctl runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("emulated machine not available yet"));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = v.as_array().expect("array");
+    // The kernel model's default machine documents a NIC at 04:00.0 below a root port
+    // without a TPH completer, and an RCiEP at 00:05.0 with a TPH capability.
+    let nic = rows
+        .iter()
+        .find(|r| r["bdf"] == "0000:04:00.0")
+        .expect("04:00.0 listed");
+    assert_eq!(nic["root_port_completer"], "none");
+    assert_eq!(nic["enable_ok"], false);
+    let rciep = rows
+        .iter()
+        .find(|r| r["bdf"] == "0000:00:05.0")
+        .expect("00:05.0 listed");
+    assert_eq!(rciep["enable_ok"], true);
 }

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use tph_regs::report::{report_machine, FunctionReport};
+use tph_regs::report::{report_machine, ConfigOnly, FunctionReport};
 use tph_regs::source::{Loaded, Source};
 
 use super::{CliError, CmdResult, Found};
@@ -21,7 +21,8 @@ pub struct SourceArgs {
     /// Read an `lspci -x`/`-xxx`/`-xxxx` dump (with or without `-vvv` text).
     #[arg(long, value_name = "FILE", conflicts_with = "emulated")]
     pub dump: Option<PathBuf>,
-    /// Read the embedded emulated machine.
+    /// Read the embedded emulated machine (`tph_kernel::machines::default_machine`; its
+    /// configuration space only, so MSI-X-located entries are not shown).
     #[arg(long)]
     pub emulated: bool,
 }
@@ -30,10 +31,11 @@ impl SourceArgs {
     /// Loads the machine, printing warnings (for example short sysfs reads) to stderr.
     pub fn load(&self) -> Result<Loaded, CliError> {
         if self.emulated {
-            return Err(CliError::new(
-                "--emulated",
-                "emulated machine not available yet",
-            ));
+            return Ok(Loaded {
+                machine: tph_kernel::machines::default_machine(),
+                msix: Box::new(ConfigOnly),
+                warnings: Vec::new(),
+            });
         }
         let source = match (&self.dump, &self.sysfs) {
             (Some(path), _) => Source::Dump(path.clone()),
@@ -148,7 +150,7 @@ fn table_cell(r: &FunctionReport) -> String {
 pub fn write_table(reports: &[FunctionReport], out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<12}  {:<9}  {:<14}  {:<15}  {:<20}  COMPLETER",
+        "{:<12}  {:<9}  {:<15}  {:<15}  {:<20}  COMPLETER",
         "BDF", "ID", "MODES", "TABLE", "CONTROL"
     )?;
     for r in reports {
@@ -157,7 +159,7 @@ pub fn write_table(reports: &[FunctionReport], out: &mut impl Write) -> std::io:
         let control = format!("{}/{}", r.tph.control.mode, r.tph.control.requester_enable);
         writeln!(
             out,
-            "{:<12}  {id:<9}  {modes:<14}  {:<15}  {control:<20}  {}",
+            "{:<12}  {id:<9}  {modes:<15}  {:<15}  {control:<20}  {}",
             r.bdf,
             table_cell(r),
             completer_cell(r)
