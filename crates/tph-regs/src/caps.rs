@@ -4,7 +4,8 @@
 //! masked, a stop below 0x40 (standard) or 0x100 (extended) and at 0 / all-ones, and loops,
 //! bad pointers and short dumps reported as data ([`ChainEnd`]), never by hanging or panicking.
 
-use crate::bytes::{rd16, rd32, rd8};
+use crate::bytes::{rd16, rd32, rd8, wr16, wr32, wr8};
+use crate::Error;
 
 /// Capability ID of the PCI Express capability.
 pub const CAP_ID_EXP: u8 = 0x10;
@@ -157,6 +158,50 @@ pub fn walk_ext_caps(cfg: &[u8]) -> CapChain {
         }
     }
     chain(caps, ChainEnd::Loop { at: ptr as u16 })
+}
+
+/// Encodes an extended capability header: ID 15:0, version 19:16, next 31:20.
+pub fn ext_header(id: u16, version: u8, next: u16) -> u32 {
+    u32::from(id) | u32::from(version & 0xf) << 16 | u32::from(next & 0xffc) << 20
+}
+
+fn chain_error(what: &'static str, offset: usize, len: usize) -> Error {
+    Error::Truncated { what, offset, len }
+}
+
+/// Writes a standard capability chain: Status bit 4, the Capabilities Pointer, and each
+/// entry's ID and next pointer linking the entries in order (the last one ends the list).
+/// Capability bodies are left as they are.
+pub fn write_caps(cfg: &mut [u8], caps: &[CapEntry]) -> Result<(), Error> {
+    let len = cfg.len();
+    let status = rd16(cfg, 0x06).ok_or(chain_error("Status register", 0x06, len))?;
+    let first = caps.first().map_or(0, |c| c.offset as u8);
+    wr16(cfg, 0x06, status | STATUS_CAP_LIST).ok_or(chain_error("Status register", 0x06, len))?;
+    wr8(cfg, CAP_PTR, first).ok_or(chain_error("Capabilities Pointer", CAP_PTR, len))?;
+    for (i, c) in caps.iter().enumerate() {
+        let next = caps.get(i + 1).map_or(0, |n| n.offset as u8);
+        let off = usize::from(c.offset);
+        wr8(cfg, off, c.id as u8)
+            .and_then(|()| wr8(cfg, off + 1, next))
+            .ok_or(chain_error("capability header", off, len))?;
+    }
+    Ok(())
+}
+
+/// Writes an extended capability chain: each entry's header linking the entries in order
+/// (the last one's next pointer is 0). The first entry belongs at 0x100.
+pub fn write_ext_caps(cfg: &mut [u8], caps: &[CapEntry]) -> Result<(), Error> {
+    let len = cfg.len();
+    for (i, c) in caps.iter().enumerate() {
+        let next = caps.get(i + 1).map_or(0, |n| n.offset);
+        let off = usize::from(c.offset);
+        wr32(cfg, off, ext_header(c.id, c.version, next)).ok_or(chain_error(
+            "extended capability header",
+            off,
+            len,
+        ))?;
+    }
+    Ok(())
 }
 
 /// Offset of the first standard capability with `id`, or `None` when absent, the list is

@@ -5,8 +5,7 @@ use crate::express::PortType;
 use crate::machine::{Bdf, Function, Machine};
 use crate::msix::{vector_control_st, MsixCap};
 use crate::tph::{
-    negotiate, CompleterSupport, EnableRefusal, ReqEnable, StLocation, StMode, TphRequester,
-    Upstream,
+    negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphRequester, Upstream,
 };
 use crate::Error;
 
@@ -245,8 +244,18 @@ pub fn upstream_of(m: &Machine, f: &Function) -> (Option<Upstream>, Option<RootP
     (completer.map(Upstream::RootPort), Some(report))
 }
 
+fn refused(reason: String, modes: Vec<&'static str>) -> EnableReport {
+    EnableReport {
+        ok: false,
+        requester_type: None,
+        requester_enable: None,
+        reason: Some(reason),
+        modes,
+    }
+}
+
 fn enable_report(tph: &TphRequester, upstream: Option<Upstream>) -> EnableReport {
-    let modes = [
+    let modes: Vec<&'static str> = [
         StMode::NoSt,
         StMode::InterruptVector,
         StMode::DeviceSpecific,
@@ -255,28 +264,15 @@ fn enable_report(tph: &TphRequester, upstream: Option<Upstream>) -> EnableReport
     .filter(|m| tph.cap.modes() & (1 << m.field()) != 0)
     .map(mode_name)
     .collect();
-    let Some(upstream) = upstream else {
-        let reason = "the root port's Device Capabilities 2 register was not read".to_owned();
-        return EnableReport {
-            ok: false,
-            requester_type: None,
-            requester_enable: None,
-            reason: Some(reason),
-            modes,
-        };
-    };
-    if tph.cap.modes() == 0 {
-        let reason = "the capability supports no ST mode (bits 2:0 clear), so every enable \
-                      fails the mode check (EINVAL)"
-            .to_owned();
-        return EnableReport {
-            ok: false,
-            requester_type: None,
-            requester_enable: None,
-            reason: Some(reason),
-            modes,
-        };
+    if modes.is_empty() {
+        return refused(NO_MODE_NOTE.to_owned(), modes);
     }
+    let Some(upstream) = upstream else {
+        return refused(
+            "the root port's Device Capabilities 2 register was not read".into(),
+            modes,
+        );
+    };
     match negotiate(&tph.cap, upstream) {
         Ok(t) => EnableReport {
             ok: true,
@@ -285,22 +281,15 @@ fn enable_report(tph: &TphRequester, upstream: Option<Upstream>) -> EnableReport
             reason: (t == ReqEnable::Reserved).then(|| RESERVED_NOTE.to_owned()),
             modes,
         },
-        Err(e) => EnableReport {
-            ok: false,
-            requester_type: None,
-            requester_enable: None,
-            reason: Some(refusal(e)),
-            modes,
-        },
+        Err(e) => refused(e.to_string(), modes),
     }
 }
 
+const NO_MODE_NOTE: &str = "the capability supports no ST mode (bits 2:0 clear), so every \
+                            enable fails the mode check (EINVAL)";
+
 const RESERVED_NOTE: &str = "the root port reports the reserved completer value 2, so the core \
                              would write the reserved requester type 2";
-
-fn refusal(e: EnableRefusal) -> String {
-    e.to_string()
-}
 
 fn tph_report(f: &Function, tph: &TphRequester, msix: &dyn MsixTableReader) -> TphReport {
     let (entries, entries_note) = entries(f, tph, msix);

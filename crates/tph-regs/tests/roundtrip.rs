@@ -128,3 +128,47 @@ proptest! {
         prop_assert_eq!(negotiate(&cap, Upstream::RcIntegrated).map(ReqEnable::field), Ok(own));
     }
 }
+
+/// Distinct dword-aligned offsets at least 16 bytes apart, in [lo, hi).
+fn spaced_offsets(lo: usize, hi: usize, max: usize) -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::btree_set((lo / 16)..(hi / 16), 0..max)
+        .prop_map(|s| s.into_iter().map(|o| o * 16).collect::<Vec<_>>())
+        .prop_shuffle()
+}
+
+proptest! {
+    #[test]
+    fn ext_chain_write_then_walk_round_trips(
+        offs in spaced_offsets(0x110, 0x1000, 12),
+        ids in prop::collection::vec(1u16..0xfffe, 13),
+        versions in prop::collection::vec(0u8..16, 13),
+    ) {
+        use tph_regs::caps::{write_ext_caps, CapEntry};
+        let mut all = vec![0x100usize];
+        all.extend(offs);
+        let caps: Vec<CapEntry> = all.iter().enumerate()
+            .map(|(i, &o)| CapEntry { offset: o as u16, id: ids[i], version: versions[i] })
+            .collect();
+        let mut cfg = vec![0u8; 4096];
+        write_ext_caps(&mut cfg, &caps).expect("fits");
+        let walked = walk_ext_caps(&cfg);
+        prop_assert_eq!(walked.end, ChainEnd::Complete);
+        prop_assert_eq!(walked.caps, caps);
+    }
+
+    #[test]
+    fn std_chain_write_then_walk_round_trips(
+        offs in spaced_offsets(0x40, 0x100, 12),
+        ids in prop::collection::vec(any::<u8>(), 12),
+    ) {
+        use tph_regs::caps::{write_caps, CapEntry};
+        let caps: Vec<CapEntry> = offs.iter().enumerate()
+            .map(|(i, &o)| CapEntry { offset: o as u16, id: u16::from(ids[i]), version: 0 })
+            .collect();
+        let mut cfg = vec![0u8; 256];
+        write_caps(&mut cfg, &caps).expect("fits");
+        let walked = walk_caps(&cfg);
+        prop_assert_eq!(walked.end, ChainEnd::Complete);
+        prop_assert_eq!(walked.caps, caps);
+    }
+}
