@@ -62,6 +62,8 @@ pub struct Machine<'a> {
     pub load: Option<Vec<Skipped>>,
     /// Nesting of field accesses (an IndexField whose index is a field, ...).
     pub field_depth: u32,
+    /// Current nesting of terms (expressions within expressions, blocks within blocks, calls).
+    pub nesting: usize,
 }
 
 fn aml_err(why: impl Into<String>) -> FirmwareError {
@@ -81,6 +83,7 @@ impl<'a> Machine<'a> {
             handler: None,
             load: None,
             field_depth: 0,
+            nesting: 0,
         }
     }
 
@@ -166,9 +169,29 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// Enters one more level of term nesting; fails past the bound so deeply nested AML
+    /// cannot exhaust the native stack.
+    pub fn enter(&mut self) -> Result<(), FirmwareError> {
+        if self.nesting >= self.limits.max_nesting {
+            let n = self.limits.max_nesting;
+            return Err(FirmwareError::Limit(format!(
+                "terms nested more than {n} deep"
+            )));
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
     /// One statement: control flow here, everything else is an expression or definition.
     pub fn statement(&mut self, c: &mut Cursor) -> Result<Flow, FirmwareError> {
         self.tick()?;
+        self.enter()?;
+        let r = self.statement_inner(c);
+        self.nesting -= 1;
+        r
+    }
+
+    fn statement_inner(&mut self, c: &mut Cursor) -> Result<Flow, FirmwareError> {
         match c.peek() {
             Some(0xa0) => self.if_else(c),
             Some(0xa2) => self.while_loop(c),

@@ -15,6 +15,13 @@ impl Machine<'_> {
     /// Evaluates one TermArg (or runs one definition, yielding no value).
     pub fn eval(&mut self, c: &mut Cursor) -> Result<Value, FirmwareError> {
         self.tick()?;
+        self.enter()?;
+        let r = self.eval_inner(c);
+        self.nesting -= 1;
+        r
+    }
+
+    fn eval_inner(&mut self, c: &mut Cursor) -> Result<Value, FirmwareError> {
         let at = c.pos;
         let op = c.byte()?;
         match op {

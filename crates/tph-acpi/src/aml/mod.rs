@@ -36,6 +36,8 @@ pub struct Limits {
     pub max_loop_iterations: u64,
     /// Bytes (or package elements) in one buffer, string or package.
     pub max_alloc: usize,
+    /// Nesting of terms within terms (including method calls), bounding native stack use.
+    pub max_nesting: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             max_depth: 64,
             max_loop_iterations: 100_000,
             max_alloc: 1 << 20,
+            max_nesting: 256,
         }
     }
 }
@@ -223,6 +226,11 @@ impl Aml {
             .ids()
             .filter(|&n| matches!(self.tree.obj(n), Some(Object::Device)))
             .collect()
+    }
+
+    /// Every control method node, in definition order.
+    pub fn methods(&self) -> Vec<usize> {
+        self.tree.ids().filter(|&n| self.is_method(n)).collect()
     }
 
     /// Whether `node` is a control method.
