@@ -3,8 +3,9 @@
 //!
 //! A line at column 0 is either a device line (`[DDDD:]BB:DD.F <description>`) or a hex line
 //! (`OFF: b0 b1 ...`, up to 16 bytes); indented lines are `-v` text and blank lines separate
-//! devices. The configuration space of a function is as long as its highest hex line, rounded
-//! up to 64, 256 or 4096 bytes; bytes the dump leaves out read as zero.
+//! devices. The configuration space of a function is as long as its highest hex line (64, 256
+//! or 4096 bytes for what lspci writes): bytes past it are unavailable, as they are to
+//! `lspci -F`; gaps between lines read as zero.
 
 use crate::machine::{Bdf, Function, Machine};
 use crate::Error;
@@ -111,15 +112,11 @@ fn put_bytes(config: &mut Vec<u8>, off: usize, bytes: &[u8]) {
     }
 }
 
-/// Rounds the configuration length up to 64, 256 or 4096 bytes.
+/// Checks a finished function: it must hold at least one byte.
 fn finish_function(f: &mut Function) -> Result<(), Error> {
-    let len = match f.config.len() {
-        0 => return Err(Error::EmptyFunction(f.bdf.to_string())),
-        1..=64 => 64,
-        65..=256 => 256,
-        _ => CONFIG_MAX,
-    };
-    f.config.resize(len, 0);
+    if f.config.is_empty() {
+        return Err(Error::EmptyFunction(f.bdf.to_string()));
+    }
     Ok(())
 }
 
@@ -148,14 +145,14 @@ mod tests {
         let m = parse_lspci_dump(text).expect("valid dump");
         assert_eq!(m.functions.len(), 1);
         assert_eq!(m.functions[0].bdf.to_string(), "0001:19:00.0");
-        assert_eq!(m.functions[0].config.len(), 64);
-        assert_eq!(m.functions[0].config[..4], [0x86, 0x80, 0x21, 0x15]);
+        assert_eq!(m.functions[0].config, [0x86, 0x80, 0x21, 0x15]);
     }
 
     #[test]
-    fn dump_extended_line_makes_4096_bytes() {
-        let m = parse_lspci_dump("00:01.0 x\n00: 00\n100: 17 00 01 00\n").expect("valid");
-        assert_eq!(m.functions[0].config.len(), 4096);
+    fn dump_length_is_highest_line_end_with_gaps_zero() {
+        let m = parse_lspci_dump("00:01.0 x\n00: 01\n100: 17 00 01 00\n").expect("valid");
+        assert_eq!(m.functions[0].config.len(), 0x104);
+        assert_eq!(m.functions[0].config[1..0x100], [0u8; 0xff]);
     }
 
     #[test]

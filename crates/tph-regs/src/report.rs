@@ -193,12 +193,22 @@ pub fn completer_name(c: CompleterSupport) -> &'static str {
 }
 
 /// Reports for every function with a TPH capability, in address order. Functions whose
-/// capability lies beyond the bytes read are skipped (see [`report_function`] for the error).
+/// capability lies beyond the bytes read are skipped (see [`report_all`] for the errors).
 pub fn report_machine(m: &Machine, msix: &dyn MsixTableReader) -> Vec<FunctionReport> {
+    report_all(m, msix)
+        .into_iter()
+        .filter_map(|(_, r)| r.ok())
+        .collect()
+}
+
+/// Reports (or the decode error) for every function with a TPH capability, in address order.
+pub fn report_all(
+    m: &Machine,
+    msix: &dyn MsixTableReader,
+) -> Vec<(Bdf, Result<FunctionReport, Error>)> {
     m.sorted()
         .into_iter()
-        .filter_map(|f| report_function(m, f, msix))
-        .filter_map(Result::ok)
+        .filter_map(|f| Some((f.bdf, report_function(m, f, msix)?)))
         .collect()
 }
 

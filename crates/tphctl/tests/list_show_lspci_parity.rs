@@ -139,8 +139,9 @@ fn offsets(rng: &mut Rng, n: usize) -> Vec<usize> {
     chosen
 }
 
-/// A random extended chain holding (usually) one TPH capability with random register values.
-fn extended_part(rng: &mut Rng, cfg: &mut [u8]) {
+/// A random extended chain holding (usually) one TPH capability with random register values;
+/// returns the TPH offset.
+fn extended_part(rng: &mut Rng, cfg: &mut [u8]) -> Option<usize> {
     let n = 1 + rng.below(7) as usize;
     let mut offs = offsets(rng, n);
     let tph_slot = (rng.chance(97)).then(|| rng.below(n as u64) as usize);
@@ -167,6 +168,7 @@ fn extended_part(rng: &mut Rng, cfg: &mut [u8]) {
             }
         }
     }
+    tph_slot.map(|s| offs[s])
 }
 
 /// The next pointer of chain element `i`: the following element; for the last one usually 0,
@@ -185,7 +187,13 @@ fn next_pointer(rng: &mut Rng, offs: &[usize], i: usize) -> usize {
 fn generated_function(rng: &mut Rng, bdf: Bdf) -> Function {
     let mut config = vec![0u8; 4096];
     standard_part(rng, &mut config);
-    extended_part(rng, &mut config);
+    let tph = extended_part(rng, &mut config);
+    if let Some(t) = tph.filter(|_| rng.chance(6)) {
+        // A dump that ends inside or just after the TPH capability (lspci -F then has no
+        // bytes past the last line).
+        let end = (t + rng.below(12) as usize).div_ceil(16) * 16;
+        config.truncate(end.max(0x110));
+    }
     Function { bdf, config }
 }
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use tph_regs::report::{report_machine, ConfigOnly, FunctionReport};
+use tph_regs::report::{report_all, ConfigOnly, FunctionReport};
 use tph_regs::source::{Loaded, Source};
 
 use super::{CliError, CmdResult, Found};
@@ -168,10 +168,19 @@ pub fn write_table(reports: &[FunctionReport], out: &mut impl Write) -> std::io:
     Ok(())
 }
 
+/// Reports for every function with a TPH capability; one that cannot be decoded (its
+/// capability lies past the bytes read) is named in a warning on stderr.
+pub fn reports(loaded: &Loaded) -> Vec<FunctionReport> {
+    let all = report_all(&loaded.machine, loaded.msix.as_ref());
+    all.into_iter()
+        .filter_map(|(bdf, r)| r.map_err(|e| eprintln!("tphctl: warning: {bdf}: {e}")).ok())
+        .collect()
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
     let loaded = args.source.load()?;
-    let reports = report_machine(&loaded.machine, loaded.msix.as_ref());
+    let reports = reports(&loaded);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let written = if args.json {

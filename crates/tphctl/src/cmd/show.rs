@@ -4,9 +4,10 @@
 use std::io::Write;
 
 use tph_regs::machine::{Bdf, Machine};
-use tph_regs::report::{report_function, report_machine, FunctionReport, MsixTableReader};
+use tph_regs::report::{report_function, FunctionReport};
+use tph_regs::source::Loaded;
 
-use super::list::{completer_cell, SourceArgs};
+use super::list::{completer_cell, reports, SourceArgs};
 use super::{CliError, CmdResult, Found};
 
 /// Arguments of `tphctl show`.
@@ -45,7 +46,7 @@ pub fn run(args: Args) -> CmdResult {
     let found = if args.lspci {
         lspci(&loaded.machine, bdf, &mut out)?
     } else {
-        let reports = select(&loaded.machine, bdf, loaded.msix.as_ref())?;
+        let reports = select(&loaded, bdf)?;
         emit(&reports, args.json, &mut out).map_err(|e| CliError::new("writing output", e))?;
         !reports.is_empty()
     };
@@ -65,14 +66,11 @@ fn lspci(m: &Machine, bdf: Option<Bdf>, out: &mut impl Write) -> Result<bool, Cl
     written.map_err(|e| CliError::new("writing output", e))
 }
 
-fn select(
-    m: &Machine,
-    bdf: Option<Bdf>,
-    msix: &dyn MsixTableReader,
-) -> Result<Vec<FunctionReport>, CliError> {
+fn select(loaded: &Loaded, bdf: Option<Bdf>) -> Result<Vec<FunctionReport>, CliError> {
     let Some(b) = bdf else {
-        return Ok(report_machine(m, msix));
+        return Ok(reports(loaded));
     };
+    let (m, msix) = (&loaded.machine, loaded.msix.as_ref());
     let Some(f) = m.function(b) else {
         eprintln!("tphctl: show: no function {b}");
         return Ok(Vec::new());
