@@ -92,7 +92,7 @@ fn tph(cfg: &mut [u8], spec: TphSpec) {
     let cap = spec.modes
         | u32::from(spec.ext) << 8
         | spec.location << 9
-        | u32::from(spec.entries - 1) << 16;
+        | u32::from(spec.entries.clamp(1, 2048) - 1) << 16;
     put32(cfg, TPH_AT + 4, cap);
 }
 

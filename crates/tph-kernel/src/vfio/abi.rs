@@ -14,6 +14,19 @@ pub const VFIO_DEVICE_PCI_TPH: u32 = io(VFIO_TYPE, VFIO_BASE + 22);
 /// `VFIO_DEVICE_RESET` = `_IO(';', 100 + 11)`.
 pub const VFIO_DEVICE_RESET: u32 = io(VFIO_TYPE, VFIO_BASE + 11);
 
+/// `VFIO_DEVICE_SET_IRQS` = `_IO(';', 100 + 10)`.
+pub const VFIO_DEVICE_SET_IRQS: u32 = io(VFIO_TYPE, VFIO_BASE + 10);
+/// `VFIO_PCI_MSIX_IRQ_INDEX`.
+pub const MSIX_IRQ_INDEX: u32 = 2;
+/// `VFIO_IRQ_SET_DATA_NONE`.
+pub const IRQ_SET_DATA_NONE: u32 = 1 << 0;
+/// `VFIO_IRQ_SET_DATA_EVENTFD`.
+pub const IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
+/// `VFIO_IRQ_SET_ACTION_TRIGGER`.
+pub const IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
+/// `sizeof(struct vfio_irq_set)` without its data.
+pub const IRQ_SET_SIZE: usize = 20;
+
 /// Op codes.
 pub const OP_GET_CAP: u32 = 0;
 /// Enable TPH in one mode.
@@ -136,6 +149,7 @@ mod tests {
     fn ioctl_number_is_0x3b7a() {
         assert_eq!(VFIO_DEVICE_PCI_TPH, 0x3b7a);
         assert_eq!(VFIO_DEVICE_RESET, 0x3b6f);
+        assert_eq!(VFIO_DEVICE_SET_IRQS, 0x3b6e);
     }
 
     #[test]

@@ -213,7 +213,8 @@ impl DeviceFd {
     }
 
     /// The ioctl entry point: `request` with argument pointer `arg` in the caller's `mem`.
-    /// Returns the ioctl's return value (0) or the errno. Unknown requests give ENOTTY.
+    /// Answers `VFIO_DEVICE_PCI_TPH`, `VFIO_DEVICE_RESET` and `VFIO_DEVICE_SET_IRQS` (MSI-X);
+    /// returns the ioctl's return value (0) or the errno. Other requests give ENOTTY.
     pub fn ioctl(&self, request: u32, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
         match request {
             abi::VFIO_DEVICE_PCI_TPH => {
@@ -221,14 +222,19 @@ impl DeviceFd {
                 tph::ioctl(&mut st, &self.inner.platform(), arg, mem)
             }
             abi::VFIO_DEVICE_RESET => self.reset().map(|()| 0),
+            abi::VFIO_DEVICE_SET_IRQS => self.set_irqs_ioctl(arg, mem),
             _ => Err(Errno::ENOTTY),
         }
     }
 
-    /// [`DeviceFd::ioctl`] with the argument in `buf` (mapped at [`SLICE_BASE`]); EFAULT when
-    /// the `argsz` it holds exceeds `buf.len()`.
+    /// [`DeviceFd::ioctl`] with the argument in `buf` (mapped at [`SLICE_BASE`]); for the
+    /// requests whose argument starts with `argsz`, EFAULT when it exceeds `buf.len()`.
     pub fn ioctl_bytes(&self, request: u32, buf: &mut [u8]) -> Result<i32, Errno> {
-        if request == abi::VFIO_DEVICE_PCI_TPH && buf.len() >= 4 {
+        let sized = matches!(
+            request,
+            abi::VFIO_DEVICE_PCI_TPH | abi::VFIO_DEVICE_SET_IRQS
+        );
+        if sized && buf.len() >= 4 {
             let argsz = abi::le32(buf, 0);
             if usize::try_from(argsz).map_or(true, |a| a > buf.len()) {
                 return Err(Errno::EFAULT);
@@ -250,6 +256,37 @@ impl DeviceFd {
             msix_enable(&mut st, count);
         }
         Ok(())
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` at the byte level, MSI-X index only: `DATA_NONE | TRIGGER` with
+    /// `count == 0` disables, `DATA_EVENTFD | TRIGGER` with `start == 0` enables `count`
+    /// vectors (the eventfds must be readable; they are not otherwise modelled). Anything else
+    /// is EINVAL.
+    fn set_irqs_ioctl(&self, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
+        let mut head = [0u8; abi::IRQ_SET_SIZE];
+        mem.read(arg, &mut head).map_err(|_| Errno::EFAULT)?;
+        let word = |i: usize| abi::le32(&head, 4 * i);
+        let (argsz, flags, index, start, count) = (word(0), word(1), word(2), word(3), word(4));
+        let data_len = 4 * u64::from(count);
+        if (argsz as usize) < abi::IRQ_SET_SIZE || index != abi::MSIX_IRQ_INDEX || start != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let count = match flags {
+            f if f == abi::IRQ_SET_DATA_NONE | abi::IRQ_SET_ACTION_TRIGGER && count == 0 => 0,
+            f if f == abi::IRQ_SET_DATA_EVENTFD | abi::IRQ_SET_ACTION_TRIGGER => {
+                if u64::from(argsz) < abi::IRQ_SET_SIZE as u64 + data_len {
+                    return Err(Errno::EINVAL);
+                }
+                let mut fds = vec![0u8; usize::try_from(data_len).map_err(|_| Errno::EINVAL)?];
+                let data = arg
+                    .checked_add(abi::IRQ_SET_SIZE as u64)
+                    .ok_or(Errno::EFAULT)?;
+                mem.read(data, &mut fds).map_err(|_| Errno::EFAULT)?;
+                count
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        self.set_irqs(count).map(|()| 0)
     }
 
     /// `VFIO_DEVICE_RESET`: function level reset with the PCI core's save/restore around it.

@@ -1,0 +1,41 @@
+//! Fuzzes the `VFIO_DEVICE_PCI_TPH` entry point: the first bytes pick the device, host
+//! options and a prepared state (TPH enabled or not, MSI-X vectors); the rest is a sequence
+//! of ioctl arguments (length-prefixed) issued in order. Asserts: no panic, and the device
+//! never records a TPH spec violation.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tph_kernel::vfio::abi;
+use tph_kernel::{Host, HostOptions};
+
+const DEVICES: [&str; 5] = ["01:00.0", "02:00.0", "03:00.0", "00:05.0", "00:06.0"];
+
+fuzz_target!(|data: &[u8]| {
+    let [sel, prep, rest @ ..] = data else {
+        return;
+    };
+    let host = Host::with_default_machine(HostOptions {
+        unsafe_ds: sel & 0x80 != 0,
+        notph: sel & 0x40 == 0x40 && sel & 0x20 == 0x20,
+        ..HostOptions::default()
+    });
+    let bdf = DEVICES[usize::from(sel % 5)].parse().expect("bdf");
+    let dev = host.take_over(bdf).expect("take over");
+    let fd = dev.open().expect("open");
+    let _ = fd.set_irqs(u32::from(prep & 0x1f));
+    let mode = if prep & 0x20 != 0 { abi::MODE_DS } else { abi::MODE_IV };
+    if prep & 0x40 != 0 {
+        let mut arg = abi::encode_op(abi::OP_ENABLE, [mode, 0, 0, 0, 0, 0, 0, 0]);
+        let _ = fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg);
+    }
+    let mut rest = rest;
+    while let [len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let mut arg = tail[..n].to_vec();
+        let _ = fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg);
+        rest = &tail[n..];
+    }
+    assert!(dev.violations().is_empty(), "{:?}", dev.violations());
+    fd.close();
+    assert_eq!(dev.snapshot().control.unwrap_or(0), 0);
+});
