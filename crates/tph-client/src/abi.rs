@@ -82,6 +82,11 @@ pub const MAX_ARG_SIZE: usize = OP_HEADER_SIZE + MAX_ENTRIES * ENTRY_SIZE;
 
 /// `struct vfio_device_pci_tph_op`: the 16-byte head of every v7 argument.
 ///
+/// ```
+/// let op = tph_client::abi::TphOp::from_bytes(&tph_client::abi::encode_disable()).unwrap();
+/// assert_eq!((op.argsz, op.op), (16, tph_client::abi::OP_DISABLE));
+/// ```
+///
 /// The C union payload is kept as its 8 raw bytes; [`TphCap`], [`TphCtrl`] and [`TphSt`] are its
 /// typed views.
 #[repr(C)]
@@ -95,7 +100,7 @@ pub struct TphOp {
     pub payload: [u8; 8],
 }
 
-/// `struct vfio_pci_tph_cap`: GET_CAP output at offset 8.
+/// `struct vfio_pci_tph_cap`: GET_CAP output at offset 8 (see [`decode_cap`]).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TphCap {
@@ -110,6 +115,11 @@ pub struct TphCap {
 }
 
 /// `struct vfio_pci_tph_ctrl`: ENABLE input at offset 8.
+///
+/// ```
+/// let c = tph_client::abi::TphCtrl { mode: tph_client::abi::MODE_IV, reserved: [0; 7] };
+/// assert_eq!(std::mem::size_of_val(&c), 8);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TphCtrl {
@@ -120,6 +130,10 @@ pub struct TphCtrl {
 }
 
 /// `struct vfio_pci_tph_st`: GET_ST/SET_ST head at offset 8; entries follow at offset 16.
+///
+/// ```
+/// assert_eq!(std::mem::size_of::<tph_client::abi::TphSt>(), 8);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TphSt {
@@ -129,7 +143,7 @@ pub struct TphSt {
     pub reserved: u32,
 }
 
-/// `struct vfio_pci_tph_entry` (12 bytes).
+/// `struct vfio_pci_tph_entry` (12 bytes; see [`TphEntry::to_bytes`]).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TphEntry {
@@ -148,6 +162,12 @@ pub struct TphEntry {
 }
 
 /// `struct vfio_device_feature` head of the later feature revision.
+///
+/// ```
+/// use tph_client::abi::{DeviceFeature, FEATURE_GET, FEATURE_TPH_ST};
+/// let f = DeviceFeature { argsz: 16, flags: FEATURE_GET | FEATURE_TPH_ST };
+/// assert_eq!(f.flags, 0x1000d);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DeviceFeature {
@@ -158,6 +178,10 @@ pub struct DeviceFeature {
 }
 
 /// `struct vfio_device_feature_tph_st` payload of the later feature revision.
+///
+/// ```
+/// assert_eq!(std::mem::offset_of!(tph_client::abi::FeatureTphSt, count), 6);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FeatureTphSt {
@@ -208,6 +232,11 @@ const _: () = {
 };
 
 /// Why an argument buffer could not be built or read.
+///
+/// ```
+/// use tph_client::abi::{encode_st, AbiError, OP_GET_ST};
+/// assert_eq!(encode_st(OP_GET_ST, &[]), Err(AbiError::BadCount(0)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AbiError {
     /// GET_ST/SET_ST batches carry 1..=2048 entries.

@@ -30,6 +30,26 @@ pub const IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
 pub const IRQ_SET_HEADER_SIZE: usize = 20;
 
 /// What the client needs from a kernel (real or modelled) for one VFIO device.
+///
+/// Implement it to put the client over another transport, or as a recording fake in tests:
+///
+/// ```
+/// use tph_client::backend::Backend;
+/// use tph_client::{Errno, Revision, TphDevice};
+///
+/// /// Refuses everything with ENODEV, as a kernel without the device's TPH capability would.
+/// #[derive(Debug)]
+/// struct NoTph;
+/// impl Backend for NoTph {
+///     fn tph_ioctl(&mut self, _: &mut [u8]) -> Result<i32, Errno> { Err(Errno::ENODEV) }
+///     fn set_msix(&mut self, _: u32) -> Result<(), Errno> { Ok(()) }
+///     fn reset(&mut self) -> Result<(), Errno> { Ok(()) }
+///     fn read_config(&mut self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
+///     fn cpu_count(&self) -> Option<u32> { Some(4) }
+/// }
+/// let mut dev = TphDevice::with_revision(NoTph, Revision::V7).unwrap();
+/// assert!(dev.capabilities().unwrap_err().to_string().contains("no usable TPH capability"));
+/// ```
 pub trait Backend {
     /// Issues `VFIO_DEVICE_PCI_TPH` with `arg` as the argument memory.
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno>;
@@ -150,6 +170,11 @@ pub struct FdBackend<F: AsFd> {
 
 impl<F: AsFd> FdBackend<F> {
     /// Wraps `fd` (a VFIO device fd); the CPU count comes from `/sys`.
+    ///
+    /// ```
+    /// let b = tph_client::backend::FdBackend::new(std::fs::File::open("/dev/null").unwrap());
+    /// # let _ = b;
+    /// ```
     pub fn new(fd: F) -> Self {
         Self {
             fd,
@@ -161,12 +186,24 @@ impl<F: AsFd> FdBackend<F> {
 
     /// Overrides the CPU count used to explain refusals (when the kernel's host is not this one,
     /// as under the syscall-boundary harness).
+    ///
+    /// ```
+    /// use tph_client::backend::{Backend, FdBackend};
+    /// let b = FdBackend::new(std::fs::File::open("/dev/null").unwrap()).with_cpu_count(Some(8));
+    /// assert_eq!(b.cpu_count(), Some(8));
+    /// ```
     pub fn with_cpu_count(mut self, cpus: Option<u32>) -> Self {
         self.cpus = cpus;
         self
     }
 
     /// The wrapped descriptor.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// let b = tph_client::backend::FdBackend::new(std::fs::File::open("/dev/null").unwrap());
+    /// assert!(b.fd().as_raw_fd() >= 0);
+    /// ```
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -227,6 +264,14 @@ impl<F: AsFd> Backend for FdBackend<F> {
 }
 
 /// Real kernel backend over a device opened with `vfio-ioctls` (legacy group/container path).
+///
+/// ```no_run
+/// use tph_client::open::{open_vfio, VfioPaths};
+/// use tph_client::{Probe, TphDevice};
+/// let backend = open_vfio("0000:01:00.0", &VfioPaths::default()).unwrap();
+/// let mut dev = TphDevice::open(backend, &Probe::default()).unwrap();
+/// println!("{:?}", dev.capabilities());
+/// ```
 pub struct VfioBackend {
     dev: vfio_ioctls::VfioDevice,
     eventfds: Vec<EventFd>,
@@ -243,6 +288,15 @@ impl std::fmt::Debug for VfioBackend {
 
 impl VfioBackend {
     /// Wraps an opened `vfio_ioctls::VfioDevice`.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// let container = Arc::new(vfio_ioctls::VfioContainer::new(None).unwrap());
+    /// let path = std::path::Path::new("/sys/bus/pci/devices/0000:01:00.0");
+    /// let dev = vfio_ioctls::VfioDevice::new(path, container, false).unwrap();
+    /// let backend = tph_client::backend::VfioBackend::new(dev);
+    /// # let _ = backend;
+    /// ```
     pub fn new(dev: vfio_ioctls::VfioDevice) -> Self {
         Self {
             dev,
@@ -255,6 +309,13 @@ impl VfioBackend {
 impl VfioBackend {
     /// Reads `buf.len()` bytes of VFIO region `index` (a BAR number, or
     /// [`CONFIG_REGION_INDEX`]) at `offset`, as `vfio-ioctls` does it.
+    ///
+    /// ```no_run
+    /// # use tph_client::open::{open_vfio, VfioPaths};
+    /// let mut b = open_vfio("0000:01:00.0", &VfioPaths::default()).unwrap();
+    /// let mut id = [0u8; 4];
+    /// b.read_region(tph_client::backend::CONFIG_REGION_INDEX, 0, &mut id);
+    /// ```
     pub fn read_region(&mut self, index: u32, offset: u64, buf: &mut [u8]) {
         self.dev.region_read(index, buf, offset);
     }

@@ -9,6 +9,11 @@ use crate::probe::{Probe, Revision};
 use crate::v7;
 
 /// A TPH mode a user can ask for.
+///
+/// ```
+/// assert_eq!("ds".parse::<tph_client::Mode>(), Ok(tph_client::Mode::Ds));
+/// assert_eq!(tph_client::Mode::Iv.to_string(), "IV");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// Interrupt Vector mode: the kernel programs the steering table per vector.
@@ -39,6 +44,10 @@ impl std::str::FromStr for Mode {
 }
 
 /// The memory type a steering tag is for.
+///
+/// ```
+/// assert_eq!(tph_client::MemType::default(), tph_client::MemType::Volatile);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MemType {
     /// Volatile memory (`vm`).
@@ -63,6 +72,11 @@ impl MemType {
 }
 
 /// What the kernel offers for this device.
+///
+/// ```
+/// let c = tph_client::Capabilities { iv: true, ds: false, st_table_size: 8 };
+/// assert!(c.iv && c.st_table_size == 8);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// Interrupt Vector mode can be enabled.
@@ -74,6 +88,11 @@ pub struct Capabilities {
 }
 
 /// One steering table entry to program: table `index` gets the tag of `cpu`.
+///
+/// ```
+/// let s = tph_client::Steer { index: 3, cpu: 5, mem: tph_client::MemType::Persistent };
+/// assert_eq!(s.mem.uapi(), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Steer {
     /// Steering table index (the MSI-X vector for a table in MSI-X).
@@ -85,6 +104,11 @@ pub struct Steer {
 }
 
 /// A CPU whose tag to fetch.
+///
+/// ```
+/// let q = tph_client::CpuQuery { cpu: 2, mem: Default::default() };
+/// assert_eq!(q.cpu, 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuQuery {
     /// The logical CPU.
@@ -130,6 +154,15 @@ impl<B: Backend> TphDevice<B> {
     /// Probes the kernel revision (without any ioctl) and wraps `backend`.
     ///
     /// Refuses with [`Error::NoInterface`] unless the probe finds a revision this client speaks.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Probe, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// let probe = Probe::new("/sys").with_override(Revision::V7);
+    /// let dev = TphDevice::open(backend, &probe).unwrap();
+    /// # let _ = dev;
+    /// ```
     pub fn open(backend: B, probe: &Probe) -> Result<Self, Error> {
         Self::with_revision(backend, probe.run().revision)
     }
@@ -137,6 +170,13 @@ impl<B: Backend> TphDevice<B> {
     /// Wraps `backend` for a kernel known to speak `revision`.
     ///
     /// Only the v7 adapter exists so far; the feature revision is refused honestly.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// assert!(TphDevice::with_revision(backend, Revision::Feature).is_err());
+    /// ```
     pub fn with_revision(backend: B, revision: Revision) -> Result<Self, Error> {
         match revision {
             Revision::V7 => Ok(Self {
@@ -149,26 +189,69 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// The kernel revision this handle speaks.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// assert_eq!(dev.revision(), Revision::V7);
+    /// ```
     pub fn revision(&self) -> Revision {
         self.revision
     }
 
     /// The backend below (for emulation-only extras such as traces).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// let snapshot = dev.backend().device().snapshot();
+    /// assert_eq!(snapshot.control, Some(0));
+    /// ```
     pub fn backend(&self) -> &B {
         &self.backend
     }
 
     /// The backend below, mutably.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// dev.backend_mut().reopen().unwrap();
+    /// ```
     pub fn backend_mut(&mut self) -> &mut B {
         &mut self.backend
     }
 
     /// Unwraps the backend.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// let backend = dev.into_backend();
+    /// assert!(backend.fd().is_some());
+    /// ```
     pub fn into_backend(self) -> B {
         self.backend
     }
 
     /// The modes and table size the kernel offers (one GET_CAP).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// let caps = dev.capabilities().unwrap();
+    /// assert_eq!((caps.iv, caps.ds, caps.st_table_size), (true, false, 16));
+    /// ```
     pub fn capabilities(&mut self) -> Result<Capabilities, Error> {
         let caps = v7::get_cap(&mut self.backend)?;
         self.known.caps = Some(caps);
@@ -176,6 +259,16 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Enables TPH in `mode` (one ENABLE).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// use tph_client::{Error, Mode};
+    /// dev.enable(Mode::Iv).unwrap();
+    /// assert!(matches!(dev.enable(Mode::Iv), Err(Error::AlreadyEnabled { .. })));
+    /// ```
     pub fn enable(&mut self, mode: Mode) -> Result<(), Error> {
         v7::enable(&mut self.backend, mode, &self.known)?;
         self.known.mode = Some(mode);
@@ -183,6 +276,16 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Disables TPH (one DISABLE; also fine when already off).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// dev.enable(tph_client::Mode::Iv).unwrap();
+    /// dev.disable().unwrap();
+    /// dev.disable().unwrap(); // also fine when already off
+    /// ```
     pub fn disable(&mut self) -> Result<(), Error> {
         v7::disable(&mut self.backend)?;
         self.known.mode = None;
@@ -190,6 +293,17 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// The steering tags of `cpus`, in order (one GET_ST; DS mode only).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// use tph_client::{CpuQuery, Error, MemType};
+    /// // GET_ST needs DS mode, which this host does not allow.
+    /// let q = [CpuQuery { cpu: 1, mem: MemType::Volatile }];
+    /// assert!(matches!(dev.steering_tags(&q), Err(Error::DsDisabled { .. })));
+    /// ```
     pub fn steering_tags(&mut self, cpus: &[CpuQuery]) -> Result<Vec<u16>, Error> {
         let entries: Vec<TphEntry> = cpus
             .iter()
@@ -203,6 +317,17 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Programs `entries` into the steering table, all or nothing (one SET_ST).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// use tph_client::{MemType, Mode, Steer};
+    /// dev.enable(Mode::Iv).unwrap();
+    /// dev.set_entries(&[Steer { index: 0, cpu: 1, mem: MemType::Volatile }]).unwrap();
+    /// assert_ne!(dev.backend().device().snapshot().st_table[0], 0);
+    /// ```
     pub fn set_entries(&mut self, entries: &[Steer]) -> Result<(), Error> {
         let raw: Vec<TphEntry> = entries
             .iter()
@@ -217,6 +342,18 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Clears the entries at `indexes` to steering tag 0 (one SET_ST with `cpu = 0xFFFFFFFF`).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// use tph_client::{Mode, Steer};
+    /// dev.enable(Mode::Iv).unwrap();
+    /// dev.set_entries(&[Steer { index: 2, cpu: 3, mem: Default::default() }]).unwrap();
+    /// dev.clear_entries(&[2]).unwrap();
+    /// assert_eq!(dev.backend().device().snapshot().st_table[2], 0);
+    /// ```
     pub fn clear_entries(&mut self, indexes: &[u16]) -> Result<(), Error> {
         let raw: Vec<TphEntry> = indexes
             .iter()
@@ -241,6 +378,15 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Enables MSI-X vectors `0..count` (0 disables MSI-X), as IV mode with an MSI-X table needs.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// dev.enable_msix(4).unwrap();
+    /// assert_eq!(dev.backend().device().snapshot().msix_vectors, 4);
+    /// ```
     pub fn enable_msix(&mut self, count: u32) -> Result<(), Error> {
         self.backend
             .set_msix(count)
@@ -253,6 +399,16 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Function-level reset of the device (TPH state survives when the kernel enabled it).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// dev.enable(tph_client::Mode::Iv).unwrap();
+    /// dev.reset().unwrap();
+    /// assert_eq!(dev.backend().device().snapshot().control, Some(0x101));
+    /// ```
     pub fn reset(&mut self) -> Result<(), Error> {
         self.backend.reset().map_err(|errno| Error::Backend {
             op: "device reset",
@@ -261,6 +417,16 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Reads `buf.len()` bytes of configuration space at `offset`.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// let mut id = [0u8; 4];
+    /// dev.read_config(0, &mut id).unwrap();
+    /// assert_ne!(id, [0xff; 4]);
+    /// ```
     pub fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         self.backend
             .read_config(offset, buf)
@@ -271,11 +437,30 @@ impl<B: Backend> TphDevice<B> {
     }
 
     /// Sends `arg` unchanged as the TPH ioctl argument (for diagnostics); the kernel's answer.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// let mut arg = tph_client::abi::encode_get_cap();
+    /// assert_eq!(dev.raw_ioctl(&mut arg), Ok(0));
+    /// assert_eq!(arg[10], 16); // st_table_sz
+    /// ```
     pub fn raw_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
         self.backend.tph_ioctl(arg)
     }
 
     /// Forgets what the client believed about the device (after a close and reopen).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// dev.backend_mut().reopen().unwrap();
+    /// dev.forget_state();
+    /// ```
     pub fn forget_state(&mut self) {
         self.known = Known::default();
     }

@@ -29,7 +29,7 @@ fn errno(e: tph_kernel::Errno) -> Errno {
     Errno(e.number())
 }
 
-/// One taken-over device of an emulated host, with an open fd.
+/// One taken-over device of an emulated host, with an open fd (see the module example).
 #[derive(Debug)]
 pub struct EmulatedBackend {
     device: VfioDevice,
@@ -38,6 +38,13 @@ pub struct EmulatedBackend {
 
 impl EmulatedBackend {
     /// Lets vfio-pci take over `bdf` on `host` and opens it.
+    ///
+    /// ```
+    /// # use tph_client::emulated::EmulatedBackend;
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let b = EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
+    /// assert_eq!(b.device().open_count(), 1);
+    /// ```
     pub fn take_over(host: &Host, bdf: Bdf) -> Result<Self, Error> {
         let device = host.take_over(bdf).map_err(|e| Error::Backend {
             op: "taking over the device",
@@ -47,6 +54,15 @@ impl EmulatedBackend {
     }
 
     /// Opens an already taken-over device.
+    ///
+    /// ```
+    /// # use tph_client::emulated::EmulatedBackend;
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let device = host.take_over("01:00.0".parse().unwrap()).unwrap();
+    /// let b = EmulatedBackend::open(device.clone()).unwrap();
+    /// assert_eq!(device.open_count(), 1);
+    /// # drop(b);
+    /// ```
     pub fn open(device: VfioDevice) -> Result<Self, Error> {
         let fd = device.open().map_err(|e| Error::Backend {
             op: "opening the device",
@@ -59,16 +75,41 @@ impl EmulatedBackend {
     }
 
     /// The model's device (snapshots, traces, fault injection).
+    ///
+    /// ```
+    /// # use tph_client::emulated::EmulatedBackend;
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// assert_eq!(b.device().snapshot().st_table.len(), 16);
+    /// ```
     pub fn device(&self) -> &VfioDevice {
         &self.device
     }
 
     /// The open fd of the model.
+    ///
+    /// ```
+    /// # use tph_client::emulated::EmulatedBackend;
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// assert!(b.fd().is_some());
+    /// ```
     pub fn fd(&self) -> Option<&DeviceFd> {
         self.fd.as_ref()
     }
 
     /// Closes the fd (the last close turns TPH off) and opens the device again.
+    ///
+    /// ```
+    /// # use tph_client::emulated::EmulatedBackend;
+    /// # use tph_client::{Mode, Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// let mut dev = TphDevice::with_revision(b, Revision::V7).unwrap();
+    /// dev.enable(Mode::Iv).unwrap();
+    /// dev.backend_mut().reopen().unwrap();
+    /// assert_eq!(dev.backend().device().snapshot().control, Some(0));
+    /// ```
     pub fn reopen(&mut self) -> Result<(), Errno> {
         if let Some(fd) = self.fd.take() {
             fd.close();
@@ -122,6 +163,18 @@ impl UserMemory for Remote<'_> {
 /// Answers a supervised child's VFIO ioctls with one open fd of the kernel model: the TPH ioctl
 /// (argument read and written in the child's memory), `VFIO_DEVICE_SET_IRQS` for MSI-X, and
 /// `VFIO_DEVICE_RESET`. The child's fd number is not checked: one child drives one device.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tph_client::emulated::ModelHandler;
+/// use tph_client::harness::{supervise, TRAPPED_REQUESTS};
+/// let host = tph_kernel::Host::with_default_machine(Default::default());
+/// let device = host.take_over("02:00.0".parse().unwrap()).unwrap();
+/// let mut handler = ModelHandler::new(device.open().unwrap());
+/// let child = std::process::Command::new("./my-driver"); // issues real TPH ioctls
+/// let out = supervise(child, &TRAPPED_REQUESTS, &mut handler, Duration::from_secs(30)).unwrap();
+/// println!("{} calls answered; registers now {:?}", out.answered, device.snapshot());
+/// ```
 #[derive(Debug)]
 pub struct ModelHandler {
     fd: DeviceFd,
@@ -129,11 +182,18 @@ pub struct ModelHandler {
 
 impl ModelHandler {
     /// Answers with `fd`.
+    ///
+    /// ```
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let device = host.take_over("02:00.0".parse().unwrap()).unwrap();
+    /// let handler = tph_client::emulated::ModelHandler::new(device.open().unwrap());
+    /// assert_eq!(handler.fd().device().open_count(), 1);
+    /// ```
     pub fn new(fd: DeviceFd) -> Self {
         Self { fd }
     }
 
-    /// The model fd (to inspect the device after the child ran).
+    /// The model fd (to inspect the device after the child ran; see [`ModelHandler::new`]).
     pub fn fd(&self) -> &DeviceFd {
         &self.fd
     }

@@ -97,6 +97,13 @@ impl std::error::Error for Errno {}
 ///
 /// Variants that come from the kernel carry its errno; a caller's invalid argument (checked before
 /// any call) is a separate variant without one.
+///
+/// ```
+/// use tph_client::{Errno, Error};
+/// let e = Error::NoSuchCpu { cpu: 99, errno: Errno::EINVAL };
+/// assert_eq!(e.to_string(), "CPU 99 does not exist: EINVAL (22)");
+/// assert_eq!(e.errno(), Some(Errno::EINVAL));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The probe found no kernel interface this client can speak.

@@ -47,6 +47,11 @@ pub const TRAPPED_REQUESTS: [u32; 3] = [
 const POLL_MS: i32 = 50;
 
 /// One trapped `ioctl(fd, request, arg)`.
+///
+/// ```
+/// let t = tph_client::harness::Trapped { pid: 1, fd: 3, request: 0x3B7A, arg: 0x1000 };
+/// assert_eq!(t.request, tph_client::abi::VFIO_DEVICE_PCI_TPH);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trapped {
     /// Thread id of the caller.
@@ -59,7 +64,8 @@ pub struct Trapped {
     pub arg: u64,
 }
 
-/// The trapped thread's memory.
+/// The trapped thread's memory, read and written through `/proc/<tid>/mem`; handed to an
+/// [`IoctlHandler`] by [`supervise`] (see the module example).
 #[derive(Debug)]
 pub struct ChildMemory {
     mem: File,
@@ -67,6 +73,19 @@ pub struct ChildMemory {
 
 impl ChildMemory {
     /// Reads `buf.len()` bytes at `addr` in the child; EFAULT where it is not mapped.
+    ///
+    /// ```no_run
+    /// # use tph_client::harness::{ChildMemory, IoctlHandler, Trapped};
+    /// # use tph_client::Errno;
+    /// struct Echo;
+    /// impl IoctlHandler for Echo {
+    ///     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+    ///         let mut head = [0u8; 8];
+    ///         mem.read(call.arg, &mut head)?;
+    ///         Ok(head[4] as i32) // return the op code
+    ///     }
+    /// }
+    /// ```
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         self.mem
             .read_exact_at(buf, addr)
@@ -74,6 +93,18 @@ impl ChildMemory {
     }
 
     /// Writes `data` at `addr` in the child; EFAULT where it is not mapped or writable.
+    ///
+    /// ```no_run
+    /// # use tph_client::harness::{ChildMemory, IoctlHandler, Trapped};
+    /// # use tph_client::Errno;
+    /// struct CapIv8;
+    /// impl IoctlHandler for CapIv8 {
+    ///     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+    ///         mem.write(call.arg + 8, &[1, 0, 8, 0])?; // GET_CAP: IV, 8 entries
+    ///         Ok(0)
+    ///     }
+    /// }
+    /// ```
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         self.mem
             .write_all_at(data, addr)
@@ -81,13 +112,34 @@ impl ChildMemory {
     }
 }
 
-/// Answers trapped ioctls (in practice: the kernel model).
+/// Answers trapped ioctls (in practice: the kernel model, [`crate::emulated::ModelHandler`]).
+///
+/// ```
+/// use tph_client::harness::{ChildMemory, IoctlHandler, Trapped};
+/// use tph_client::Errno;
+/// /// Says "not a TPH device" to everything.
+/// struct NoTph;
+/// impl IoctlHandler for NoTph {
+///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, Errno> {
+///         Err(Errno::ENODEV)
+///     }
+/// }
+/// ```
 pub trait IoctlHandler {
     /// Handles one call; `Ok(v)` makes the child's ioctl return `v`, `Err(e)` fail with `e`.
     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno>;
 }
 
 /// How a supervised child ended.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # use tph_client::harness::*;
+/// # struct H;
+/// # impl IoctlHandler for H { fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> { Ok(0) } }
+/// let out = supervise(std::process::Command::new("true"), &TRAPPED_REQUESTS, &mut H, Duration::from_secs(5)).unwrap();
+/// assert_eq!((out.status.success(), out.answered), (true, 0));
+/// ```
 #[derive(Debug)]
 pub struct Supervised {
     /// Its exit status.
@@ -138,6 +190,23 @@ fn reader(mut pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
 
 /// Runs `cmd` with `ioctl`s whose request is in `requests` answered by `handler`, until it exits
 /// or `timeout` passes (then it is killed and [`Error::HarnessTimeout`] returned).
+///
+/// ```
+/// use std::time::Duration;
+/// use tph_client::harness::{supervise, user_notif_available, ChildMemory, IoctlHandler, Trapped};
+/// struct Never;
+/// impl IoctlHandler for Never {
+///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> {
+///         unreachable!("echo makes no TPH ioctl")
+///     }
+/// }
+/// if user_notif_available() {
+///     let mut cmd = std::process::Command::new("echo");
+///     cmd.arg("hello");
+///     let out = supervise(cmd, &[0x3B7A], &mut Never, Duration::from_secs(10)).unwrap();
+///     assert_eq!(out.stdout, "hello\n");
+/// }
+/// ```
 pub fn supervise(
     mut cmd: Command,
     requests: &[u32],

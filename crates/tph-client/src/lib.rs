@@ -14,6 +14,7 @@
 //!
 //! `unsafe` lives only in the private `sys` module.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod abi;
 pub mod backend;

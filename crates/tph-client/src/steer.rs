@@ -78,6 +78,15 @@ pub struct QueueSteering<B: Backend> {
 
 impl<B: Backend> QueueSteering<B> {
     /// Enables TPH in `mode` on `dev` (one ENABLE) and starts with no queues bound.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// # use tph_client::steer::QueueSteering;
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// let s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Iv).unwrap();
+    /// assert_eq!(s.mode(), Mode::Iv);
+    /// ```
     pub fn start(mut dev: TphDevice<B>, mode: Mode) -> Result<Self, Error> {
         dev.enable(mode)?;
         Ok(Self {
@@ -88,22 +97,43 @@ impl<B: Backend> QueueSteering<B> {
         })
     }
 
-    /// The mode in use.
+    /// The mode in use (see [`QueueSteering::start`]).
     pub fn mode(&self) -> Mode {
         self.mode
     }
 
-    /// The CPU queue `id` is bound to.
+    /// The CPU queue `id` is bound to (see the type's example).
     pub fn cpu_of(&self, id: u16) -> Option<u32> {
         self.queues.get(&id).map(|q| q.cpu)
     }
 
     /// The device underneath.
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// # use tph_client::steer::QueueSteering;
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// let mut s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Iv).unwrap();
+    /// assert_eq!(s.device().capabilities().unwrap().st_table_size, 16);
+    /// ```
     pub fn device(&mut self) -> &mut TphDevice<B> {
         &mut self.dev
     }
 
     /// Binds `queues` in one kernel call; all or nothing. Returns each queue's placement in order.
+    ///
+    /// In DS mode the placements are tags for the driver to write:
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// use tph_client::steer::{Placement, Queue, QueueSteering};
+    /// let host = tph_kernel::Host::with_default_machine(tph_kernel::HostOptions { unsafe_ds: true, ..Default::default() });
+    /// let b = EmulatedBackend::take_over(&host, "03:00.0".parse().unwrap()).unwrap();
+    /// let mut s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Ds).unwrap();
+    /// let placed = s.bind(&[Queue { id: 0, slot: 0, cpu: 2 }]).unwrap();
+    /// assert!(matches!(placed[0], Placement::Tag { .. }));
+    /// ```
     pub fn bind(&mut self, queues: &[Queue]) -> Result<Vec<Placement>, Error> {
         let placed = self.place(queues)?;
         for q in queues {
@@ -112,7 +142,7 @@ impl<B: Backend> QueueSteering<B> {
         Ok(placed)
     }
 
-    /// Moves queue `id` to `cpu` (its thread moved): one kernel call.
+    /// Moves queue `id` to `cpu` (its thread moved): one kernel call. See the type's example.
     pub fn retarget(&mut self, id: u16, cpu: u32) -> Result<Placement, Error> {
         let Some(old) = self.queues.get(&id).copied() else {
             return Err(Error::UnknownQueue(id));
@@ -124,6 +154,18 @@ impl<B: Backend> QueueSteering<B> {
     }
 
     /// Clears every programmed entry (one SET_ST, IV mode) and disables TPH (one DISABLE).
+    ///
+    /// ```
+    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// # use tph_client::steer::{Queue, QueueSteering};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// let mut s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Iv).unwrap();
+    /// s.bind(&[Queue { id: 0, slot: 4, cpu: 1 }]).unwrap();
+    /// let dev = s.teardown().unwrap();
+    /// let snap = dev.backend().device().snapshot();
+    /// assert_eq!((snap.control, snap.st_table[4]), (Some(0), 0));
+    /// ```
     pub fn teardown(mut self) -> Result<TphDevice<B>, Error> {
         if self.mode == Mode::Iv && !self.queues.is_empty() {
             let slots: Vec<u16> = self.queues.values().map(|q| q.slot).collect();
