@@ -1,6 +1,24 @@
 //! Reference model of the kernel side of VFIO PCIe TPH (v7): emulated PCIe hardware (`hw`),
 //! the PCI TPH core (`core`), and the VFIO layer with the `VFIO_DEVICE_PCI_TPH` ioctl (`vfio`).
 //!
+//! # API map
+//!
+//! - Host: [`Host::with_default_machine`] (the built-in [`machines::default_machine`]) or
+//!   [`Host::new`] with a `tph_regs::machine::Machine` read from a dump; [`HostOptions`]: `cpus`
+//!   (`nr_cpu_ids`), `cpu_uids`, `offline`, `notph` (`pci=notph`), `unsafe_ds`
+//!   (`enable_unsafe_tph_ds_mode`), `firmware` (any `Arc<dyn SteeringTagSource>`; default the
+//!   documented `TableSource::default_for_all`), `restore_order`.
+//! - [`Host::take_over`] gives a [`VfioDevice`] (vfio-pci bound; TPH Control cleared).
+//!   [`VfioDevice::open`] gives a [`DeviceFd`]; closing or dropping the last one turns TPH off.
+//! - On a [`DeviceFd`]: [`DeviceFd::ioctl`] (caller memory through [`vfio::UserMemory`]),
+//!   [`DeviceFd::ioctl_bytes`] (in-process buffer), [`DeviceFd::set_irqs`] (0 disables
+//!   MSI-X), [`DeviceFd::reset`], [`DeviceFd::config_read`].
+//! - Inspection on a [`VfioDevice`]: [`VfioDevice::snapshot`] (raw Control, raw 16-bit ST
+//!   entries from the capability or the MSI-X table), [`VfioDevice::drain_trace`] (each
+//!   [`hw::Access`] has a `Display`), [`VfioDevice::violations`],
+//!   [`VfioDevice::inject_write_failure`].
+//! - Errors are [`Errno`] (`number()`, `name()`); ABI constants and encoders in [`vfio::abi`].
+//!
 //! Typical use (what `tphctl session` and the client's emulated backend do):
 //!
 //! ```

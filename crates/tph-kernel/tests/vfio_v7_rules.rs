@@ -279,8 +279,26 @@ fn enable_root_port_without_completer_is_einval() {
 }
 
 #[test]
+fn enable_reads_root_port_devcap2() {
+    let f = Fixture::new(NO_COMPLETER_DEV);
+    f.dev.drain_root_port_trace();
+    assert_eq!(f.enable(IV), Err(Errno::EINVAL));
+    let port = f.dev.drain_root_port_trace();
+    // DevCap2 sits at +0x24 of the PCI Express capability (0x40 in the default machine).
+    assert!(matches!(
+        port[..],
+        [Access::ConfigRead {
+            offset: 0x64,
+            width: 4,
+            value: 0
+        }]
+    ));
+}
+
+#[test]
 fn enable_rciep_skips_root_port_check() {
     let f = Fixture::new(RCIEP_DEV);
+    assert!(f.dev.drain_root_port_trace().is_empty());
     assert_eq!(f.enable(IV), Ok(0));
     assert_eq!(f.control(), ctrl(HW_IV, 3));
 }

@@ -180,6 +180,16 @@ impl VfioDevice {
         self.inner.lock().hw.drain_trace()
     }
 
+    /// Accesses made to the root port above the device (DevCap2 reads during ENABLE) since
+    /// the last drain; empty without a root port. The port is shared by every device below it.
+    pub fn drain_root_port_trace(&self) -> Vec<Access> {
+        self.inner.root_port.as_ref().map_or_else(Vec::new, |p| {
+            p.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain_trace()
+        })
+    }
+
     /// Every TPH spec violation the device has observed.
     pub fn violations(&self) -> Vec<Violation> {
         self.inner.lock().hw.violations().to_vec()
