@@ -58,6 +58,8 @@ pub struct MsiState {
     pub enabled: bool,
     /// Cached Vector Control of each allocated vector, index = vector number.
     pub vector_ctrl: Vec<u32>,
+    /// Cached message (address low, address high, data) of each allocated vector.
+    pub messages: Vec<[u32; 3]>,
 }
 
 /// What save/restore keeps across a reset (core: only when the core enabled TPH).

@@ -79,6 +79,7 @@ fn msi(vectors: usize) -> MsiState {
     MsiState {
         enabled: true,
         vector_ctrl: vec![0; vectors],
+        messages: vec![[0; 3]; vectors],
     }
 }
 

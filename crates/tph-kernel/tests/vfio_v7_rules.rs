@@ -769,9 +769,19 @@ fn reset_restores_msix_located_tags_with_msix() {
     f.enable(IV).unwrap();
     f.set_st(&[Entry::new(5, 1, 7)]).unwrap();
     let before = (f.control(), f.table());
+    let message = |f: &Fixture| {
+        f.dev
+            .with_hardware(|hw| (0..4u8).map(|d| hw.msix_read(7, 4 * d)).collect::<Vec<_>>())
+    };
+    let msg_before = message(&f);
     let mut arg = Vec::new();
     assert_eq!(f.fd.ioctl_bytes(abi::VFIO_DEVICE_RESET, &mut arg), Ok(0));
     assert_eq!((f.control(), f.table()), before);
+    assert_eq!(
+        message(&f),
+        msg_before,
+        "address, data and Vector Control restored"
+    );
     assert!(f.violations().is_empty(), "{:?}", f.violations());
 }
 

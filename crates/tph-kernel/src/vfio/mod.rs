@@ -359,27 +359,43 @@ fn msix_ctrl_off(st: &DeviceState) -> Option<u16> {
     st.hw.msix().map(|m| m.offset + 2)
 }
 
+/// A message address / data for `vector` (the model has no interrupt controller; the values
+/// only need to be distinct and survive a reset).
+fn message_for(vector: u16) -> [u32; 3] {
+    [
+        0xfee0_0000 | u32::from(vector) << 12,
+        0,
+        0x4000 | u32::from(vector),
+    ]
+}
+
+fn write_message(hw: &mut hw::Function, vector: u16, msg: [u32; 3]) {
+    for (offset, value) in [0u8, 4, 8].into_iter().zip(msg) {
+        hw.msix_write(vector, offset, value);
+    }
+}
+
 fn msix_enable(st: &mut DeviceState, count: u32) {
     let Some(ctrl) = msix_ctrl_off(st) else {
         return;
     };
     let v = st.hw.config_read(ctrl, 2);
     st.hw.config_write(ctrl, 2, v | MSIX_ENABLE | MSIX_MASKALL);
-    let mut cached = Vec::new();
+    let mut msi = MsiState {
+        enabled: true,
+        ..MsiState::default()
+    };
     for vector in (0..count).filter_map(|v| u16::try_from(v).ok()) {
-        st.hw
-            .msix_write(vector, 0, 0xfee0_0000 | u32::from(vector) << 12);
-        st.hw.msix_write(vector, 8, 0x4000 | u32::from(vector));
+        let msg = message_for(vector);
+        write_message(&mut st.hw, vector, msg);
         let vc = st.hw.msix_read(vector, 12) & !VECTOR_MASKED;
         st.hw.msix_write(vector, 12, vc);
-        cached.push(vc);
+        msi.vector_ctrl.push(vc);
+        msi.messages.push(msg);
     }
     st.hw
         .config_write(ctrl, 2, (v | MSIX_ENABLE) & !MSIX_MASKALL);
-    st.msi = MsiState {
-        enabled: true,
-        vector_ctrl: cached,
-    };
+    st.msi = msi;
 }
 
 fn msix_disable(st: &mut DeviceState) {
@@ -398,15 +414,16 @@ fn msix_disable(st: &mut DeviceState) {
 }
 
 /// MSI-X restore after a reset: enable with all vectors masked, write each allocated vector's
-/// cached Vector Control (its steering tag included), then unmask the function.
+/// cached message and Vector Control (its steering tag included), then unmask the function.
 fn msix_restore(st: &mut DeviceState) {
     let Some(ctrl) = msix_ctrl_off(st).filter(|_| st.msi.enabled) else {
         return;
     };
     st.hw.config_write(ctrl, 2, MSIX_ENABLE | MSIX_MASKALL);
-    let cached = st.msi.vector_ctrl.clone();
-    for (vector, vc) in (0u16..).zip(cached) {
-        st.hw.msix_write(vector, 12, vc);
+    let cached = st.msi.clone();
+    for (vector, (vc, msg)) in (0u16..).zip(cached.vector_ctrl.iter().zip(&cached.messages)) {
+        write_message(&mut st.hw, vector, *msg);
+        st.hw.msix_write(vector, 12, *vc);
     }
     st.hw.config_write(ctrl, 2, MSIX_ENABLE);
 }
