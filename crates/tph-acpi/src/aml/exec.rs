@@ -401,8 +401,15 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// Reads what a reference points at.
+    /// Reads what a reference points at (bounded: references may form cycles).
     pub fn read_ref(&mut self, r: &Ref) -> Result<Value, FirmwareError> {
+        self.enter()?;
+        let v = self.read_ref_inner(r);
+        self.nesting -= 1;
+        v
+    }
+
+    fn read_ref_inner(&mut self, r: &Ref) -> Result<Value, FirmwareError> {
         match r {
             Ref::Node(n) => self.read_node(*n),
             Ref::Local(f, i) => self.frame_slot(*f, *i, false).cloned(),
@@ -475,6 +482,13 @@ impl<'a> Machine<'a> {
 
     /// `Store` semantics: converts to the type of a named integer/string/buffer target.
     pub fn store(&mut self, v: Value, t: &Target) -> Result<(), FirmwareError> {
+        self.enter()?;
+        let r = self.store_inner(v, t);
+        self.nesting -= 1;
+        r
+    }
+
+    fn store_inner(&mut self, v: Value, t: &Target) -> Result<(), FirmwareError> {
         let Target::Place(r) = t else { return Ok(()) };
         match r {
             Ref::Node(n) => self.store_node(*n, v, true),
@@ -539,7 +553,10 @@ impl<'a> Machine<'a> {
     fn store_elem(&mut self, inner: &Ref, i: usize, v: Value) -> Result<(), FirmwareError> {
         let cont = self.read_ref(inner)?;
         if let Value::Reference(r2) = &cont {
-            return self.store_elem(r2, i, v);
+            self.enter()?;
+            let r = self.store_elem(r2, i, v);
+            self.nesting -= 1;
+            return r;
         }
         match cont {
             Value::Package(_) => self.put(&Ref::Elem(Box::new(inner.clone()), i), v),
