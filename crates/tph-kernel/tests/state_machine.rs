@@ -23,10 +23,24 @@ enum Op {
     Reset,
     Reopen,
     InjectFault(u32),
+    FaultThenSetSt(u32, Vec<(u32, u8, u16)>),
 }
 
+/// Mostly valid values, so that whole calls pass validation and reach the hardware.
 fn cpu() -> impl Strategy<Value = u32> {
-    prop_oneof![0u32..10, Just(abi::CPU_CLEAR)]
+    prop_oneof![8 => 0u32..8, 1 => 8u32..10, 1 => Just(abi::CPU_CLEAR)]
+}
+
+fn mem_type() -> impl Strategy<Value = u8> {
+    prop_oneof![9 => 0u8..2, 1 => 2u8..4]
+}
+
+fn index() -> impl Strategy<Value = u16> {
+    prop_oneof![9 => 0u16..16, 1 => 16u16..2100]
+}
+
+fn set_st_entries() -> impl Strategy<Value = Vec<(u32, u8, u16)>> {
+    proptest::collection::vec((cpu(), mem_type(), index()), 0..6)
 }
 
 fn raw() -> impl Strategy<Value = Vec<u8>> {
@@ -44,13 +58,14 @@ fn op() -> impl Strategy<Value = Op> {
         3 => prop_oneof![Just(abi::MODE_IV), Just(abi::MODE_DS), any::<u8>()].prop_map(Op::Enable),
         1 => Just(Op::Disable),
         1 => Just(Op::GetCap),
-        4 => proptest::collection::vec((cpu(), 0u8..3, 0u16..20), 0..6).prop_map(Op::SetSt),
-        2 => proptest::collection::vec((cpu(), 0u8..3), 0..4).prop_map(Op::GetSt),
+        4 => set_st_entries().prop_map(Op::SetSt),
+        2 => proptest::collection::vec((cpu(), mem_type()), 0..4).prop_map(Op::GetSt),
         3 => raw().prop_map(Op::Raw),
-        2 => (0u32..20).prop_map(Op::SetIrqs),
+        2 => prop_oneof![0u32..20, Just(2048)].prop_map(Op::SetIrqs),
         1 => Just(Op::Reset),
         1 => Just(Op::Reopen),
         1 => (0u32..12).prop_map(Op::InjectFault),
+        2 => ((0u32..16), set_st_entries()).prop_map(|(n, e)| Op::FaultThenSetSt(n, e)),
     ]
 }
 
@@ -167,6 +182,10 @@ fn step(m: &mut Machine, op: &Op) -> Result<(), TestCaseError> {
         }
         Op::Reopen => reopen(m)?,
         Op::InjectFault(n) => m.dev.inject_write_failure(*n),
+        Op::FaultThenSetSt(n, ents) => {
+            m.dev.inject_write_failure(*n);
+            run_set_st(m, ents)?;
+        }
     }
     Ok(())
 }
