@@ -240,3 +240,13 @@ fn injected_failure_aborts_exactly_one_write() {
         .count();
     assert_eq!(aborted, 1);
 }
+
+#[test]
+fn initiate_flr_is_ignored_without_flr_capability() {
+    let mut cfg = machines::endpoint(1, 0, 8, spec(NS_IV_DS, true, LOC_CAP, 8));
+    cfg[machines::EXP_AT + 7] &= !0x10; // DevCap bit 28: no FLR
+    let mut d = Function::new(&cfg);
+    d.config_write(CTRL, 4, 0x301);
+    assert_ne!(d.config_write(DEVCTL, 2, 0xa810), Effect::FunctionReset);
+    assert_eq!(d.peek_tph_control(), Some(0x301));
+}

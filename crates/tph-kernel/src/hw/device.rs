@@ -18,6 +18,8 @@ pub const TRACE_CAPACITY: usize = 1 << 16;
 const EXP_DEVCTL: u16 = 0x8;
 /// Initiate Function Level Reset, Device Control bit 15.
 const DEVCTL_FLR: u32 = 1 << 15;
+/// Function Level Reset Capability, Device Capabilities bit 28.
+const DEVCAP_FLR: u32 = 1 << 28;
 
 /// Where the TPH Requester capability sits and what it says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -402,9 +404,14 @@ impl Function {
     }
 
     fn flr_requested(&self, offset: u16, width: u8, new: u32) -> bool {
-        let Some(reg) = self.express.map(|e| e + EXP_DEVCTL) else {
+        let Some(exp) = self.express else {
             return false;
         };
+        let devcap = self.config.read(usize::from(exp) + 4, 4).unwrap_or(0);
+        if devcap & DEVCAP_FLR == 0 {
+            return false;
+        }
+        let reg = exp + EXP_DEVCTL;
         // Accesses are naturally aligned and Device Control is dword aligned, so an access that
         // covers bit 15 starts at the register (bit 15 of the value) or one byte in (bit 7).
         match offset.checked_sub(reg) {
