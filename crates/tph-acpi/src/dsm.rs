@@ -201,6 +201,50 @@ fn is_definition_table_file(p: &Path) -> bool {
     p.is_file() && (name.starts_with("DSDT") || name.starts_with("SSDT"))
 }
 
+/// Compiles one ASL `DefinitionBlock` with the `iasl` compiler (package `acpica-tools`) and
+/// returns the AML table.
+pub fn compile_asl(asl: &str) -> Result<Vec<u8>, FirmwareError> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tph-acpi-iasl-{}-{n}", std::process::id()));
+    let io = |what: &str, e: std::io::Error| FirmwareError::Io {
+        path: what.to_string(),
+        why: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir.display().to_string(), e))?;
+    let result = run_iasl(&dir, asl);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_iasl(dir: &Path, asl: &str) -> Result<Vec<u8>, FirmwareError> {
+    let io = |what: &str, e: std::io::Error| FirmwareError::Io {
+        path: what.to_string(),
+        why: e.to_string(),
+    };
+    let src = dir.join("firmware.asl");
+    std::fs::write(&src, asl).map_err(|e| io(&src.display().to_string(), e))?;
+    let out = std::process::Command::new("iasl")
+        .arg("-p")
+        .arg(dir.join("firmware"))
+        .arg(&src)
+        .output()
+        .map_err(|e| io("iasl (install acpica-tools)", e))?;
+    let aml = dir.join("firmware.aml");
+    if !out.status.success() || !aml.exists() {
+        let why = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("Error"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(FirmwareError::Table {
+            table: "ASL".into(),
+            why: format!("iasl failed: {why}"),
+        });
+    }
+    std::fs::read(&aml).map_err(|e| io(&aml.display().to_string(), e))
+}
+
 /// Firmware for the emulated host backed by real AML: answers [`SteeringTagSource`] queries
 /// by running the host bridge `_DSM`.
 #[derive(Debug)]
@@ -220,6 +264,13 @@ impl AmlSource {
         let tables = read_table_dir(dir)?;
         let refs: Vec<&[u8]> = tables.iter().map(Vec::as_slice).collect();
         Self::from_tables(&refs)
+    }
+
+    /// Compiles ASL source (one `DefinitionBlock`) with `iasl` and loads the result: firmware
+    /// for an emulated host written as ASL.
+    pub fn from_asl(asl: &str) -> Result<Self, FirmwareError> {
+        let table = compile_asl(asl)?;
+        Self::from_tables(&[&table])
     }
 
     /// Uses an already loaded namespace.
