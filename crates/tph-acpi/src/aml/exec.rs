@@ -416,12 +416,32 @@ impl<'a> Machine<'a> {
             Ref::Arg(f, i) => self.frame_slot(*f, *i, true).cloned(),
             Ref::Temp(v) => Ok((**v).clone()),
             Ref::Elem(inner, i) => {
+                if let Some(cont) = self
+                    .borrow(inner)
+                    .filter(|v| !matches!(v, Value::Reference(_)))
+                {
+                    return element(cont, *i);
+                }
                 let mut cont = self.read_ref(inner)?;
                 if let Value::Reference(r2) = cont {
                     cont = self.read_ref(&r2)?;
                 }
                 element(&cont, *i)
             }
+        }
+    }
+
+    /// The value at a place without copying it, when it is a plain value (not a field).
+    pub fn borrow<'r>(&'r self, r: &'r Ref) -> Option<&'r Value> {
+        match r {
+            Ref::Node(n) => match self.tree.obj(*n) {
+                Some(Object::Data(v)) => Some(v),
+                _ => None,
+            },
+            Ref::Local(f, i) => self.frames.get(*f)?.locals.get(usize::from(*i)),
+            Ref::Arg(f, i) => self.frames.get(*f)?.args.get(usize::from(*i)),
+            Ref::Temp(v) => Some(v),
+            Ref::Elem(..) => None,
         }
     }
 
@@ -575,6 +595,20 @@ impl<'a> Machine<'a> {
             }
             other => Err(aml_err(format!("Index store into {}", other.type_name()))),
         }
+    }
+}
+
+/// Checks that element `i` exists in a package, buffer or string.
+pub fn element_len(cont: &Value, i: usize) -> Result<(), FirmwareError> {
+    let n = match cont {
+        Value::Package(p) => p.len(),
+        Value::Buffer(b) | Value::String(b) => b.len(),
+        other => return Err(aml_err(format!("Index of {}", other.type_name()))),
+    };
+    if i < n {
+        Ok(())
+    } else {
+        Err(aml_err(format!("index {i} out of range")))
     }
 }
 

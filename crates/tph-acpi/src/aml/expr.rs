@@ -2,7 +2,7 @@
 //! invocations, arithmetic, logic, conversions, Index/DerefOf/SizeOf/Concatenate/Mid/Match.
 
 use super::cursor::{is_name_start, Cursor};
-use super::exec::{element, Machine, Target};
+use super::exec::{element_len, Machine, Target};
 use super::namespace::{NamePath, Object};
 use super::value::{explicit_str_to_int, join_bytes, type_err, Ref, Value};
 use crate::FirmwareError;
@@ -106,13 +106,13 @@ impl Machine<'_> {
     fn name_term(&mut self, c: &mut Cursor) -> Result<Value, FirmwareError> {
         let p = c.name()?;
         let node = self.resolve(&p)?;
-        match self.tree.obj(node).cloned() {
+        match self.tree.obj(node) {
             Some(Object::Method { args, .. }) => {
-                let vals = self.args(c, args)?;
+                let vals = self.args(c, *args)?;
                 self.call(node, vals)
             }
             Some(Object::External { kind: 8, args }) => {
-                self.args(c, args)?;
+                self.args(c, *args)?;
                 Err(FirmwareError::NotFound(self.tree.path(node)))
             }
             _ => self.read_node(node),
@@ -419,13 +419,20 @@ impl Machine<'_> {
         let src = self.place(c)?;
         let i = self.int_arg(c)?;
         let i = usize::try_from(i).unwrap_or(usize::MAX);
-        let mut cont = self.read_ref(&src)?;
-        let mut src = src;
-        if let Value::Reference(r2) = cont {
-            cont = self.read_ref(&r2)?;
-            src = r2;
-        }
-        element(&cont, i)?;
+        let src = match self.borrow(&src) {
+            Some(Value::Reference(r2)) => r2.clone(),
+            Some(cont) => {
+                element_len(cont, i)?;
+                src
+            }
+            None => match self.read_ref(&src)? {
+                Value::Reference(r2) => r2,
+                cont => {
+                    element_len(&cont, i)?;
+                    src
+                }
+            },
+        };
         let v = Value::Reference(Ref::Elem(Box::new(src), i));
         let t = self.target(c)?;
         self.store(v.clone(), &t)?;

@@ -207,12 +207,11 @@ impl Aml {
         self.tree.lookup(0, &NamePath::parse_text(path)?)
     }
 
-    /// Node id of `seg` directly under `node` (no upward search).
+    /// Node id of `seg` directly under `node` (no upward search), aliases followed.
     pub fn child(&self, node: usize, seg: &str) -> Option<usize> {
-        let mut p = NamePath::parse_text(seg)?;
-        p.root = false;
-        let path = format!("{}.{}", self.tree.path(node), p);
-        self.find(&path)
+        let p = NamePath::parse_text(seg)?;
+        let [s] = p.segs.as_slice() else { return None };
+        self.tree.child(node, s).map(|c| self.tree.follow_alias(c))
     }
 
     /// The absolute path of `node`.

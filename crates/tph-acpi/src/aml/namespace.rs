@@ -266,7 +266,8 @@ impl Tree {
         id
     }
 
-    fn child(&self, parent: usize, seg: &Seg) -> Option<usize> {
+    /// The child `seg` of `parent` (no upward search, aliases not followed).
+    pub fn child(&self, parent: usize, seg: &Seg) -> Option<usize> {
         self.nodes.get(parent)?.children.get(seg).copied()
     }
 
