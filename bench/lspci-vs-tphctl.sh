@@ -18,3 +18,6 @@ hyperfine -N --warmup 5 --min-runs 50 --ignore-failure --export-json "$json" \
 # The two "mean" fields, in command order.
 means=$(sed -n 's/.*"mean": *\([0-9.eE+-]*\).*/\1/p' "$json" | tr '\n' ' ')
 echo "$means" | awk -v d="$dump" '{ printf "%s: tphctl mean %.3f ms, lspci mean %.3f ms, tphctl is %.1fx faster\n", d, $1 * 1000, $2 * 1000, $2 / $1 }'
+# Minimums too: on a shared, loaded machine they are the least disturbed figures.
+mins=$(sed -n 's/.*"min": *\([0-9.eE+-]*\).*/\1/p' "$json" | tr '\n' ' ')
+echo "$mins" | awk '{ printf "minimum: tphctl %.3f ms, lspci %.3f ms, ratio %.1fx\n", $1 * 1000, $2 * 1000, $2 / $1 }'

@@ -58,10 +58,18 @@ type LineBytes = ([u8; LINE_BYTES], usize);
 
 /// `Ok(Some)` for a hex line, `Ok(None)` for a line that is not one, `Err` for a malformed one.
 fn hex_line(line: &str) -> Result<Option<(usize, LineBytes)>, String> {
-    let Some((off, rest)) = line.split_once(": ") else {
+    // The offset has 1 to 3 hex digits, so the colon is among the first four bytes.
+    let Some(colon) = line.bytes().take(4).position(|b| b == b':') else {
         return Ok(None);
     };
-    if off.is_empty() || off.len() > 3 || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let (off, rest) = (
+        line.get(..colon).unwrap_or_default(),
+        line.get(colon + 1..).unwrap_or_default(),
+    );
+    let Some(rest) = rest.strip_prefix(' ') else {
+        return Ok(None);
+    };
+    if off.is_empty() || !off.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
     let off = usize::from_str_radix(off, 16).map_err(|e| e.to_string())?;
@@ -69,6 +77,9 @@ fn hex_line(line: &str) -> Result<Option<(usize, LineBytes)>, String> {
         return Err(format!(
             "hex line offset {off:#x} is not a multiple of 16 below 0x1000"
         ));
+    }
+    if let Some(fast) = canonical_bytes(rest.as_bytes()) {
+        return Ok(Some((off, fast)));
     }
     let mut bytes = [0u8; LINE_BYTES];
     let mut n = 0;
@@ -83,6 +94,28 @@ fn hex_line(line: &str) -> Result<Option<(usize, LineBytes)>, String> {
         return Err(format!("hex line at {off:#x} holds no bytes"));
     }
     Ok(Some((off, (bytes, n))))
+}
+
+/// Fast path for the layout lspci writes: `hh` pairs separated by single spaces. `None` for
+/// anything else, which the general path then parses (or rejects).
+fn canonical_bytes(rest: &[u8]) -> Option<LineBytes> {
+    let mut bytes = [0u8; LINE_BYTES];
+    let mut n = 0;
+    let mut words = rest.chunks(3);
+    for slot in bytes.iter_mut() {
+        let Some(word) = words.next() else { break };
+        let (hi, lo, sep) = match *word {
+            [hi, lo] => (hi, lo, b' '),
+            [hi, lo, sep] => (hi, lo, sep),
+            _ => return None,
+        };
+        if sep != b' ' {
+            return None;
+        }
+        *slot = hex_digit(hi)? << 4 | hex_digit(lo)?;
+        n += 1;
+    }
+    (n > 0 && words.next().is_none()).then_some((bytes, n))
 }
 
 fn hex_digit(b: u8) -> Option<u8> {
@@ -159,6 +192,16 @@ mod tests {
     fn dump_hex_before_device_is_error_with_line() {
         let e = parse_lspci_dump("\n00: 00 01\n").expect_err("must fail");
         assert!(matches!(e, Error::DumpSyntax { line: 2, .. }), "{e}");
+    }
+
+    #[test]
+    fn dump_fast_and_general_paths_agree() {
+        let canonical = parse_lspci_dump("00:01.0 x\n00: 0a 0B ff\n").expect("valid");
+        let spaced = parse_lspci_dump("00:01.0 x\n00:  0a   0B\tff\n").expect("valid");
+        assert_eq!(canonical, spaced);
+        assert_eq!(canonical.functions[0].config, [0x0a, 0x0b, 0xff]);
+        assert!(parse_lspci_dump("00:01.0 x\n00: 0a 0b \n").is_ok());
+        assert!(parse_lspci_dump(&format!("00:01.0 x\n00:{}\n", " 00".repeat(17))).is_err());
     }
 
     #[test]
