@@ -148,6 +148,15 @@ fn unsupported_construct_is_skipped_and_the_rest_loads() {
 }
 
 #[test]
+fn loop_copying_a_large_buffer_stops_at_the_copy_budget() {
+    // Local0 = Buffer (0x80000) {}  While (One) { Local1 = Local0 }
+    let body = b"\x70\x11\x06\x0c\x00\x00\x08\x00\x60\xa2\x05\x01\x70\x60\x61";
+    let mut aml = load(&method(b"COPY", 0, body));
+    let err = aml.evaluate("\\COPY", &[]).unwrap_err();
+    assert!(err.to_string().contains("copied"), "{err}");
+}
+
+#[test]
 fn huge_buffer_request_is_refused() {
     // Return (Buffer (0xFFFFFFFF) {})
     let mut aml = load(&method(b"HUGE", 0, b"\xa4\x11\x06\x0c\xff\xff\xff\xff"));

@@ -62,6 +62,8 @@ pub struct Machine<'a> {
     pub load: Option<Vec<Skipped>>,
     /// Nesting of field accesses (an IndexField whose index is a field, ...).
     pub field_depth: u32,
+    /// Bytes created or copied so far (see [`Limits::max_total_alloc`]).
+    pub copied: usize,
     /// Current nesting of terms (expressions within expressions, blocks within blocks, calls).
     pub nesting: usize,
 }
@@ -84,6 +86,7 @@ impl<'a> Machine<'a> {
             load: None,
             field_depth: 0,
             nesting: 0,
+            copied: 0,
         }
     }
 
@@ -148,6 +151,7 @@ impl<'a> Machine<'a> {
             if let Err(e) = self.statement(c) {
                 if matches!(e, FirmwareError::Limit(_)) {
                     self.steps = 0;
+                    self.copied = 0;
                 }
                 self.record_skip(c, start, e);
                 c.pos = extent.unwrap_or(c.end).max(start + 1);
@@ -461,7 +465,10 @@ impl<'a> Machine<'a> {
     /// The value of a named object.
     pub fn read_node(&mut self, n: usize) -> Result<Value, FirmwareError> {
         match self.tree.obj(n).cloned() {
-            Some(Object::Data(v)) => Ok(v),
+            Some(Object::Data(v)) => {
+                self.charge(super::expr::weight(&v))?;
+                Ok(v)
+            }
             Some(Object::Field(def)) => self.field_read(n, &def),
             Some(Object::BufferField {
                 src,

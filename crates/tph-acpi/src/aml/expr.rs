@@ -36,7 +36,11 @@ impl Machine<'_> {
             0x11 => self.buffer(c),
             0x12 => self.package(c, false),
             0x13 => self.package(c, true),
-            0x60..=0x6e => self.frame_value(op),
+            0x60..=0x6e => {
+                let v = self.frame_value(op)?;
+                self.charge(weight(&v))?;
+                Ok(v)
+            }
             0x5b => self.ext_op(c, at),
             b if is_name_start(b) => {
                 c.pos = at;
@@ -141,9 +145,22 @@ impl Machine<'_> {
     }
 
     /// Fails when a requested allocation is above the limit.
-    pub fn check_alloc(&self, n: usize) -> Result<(), FirmwareError> {
+    pub fn check_alloc(&mut self, n: usize) -> Result<(), FirmwareError> {
         if n > self.limits.max_alloc {
             return Err(FirmwareError::Limit(format!("allocation of {n} bytes")));
+        }
+        self.charge(n)
+    }
+
+    /// Counts bytes created or copied; fails once the evaluation's budget is spent, so a loop
+    /// copying large buffers cannot run for minutes within the step limit.
+    pub fn charge(&mut self, n: usize) -> Result<(), FirmwareError> {
+        self.copied = self.copied.saturating_add(n);
+        if self.copied > self.limits.max_total_alloc {
+            let max = self.limits.max_total_alloc;
+            return Err(FirmwareError::Limit(format!(
+                "more than {max} bytes created or copied"
+            )));
         }
         Ok(())
     }
@@ -545,6 +562,15 @@ impl Machine<'_> {
         let a = self.int_arg(c)?;
         let r = if to { to_bcd(a) } else { from_bcd(a) };
         self.result(c, Value::Integer(self.w.trunc(r)))
+    }
+}
+
+/// Shallow size of a value, for the copy budget.
+pub fn weight(v: &Value) -> usize {
+    match v {
+        Value::Buffer(b) | Value::String(b) => b.len(),
+        Value::Package(p) => p.len().saturating_mul(16),
+        _ => 8,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Limits {
     pub max_alloc: usize,
     /// Nesting of terms within terms (including method calls), bounding native stack use.
     pub max_nesting: usize,
+    /// Bytes created or copied in one evaluation (buffers, strings, packages).
+    pub max_total_alloc: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +50,7 @@ impl Default for Limits {
             max_loop_iterations: 100_000,
             max_alloc: 1 << 20,
             max_nesting: 256,
+            max_total_alloc: 64 << 20,
         }
     }
 }
