@@ -219,6 +219,66 @@ mod tests {
         assert_eq!(bdf("6a:01.0").lspci_str(false), "6a:01.0");
     }
 
+    /// Fixture builder: a function with a PCI Express capability of `port_type`, and bus
+    /// numbers when `buses` is given (type-1 header).
+    fn func(at: &str, port_type: u8, buses: Option<(u8, u8)>) -> Function {
+        let mut config = vec![0u8; 256];
+        config[0x06] = 0x10;
+        config[0x34] = 0x40;
+        config[0x40] = 0x10;
+        config[0x42] = 0x02 | port_type << 4;
+        if let Some((sec, sub)) = buses {
+            config[0x0e] = 1;
+            config[0x19] = sec;
+            config[0x1a] = sub;
+        }
+        Function {
+            bdf: bdf(at),
+            config,
+        }
+    }
+
+    #[test]
+    fn root_port_of_walks_switch_to_root_port() {
+        // Root port 00:01.0 -> switch upstream 01:00.0 -> downstream 02:03.0 -> endpoint.
+        let m = Machine {
+            functions: vec![
+                func("00:01.0", 4, Some((1, 3))),
+                func("01:00.0", 5, Some((2, 3))),
+                func("02:03.0", 6, Some((3, 3))),
+                func("03:00.0", 0, None),
+            ],
+        };
+        assert_eq!(m.root_port_of(bdf("03:00.0")), Some(bdf("00:01.0")));
+        assert_eq!(m.upstream_bridges(bdf("03:00.0")).len(), 3);
+    }
+
+    #[test]
+    fn root_port_of_rciep_is_none_even_below_a_port() {
+        let m = Machine {
+            functions: vec![func("00:01.0", 4, Some((1, 1))), func("01:00.0", 9, None)],
+        };
+        assert_eq!(m.root_port_of(bdf("01:00.0")), None);
+        assert!(m.is_rciep(bdf("01:00.0")));
+    }
+
+    #[test]
+    fn upstream_bridges_cycle_terminates() {
+        // Two bridges claiming each other's bus: bounded walk, no hang.
+        let m = Machine {
+            functions: vec![
+                func("01:00.0", 6, Some((2, 2))),
+                func("02:00.0", 6, Some((1, 1))),
+                func("02:01.0", 0, None),
+            ],
+        };
+        assert_eq!(
+            m.upstream_bridges(bdf("02:01.0")),
+            vec![bdf("01:00.0"), bdf("02:00.0")]
+        );
+        assert_eq!(m.root_port_of(bdf("02:01.0")), None);
+    }
+
     #[test]
     fn bdf_parse_out_of_range_or_garbage_is_error() {
         for s in [

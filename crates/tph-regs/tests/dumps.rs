@@ -126,3 +126,29 @@ fn machines_without_tph_have_no_tph_function() {
         );
     }
 }
+
+/// Topology as `lspci -t -F machine-23c7a39.lspci` draws it:
+/// `1d.2-[04-08]----00.0-[05-08]----00.0-[06-07]----00.0-[07]----00.0`, and
+/// `1d.0-[03]--+-00.0 / 00.1`.
+#[test]
+fn machine_23c7a39_bridge_chain_matches_lspci_tree() {
+    let (_, m) = load("machine-23c7a39.lspci");
+    let chain = m.upstream_bridges(bdf("07:00.0"));
+    let expect: Vec<Bdf> = ["06:00.0", "05:00.0", "04:00.0", "00:1d.2"]
+        .map(bdf)
+        .to_vec();
+    assert_eq!(chain, expect);
+    assert_eq!(m.root_port_of(bdf("07:00.0")), Some(bdf("00:1d.2")));
+    assert_eq!(m.root_port_of(bdf("03:00.1")), Some(bdf("00:1d.0")));
+    // Functions on bus 0 have no bridge above them.
+    assert_eq!(m.root_port_of(bdf("00:14.0")), None);
+    assert!(m.upstream_bridges(bdf("00:1d.2")).is_empty());
+}
+
+/// `lspci -t -F machine-02daadc.lspci`: `0a.0-[02]----00.0`, `01.0-[01]--+-05.0`.
+#[test]
+fn machine_02daadc_parents_match_lspci_tree() {
+    let (_, m) = load("machine-02daadc.lspci");
+    assert_eq!(m.parent_bridge(bdf("02:00.0")), Some(bdf("00:0a.0")));
+    assert_eq!(m.parent_bridge(bdf("01:05.1")), Some(bdf("00:01.0")));
+}
