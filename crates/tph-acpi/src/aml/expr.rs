@@ -290,7 +290,7 @@ impl Machine<'_> {
         let r = match op {
             0x80 => self.w.trunc(!a),
             0x81 if a == 0 => 0,
-            0x81 => bits - u64::from(a.leading_zeros()) + bits - 64,
+            0x81 => 64 - u64::from(a.leading_zeros()),
             _ if a == 0 => 0,
             _ => u64::from(a.trailing_zeros()) + 1,
         };
