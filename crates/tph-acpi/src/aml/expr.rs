@@ -286,7 +286,6 @@ impl Machine<'_> {
 
     fn unary(&mut self, c: &mut Cursor, op: u8) -> Result<Value, FirmwareError> {
         let a = self.int_arg(c)?;
-        let bits = (self.w.bytes * 8) as u64;
         let r = match op {
             0x80 => self.w.trunc(!a),
             0x81 if a == 0 => 0,
