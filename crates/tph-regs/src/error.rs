@@ -41,6 +41,16 @@ pub enum Error {
         /// How many bytes were available.
         len: usize,
     },
+    /// A value does not fit the register field it is meant for.
+    #[error("{value} does not fit the {bits}-bit {field} field")]
+    FieldRange {
+        /// The field.
+        field: &'static str,
+        /// Its width.
+        bits: u8,
+        /// The value offered.
+        value: u8,
+    },
     /// The MSI-X table could not be read from the BAR's resource file.
     #[error("cannot read the MSI-X table of {bdf} from {}: {why}", path.display())]
     MsixTable {

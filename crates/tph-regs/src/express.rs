@@ -79,6 +79,22 @@ impl PortType {
     }
 }
 
+impl TryFrom<u8> for PortType {
+    type Error = crate::Error;
+
+    /// Values wider than the 4-bit field are an error; unassigned ones decode to `Reserved`.
+    fn try_from(v: u8) -> Result<Self, crate::Error> {
+        if v > 0xf {
+            return Err(crate::Error::FieldRange {
+                field: "Device/Port Type",
+                bits: 4,
+                value: v,
+            });
+        }
+        Ok(Self::from_field(v))
+    }
+}
+
 /// The parts of the PCI Express capability TPH depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ExpressCap {

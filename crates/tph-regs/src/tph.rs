@@ -13,6 +13,32 @@ pub const TPH_TABLE: usize = 0xC;
 /// Most entries a table in the capability may hold.
 pub const TPH_CAP_TABLE_MAX: u16 = 64;
 
+/// `TryFrom<u8>` for a field enum: values wider than the field are an error; every in-range
+/// value decodes, reserved ones to the explicit reserved variant.
+macro_rules! field_try_from {
+    ($ty:ty, $name:literal, $bits:literal) => {
+        impl TryFrom<u8> for $ty {
+            type Error = Error;
+
+            fn try_from(v: u8) -> Result<Self, Error> {
+                if u32::from(v) >> $bits != 0 {
+                    return Err(Error::FieldRange {
+                        field: $name,
+                        bits: $bits,
+                        value: v,
+                    });
+                }
+                Ok(Self::from_field(v))
+            }
+        }
+    };
+}
+
+field_try_from!(StLocation, "ST Table Location", 2);
+field_try_from!(StMode, "ST Mode Select", 3);
+field_try_from!(ReqEnable, "TPH Requester Enable", 2);
+field_try_from!(CompleterSupport, "TPH Completer Supported", 2);
+
 /// ST Table Location, capability bits 10:9.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum StLocation {
@@ -226,6 +252,11 @@ impl CompleterSupport {
         }
     }
 
+    /// Decodes the 2-bit field value.
+    pub fn from_field(v: u8) -> Self {
+        Self::from_devcap2(u32::from(v & 3) << 12)
+    }
+
     /// The 2-bit field value.
     pub fn field(self) -> u8 {
         match self {
@@ -411,6 +442,27 @@ mod tests {
 
     fn cap(ext: bool) -> TphCapability {
         TphCapability::from_bits(0x0000_0205 | u32::from(ext) << 8)
+    }
+
+    #[test]
+    fn field_enums_try_from_round_trip_in_range_and_reject_wider() {
+        for v in 0..8u8 {
+            assert_eq!(StMode::try_from(v).map(StMode::field).ok(), Some(v));
+        }
+        for v in 0..4u8 {
+            assert_eq!(StLocation::try_from(v).map(StLocation::field).ok(), Some(v));
+            assert_eq!(ReqEnable::try_from(v).map(ReqEnable::field).ok(), Some(v));
+            assert_eq!(
+                CompleterSupport::try_from(v)
+                    .map(CompleterSupport::field)
+                    .ok(),
+                Some(v)
+            );
+        }
+        assert_eq!(StLocation::try_from(3).ok(), Some(StLocation::Reserved(3)));
+        assert!(StMode::try_from(8).is_err());
+        assert!(ReqEnable::try_from(4).is_err());
+        assert!(StLocation::try_from(0xff).is_err());
     }
 
     #[test]
