@@ -93,7 +93,6 @@ pub fn run(args: Args) -> CmdResult {
             s.table, s.offset, s.scope, s.why
         );
     }
-    let cpus = processors(&args, &dir)?;
     let probe = dsm::probe(&mut aml);
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| CliError::new("writing output", e);
@@ -101,6 +100,7 @@ pub fn run(args: Args) -> CmdResult {
         write_absent(&mut out, &probe.bridges, args.json).map_err(io)?;
         return Ok(Found::No);
     };
+    let cpus = processors(&args, &dir)?;
     let rows: Vec<Row> = cpus.iter().map(|c| row(&mut aml, &bridge, c)).collect();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &rows)
