@@ -375,3 +375,72 @@ fn msix_entries(f: &Function, reader: &dyn MsixTableReader) -> (Vec<EntryReport>
         Err(e) => (Vec::new(), Some(e.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fixture builder: root port 00:01.0 (completer field `completer`) above endpoint 01:00.0
+    /// whose TPH Capability register is `cap`.
+    fn machine(completer: u32, cap: u32) -> Machine {
+        let mut port = vec![0u8; 256];
+        port[0x06] = 0x10;
+        port[0x0e] = 1;
+        port[0x19] = 1;
+        port[0x1a] = 1;
+        port[0x34] = 0x40;
+        port[0x40] = 0x10;
+        port[0x42] = 0x42;
+        port[0x64..0x68].copy_from_slice(&(completer << 12).to_le_bytes());
+        let mut ep = vec![0u8; 4096];
+        ep[0x06] = 0x10;
+        ep[0x34] = 0x40;
+        ep[0x40] = 0x10;
+        ep[0x42] = 0x02;
+        ep[0x100..0x104].copy_from_slice(&0x0001_0017u32.to_le_bytes());
+        ep[0x104..0x108].copy_from_slice(&cap.to_le_bytes());
+        let f = |b: &str, config| Function {
+            bdf: b.parse().expect("valid"),
+            config,
+        };
+        Machine {
+            functions: vec![f("00:01.0", port), f("01:00.0", ep)],
+        }
+    }
+
+    #[test]
+    fn report_reserved_completer_succeeds_with_reserved_type_and_warning() {
+        // DS + extended, no table.
+        let r = report_machine(&machine(2, 0x0000_0105), &ConfigOnly);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].enable.ok);
+        assert_eq!(r[0].enable.requester_type, Some(2));
+        assert_eq!(r[0].enable.requester_enable, Some("reserved"));
+        assert!(r[0]
+            .enable
+            .reason
+            .as_deref()
+            .is_some_and(|s| s.contains("reserved")));
+    }
+
+    #[test]
+    fn report_capability_table_over_64_entries_is_noted() {
+        // DS, table in capability, size field 99 (100 entries).
+        let r = report_machine(&machine(3, 0x0063_0205), &ConfigOnly);
+        assert_eq!(r[0].tph.entries.len(), 64);
+        assert!(r[0]
+            .tph
+            .entries_note
+            .as_deref()
+            .is_some_and(|s| s.contains("at most 64")));
+    }
+
+    #[test]
+    fn report_msix_table_from_config_only_source_explains() {
+        // IV, table in MSI-X, but the endpoint has no MSI-X capability.
+        let r = report_machine(&machine(3, 0x0000_0403), &ConfigOnly);
+        assert!(r[0].tph.entries.is_empty());
+        let note = r[0].tph.entries_note.as_deref().unwrap_or_default();
+        assert!(note.contains("no MSI-X capability"), "{note}");
+    }
+}
