@@ -76,6 +76,11 @@ impl Half {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
+    // Argument errors first, before any table is read.
+    let uids = match &args.uids {
+        Some(list) => Some(parse_uids(list).map_err(|e| CliError::new("--uids", e))?),
+        None => None,
+    };
     let dir = args.tables.clone().unwrap_or_else(|| SYS_TABLES.into());
     let context = match &args.tables {
         Some(d) => format!("reading tables from {}", d.display()),
@@ -100,7 +105,10 @@ pub fn run(args: Args) -> CmdResult {
         write_absent(&mut out, &probe.bridges, args.json).map_err(io)?;
         return Ok(Found::No);
     };
-    let cpus = processors(&args, &dir)?;
+    let cpus = match uids {
+        Some(u) => u.into_iter().map(|u| (u, None)).collect(),
+        None => processors(&args, &dir)?,
+    };
     let rows: Vec<Row> = cpus.iter().map(|c| row(&mut aml, &bridge, c)).collect();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &rows)
@@ -112,12 +120,8 @@ pub fn run(args: Args) -> CmdResult {
     Ok(Found::Yes)
 }
 
-/// The UIDs to query, with logical CPU numbers where known.
+/// The UIDs the MADT names, with logical CPU numbers where known.
 fn processors(args: &Args, dir: &Path) -> Result<Vec<(u32, Option<u32>)>, CliError> {
-    if let Some(list) = &args.uids {
-        let uids = parse_uids(list).map_err(|e| CliError::new("--uids", e))?;
-        return Ok(uids.into_iter().map(|u| (u, None)).collect());
-    }
     let madt_bytes =
         read_madt(dir).map_err(|e| CliError::new("reading the MADT (or give --uids)", e))?;
     let entries = madt::parse(&madt_bytes).map_err(|e| CliError::new("reading the MADT", e))?;
