@@ -13,8 +13,8 @@ use super::{CliError, CmdResult, Found};
 /// Where to read functions from (default: `--sysfs /sys`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// Read a sysfs tree rooted at ROOT [default: /sys]. With `show`, give the BDF before
-    /// `--sysfs`, or write `--sysfs=ROOT`, so the BDF is not taken for ROOT.
+    /// Read a sysfs tree rooted at ROOT [default: /sys]. With `show`, `--sysfs 19:00.0`
+    /// means the BDF 19:00.0 under /sys.
     #[arg(long, value_name = "ROOT", num_args = 0..=1, default_missing_value = "/sys",
           conflicts_with_all = ["dump", "emulated"])]
     pub sysfs: Option<PathBuf>,

@@ -33,7 +33,8 @@ pub struct Args {
 }
 
 /// Runs the subcommand.
-pub fn run(args: Args) -> CmdResult {
+pub fn run(mut args: Args) -> CmdResult {
+    take_bdf_from_sysfs(&mut args);
     let bdf = args
         .bdf
         .as_deref()
@@ -53,6 +54,21 @@ pub fn run(args: Args) -> CmdResult {
     out.flush()
         .map_err(|e| CliError::new("writing output", e))?;
     Ok(if found { Found::Yes } else { Found::No })
+}
+
+/// `show --sysfs 19:00.0`: clap hands the BDF to `--sysfs` as ROOT; a value that parses as a
+/// BDF, with no BDF given, is the BDF and the root stays `/sys`.
+fn take_bdf_from_sysfs(args: &mut Args) {
+    let root_is_bdf = args
+        .source
+        .sysfs
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .is_some_and(|s| s.parse::<Bdf>().is_ok());
+    if args.bdf.is_none() && root_is_bdf {
+        let root = args.source.sysfs.replace("/sys".into());
+        args.bdf = root.and_then(|p| p.to_str().map(str::to_owned));
+    }
 }
 
 fn lspci(m: &Machine, bdf: Option<Bdf>, out: &mut impl Write) -> Result<bool, CliError> {
@@ -195,4 +211,42 @@ fn write_enable(r: &FunctionReport, out: &mut impl Write) -> std::io::Result<()>
         writeln!(out, "\t\t{reason}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        show: Args,
+    }
+
+    fn parsed(argv: &[&str]) -> Args {
+        let mut args = Cli::parse_from(argv).show;
+        take_bdf_from_sysfs(&mut args);
+        args
+    }
+
+    #[test]
+    fn sysfs_followed_by_bdf_takes_it_as_bdf_with_default_root() {
+        let a = parsed(&["show", "--sysfs", "19:00.0"]);
+        assert_eq!(a.bdf.as_deref(), Some("19:00.0"));
+        assert_eq!(
+            a.source.sysfs.as_deref(),
+            Some(std::path::Path::new("/sys"))
+        );
+    }
+
+    #[test]
+    fn sysfs_with_real_root_is_kept() {
+        let a = parsed(&["show", "--sysfs", "/tmp/fake", "19:00.0"]);
+        assert_eq!(a.bdf.as_deref(), Some("19:00.0"));
+        assert_eq!(
+            a.source.sysfs.as_deref(),
+            Some(std::path::Path::new("/tmp/fake"))
+        );
+    }
 }
