@@ -57,7 +57,7 @@ pub fn write_tph_block(
         out,
         "\tCapabilities: [{offset:03x} v{version}] Transaction Processing Hints"
     )?;
-    let Some(bits) = rd32(cfg, offset + TPH_CAP) else {
+    let Some(bits) = rd32(cfg, offset.saturating_add(TPH_CAP)) else {
         return Ok(());
     };
     let cap = TphCapability::from_bits(bits);

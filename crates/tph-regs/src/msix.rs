@@ -40,9 +40,9 @@ impl MsixCap {
 
     /// Decodes the capability at `offset`.
     pub fn decode(cfg: &[u8], offset: usize) -> Option<Self> {
-        let ctrl = rd16(cfg, offset + 2)?;
-        let table = rd32(cfg, offset + 4)?;
-        let pba = rd32(cfg, offset + 8)?;
+        let ctrl = rd16(cfg, offset.saturating_add(2))?;
+        let table = rd32(cfg, offset.saturating_add(4))?;
+        let pba = rd32(cfg, offset.saturating_add(8))?;
         Some(Self {
             offset: offset as u16,
             enabled: ctrl & 0x8000 != 0,

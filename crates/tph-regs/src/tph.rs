@@ -365,9 +365,10 @@ impl TphRequester {
             len: cfg.len(),
         };
         let header = rd32(cfg, offset).ok_or_else(|| truncated("TPH capability header"))?;
-        let cap =
-            rd32(cfg, offset + TPH_CAP).ok_or_else(|| truncated("TPH Capability register"))?;
-        let ctrl = rd32(cfg, offset + TPH_CTRL).ok_or_else(|| truncated("TPH Control register"))?;
+        let cap = rd32(cfg, offset.saturating_add(TPH_CAP))
+            .ok_or_else(|| truncated("TPH Capability register"))?;
+        let ctrl = rd32(cfg, offset.saturating_add(TPH_CTRL))
+            .ok_or_else(|| truncated("TPH Control register"))?;
         let cap = TphCapability::from_bits(cap);
         let (table, table_truncated) = read_table(cfg, offset, &cap);
         Ok(Self {
@@ -420,7 +421,7 @@ fn read_table(cfg: &[u8], offset: usize, cap: &TphCapability) -> (Vec<u16>, bool
     }
     let n = usize::from(cap.table_size.min(TPH_CAP_TABLE_MAX));
     let table: Vec<u16> = (0..n)
-        .map_while(|i| rd16(cfg, offset + TPH_TABLE + 2 * i))
+        .map_while(|i| rd16(cfg, offset.saturating_add(TPH_TABLE + 2 * i)))
         .collect();
     let truncated = table.len() < n;
     (table, truncated)
@@ -524,6 +525,12 @@ mod tests {
         let mut out = vec![0u8; 0x180];
         t.encode(&mut out).expect("fits");
         assert_eq!(out[0x160..0x170], cfg[0x160..0x170]);
+    }
+
+    #[test]
+    fn requester_offset_near_usize_max_is_error_not_overflow() {
+        assert!(TphRequester::decode(&[0u8; 16], usize::MAX - 1).is_err());
+        assert!(crate::msix::MsixCap::decode(&[0u8; 16], usize::MAX - 1).is_none());
     }
 
     #[test]
