@@ -234,7 +234,12 @@ impl TphState {
 
     /// `pcie_tph_get_cpu_st(mem_type, cpu)`: firmware `_DSM` for the CPU's ACPI UID; the tag
     /// width follows the **enabled** requester type; an invalid tag is success with tag 0.
-    pub fn get_cpu_st(&self, plat: &dyn Platform, mem: MemType, cpu: u32) -> Result<u16, Errno> {
+    pub fn get_cpu_st<P: Platform + ?Sized>(
+        &self,
+        plat: &P,
+        mem: MemType,
+        cpu: u32,
+    ) -> Result<u16, Errno> {
         if !plat.has_root_port() {
             return Err(Errno::ENODEV);
         }

@@ -87,15 +87,19 @@ pub fn le32(b: &[u8], at: usize) -> u32 {
 }
 
 impl Entry {
-    /// Decodes 12 bytes.
+    /// Decodes the first 12 bytes of `b` (missing bytes read as 0).
     pub fn decode(b: &[u8]) -> Self {
+        let a: [u8; ENTRY_SIZE] = b
+            .get(..ENTRY_SIZE)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or([0; ENTRY_SIZE]);
         Self {
-            cpu: le32(b, 0),
-            mem_type: b.get(4).copied().unwrap_or(0),
-            reserved0: b.get(5).copied().unwrap_or(0),
-            index: le16(b, 6),
-            st: le16(b, 8),
-            reserved1: le16(b, 10),
+            cpu: u32::from_le_bytes([a[0], a[1], a[2], a[3]]),
+            mem_type: a[4],
+            reserved0: a[5],
+            index: u16::from_le_bytes([a[6], a[7]]),
+            st: u16::from_le_bytes([a[8], a[9]]),
+            reserved1: u16::from_le_bytes([a[10], a[11]]),
         }
     }
 }

@@ -137,13 +137,8 @@ fn st_payload_count(req: &Request) -> Result<u32, Errno> {
     Ok(abi::le32(&req.payload, 0))
 }
 
-/// The entries as read from caller memory: raw bytes (for the copy back) and decoded.
-struct Entries {
-    raw: Vec<u8>,
-    decoded: Vec<Entry>,
-}
-
-fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Entries, Errno> {
+/// Reads the raw entry array (`count` 1..=2048 entries, with `argsz` room for them).
+fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<u8>, Errno> {
     if count == 0 || count > abi::MAX_ENTRIES {
         return Err(Errno::EINVAL);
     }
@@ -154,11 +149,11 @@ fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Entri
     let mut raw = vec![0u8; len];
     mem.read(at(req.arg, abi::ENTS_OFFSET)?, &mut raw)
         .map_err(|_| Errno::EFAULT)?;
-    let decoded = raw
-        .chunks_exact(abi::ENTRY_SIZE)
-        .map(Entry::decode)
-        .collect();
-    Ok(Entries { raw, decoded })
+    Ok(raw)
+}
+
+fn entries(raw: &[u8]) -> impl Iterator<Item = Entry> + '_ {
+    raw.chunks_exact(abi::ENTRY_SIZE).map(Entry::decode)
 }
 
 fn mem_type(v: u8) -> Result<MemType, Errno> {
@@ -188,15 +183,16 @@ fn get_st(
     if !st.tph.enabled() || st.tph.mode() != HW_MODE_DS {
         return Err(Errno::EINVAL);
     }
-    let Entries { mut raw, decoded } = read_entries(req, count, mem)?;
-    for e in &decoded {
+    let mut raw = read_entries(req, count, mem)?;
+    for e in entries(&raw) {
         let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
         if reserved || !present(plat, e.cpu) {
             return Err(Errno::EINVAL);
         }
         mem_type(e.mem_type)?;
     }
-    for (e, out) in decoded.iter().zip(raw.chunks_exact_mut(abi::ENTRY_SIZE)) {
+    for out in raw.chunks_exact_mut(abi::ENTRY_SIZE) {
+        let e = Entry::decode(out);
         let tag = st.tph.get_cpu_st(plat, mem_type(e.mem_type)?, e.cpu)?;
         if let Some(field) = out.get_mut(abi::ENTRY_ST_OFFSET as usize..abi::ENTRY_SIZE - 2) {
             field.copy_from_slice(&tag.to_le_bytes());
@@ -225,7 +221,7 @@ fn set_st(
     if loc != LOC_CAP && loc != LOC_MSIX {
         return Err(Errno::ENODEV);
     }
-    let entries = read_entries(req, count, mem)?.decoded;
+    let entries: Vec<Entry> = entries(&read_entries(req, count, mem)?).collect();
     let size = st_table_sz(st);
     for e in &entries {
         validate_set_entry(st, plat, e, size, loc == LOC_MSIX)?;
