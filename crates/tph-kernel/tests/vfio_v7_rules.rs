@@ -826,6 +826,12 @@ fn config_region_read_returns_config_space() {
     assert_eq!(ids.to_vec(), want);
     let mut over = [0u8; 8];
     assert_eq!(f.fd.config_read(4092, &mut over), Err(Errno::EINVAL));
+    f.trace();
+    let mut unaligned = [0u8; 6];
+    f.fd.config_read(6, &mut unaligned).unwrap();
+    let want = f.dev.with_hardware(|hw| hw.config_bytes()[6..12].to_vec());
+    assert_eq!(unaligned.to_vec(), want);
+    assert_eq!(f.trace().len(), 2, "two dword reads: 0x4 and 0x8");
 }
 
 fn irq_set(flags: u32, count: u32) -> Vec<u8> {

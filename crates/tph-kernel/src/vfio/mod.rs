@@ -315,18 +315,15 @@ impl DeviceFd {
             return Err(Errno::EINVAL);
         }
         let mut st = self.inner.lock();
-        for (i, b) in buf.iter_mut().enumerate() {
-            let at = offset + i as u64;
-            let dword = (at & !3) as u16;
-            if i == 0 || at & 3 == 0 {
-                st.hw.config_read(dword, 4);
-            }
-            let shift = 8 * (at & 3);
-            *b = (st
-                .hw
-                .config_bytes()
-                .get(usize::from(dword)..)
-                .map_or(0, |d| abi::le32(d, 0) >> shift)) as u8;
+        let mut dword = None;
+        for (at, b) in (offset..).zip(buf.iter_mut()) {
+            let base = (at & !3) as u16;
+            let value = match dword {
+                Some((b0, v)) if b0 == base => v,
+                _ => st.hw.config_read(base, 4),
+            };
+            dword = Some((base, value));
+            *b = (value >> (8 * (at & 3))) as u8;
         }
         Ok(())
     }
