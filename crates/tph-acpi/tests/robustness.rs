@@ -133,6 +133,15 @@ fn field_access_goes_through_the_host_handler() {
 }
 
 #[test]
+fn table_level_endless_loops_are_skipped_within_the_step_budget() {
+    // While (One) { While (One) {} } at table level, then Name (NEXT, One).
+    let body = b"\xa2\x05\x01\xa2\x02\x01\x08NEXT\x01";
+    let aml = load(body);
+    assert_eq!(aml.report().skipped.len(), 1, "{:?}", aml.report().skipped);
+    assert!(aml.find("\\NEXT").is_some());
+}
+
+#[test]
 fn unsupported_construct_is_skipped_and_the_rest_loads() {
     // Scope (\_SB) { Name (AAAA, One)  <bogus 0x5b 0xfe>  Name (LOST, One) }  Name (BBBB, 2)
     let inner = b"\\_SB_\x08AAAA\x01\x5b\xfe\x08LOST\x01".to_vec();
@@ -209,11 +218,13 @@ fn mutated_host_dsdt_never_panics() {
     }
 }
 
-/// Inputs `cargo fuzz run load_eval` found crashing (fixed since): a reference cycle that
-/// overflowed the stack, and FindSetLeftBit underflowing with 32-bit integers.
-const FUZZ_FINDINGS: [&[u8]; 2] = [
+/// Inputs `cargo fuzz run load_eval` found crashing or hanging (fixed since): a reference cycle
+/// that overflowed the stack, FindSetLeftBit underflowing with 32-bit integers, and nested
+/// table-level While loops that swallowed their own limit errors while loading.
+const FUZZ_FINDINGS: [&[u8]; 3] = [
     include_bytes!("data/fuzz-reference-cycle.bin"),
     include_bytes!("data/fuzz-findsetleftbit-narrow.bin"),
+    include_bytes!("data/fuzz-load-nested-while.bin"),
 ];
 
 #[test]

@@ -143,16 +143,22 @@ impl<'a> Machine<'a> {
         Ok(Flow::Next)
     }
 
-    /// Load mode: runs every term, recording and skipping the ones that fail.
+    /// Runs the body of an If/Else/While: even while loading, a failure inside ends the whole
+    /// statement (the loader skips it), so a loop cannot swallow its own errors and spin.
+    fn block(&mut self, c: &mut Cursor, end: usize) -> Result<Flow, FirmwareError> {
+        let loading = self.load.take();
+        let r = self.exec_list(c, end);
+        self.load = loading;
+        r
+    }
+
+    /// Load mode: runs every term, recording and skipping the ones that fail. The step budget
+    /// is per table: once spent, the remaining terms are skipped.
     fn load_list(&mut self, c: &mut Cursor) {
         while c.more() {
             let start = c.pos;
             let extent = term_extent(c);
             if let Err(e) = self.statement(c) {
-                if matches!(e, FirmwareError::Limit(_)) {
-                    self.steps = 0;
-                    self.copied = 0;
-                }
                 self.record_skip(c, start, e);
                 c.pos = extent.unwrap_or(c.end).max(start + 1);
             }
@@ -265,7 +271,7 @@ impl<'a> Machine<'a> {
                     "While ran more than {n} times"
                 )));
             }
-            match self.exec_list(c, end)? {
+            match self.block(c, end)? {
                 Flow::Break => break,
                 Flow::Return(v) => {
                     c.pos = end;
