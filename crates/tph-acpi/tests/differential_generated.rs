@@ -100,7 +100,7 @@ impl Gen {
             return self.leaf();
         }
         let d = depth - 1;
-        match self.rng.below(22) {
+        match self.rng.below(32) {
             0..=5 => {
                 let op = self.rng.pick(&["+", "-", "*", "&", "|", "^"]).to_string();
                 format!("({} {op} {})", self.int(d), self.int(d))
@@ -144,7 +144,31 @@ impl Gen {
                 "SizeOf ({})",
                 self.rng.pick(&["Local4", "Local5", "STR0", "PKG0", "BUF0"])
             ),
-            _ => format!("ToInteger (ToDecimalString (({} & 0xFFFF)))", self.int(d)),
+            21 => format!("ToInteger (ToDecimalString (({} & 0xFFFF)))", self.int(d)),
+            22 => format!("ObjectType (Local{})", self.rng.below(6)),
+            23 => format!(
+                "ToInteger (Concatenate (\"0x\", ToHexString ({})))",
+                self.int(d)
+            ),
+            24 => format!(
+                "(ToHexString ({}) == ToHexString ({}))",
+                self.int(d),
+                self.int(d)
+            ),
+            25 => format!("ToInteger (ToHexString ({}))", self.int(d)),
+            26 => format!("DerefOf (RefOf (Local{}))", self.rng.below(4)),
+            27 => self
+                .rng
+                .pick(&["CondRefOf (HLP0)", "CondRefOf (\\NOPE)", "CondRefOf (PKG0)"])
+                .to_string(),
+            28 => format!("Match (PKG0, MGT, {}, MTR, Zero, Zero)", self.int(d)),
+            29 => format!(
+                "ToInteger (Mid (ToDecimalString ({}), ({} & 0x07), 0x04))",
+                self.int(d),
+                self.int(d)
+            ),
+            30 => format!("FromBCD (ToBCD (({} & 0xFFFF)))", self.int(d)),
+            _ => format!("DerefOf (STR0 [({} & 0x0F)])", self.int(d)),
         }
     }
 
