@@ -1,6 +1,7 @@
 //! Fuzzes the `VFIO_DEVICE_PCI_TPH` entry point: the first bytes pick the device, host
 //! options and a prepared state (TPH enabled or not, MSI-X vectors); the rest is a sequence
-//! of ioctl arguments (length-prefixed) issued in order. Asserts: no panic, and the device
+//! of ioctls `[len, kind, arg bytes...]` issued in order (`kind` picks VFIO_DEVICE_PCI_TPH
+//! mostly, else VFIO_DEVICE_SET_IRQS, VFIO_DEVICE_RESET or an arbitrary request). Asserts: no panic, and the device
 //! never records a TPH spec violation.
 #![no_main]
 
@@ -29,10 +30,16 @@ fuzz_target!(|data: &[u8]| {
         let _ = fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg);
     }
     let mut rest = rest;
-    while let [len, tail @ ..] = rest {
+    while let [len, kind, tail @ ..] = rest {
         let n = usize::from(*len).min(tail.len());
         let mut arg = tail[..n].to_vec();
-        let _ = fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg);
+        let request = match kind {
+            0..=219 => abi::VFIO_DEVICE_PCI_TPH,
+            220..=239 => abi::VFIO_DEVICE_SET_IRQS,
+            240..=247 => abi::VFIO_DEVICE_RESET,
+            _ => u32::from(*kind) << 8 | u32::from(*len),
+        };
+        let _ = fd.ioctl_bytes(request, &mut arg);
         rest = &tail[n..];
     }
     assert!(dev.violations().is_empty(), "{:?}", dev.violations());
