@@ -87,3 +87,27 @@ fn intel_0d93_advertises_no_mode_so_enable_is_einval() {
     assert_eq!(f.enable(abi::MODE_IV), Err(Errno::EINVAL));
     assert_eq!(f.enable(abi::MODE_DS), Err(Errno::EINVAL));
 }
+
+#[test]
+fn machine_02daadc_without_tph_answers_enodev_everywhere() {
+    let h = host("machine-02daadc.lspci", unsafe_opts());
+    assert!(tph_devices(&h).is_empty());
+    let devices = h.devices();
+    assert!(devices.len() > 5, "{devices:?}");
+    for b in devices {
+        let dev = h.take_over(b).expect("take over");
+        let fd = dev.open().expect("open");
+        let mut arg = abi::encode_op(abi::OP_GET_CAP, [0; 8]);
+        let r = fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg);
+        assert_eq!(r, Err(Errno::ENODEV), "{b}");
+        let mut header = [0u8; 64];
+        fd.config_read(0, &mut header).expect("config read");
+        assert_eq!(
+            &header[..4],
+            &h.machine().function(b).expect("fn").config[..4]
+        );
+        let _ = fd.reset();
+        fd.close();
+        assert!(dev.violations().is_empty());
+    }
+}
