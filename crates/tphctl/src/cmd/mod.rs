@@ -5,6 +5,7 @@ pub mod list;
 pub mod session;
 pub mod show;
 pub mod stmap;
+pub mod tagmap;
 
 /// Outcome of a subcommand that did not fail: whether the asked-for thing was found.
 #[allow(dead_code)] // constructed once the subcommands land

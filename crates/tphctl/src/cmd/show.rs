@@ -2,20 +2,30 @@
 //! TPH capability), beyond what lspci prints, or `--lspci` parity output.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use tph_acpi::aml::Aml;
+use tph_acpi::{dsm, madt, AmlSource, SteeringTagSource, TableSource};
 use tph_regs::machine::{Bdf, Machine};
 use tph_regs::report::{report_function, FunctionReport};
 use tph_regs::source::Loaded;
 
 use super::list::{completer_cell, reports, SourceArgs};
+use super::tagmap::{self, Owner, OwnerMap, TagState, Width};
 use super::{CliError, CmdResult, Found};
+
+/// UIDs asked about by default: the emulated host's CPUs 0-7 (`HostOptions::default`).
+const DEFAULT_CPUS: u32 = 8;
 
 /// Arguments of `tphctl show`.
 #[derive(clap::Args, Debug)]
 #[command(
     after_long_help = "Exit status 1 when the function is absent or has no TPH \
-    capability (or, without BDF, when no function has one). JSON field names: \
-    crates/tphctl/README-json.md."
+    capability (or, without BDF, when no function has one). With --firmware, --tables or \
+    --emulated, each ST table entry names the processor UIDs (and memory type, vm or pm) \
+    whose firmware tag it is, at the width the kernel would negotiate (8-bit tags for \
+    requester type 1, 16-bit for type 3) and only where the valid bit is set. Tag 0 is also \
+    what a cleared entry holds. JSON field names: crates/tphctl/README-json.md."
 )]
 pub struct Args {
     /// The function, as lspci prints it: 19:00.0 or 0000:19:00.0. Default: every function
@@ -28,8 +38,30 @@ pub struct Args {
     json: bool,
     /// Print, per function with a TPH capability, its BDF then exactly the lines
     /// `lspci -vvv` prints for that capability.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["firmware", "tables", "uids", "cpus"])]
     lspci: bool,
+    #[command(flatten)]
+    owners: OwnerArgs,
+}
+
+/// Where the tag owners of ST table entries come from.
+#[derive(clap::Args, Debug)]
+struct OwnerArgs {
+    /// Name the CPUs each ST table entry's tag belongs to, from a table file of lines
+    /// `UID 0xST_INFO` (the 64-bit `_DSM` function 0xF result; `#` starts a comment).
+    #[arg(long, value_name = "FILE", conflicts_with = "tables")]
+    firmware: Option<PathBuf>,
+    /// The same from ACPI tables: the DSDT/SSDT files in DIR (the host bridge `_DSM`, run by
+    /// the tph-acpi AML interpreter); UIDs from the MADT (a file named APIC*) when present.
+    #[arg(long, value_name = "DIR")]
+    tables: Option<PathBuf>,
+    /// Processor UIDs to ask firmware about, e.g. `0-15,32` [default: 0 to N-1 for
+    /// --cpus N, or the MADT's UIDs with --tables].
+    #[arg(long, value_name = "LIST", conflicts_with = "cpus")]
+    uids: Option<String>,
+    /// Ask about UIDs 0 to N-1 [default: 8, the emulated host's CPUs].
+    #[arg(long, value_name = "N")]
+    cpus: Option<u32>,
 }
 
 /// Runs the subcommand.
@@ -41,14 +73,20 @@ pub fn run(mut args: Args) -> CmdResult {
         .map(str::parse::<Bdf>)
         .transpose()
         .map_err(|e| CliError::new("show", e))?;
+    let explicit_uids = explicit_uids(&args.owners)?;
     let loaded = args.source.load()?;
+    let owners = owner_source(&args.owners, args.source.emulated, explicit_uids)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let found = if args.lspci {
         lspci(&loaded.machine, bdf, &mut out)?
     } else {
         let reports = select(&loaded, bdf)?;
-        emit(&reports, args.json, &mut out).map_err(|e| CliError::new("writing output", e))?;
+        let annotated: Vec<Annotated> = reports
+            .iter()
+            .map(|r| (r, owners.as_ref().map(|o| annotate(r, o))))
+            .collect();
+        emit(&annotated, args.json, &mut out).map_err(|e| CliError::new("writing output", e))?;
         !reports.is_empty()
     };
     out.flush()
@@ -102,16 +140,28 @@ fn select(loaded: &Loaded, bdf: Option<Bdf>) -> Result<Vec<FunctionReport>, CliE
     }
 }
 
-fn emit(reports: &[FunctionReport], json: bool, out: &mut impl Write) -> std::io::Result<()> {
-    if json {
-        serde_json::to_writer_pretty(&mut *out, reports)?;
+/// A report and, when a firmware source was given, its entries' tag owners.
+type Annotated<'a> = (&'a FunctionReport, Option<FnOwners>);
+
+fn emit(reports: &[Annotated], json: bool, out: &mut impl Write) -> std::io::Result<()> {
+    if json && reports.iter().all(|(_, o)| o.is_none()) {
+        let plain: Vec<&FunctionReport> = reports.iter().map(|(r, _)| *r).collect();
+        serde_json::to_writer_pretty(&mut *out, &plain)?;
         return writeln!(out);
     }
-    for (i, r) in reports.iter().enumerate() {
+    if json {
+        let values: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|(r, o)| report_json(r, o.as_ref()))
+            .collect::<Result<_, _>>()?;
+        serde_json::to_writer_pretty(&mut *out, &values)?;
+        return writeln!(out);
+    }
+    for (i, (r, o)) in reports.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        write_report(r, out)?;
+        write_report(r, o.as_ref(), out)?;
     }
     Ok(())
 }
@@ -124,8 +174,12 @@ fn yes(b: bool) -> &'static str {
     }
 }
 
-/// Writes the text decode of one function.
-pub fn write_report(r: &FunctionReport, out: &mut impl Write) -> std::io::Result<()> {
+/// Writes the text decode of one function, with its entries' tag owners when given.
+fn write_report(
+    r: &FunctionReport,
+    owners: Option<&FnOwners>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let t = &r.tph;
     let port = r.port_type.unwrap_or("no PCI Express capability");
     writeln!(
@@ -165,19 +219,30 @@ pub fn write_report(r: &FunctionReport, out: &mut impl Write) -> std::io::Result
         "\t\t\tRequester enable: {} ({})",
         c.requester_enable, c.requester_enable_field
     )?;
-    write_entries(r, out)?;
+    write_entries(r, owners, out)?;
     write_upstream(r, out)?;
     write_enable(r, out)
 }
 
-fn write_entries(r: &FunctionReport, out: &mut impl Write) -> std::io::Result<()> {
+fn write_entries(
+    r: &FunctionReport,
+    owners: Option<&FnOwners>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let t = &r.tph;
     if t.entries.is_empty() && t.entries_note.is_none() {
         return writeln!(out, "\tST table entries: none");
     }
     writeln!(out, "\tST table entries ({}):", t.table_location)?;
-    for e in &t.entries {
-        writeln!(out, "\t\t[{}] {:#06x}", e.index, e.st)?;
+    if let Some(o) = owners.filter(|_| !t.entries.is_empty()) {
+        writeln!(out, "\t\ttag owners: {}", o.summary)?;
+    }
+    for (i, e) in t.entries.iter().enumerate() {
+        let who = owners
+            .and_then(|o| o.text(i, e.st))
+            .map(|w| format!("  {w}"))
+            .unwrap_or_default();
+        writeln!(out, "\t\t[{}] {:#06x}{who}", e.index, e.st)?;
     }
     if let Some(note) = &t.entries_note {
         writeln!(out, "\t\tnote: {note}")?;
@@ -209,6 +274,272 @@ fn write_enable(r: &FunctionReport, out: &mut impl Write) -> std::io::Result<()>
     }
     if let Some(reason) = &e.reason {
         writeln!(out, "\t\t{reason}")?;
+    }
+    Ok(())
+}
+
+/// Firmware answers for the UIDs asked, reversed into tag -> owners at both widths.
+struct OwnerSource {
+    /// The source as a phrase: `firmware table FILE`, ...
+    label: String,
+    /// The UIDs asked, sorted.
+    uids: Vec<u32>,
+    /// Owners of each 8-bit tag.
+    map8: OwnerMap,
+    /// Owners of each 16-bit tag.
+    map16: OwnerMap,
+}
+
+impl OwnerSource {
+    fn map(&self, w: Width) -> &OwnerMap {
+        match w {
+            Width::Bits8 => &self.map8,
+            Width::Bits16 => &self.map16,
+        }
+    }
+}
+
+/// A loaded firmware source, before any UID is asked.
+struct Firmware {
+    source: Box<dyn SteeringTagSource>,
+    label: String,
+    /// The MADT's UIDs (with `--tables`, when the folder has an APIC file).
+    madt_uids: Option<Vec<u32>>,
+}
+
+/// `--uids` or `--cpus` as a list, checked before anything is read.
+fn explicit_uids(a: &OwnerArgs) -> Result<Option<Vec<u32>>, CliError> {
+    match (&a.uids, a.cpus) {
+        (Some(list), _) => tagmap::parse_uids(list)
+            .map(Some)
+            .map_err(|e| CliError::new("--uids", e)),
+        (None, Some(0)) => Err(CliError::new("--cpus", "must be at least 1")),
+        (None, Some(n)) if usize::try_from(n).map_or(true, |n| n > tagmap::MAX_UIDS) => Err(
+            CliError::new("--cpus", format!("more than {} UIDs", tagmap::MAX_UIDS)),
+        ),
+        (None, Some(n)) => Ok(Some((0..n).collect())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Loads the firmware the arguments name (the emulated host's default with `--emulated`
+/// alone) and asks it about every UID; `None` without any firmware.
+fn owner_source(
+    a: &OwnerArgs,
+    emulated: bool,
+    explicit: Option<Vec<u32>>,
+) -> Result<Option<OwnerSource>, CliError> {
+    let Some(fw) = firmware(a, emulated)? else {
+        if explicit.is_some() {
+            return Err(CliError::new(
+                "--uids/--cpus",
+                "need --firmware, --tables or --emulated",
+            ));
+        }
+        return Ok(None);
+    };
+    let uids = explicit
+        .or(fw.madt_uids)
+        .unwrap_or_else(|| (0..DEFAULT_CPUS).collect());
+    let answers = tagmap::query(fw.source.as_ref(), &uids);
+    for (uid, e) in &answers.failed {
+        eprintln!("tphctl: warning: uid {uid}: {e}");
+    }
+    Ok(Some(OwnerSource {
+        label: fw.label,
+        map8: tagmap::owner_map(&answers.ok, Width::Bits8),
+        map16: tagmap::owner_map(&answers.ok, Width::Bits16),
+        uids,
+    }))
+}
+
+fn firmware(a: &OwnerArgs, emulated: bool) -> Result<Option<Firmware>, CliError> {
+    match (&a.firmware, &a.tables) {
+        (Some(file), _) => table_file(file).map(Some),
+        (None, Some(dir)) => acpi_tables(dir).map(Some),
+        (None, None) if emulated => Ok(Some(Firmware {
+            source: Box::new(TableSource::default_for_all()),
+            label: "the emulated host's default firmware".into(),
+            madt_uids: None,
+        })),
+        (None, None) => Ok(None),
+    }
+}
+
+fn table_file(path: &Path) -> Result<Firmware, CliError> {
+    let context = format!("reading firmware table {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::new(&context, e))?;
+    let table = TableSource::parse(&text).map_err(|e| CliError::new(&context, e))?;
+    Ok(Firmware {
+        source: Box::new(table),
+        label: format!("firmware table {}", path.display()),
+        madt_uids: None,
+    })
+}
+
+fn acpi_tables(dir: &Path) -> Result<Firmware, CliError> {
+    let context = format!("reading tables from {}", dir.display());
+    let tables = dsm::read_table_dir(dir).map_err(|e| CliError::new(&context, e))?;
+    if tables.is_empty() {
+        return Err(CliError::new(context, "no DSDT or SSDT file found"));
+    }
+    let refs: Vec<&[u8]> = tables.iter().map(Vec::as_slice).collect();
+    let aml = Aml::load(&refs).map_err(|e| CliError::new("loading ACPI tables", e))?;
+    for s in &aml.report().skipped {
+        eprintln!(
+            "tphctl: warning: table {} offset {:#x} in {}: skipped: {}",
+            s.table, s.offset, s.scope, s.why
+        );
+    }
+    let source = AmlSource::from_aml(aml).map_err(|e| CliError::new("loading ACPI tables", e))?;
+    Ok(Firmware {
+        label: format!(
+            "ACPI tables {} ({} _DSM)",
+            dir.display(),
+            source.bridge().path
+        ),
+        source: Box::new(source),
+        madt_uids: madt_uids(dir)?,
+    })
+}
+
+/// The usable processors' UIDs from the first `APIC*` file in `dir`; `None` (with a warning)
+/// when there is none.
+fn madt_uids(dir: &Path) -> Result<Option<Vec<u32>>, CliError> {
+    let Some(path) = first_apic_file(dir) else {
+        eprintln!(
+            "tphctl: warning: no MADT (APIC*) in {}: asking UIDs 0-{}",
+            dir.display(),
+            DEFAULT_CPUS - 1
+        );
+        return Ok(None);
+    };
+    let context = format!("reading the MADT {}", path.display());
+    let bytes = std::fs::read(&path).map_err(|e| CliError::new(&context, e))?;
+    let cpus = madt::parse(&bytes).map_err(|e| CliError::new(&context, e))?;
+    let mut uids: Vec<u32> = cpus.iter().filter(|c| c.usable).map(|c| c.uid).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    if uids.is_empty() {
+        return Err(CliError::new(context, "no usable processor"));
+    }
+    Ok(Some(uids))
+}
+
+fn first_apic_file(dir: &Path) -> Option<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.to_ascii_uppercase().starts_with("APIC"))
+        })
+        .collect();
+    names.sort();
+    names.into_iter().next()
+}
+
+/// One function's tag owners: per entry, the UIDs firmware gives its tag.
+struct FnOwners {
+    /// The tag width the kernel would use, `None` when it hands out no tags.
+    width: Option<Width>,
+    /// The `tag owners:` line.
+    summary: String,
+    /// Why there is no width.
+    note: Option<String>,
+    /// `owners[i]` belongs to `tph.entries[i]`.
+    owners: Vec<Vec<Owner>>,
+    /// The source as a phrase, and the UIDs asked as ranges.
+    label: String,
+    uids: String,
+}
+
+impl FnOwners {
+    /// The annotation of entry `i` holding `tag`; `None` without a width.
+    fn text(&self, i: usize, tag: u16) -> Option<String> {
+        self.width?;
+        let owners = self.owners.get(i).map_or(&[][..], Vec::as_slice);
+        Some(tagmap::owners_text(tag, owners))
+    }
+}
+
+/// The width `get_cpu_st` would use after a successful enable (pci-tph-core.md section 2,
+/// enable step 5 and get_cpu_st), or why it hands out no tags.
+fn width_of(r: &FunctionReport) -> Result<(Width, u8), String> {
+    match (r.enable.ok, r.enable.requester_type) {
+        (true, Some(t)) => Width::for_requester_type(t).map(|w| (w, t)).ok_or_else(|| {
+            format!("requester type {t} is reserved: the kernel gives tag 0 to every CPU")
+        }),
+        _ => Err("enable would fail, so the kernel hands out no tags".into()),
+    }
+}
+
+fn annotate(r: &FunctionReport, src: &OwnerSource) -> FnOwners {
+    let uids = tagmap::uid_ranges(&src.uids);
+    let (width, summary, note, owners) = match width_of(r) {
+        Ok((w, t)) => {
+            let map = src.map(w);
+            let owners = r
+                .tph
+                .entries
+                .iter()
+                .map(|e| tagmap::owners(map, e.st).to_vec())
+                .collect();
+            let summary = format!(
+                "{}-bit tags (requester type {t}) from {}, UIDs {uids}",
+                w.bits(),
+                src.label
+            );
+            (Some(w), summary, None, owners)
+        }
+        Err(why) => (None, format!("unknown: {why}"), Some(why), Vec::new()),
+    };
+    FnOwners {
+        width,
+        summary,
+        note,
+        owners,
+        label: src.label.clone(),
+        uids,
+    }
+}
+
+/// The `show --json` object of one function, with the owner fields when annotated.
+fn report_json(
+    r: &FunctionReport,
+    owners: Option<&FnOwners>,
+) -> Result<serde_json::Value, serde_json::Error> {
+    let mut v = serde_json::to_value(r)?;
+    let (Some(o), Some(tph)) = (owners, v.get_mut("tph").and_then(|t| t.as_object_mut())) else {
+        return Ok(v);
+    };
+    tph.insert("owners_width".into(), o.width.map(Width::bits).into());
+    tph.insert("owners_note".into(), o.note.clone().into());
+    tph.insert("owners_source".into(), o.label.clone().into());
+    tph.insert("owners_uids".into(), o.uids.clone().into());
+    let entries = tph.get_mut("entries").and_then(|e| e.as_array_mut());
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        annotate_entry_json(entry, o, i)?;
+    }
+    Ok(v)
+}
+
+fn annotate_entry_json(
+    entry: &mut serde_json::Value,
+    o: &FnOwners,
+    i: usize,
+) -> Result<(), serde_json::Error> {
+    let owners = o.owners.get(i).map_or(&[][..], Vec::as_slice);
+    let tag = entry.get("st").and_then(serde_json::Value::as_u64);
+    let state = match (o.width, tag.and_then(|t| u16::try_from(t).ok())) {
+        (Some(_), Some(t)) => Some(TagState::of(t, owners).name()),
+        _ => None,
+    };
+    if let Some(obj) = entry.as_object_mut() {
+        obj.insert("owners".into(), serde_json::to_value(owners)?);
+        obj.insert("owner_state".into(), state.into());
     }
     Ok(())
 }
