@@ -46,22 +46,68 @@ pub const TRAPPED_REQUESTS: [u32; 3] = [
 /// How long a poll waits before the supervisor checks the deadline and the child again.
 const POLL_MS: i32 = 50;
 
-/// One trapped `ioctl(fd, request, arg)`.
+/// One trapped system call; for `ioctl(fd, request, arg)` the fields name its arguments.
 ///
 /// ```
-/// let t = tph_client::harness::Trapped { pid: 1, fd: 3, request: 0x3B7A, arg: 0x1000 };
+/// let t = tph_client::harness::Trapped {
+///     pid: 1, nr: libc::SYS_ioctl, args: [3, 0x3B7A, 0x1000, 0, 0, 0], fd: 3, request: 0x3B7A, arg: 0x1000,
+/// };
 /// assert_eq!(t.request, tph_client::abi::VFIO_DEVICE_PCI_TPH);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trapped {
     /// Thread id of the caller.
     pub pid: u32,
+    /// The system call number.
+    pub nr: i64,
+    /// The raw arguments.
+    pub args: [u64; 6],
     /// The fd argument, as a number in the child.
     pub fd: i32,
     /// The request number (low 32 bits, as the kernel uses it).
     pub request: u32,
     /// The argument pointer in the child.
     pub arg: u64,
+}
+
+/// How the supervisor answers a trapped system call.
+#[derive(Debug)]
+pub enum Reply {
+    /// The call returns this value.
+    Value(i64),
+    /// The call fails with this errno.
+    Fail(Errno),
+    /// The kernel runs the call itself, as if it had not been trapped.
+    Continue,
+    /// A copy of this fd is installed in the child and the call returns its number.
+    Fd(OwnedFd),
+}
+
+impl From<Result<i32, Errno>> for Reply {
+    fn from(r: Result<i32, Errno>) -> Self {
+        match r {
+            Ok(v) => Reply::Value(i64::from(v)),
+            Err(e) => Reply::Fail(e),
+        }
+    }
+}
+
+/// What the child sees besides the trapped calls: extra syscalls to trap whole (for example
+/// `pread64` on a device fd), bind mounts in a private mount namespace (a fake `/sys` or
+/// `/dev`; needs `CAP_SYS_ADMIN`), and a file for its stdin.
+///
+/// ```
+/// let s = tph_client::harness::Sandbox::default();
+/// assert!(s.binds.is_empty() && s.syscalls.is_empty() && s.stdin.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// System call numbers trapped whatever their arguments.
+    pub syscalls: Vec<i64>,
+    /// (source, target) directories bind-mounted in the child's private mount namespace.
+    pub binds: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The child's stdin (default: `/dev/null`).
+    pub stdin: Option<std::path::PathBuf>,
 }
 
 /// The trapped thread's memory, read and written through `/proc/<tid>/mem`; handed to an
@@ -112,7 +158,7 @@ impl ChildMemory {
     }
 }
 
-/// Answers trapped ioctls (in practice: the kernel model, [`crate::emulated::ModelHandler`]).
+/// Answers trapped calls (in practice: the kernel model, [`crate::emulated::ModelHandler`]).
 ///
 /// ```
 /// use tph_client::harness::{ChildMemory, IoctlHandler, Trapped};
@@ -128,6 +174,18 @@ impl ChildMemory {
 pub trait IoctlHandler {
     /// Handles one call; `Ok(v)` makes the child's ioctl return `v`, `Err(e)` fail with `e`.
     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno>;
+
+    /// Handles any trapped call; by default `ioctl`s go to [`IoctlHandler::ioctl`] and other
+    /// system calls run in the kernel as usual.
+    fn handle(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        if call.nr == libc::SYS_ioctl {
+            return Reply::from(self.ioctl(call, mem));
+        }
+        Reply::Continue
+    }
+
+    /// Told the child's number of an fd installed by a [`Reply::Fd`].
+    fn fd_installed(&mut self, _child_fd: i32) {}
 }
 
 /// How a supervised child ended.
@@ -208,8 +266,37 @@ fn reader(mut pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
 /// }
 /// ```
 pub fn supervise(
+    cmd: Command,
+    requests: &[u32],
+    handler: &mut dyn IoctlHandler,
+    timeout: Duration,
+) -> Result<Supervised, Error> {
+    supervise_in(cmd, requests, &Sandbox::default(), handler, timeout)
+}
+
+fn c_path(p: &std::path::Path) -> Result<std::ffi::CString, Error> {
+    std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|e| harness_err("path with NUL", e.into()))
+}
+
+/// [`supervise`] with a [`Sandbox`]: extra trapped syscalls, bind mounts, stdin.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tph_client::harness::{supervise_in, ChildMemory, IoctlHandler, Sandbox, Trapped};
+/// struct Pass;
+/// impl IoctlHandler for Pass {
+///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> { Ok(0) }
+/// }
+/// let sandbox = Sandbox { binds: vec![("/tmp/fake-sys".into(), "/sys".into())], ..Default::default() };
+/// let cmd = std::process::Command::new("ls");
+/// let out = supervise_in(cmd, &[], &sandbox, &mut Pass, Duration::from_secs(5)).unwrap();
+/// println!("{}", out.stdout);
+/// ```
+pub fn supervise_in(
     mut cmd: Command,
     requests: &[u32],
+    sandbox: &Sandbox,
     handler: &mut dyn IoctlHandler,
     timeout: Duration,
 ) -> Result<Supervised, Error> {
@@ -217,14 +304,22 @@ pub fn supervise(
     parent
         .set_read_timeout(Some(timeout))
         .map_err(|e| harness_err("socket timeout", e))?;
-    cmd.stdin(Stdio::null())
+    let stdin = match &sandbox.stdin {
+        Some(p) => {
+            Stdio::from(File::open(p).map_err(|e| harness_err("opening the child's stdin", e))?)
+        }
+        None => Stdio::null(),
+    };
+    cmd.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    sys::install_listener_before_exec(
-        &mut cmd,
-        sys::notify_filter(requests),
-        OwnedFd::from(child_end),
-    );
+    let binds = sandbox
+        .binds
+        .iter()
+        .map(|(s, d)| Ok((c_path(s)?, c_path(d)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let filter = sys::notify_filter(requests, &sandbox.syscalls);
+    sys::install_listener_before_exec(&mut cmd, filter, binds, OwnedFd::from(child_end));
     let mut guard = Guard(
         cmd.spawn()
             .map_err(|e| harness_err("spawning the child", e))?,
@@ -282,6 +377,8 @@ fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler) -> bool {
     };
     let call = Trapped {
         pid: n.pid,
+        nr: i64::from(n.nr),
+        args: n.args,
         fd: n.args[0] as i32,
         request: n.args[1] as u32,
         arg: n.args[2],
@@ -294,9 +391,27 @@ fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler) -> bool {
     if !sys::notif_id_valid(listener.as_fd(), n.id) {
         return false;
     }
-    let result = match mem {
-        Ok(mem) => handler.ioctl(&call, &ChildMemory { mem }),
-        Err(_) => Err(Errno(libc::EFAULT)),
+    let reply = match mem {
+        Ok(mem) => handler.handle(&call, &ChildMemory { mem }),
+        Err(_) => Reply::Fail(Errno(libc::EFAULT)),
     };
-    sys::notif_send(listener.as_fd(), n.id, result).is_ok()
+    send(listener, n.id, reply, handler)
+}
+
+fn send(listener: &OwnedFd, id: u64, reply: Reply, handler: &mut dyn IoctlHandler) -> bool {
+    let fd = listener.as_fd();
+    match reply {
+        Reply::Value(v) => {
+            sys::notif_send(fd, id, Ok(i32::try_from(v).unwrap_or(i32::MAX))).is_ok()
+        }
+        Reply::Fail(e) => sys::notif_send(fd, id, Err(e)).is_ok(),
+        Reply::Continue => sys::notif_continue(fd, id).is_ok(),
+        Reply::Fd(owned) => match sys::notif_addfd_send(fd, id, owned.as_fd()) {
+            Ok(child_fd) => {
+                handler.fd_installed(child_fd);
+                true
+            }
+            Err(_) => false,
+        },
+    }
 }

@@ -27,6 +27,7 @@ pub mod probe;
 pub mod steer;
 mod sys;
 mod v7;
+pub mod vfio_host;
 
 pub use device::{Capabilities, CpuQuery, MemType, Mode, Steer, TphDevice};
 pub use error::{Errno, Error};

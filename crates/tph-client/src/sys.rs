@@ -70,25 +70,67 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// A classic-BPF program: `ioctl` calls whose request is one of `requests` go to the listener,
-/// everything else (and every other architecture's calls) is allowed.
-pub(crate) fn notify_filter(requests: &[u32]) -> Vec<libc::sock_filter> {
-    let n = requests.len();
-    let allow = 5 + n; // index of the ALLOW return
+/// A classic-BPF program: `ioctl` calls whose request is one of `requests`, and every call of
+/// the syscalls in `whole`, go to the listener; everything else (and every other architecture's
+/// calls) is allowed.
+pub(crate) fn notify_filter(requests: &[u32], whole: &[i64]) -> Vec<libc::sock_filter> {
+    let (n, w) = (requests.len(), whole.len());
+    let allow = 5 + w + n; // index of the ALLOW return
+    let notify = allow + 1;
     let jump = |from: usize, to: usize| u8::try_from(to - from - 1).unwrap_or(0);
     let mut p = vec![
         insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARCH),
         insn(BPF_JEQ_K, 0, jump(1, allow), AUDIT_ARCH),
         insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
-        insn(BPF_JEQ_K, 0, jump(3, allow), libc::SYS_ioctl as u32),
-        insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARG1_LO),
     ];
+    for (i, nr) in whole.iter().enumerate() {
+        p.push(insn(BPF_JEQ_K, jump(3 + i, notify), 0, *nr as u32));
+    }
+    p.push(insn(
+        BPF_JEQ_K,
+        0,
+        jump(3 + w, allow),
+        libc::SYS_ioctl as u32,
+    ));
+    p.push(insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARG1_LO));
     for (i, r) in requests.iter().enumerate() {
-        p.push(insn(BPF_JEQ_K, jump(5 + i, allow + 1), 0, *r));
+        p.push(insn(BPF_JEQ_K, jump(5 + w + i, notify), 0, *r));
     }
     p.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
     p.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF));
     p
+}
+
+/// Bind mounts for a private mount namespace: (source, target) as C strings, made before fork.
+pub(crate) type Binds = Vec<(std::ffi::CString, std::ffi::CString)>;
+
+/// In the forked child (between fork and exec): a private mount namespace with `binds` mounted
+/// over their targets. Nothing outside the child sees these mounts.
+fn private_mounts(binds: &Binds) -> io::Result<()> {
+    if binds.is_empty() {
+        return Ok(());
+    }
+    let root = c"/";
+    // SAFETY: unshare takes no pointers; every mount argument is either null (allowed for the
+    // source/type/data of a propagation change or a bind) or a live NUL-terminated C string
+    // from `binds`/`root`, which outlive the calls.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let flags = libc::MS_REC | libc::MS_PRIVATE;
+        let null = std::ptr::null();
+        if libc::mount(null, root.as_ptr(), null, flags, std::ptr::null()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for (src, dst) in binds {
+            let flags = libc::MS_BIND | libc::MS_REC;
+            if libc::mount(src.as_ptr(), dst.as_ptr(), null, flags, std::ptr::null()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Space for one `SCM_RIGHTS` control message carrying one fd, 8-byte aligned.
@@ -162,6 +204,7 @@ pub(crate) fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, io::Error> {
 pub(crate) fn install_listener_before_exec(
     cmd: &mut Command,
     filter: Vec<libc::sock_filter>,
+    binds: Binds,
     sock: OwnedFd,
 ) {
     let sock_raw = sock.as_raw_fd();
@@ -171,9 +214,11 @@ pub(crate) fn install_listener_before_exec(
             len: u16::try_from(filter.len()).unwrap_or(0),
             filter: filter.as_ptr().cast_mut(),
         };
+        private_mounts(&binds)?;
         // SAFETY: runs in the forked child before exec, where only async-signal-safe raw syscalls
-        // are made (no allocation): prctl and seccomp read only `prog`, which points into
-        // `filter`, alive for the whole closure; the listener fd is ours to send and close.
+        // are made (no allocation; `private_mounts` likewise): prctl and seccomp read only
+        // `prog`, which points into `filter`, alive for the whole closure; the listener fd is
+        // ours to send.
         unsafe {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
@@ -187,10 +232,9 @@ pub(crate) fn install_listener_before_exec(
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
-            let fd = fd as RawFd;
-            let sent = send_fd_raw(sock_raw, fd);
-            libc::close(fd);
-            sent
+            // The listener fd is close-on-exec; it is not closed here because `close` itself
+            // may be a trapped call, which nobody could answer before `exec`.
+            send_fd_raw(sock_raw, fd as RawFd)
         }
     };
     // SAFETY: the hook is async-signal-safe (see above) and touches no lock or allocator, so it
@@ -205,6 +249,7 @@ pub(crate) fn install_listener_before_exec(
 pub(crate) struct Notif {
     pub id: u64,
     pub pid: u32,
+    pub nr: i32,
     pub args: [u64; 6],
 }
 
@@ -226,6 +271,7 @@ pub(crate) fn notif_recv(listener: BorrowedFd<'_>) -> Result<Notif, Errno> {
     Ok(Notif {
         id: n.id,
         pid: n.pid,
+        nr: n.data.nr,
         args: n.data.args,
     })
 }
@@ -274,6 +320,58 @@ pub(crate) fn notif_send(
     Ok(())
 }
 
+/// `SECCOMP_IOCTL_NOTIF_SEND` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the kernel runs the
+/// trapped syscall itself, as if it had not been trapped.
+pub(crate) fn notif_continue(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: 0,
+        flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+    };
+    // SAFETY: `resp` is a live `seccomp_notif_resp`, the type this request reads.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND as _,
+            &mut resp as *mut libc::seccomp_notif_resp,
+        )
+    };
+    if rc < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+/// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`: installs a copy of `fd` in the
+/// trapped process and makes the trapped syscall return its number, which is returned here too.
+pub(crate) fn notif_addfd_send(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    fd: BorrowedFd<'_>,
+) -> Result<i32, Errno> {
+    let mut add = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: libc::O_CLOEXEC as u32,
+    };
+    // SAFETY: `add` is a live `seccomp_notif_addfd`, the type this request reads; `fd` is live
+    // for the call (the kernel duplicates it into the target).
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD as _,
+            &mut add as *mut libc::seccomp_notif_addfd,
+        )
+    };
+    if rc < 0 {
+        return Err(last_errno());
+    }
+    Ok(rc)
+}
+
 /// What `poll` saw on one fd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ready {
@@ -315,7 +413,7 @@ mod tests {
 
     #[test]
     fn notify_filter_jumps_land_on_returns() {
-        let p = notify_filter(&[0x3B7A, 0x3B6E]);
+        let p = notify_filter(&[0x3B7A, 0x3B6E], &[]);
         assert_eq!(p.len(), 9);
         // arch mismatch and nr mismatch jump to ALLOW (index 7).
         assert_eq!(1 + 1 + p[1].jf as usize, 7);
@@ -325,6 +423,16 @@ mod tests {
         assert_eq!(6 + 1 + p[6].jt as usize, 8);
         assert_eq!(p[7].k, libc::SECCOMP_RET_ALLOW);
         assert_eq!(p[8].k, libc::SECCOMP_RET_USER_NOTIF);
+    }
+
+    #[test]
+    fn notify_filter_whole_syscalls_jump_to_notify() {
+        let p = notify_filter(&[0x3B7A], &[libc::SYS_pread64]);
+        assert_eq!(p.len(), 9);
+        assert_eq!(p[3].k, libc::SYS_pread64 as u32);
+        assert_eq!(3 + 1 + p[3].jt as usize, 8); // NOTIFY
+        assert_eq!(4 + 1 + p[4].jf as usize, 7); // not ioctl: ALLOW
+        assert_eq!(6 + 1 + p[6].jt as usize, 8);
     }
 
     #[test]

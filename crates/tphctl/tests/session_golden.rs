@@ -19,7 +19,11 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
         .expect("spawn tphctl");
     // The child may exit before reading everything (setup errors): a broken pipe is fine.
     if let Err(e) = child.stdin.take().expect("stdin").write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing stdin: {e}"
+        );
     }
     child.wait_with_output().expect("wait tphctl")
 }

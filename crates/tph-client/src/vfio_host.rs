@@ -1,0 +1,373 @@
+//! A whole VFIO host for a supervised, unmodified program: the legacy container/group/device
+//! ioctls that `vfio-ioctls` issues while opening a device, the device's region reads, and the
+//! TPH/MSI-X/reset calls, all answered by the kernel model (`tph-kernel`).
+//!
+//! With [`FakeVfioTree`] (a `/sys` and `/dev` bind-mounted in the child's private mount
+//! namespace: vfio-pci's module parameter, the device bound to vfio-pci in IOMMU group 7,
+//! `/dev/vfio/vfio` and `/dev/vfio/7`), a program such as `tphctl session --vfio BDF` runs its
+//! real-device path end to end, every VFIO call crossing the real syscall boundary.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tph_client::harness::{supervise_in, Sandbox};
+//! use tph_client::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
+//!
+//! let host = tph_kernel::Host::with_default_machine(Default::default());
+//! let bdf: tph_regs::machine::Bdf = "02:00.0".parse().unwrap();
+//! let tree = FakeVfioTree::create(std::env::temp_dir().join("fake-vfio"), bdf, 8).unwrap();
+//! let mut handler = VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+//! let sandbox = Sandbox { stdin: Some("script.txt".into()), ..tree.sandbox() };
+//! let mut cmd = std::process::Command::new("tphctl");
+//! cmd.args(["session", "--vfio", "02:00.0"]);
+//! let out = supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, Duration::from_secs(30)).unwrap();
+//! print!("{}", out.stdout);
+//! ```
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use tph_kernel::vfio::{DeviceFd, VfioDevice};
+use tph_regs::machine::Bdf;
+use tph_regs::msix::MsixCap;
+
+use crate::abi::{io, VFIO_BASE, VFIO_TYPE};
+use crate::emulated::ModelHandler;
+use crate::error::{Errno, Error};
+use crate::harness::{ChildMemory, IoctlHandler, Reply, Sandbox, Trapped};
+
+const fn vfio(n: u8) -> u32 {
+    io(VFIO_TYPE, VFIO_BASE + n)
+}
+
+const GET_API_VERSION: u32 = vfio(0);
+const CHECK_EXTENSION: u32 = vfio(1);
+const SET_IOMMU: u32 = vfio(2);
+const GROUP_GET_STATUS: u32 = vfio(3);
+const GROUP_SET_CONTAINER: u32 = vfio(4);
+const GROUP_UNSET_CONTAINER: u32 = vfio(5);
+const GROUP_GET_DEVICE_FD: u32 = vfio(6);
+const DEVICE_GET_INFO: u32 = vfio(7);
+const DEVICE_GET_REGION_INFO: u32 = vfio(8);
+const DEVICE_GET_IRQ_INFO: u32 = vfio(9);
+
+/// Every VFIO ioctl the host answers (container, group, device, TPH).
+pub const TRAPPED_VFIO_REQUESTS: [u32; 13] = [
+    GET_API_VERSION,
+    CHECK_EXTENSION,
+    SET_IOMMU,
+    GROUP_GET_STATUS,
+    GROUP_SET_CONTAINER,
+    GROUP_UNSET_CONTAINER,
+    GROUP_GET_DEVICE_FD,
+    DEVICE_GET_INFO,
+    DEVICE_GET_REGION_INFO,
+    DEVICE_GET_IRQ_INFO,
+    crate::abi::VFIO_DEVICE_SET_IRQS,
+    crate::abi::VFIO_DEVICE_RESET,
+    crate::abi::VFIO_DEVICE_PCI_TPH,
+];
+
+/// `VFIO_TYPE1_IOMMU` and `VFIO_TYPE1v2_IOMMU`.
+const TYPE1: [u64; 2] = [1, 3];
+/// `VFIO_GROUP_FLAGS_VIABLE`.
+const GROUP_VIABLE: u32 = 1;
+/// `VFIO_DEVICE_FLAGS_RESET | VFIO_DEVICE_FLAGS_PCI`.
+const DEVICE_FLAGS: u32 = 0b11;
+/// Regions: BAR0..5, ROM, config, VGA (`VFIO_PCI_NUM_REGIONS`).
+const NUM_REGIONS: u32 = 9;
+/// IRQ indexes: INTx, MSI, MSI-X, ERR, REQ (`VFIO_PCI_NUM_IRQS`).
+const NUM_IRQS: u32 = 5;
+const CONFIG_REGION: u32 = 7;
+const VGA_REGION: u32 = 8;
+/// `VFIO_REGION_INFO_FLAG_READ | WRITE`.
+const REGION_RW: u32 = 0b11;
+/// `VFIO_IRQ_INFO_EVENTFD`.
+const IRQ_EVENTFD: u32 = 1;
+/// Region offsets within the device fd: index << 40, as vfio-pci does.
+const REGION_SHIFT: u32 = 40;
+/// The IOMMU group the fake tree puts the device in.
+pub const GROUP: u32 = 7;
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+/// Answers every VFIO call of one supervised program with one device of the kernel model.
+#[derive(Debug)]
+pub struct VfioHostHandler {
+    device: VfioDevice,
+    bdf: Bdf,
+    model: Option<ModelHandler>,
+    device_fd: Option<i32>,
+    opens: u32,
+}
+
+impl VfioHostHandler {
+    /// Serves `device` (already taken over by vfio-pci in the model) under the name `bdf`.
+    ///
+    /// ```
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let bdf = "02:00.0".parse().unwrap();
+    /// let h = tph_client::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// assert_eq!((h.device_fd(), h.opens()), (None, 0)); // nobody opened it yet
+    /// ```
+    pub fn new(device: VfioDevice, bdf: Bdf) -> Result<Self, Error> {
+        Ok(Self {
+            device,
+            bdf,
+            model: None,
+            device_fd: None,
+            opens: 0,
+        })
+    }
+
+    /// The child's fd number for the device while it has it open.
+    pub fn device_fd(&self) -> Option<i32> {
+        self.device_fd
+    }
+
+    /// How many times the child obtained the device fd (`VFIO_GROUP_GET_DEVICE_FD`).
+    pub fn opens(&self) -> u32 {
+        self.opens
+    }
+
+    /// The model device (snapshots, traces).
+    pub fn device(&self) -> &VfioDevice {
+        &self.device
+    }
+
+    fn open_device(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        let mut name = [0u8; 32];
+        let got = (1..=name.len())
+            .rev()
+            .find(|&n| mem.read(call.arg, &mut name[..n]).is_ok());
+        let name = name[..got.unwrap_or(0)]
+            .split(|&b| b == 0)
+            .next()
+            .unwrap_or(&[]);
+        if name != self.bdf.to_string().as_bytes() {
+            return Reply::Fail(Errno::EINVAL);
+        }
+        let fd: Result<DeviceFd, _> = self.device.open();
+        let null = File::open("/dev/null");
+        match (fd, null) {
+            (Ok(fd), Ok(null)) => {
+                self.model = Some(ModelHandler::new(fd));
+                Reply::Fd(null.into())
+            }
+            _ => Reply::Fail(Errno(libc::EBUSY)),
+        }
+    }
+
+    fn region_info(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let mut info = [0u8; 32];
+        mem.read(call.arg, &mut info)?;
+        let index = le32(&info, 8);
+        if index == VGA_REGION || index >= NUM_REGIONS {
+            return Err(Errno::EINVAL);
+        }
+        let size = self.region_size(index);
+        info[4..8].copy_from_slice(&REGION_RW.to_le_bytes());
+        info[12..16].copy_from_slice(&0u32.to_le_bytes());
+        info[16..24].copy_from_slice(&size.to_le_bytes());
+        info[24..32].copy_from_slice(&(u64::from(index) << REGION_SHIFT).to_le_bytes());
+        mem.write(call.arg, &info).map(|()| 0)
+    }
+
+    fn msix_cap(&self) -> Option<MsixCap> {
+        self.device
+            .with_hardware(|f| MsixCap::find(f.config_bytes()))
+    }
+
+    fn region_size(&self, index: u32) -> u64 {
+        match (index, self.msix_cap()) {
+            (CONFIG_REGION, _) => 4096,
+            (i, Some(m)) if i == u32::from(m.table_bir) => {
+                (u64::from(m.table_offset) + 16 * u64::from(m.table_size)).next_power_of_two()
+            }
+            _ => 0,
+        }
+    }
+
+    fn irq_info(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let mut info = [0u8; 16];
+        mem.read(call.arg, &mut info)?;
+        let count = match le32(&info, 8) {
+            2 => self.msix_cap().map_or(0, |m| u32::from(m.table_size)),
+            1 => 0,
+            i if i < NUM_IRQS => 1,
+            _ => return Err(Errno::EINVAL),
+        };
+        info[4..8].copy_from_slice(&IRQ_EVENTFD.to_le_bytes());
+        info[12..16].copy_from_slice(&count.to_le_bytes());
+        mem.write(call.arg, &info).map(|()| 0)
+    }
+
+    fn simple_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        match call.request {
+            GET_API_VERSION | SET_IOMMU | GROUP_SET_CONTAINER | GROUP_UNSET_CONTAINER => Ok(0),
+            CHECK_EXTENSION => Ok(i32::from(TYPE1.contains(&call.arg))),
+            GROUP_GET_STATUS => mem
+                .write(call.arg + 4, &GROUP_VIABLE.to_le_bytes())
+                .map(|()| 0),
+            DEVICE_GET_INFO => {
+                let info = [DEVICE_FLAGS, NUM_REGIONS, NUM_IRQS];
+                let bytes: Vec<u8> = info.iter().flat_map(|v| v.to_le_bytes()).collect();
+                mem.write(call.arg + 4, &bytes).map(|()| 0)
+            }
+            DEVICE_GET_REGION_INFO => self.region_info(call, mem),
+            DEVICE_GET_IRQ_INFO => self.irq_info(call, mem),
+            _ => match self.model.as_mut() {
+                Some(model) => model.ioctl(call, mem),
+                None => Err(Errno(libc::ENOTTY)),
+            },
+        }
+    }
+
+    /// `pread64(device_fd, buf, len, offset)`: config space or the MSI-X table from the model.
+    fn pread(&self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        let (buf, len, off) = (call.args[1], call.args[2], call.args[3]);
+        let (index, at) = (
+            (off >> REGION_SHIFT) as u32,
+            off & ((1 << REGION_SHIFT) - 1),
+        );
+        let mut data = vec![0u8; usize::try_from(len).unwrap_or(0).min(4096)];
+        let read = match index {
+            CONFIG_REGION => self.read_config(at, &mut data),
+            i => self.read_bar(i, at, &mut data),
+        };
+        match read.and_then(|()| mem.write(buf, &data)) {
+            Ok(()) => Reply::Value(data.len() as i64),
+            Err(e) => Reply::Fail(e),
+        }
+    }
+
+    fn read_config(&self, at: u64, data: &mut [u8]) -> Result<(), Errno> {
+        let fd = self.model.as_ref().ok_or(Errno::EBADF)?.fd();
+        fd.config_read(at, data).map_err(|e| Errno(e.number()))
+    }
+
+    fn read_bar(&self, index: u32, at: u64, data: &mut [u8]) -> Result<(), Errno> {
+        let m = self
+            .msix_cap()
+            .filter(|m| u32::from(m.table_bir) == index)
+            .ok_or(Errno::EINVAL)?;
+        let start = at
+            .checked_sub(u64::from(m.table_offset))
+            .ok_or(Errno::EINVAL)?;
+        self.device.with_hardware(|f| {
+            for (i, chunk) in data.chunks_mut(4).enumerate() {
+                let byte = start + 4 * i as u64;
+                let v = f.msix_read((byte / 16) as u16, (byte % 16) as u8);
+                chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+            }
+        });
+        Ok(())
+    }
+}
+
+impl IoctlHandler for VfioHostHandler {
+    fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        self.simple_ioctl(call, mem)
+    }
+
+    fn handle(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        match call.nr {
+            libc::SYS_ioctl if call.request == GROUP_GET_DEVICE_FD => self.open_device(call, mem),
+            libc::SYS_ioctl => Reply::from(self.simple_ioctl(call, mem)),
+            libc::SYS_pread64 if Some(call.fd) == self.device_fd => self.pread(call, mem),
+            libc::SYS_close if Some(call.fd) == self.device_fd => {
+                // The program closes the device: release the model's fd (its last close turns
+                // TPH off), then let the kernel close the child's placeholder fd.
+                self.model = None;
+                self.device_fd = None;
+                Reply::Continue
+            }
+            _ => Reply::Continue,
+        }
+    }
+
+    fn fd_installed(&mut self, child_fd: i32) {
+        self.opens += 1;
+        self.device_fd = Some(child_fd);
+    }
+}
+
+/// A fake `/sys` and `/dev` for one VFIO device, to bind-mount in a supervised child.
+#[derive(Debug)]
+pub struct FakeVfioTree {
+    root: PathBuf,
+}
+
+fn symlink(target: &str, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+impl FakeVfioTree {
+    /// Creates the trees under `root` (replacing what is there): vfio-pci loaded with the v7
+    /// module parameter, `bdf` bound to vfio-pci in IOMMU group [`GROUP`], CPUs `0..cpus`
+    /// present, and the VFIO nodes.
+    ///
+    /// ```
+    /// use tph_client::vfio_host::FakeVfioTree;
+    /// let root = std::env::temp_dir().join(format!("fake-vfio-doc-{}", std::process::id()));
+    /// let tree = FakeVfioTree::create(&root, "01:00.0".parse().unwrap(), 8).unwrap();
+    /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/driver").exists());
+    /// assert_eq!(tree.sandbox().binds.len(), 2);
+    /// ```
+    pub fn create(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
+        let root = root.into();
+        let io = |source| Error::Io {
+            path: root.clone(),
+            source,
+        };
+        let _ = std::fs::remove_dir_all(&root);
+        let sys = root.join("sys");
+        let dev = sys.join("bus/pci/devices").join(bdf.to_string());
+        for d in [
+            &dev,
+            &sys.join("bus/pci/drivers/vfio-pci"),
+            &sys.join("kernel/iommu_groups/7"),
+        ] {
+            std::fs::create_dir_all(d).map_err(io)?;
+        }
+        symlink("../../../../bus/pci/drivers/vfio-pci", &dev.join("driver")).map_err(io)?;
+        symlink(
+            "../../../../kernel/iommu_groups/7",
+            &dev.join("iommu_group"),
+        )
+        .map_err(io)?;
+        let params = sys.join("module/vfio_pci/parameters");
+        std::fs::create_dir_all(&params).map_err(io)?;
+        std::fs::write(params.join(crate::probe::V7_PARAM), "N\n").map_err(io)?;
+        std::fs::create_dir_all(sys.join("devices/system/cpu")).map_err(io)?;
+        let present = format!("0-{}\n", cpus.saturating_sub(1));
+        std::fs::write(sys.join("devices/system/cpu/present"), present).map_err(io)?;
+        std::fs::create_dir_all(root.join("dev/vfio")).map_err(io)?;
+        for node in ["vfio", "7"] {
+            std::fs::write(root.join("dev/vfio").join(node), b"").map_err(io)?;
+        }
+        Ok(Self { root })
+    }
+
+    /// The bind mounts of this tree over `/sys` and `/dev`, as a [`Sandbox`] that also traps
+    /// `pread64` (region reads of the device fd) and `close` (the device's release).
+    pub fn sandbox(&self) -> Sandbox {
+        Sandbox {
+            syscalls: vec![libc::SYS_pread64, libc::SYS_close],
+            binds: vec![
+                (self.root.join("sys"), "/sys".into()),
+                (self.root.join("dev"), "/dev".into()),
+            ],
+            stdin: None,
+        }
+    }
+}
+
+impl Drop for FakeVfioTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
