@@ -236,6 +236,9 @@ fn write_entries(
     writeln!(out, "\tST table entries ({}):", t.table_location)?;
     if let Some(o) = owners.filter(|_| !t.entries.is_empty()) {
         writeln!(out, "\t\ttag owners: {}", o.summary)?;
+        if let Some(note) = o.note.as_ref().filter(|_| o.width.is_some()) {
+            writeln!(out, "\t\tnote: {note}")?;
+        }
     }
     for (i, e) in t.entries.iter().enumerate() {
         let who = owners
@@ -447,7 +450,7 @@ struct FnOwners {
     width: Option<Width>,
     /// The `tag owners:` line.
     summary: String,
-    /// Why there is no width.
+    /// Why there is no width, or a caveat about the owners.
     note: Option<String>,
     /// `owners[i]` belongs to `tph.entries[i]`.
     owners: Vec<Vec<Owner>>,
@@ -480,19 +483,12 @@ fn annotate(r: &FunctionReport, src: &OwnerSource) -> FnOwners {
     let uids = tagmap::uid_ranges(&src.uids);
     let (width, summary, note, owners) = match width_of(r) {
         Ok((w, t)) => {
-            let map = src.map(w);
-            let owners = r
-                .tph
-                .entries
-                .iter()
-                .map(|e| tagmap::owners(map, e.st).to_vec())
-                .collect();
             let summary = format!(
                 "{}-bit tags (requester type {t}) from {}, UIDs {uids}",
                 w.bits(),
                 src.label
             );
-            (Some(w), summary, None, owners)
+            (Some(w), summary, rciep_note(r), entry_owners(r, src.map(w)))
         }
         Err(why) => (None, format!("unknown: {why}"), Some(why), Vec::new()),
     };
@@ -504,6 +500,21 @@ fn annotate(r: &FunctionReport, src: &OwnerSource) -> FnOwners {
         label: src.label.clone(),
         uids,
     }
+}
+
+fn entry_owners(r: &FunctionReport, map: &OwnerMap) -> Vec<Vec<Owner>> {
+    let owners = |st| tagmap::owners(map, st).to_vec();
+    r.tph.entries.iter().map(|e| owners(e.st)).collect()
+}
+
+/// `get_cpu_st` needs the root port to find the host bridge (pci-tph-core.md section 2), so
+/// the kernel gives an RCiEP no tag at all (ENODEV).
+fn rciep_note(r: &FunctionReport) -> Option<String> {
+    (r.port_type == Some("rc_integrated_endpoint")).then(|| {
+        "an RCiEP has no root port, so the kernel's get_cpu_st fails (ENODEV) for it; \
+         these tags did not come from that lookup; owners are matched against the firmware answers directly"
+            .to_owned()
+    })
 }
 
 /// The `show --json` object of one function, with the owner fields when annotated.

@@ -328,6 +328,52 @@ mod tests {
         assert_eq!(j, r#"{"uid":7,"mem":"pm"}"#);
     }
 
+    /// Tags the kernel model writes for CPUs 0-7 (one SET_ST, entry i = CPU i, all of one
+    /// memory type) on an emulated device enabled in IV mode, read back from the hardware.
+    fn kernel_tags(bdf: &str, mem_type: u8) -> Vec<u16> {
+        use tph_kernel::vfio::abi;
+        let host = tph_kernel::Host::with_default_machine(tph_kernel::HostOptions::default());
+        let dev = host
+            .take_over(bdf.parse().expect("bdf"))
+            .expect("take over");
+        let fd = dev.open().expect("open");
+        if bdf == "01:00.0" {
+            fd.set_irqs(8)
+                .expect("MSI-X vectors 0-7 for the MSI-X-located table");
+        }
+        let mut arg = abi::encode_op(abi::OP_ENABLE, [abi::MODE_IV, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg), Ok(0));
+        let entries: Vec<abi::Entry> = (0..8)
+            .map(|c| abi::Entry::new(c, mem_type, c as u16))
+            .collect();
+        let mut arg = abi::encode_st(abi::OP_SET_ST, &entries);
+        assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg), Ok(0));
+        dev.snapshot().st_table
+    }
+
+    #[test]
+    fn owners_of_kernel_written_tags_include_the_cpu_asked_for() {
+        // 02:00.0 negotiates requester type 1 (8-bit tags), 01:00.0 type 3 (16-bit; its table
+        // is in MSI-X); the emulated host maps CPU n to UID n and answers with
+        // TableSource::default_for_all.
+        let answers = query(&TableSource::default_for_all(), &(0..8).collect::<Vec<_>>());
+        for (bdf, width) in [("02:00.0", Width::Bits8), ("01:00.0", Width::Bits16)] {
+            let map = owner_map(&answers.ok, width);
+            for (mem_type, mem) in [(0, VM), (1, PM)] {
+                let tags = kernel_tags(bdf, mem_type);
+                for cpu in 0..8u32 {
+                    let tag = tags[cpu as usize];
+                    let want = Owner { uid: cpu, mem };
+                    assert!(
+                        owners(&map, tag).contains(&want),
+                        "{bdf} cpu {cpu} {mem:?}: tag {tag:#x} owners {:?}",
+                        owners(&map, tag)
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn uid_list_ranges_and_singles_parse() {
         assert_eq!(
