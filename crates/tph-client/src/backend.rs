@@ -61,6 +61,18 @@ pub trait Backend {
     fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
     /// Number of present CPUs when known (used to explain EINVAL in user terms).
     fn cpu_count(&self) -> Option<u32>;
+
+    /// Issues `VFIO_DEVICE_FEATURE` (the feature revision's TPH calls). The default is a
+    /// kernel without that ioctl: ENOTTY.
+    fn device_feature(&mut self, _arg: &mut [u8]) -> Result<i32, Errno> {
+        Err(Errno(libc::ENOTTY))
+    }
+
+    /// Writes configuration space at `offset` (the feature revision enables TPH this way). The
+    /// default is a backend that cannot: EOPNOTSUPP.
+    fn write_config(&mut self, _offset: u64, _data: &[u8]) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
 }
 
 /// A boxed backend is a backend (to choose one at run time).
@@ -83,6 +95,14 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 
     fn cpu_count(&self) -> Option<u32> {
         (**self).cpu_count()
+    }
+
+    fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        (**self).device_feature(arg)
+    }
+
+    fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        (**self).write_config(offset, data)
     }
 }
 
@@ -261,6 +281,19 @@ impl<F: AsFd> Backend for FdBackend<F> {
     fn cpu_count(&self) -> Option<u32> {
         self.cpus
     }
+
+    fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        check_arg(arg)?;
+        sys::ioctl_with_buf(self.fd.as_fd(), abi::VFIO_DEVICE_FEATURE, arg)
+    }
+
+    fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        let base = self.config_region_offset()?;
+        let owned = self.fd.as_fd().try_clone_to_owned();
+        let file = File::from(owned.map_err(|e| Errno::from_io(&e))?);
+        file.write_all_at(data, base + offset)
+            .map_err(|e| Errno::from_io(&e))
+    }
 }
 
 /// Real kernel backend over a device opened with `vfio-ioctls` (legacy group/container path).
@@ -354,6 +387,16 @@ impl Backend for VfioBackend {
 
     fn cpu_count(&self) -> Option<u32> {
         self.cpus
+    }
+
+    fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        check_arg(arg)?;
+        sys::ioctl_with_buf(sys::borrow_owned(&self.dev), abi::VFIO_DEVICE_FEATURE, arg)
+    }
+
+    fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        self.dev.region_write(CONFIG_REGION_INDEX, data, offset);
+        Ok(())
     }
 }
 

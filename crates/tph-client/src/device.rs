@@ -6,7 +6,7 @@ use crate::abi::{self, TphEntry};
 use crate::backend::Backend;
 use crate::error::{Errno, Error};
 use crate::probe::{Probe, Revision};
-use crate::v7;
+use crate::{feature, v7};
 
 /// A TPH mode a user can ask for.
 ///
@@ -169,22 +169,22 @@ impl<B: Backend> TphDevice<B> {
 
     /// Wraps `backend` for a kernel known to speak `revision`.
     ///
-    /// Only the v7 adapter exists so far; the feature revision is refused honestly.
+    /// `Revision::Unknown` is refused: nothing is ever sent to a kernel nobody identified.
     ///
     /// ```
     /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// assert!(TphDevice::with_revision(backend, Revision::Feature).is_err());
+    /// assert!(TphDevice::with_revision(backend, Revision::Unknown).is_err());
     /// ```
     pub fn with_revision(backend: B, revision: Revision) -> Result<Self, Error> {
         match revision {
-            Revision::V7 => Ok(Self {
+            Revision::V7 | Revision::Feature => Ok(Self {
                 backend,
                 revision,
                 known: Known::default(),
             }),
-            Revision::Feature | Revision::Unknown => Err(Error::NoInterface { revision }),
+            Revision::Unknown => Err(Error::NoInterface { revision }),
         }
     }
 
@@ -253,7 +253,10 @@ impl<B: Backend> TphDevice<B> {
     /// assert_eq!((caps.iv, caps.ds, caps.st_table_size), (true, false, 16));
     /// ```
     pub fn capabilities(&mut self) -> Result<Capabilities, Error> {
-        let caps = v7::get_cap(&mut self.backend)?;
+        let caps = match self.revision {
+            Revision::Feature => feature::get_cap(&mut self.backend)?,
+            _ => v7::get_cap(&mut self.backend)?,
+        };
         self.known.caps = Some(caps);
         Ok(caps)
     }
@@ -270,7 +273,10 @@ impl<B: Backend> TphDevice<B> {
     /// assert!(matches!(dev.enable(Mode::Iv), Err(Error::AlreadyEnabled { .. })));
     /// ```
     pub fn enable(&mut self, mode: Mode) -> Result<(), Error> {
-        v7::enable(&mut self.backend, mode, &self.known)?;
+        match self.revision {
+            Revision::Feature => feature::enable(&mut self.backend, mode)?,
+            _ => v7::enable(&mut self.backend, mode, &self.known)?,
+        }
         self.known.mode = Some(mode);
         Ok(())
     }
@@ -287,7 +293,10 @@ impl<B: Backend> TphDevice<B> {
     /// dev.disable().unwrap(); // also fine when already off
     /// ```
     pub fn disable(&mut self) -> Result<(), Error> {
-        v7::disable(&mut self.backend)?;
+        match self.revision {
+            Revision::Feature => feature::disable(&mut self.backend)?,
+            _ => v7::disable(&mut self.backend)?,
+        }
         self.known.mode = None;
         Ok(())
     }
@@ -313,7 +322,10 @@ impl<B: Backend> TphDevice<B> {
                 ..TphEntry::default()
             })
             .collect();
-        v7::get_st(&mut self.backend, &entries, &self.known)
+        match self.revision {
+            Revision::Feature => feature::get_st(&mut self.backend, &entries, &self.known),
+            _ => v7::get_st(&mut self.backend, &entries, &self.known),
+        }
     }
 
     /// Programs `entries` into the steering table, all or nothing (one SET_ST).
@@ -367,7 +379,10 @@ impl<B: Backend> TphDevice<B> {
     }
 
     fn set_raw_entries(&mut self, raw: &[TphEntry]) -> Result<(), Error> {
-        let r = v7::set_st(&mut self.backend, raw, &self.known);
+        let r = match self.revision {
+            Revision::Feature => feature::set_st(&mut self.backend, raw),
+            _ => v7::set_st(&mut self.backend, raw, &self.known),
+        };
         let validation = [libc::EINVAL, libc::ENXIO, libc::ENODEV, libc::EOPNOTSUPP];
         if matches!(r, Err(ref e) if e.errno().is_some_and(|n| !validation.contains(&n.0))) {
             // A refusal in validation changes nothing; any other failure is a failed hardware
@@ -436,7 +451,8 @@ impl<B: Backend> TphDevice<B> {
             })
     }
 
-    /// Sends `arg` unchanged as the TPH ioctl argument (for diagnostics); the kernel's answer.
+    /// Sends `arg` unchanged as the v7 TPH ioctl argument (for diagnostics); the kernel's
+    /// answer. On a kernel of another revision nothing is sent: ENOTTY.
     ///
     /// ```
     /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
@@ -448,6 +464,10 @@ impl<B: Backend> TphDevice<B> {
     /// assert_eq!(arg[10], 16); // st_table_sz
     /// ```
     pub fn raw_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        if self.revision != Revision::V7 {
+            // 0x3B7A means something else (or nothing) on other kernels: never send it there.
+            return Err(Errno(libc::ENOTTY));
+        }
         self.backend.tph_ioctl(arg)
     }
 

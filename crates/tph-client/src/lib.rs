@@ -5,7 +5,9 @@
 //!   program and clear table entries, each one batched call), with errors in user terms
 //!   ([`Error`], carrying the kernel's errno). [`steer::QueueSteering`] builds the driver
 //!   pattern (bind queues to polling CPUs) on top.
-//! - The v7 adapter (private): those calls as `VFIO_DEVICE_PCI_TPH` ops, bytes from [`abi`].
+//! - One adapter per kernel revision (private): v7 (`VFIO_DEVICE_PCI_TPH` ops, bytes from
+//!   [`abi`]) and the later feature revision (`VFIO_DEVICE_FEATURE_TPH_ST` plus the virtualised
+//!   TPH Control register in the config region), chosen by [`probe`].
 //! - [`backend::Backend`]: the narrow seam. Real kernels: [`backend::FdBackend`] (any `AsFd`) and
 //!   [`backend::VfioBackend`] (opened with [`open`] through `vfio-ioctls`).
 //! - [`probe`]: which kernel revision is there, from sysfs file names only.
@@ -21,6 +23,7 @@ pub mod backend;
 mod device;
 pub mod emulated;
 mod error;
+mod feature;
 pub mod harness;
 pub mod open;
 pub mod probe;

@@ -43,7 +43,7 @@ fn emulated_output() -> String {
 }
 
 #[test]
-fn session_vfio_unmodified_binary_under_supervisor_matches_emulated() {
+fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
     if !user_notif_available() {
         eprintln!("SKIPPED: this kernel refuses seccomp user notification");
         return;

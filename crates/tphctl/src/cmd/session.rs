@@ -103,7 +103,7 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
         None => Probe::default(),
     };
     let report = probe.run();
-    if report.revision != Revision::V7 {
+    if report.revision == Revision::Unknown {
         let why = format!(
             "the kernel has no VFIO TPH interface this client can use ({}: {})",
             report.revision,
