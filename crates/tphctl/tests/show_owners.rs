@@ -112,7 +112,7 @@ fn show_owners_dsa_firmware_file_text_matches_golden() {
     // UID 4 is not in the table: named once on stderr, the rest still annotated.
     assert_eq!(
         stderr(&out),
-        "tphctl: warning: uid 4: firmware has no steering tag for processor UID 4\n"
+        "tphctl: warning: uid 4: no result from firmware\n"
     );
 }
 

@@ -75,7 +75,11 @@ pub fn run(mut args: Args) -> CmdResult {
         .map_err(|e| CliError::new("show", e))?;
     let explicit_uids = explicit_uids(&args.owners)?;
     let loaded = args.source.load()?;
-    let owners = owner_source(&args.owners, args.source.emulated, explicit_uids)?;
+    let owners = if args.lspci {
+        None
+    } else {
+        owner_source(&args.owners, args.source.emulated, explicit_uids)?
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let found = if args.lspci {
@@ -345,8 +349,8 @@ fn owner_source(
         .or(fw.madt_uids)
         .unwrap_or_else(|| (0..DEFAULT_CPUS).collect());
     let answers = tagmap::query(fw.source.as_ref(), &uids);
-    for (uid, e) in &answers.failed {
-        eprintln!("tphctl: warning: uid {uid}: {e}");
+    for line in tagmap::failure_lines(&answers.failed) {
+        eprintln!("tphctl: warning: {line}");
     }
     Ok(Some(OwnerSource {
         label: fw.label,

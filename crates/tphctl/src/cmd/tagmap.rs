@@ -99,6 +99,33 @@ pub fn query(source: &dyn SteeringTagSource, uids: &[u32]) -> Answers {
     answers
 }
 
+/// One warning line per distinct failure, naming its UIDs as ranges (`uids 4-7: ...`), so a
+/// long UID list against a short table stays readable.
+pub fn failure_lines(failed: &[(u32, FirmwareError)]) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for (uid, e) in failed {
+        let why = match e {
+            FirmwareError::UnknownUid(_) => "no result from firmware".to_owned(),
+            other => other.to_string(),
+        };
+        let at = *index.entry(why.clone()).or_insert_with(|| {
+            groups.push((why, Vec::new()));
+            groups.len() - 1
+        });
+        if let Some((_, uids)) = groups.get_mut(at) {
+            uids.push(*uid);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(why, uids)| {
+            let noun = if uids.len() == 1 { "uid" } else { "uids" };
+            format!("{noun} {}: {why}", uid_ranges(&uids))
+        })
+        .collect()
+}
+
 /// Tag -> owners, each list in UID order with `vm` before `pm`.
 pub type OwnerMap = BTreeMap<u16, Vec<Owner>>;
 
@@ -225,9 +252,12 @@ pub fn uid_ranges(uids: &[u32]) -> String {
         }
     }
     runs.iter()
-        .map(|&(lo, hi)| match lo == hi {
-            true => lo.to_string(),
-            false => format!("{lo}-{hi}"),
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
         })
         .collect::<Vec<_>>()
         .join(",")
@@ -298,6 +328,23 @@ mod tests {
         let a = query(&src, &[0, 1]);
         assert_eq!(a.ok, vec![(1, StInfo(0x0a01))]);
         assert_eq!(a.failed, vec![(0, FirmwareError::UnknownUid(0))]);
+    }
+
+    #[test]
+    fn failure_lines_group_uids_per_cause() {
+        let failed = [
+            (4, FirmwareError::UnknownUid(4)),
+            (5, FirmwareError::UnknownUid(5)),
+            (6, FirmwareError::Aml("divide by zero".into())),
+            (9, FirmwareError::UnknownUid(9)),
+        ];
+        assert_eq!(
+            failure_lines(&failed),
+            [
+                "uids 4-5,9: no result from firmware",
+                "uid 6: AML: divide by zero"
+            ]
+        );
     }
 
     #[test]
