@@ -214,6 +214,28 @@ fn show_owners_dsa_acpi_tables_uids_from_madt_match_golden() {
     );
 }
 
+#[test]
+fn show_owners_tables_without_madt_ask_default_uids_with_a_warning() {
+    let (dir, dump) = (workdir(), dsa_dump());
+    let tables = tables_dir(dir.path());
+    std::fs::remove_file(tables.join("APIC.dat")).expect("drop the MADT");
+    let out = tphctl(
+        dir.path(),
+        &dsa_args(&dump, &["--tables", "tables", "--json"]),
+    );
+    assert_eq!(
+        stderr(&out),
+        "tphctl: warning: no MADT (APIC*) in tables: asking UIDs 0-7\n"
+    );
+    let v = parse(&out);
+    assert_eq!(v[0]["tph"]["owners_uids"], "0-7");
+    // UIDs 2-7 get an all-invalid answer from the _DSM: the owners are unchanged.
+    assert_eq!(
+        v[0]["tph"]["entries"][1]["owners"],
+        json!([{"uid": 0, "mem": "vm"}, {"uid": 1, "mem": "pm"}])
+    );
+}
+
 fn function<'a>(v: &'a Value, bdf: &str) -> &'a Value {
     v.as_array()
         .and_then(|a| a.iter().find(|f| f["bdf"] == bdf))
