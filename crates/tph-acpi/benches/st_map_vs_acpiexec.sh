@@ -17,7 +17,7 @@ iasl -p "$tmp/st_map" crates/tph-acpi/benches/st_map.asl >/dev/null
 hyperfine -N --warmup 3 --runs "${RUNS:-40}" --export-json "$tmp/acpiexec.json" \
     "acpiexec -b \"evaluate NOP_\" $tmp/st_map.aml" \
     "acpiexec -b \"evaluate MAP_\" $tmp/st_map.aml" >/dev/null
-cargo bench -q -p tph-acpi --bench st_map -- --noplot >/dev/null
+cargo bench -q -p tph-acpi --bench st_map -- --noplot >"$tmp/criterion.log" 2>&1 || { cat "$tmp/criterion.log"; exit 1; }
 python3 - "$tmp/acpiexec.json" target/criterion <<'PY'
 import json, sys, os
 h = json.load(open(sys.argv[1]))["results"]
@@ -25,7 +25,7 @@ crit = sys.argv[2]
 def ours(name):
     return json.load(open(os.path.join(crit, name, "new", "estimates.json")))["mean"]["point_estimate"] / 1e9
 nop, mp = h
-cpu = lambda r: sum(u + s for u, s in zip(r["user"], r["system"])) / len(r["user"])
+cpu = lambda r: r["user"] + r["system"]  # hyperfine's mean user and system seconds per run
 a_cpu = cpu(mp) - cpu(nop)
 a_wall = mp["mean"] - nop["mean"]
 rust = ours("st_map_256_rust_query")
