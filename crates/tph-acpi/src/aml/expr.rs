@@ -115,12 +115,25 @@ impl Machine<'_> {
                 let vals = self.args(c, *args)?;
                 self.call(node, vals)
             }
+            Some(Object::Osi) => {
+                let arg = self.eval(c)?;
+                self.osi(&arg)
+            }
             Some(Object::External { kind: 8, args }) => {
                 self.args(c, *args)?;
                 Err(FirmwareError::NotFound(self.tree.path(node)))
             }
             _ => self.read_node(node),
         }
+    }
+
+    /// `\_OSI (String)`: Ones for an interface this host claims, else Zero.
+    pub fn osi(&self, arg: &Value) -> Result<Value, FirmwareError> {
+        let Value::String(s) = arg else {
+            return Err(type_err("a string", arg));
+        };
+        let yes = OSI_INTERFACES.iter().any(|i| i.as_bytes() == s.as_slice());
+        Ok(Value::Integer(if yes { self.w.ones() } else { 0 }))
     }
 
     fn args(&mut self, c: &mut Cursor, n: u8) -> Result<Vec<Value>, FirmwareError> {
@@ -563,6 +576,32 @@ impl Machine<'_> {
         self.result(c, Value::Integer(self.w.trunc(r)))
     }
 }
+
+/// Interfaces `\_OSI` answers true for: the Windows versions and feature strings ACPICA
+/// 20200925 enables by default (what a Linux host answers; "Linux" itself is false).
+const OSI_INTERFACES: [&str; 21] = [
+    "Windows 2000",
+    "Windows 2001",
+    "Windows 2001 SP1",
+    "Windows 2001.1",
+    "Windows 2001 SP2",
+    "Windows 2001.1 SP1",
+    "Windows 2006",
+    "Windows 2006.1",
+    "Windows 2006 SP1",
+    "Windows 2006 SP2",
+    "Windows 2009",
+    "Windows 2012",
+    "Windows 2013",
+    "Windows 2015",
+    "Windows 2016",
+    "Windows 2017",
+    "Windows 2017.2",
+    "Windows 2018",
+    "Windows 2018.2",
+    "Windows 2019",
+    "Extended Address Space Descriptor",
+];
 
 /// Shallow size of a value, for the copy budget.
 pub fn weight(v: &Value) -> usize {

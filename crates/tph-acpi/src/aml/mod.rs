@@ -85,6 +85,8 @@ pub struct LoadReport {
     pub tables: Vec<String>,
     /// Terms skipped.
     pub skipped: Vec<Skipped>,
+    /// `_STA`/`_INI` evaluations that failed during initialization (path and why).
+    pub init_failures: Vec<String>,
 }
 
 /// A loaded namespace ready for evaluation.
@@ -136,7 +138,64 @@ impl Aml {
         for sdt in sdts {
             aml.load_one(sdt);
         }
+        aml.initialize();
         Ok(aml)
+    }
+
+    /// Runs `\_SB._INI`, then each present device's `_INI`, parents first, as the OS does after
+    /// loading. Children are visited when `_STA` (default 0xF) says present or functioning.
+    fn initialize(&mut self) {
+        if let Some(ini) = self.find("\\_SB._INI") {
+            self.init_call(ini);
+        }
+        let mut stack = vec![0usize];
+        while let Some(node) = stack.pop() {
+            let mut kids = self.tree.children(node);
+            kids.reverse();
+            for k in kids {
+                if self.init_visit(k) {
+                    stack.push(k);
+                }
+            }
+        }
+    }
+
+    /// Initializes one node; returns whether to visit its children.
+    fn init_visit(&mut self, node: usize) -> bool {
+        let is_device = matches!(
+            self.tree.obj(node),
+            Some(Object::Device | Object::Processor(_) | Object::ThermalZone)
+        );
+        if !is_device {
+            return true;
+        }
+        let sta = match self.child(node, "_STA") {
+            Some(s) => self.init_call(s).map_or(0, |v| match v {
+                Value::Integer(i) => i,
+                _ => 0,
+            }),
+            None => 0x0f,
+        };
+        if sta & 1 != 0 {
+            if let Some(ini) = self
+                .child(node, "_INI")
+                .filter(|i| self.tree.path(*i) != "\\_SB_._INI")
+            {
+                self.init_call(ini);
+            }
+        }
+        sta & 0x9 != 0
+    }
+
+    fn init_call(&mut self, node: usize) -> Option<Value> {
+        match self.evaluate_node(node, &[], None) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let path = self.tree.path(node);
+                self.report.init_failures.push(format!("{path}: {e}"));
+                None
+            }
+        }
     }
 
     fn load_one(&mut self, sdt: table::Sdt) {
@@ -194,6 +253,9 @@ impl Aml {
     ) -> Result<Value, FirmwareError> {
         let mut m = Machine::new(&mut self.tree, &self.tables, self.width, self.limits);
         m.handler = handler;
+        if matches!(m.tree.obj(node), Some(Object::Osi)) {
+            return m.osi(args.first().unwrap_or(&Value::Uninitialized));
+        }
         let is_method = matches!(m.tree.obj(node), Some(Object::Method { .. }));
         let v = if is_method {
             let mut a = args.to_vec();
@@ -237,7 +299,10 @@ impl Aml {
 
     /// Whether `node` is a control method.
     pub fn is_method(&self, node: usize) -> bool {
-        matches!(self.tree.obj(node), Some(Object::Method { .. }))
+        matches!(
+            self.tree.obj(node),
+            Some(Object::Method { .. } | Object::Osi)
+        )
     }
 
     /// Number of namespace nodes.

@@ -126,6 +126,8 @@ pub enum Object {
         /// Declared Serialized.
         serialized: bool,
     },
+    /// The built-in `\_OSI` method (operating system interface query).
+    Osi,
     /// An alias of another node.
     Alias(usize),
     /// A device.
@@ -171,7 +173,7 @@ impl Object {
             Self::Field(_) => 5,
             Self::Device => 6,
             Self::Event => 7,
-            Self::Method { .. } => 8,
+            Self::Method { .. } | Self::Osi => 8,
             Self::Mutex => 9,
             Self::Region { .. } => 10,
             Self::PowerResource => 11,
@@ -219,7 +221,8 @@ impl Default for Tree {
 }
 
 impl Tree {
-    /// A tree with the root and the predefined scopes `\_GPE \_PR_ \_SB_ \_SI_ \_TZ_`.
+    /// A tree with the root, the predefined scopes `\_GPE \_PR_ \_SB_ \_SI_ \_TZ_`, and
+    /// `\_REV`, `\_OS_`, `\_OSI`.
     pub fn new() -> Self {
         let root = Node {
             seg: *b"\\___",
@@ -234,6 +237,7 @@ impl Tree {
         t.insert_child(0, *b"_REV", Object::Data(Value::Integer(2)));
         let os = Value::String(b"Microsoft Windows NT".to_vec());
         t.insert_child(0, *b"_OS_", Object::Data(os));
+        t.insert_child(0, *b"_OSI", Object::Osi);
         t
     }
 
@@ -394,6 +398,17 @@ impl Tree {
         }
         segs.reverse();
         format!("\\{}", segs.join("."))
+    }
+
+    /// The children of `id` in creation order.
+    pub fn children(&self, id: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .nodes
+            .get(id)
+            .map(|n| n.children.values().copied().collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
     }
 
     /// Every node id in creation order (root first).
