@@ -380,9 +380,9 @@ impl TphEntry {
     }
 }
 
-fn head(op: u32, argsz: usize, payload: [u8; 8]) -> Vec<u8> {
+fn head(op: u32, argsz: usize, payload: [u8; 8]) -> [u8; 16] {
     let argsz = u32::try_from(argsz).unwrap_or(u32::MAX);
-    TphOp { argsz, op, payload }.to_bytes().to_vec()
+    TphOp { argsz, op, payload }.to_bytes()
 }
 
 /// The 16-byte GET_CAP argument.
@@ -392,7 +392,7 @@ fn head(op: u32, argsz: usize, payload: [u8; 8]) -> Vec<u8> {
 /// assert_eq!(b, [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 /// ```
 pub fn encode_get_cap() -> Vec<u8> {
-    head(OP_GET_CAP, OP_HEADER_SIZE, [0; 8])
+    head(OP_GET_CAP, OP_HEADER_SIZE, [0; 8]).to_vec()
 }
 
 /// The 16-byte ENABLE argument for UAPI mode bits `mode`.
@@ -402,7 +402,7 @@ pub fn encode_get_cap() -> Vec<u8> {
 /// assert_eq!(&b[4..9], &[1, 0, 0, 0, 2]);
 /// ```
 pub fn encode_enable(mode: u8) -> Vec<u8> {
-    head(OP_ENABLE, OP_HEADER_SIZE, [mode, 0, 0, 0, 0, 0, 0, 0])
+    head(OP_ENABLE, OP_HEADER_SIZE, [mode, 0, 0, 0, 0, 0, 0, 0]).to_vec()
 }
 
 /// The 16-byte DISABLE argument.
@@ -411,7 +411,7 @@ pub fn encode_enable(mode: u8) -> Vec<u8> {
 /// assert_eq!(tph_client::abi::encode_disable()[4], 2);
 /// ```
 pub fn encode_disable() -> Vec<u8> {
-    head(OP_DISABLE, OP_HEADER_SIZE, [0; 8])
+    head(OP_DISABLE, OP_HEADER_SIZE, [0; 8]).to_vec()
 }
 
 /// A GET_ST or SET_ST argument carrying `entries` (1..=2048 of them).
@@ -429,11 +429,31 @@ pub fn encode_st(op: u32, entries: &[TphEntry]) -> Result<Vec<u8>, AbiError> {
     let count = u32::try_from(entries.len()).map_err(|_| AbiError::BadCount(entries.len()))?;
     let mut payload = [0u8; 8];
     payload[0..4].copy_from_slice(&count.to_le_bytes());
-    let mut buf = head(op, OP_HEADER_SIZE + entries.len() * ENTRY_SIZE, payload);
+    let argsz = OP_HEADER_SIZE + entries.len() * ENTRY_SIZE;
+    let mut buf = Vec::with_capacity(argsz);
+    buf.extend_from_slice(&head(op, argsz, payload));
     for e in entries {
         buf.extend_from_slice(&e.to_bytes());
     }
     Ok(buf)
+}
+
+/// Reads the `st` field of `count` entries from a GET_ST argument after the call.
+///
+/// ```
+/// use tph_client::abi::{decode_tags, encode_st, TphEntry, OP_GET_ST};
+/// let b = encode_st(OP_GET_ST, &[TphEntry { cpu: 7, st: 0x44, ..Default::default() }]).unwrap();
+/// assert_eq!(decode_tags(&b, 1).unwrap(), vec![0x44]);
+/// ```
+pub fn decode_tags(buf: &[u8], count: usize) -> Result<Vec<u16>, AbiError> {
+    if count > MAX_ENTRIES {
+        return Err(AbiError::BadCount(count));
+    }
+    need(buf, OP_HEADER_SIZE + count * ENTRY_SIZE)?;
+    let st = offset_of!(TphEntry, st);
+    Ok((0..count)
+        .map(|i| u16_at(buf, OP_HEADER_SIZE + i * ENTRY_SIZE + st))
+        .collect())
 }
 
 /// Reads `count` entries from a GET_ST/SET_ST argument after the call.

@@ -59,10 +59,7 @@ pub(crate) fn get_st(
     if let Err(errno) = call(b, &mut arg) {
         return Err(explain_get_st(b, entries, known, errno));
     }
-    Ok(abi::decode_entries(&arg, entries.len())?
-        .iter()
-        .map(|e| e.st)
-        .collect())
+    Ok(abi::decode_tags(&arg, entries.len())?)
 }
 
 fn explain_get_st(b: &dyn Backend, entries: &[TphEntry], known: &Known, errno: Errno) -> Error {
