@@ -100,7 +100,7 @@ impl Gen {
             return self.leaf();
         }
         let d = depth - 1;
-        match self.rng.below(32) {
+        match self.rng.below(36) {
             0..=5 => {
                 let op = self.rng.pick(&["+", "-", "*", "&", "|", "^"]).to_string();
                 format!("({} {op} {})", self.int(d), self.int(d))
@@ -168,6 +168,13 @@ impl Gen {
                 self.int(d)
             ),
             30 => format!("FromBCD (ToBCD (({} & 0xFFFF)))", self.int(d)),
+            31 => "NINT".into(),
+            32 => "ToInteger (NBUF)".into(),
+            33 => self
+                .rng
+                .pick(&["SizeOf (NBUF)", "SizeOf (NSTR)"])
+                .to_string(),
+            34 => "ToInteger (Concatenate (\"0x\", NSTR))".into(),
             _ => format!("DerefOf (STR0 [({} & 0x0F)])", self.int(d)),
         }
     }
@@ -184,7 +191,7 @@ impl Gen {
         let choice = if depth == 0 {
             self.rng.below(5)
         } else {
-            self.rng.below(11)
+            self.rng.below(12)
         };
         match choice {
             0 | 1 => format!("{pad}Local{local} = {}\n", self.int(3)),
@@ -211,7 +218,22 @@ impl Gen {
             }
             8 | 9 if self.loops < 2 => self.while_stmt(depth, indent),
             10 if self.switches < 2 => self.switch_stmt(depth, indent),
+            11 => self.named_store(&pad),
             _ => format!("{pad}Local{local} = {}\n", self.int(2)),
+        }
+    }
+
+    /// Stores into the method's Name'd integer, 4-byte buffer and string: Store converts to the
+    /// target's type (a buffer keeps its length), CopyObject replaces.
+    fn named_store(&mut self, pad: &str) -> String {
+        let v = self.int(2);
+        match self.rng.below(6) {
+            0 => format!("{pad}NINT = {v}\n"),
+            1 => format!("{pad}NBUF = {v}\n"),
+            2 => format!("{pad}NSTR = {v}\n"),
+            3 => format!("{pad}NBUF = Concatenate ({v}, Local5)\n"),
+            4 => format!("{pad}NINT = Local5\n"),
+            _ => format!("{pad}CopyObject ({v}, NSTR)\n"),
         }
     }
 
@@ -248,7 +270,7 @@ impl Gen {
     fn ret(&mut self) -> String {
         match self.rng.below(8) {
             0 => "Local4".into(),
-            1 => "Local5".into(),
+            1 => self.rng.pick(&["Local5", "NBUF", "NSTR"]).to_string(),
             2 => "Concatenate (ToBuffer (Local0), Local5)".into(),
             3 => format!("Concatenate (STR0, {})", self.int(1)),
             _ => self.int(3),
@@ -264,7 +286,7 @@ impl Gen {
             "NotSerialized"
         };
         format!(
-            "    Method (G{i:03}, 1, {ser})\n    {{\n        Local0 = Arg0\n        Local1 = (Arg0 ^ 0x5A5A)\n        Local2 = One\n        Local3 = {}\n        Local4 = Package (4) {{ 0x10, 0x20, 0x30, 0x40 }}\n        Local5 = Buffer (8) {{ 1, 2, 3, 4, 5, 6, 7, 8 }}\n{body}        Return ({ret})\n    }}\n",
+            "    Method (G{i:03}, 1, {ser})\n    {{\n        Local0 = Arg0\n        Local1 = (Arg0 ^ 0x5A5A)\n        Local2 = One\n        Local3 = {}\n        Local4 = Package (4) {{ 0x10, 0x20, 0x30, 0x40 }}\n        Local5 = Buffer (8) {{ 1, 2, 3, 4, 5, 6, 7, 8 }}\n        Name (NINT, 0x05)\n        Name (NBUF, Buffer (4) {{ 0xAA, 0xBB, 0xCC, 0xDD }})\n        Name (NSTR, \"tag\")\n{body}        Return ({ret})\n    }}\n",
             self.rng.pick(&CONSTS)
         )
     }
@@ -309,6 +331,10 @@ fn generated_programs_match_acpiexec() {
     let dir = scratch();
     let (asl, calls) = generate();
     let table = compile(dir.path(), "generated", &asl);
+    // DUMP_GENERATED=FILE keeps the generated ASL for reading a mismatch.
+    if let Some(p) = std::env::var_os("DUMP_GENERATED") {
+        std::fs::write(p, &asl).expect("write DUMP_GENERATED");
+    }
     let files = write_tables(dir.path(), &[("generated", &table)]);
     let theirs: Vec<_> = std::thread::scope(|s| {
         let hs: Vec<_> = calls

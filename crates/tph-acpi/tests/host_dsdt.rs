@@ -11,7 +11,11 @@ fn host_dsdt_loads_without_error_or_skips() {
     let aml = Aml::load(&[HOST_DSDT]).unwrap();
     assert_eq!(aml.report().tables, vec!["DSDT".to_string()]);
     assert_eq!(aml.report().skipped, vec![], "nothing skipped");
-    assert!(aml.report().init_failures.is_empty(), "{:?}", aml.report().init_failures);
+    assert!(
+        aml.report().init_failures.is_empty(),
+        "{:?}",
+        aml.report().init_failures
+    );
     assert!(aml.find("\\_SB.PC00.S031._EJ0").is_some());
 }
 

@@ -439,6 +439,8 @@ impl Machine<'_> {
         let n = match self.super_value(c)? {
             Value::String(s) | Value::Buffer(s) => s.len(),
             Value::Package(p) => p.len(),
+            // ACPICA answers the integer width for an integer (the spec leaves it undefined).
+            Value::Integer(_) => self.w.bytes,
             other => return Err(type_err("a string, buffer or package", &other)),
         };
         Ok(Value::Integer(n as u64))
