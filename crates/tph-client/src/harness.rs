@@ -411,7 +411,8 @@ fn send(listener: &OwnedFd, id: u64, reply: Reply, handler: &mut dyn IoctlHandle
                 handler.fd_installed(child_fd);
                 true
             }
-            Err(_) => false,
+            // The fd could not be installed: the call fails instead of waiting forever.
+            Err(e) => sys::notif_send(fd, id, Err(e)).is_ok(),
         },
     }
 }

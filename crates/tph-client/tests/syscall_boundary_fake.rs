@@ -172,3 +172,48 @@ fn syscall_boundary_fake_kernel_sees_exact_bytes_and_answers() {
     .unwrap();
     assert_eq!(k.seen[4].1, set);
 }
+
+/// Answers nothing: the child below never makes a trapped call.
+struct Silent;
+
+impl IoctlHandler for Silent {
+    fn ioctl(&mut self, _call: &Trapped, _mem: &ChildMemory) -> Result<i32, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+}
+
+#[test]
+fn syscall_boundary_harness_timeout_kills_hung_child() {
+    if !user_notif_available() {
+        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        return;
+    }
+    let mut cmd = Command::new("sleep");
+    cmd.arg("30");
+    let started = std::time::Instant::now();
+    let r = supervise(
+        cmd,
+        &TRAPPED_REQUESTS,
+        &mut Silent,
+        Duration::from_millis(300),
+    );
+    assert!(matches!(r, Err(tph_client::Error::HarnessTimeout)), "{r:?}");
+    // Not a timing assertion on the code under test: only that the 30 s child was not waited for.
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn syscall_boundary_untrapped_ioctls_reach_the_real_kernel() {
+    if !user_notif_available() {
+        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        return;
+    }
+    // `stty -F /dev/null` issues TCGETS on a non-terminal: the real kernel answers ENOTTY and
+    // the handler is never asked.
+    let mut cmd = Command::new("stty");
+    cmd.args(["-F", "/dev/null"]).env("LC_ALL", "C");
+    let out = supervise(cmd, &TRAPPED_REQUESTS, &mut Silent, TIMEOUT).unwrap();
+    assert_eq!(out.answered, 0);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("Inappropriate ioctl"), "{}", out.stderr);
+}
