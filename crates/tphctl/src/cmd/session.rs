@@ -33,6 +33,10 @@ use exec::{run_line, SessionBackend};
     after_long_help = "Commands (one per line on stdin): cap | enable iv|ds | disable | irqs N | \
     get-st CPU[:vm|pm]... | set-st INDEX=CPU[:vm|pm]... | clear INDEX... | reset | reopen | \
     show | trace | raw HEX. Lines starting with # are skipped.\n\
+    --json: one object per command with `cmd`, `ok`, `errno` (name or null), `error` (message, \
+    when not ok) and the results: cap `modes`, `st_table_size`; get-st `tags` [{cpu, mem, st}]; \
+    show `control` (raw register), `location`, `st_table` (raw 16-bit entries); trace \
+    `accesses`; raw `ret` (null on failure) and `out` (argument bytes after the call, hex).\n\
     Exit status 1 when BDF is not in the machine, 2 when the device cannot be taken over."
 )]
 pub struct Args {
