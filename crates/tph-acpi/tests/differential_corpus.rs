@@ -229,3 +229,41 @@ fn osi_answers_match_acpiexec() {
         );
     }
 }
+
+/// Argument passing: ACPICA shares a buffer or package passed as an argument with the caller
+/// (element stores and buffer fields in the callee change the caller's object), copies
+/// integers, replaces the arg on a whole-arg store, and writes through a RefOf argument.
+#[test]
+fn argument_passing_matches_acpiexec() {
+    require("iasl");
+    require("acpiexec");
+    let asl = r#"DefinitionBlock ("", "DSDT", 2, "TPHT", "ARGS", 1)
+{
+    Method (MODP, 1) { Arg0 [0] = 0x99  Return (0) }
+    Method (MODB, 1) { Arg0 [0] = 0x77  Return (0) }
+    Method (MODI, 1) { Arg0 = 0x55  Return (0) }
+    Method (MODF, 2, Serialized) { CreateDWordField (Arg0, 4, PM) PM = Arg1 Return (0) }
+    Method (MODR, 1) { Arg0 = Buffer () { 5 } Return (0) }
+    Name (GPKG, Package (2) { 1, 2 })
+    Name (RBUF, Buffer (8) {})
+    Method (A1, 0) { Local4 = Package (2) { 1, 2 }  MODP (Local4)  Return (DerefOf (Local4 [0])) }
+    Method (A2, 0) { Local5 = Buffer (2) { 1, 2 }  MODB (Local5)  Return (Local5) }
+    Method (A3, 0) { Local1 = 3  MODI (Local1)  Return (Local1) }
+    Method (A4, 0) { MODP (GPKG)  Return (DerefOf (GPKG [0])) }
+    Method (A5, 0) { Local1 = 3  MODI (RefOf (Local1))  Return (Local1) }
+    Method (A6, 0) { Local4 = Package (2) { 1, 2 }  Local3 = Local4  Local3 [0] = 7  Return (DerefOf (Local4 [0])) }
+    Method (A7, 0) { MODF (RBUF, 0xCAFE)  Return (RBUF) }
+    Method (A8, 0) { Local5 = Buffer (2) { 1, 2 }  MODR (Local5)  Return (Local5) }
+}
+"#;
+    let dir = scratch();
+    let table = compile(dir.path(), "args", asl);
+    let files = write_tables(dir.path(), &[("args", &table)]);
+    let names = ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8"];
+    let theirs = acpiexec(&files, &names);
+    let mut aml = Aml::load(&[&table]).unwrap();
+    for (m, want) in names.iter().zip(&theirs) {
+        let got = ours(aml.evaluate(&format!("\\{m}"), &[]));
+        assert!(same(&got, want), "{m}: acpiexec {want:?}, ours {got:?}");
+    }
+}

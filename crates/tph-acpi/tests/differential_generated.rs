@@ -78,6 +78,17 @@ const PRELUDE: &str = r#"
         }
         Return (Arg0)
     }
+    Method (HLP4, 2, NotSerialized)
+    {
+        Arg0 [(Arg1 & 0x03)] = Arg1
+        Return (SizeOf (Arg0))
+    }
+    Method (HLP5, 2, Serialized)
+    {
+        CreateWordField (Arg0, (Arg1 & 0x03), WF)
+        WF = (Arg1 ^ 0x1234)
+        Return (DerefOf (Arg0 [Zero]))
+    }
 "#;
 
 struct Gen {
@@ -100,7 +111,7 @@ impl Gen {
             return self.leaf();
         }
         let d = depth - 1;
-        match self.rng.below(36) {
+        match self.rng.below(38) {
             0..=5 => {
                 let op = self.rng.pick(&["+", "-", "*", "&", "|", "^"]).to_string();
                 format!("({} {op} {})", self.int(d), self.int(d))
@@ -175,6 +186,16 @@ impl Gen {
                 .pick(&["SizeOf (NBUF)", "SizeOf (NSTR)"])
                 .to_string(),
             34 => "ToInteger (Concatenate (\"0x\", NSTR))".into(),
+            35 => format!(
+                "HLP4 ({}, {})",
+                self.rng.pick(&["Local4", "NBUF"]),
+                self.int(d)
+            ),
+            36 => format!(
+                "HLP5 ({}, {})",
+                self.rng.pick(&["Local5", "NBUF"]),
+                self.int(d)
+            ),
             _ => format!("DerefOf (STR0 [({} & 0x0F)])", self.int(d)),
         }
     }

@@ -16,6 +16,9 @@ pub struct Frame {
     pub locals: [Value; 8],
     /// `Arg0`..`Arg6` as passed.
     pub args: Vec<Value>,
+    /// Args that alias the caller's buffer or package (ACPICA passes those by reference, so a
+    /// callee writing an element or a buffer field changes the caller's object).
+    pub aliases: [Option<Ref>; 7],
     /// Scope for name lookup and creation.
     pub scope: usize,
 }
@@ -292,6 +295,16 @@ impl<'a> Machine<'a> {
 
     /// Calls method `node` with `args`.
     pub fn call(&mut self, node: usize, args: Vec<Value>) -> Result<Value, FirmwareError> {
+        self.call_with(node, args, Default::default())
+    }
+
+    /// Calls method `node`; `aliases[i]` makes `ArgI` stand for the caller's object there.
+    pub fn call_with(
+        &mut self,
+        node: usize,
+        args: Vec<Value>,
+        aliases: [Option<Ref>; 7],
+    ) -> Result<Value, FirmwareError> {
         let Some(Object::Method { code, .. }) = self.tree.obj(node).cloned() else {
             return Err(aml_err(format!("{} is not a method", self.tree.path(node))));
         };
@@ -310,6 +323,7 @@ impl<'a> Machine<'a> {
         let loading = self.load.take();
         self.frames.push(Frame {
             args,
+            aliases,
             scope: node,
             ..Frame::default()
         });
@@ -337,7 +351,10 @@ impl<'a> Machine<'a> {
     }
 
     /// Reads a local or argument of the running frame.
-    pub fn frame_value(&self, op: u8) -> Result<Value, FirmwareError> {
+    pub fn frame_value(&mut self, op: u8) -> Result<Value, FirmwareError> {
+        if let Some(r) = op.checked_sub(0x68).and_then(|i| self.alias(self.fi(), i)) {
+            return self.read_ref(&r);
+        }
         let f = self.frames.last().ok_or_else(|| aml_err("no frame"))?;
         let v = if op < 0x68 {
             f.locals.get(usize::from(op - 0x60)).cloned()
@@ -353,6 +370,11 @@ impl<'a> Machine<'a> {
             }
             Some(v) => Ok(v),
         }
+    }
+
+    /// The caller's place `ArgI` of frame `f` aliases, if any.
+    pub fn alias(&self, f: usize, i: u8) -> Option<Ref> {
+        self.frames.get(f)?.aliases.get(usize::from(i))?.clone()
     }
 
     /// Parses a SuperName / Target operand.
@@ -423,7 +445,10 @@ impl<'a> Machine<'a> {
         match r {
             Ref::Node(n) => self.read_node(*n),
             Ref::Local(f, i) => self.frame_slot(*f, *i, false).cloned(),
-            Ref::Arg(f, i) => self.frame_slot(*f, *i, true).cloned(),
+            Ref::Arg(f, i) => match self.alias(*f, *i) {
+                Some(a) => self.read_ref(&a),
+                None => self.frame_slot(*f, *i, true).cloned(),
+            },
             Ref::Temp(v) => Ok((**v).clone()),
             Ref::Elem(inner, i) => {
                 if let Some(cont) = self
@@ -449,7 +474,13 @@ impl<'a> Machine<'a> {
                 _ => None,
             },
             Ref::Local(f, i) => self.frames.get(*f)?.locals.get(usize::from(*i)),
-            Ref::Arg(f, i) => self.frames.get(*f)?.args.get(usize::from(*i)),
+            Ref::Arg(f, i) => {
+                let fr = self.frames.get(*f)?;
+                match fr.aliases.get(usize::from(*i))? {
+                    Some(a) => self.borrow(a),
+                    None => fr.args.get(usize::from(*i)),
+                }
+            }
             Ref::Temp(v) => Some(v),
             Ref::Elem(..) => None,
         }
@@ -494,11 +525,14 @@ impl<'a> Machine<'a> {
                 .get_mut(*f)
                 .and_then(|fr| fr.locals.get_mut(usize::from(*i)))
                 .ok_or_else(|| aml_err("reference to a finished method")),
-            Ref::Arg(f, i) => self
-                .frames
-                .get_mut(*f)
-                .and_then(|fr| fr.args.get_mut(usize::from(*i)))
-                .ok_or_else(|| aml_err("no such argument")),
+            Ref::Arg(f, i) => match self.alias(*f, *i) {
+                Some(a) => self.slot(&a),
+                None => self
+                    .frames
+                    .get_mut(*f)
+                    .and_then(|fr| fr.args.get_mut(usize::from(*i)))
+                    .ok_or_else(|| aml_err("no such argument")),
+            },
             Ref::Node(n) => match self.tree.get_mut(*n).map(|x| &mut x.obj) {
                 Some(Object::Data(v)) => Ok(v),
                 _ => Err(aml_err("target is not a data object")),
@@ -525,9 +559,19 @@ impl<'a> Machine<'a> {
         let Target::Place(r) = t else { return Ok(()) };
         match r {
             Ref::Node(n) => self.store_node(*n, v, true),
-            Ref::Arg(..) => match self.read_ref(r)? {
+            Ref::Arg(f, i) => match self.read_ref(r)? {
                 Value::Reference(inner) => self.store(v, &Target::Place(inner)),
-                _ => self.put(r, v),
+                _ => {
+                    // A whole-arg store replaces the arg; the caller's object is untouched.
+                    if let Some(a) = self
+                        .frames
+                        .get_mut(*f)
+                        .and_then(|fr| fr.aliases.get_mut(usize::from(*i)))
+                    {
+                        *a = None;
+                    }
+                    self.put(r, v)
+                }
             },
             Ref::Elem(inner, i) => self.store_elem(inner, *i, v),
             Ref::Temp(_) => Ok(()),

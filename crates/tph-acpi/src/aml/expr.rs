@@ -112,8 +112,8 @@ impl Machine<'_> {
         let node = self.resolve(&p)?;
         match self.tree.obj(node) {
             Some(Object::Method { args, .. }) => {
-                let vals = self.args(c, *args)?;
-                self.call(node, vals)
+                let (vals, aliases) = self.call_args(c, *args)?;
+                self.call_with(node, vals, aliases)
             }
             Some(Object::Osi) => {
                 let arg = self.eval(c)?;
@@ -138,6 +138,52 @@ impl Machine<'_> {
 
     fn args(&mut self, c: &mut Cursor, n: u8) -> Result<Vec<Value>, FirmwareError> {
         (0..n).map(|_| self.eval(c)).collect()
+    }
+
+    /// Evaluates a method's arguments; a local, arg or name holding a buffer or package is
+    /// passed as an alias of the caller's object instead of a copy.
+    fn call_args(
+        &mut self,
+        c: &mut Cursor,
+        n: u8,
+    ) -> Result<(Vec<Value>, [Option<Ref>; 7]), FirmwareError> {
+        let mut vals = Vec::with_capacity(usize::from(n));
+        let mut aliases: [Option<Ref>; 7] = Default::default();
+        for i in 0..usize::from(n) {
+            let save = c.pos;
+            if let Some(r) = self.shared_place(c)? {
+                vals.push(Value::Uninitialized);
+                if let Some(slot) = aliases.get_mut(i) {
+                    *slot = Some(r);
+                }
+                continue;
+            }
+            c.pos = save;
+            vals.push(self.eval(c)?);
+        }
+        Ok((vals, aliases))
+    }
+
+    /// The place an argument term names when it holds a buffer or package (consumed), else None.
+    fn shared_place(&mut self, c: &mut Cursor) -> Result<Option<Ref>, FirmwareError> {
+        let fi = self.fi();
+        let r = match c.peek() {
+            Some(op @ 0x60..=0x67) => Ref::Local(fi, op - 0x60),
+            Some(op @ 0x68..=0x6e) => Ref::Arg(fi, op - 0x68),
+            Some(b) if is_name_start(b) => {
+                let p = c.name()?;
+                match self.tree.lookup(self.scope(), &p) {
+                    Some(n) => Ref::Node(n),
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        if matches!(r, Ref::Local(..) | Ref::Arg(..)) {
+            c.pos += 1;
+        }
+        let shared = matches!(self.borrow(&r), Some(Value::Buffer(_) | Value::Package(_)));
+        Ok(shared.then_some(r))
     }
 
     fn buffer(&mut self, c: &mut Cursor) -> Result<Value, FirmwareError> {
