@@ -111,7 +111,7 @@ impl Gen {
             return self.leaf();
         }
         let d = depth - 1;
-        match self.rng.below(38) {
+        match self.rng.below(42) {
             0..=5 => {
                 let op = self.rng.pick(&["+", "-", "*", "&", "|", "^"]).to_string();
                 format!("({} {op} {})", self.int(d), self.int(d))
@@ -196,6 +196,10 @@ impl Gen {
                 self.rng.pick(&["Local5", "NBUF"]),
                 self.int(d)
             ),
+            37 => format!("(STR0 < ToHexString ({}))", self.int(d)),
+            38 => self.rng.pick(&["(NBUF == Local5)", "(BUF0 > Local5)", "(Local5 < NBUF)", "(NSTR == \"tag\")"]).to_string(),
+            39 => format!("ToInteger (ToString (Concatenate (Buffer () {{ 0x31, 0x32 }}, Local5), ({} & 0x07)))", self.int(d)),
+            40 => format!("DerefOf (Index (Mid (Local5, ({} & 0x07), 0x02), Zero))", self.int(d)),
             _ => format!("DerefOf (STR0 [({} & 0x0F)])", self.int(d)),
         }
     }
