@@ -296,6 +296,16 @@ impl<F: AsFd> Backend for FdBackend<F> {
     }
 }
 
+/// `vfio-ioctls` reports a failed `VFIO_DEVICE_SET_IRQS` as a bare variant without the errno, right
+/// after the ioctl returns; the thread's errno still holds the kernel's answer then.
+fn irq_errno(e: vfio_ioctls::VfioError) -> Errno {
+    let os = std::io::Error::last_os_error();
+    match os.raw_os_error() {
+        Some(n) if n != 0 => Errno(n),
+        _ => Errno::from_io(&std::io::Error::other(e)),
+    }
+}
+
 /// Real kernel backend over a device opened with `vfio-ioctls` (legacy group/container path).
 ///
 /// ```no_run
@@ -363,14 +373,14 @@ impl Backend for VfioBackend {
     fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
         if count == 0 {
             self.eventfds.clear();
-            return self.dev.disable_msix().map_err(|_| Errno(libc::EIO));
+            return self.dev.disable_msix().map_err(irq_errno);
         }
         let fds = (0..count)
             .map(|_| EventFd::new(libc::EFD_CLOEXEC).map_err(|e| Errno::from_io(&e)))
             .collect::<Result<Vec<_>, _>>()?;
         self.dev
             .enable_msix(fds.iter().collect())
-            .map_err(|_| Errno(libc::EIO))?;
+            .map_err(irq_errno)?;
         self.eventfds = fds;
         Ok(())
     }
