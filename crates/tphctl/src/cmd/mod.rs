@@ -8,7 +8,6 @@ pub mod stmap;
 pub mod tagmap;
 
 /// Outcome of a subcommand that did not fail: whether the asked-for thing was found.
-#[allow(dead_code)] // constructed once the subcommands land
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
     /// Exit 0.
