@@ -127,6 +127,34 @@ impl TphState {
         plat: &dyn Platform,
         mode: u8,
     ) -> Result<(), Errno> {
+        let (mode, req_type) = self.enable_checks(dev, plat, mode)?;
+        self.enable_commit(dev, mode, req_type);
+        Ok(())
+    }
+
+    /// `pcie_enable_tph(mode)` for a caller that also names the requester type it wants (the
+    /// feature revision's virtualised Control write): after the core's own checks, `accept`
+    /// sees the negotiated type and may refuse; nothing is written unless every check passes.
+    pub fn enable_requesting(
+        &mut self,
+        dev: &mut Function,
+        plat: &dyn Platform,
+        mode: u8,
+        accept: impl FnOnce(u8) -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
+        let (mode, req_type) = self.enable_checks(dev, plat, mode)?;
+        accept(req_type)?;
+        self.enable_commit(dev, mode, req_type);
+        Ok(())
+    }
+
+    /// Core enable steps 1-6: the mode (bits 2:0) and the negotiated requester type.
+    fn enable_checks(
+        &self,
+        dev: &mut Function,
+        plat: &dyn Platform,
+        mode: u8,
+    ) -> Result<(u8, u8), Errno> {
         if plat.notph() || self.cap == 0 {
             return Err(Errno::EINVAL);
         }
@@ -141,11 +169,15 @@ impl TphState {
         if req_type == 0 {
             return Err(Errno::EINVAL);
         }
+        Ok((mode, req_type))
+    }
+
+    /// Core enable step 7: read-modify-write Control, then the state.
+    fn enable_commit(&mut self, dev: &mut Function, mode: u8, req_type: u8) {
         let ctrl = self.cfg_read(dev, TPH_CTRL) & !(CTRL_MODE_MASK | CTRL_REQ_EN_MASK);
         let ctrl = ctrl | u32::from(mode) | u32::from(req_type) << CTRL_REQ_EN_SHIFT;
         self.cfg_write(dev, TPH_CTRL, ctrl);
         (self.mode, self.req_type, self.enabled) = (mode, req_type, true);
-        Ok(())
     }
 
     /// Core enable step 5: 3 with extended TPH, else 1; limited by the root port's completer

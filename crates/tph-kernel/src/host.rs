@@ -25,6 +25,19 @@ pub enum RestoreOrder {
     Mainline,
 }
 
+/// Which kernel interface the host's vfio-pci speaks (see `docs/decisions.md`, "Feature
+/// revision (kernel model)").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelAbi {
+    /// The v7 series: `VFIO_DEVICE_PCI_TPH` (0x3B7A); config-region writes have no effect.
+    #[default]
+    V7,
+    /// The later feature revision (`later-revisions.md`): `VFIO_DEVICE_FEATURE` (0x3B75) with
+    /// `VFIO_DEVICE_FEATURE_TPH_ST`, and a virtualised TPH capability in the config region
+    /// whose Control register enables and disables TPH. 0x3B7A answers ENOTTY.
+    Feature,
+}
+
 /// Host configuration.
 #[derive(Clone, Debug)]
 pub struct HostOptions {
@@ -36,12 +49,15 @@ pub struct HostOptions {
     pub offline: Vec<u32>,
     /// Booted with `pci=notph`.
     pub notph: bool,
-    /// vfio-pci module parameter `enable_unsafe_tph_ds_mode`.
+    /// vfio-pci module parameter `enable_unsafe_tph_ds_mode` (v7), called `enable_unsafe_tph`
+    /// in the feature revision; either way it gates DS mode.
     pub unsafe_ds: bool,
     /// The host bridge `_DSM` source; default [`TableSource::default_for_all`].
     pub firmware: Arc<dyn SteeringTagSource>,
     /// Restore order after a function reset.
     pub restore_order: RestoreOrder,
+    /// The kernel interface (default v7).
+    pub abi: KernelAbi,
 }
 
 impl Default for HostOptions {
@@ -54,6 +70,7 @@ impl Default for HostOptions {
             unsafe_ds: false,
             firmware: Arc::new(TableSource::default_for_all()),
             restore_order: RestoreOrder::default(),
+            abi: KernelAbi::default(),
         }
     }
 }

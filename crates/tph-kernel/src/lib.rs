@@ -7,12 +7,14 @@
 //!   [`Host::new`] with a `tph_regs::machine::Machine` read from a dump; [`HostOptions`]: `cpus`
 //!   (`nr_cpu_ids`), `cpu_uids`, `offline`, `notph` (`pci=notph`), `unsafe_ds`
 //!   (`enable_unsafe_tph_ds_mode`), `firmware` (any `Arc<dyn SteeringTagSource>`; default the
-//!   documented `TableSource::default_for_all`), `restore_order`.
+//!   documented `TableSource::default_for_all`), `restore_order`, `abi` ([`KernelAbi`]: `V7`,
+//!   the default, or `Feature`, the later `VFIO_DEVICE_FEATURE` revision).
 //! - [`Host::take_over`] gives a [`VfioDevice`] (vfio-pci bound; TPH Control cleared).
 //!   [`VfioDevice::open`] gives a [`DeviceFd`]; closing or dropping the last one turns TPH off.
 //! - On a [`DeviceFd`]: [`DeviceFd::ioctl`] (caller memory through [`vfio::UserMemory`]),
 //!   [`DeviceFd::ioctl_bytes`] (in-process buffer), [`DeviceFd::set_irqs`] (0 disables
-//!   MSI-X), [`DeviceFd::reset`], [`DeviceFd::config_read`].
+//!   MSI-X), [`DeviceFd::reset`], [`DeviceFd::config_read`], [`DeviceFd::config_write`] (on a
+//!   `KernelAbi::Feature` host, writing TPH Control enables and disables TPH).
 //! - Inspection on a [`VfioDevice`]: [`VfioDevice::snapshot`] (raw Control, raw 16-bit ST
 //!   entries from the capability or the MSI-X table), [`VfioDevice::drain_trace`] (each
 //!   [`hw::Access`] has a `Display`), [`VfioDevice::violations`],
@@ -37,6 +39,21 @@
 //! fd.close(); // last close: TPH off in hardware
 //! assert_eq!(dev.snapshot().control, Some(0));
 //! ```
+//!
+//! The same on a feature-revision host: enable by writing TPH Control (capability + 0x8)
+//! through the config region, program entries with `VFIO_DEVICE_FEATURE_TPH_ST`:
+//!
+//! ```
+//! use tph_kernel::{Host, HostOptions, KernelAbi, vfio::abi};
+//! let host = Host::with_default_machine(HostOptions { abi: KernelAbi::Feature, ..Default::default() });
+//! let dev = host.take_over("02:00.0".parse().unwrap()).unwrap();
+//! let fd = dev.open().unwrap();
+//! fd.config_write(0x108, &0x301u32.to_le_bytes()).unwrap(); // IV, extended TPH requested
+//! assert_eq!(dev.snapshot().control, Some(0x101)); // the root port completes TPH only
+//! let mut arg = abi::encode_feature_st(abi::FEATURE_SET, 0, 5, &[3]);
+//! assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_FEATURE, &mut arg), Ok(0));
+//! assert_eq!(dev.snapshot().st_table[5], 3);
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod core;
@@ -47,5 +64,5 @@ pub mod machines;
 pub mod vfio;
 
 pub use errno::Errno;
-pub use host::{Host, HostOptions, RestoreOrder};
+pub use host::{Host, HostOptions, KernelAbi, RestoreOrder};
 pub use vfio::{DeviceFd, TphSnapshot, VfioDevice};

@@ -145,6 +145,55 @@ impl Entry {
     }
 }
 
+// ---- The feature revision (`shared/spec/later-revisions.md`) ----
+
+/// `VFIO_DEVICE_FEATURE` = `_IO(';', 100 + 17)` = 0x3B75.
+pub const VFIO_DEVICE_FEATURE: u32 = io(VFIO_TYPE, VFIO_BASE + 17);
+/// `flags` bits 15:0: the feature number.
+pub const FEATURE_MASK: u32 = 0xffff;
+/// `VFIO_DEVICE_FEATURE_GET`.
+pub const FEATURE_GET: u32 = 1 << 16;
+/// `VFIO_DEVICE_FEATURE_SET`.
+pub const FEATURE_SET: u32 = 1 << 17;
+/// `VFIO_DEVICE_FEATURE_PROBE`.
+pub const FEATURE_PROBE: u32 = 1 << 18;
+/// `VFIO_DEVICE_FEATURE_TPH_ST`.
+pub const FEATURE_TPH_ST: u32 = 13;
+/// `sizeof(struct vfio_device_feature)` without `data[]` (`argsz`, `flags`).
+pub const FEATURE_HEAD_SIZE: usize = 8;
+/// `sizeof(struct vfio_device_feature_tph_st)` without `data[]` (`flags`, `index`, `count`).
+pub const TPH_ST_HEAD_SIZE: usize = 8;
+/// Offset of `data[0]` in the whole argument.
+pub const TPH_ST_DATA_OFFSET: u64 = (FEATURE_HEAD_SIZE + TPH_ST_HEAD_SIZE) as u64;
+/// `vfio_device_feature_tph_st.flags` bit 0: memory type (0 volatile, 1 persistent).
+pub const TPH_ST_FLAG_MEM_TYPE: u32 = 1;
+
+/// The argument bytes of `VFIO_DEVICE_FEATURE` for TPH_ST: `direction` (GET, SET, with or
+/// without PROBE), payload `flags`, `index`, and `data` (CPU ids); `argsz` covers it all.
+pub fn encode_feature_st(direction: u32, st_flags: u32, index: u16, data: &[u32]) -> Vec<u8> {
+    let argsz = FEATURE_HEAD_SIZE + TPH_ST_HEAD_SIZE + 4 * data.len();
+    let count = u16::try_from(data.len()).unwrap_or(u16::MAX);
+    let mut v = Vec::with_capacity(argsz);
+    v.extend_from_slice(&(argsz as u32).to_le_bytes());
+    v.extend_from_slice(&(direction | FEATURE_TPH_ST).to_le_bytes());
+    v.extend_from_slice(&st_flags.to_le_bytes());
+    v.extend_from_slice(&index.to_le_bytes());
+    v.extend_from_slice(&count.to_le_bytes());
+    for d in data {
+        v.extend_from_slice(&d.to_le_bytes());
+    }
+    v
+}
+
+/// The `data[]` words of a TPH_ST argument (tags after a GET).
+pub fn feature_st_data(arg: &[u8]) -> Vec<u32> {
+    arg.get(TPH_ST_DATA_OFFSET as usize..)
+        .unwrap_or(&[])
+        .chunks_exact(4)
+        .map(|w| le32(w, 0))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +203,18 @@ mod tests {
         assert_eq!(VFIO_DEVICE_PCI_TPH, 0x3b7a);
         assert_eq!(VFIO_DEVICE_RESET, 0x3b6f);
         assert_eq!(VFIO_DEVICE_SET_IRQS, 0x3b6e);
+        assert_eq!(VFIO_DEVICE_FEATURE, 0x3b75);
+    }
+
+    #[test]
+    fn feature_st_layout_matches_spec_table() {
+        let b = encode_feature_st(FEATURE_SET, 1, 0x0203, &[0x0a0b_0c0d]);
+        assert_eq!(b.len(), 20);
+        assert_eq!(le32(&b, 0), 20);
+        assert_eq!(le32(&b, 4), FEATURE_SET | 13);
+        assert_eq!(le32(&b, 8), 1); // flags: persistent memory
+        assert_eq!(&b[12..16], &[3, 2, 1, 0]); // index 0x0203, count 1
+        assert_eq!(feature_st_data(&b), [0x0a0b_0c0d]);
     }
 
     #[test]

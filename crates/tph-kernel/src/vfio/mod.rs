@@ -1,10 +1,14 @@
 //! The VFIO layer: takeover, open / last close, `VFIO_DEVICE_RESET`, MSI-X vectors as through
-//! `VFIO_DEVICE_SET_IRQS`, config region reads, and `VFIO_DEVICE_PCI_TPH` (0x3B7A).
+//! `VFIO_DEVICE_SET_IRQS`, config region reads and writes, and the TPH interface of the host's
+//! kernel revision ([`crate::KernelAbi`]): `VFIO_DEVICE_PCI_TPH` (0x3B7A, v7) or
+//! `VFIO_DEVICE_FEATURE` (0x3B75) with `VFIO_DEVICE_FEATURE_TPH_ST` plus the virtualised TPH
+//! Control register (the feature revision).
 //!
 //! Every operation of a device takes the device's one lock for its whole duration, so ioctls,
 //! resets, opens and closes are serialised (`vfio-tph-v7.md` section 2, common step 5).
 
 pub mod abi;
+mod feature;
 mod memory;
 mod tph;
 
@@ -15,7 +19,7 @@ use tph_regs::machine::Bdf;
 use tph_regs::tph::{StLocation, TPH_CTRL};
 
 use crate::core::{MsiState, TphState};
-use crate::host::{DevicePlatform, HostShared, RestoreOrder};
+use crate::host::{DevicePlatform, HostShared, KernelAbi, RestoreOrder};
 use crate::hw::{self, Access, Violation};
 use crate::Errno;
 
@@ -79,6 +83,10 @@ impl DeviceInner {
 
     fn lock(&self) -> MutexGuard<'_, DeviceState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn abi(&self) -> KernelAbi {
+        self.host.options.abi
     }
 
     fn platform(&self) -> DevicePlatform<'_> {
@@ -223,13 +231,20 @@ impl DeviceFd {
     }
 
     /// The ioctl entry point: `request` with argument pointer `arg` in the caller's `mem`.
-    /// Answers `VFIO_DEVICE_PCI_TPH`, `VFIO_DEVICE_RESET` and `VFIO_DEVICE_SET_IRQS` (MSI-X);
-    /// returns the ioctl's return value (0) or the errno. Other requests give ENOTTY.
+    /// Answers `VFIO_DEVICE_RESET`, `VFIO_DEVICE_SET_IRQS` (MSI-X), and the TPH ioctl of the
+    /// host's [`KernelAbi`]: `VFIO_DEVICE_PCI_TPH` (v7) or `VFIO_DEVICE_FEATURE` (feature
+    /// revision); returns the ioctl's return value (0) or the errno. Other requests, the other
+    /// revision's TPH ioctl included, give ENOTTY.
     pub fn ioctl(&self, request: u32, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
+        let abi = self.inner.abi();
         match request {
-            abi::VFIO_DEVICE_PCI_TPH => {
+            abi::VFIO_DEVICE_PCI_TPH if abi == KernelAbi::V7 => {
                 let mut st = self.inner.lock();
                 tph::ioctl(&mut st, &self.inner.platform(), arg, mem)
+            }
+            abi::VFIO_DEVICE_FEATURE if abi == KernelAbi::Feature => {
+                let mut st = self.inner.lock();
+                feature::ioctl(&mut st, &self.inner.platform(), arg, mem)
             }
             abi::VFIO_DEVICE_RESET => self.reset().map(|()| 0),
             abi::VFIO_DEVICE_SET_IRQS => self.set_irqs_ioctl(arg, mem),
@@ -242,7 +257,7 @@ impl DeviceFd {
     pub fn ioctl_bytes(&self, request: u32, buf: &mut [u8]) -> Result<i32, Errno> {
         let sized = matches!(
             request,
-            abi::VFIO_DEVICE_PCI_TPH | abi::VFIO_DEVICE_SET_IRQS
+            abi::VFIO_DEVICE_PCI_TPH | abi::VFIO_DEVICE_SET_IRQS | abi::VFIO_DEVICE_FEATURE
         );
         if sized && buf.len() >= 4 {
             let argsz = abi::le32(buf, 0);
@@ -308,24 +323,39 @@ impl DeviceFd {
     }
 
     /// Reads the config region at `offset` into `buf` (dword accesses underneath). EINVAL
-    /// beyond 4 KiB.
+    /// beyond 4 KiB. On a feature-revision host the TPH capability reads virtualised (DS
+    /// hidden while the DS parameter is off; the capability unlinked under `pci=notph`).
     pub fn config_read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let end = offset.checked_add(buf.len() as u64).ok_or(Errno::EINVAL)?;
-        if end > CONFIG_REGION_SIZE {
-            return Err(Errno::EINVAL);
-        }
+        config_range(offset, buf.len())?;
         let mut st = self.inner.lock();
+        let plat = self.inner.platform();
+        let virt = self.inner.abi() == KernelAbi::Feature;
         let mut dword = None;
         for (at, b) in (offset..).zip(buf.iter_mut()) {
             let base = (at & !3) as u16;
             let value = match dword {
                 Some((b0, v)) if b0 == base => v,
+                _ if virt => feature::virt_read(&mut st, &plat, base),
                 _ => st.hw.config_read(base, 4),
             };
             dword = Some((base, value));
             *b = (value >> (8 * (at & 3))) as u8;
         }
         Ok(())
+    }
+
+    /// Writes `data` to the config region at `offset` (`pwrite` on the region). EINVAL beyond
+    /// 4 KiB. On a v7 host every write is accepted and dropped (v7 has no config-write path).
+    /// On a feature-revision host only TPH Control is writable: writing it enables or
+    /// disables TPH through the core, and the core's refusal is the write's errno (Control
+    /// then unchanged); other bytes are accepted and dropped.
+    pub fn config_write(&self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        config_range(offset, data.len())?;
+        if self.inner.abi() != KernelAbi::Feature {
+            return Ok(());
+        }
+        let mut st = self.inner.lock();
+        feature::config_write(&mut st, &self.inner.platform(), offset, data)
     }
 
     /// Closes the fd; the last close disables TPH in hardware and releases MSI-X.
@@ -350,6 +380,15 @@ impl Drop for DeviceFd {
     fn drop(&mut self) {
         self.release();
     }
+}
+
+/// `len` bytes at `offset` lie within the config region, else EINVAL.
+fn config_range(offset: u64, len: usize) -> Result<(), Errno> {
+    let end = offset.checked_add(len as u64).ok_or(Errno::EINVAL)?;
+    if end > CONFIG_REGION_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 fn msix_ctrl_off(st: &DeviceState) -> Option<u16> {

@@ -1,5 +1,9 @@
 //! `VFIO_DEVICE_PCI_TPH`: decoding the argument from caller memory and running each op
 //! (`vfio-tph-v7.md` section 2). Called with the device lock held.
+//!
+//! The validation and programming steps both kernel revisions share (count limits, the DS
+//! gate, per-entry checks, tag resolution, all-or-nothing writes) are `pub(super)` here and
+//! used by `feature.rs` too.
 
 use tph_acpi::MemType;
 use tph_regs::tph::TPH_CAP;
@@ -17,13 +21,16 @@ const HW_MODE_DS: u8 = 2;
 const CAP_SIZE_SHIFT: u32 = 16;
 const CAP_SIZE_MASK: u32 = 0x7ff;
 
-fn read_bytes<const N: usize>(mem: &dyn UserMemory, addr: u64) -> Result<[u8; N], Errno> {
+pub(super) fn read_bytes<const N: usize>(
+    mem: &dyn UserMemory,
+    addr: u64,
+) -> Result<[u8; N], Errno> {
     let mut b = [0u8; N];
     mem.read(addr, &mut b).map_err(|_| Errno::EFAULT)?;
     Ok(b)
 }
 
-fn at(arg: u64, off: u64) -> Result<u64, Errno> {
+pub(super) fn at(arg: u64, off: u64) -> Result<u64, Errno> {
     arg.checked_add(off).ok_or(Errno::EFAULT)
 }
 
@@ -72,7 +79,8 @@ struct Request {
     payload: [u8; 8],
 }
 
-fn ds_gate(plat: &DevicePlatform<'_>) -> bool {
+/// The DS-mode module parameter (`enable_unsafe_tph_ds_mode`, later `enable_unsafe_tph`).
+pub(super) fn ds_gate(plat: &DevicePlatform<'_>) -> bool {
     plat.host.options.unsafe_ds
 }
 
@@ -104,7 +112,7 @@ fn get_cap(
 }
 
 /// ST Table Size field + 1 when the table is in the capability or the MSI-X table, else 0.
-fn st_table_sz(st: &mut DeviceState) -> u16 {
+pub(super) fn st_table_sz(st: &mut DeviceState) -> u16 {
     let loc = st.tph.get_st_table_loc(&mut st.hw);
     if loc != LOC_CAP && loc != LOC_MSIX {
         return 0;
@@ -137,15 +145,27 @@ fn st_payload_count(req: &Request) -> Result<u32, Errno> {
     Ok(abi::le32(&req.payload, 0))
 }
 
-/// Reads the raw entry array (`count` 1..=2048 entries, with `argsz` room for them).
-fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<u8>, Errno> {
+/// `count` is 1..=2048 and `argsz` has room for `head` bytes plus `count` elements of
+/// `elem` bytes, else EINVAL; the length of the element array.
+pub(super) fn check_count(
+    count: u32,
+    argsz: u32,
+    head: usize,
+    elem: usize,
+) -> Result<usize, Errno> {
     if count == 0 || count > abi::MAX_ENTRIES {
         return Err(Errno::EINVAL);
     }
-    let len = abi::ENTRY_SIZE * count as usize;
-    if (req.argsz as usize) < abi::OP_SIZE + len {
+    let len = elem * count as usize;
+    if (argsz as usize) < head + len {
         return Err(Errno::EINVAL);
     }
+    Ok(len)
+}
+
+/// Reads the raw entry array (`count` 1..=2048 entries, with `argsz` room for them).
+fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<u8>, Errno> {
+    let len = check_count(count, req.argsz, abi::OP_SIZE, abi::ENTRY_SIZE)?;
     let mut raw = vec![0u8; len];
     mem.read(at(req.arg, abi::ENTS_OFFSET)?, &mut raw)
         .map_err(|_| Errno::EFAULT)?;
@@ -156,7 +176,7 @@ fn entries(raw: &[u8]) -> impl Iterator<Item = Entry> + '_ {
     raw.chunks_exact(abi::ENTRY_SIZE).map(Entry::decode)
 }
 
-fn mem_type(v: u8) -> Result<MemType, Errno> {
+pub(super) fn mem_type(v: u8) -> Result<MemType, Errno> {
     match v {
         0 => Ok(MemType::Volatile),
         1 => Ok(MemType::Persistent),
@@ -184,16 +204,17 @@ fn get_st(
         return Err(Errno::EINVAL);
     }
     let mut raw = read_entries(req, count, mem)?;
-    for e in entries(&raw) {
-        let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
-        if reserved || !present(plat, e.cpu) {
-            return Err(Errno::EINVAL);
-        }
-        mem_type(e.mem_type)?;
-    }
-    for out in raw.chunks_exact_mut(abi::ENTRY_SIZE) {
-        let e = Entry::decode(out);
-        let tag = st.tph.get_cpu_st(plat, mem_type(e.mem_type)?, e.cpu)?;
+    let queries = entries(&raw)
+        .map(|e| {
+            let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
+            if reserved {
+                return Err(Errno::EINVAL);
+            }
+            Ok((e.cpu, e.mem_type))
+        })
+        .collect::<Result<Vec<_>, Errno>>()?;
+    let tags = resolve_tags(st, plat, &queries)?;
+    for (out, tag) in raw.chunks_exact_mut(abi::ENTRY_SIZE).zip(tags) {
         if let Some(field) = out.get_mut(abi::ENTRY_ST_OFFSET as usize..abi::ENTRY_SIZE - 2) {
             field.copy_from_slice(&tag.to_le_bytes());
         }
@@ -205,6 +226,25 @@ fn get_st(
     Ok(0)
 }
 
+/// Validates every (CPU, memory type) query (present CPU, type 0 or 1: EINVAL), then resolves
+/// every tag through the core; nothing is returned unless all resolved.
+pub(super) fn resolve_tags(
+    st: &DeviceState,
+    plat: &DevicePlatform<'_>,
+    queries: &[(u32, u8)],
+) -> Result<Vec<u16>, Errno> {
+    for (cpu, mem) in queries {
+        if !present(plat, *cpu) {
+            return Err(Errno::EINVAL);
+        }
+        mem_type(*mem)?;
+    }
+    queries
+        .iter()
+        .map(|(cpu, mem)| st.tph.get_cpu_st(plat, mem_type(*mem)?, *cpu))
+        .collect()
+}
+
 /// SET_ST: enabled, table located, count/argsz, every entry validated and every tag resolved
 /// before the first hardware write [decision]; all or nothing with rollback to ST 0.
 fn set_st(
@@ -214,17 +254,34 @@ fn set_st(
     mem: &mut dyn UserMemory,
 ) -> Result<i32, Errno> {
     let count = st_payload_count(req)?;
+    let msix = set_preconditions(st)?;
+    let entries: Vec<Entry> = entries(&read_entries(req, count, mem)?).collect();
+    program(st, plat, &entries, msix)
+}
+
+/// SET's state checks: TPH enabled (EINVAL [core]), a table in the capability or the MSI-X
+/// table (ENODEV [decision]). Whether the table is in MSI-X.
+pub(super) fn set_preconditions(st: &mut DeviceState) -> Result<bool, Errno> {
     if !st.tph.enabled() {
         return Err(Errno::EINVAL);
     }
-    let loc = st.tph.get_st_table_loc(&mut st.hw);
-    if loc != LOC_CAP && loc != LOC_MSIX {
-        return Err(Errno::ENODEV);
+    match st.tph.get_st_table_loc(&mut st.hw) {
+        LOC_CAP => Ok(false),
+        LOC_MSIX => Ok(true),
+        _ => Err(Errno::ENODEV),
     }
-    let entries: Vec<Entry> = entries(&read_entries(req, count, mem)?).collect();
+}
+
+/// Validates every entry, resolves every tag, and only then writes them all or nothing.
+pub(super) fn program(
+    st: &mut DeviceState,
+    plat: &DevicePlatform<'_>,
+    entries: &[Entry],
+    msix: bool,
+) -> Result<i32, Errno> {
     let size = st_table_sz(st);
-    for e in &entries {
-        validate_set_entry(st, plat, e, size, loc == LOC_MSIX)?;
+    for e in entries {
+        validate_set_entry(st, plat, e, size, msix)?;
     }
     let writes = entries
         .iter()
