@@ -380,7 +380,7 @@ impl<B: Backend> TphDevice<B> {
 
     fn set_raw_entries(&mut self, raw: &[TphEntry]) -> Result<(), Error> {
         let r = match self.revision {
-            Revision::Feature => feature::set_st(&mut self.backend, raw),
+            Revision::Feature => feature::set_st(&mut self.backend, raw, &self.known),
             _ => v7::set_st(&mut self.backend, raw, &self.known),
         };
         let validation = [libc::EINVAL, libc::ENXIO, libc::ENODEV, libc::EOPNOTSUPP];

@@ -21,9 +21,27 @@ use tph_kernel::Host;
 use tph_regs::machine::Bdf;
 
 use crate::abi;
-use crate::backend::{decode_msix_irq_count, Backend};
+use crate::backend::{
+    decode_msix_irq_count, Backend, CONFIG_REGION_INDEX, VFIO_DEVICE_GET_REGION_INFO,
+};
 use crate::error::{Errno, Error};
-use crate::harness::{ChildMemory, IoctlHandler, Trapped};
+use crate::harness::{ChildMemory, IoctlHandler, Reply, Sandbox, Trapped};
+
+/// The requests a feature-revision client makes on its device fd: the feature ioctl, MSI-X
+/// set-up, reset, and the config region's offset (`VFIO_DEVICE_GET_REGION_INFO`).
+pub const TRAPPED_FEATURE_REQUESTS: [u32; 4] = [
+    abi::VFIO_DEVICE_FEATURE,
+    abi::VFIO_DEVICE_SET_IRQS,
+    abi::VFIO_DEVICE_RESET,
+    VFIO_DEVICE_GET_REGION_INFO,
+];
+
+/// Region offsets within the device fd: index << 40, as vfio-pci does.
+const REGION_SHIFT: u32 = 40;
+/// Size of the config region.
+const CONFIG_REGION_SIZE: u64 = 4096;
+/// `VFIO_REGION_INFO_FLAG_READ | WRITE`.
+const REGION_RW: u32 = 0b11;
 
 fn errno(e: tph_kernel::Errno) -> Errno {
     Errno(e.number())
@@ -145,6 +163,20 @@ impl Backend for EmulatedBackend {
     fn cpu_count(&self) -> Option<u32> {
         Some(self.device.cpu_count())
     }
+
+    /// `VFIO_DEVICE_FEATURE` on the model: answered on a `KernelAbi::Feature` host, ENOTTY on a
+    /// v7 host.
+    fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        self.open_fd()?
+            .ioctl_bytes(abi::VFIO_DEVICE_FEATURE, arg)
+            .map_err(errno)
+    }
+
+    /// A config-region write on the model (the feature revision enables TPH this way; a v7
+    /// host drops it).
+    fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        self.open_fd()?.config_write(offset, data).map_err(errno)
+    }
 }
 
 /// The supervised child's memory as the model's `UserMemory`.
@@ -161,8 +193,11 @@ impl UserMemory for Remote<'_> {
 }
 
 /// Answers a supervised child's VFIO ioctls with one open fd of the kernel model: the TPH ioctl
-/// (argument read and written in the child's memory), `VFIO_DEVICE_SET_IRQS` for MSI-X, and
-/// `VFIO_DEVICE_RESET`. The child's fd number is not checked: one child drives one device.
+/// of the host's revision (v7 `VFIO_DEVICE_PCI_TPH` or `VFIO_DEVICE_FEATURE`; argument read
+/// and written in the child's memory), `VFIO_DEVICE_SET_IRQS` for MSI-X, `VFIO_DEVICE_RESET`,
+/// and, for a feature-revision client, the config region (`VFIO_DEVICE_GET_REGION_INFO`, then
+/// `pread64` / `pwrite64` trapped with [`ModelHandler::config_region_sandbox`]). The child's fd
+/// number is not checked: one child drives one device.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -178,6 +213,10 @@ impl UserMemory for Remote<'_> {
 #[derive(Debug)]
 pub struct ModelHandler {
     fd: DeviceFd,
+    /// The child asked where the config region is: from then on its `pread64` / `pwrite64` at
+    /// the region's offsets are config accesses (on any fd: `FdBackend` reads through a
+    /// duplicate of the device fd, and one child drives one device).
+    region_known: bool,
 }
 
 impl ModelHandler {
@@ -190,7 +229,25 @@ impl ModelHandler {
     /// assert_eq!(handler.fd().device().open_count(), 1);
     /// ```
     pub fn new(fd: DeviceFd) -> Self {
-        Self { fd }
+        Self {
+            fd,
+            region_known: false,
+        }
+    }
+
+    /// What a supervised feature-revision client needs trapped besides
+    /// [`TRAPPED_FEATURE_REQUESTS`]: `pread64` and `pwrite64` (config region accesses; calls on
+    /// other fds run in the kernel as usual).
+    ///
+    /// ```
+    /// let s = tph_client::emulated::ModelHandler::config_region_sandbox();
+    /// assert_eq!(s.syscalls, [libc::SYS_pread64, libc::SYS_pwrite64]);
+    /// ```
+    pub fn config_region_sandbox() -> Sandbox {
+        Sandbox {
+            syscalls: vec![libc::SYS_pread64, libc::SYS_pwrite64],
+            ..Sandbox::default()
+        }
     }
 
     /// The model fd (to inspect the device after the child ran; see [`ModelHandler::new`]).
@@ -206,7 +263,65 @@ impl ModelHandler {
     }
 }
 
+impl ModelHandler {
+    /// `VFIO_DEVICE_GET_REGION_INFO` for the config region (the only region the model serves):
+    /// readable and writable, 4 KiB at offset `7 << 40`. Other regions: EINVAL.
+    fn region_info(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let mut info = [0u8; 32];
+        mem.read(call.arg, &mut info)?;
+        if info.get(8..12) != Some(&CONFIG_REGION_INDEX.to_le_bytes()[..]) {
+            return Err(Errno(libc::EINVAL));
+        }
+        let offset = u64::from(CONFIG_REGION_INDEX) << REGION_SHIFT;
+        info[4..8].copy_from_slice(&REGION_RW.to_le_bytes());
+        info[16..24].copy_from_slice(&CONFIG_REGION_SIZE.to_le_bytes());
+        info[24..32].copy_from_slice(&offset.to_le_bytes());
+        mem.write(call.arg, &info)?;
+        self.region_known = true;
+        Ok(0)
+    }
+
+    /// The config-region offset of a `pread64` / `pwrite64`, if it is a config access.
+    fn config_offset(&self, call: &Trapped) -> Option<u64> {
+        let at = call.args[3].checked_sub(u64::from(CONFIG_REGION_INDEX) << REGION_SHIFT)?;
+        (self.region_known && at < CONFIG_REGION_SIZE).then_some(at)
+    }
+
+    /// `pread64` / `pwrite64` of `len` bytes at config offset `at`, buffer in the child.
+    fn config_access(&self, call: &Trapped, mem: &ChildMemory, at: u64) -> Reply {
+        let (buf, len) = (call.args[1], call.args[2]);
+        let mut data = vec![0u8; usize::try_from(len).map_or(0, |l| l.min(4096))];
+        let r = if call.nr == libc::SYS_pwrite64 {
+            mem.read(buf, &mut data)
+                .and_then(|()| self.fd.config_write(at, &data).map_err(errno))
+        } else {
+            self.fd
+                .config_read(at, &mut data)
+                .map_err(errno)
+                .and_then(|()| mem.write(buf, &data))
+        };
+        match r {
+            Ok(()) => Reply::Value(data.len() as i64),
+            Err(e) => Reply::Fail(e),
+        }
+    }
+}
+
 impl IoctlHandler for ModelHandler {
+    fn handle(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        match call.nr {
+            libc::SYS_ioctl if call.request == VFIO_DEVICE_GET_REGION_INFO => {
+                Reply::from(self.region_info(call, mem))
+            }
+            libc::SYS_ioctl => Reply::from(self.ioctl(call, mem)),
+            libc::SYS_pread64 | libc::SYS_pwrite64 => match self.config_offset(call) {
+                Some(at) => self.config_access(call, mem, at),
+                None => Reply::Continue,
+            },
+            _ => Reply::Continue,
+        }
+    }
+
     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         match call.request {
             abi::VFIO_DEVICE_SET_IRQS => self.set_irqs(call, mem),

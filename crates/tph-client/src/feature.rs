@@ -6,8 +6,10 @@
 //! register there. SET programs *contiguous* entries from one index with one memory type, so a
 //! batch is sent as one call per contiguous run; if a later run fails, the runs already written
 //! by this batch are cleared again (all or nothing, as in v7). Its layout is from the author's
-//! userspace copy (May 2026); anything later is known by title only, so errno meanings here are
-//! the generic ones.
+//! userspace copy (May 2026); anything later is known by title only. Errno is explained as in
+//! v7 (ENOTTY aside: no such ioctl), which the kernel model's feature revision confirms: it runs
+//! v7's validation (`tph-kernel` `vfio/feature.rs`; `tests/conformance_feature.rs` here plays
+//! the client's conformance scenarios against it).
 
 use tph_regs::tph::{StLocation, TphRequester, TPH_CTRL};
 
@@ -15,6 +17,7 @@ use crate::abi::{self, TphEntry};
 use crate::backend::Backend;
 use crate::device::{Capabilities, Known, Mode};
 use crate::error::{Errno, Error};
+use crate::v7;
 
 /// Size of the config space read to find the capability.
 const CONFIG_SIZE: usize = 4096;
@@ -66,7 +69,8 @@ pub(crate) fn enable(b: &mut dyn Backend, mode: Mode) -> Result<(), Error> {
     };
     let req = if t.cap.ext { 3 } else { 1 }; // 16-bit tags when the device can
     let want = st_mode | req << 8;
-    let got = write_control(b, &t, want).map_err(|errno| Error::CannotEnable { mode, errno })?;
+    let got = write_control(b, &t, want)
+        .map_err(|errno| v7::explain_enable("writing TPH Control", mode, errno))?;
     // The kernel virtualises Control: what reads back is what it accepted.
     if got & 0x307 == 0 || got & 0x7 != st_mode {
         return Err(Error::CannotEnable {
@@ -120,17 +124,14 @@ fn decode_data(buf: &[u8], n: usize) -> Vec<u32> {
         .collect()
 }
 
-fn explain(op: &'static str, errno: Errno) -> Error {
+/// ENOTTY: this kernel has no `VFIO_DEVICE_FEATURE`; anything else is explained as v7's
+/// errno of the same call would be.
+fn explain(errno: Errno, as_v7: impl FnOnce(Errno) -> Error) -> Error {
     match errno.0 {
         libc::ENOTTY => Error::NoInterface {
             revision: crate::Revision::Feature,
         },
-        libc::ENODEV => Error::NoTph { errno },
-        libc::ENXIO => Error::VectorNotEnabled {
-            vector: None,
-            errno,
-        },
-        _ => Error::Kernel { op, errno },
+        _ => as_v7(errno),
     }
 }
 
@@ -159,8 +160,11 @@ pub(crate) fn get_st(
             .map(|e| e.cpu)
             .collect();
         let mut arg = encode(false, mem_type, 0, &cpus)?;
-        b.device_feature(&mut arg)
-            .map_err(|e| explain("TPH_ST GET", e))?;
+        if let Err(errno) = b.device_feature(&mut arg) {
+            return Err(explain(errno, |e| {
+                v7::explain_get_st("TPH_ST GET", b, entries, known, e)
+            }));
+        }
         for (&i, tag) in picked.iter().zip(decode_data(&arg, cpus.len())) {
             if let Some(t) = tags.get_mut(i) {
                 *t = tag as u16;
@@ -187,7 +191,11 @@ fn runs(entries: &[TphEntry]) -> Vec<(u8, u16, Vec<u32>)> {
     out
 }
 
-pub(crate) fn set_st(b: &mut dyn Backend, entries: &[TphEntry]) -> Result<(), Error> {
+pub(crate) fn set_st(
+    b: &mut dyn Backend,
+    entries: &[TphEntry],
+    known: &Known,
+) -> Result<(), Error> {
     if entries.is_empty() || entries.len() > abi::MAX_ENTRIES {
         return Err(abi::AbiError::BadCount(entries.len()).into());
     }
@@ -196,7 +204,9 @@ pub(crate) fn set_st(b: &mut dyn Backend, entries: &[TphEntry]) -> Result<(), Er
         let mut arg = encode(true, *mem, *index, cpus)?;
         if let Err(errno) = b.device_feature(&mut arg) {
             rollback(b, runs.get(..done).unwrap_or(&[]));
-            return Err(explain("TPH_ST SET", errno));
+            return Err(explain(errno, |e| {
+                v7::explain_set_st("TPH_ST SET", b, entries, known, e)
+            }));
         }
     }
     Ok(())

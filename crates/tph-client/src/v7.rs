@@ -1,5 +1,7 @@
 //! The v7 adapter: the safe API's calls as `VFIO_DEVICE_PCI_TPH` ops, and the kernel's errno
-//! turned into user terms (`vfio-tph-v7.md` section 2 says which errno means what).
+//! turned into user terms (`vfio-tph-v7.md` section 2 says which errno means what). The
+//! feature adapter explains its kernel's errno with the same functions: the feature revision
+//! keeps v7's errno meanings (the kernel model runs the same validation for both).
 
 use crate::abi::{self, TphEntry};
 use crate::backend::Backend;
@@ -37,12 +39,17 @@ pub(crate) fn enable(b: &mut dyn Backend, mode: Mode, _known: &Known) -> Result<
         Mode::Ds => abi::MODE_DS,
     };
     let mut arg = abi::encode_enable(bits);
-    call(b, &mut arg).map_err(|errno| match errno.0 {
+    call(b, &mut arg).map_err(|errno| explain_enable("ENABLE", mode, errno))
+}
+
+/// A refused enable in user terms (`op` names the call for anything unexpected).
+pub(crate) fn explain_enable(op: &'static str, mode: Mode, errno: Errno) -> Error {
+    match errno.0 {
         libc::EBUSY => Error::AlreadyEnabled { errno },
         libc::EOPNOTSUPP if mode == Mode::Ds => Error::DsDisabled { errno },
         EINVAL => Error::CannotEnable { mode, errno },
-        _ => common("ENABLE", errno),
-    })
+        _ => common(op, errno),
+    }
 }
 
 pub(crate) fn disable(b: &mut dyn Backend) -> Result<(), Error> {
@@ -57,12 +64,19 @@ pub(crate) fn get_st(
 ) -> Result<Vec<u16>, Error> {
     let mut arg = abi::encode_st(abi::OP_GET_ST, entries)?;
     if let Err(errno) = call(b, &mut arg) {
-        return Err(explain_get_st(b, entries, known, errno));
+        return Err(explain_get_st("GET_ST", b, entries, known, errno));
     }
     Ok(abi::decode_tags(&arg, entries.len())?)
 }
 
-fn explain_get_st(b: &dyn Backend, entries: &[TphEntry], known: &Known, errno: Errno) -> Error {
+/// A refused tag query in user terms, from what the client knows (`op` names the call).
+pub(crate) fn explain_get_st(
+    op: &'static str,
+    b: &dyn Backend,
+    entries: &[TphEntry],
+    known: &Known,
+    errno: Errno,
+) -> Error {
     match errno.0 {
         libc::EOPNOTSUPP => Error::DsDisabled { errno },
         // With DS enabled the capability exists, so ENODEV is the core's root port lookup.
@@ -71,11 +85,8 @@ fn explain_get_st(b: &dyn Backend, entries: &[TphEntry], known: &Known, errno: E
             ds_needed: true,
             errno,
         },
-        EINVAL => missing_cpu(b, entries, errno).unwrap_or(Error::Kernel {
-            op: "GET_ST",
-            errno,
-        }),
-        _ => common("GET_ST", errno),
+        EINVAL => missing_cpu(b, entries, errno).unwrap_or(Error::Kernel { op, errno }),
+        _ => common(op, errno),
     }
 }
 
@@ -94,10 +105,17 @@ pub(crate) fn set_st(
     known: &Known,
 ) -> Result<(), Error> {
     let mut arg = abi::encode_st(abi::OP_SET_ST, entries)?;
-    call(b, &mut arg).map_err(|errno| explain_set_st(b, entries, known, errno))
+    call(b, &mut arg).map_err(|errno| explain_set_st("SET_ST", b, entries, known, errno))
 }
 
-fn explain_set_st(b: &dyn Backend, entries: &[TphEntry], known: &Known, errno: Errno) -> Error {
+/// A refused table update in user terms, from what the client knows (`op` names the call).
+pub(crate) fn explain_set_st(
+    op: &'static str,
+    b: &dyn Backend,
+    entries: &[TphEntry],
+    known: &Known,
+    errno: Errno,
+) -> Error {
     match errno.0 {
         libc::ENODEV if known.caps.is_some_and(|c| c.st_table_size == 0) => {
             Error::NoTable { errno }
@@ -112,11 +130,8 @@ fn explain_set_st(b: &dyn Backend, entries: &[TphEntry], known: &Known, errno: E
         },
         EINVAL => index_out_of_range(entries, known, errno)
             .or_else(|| missing_cpu(b, entries, errno))
-            .unwrap_or(Error::Kernel {
-                op: "SET_ST",
-                errno,
-            }),
-        _ => common("SET_ST", errno),
+            .unwrap_or(Error::Kernel { op, errno }),
+        _ => common(op, errno),
     }
 }
 

@@ -1,0 +1,583 @@
+//! The client conformance scenarios, shared by `conformance.rs` (v7) and
+//! `conformance_feature.rs` (the feature revision): each scenario is a host set-up and a body of
+//! client calls rendered as a transcript; the runners play it on the in-process emulated backend
+//! and across the real syscall boundary (a supervised child issuing real system calls,
+//! answered by the same kernel model).
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::process::Command;
+use std::time::Duration;
+
+use tph_client::backend::{Backend, FdBackend};
+use tph_client::emulated::{EmulatedBackend, ModelHandler, TRAPPED_FEATURE_REQUESTS};
+use tph_client::harness::{supervise_in, user_notif_available, Sandbox, TRAPPED_REQUESTS};
+use tph_client::steer::{Queue, QueueSteering};
+use tph_client::{CpuQuery, Error, MemType, Mode, Revision, Steer, TphDevice};
+use tph_kernel::{Host, HostOptions, KernelAbi};
+use tph_regs::machine::Bdf;
+
+/// Which kernel a test binary plays the scenarios against, and how its child half is found.
+pub struct Kernel {
+    /// What the client is told the kernel speaks.
+    pub revision: Revision,
+    /// What the model host speaks.
+    pub abi: KernelAbi,
+    /// Environment variable naming the scenario for the child half.
+    pub child_env: &'static str,
+    /// The test (in the same binary) that is the child half.
+    pub child_test: &'static str,
+}
+
+impl Kernel {
+    fn trapped(&self) -> (&'static [u32], Sandbox) {
+        match self.abi {
+            KernelAbi::V7 => (&TRAPPED_REQUESTS, Sandbox::default()),
+            KernelAbi::Feature => (
+                &TRAPPED_FEATURE_REQUESTS,
+                ModelHandler::config_region_sandbox(),
+            ),
+        }
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default machine devices (see `tph_kernel::machines`).
+const NIC_MSIX: &str = "01:00.0"; // IV/DS, table in MSI-X (2048)
+const NIC_CAP: &str = "02:00.0"; // IV/DS, table in capability (16)
+const ACCEL_DS: &str = "03:00.0"; // DS only, no table
+const NIC_NO_COMPLETER: &str = "04:00.0"; // root port without TPH completer
+
+pub struct Setup {
+    bdf: &'static str,
+    unsafe_ds: bool,
+    notph: bool,
+}
+
+const fn setup(bdf: &'static str, unsafe_ds: bool, notph: bool) -> Setup {
+    Setup {
+        bdf,
+        unsafe_ds,
+        notph,
+    }
+}
+
+pub type Scenario = fn(&mut dyn Dev, &mut Vec<String>);
+
+/// The scenarios: name, host set-up, body.
+const SCENARIOS: &[(&str, Setup, Scenario)] = &[
+    (
+        "get_cap_hides_ds_by_default",
+        setup(NIC_MSIX, false, false),
+        cap_only,
+    ),
+    (
+        "get_cap_shows_ds_with_unsafe_param",
+        setup(NIC_MSIX, true, false),
+        cap_only,
+    ),
+    (
+        "notph_host_reports_no_tph",
+        setup(NIC_MSIX, false, true),
+        cap_and_enable_iv,
+    ),
+    (
+        "enable_ds_gate_off_is_refused",
+        setup(NIC_CAP, false, false),
+        enable_ds,
+    ),
+    (
+        "enable_twice_is_busy",
+        setup(NIC_CAP, false, false),
+        enable_twice,
+    ),
+    (
+        "enable_without_root_port_completer_is_refused",
+        setup(NIC_NO_COMPLETER, false, false),
+        cap_and_enable_iv,
+    ),
+    (
+        "set_st_msix_needs_enabled_vector",
+        setup(NIC_MSIX, false, false),
+        msix_vectors,
+    ),
+    (
+        "set_st_index_beyond_table_is_refused",
+        setup(NIC_CAP, false, false),
+        index_beyond,
+    ),
+    (
+        "set_st_all_or_nothing_on_bad_cpu",
+        setup(NIC_CAP, false, false),
+        all_or_nothing,
+    ),
+    (
+        "set_st_needs_tph_enabled",
+        setup(NIC_CAP, false, false),
+        set_without_enable,
+    ),
+    (
+        "set_st_clear_with_all_ones_cpu",
+        setup(NIC_CAP, false, false),
+        set_then_clear,
+    ),
+    (
+        "set_st_without_table_is_no_table",
+        setup(ACCEL_DS, true, false),
+        ds_no_table,
+    ),
+    (
+        "get_st_needs_ds_mode",
+        setup(NIC_CAP, true, false),
+        get_st_in_iv,
+    ),
+    (
+        "get_st_ds_returns_tags",
+        setup(ACCEL_DS, true, false),
+        ds_tags,
+    ),
+    (
+        "reset_keeps_core_enabled_tph",
+        setup(NIC_CAP, false, false),
+        reset_keeps,
+    ),
+    (
+        "raw_buffers_get_kernel_errno",
+        setup(NIC_CAP, false, false),
+        raw_buffers,
+    ),
+    (
+        "raw_feature_buffers_get_kernel_errno",
+        setup(NIC_CAP, false, false),
+        raw_feature_buffers,
+    ),
+    (
+        "queue_steering_binds_retargets_tears_down",
+        setup(NIC_MSIX, false, false),
+        steering,
+    ),
+];
+
+/// A client handle over either backend.
+pub type AnyDev = TphDevice<Box<dyn Backend>>;
+/// One step of a scenario: a client call rendered as text.
+pub type Step<'a> = &'a mut dyn FnMut(&mut AnyDev) -> Result<String, Error>;
+
+/// The client calls a scenario makes, for either backend.
+pub trait Dev {
+    fn call(&mut self, what: &str, t: &mut Vec<String>, f: Step<'_>);
+    fn take(&mut self) -> AnyDev;
+    fn put(&mut self, d: AnyDev);
+}
+
+pub struct Holder(pub Option<AnyDev>);
+
+impl Dev for Holder {
+    fn call(&mut self, what: &str, t: &mut Vec<String>, f: Step<'_>) {
+        let Some(d) = self.0.as_mut() else {
+            t.push(format!("{what}: no device"));
+            return;
+        };
+        let line = match f(d) {
+            Ok(s) => format!("{what}: ok {s}"),
+            Err(e) => format!("{what}: err {} | {e}", e.errno().map_or("-", |n| n.name())),
+        };
+        t.push(line);
+    }
+    fn take(&mut self) -> AnyDev {
+        self.0.take().expect("device present")
+    }
+    fn put(&mut self, d: AnyDev) {
+        self.0 = Some(d);
+    }
+}
+
+fn ok<T>(r: Result<T, Error>) -> Result<String, Error> {
+    r.map(|_| String::new())
+}
+
+fn vm(cpu: u32) -> CpuQuery {
+    CpuQuery {
+        cpu,
+        mem: MemType::Volatile,
+    }
+}
+
+fn st(index: u16, cpu: u32) -> Steer {
+    Steer {
+        index,
+        cpu,
+        mem: MemType::Volatile,
+    }
+}
+
+fn cap(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("cap", t, &mut |d| {
+        d.capabilities().map(|c| format!("{c:?}"))
+    });
+}
+
+fn cap_only(d: &mut dyn Dev, t: &mut Vec<String>) {
+    cap(d, t);
+}
+
+fn cap_and_enable_iv(d: &mut dyn Dev, t: &mut Vec<String>) {
+    cap(d, t);
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+}
+
+fn enable_ds(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("enable ds", t, &mut |d| ok(d.enable(Mode::Ds)));
+}
+
+fn enable_twice(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("disable", t, &mut |d| ok(d.disable()));
+    d.call("disable", t, &mut |d| ok(d.disable()));
+}
+
+fn msix_vectors(d: &mut dyn Dev, t: &mut Vec<String>) {
+    cap(d, t);
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 0=1", t, &mut |d| ok(d.set_entries(&[st(0, 1)])));
+    d.call("irqs 4", t, &mut |d| ok(d.enable_msix(4)));
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 0..3", t, &mut |d| {
+        ok(d.set_entries(&[st(0, 1), st(1, 2), st(2, 3), st(3, 4)]))
+    });
+    d.call("set-st 4=1", t, &mut |d| ok(d.set_entries(&[st(4, 1)])));
+}
+
+fn index_beyond(d: &mut dyn Dev, t: &mut Vec<String>) {
+    cap(d, t);
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 16=1", t, &mut |d| ok(d.set_entries(&[st(16, 1)])));
+}
+
+fn all_or_nothing(d: &mut dyn Dev, t: &mut Vec<String>) {
+    cap(d, t);
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 0=1 1=99", t, &mut |d| {
+        ok(d.set_entries(&[st(0, 1), st(1, 99)]))
+    });
+}
+
+fn set_without_enable(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("set-st 0=1", t, &mut |d| ok(d.set_entries(&[st(0, 1)])));
+}
+
+fn set_then_clear(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 0=1 5=3", t, &mut |d| {
+        ok(d.set_entries(&[st(0, 1), st(5, 3)]))
+    });
+    d.call("clear 5", t, &mut |d| ok(d.clear_entries(&[5])));
+}
+
+fn ds_no_table(d: &mut dyn Dev, t: &mut Vec<String>) {
+    cap(d, t);
+    d.call("enable ds", t, &mut |d| ok(d.enable(Mode::Ds)));
+    d.call("set-st 0=1", t, &mut |d| ok(d.set_entries(&[st(0, 1)])));
+}
+
+fn get_st_in_iv(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("get-st 1", t, &mut |d| {
+        d.steering_tags(&[vm(1)]).map(|v| format!("{v:?}"))
+    });
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("get-st 1", t, &mut |d| {
+        d.steering_tags(&[vm(1)]).map(|v| format!("{v:?}"))
+    });
+}
+
+fn ds_tags(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("enable ds", t, &mut |d| ok(d.enable(Mode::Ds)));
+    let q = [
+        vm(0),
+        vm(1),
+        CpuQuery {
+            cpu: 2,
+            mem: MemType::Persistent,
+        },
+        vm(7),
+    ];
+    d.call("get-st 0 1 2:pm 7", t, &mut |d| {
+        d.steering_tags(&q).map(|v| format!("{v:?}"))
+    });
+    d.call("get-st 8", t, &mut |d| {
+        d.steering_tags(&[vm(8)]).map(|v| format!("{v:?}"))
+    });
+}
+
+fn reset_keeps(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 0=2 1=3", t, &mut |d| {
+        ok(d.set_entries(&[st(0, 2), st(1, 3)]))
+    });
+    d.call("reset", t, &mut |d| ok(d.reset()));
+    d.call("set-st 2=4", t, &mut |d| ok(d.set_entries(&[st(2, 4)])));
+}
+
+fn raw(d: &mut dyn Dev, t: &mut Vec<String>, what: &str, bytes: Vec<u8>) {
+    d.call(what, t, &mut |d| {
+        let mut b = bytes.clone();
+        let r = d.raw_ioctl(&mut b);
+        Ok(format!("{:?} {:02x?}", r.map_err(|e| e.name()), b))
+    });
+}
+
+fn raw_buffers(d: &mut dyn Dev, t: &mut Vec<String>) {
+    raw(
+        d,
+        t,
+        "raw unknown op",
+        vec![16, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+    raw(
+        d,
+        t,
+        "raw argsz 8",
+        vec![8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+    raw(
+        d,
+        t,
+        "raw get-cap",
+        vec![16, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+    );
+    raw(
+        d,
+        t,
+        "raw enable reserved",
+        vec![16, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0],
+    );
+    raw(
+        d,
+        t,
+        "raw argsz beyond",
+        vec![64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+    raw(
+        d,
+        t,
+        "raw set-st count 0",
+        vec![16, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
+}
+
+/// `VFIO_DEVICE_FEATURE` argument bytes: `argsz`, `flags`, then `payload` words.
+fn feature_arg(argsz: u32, flags: u32, payload: &[u32]) -> Vec<u8> {
+    [argsz, flags]
+        .iter()
+        .chain(payload)
+        .flat_map(|w| w.to_le_bytes())
+        .collect()
+}
+
+fn raw_feature(d: &mut dyn Dev, t: &mut Vec<String>, what: &str, bytes: Vec<u8>) {
+    d.call(what, t, &mut |d| {
+        let mut b = bytes.clone();
+        let r = d.backend_mut().device_feature(&mut b);
+        Ok(format!("{:?} {:02x?}", r.map_err(|e| e.name()), b))
+    });
+}
+
+fn raw_feature_buffers(d: &mut dyn Dev, t: &mut Vec<String>) {
+    use tph_client::abi::{FEATURE_GET, FEATURE_PROBE, FEATURE_SET, FEATURE_TPH_ST};
+    let tph = FEATURE_TPH_ST;
+    let cases = [
+        (
+            "raw probe set",
+            feature_arg(8, FEATURE_PROBE | FEATURE_SET | tph, &[]),
+        ),
+        (
+            "raw probe get",
+            feature_arg(8, FEATURE_PROBE | FEATURE_GET | tph, &[]),
+        ),
+        (
+            "raw unknown feature",
+            feature_arg(8, FEATURE_PROBE | 12, &[]),
+        ),
+        (
+            "raw get and set",
+            feature_arg(20, FEATURE_GET | FEATURE_SET | tph, &[0, 1 << 16, 1]),
+        ),
+        ("raw argsz 4", feature_arg(4, FEATURE_PROBE | tph, &[])),
+        (
+            "raw argsz beyond",
+            feature_arg(64, FEATURE_SET | tph, &[0, 1 << 16, 1]),
+        ),
+        (
+            "raw set count 0",
+            feature_arg(16, FEATURE_SET | tph, &[0, 0]),
+        ),
+    ];
+    for (what, bytes) in cases {
+        raw_feature(d, t, what, bytes);
+    }
+}
+
+fn steering(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("irqs 8", t, &mut |d| ok(d.enable_msix(8)));
+    let dev = d.take();
+    let (dev, lines) = steer_queues(dev);
+    t.extend(lines);
+    d.put(dev);
+}
+
+fn steer_queues(dev: AnyDev) -> (AnyDev, Vec<String>) {
+    let mut s = QueueSteering::start(dev, Mode::Iv).expect("enable IV");
+    let queues: Vec<Queue> = (0..8)
+        .map(|q| Queue {
+            id: q,
+            slot: q,
+            cpu: u32::from(q % 4),
+        })
+        .collect();
+    let mut lines = vec![format!(
+        "bind: {:?}",
+        s.bind(&queues).map_err(|e| e.to_string())
+    )];
+    lines.push(format!(
+        "retarget: {:?}",
+        s.retarget(3, 7).map_err(|e| e.to_string())
+    ));
+    lines.push(format!(
+        "retarget unknown: {:?}",
+        s.retarget(42, 1).map_err(|e| e.to_string())
+    ));
+    let dev = s.teardown().expect("teardown");
+    lines.push("teardown: ok".into());
+    (dev, lines)
+}
+
+// ---- running a scenario on each backend ----
+
+/// Every scenario's name.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    SCENARIOS.iter().map(|(n, _, _)| *n)
+}
+
+pub fn scenario(name: &str) -> &'static (&'static str, Setup, Scenario) {
+    SCENARIOS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .expect("known scenario")
+}
+
+fn host(k: &Kernel, s: &Setup) -> (Host, Bdf) {
+    let options = HostOptions {
+        unsafe_ds: s.unsafe_ds,
+        notph: s.notph,
+        abi: k.abi,
+        ..HostOptions::default()
+    };
+    (
+        Host::with_default_machine(options),
+        s.bdf.parse().expect("bdf"),
+    )
+}
+
+/// Transcript, final snapshot and trace of the scenario on the in-process emulated backend.
+pub fn run_emulated(k: &Kernel, name: &str) -> (Vec<String>, String, Vec<String>) {
+    let (_, setup, body) = scenario(name);
+    let (host, bdf) = host(k, setup);
+    let backend = EmulatedBackend::take_over(&host, bdf).expect("take over");
+    let device = backend.device().clone();
+    device.drain_trace();
+    let boxed: Box<dyn Backend> = Box::new(backend);
+    let mut holder = Holder(Some(
+        TphDevice::with_revision(boxed, k.revision).expect("revision"),
+    ));
+    let mut t = Vec::new();
+    body(&mut holder, &mut t);
+    let trace = device
+        .drain_trace()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    (t, format!("{:?}", device.snapshot()), trace)
+}
+
+/// The same, with the real backend in a supervised child.
+pub fn run_across_boundary(k: &Kernel, name: &str) -> (Vec<String>, String, Vec<String>) {
+    let (_, setup, _) = scenario(name);
+    let (host, bdf) = host(k, setup);
+    let device = host.take_over(bdf).expect("take over");
+    let mut handler = ModelHandler::new(device.open().expect("open"));
+    device.drain_trace();
+    let mut cmd = Command::new(std::env::current_exe().expect("exe"));
+    cmd.args([
+        "--exact",
+        k.child_test,
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    cmd.env(k.child_env, name);
+    let (requests, sandbox) = k.trapped();
+    let out = supervise_in(cmd, requests, &sandbox, &mut handler, TIMEOUT).expect("supervise");
+    assert!(
+        out.status.success(),
+        "child failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.answered > 0, "no call crossed the boundary");
+    eprintln!(
+        "{name}: {} trapped calls answered by the model",
+        out.answered
+    );
+    let t = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once("@@ ").map(|(_, r)| r.to_string()))
+        .collect();
+    let trace = device
+        .drain_trace()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    (t, format!("{:?}", device.snapshot()), trace)
+}
+
+/// The child half: plays the scenario named in `k.child_env` through `FdBackend` (real system
+/// calls) and prints the transcript for the supervisor.
+pub fn child_half(k: &Kernel) {
+    let Ok(name) = std::env::var(k.child_env) else {
+        return;
+    };
+    let (_, _, body) = scenario(&name);
+    let null = std::fs::File::open("/dev/null").expect("/dev/null");
+    let cpus = Some(HostOptions::default().cpus);
+    let boxed: Box<dyn Backend> = Box::new(FdBackend::new(null).with_cpu_count(cpus));
+    let mut holder = Holder(Some(
+        TphDevice::with_revision(boxed, k.revision).expect("revision"),
+    ));
+    let mut t = Vec::new();
+    body(&mut holder, &mut t);
+    for line in t {
+        println!("@@ {line}");
+    }
+}
+
+/// Runs `name` on both backends, requires identical results, returns the transcript.
+pub fn both(k: &Kernel, name: &str) -> Vec<String> {
+    let (t, snap, trace) = run_emulated(k, name);
+    if !user_notif_available() {
+        eprintln!(
+            "SKIPPED the syscall-boundary half: this kernel refuses seccomp user notification"
+        );
+        return t;
+    }
+    let (t2, snap2, trace2) = run_across_boundary(k, name);
+    assert_eq!(t, t2, "transcripts differ between backends");
+    assert_eq!(snap, snap2, "final TPH registers differ between backends");
+    assert_eq!(trace, trace2, "hardware accesses differ between backends");
+    t
+}
+
+pub fn has(t: &[String], line_start: &str) -> bool {
+    t.iter().any(|l| l.starts_with(line_start))
+}
