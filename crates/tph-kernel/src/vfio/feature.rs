@@ -15,7 +15,7 @@ use crate::core::Platform;
 use crate::host::DevicePlatform;
 use crate::Errno;
 
-/// Hardware ST Mode Select DS.
+/// Hardware ST Mode Select DS, the highest defined encoding (3..=7 are reserved).
 const HW_MODE_DS: u32 = 2;
 const CTRL_MODE_MASK: u32 = 0x7;
 const CTRL_REQ_SHIFT: u32 = 8;
@@ -220,13 +220,16 @@ pub(super) fn config_write(
 }
 
 /// A write of TPH Control: Requester Enable 0 disables through the core (and stores the mode
-/// field); otherwise enable through the core with mode bits 2:0, DS only with the DS
+/// field; a reserved mode is refused with EINVAL, never written to hardware); otherwise enable through the core with mode bits 2:0, DS only with the DS
 /// parameter (EOPNOTSUPP), reserved Requester Enable 2 refused (EINVAL), and a requested type
 /// below what the core negotiates refused (EINVAL). Rewriting the enabled value is a no-op.
 fn write_control(st: &mut DeviceState, plat: &DevicePlatform<'_>, value: u32) -> Result<(), Errno> {
     let mode = value & CTRL_MODE_MASK;
     let req = (value >> CTRL_REQ_SHIFT) & CTRL_REQ_MASK;
     if req == 0 {
+        if mode > HW_MODE_DS {
+            return Err(Errno::EINVAL);
+        }
         st.tph.disable(&mut st.hw);
         store_mode(st, mode);
         return Ok(());
