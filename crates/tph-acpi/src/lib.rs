@@ -3,15 +3,18 @@
 //! [`StInfo`] decodes the 64-bit result (`shared/spec/firmware-dsm.md`); [`SteeringTagSource`] is
 //! the seam the kernel model asks for tags; [`TableSource`] answers from a table of results and
 //! [`AmlSource`] from real firmware, run by the [`aml`] interpreter. [`madt`] maps CPUs to ACPI
-//! processor UIDs.
+//! processor UIDs. [`firmware::open`] turns a user's firmware path (table file, ASL, AML, or a
+//! folder of tables) into a source.
 #![forbid(unsafe_code)]
 
 pub mod aml;
 pub mod dsm;
+pub mod firmware;
 pub mod madt;
 mod source;
 mod stinfo;
 
 pub use dsm::AmlSource;
+pub use firmware::{open as open_firmware, open_source, Firmware, FirmwareKind};
 pub use source::{FirmwareError, SteeringTagSource, TableSource};
 pub use stinfo::{MemType, StInfo};

@@ -2,7 +2,7 @@
 //! from Local APIC (type 0), Local x2APIC (type 9) and GICC (type 0xB) entries; and the mapping
 //! of Linux logical CPU numbers to those UIDs through sysfs / `/proc/cpuinfo`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::aml::table::Sdt;
 use crate::FirmwareError;
@@ -57,6 +57,32 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<MadtCpu>, FirmwareError> {
         at += len;
     }
     Ok(cpus)
+}
+
+/// The usable processors' UIDs, sorted, each once.
+pub fn usable_uids(cpus: &[MadtCpu]) -> Vec<u32> {
+    let mut uids: Vec<u32> = cpus.iter().filter(|c| c.usable).map(|c| c.uid).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    uids
+}
+
+/// The MADT file of a table folder: the first file, by name, whose name starts with `APIC`
+/// (any case, any extension, as `acpidump -b` writes `apic.dat`); `None` when there is none or
+/// the folder cannot be read.
+pub fn find_in_dir(dir: &Path) -> Option<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.to_ascii_uppercase().starts_with("APIC"))
+        })
+        .collect();
+    names.sort();
+    names.into_iter().next()
 }
 
 fn le(e: &[u8], at: usize, n: usize) -> Option<u64> {
@@ -166,6 +192,29 @@ mod tests {
         let cpus = parse(&madt(&[lapic, x2, &gicc])).unwrap();
         let got: Vec<(u32, u64, bool)> = cpus.iter().map(|c| (c.uid, c.hw_id, c.usable)).collect();
         assert_eq!(got, vec![(3, 5, true), (42, 0x100, true), (7, 0x11, true)]);
+    }
+
+    #[test]
+    fn usable_uids_are_sorted_unique_and_skip_disabled_entries() {
+        let cpu = |uid, usable| MadtCpu {
+            uid,
+            hw_id: 0,
+            kind: CpuEntryKind::LocalApic,
+            usable,
+        };
+        let cpus = [cpu(3, true), cpu(1, true), cpu(3, true), cpu(2, false)];
+        assert_eq!(usable_uids(&cpus), vec![1, 3]);
+    }
+
+    #[test]
+    fn find_in_dir_takes_the_first_apic_file_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["DSDT.dat", "apic2.dat", "APIC.dat"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("APIC0")).unwrap(); // a folder is not a table
+        assert_eq!(find_in_dir(dir.path()), Some(dir.path().join("APIC.dat")));
+        assert_eq!(find_in_dir(&dir.path().join("missing")), None);
     }
 
     #[test]

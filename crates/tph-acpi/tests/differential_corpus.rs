@@ -186,6 +186,18 @@ fn corpus_dsm_results_match_acpiexec() {
     );
 }
 
+/// The example firmware bundled for `tphctl session --firmware` (tests/data/firmware) computes
+/// the same tags under ACPICA as under this crate, so its golden session output is ACPICA's.
+#[test]
+fn example_firmware_matches_acpiexec() {
+    require("iasl");
+    require("acpiexec");
+    let dir = scratch();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/firmware/tph-dsm.asl");
+    let failures = check_one(dir.path(), &path);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// `\_OSI` answers for the interface strings firmware asks about. acpiexec removes
 /// "Windows 2006" from its list for its own testing, so that one string is not compared (this
 /// crate answers true, as ACPICA's default list in a kernel does).
