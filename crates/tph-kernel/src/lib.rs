@@ -1,5 +1,7 @@
 //! Reference model of the kernel side of VFIO PCIe TPH (v7): emulated PCIe hardware (`hw`),
-//! the PCI TPH core (`core`), and the VFIO layer with the `VFIO_DEVICE_PCI_TPH` ioctl (`vfio`).
+//! the PCI TPH core (`core`), and the VFIO layer with the `VFIO_DEVICE_PCI_TPH` ioctl (`vfio`),
+//! or, per host, the later feature revision (`VFIO_DEVICE_FEATURE_TPH_ST` plus a virtualised
+//! TPH Control register in the config region; see [`KernelAbi`]).
 //!
 //! # API map
 //!
