@@ -136,6 +136,18 @@ fn syscall_boundary_set_st_bad_cpu_writes_nothing() {
 }
 
 #[test]
+fn syscall_boundary_set_st_batch_of_runs_writes_nothing() {
+    let (t, snap, _) = run_emulated("set_st_batch_of_runs_is_all_or_nothing");
+    assert!(
+        t[2].starts_with("set-st 0=1 1=2 5=3: err ENXIO | MSI-X vector 5 is not enabled"),
+        "{t:?}"
+    );
+    assert_eq!(t[3], "set-st 2=1 3=2: ok ");
+    assert!(snap.contains("st_table: [0, 0, 257, 258, 0, 0"), "{snap}");
+    assert_eq!(both("set_st_batch_of_runs_is_all_or_nothing"), t);
+}
+
+#[test]
 fn syscall_boundary_set_st_without_enable_is_einval() {
     let t = both("set_st_needs_tph_enabled");
     assert!(

@@ -139,6 +139,20 @@ fn syscall_boundary_feature_set_bad_cpu_writes_nothing() {
 }
 
 #[test]
+fn syscall_boundary_feature_batch_of_runs_rolls_back_earlier_runs() {
+    let (t, snap, _) = run_emulated(&FEATURE, "set_st_batch_of_runs_is_all_or_nothing");
+    assert!(
+        t[2].starts_with("set-st 0=1 1=2 5=3: err ENXIO | MSI-X vector 5 is not enabled"),
+        "{t:?}"
+    );
+    assert_eq!(t[3], "set-st 2=1 3=2: ok ");
+    // Run 0-1 was programmed, then cleared when run 5 failed; entries 2 and 3 hold 16-bit VM
+    // tags 0x100 + uid.
+    assert!(snap.contains("st_table: [0, 0, 257, 258, 0, 0"), "{snap}");
+    assert_eq!(both("set_st_batch_of_runs_is_all_or_nothing"), t);
+}
+
+#[test]
 fn syscall_boundary_feature_set_without_enable_is_einval() {
     let t = both("set_st_needs_tph_enabled");
     assert!(
@@ -261,5 +275,5 @@ fn feature_and_v7_kernels_end_every_shared_scenario_identically() {
         assert_eq!(snap7, snapf, "{name}: final TPH registers differ");
         compared += 1;
     }
-    assert_eq!(compared, 16, "every scenario but the two raw ones");
+    assert_eq!(compared, 17, "every scenario but the two raw ones");
 }

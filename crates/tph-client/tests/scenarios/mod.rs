@@ -112,6 +112,11 @@ const SCENARIOS: &[(&str, Setup, Scenario)] = &[
         all_or_nothing,
     ),
     (
+        "set_st_batch_of_runs_is_all_or_nothing",
+        setup(NIC_MSIX, false, false),
+        batch_of_runs,
+    ),
+    (
         "set_st_needs_tph_enabled",
         setup(NIC_CAP, false, false),
         set_without_enable,
@@ -260,6 +265,19 @@ fn all_or_nothing(d: &mut dyn Dev, t: &mut Vec<String>) {
     d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
     d.call("set-st 0=1 1=99", t, &mut |d| {
         ok(d.set_entries(&[st(0, 1), st(1, 99)]))
+    });
+}
+
+/// Two contiguous runs (indexes 0-1 and 5): the feature adapter sends two calls, and the
+/// second is refused (vector 5 not enabled) after the first was programmed.
+fn batch_of_runs(d: &mut dyn Dev, t: &mut Vec<String>) {
+    d.call("irqs 4", t, &mut |d| ok(d.enable_msix(4)));
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 0=1 1=2 5=3", t, &mut |d| {
+        ok(d.set_entries(&[st(0, 1), st(1, 2), st(5, 3)]))
+    });
+    d.call("set-st 2=1 3=2", t, &mut |d| {
+        ok(d.set_entries(&[st(2, 1), st(3, 2)]))
     });
 }
 
