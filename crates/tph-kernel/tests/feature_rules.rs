@@ -103,6 +103,21 @@ fn feature_host_answers_v7_ioctl_enotty() {
 }
 
 #[test]
+fn other_revisions_ioctl_is_enotty_even_with_argsz_beyond_the_buffer() {
+    let mut arg = head(FEATURE_SET | abi::FEATURE_TPH_ST);
+    arg[0] = 64; // argsz claims more than the 8 bytes there
+    assert_eq!(call(&Fixture::new(CAP_DEV), &mut arg), Err(Errno::ENOTTY));
+    assert_eq!(call(&fx(CAP_DEV), &mut arg), Err(Errno::EFAULT));
+    let f = fx(CAP_DEV);
+    let mut v7_arg = abi::encode_op(abi::OP_GET_CAP, [0; 8]);
+    v7_arg[0] = 64;
+    assert_eq!(
+        f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut v7_arg),
+        Err(Errno::ENOTTY)
+    );
+}
+
+#[test]
 fn v7_host_drops_config_writes() {
     let f = Fixture::new(CAP_DEV);
     assert_eq!(write_control(&f, ctrl(HW_IV, REQ_TPH)), Ok(()));

@@ -253,12 +253,14 @@ impl DeviceFd {
     }
 
     /// [`DeviceFd::ioctl`] with the argument in `buf` (mapped at [`SLICE_BASE`]); for the
-    /// requests whose argument starts with `argsz`, EFAULT when it exceeds `buf.len()`.
+    /// requests the host answers whose argument starts with `argsz`, EFAULT when it exceeds
+    /// `buf.len()` (the other revision's TPH ioctl stays ENOTTY whatever its bytes).
     pub fn ioctl_bytes(&self, request: u32, buf: &mut [u8]) -> Result<i32, Errno> {
-        let sized = matches!(
-            request,
-            abi::VFIO_DEVICE_PCI_TPH | abi::VFIO_DEVICE_SET_IRQS | abi::VFIO_DEVICE_FEATURE
-        );
+        let tph_request = match self.inner.abi() {
+            KernelAbi::V7 => abi::VFIO_DEVICE_PCI_TPH,
+            KernelAbi::Feature => abi::VFIO_DEVICE_FEATURE,
+        };
+        let sized = request == tph_request || request == abi::VFIO_DEVICE_SET_IRQS;
         if sized && buf.len() >= 4 {
             let argsz = abi::le32(buf, 0);
             if usize::try_from(argsz).map_or(true, |a| a > buf.len()) {
