@@ -99,6 +99,13 @@ pub fn kind_of(path: &Path) -> Result<(FirmwareKind, Vec<u8>), FirmwareError> {
 /// Opens the firmware at `path`, whatever kind it is (see [`kind_of`]).
 pub fn open(path: &Path) -> Result<Firmware, FirmwareError> {
     let (kind, bytes) = kind_of(path)?;
+    open_as(path, kind, bytes)
+}
+
+/// Opens `path` as `kind`, from its `bytes` (ignored for [`FirmwareKind::Dir`], which reads
+/// the folder): for callers that decided the kind already, e.g. an option that takes only
+/// folders, or that name the kind in their error messages.
+pub fn open_as(path: &Path, kind: FirmwareKind, bytes: Vec<u8>) -> Result<Firmware, FirmwareError> {
     let (source, skipped, bridge): (Arc<dyn SteeringTagSource>, _, _) = match kind {
         FirmwareKind::Table => (Arc::new(table(path, &bytes)?), Vec::new(), None),
         FirmwareKind::Asl => aml_firmware(&[compile_asl(&text(path, &bytes)?)?])?,
@@ -190,6 +197,21 @@ mod tests {
             b"0 0x0000000000000a01\n1 0x1\n0123456789012345678901234"
         ));
         assert!(!looks_like_sdt(b"SSDT"));
+    }
+
+    #[test]
+    fn skipped_term_displays_table_offset_scope_and_cause() {
+        let s = Skipped {
+            table: 1,
+            offset: 0x1a,
+            opcode: 0x5b,
+            scope: "\\_SB_".into(),
+            why: "bad opcode".into(),
+        };
+        assert_eq!(
+            s.to_string(),
+            "table 1 offset 0x1a in \\_SB_: skipped: bad opcode"
+        );
     }
 
     #[test]

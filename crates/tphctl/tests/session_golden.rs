@@ -1,54 +1,18 @@
 //! `tphctl session` end to end: scripted stdin, output compared with golden files.
 //! Set `UPDATE_GOLDEN=1` to rewrite the golden files after a reviewed change.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tphctl"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tphctl");
-    // The child may exit before reading everything (setup errors): a broken pipe is fine.
-    if let Err(e) = child.stdin.take().expect("stdin").write_all(stdin) {
-        assert_eq!(
-            e.kind(),
-            std::io::ErrorKind::BrokenPipe,
-            "writing stdin: {e}"
-        );
-    }
-    child.wait_with_output().expect("wait tphctl")
-}
+use common::{tests_dir, tphctl_stdin as run};
 
 /// Runs `session ARGS` with `script` on stdin and compares stdout with `golden`.
 fn golden(script: &str, args: &[&str], golden: &str) {
-    let input = std::fs::read(tests_dir().join("data/session").join(script)).expect("script");
-    let mut full = vec!["session"];
-    full.extend_from_slice(args);
-    let out = run(&full, &input);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    let got = String::from_utf8(out.stdout).expect("utf-8");
-    let path = tests_dir().join("golden/session").join(golden);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &got).expect("write golden");
-    }
-    let want = std::fs::read_to_string(&path).expect("golden file (UPDATE_GOLDEN=1 creates it)");
-    assert_eq!(got, want, "output differs from {}", path.display());
+    let out = common::session_script(script, args);
+    common::golden(&format!("session/{golden}"), &common::stdout(&out));
 }
 
 fn dump(name: &str) -> String {
-    tests_dir()
-        .join("data")
-        .join(name)
+    tests_dir(&format!("data/{name}"))
         .to_string_lossy()
         .into_owned()
 }

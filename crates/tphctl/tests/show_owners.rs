@@ -4,9 +4,12 @@
 //! emulated default machine with its default firmware. Text goldens in
 //! `tests/golden/show_owners_*` (regenerate with `UPDATE_GOLDEN=1`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{acpi_data, golden, stderr, stdout, tphctl};
 use serde_json::{json, Value};
 
 /// The DSA dump: RCiEP 6a:01.0, ST table [0] = 0x0000, [1] = 0x000a, 8-bit tags.
@@ -53,15 +56,6 @@ const ASL: &str = r#"DefinitionBlock ("", "DSDT", 2, "TPHT", "OWNERS", 1)
 }
 "#;
 
-/// Runs tphctl in `dir` (so relative paths in its output are stable).
-fn tphctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tphctl"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("tphctl runs")
-}
-
 /// A work folder holding `fw.txt` (the firmware table above).
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -73,26 +67,6 @@ fn dsa_args<'a>(dump: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["show", "--dump", dump.to_str().expect("utf-8 path")];
     args.extend_from_slice(extra);
     args
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("golden file {}: {e}", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn parse(o: &Output) -> Value {
@@ -173,20 +147,9 @@ fn show_owners_dsa_no_matching_uid_says_no_cpu() {
 fn tables_dir(work: &Path) -> PathBuf {
     let dir = work.join("tables");
     std::fs::create_dir_all(&dir).expect("mkdir tables");
-    let apic = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tph-acpi/tests/data/host-apic.dat");
-    std::fs::copy(apic, dir.join("APIC.dat")).expect("copy MADT");
+    std::fs::copy(acpi_data("data/host-apic.dat"), dir.join("APIC.dat")).expect("copy MADT");
     std::fs::write(work.join("owners.asl"), ASL).expect("write ASL");
-    let out = Command::new("iasl")
-        .arg("-p")
-        .arg(dir.join("DSDT"))
-        .arg(work.join("owners.asl"))
-        .output()
-        .expect("`iasl` runs (package acpica-tools)");
-    assert!(
-        out.status.success(),
-        "iasl: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    common::iasl(&work.join("owners.asl"), &dir.join("DSDT"));
     dir
 }
 
@@ -317,4 +280,33 @@ fn show_owners_argument_errors_exit_2_printed_once() {
         Some(2),
         "clap refuses --lspci with --firmware"
     );
+}
+
+#[test]
+fn show_owners_firmware_asl_or_aml_agrees_with_the_tables_folder() {
+    let (dir, dump) = (workdir(), dsa_dump());
+    tables_dir(dir.path());
+    let owners = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["--uids", "0-1", "--json"]);
+        let v = parse(&tphctl(dir.path(), &dsa_args(&dump, &args)));
+        (
+            v[0]["tph"]["entries"].clone(),
+            v[0]["tph"]["owners_source"].clone(),
+        )
+    };
+    let (want, _) = owners(&["--tables", "tables"]);
+    let cases = [
+        ("owners.asl", "ASL file owners.asl (\\_SB_.PCI0 _DSM)"),
+        (
+            "tables/DSDT.aml",
+            "AML table tables/DSDT.aml (\\_SB_.PCI0 _DSM)",
+        ),
+        ("tables", "ACPI tables tables (\\_SB_.PCI0 _DSM)"),
+    ];
+    for (path, label) in cases {
+        let (entries, source) = owners(&["--firmware", path]);
+        assert_eq!(entries, want, "{path}");
+        assert_eq!(source, label);
+    }
 }

@@ -3,14 +3,12 @@
 //! output compared with golden files in `tests/golden/stmap_*` (regenerate with
 //! `UPDATE_GOLDEN=1`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn acpi_data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tph-acpi/tests")
-        .join(rel)
-}
+use std::path::Path;
+use std::process::Output;
+
+use common::{acpi_data, golden, stderr, stdout};
 
 /// A `--tables` folder: the host MADT plus either the host DSDT or a compiled corpus file.
 fn tables_dir(asl: Option<&str>) -> tempfile::TempDir {
@@ -25,52 +23,18 @@ fn tables_dir(asl: Option<&str>) -> tempfile::TempDir {
                 .expect("copy DSDT");
         }
         Some(name) => {
-            let ok = Command::new("iasl").arg("-v").output().is_ok();
-            assert!(
-                ok,
-                "`iasl` is not installed: this test needs the package `acpica-tools`"
-            );
             let src = acpi_data(&format!("asl/{name}.asl"));
-            let out = Command::new("iasl")
-                .arg("-p")
-                .arg(dir.path().join("DSDT"))
-                .arg(&src)
-                .output()
-                .expect("run iasl");
-            assert!(
-                out.status.success(),
-                "iasl failed: {}",
-                String::from_utf8_lossy(&out.stdout)
-            );
+            common::iasl(&src, &dir.path().join("DSDT"));
         }
     }
     dir
 }
 
+/// `tphctl st-map --tables DIR EXTRA...`, run in DIR.
 fn st_map(dir: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tphctl"))
-        .arg("st-map")
-        .arg("--tables")
-        .arg(dir)
-        .args(extra)
-        .output()
-        .expect("run tphctl")
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let mut args = vec!["st-map", "--tables", "."];
+    args.extend_from_slice(extra);
+    common::tphctl(dir, &args)
 }
 
 #[test]
@@ -85,12 +49,7 @@ fn stmap_host_dsdt_without_tph_dsm_names_bridges_and_exits_1() {
 fn stmap_default_uids_come_from_the_madt() {
     let dir = tables_dir(Some("helper_methods"));
     let out = st_map(dir.path(), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     golden("stmap_helper_madt.txt", &stdout(&out));
 }
 
@@ -132,7 +91,7 @@ fn stmap_bad_uid_list_is_an_error_printed_once() {
     let dir = tables_dir(None);
     let out = st_map(dir.path(), &["--uids", "9-2"]);
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("tphctl: --uids: "), "{err}");
 }

@@ -78,6 +78,17 @@ pub struct Skipped {
     pub why: String,
 }
 
+impl std::fmt::Display for Skipped {
+    /// `table 0 offset 0x1a in \_SB_: skipped: why`, as tools warn about it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "table {} offset {:#x} in {}: skipped: {}",
+            self.table, self.offset, self.scope, self.why
+        )
+    }
+}
+
 /// What loading did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {

@@ -12,10 +12,10 @@ mod render;
 mod target;
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tph_acpi::TableSource;
+use tph_acpi::SteeringTagSource;
 use tph_client::backend::Backend;
 use tph_client::emulated::EmulatedBackend;
 use tph_client::open::VfioPaths;
@@ -54,8 +54,12 @@ pub struct Args {
     /// Emulated host: number of present CPUs (default 8).
     #[arg(long, value_name = "N")]
     cpus: Option<u32>,
-    /// Emulated host: firmware steering tags, lines `UID 0xST_INFO`.
-    #[arg(long, value_name = "FILE")]
+    /// Emulated host (--emulated or --dump): the firmware answering the steering-tag `_DSM`.
+    /// PATH is a table file of lines `UID 0xST_INFO`, an ASL file (compiled with iasl, package
+    /// acpica-tools), an AML table (.aml, .dat) or a folder of DSDT/SSDT files; its host bridge
+    /// `_DSM` is run by the tph-acpi AML interpreter [default: built-in answers, UID u: VM tag
+    /// u (16-bit 0x100+u), PM tag 0x80|u (16-bit 0x8000|u)].
+    #[arg(long, value_name = "PATH")]
     firmware: Option<PathBuf>,
     /// Emulated host: vfio-pci enable_unsafe_tph_ds_mode=1.
     #[arg(long)]
@@ -132,11 +136,7 @@ fn build_host(args: &Args) -> Result<Host, CliError> {
         options.cpus = n;
     }
     if let Some(path) = &args.firmware {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::new(format!("reading {}", path.display()), e))?;
-        let source = TableSource::parse(&text)
-            .map_err(|e| CliError::new(format!("firmware file {}", path.display()), e))?;
-        options.firmware = Arc::new(source);
+        options.firmware = firmware(path)?;
     }
     match &args.dump {
         None => Ok(Host::with_default_machine(options)),
@@ -148,6 +148,17 @@ fn build_host(args: &Args) -> Result<Host, CliError> {
             Ok(Host::new(machine, options))
         }
     }
+}
+
+/// The emulated host's firmware from `--firmware PATH`, any kind `tph_acpi::firmware` opens;
+/// AML terms the loader skipped are warned about once each.
+fn firmware(path: &Path) -> Result<Arc<dyn SteeringTagSource>, CliError> {
+    let fw = tph_acpi::firmware::open(path)
+        .map_err(|e| CliError::new(format!("firmware {}", path.display()), e))?;
+    for s in &fw.skipped {
+        eprintln!("tphctl: warning: {}: {s}", path.display());
+    }
+    Ok(fw.source)
 }
 
 /// Reads commands until end of input, answering each one. The one loop for every backend.

@@ -3,9 +3,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use tph_acpi::aml::Aml;
-use tph_acpi::{dsm, madt, AmlSource, SteeringTagSource, TableSource};
+use tph_acpi::firmware::{self, FirmwareKind};
+use tph_acpi::{madt, SteeringTagSource, TableSource};
 use tph_regs::machine::{Bdf, Machine};
 use tph_regs::report::{report_function, FunctionReport};
 use tph_regs::source::Loaded;
@@ -47,16 +48,19 @@ pub struct Args {
 /// Where the tag owners of ST table entries come from.
 #[derive(clap::Args, Debug)]
 struct OwnerArgs {
-    /// Name the CPUs each ST table entry's tag belongs to, from a table file of lines
-    /// `UID 0xST_INFO` (the 64-bit `_DSM` function 0xF result; `#` starts a comment).
-    #[arg(long, value_name = "FILE", conflicts_with = "tables")]
+    /// Name the CPUs each ST table entry's tag belongs to, from the firmware at PATH: a table
+    /// file of lines `UID 0xST_INFO` (the 64-bit `_DSM` function 0xF result; `#` starts a
+    /// comment), an ASL file (compiled with iasl, package acpica-tools), an AML table (.aml,
+    /// .dat) or a folder as for --tables; the host bridge `_DSM` is run by the tph-acpi AML
+    /// interpreter.
+    #[arg(long, value_name = "PATH", conflicts_with = "tables")]
     firmware: Option<PathBuf>,
-    /// The same from ACPI tables: the DSDT/SSDT files in DIR (the host bridge `_DSM`, run by
-    /// the tph-acpi AML interpreter); UIDs from the MADT (a file named APIC*) when present.
+    /// The same from a folder of ACPI tables: the DSDT/SSDT files in DIR; UIDs from the MADT
+    /// (a file named APIC*) when present.
     #[arg(long, value_name = "DIR")]
     tables: Option<PathBuf>,
     /// Processor UIDs to ask firmware about, e.g. `0-15,32` [default: 0 to N-1 for
-    /// --cpus N, or the MADT's UIDs with --tables].
+    /// --cpus N, or the MADT's UIDs for a folder of tables].
     #[arg(long, value_name = "LIST", conflicts_with = "cpus")]
     uids: Option<String>,
     /// Ask about UIDs 0 to N-1 [default: 8, the emulated host's CPUs].
@@ -308,9 +312,9 @@ impl OwnerSource {
 
 /// A loaded firmware source, before any UID is asked.
 struct Firmware {
-    source: Box<dyn SteeringTagSource>,
+    source: Arc<dyn SteeringTagSource>,
     label: String,
-    /// The MADT's UIDs (with `--tables`, when the folder has an APIC file).
+    /// The MADT's UIDs (for a folder of tables with an APIC file).
     madt_uids: Option<Vec<u32>>,
 }
 
@@ -362,10 +366,10 @@ fn owner_source(
 
 fn firmware(a: &OwnerArgs, emulated: bool) -> Result<Option<Firmware>, CliError> {
     match (&a.firmware, &a.tables) {
-        (Some(file), _) => table_file(file).map(Some),
-        (None, Some(dir)) => acpi_tables(dir).map(Some),
+        (Some(path), _) => firmware_path(path).map(Some),
+        (None, Some(dir)) => firmware_as(dir, FirmwareKind::Dir, Vec::new()).map(Some),
         (None, None) if emulated => Ok(Some(Firmware {
-            source: Box::new(TableSource::default_for_all()),
+            source: Arc::new(TableSource::default_for_all()),
             label: "the emulated host's default firmware".into(),
             madt_uids: None,
         })),
@@ -373,47 +377,35 @@ fn firmware(a: &OwnerArgs, emulated: bool) -> Result<Option<Firmware>, CliError>
     }
 }
 
-fn table_file(path: &Path) -> Result<Firmware, CliError> {
-    let context = format!("reading firmware table {}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::new(&context, e))?;
-    let table = TableSource::parse(&text).map_err(|e| CliError::new(&context, e))?;
-    Ok(Firmware {
-        source: Box::new(table),
-        label: format!("firmware table {}", path.display()),
-        madt_uids: None,
-    })
+/// `--firmware PATH`: whatever `tph_acpi::firmware` recognises the path as.
+fn firmware_path(path: &Path) -> Result<Firmware, CliError> {
+    let context = format!("reading firmware {}", path.display());
+    let (kind, bytes) = firmware::kind_of(path).map_err(|e| CliError::new(context, e))?;
+    firmware_as(path, kind, bytes)
 }
 
-fn acpi_tables(dir: &Path) -> Result<Firmware, CliError> {
-    let context = format!("reading tables from {}", dir.display());
-    let tables = dsm::read_table_dir(dir).map_err(|e| CliError::new(&context, e))?;
-    if tables.is_empty() {
-        return Err(CliError::new(context, "no DSDT or SSDT file found"));
+/// Opens `path` as `kind`; a folder also gives the MADT's UIDs.
+fn firmware_as(path: &Path, kind: FirmwareKind, bytes: Vec<u8>) -> Result<Firmware, CliError> {
+    let context = format!("reading {} {}", kind.noun(), path.display());
+    let fw = firmware::open_as(path, kind, bytes).map_err(|e| CliError::new(context, e))?;
+    for s in &fw.skipped {
+        eprintln!("tphctl: warning: {s}");
     }
-    let refs: Vec<&[u8]> = tables.iter().map(Vec::as_slice).collect();
-    let aml = Aml::load(&refs).map_err(|e| CliError::new("loading ACPI tables", e))?;
-    for s in &aml.report().skipped {
-        eprintln!(
-            "tphctl: warning: table {} offset {:#x} in {}: skipped: {}",
-            s.table, s.offset, s.scope, s.why
-        );
-    }
-    let source = AmlSource::from_aml(aml).map_err(|e| CliError::new("loading ACPI tables", e))?;
+    let madt_uids = match kind {
+        FirmwareKind::Dir => madt_uids(path)?,
+        _ => None,
+    };
     Ok(Firmware {
-        label: format!(
-            "ACPI tables {} ({} _DSM)",
-            dir.display(),
-            source.bridge().path
-        ),
-        source: Box::new(source),
-        madt_uids: madt_uids(dir)?,
+        source: fw.source,
+        label: fw.label,
+        madt_uids,
     })
 }
 
 /// The usable processors' UIDs from the first `APIC*` file in `dir`; `None` (with a warning)
 /// when there is none.
 fn madt_uids(dir: &Path) -> Result<Option<Vec<u32>>, CliError> {
-    let Some(path) = first_apic_file(dir) else {
+    let Some(path) = madt::find_in_dir(dir) else {
         eprintln!(
             "tphctl: warning: no MADT (APIC*) in {}: asking UIDs 0-{}",
             dir.display(),
@@ -424,28 +416,11 @@ fn madt_uids(dir: &Path) -> Result<Option<Vec<u32>>, CliError> {
     let context = format!("reading the MADT {}", path.display());
     let bytes = std::fs::read(&path).map_err(|e| CliError::new(&context, e))?;
     let cpus = madt::parse(&bytes).map_err(|e| CliError::new(&context, e))?;
-    let mut uids: Vec<u32> = cpus.iter().filter(|c| c.usable).map(|c| c.uid).collect();
-    uids.sort_unstable();
-    uids.dedup();
+    let uids = madt::usable_uids(&cpus);
     if uids.is_empty() {
         return Err(CliError::new(context, "no usable processor"));
     }
     Ok(Some(uids))
-}
-
-fn first_apic_file(dir: &Path) -> Option<PathBuf> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.to_ascii_uppercase().starts_with("APIC"))
-        })
-        .collect();
-    names.sort();
-    names.into_iter().next()
 }
 
 /// One function's tag owners: per entry, the UIDs firmware gives its tag.

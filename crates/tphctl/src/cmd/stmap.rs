@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 use tph_acpi::aml::Aml;
 use tph_acpi::dsm::{self, HostBridge};
 use tph_acpi::madt::{self, CpuUid};
-use tph_acpi::{FirmwareError, MemType, StInfo};
+use tph_acpi::{firmware, MemType, StInfo};
 
+use super::tagmap::parse_uids;
 use super::{CliError, CmdResult, Found};
 
 /// This host's ACPI tables (readable by root only).
 const SYS_TABLES: &str = "/sys/firmware/acpi/tables";
-/// Most UIDs one `--uids` list may name (a typo such as `0-4294967295` must not run for hours).
-const MAX_UIDS: usize = 65_536;
 
 /// Arguments of `tphctl st-map`.
 #[derive(clap::Args, Debug)]
@@ -86,17 +85,9 @@ pub fn run(args: Args) -> CmdResult {
         Some(d) => format!("reading tables from {}", d.display()),
         None => format!("reading {SYS_TABLES} (needs root)"),
     };
-    let tables = dsm::read_table_dir(&dir).map_err(|e| CliError::new(&context, e))?;
-    if tables.is_empty() {
-        return Err(CliError::new(context, "no DSDT or SSDT file found"));
-    }
-    let refs: Vec<&[u8]> = tables.iter().map(Vec::as_slice).collect();
-    let mut aml = Aml::load(&refs).map_err(|e| CliError::new("loading ACPI tables", e))?;
+    let mut aml = firmware::load_dir(&dir).map_err(|e| CliError::new(context, e))?;
     for s in &aml.report().skipped {
-        eprintln!(
-            "tphctl: warning: table {} offset {:#x} in {}: skipped: {}",
-            s.table, s.offset, s.scope, s.why
-        );
+        eprintln!("tphctl: warning: {s}");
     }
     let probe = dsm::probe(&mut aml);
     let mut out = std::io::stdout().lock();
@@ -122,9 +113,13 @@ pub fn run(args: Args) -> CmdResult {
 
 /// The UIDs the MADT names, with logical CPU numbers where known.
 fn processors(args: &Args, dir: &Path) -> Result<Vec<(u32, Option<u32>)>, CliError> {
-    let madt_bytes =
-        read_madt(dir).map_err(|e| CliError::new("reading the MADT (or give --uids)", e))?;
-    let entries = madt::parse(&madt_bytes).map_err(|e| CliError::new("reading the MADT", e))?;
+    let path = madt::find_in_dir(dir).ok_or_else(|| {
+        let why = format!("no APIC file in {} (or give --uids)", dir.display());
+        CliError::new("reading the MADT", why)
+    })?;
+    let context = format!("reading the MADT {}", path.display());
+    let bytes = std::fs::read(&path).map_err(|e| CliError::new(&context, e))?;
+    let entries = madt::parse(&bytes).map_err(|e| CliError::new(&context, e))?;
     if args.tables.is_none() {
         let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let map = madt::cpu_uids(Path::new("/sys/devices/system/cpu"), &info, &entries);
@@ -135,67 +130,10 @@ fn processors(args: &Args, dir: &Path) -> Result<Vec<(u32, Option<u32>)>, CliErr
                 .collect());
         }
     }
-    let mut uids: Vec<u32> = entries.iter().filter(|e| e.usable).map(|e| e.uid).collect();
-    uids.sort_unstable();
-    uids.dedup();
-    Ok(uids.into_iter().map(|u| (u, None)).collect())
-}
-
-fn read_madt(dir: &Path) -> Result<Vec<u8>, FirmwareError> {
-    let io = |e: std::io::Error| FirmwareError::Io {
-        path: dir.display().to_string(),
-        why: e.to_string(),
-    };
-    let entries = std::fs::read_dir(dir).map_err(io)?;
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.to_ascii_uppercase().starts_with("APIC"))
-        })
-        .collect();
-    names.sort();
-    let path = names
-        .first()
-        .ok_or_else(|| FirmwareError::Madt(format!("no APIC file in {}", dir.display())))?;
-    std::fs::read(path).map_err(|e| FirmwareError::Io {
-        path: path.display().to_string(),
-        why: e.to_string(),
-    })
-}
-
-/// Parses `0-15,32` into a sorted, de-duplicated list.
-fn parse_uids(list: &str) -> Result<Vec<u32>, String> {
-    let mut out = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (num(a)?, num(b)?),
-            None => (num(part)?, num(part)?),
-        };
-        if lo > hi {
-            return Err(format!("range {part} runs backwards"));
-        }
-        if (hi - lo) as usize >= MAX_UIDS || out.len() + (hi - lo) as usize >= MAX_UIDS {
-            return Err(format!("more than {MAX_UIDS} UIDs"));
-        }
-        out.extend(lo..=hi);
-    }
-    if out.is_empty() {
-        return Err("empty list".into());
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-fn num(s: &str) -> Result<u32, String> {
-    let s = s.trim();
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    r.map_err(|e| format!("bad UID {s:?}: {e}"))
+    Ok(madt::usable_uids(&entries)
+        .into_iter()
+        .map(|u| (u, None))
+        .collect())
 }
 
 fn row(aml: &mut Aml, bridge: &HostBridge, &(uid, cpu): &(u32, Option<u32>)) -> Row {
@@ -289,25 +227,4 @@ fn render_text(out: &mut impl Write, bridge: &HostBridge, rows: &[Row]) -> std::
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uid_list_ranges_and_singles_parse() {
-        assert_eq!(
-            parse_uids("0-3,32, 2,0x10").unwrap(),
-            vec![0, 1, 2, 3, 16, 32]
-        );
-    }
-
-    #[test]
-    fn uid_list_bad_forms_are_errors() {
-        assert!(parse_uids("5-1").is_err());
-        assert!(parse_uids("x").is_err());
-        assert!(parse_uids("").is_err());
-        assert!(parse_uids("0-4294967295").is_err());
-    }
 }

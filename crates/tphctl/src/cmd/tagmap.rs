@@ -6,6 +6,8 @@
 //! it succeeds with tag 0. So a tag is owned by (uid, memory type) exactly when that lookup
 //! would return it with a set valid bit; tag 0 is also what a cleared entry holds and what an
 //! invalid firmware answer turns into, so it is never a certain answer.
+//!
+//! Also home of the processor UID lists (`0-15,32`) that `show` and `st-map` take.
 
 use std::collections::BTreeMap;
 

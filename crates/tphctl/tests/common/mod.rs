@@ -1,0 +1,98 @@
+//! Shared fixture for tphctl's end-to-end tests: running the binary, golden files, the
+//! tph-acpi test data, and compiling ASL with the real `iasl`.
+#![allow(dead_code)] // each test binary uses a subset
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// `crates/tphctl/tests/<rel>`.
+pub fn tests_dir(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(rel)
+}
+
+/// `crates/tph-acpi/tests/<rel>`: the firmware test data (host tables, ASL corpus, example).
+pub fn acpi_data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tph-acpi/tests")
+        .join(rel)
+}
+
+/// Runs tphctl in `dir` (so relative paths in its output are stable).
+pub fn tphctl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tphctl"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("tphctl runs")
+}
+
+/// Runs tphctl with `stdin` as its input.
+pub fn tphctl_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tphctl"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tphctl");
+    // The child may exit before reading everything (setup errors): a broken pipe is fine.
+    if let Err(e) = child.stdin.take().expect("stdin").write_all(stdin) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing stdin: {e}"
+        );
+    }
+    child.wait_with_output().expect("wait tphctl")
+}
+
+/// Runs `session ARGS` with `tests/data/session/<script>` on stdin; asserts exit status 0.
+pub fn session_script(script: &str, args: &[&str]) -> Output {
+    let input = std::fs::read(tests_dir("data/session").join(script)).expect("script");
+    let mut full = vec!["session"];
+    full.extend_from_slice(args);
+    let out = tphctl_stdin(&full, &input);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    out
+}
+
+/// Compares `actual` with `tests/golden/<rel>`; `UPDATE_GOLDEN=1` rewrites the file first
+/// (after a reviewed change).
+pub fn golden(rel: &str, actual: &str) {
+    let path = tests_dir("golden").join(rel);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "golden file {} (UPDATE_GOLDEN=1 creates it): {e}",
+            path.display()
+        )
+    });
+    assert_eq!(actual, want, "output differs from {}", path.display());
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Compiles the ASL file `src` with the real `iasl` (package acpica-tools) into `out` plus
+/// `.aml`; returns that path.
+pub fn iasl(src: &Path, out: &Path) -> PathBuf {
+    let run = Command::new("iasl").arg("-p").arg(out).arg(src).output();
+    let run = run.expect("`iasl` runs: these tests need the package acpica-tools");
+    assert!(
+        run.status.success(),
+        "iasl {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&run.stdout)
+    );
+    out.with_extension("aml")
+}
