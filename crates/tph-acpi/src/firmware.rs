@@ -3,6 +3,10 @@
 //! one AML table (`.aml`, or `.dat` as `acpidump -b` writes it), or a folder of DSDT/SSDT
 //! tables. Every consumer (the emulated host of `tphctl session`, `tphctl show`) opens firmware
 //! through [`open`], so they accept the same things and say the same when something is wrong.
+//!
+//! An example ASL firmware, a host bridge `_DSM` answering from a package indexed by processor
+//! UID, is `tests/data/firmware/tph-dsm.asl` (checked against `acpiexec` by the differential
+//! tests). An ASL file is compiled on its own in a scratch folder: `Include ()` is not followed.
 
 use std::path::Path;
 use std::sync::Arc;

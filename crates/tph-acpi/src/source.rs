@@ -84,7 +84,7 @@ pub trait SteeringTagSource: Send + Sync + std::fmt::Debug {
 
 /// `_DSM` results from a table, one per UID.
 ///
-/// With no table given ([`TableSource::default_for`]) every UID `u` gets a deterministic result:
+/// With no table given ([`TableSource::default_for_all`]) every UID `u` gets a deterministic result:
 /// VM tag `u & 0xff`, VM extended tag `0x100 + u`, PM tag `0x80 | (u & 0x7f)`, PM extended tag
 /// `0x8000 | u`, all valid, `ph_ignore` clear.
 #[derive(Clone, Debug, Default)]

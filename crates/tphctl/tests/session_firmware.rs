@@ -167,6 +167,20 @@ fn session_firmware_errors_exit_2_printed_once() {
 }
 
 #[test]
+fn session_vfio_refuses_firmware_it_would_not_use() {
+    // A real device's tags come from the real host's firmware: --firmware is for emulated hosts.
+    let asl = example_asl();
+    let args = ["session", "--vfio", "01:00.0", "--firmware", path_str(&asl)];
+    let out = tphctl_stdin(&args, b"cap\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn session_asl_firmware_without_iasl_names_the_package() {
     let empty = tempfile::tempdir().expect("temp dir");
     let asl = example_asl();

@@ -59,7 +59,7 @@ pub struct Args {
     /// acpica-tools), an AML table (.aml, .dat) or a folder of DSDT/SSDT files; its host bridge
     /// `_DSM` is run by the tph-acpi AML interpreter [default: built-in answers, UID u: VM tag
     /// u (16-bit 0x100+u), PM tag 0x80|u (16-bit 0x8000|u)].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "vfio")]
     firmware: Option<PathBuf>,
     /// Emulated host: vfio-pci enable_unsafe_tph_ds_mode=1.
     #[arg(long)]
