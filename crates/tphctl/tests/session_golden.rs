@@ -80,11 +80,7 @@ fn session_emulated_notph_host_answers_enodev() {
         &["session", "--emulated", "02:00.0", "--notph", "--json"],
         b"cap\nenable iv\n",
     );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let lines = common::json_lines(&out);
     assert_eq!(lines.len(), 2);
     for l in &lines {
         assert_eq!(l["ok"], false);
@@ -106,11 +102,7 @@ fn session_emulated_cpus_option_limits_present_cpus() {
         ],
         b"enable ds\nget-st 1\nget-st 2\n",
     );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let lines = common::json_lines(&out);
     assert_eq!(lines[1]["ok"], true);
     assert_eq!(lines[2]["errno"], "EINVAL");
     assert_eq!(lines[2]["error"], "CPU 2 does not exist: EINVAL (22)");
@@ -136,12 +128,11 @@ fn session_emulated_firmware_file_sets_tags() {
         ],
         b"enable ds\nget-st 1\n",
     );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let last: serde_json::Value =
-        serde_json::from_str(text.lines().last().expect("line")).expect("json");
-    assert_eq!(last["ok"], true, "{text}");
+    let lines = common::json_lines(&out);
+    let last = lines.last().expect("a reply per command");
+    assert_eq!(last["ok"], true, "{last}");
     assert_eq!(last["tags"][0]["cpu"], 1);
-    assert_eq!(last["tags"][0]["st"], 0x15, "{text}");
+    assert_eq!(last["tags"][0]["st"], 0x15, "{last}");
 }
 
 #[test]
@@ -149,7 +140,7 @@ fn session_absent_bdf_exits_1() {
     let out = run(&["session", "--emulated", "09:00.0"], b"");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        common::stderr(&out),
         "tphctl: session: no device 09:00.0 in the machine\n"
     );
 }
@@ -161,7 +152,7 @@ fn session_vfio_without_vfio_fails_clearly() {
         b"cap\n",
     );
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::stderr(&out);
     assert!(err.starts_with("tphctl: session --vfio 01:00.0: "), "{err}");
     assert_eq!(err.lines().count(), 1, "error printed once: {err}");
 }
@@ -173,7 +164,7 @@ fn session_vfio_unknown_kernel_refuses_before_any_call() {
         b"cap\n",
     );
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::stderr(&out);
     assert!(
         err.contains("the kernel has no VFIO TPH interface this client can use (unknown"),
         "{err}"

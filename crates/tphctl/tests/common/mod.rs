@@ -83,6 +83,14 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// One JSON value per stdout line (`session --json`).
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("JSON line {l:?}: {e}")))
+        .collect()
+}
+
 /// Compiles the ASL file `src` with the real `iasl` (package acpica-tools) into `out` plus
 /// `.aml`; returns that path.
 pub fn iasl(src: &Path, out: &Path) -> PathBuf {
