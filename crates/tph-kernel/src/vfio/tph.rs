@@ -204,17 +204,15 @@ fn get_st(
         return Err(Errno::EINVAL);
     }
     let mut raw = read_entries(req, count, mem)?;
-    let queries = entries(&raw)
-        .map(|e| {
-            let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
-            if reserved {
-                return Err(Errno::EINVAL);
-            }
-            Ok((e.cpu, e.mem_type))
-        })
-        .collect::<Result<Vec<_>, Errno>>()?;
-    let tags = resolve_tags(st, plat, &queries)?;
-    for (out, tag) in raw.chunks_exact_mut(abi::ENTRY_SIZE).zip(tags) {
+    // Every entry is validated before any tag is resolved (all EINVAL), then each tag is
+    // resolved straight into the local copy: user memory is written once, at the end, and only
+    // when every tag resolved.
+    for e in entries(&raw) {
+        validate_get_entry(plat, &e)?;
+    }
+    for out in raw.chunks_exact_mut(abi::ENTRY_SIZE) {
+        let e = Entry::decode(out);
+        let tag = st.tph.get_cpu_st(plat, mem_type(e.mem_type)?, e.cpu)?;
         if let Some(field) = out.get_mut(abi::ENTRY_ST_OFFSET as usize..abi::ENTRY_SIZE - 2) {
             field.copy_from_slice(&tag.to_le_bytes());
         }
@@ -224,6 +222,15 @@ fn get_st(
     mem.write(at(req.arg, abi::ENTS_OFFSET)?, &raw)
         .map_err(|_| Errno::EFAULT)?;
     Ok(0)
+}
+
+/// One GET_ST entry: reserved fields, `index` and `st` zero, a present CPU, memory type 0 or 1.
+fn validate_get_entry(plat: &DevicePlatform<'_>, e: &Entry) -> Result<(), Errno> {
+    let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
+    if reserved || !present(plat, e.cpu) {
+        return Err(Errno::EINVAL);
+    }
+    mem_type(e.mem_type).map(|_| ())
 }
 
 /// Validates every (CPU, memory type) query (present CPU, type 0 or 1: EINVAL), then resolves
