@@ -125,11 +125,14 @@ pub enum Error {
         /// The kernel's errno (ENODEV).
         errno: Errno,
     },
-    /// DS mode is gated off by the module parameter.
-    #[error("DS mode is disabled on this host (vfio-pci enable_unsafe_tph_ds_mode=0): {errno}")]
+    /// DS mode is gated off by the module parameter (named after the kernel revision: v7's
+    /// `enable_unsafe_tph_ds_mode`, the feature revision's `enable_unsafe_tph`).
+    #[error("DS mode is disabled on this host (vfio-pci {param}=0): {errno}")]
     DsDisabled {
         /// The kernel's errno (EOPNOTSUPP).
         errno: Errno,
+        /// The vfio-pci module parameter that gates it on this kernel revision.
+        param: &'static str,
     },
     /// TPH is already on; disable it first.
     #[error("TPH is already enabled on this device: {errno}")]
@@ -205,6 +208,20 @@ pub enum Error {
         /// The path looked for.
         path: PathBuf,
     },
+    /// The kernel offers the device cdev but has no iommufd to bind it to.
+    #[error("{} does not exist: the kernel has no iommufd (CONFIG_IOMMUFD), which the VFIO device cdev needs", .path.display())]
+    NoIommufd {
+        /// The path looked for (`/dev/iommu`).
+        path: PathBuf,
+    },
+    /// The VFIO device cdev was asked for but the kernel offers none for this device.
+    #[error("device {bdf} has no VFIO device cdev (no vfio-dev entry in {}): kernel without CONFIG_VFIO_DEVICE_CDEV?", .path.display())]
+    NoVfioCdev {
+        /// The BDF.
+        bdf: String,
+        /// The sysfs directory looked in (`.../vfio-dev`).
+        path: PathBuf,
+    },
     /// No PCI function with this address.
     #[error("no PCI device {bdf} in {}", .path.display())]
     NoSuchDevice {
@@ -276,7 +293,7 @@ impl Error {
         match self {
             NoTph { errno }
             | NoRootPort { errno }
-            | DsDisabled { errno }
+            | DsDisabled { errno, .. }
             | AlreadyEnabled { errno }
             | CannotEnable { errno, .. }
             | NotEnabled { errno, .. }
@@ -293,6 +310,8 @@ impl Error {
             | InvalidArgument(_)
             | UnknownQueue(_)
             | NoVfio { .. }
+            | NoIommufd { .. }
+            | NoVfioCdev { .. }
             | NoSuchDevice { .. }
             | NotBoundToVfio { .. }
             | Vfio(_)
@@ -326,7 +345,13 @@ mod tests {
     fn ds_disabled_message_names_module_parameter() {
         let e = Error::DsDisabled {
             errno: Errno(libc::EOPNOTSUPP),
+            param: crate::probe::V7_PARAM,
         };
         assert!(e.to_string().contains("enable_unsafe_tph_ds_mode=0"));
+        let e = Error::DsDisabled {
+            errno: Errno(libc::EOPNOTSUPP),
+            param: crate::probe::FEATURE_PARAM,
+        };
+        assert!(e.to_string().contains("(vfio-pci enable_unsafe_tph=0)"));
     }
 }

@@ -69,8 +69,9 @@ pub(crate) fn enable(b: &mut dyn Backend, mode: Mode) -> Result<(), Error> {
     };
     let req = if t.cap.ext { 3 } else { 1 }; // 16-bit tags when the device can
     let want = st_mode | req << 8;
-    let got = write_control(b, &t, want)
-        .map_err(|errno| v7::explain_enable("writing TPH Control", mode, errno))?;
+    let got = write_control(b, &t, want).map_err(|errno| {
+        in_feature_terms(v7::explain_enable("writing TPH Control", mode, errno))
+    })?;
     // The kernel virtualises Control: what reads back is what it accepted.
     if got & 0x307 == 0 || got & 0x7 != st_mode {
         return Err(Error::CannotEnable {
@@ -131,7 +132,18 @@ fn explain(errno: Errno, as_v7: impl FnOnce(Errno) -> Error) -> Error {
         libc::ENOTTY => Error::NoInterface {
             revision: crate::Revision::Feature,
         },
-        _ => as_v7(errno),
+        _ => in_feature_terms(as_v7(errno)),
+    }
+}
+
+/// v7's explanation with this revision's names: its DS gate is `enable_unsafe_tph`.
+fn in_feature_terms(e: Error) -> Error {
+    match e {
+        Error::DsDisabled { errno, .. } => Error::DsDisabled {
+            errno,
+            param: crate::probe::FEATURE_PARAM,
+        },
+        other => other,
     }
 }
 

@@ -1,29 +1,55 @@
-//! Opening a real VFIO device, through `vfio-ioctls` (legacy group/container path).
+//! Opening a real VFIO device through `vfio-ioctls`: the VFIO device cdev with iommufd
+//! (`/dev/vfio/devices/vfioN` bound to `/dev/iommu`) or the legacy group/container
+//! (`/dev/vfio/vfio` and `/dev/vfio/<group>`).
 //!
-//! Before handing over to `vfio-ioctls`, the opener checks what usually goes wrong and says so in
-//! plain words: `/dev/vfio` missing, no such PCI function, the function bound to another driver,
-//! or no permission on the VFIO nodes.
+//! [`VfioInterface::Auto`] (the default) takes the cdev when the kernel offers one for the device
+//! (`/sys/bus/pci/devices/<BDF>/vfio-dev/vfioN`) and the legacy path otherwise; either can be
+//! asked for explicitly. Before handing over to `vfio-ioctls`, the opener checks what usually
+//! goes wrong and says so in plain words: `/dev/vfio` missing, no such PCI function, the function
+//! bound to another driver, no vfio-dev entry, `/dev/iommu` missing, or no permission on a node.
 //!
 //! ```
 //! use tph_client::open::{open_vfio, VfioPaths};
-//! let paths = VfioPaths { sysfs_root: "/nonexistent/sys".into(), dev_root: "/nonexistent/dev".into() };
+//! let paths = VfioPaths {
+//!     sysfs_root: "/nonexistent/sys".into(),
+//!     dev_root: "/nonexistent/dev".into(),
+//!     ..VfioPaths::default()
+//! };
 //! let err = open_vfio("0000:01:00.0", &paths).unwrap_err();
 //! assert!(err.to_string().contains("/nonexistent/dev/vfio does not exist"));
 //! ```
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backend::VfioBackend;
 use crate::error::Error;
 
-/// Where the opener looks: normally `/sys` and `/dev`; tests point these at a fake tree.
+/// Which VFIO interface opens the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VfioInterface {
+    /// The device cdev when the kernel offers one for the device, else the legacy path. When the
+    /// cdev is offered but cannot be used (no `/dev/iommu`, no permission) the legacy path is
+    /// tried; if that fails too, the cdev's error is reported.
+    #[default]
+    Auto,
+    /// The VFIO device cdev bound to an iommufd (`/dev/vfio/devices/vfioN`, `/dev/iommu`).
+    Cdev,
+    /// The legacy container and group (`/dev/vfio/vfio`, `/dev/vfio/<group>`).
+    Legacy,
+}
+
+/// Where the opener looks (normally `/sys` and `/dev`; tests point these at a fake tree) and
+/// which interface it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VfioPaths {
     /// The sysfs root.
     pub sysfs_root: PathBuf,
     /// The devtmpfs root.
     pub dev_root: PathBuf,
+    /// The VFIO interface to open the device through.
+    pub interface: VfioInterface,
 }
 
 impl Default for VfioPaths {
@@ -31,8 +57,31 @@ impl Default for VfioPaths {
         Self {
             sysfs_root: "/sys".into(),
             dev_root: "/dev".into(),
+            interface: VfioInterface::Auto,
         }
     }
+}
+
+/// How a checked device will be opened: the nodes the chosen interface needs, all present and
+/// openable read-write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenPlan {
+    /// Through the device cdev and an iommufd.
+    Cdev {
+        /// The device's sysfs directory.
+        sysfs: PathBuf,
+        /// The cdev node (`<dev>/vfio/devices/vfioN`).
+        cdev: PathBuf,
+        /// The iommufd node (`<dev>/iommu`).
+        iommufd: PathBuf,
+    },
+    /// Through the legacy container and the device's IOMMU group.
+    Legacy {
+        /// The device's sysfs directory.
+        sysfs: PathBuf,
+        /// The IOMMU group number, as sysfs names it.
+        group: String,
+    },
 }
 
 /// `BB:DD.F` or `DDDD:BB:DD.F` as sysfs spells it (`0000:01:00.0`).
@@ -55,14 +104,8 @@ fn link_name(path: &Path) -> Option<String> {
     Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
-/// Checks the VFIO preconditions for `bdf` and returns the device's sysfs path and IOMMU group.
-///
-/// ```
-/// use tph_client::open::{check_vfio, VfioPaths};
-/// let err = check_vfio("01:00.0", &VfioPaths { sysfs_root: "/x".into(), dev_root: "/y".into() });
-/// assert!(err.is_err());
-/// ```
-pub fn check_vfio(bdf: &str, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {
+/// `/dev/vfio` exists, the function exists and is bound to vfio-pci: its sysfs directory.
+fn check_bound(bdf: &str, paths: &VfioPaths) -> Result<PathBuf, Error> {
     let vfio_dir = paths.dev_root.join("vfio");
     if !vfio_dir.exists() {
         return Err(Error::NoVfio { path: vfio_dir });
@@ -77,23 +120,98 @@ pub fn check_vfio(bdf: &str, paths: &VfioPaths) -> Result<(PathBuf, String), Err
     if driver.as_deref() != Some("vfio-pci") {
         return Err(Error::NotBoundToVfio { bdf, driver });
     }
+    Ok(dev)
+}
+
+/// Checks the legacy-path preconditions for `bdf` and returns the device's sysfs path and IOMMU
+/// group.
+///
+/// ```
+/// use tph_client::open::{check_vfio, VfioPaths};
+/// let paths = VfioPaths { sysfs_root: "/x".into(), dev_root: "/y".into(), ..Default::default() };
+/// assert!(check_vfio("01:00.0", &paths).is_err());
+/// ```
+pub fn check_vfio(bdf: &str, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {
+    let dev = check_bound(bdf, paths)?;
+    legacy_group(&dev, paths)
+}
+
+fn legacy_group(dev: &Path, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {
     let group = link_name(&dev.join("iommu_group")).ok_or_else(|| Error::Io {
         path: dev.join("iommu_group"),
         source: std::io::Error::from(std::io::ErrorKind::NotFound),
     })?;
+    let vfio_dir = paths.dev_root.join("vfio");
     for node in [vfio_dir.join("vfio"), vfio_dir.join(&group)] {
-        check_rw(&node)?;
+        open_rw(&node)?;
     }
-    Ok((dev, group))
+    Ok((dev.to_path_buf(), group))
 }
 
-fn check_rw(node: &Path) -> Result<(), Error> {
+/// The cdev name (`vfioN`) the kernel lists for the device, when it lists exactly one.
+fn cdev_name(dev: &Path) -> Option<String> {
+    let mut names = std::fs::read_dir(dev.join("vfio-dev"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("vfio"));
+    let name = names.next()?;
+    names.next().is_none().then_some(name)
+}
+
+fn cdev_plan(bdf: &str, dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
+    let name = cdev_name(dev).ok_or_else(|| Error::NoVfioCdev {
+        bdf: sysfs_bdf(bdf),
+        path: dev.join("vfio-dev"),
+    })?;
+    let iommufd = paths.dev_root.join("iommu");
+    if !iommufd.exists() {
+        return Err(Error::NoIommufd { path: iommufd });
+    }
+    let cdev = paths.dev_root.join("vfio/devices").join(name);
+    for node in [&iommufd, &cdev] {
+        open_rw(node)?;
+    }
+    Ok(OpenPlan::Cdev {
+        sysfs: dev.to_path_buf(),
+        cdev,
+        iommufd,
+    })
+}
+
+fn legacy_plan(dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
+    let (sysfs, group) = legacy_group(dev, paths)?;
+    Ok(OpenPlan::Legacy { sysfs, group })
+}
+
+/// Checks everything the chosen interface needs for `bdf` and says how it will be opened.
+///
+/// ```
+/// use tph_client::open::{plan_vfio, VfioInterface, VfioPaths};
+/// let paths = VfioPaths { interface: VfioInterface::Cdev, ..VfioPaths::default() };
+/// // Without a device bound to vfio-pci here, this is an error that says what is missing.
+/// assert!(plan_vfio("ff:1f.7", &paths).is_err());
+/// ```
+pub fn plan_vfio(bdf: &str, paths: &VfioPaths) -> Result<OpenPlan, Error> {
+    let dev = check_bound(bdf, paths)?;
+    match paths.interface {
+        VfioInterface::Cdev => cdev_plan(bdf, &dev, paths),
+        VfioInterface::Legacy => legacy_plan(&dev, paths),
+        VfioInterface::Auto if cdev_name(&dev).is_none() => legacy_plan(&dev, paths),
+        VfioInterface::Auto => {
+            cdev_plan(bdf, &dev, paths).or_else(|e| legacy_plan(&dev, paths).map_err(|_| e))
+        }
+    }
+}
+
+/// Opens `node` read-write, naming a refusal in user terms.
+fn open_rw(node: &Path) -> Result<File, Error> {
     match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(node)
     {
-        Ok(_) => Ok(()),
+        Ok(f) => Ok(f),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             Err(Error::PermissionDenied {
                 path: node.to_path_buf(),
@@ -110,12 +228,30 @@ fn check_rw(node: &Path) -> Result<(), Error> {
     }
 }
 
-/// Opens `bdf` (bound to vfio-pci) through `vfio-ioctls` and returns a real-kernel backend.
+/// Opens `bdf` (bound to vfio-pci) through `vfio-ioctls`, on the interface [`plan_vfio`]
+/// picks, and returns a real-kernel backend.
 pub fn open_vfio(bdf: &str, paths: &VfioPaths) -> Result<VfioBackend, Error> {
-    let (dev, _group) = check_vfio(bdf, paths)?;
+    match plan_vfio(bdf, paths)? {
+        OpenPlan::Legacy { sysfs, .. } => open_legacy(&sysfs),
+        OpenPlan::Cdev { cdev, iommufd, .. } => open_cdev(&cdev, &iommufd),
+    }
+}
+
+fn open_legacy(sysfs: &Path) -> Result<VfioBackend, Error> {
     let container = vfio_ioctls::VfioContainer::new(None).map_err(Error::Vfio)?;
     let device =
-        vfio_ioctls::VfioDevice::new(&dev, Arc::new(container), false).map_err(Error::Vfio)?;
+        vfio_ioctls::VfioDevice::new(sysfs, Arc::new(container), false).map_err(Error::Vfio)?;
+    Ok(VfioBackend::new(device))
+}
+
+/// The cdev path: an IOAS in a fresh iommufd, the device bound to that iommufd and attached to
+/// the IOAS (as a driver that will do DMA needs), both nodes opened here so that the paths in
+/// [`VfioPaths`] are the ones used.
+fn open_cdev(cdev: &Path, iommufd: &Path) -> Result<VfioBackend, Error> {
+    let iommufd = iommufd_ioctls::IommuFd::new_from_fd(open_rw(iommufd)?);
+    let ops = vfio_ioctls::VfioIommufd::new(Arc::new(iommufd), None, None).map_err(Error::Vfio)?;
+    let device = vfio_ioctls::VfioDevice::new_from_fd(open_rw(cdev)?, Arc::new(ops), true)
+        .map_err(Error::Vfio)?;
     Ok(VfioBackend::new(device))
 }
 
@@ -138,7 +274,51 @@ mod tests {
             VfioPaths {
                 sysfs_root: self.0.join("sys"),
                 dev_root: self.0.join("dev"),
+                interface: VfioInterface::Auto,
             }
+        }
+
+        fn with(&self, interface: VfioInterface) -> VfioPaths {
+            VfioPaths {
+                interface,
+                ..self.paths()
+            }
+        }
+
+        /// The legacy container and group 7 nodes.
+        fn legacy_nodes(&self) {
+            std::fs::write(self.0.join("dev/vfio/vfio"), b"").unwrap();
+            std::fs::write(self.0.join("dev/vfio/7"), b"").unwrap();
+        }
+
+        /// The kernel lists cdev `name` for the device (and `/dev` has its node).
+        fn cdev(&self, bdf: &str, name: &str) {
+            let d = self.0.join("sys/bus/pci/devices").join(bdf);
+            std::fs::create_dir_all(d.join("vfio-dev").join(name)).unwrap();
+            std::fs::create_dir_all(self.0.join("dev/vfio/devices")).unwrap();
+            std::fs::write(self.0.join("dev/vfio/devices").join(name), b"").unwrap();
+        }
+
+        fn iommufd(&self) {
+            std::fs::write(self.0.join("dev/iommu"), b"").unwrap();
+        }
+
+        /// `dev/<node>` becomes a file nobody may open for writing, root included: sysfs
+        /// refuses read-only attributes with EACCES whatever the caller's capabilities.
+        fn unwritable(&self, node: &str) {
+            let path = self.0.join("dev").join(node);
+            let _ = std::fs::remove_file(&path);
+            std::os::unix::fs::symlink("/sys/devices/system/cpu/possible", path).unwrap();
+        }
+
+        /// A bound device offering both interfaces.
+        fn both(name: &str) -> Self {
+            let t = Tree::new(name);
+            t.device("0000:01:00.0", Some("vfio-pci"));
+            t.legacy_nodes();
+            t.cdev("0000:01:00.0", "vfio3");
+            t.iommufd();
+            t
         }
 
         fn device(&self, bdf: &str, driver: Option<&str>) {
@@ -216,5 +396,164 @@ mod tests {
         let (dev, group) = check_vfio("01:00.0", &t.paths()).unwrap();
         assert!(dev.ends_with("0000:01:00.0"));
         assert_eq!(group, "7");
+    }
+
+    fn cdev_plan_for(t: &Tree) -> OpenPlan {
+        OpenPlan::Cdev {
+            sysfs: t.0.join("sys/bus/pci/devices/0000:01:00.0"),
+            cdev: t.0.join("dev/vfio/devices/vfio3"),
+            iommufd: t.0.join("dev/iommu"),
+        }
+    }
+
+    fn is_legacy(plan: &OpenPlan) -> bool {
+        matches!(plan, OpenPlan::Legacy { group, .. } if group == "7")
+    }
+
+    #[test]
+    fn plan_auto_cdev_offered_with_iommufd_picks_cdev() {
+        let t = Tree::both("auto-cdev");
+        assert_eq!(plan_vfio("01:00.0", &t.paths()).unwrap(), cdev_plan_for(&t));
+    }
+
+    #[test]
+    fn plan_auto_no_vfio_dev_entry_picks_legacy() {
+        let t = Tree::new("auto-legacy");
+        t.device("0000:01:00.0", Some("vfio-pci"));
+        t.legacy_nodes();
+        t.iommufd();
+        assert!(is_legacy(&plan_vfio("01:00.0", &t.paths()).unwrap()));
+    }
+
+    #[test]
+    fn plan_auto_cdev_without_iommufd_falls_back_to_legacy() {
+        let t = Tree::both("auto-noiommu");
+        std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
+        assert!(is_legacy(&plan_vfio("01:00.0", &t.paths()).unwrap()));
+    }
+
+    #[test]
+    fn plan_auto_cdev_unusable_and_no_legacy_reports_the_cdev_error() {
+        let t = Tree::both("auto-neither");
+        std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
+        std::fs::remove_file(t.0.join("dev/vfio/vfio")).unwrap();
+        let err = plan_vfio("01:00.0", &t.paths()).unwrap_err();
+        assert!(
+            matches!(err, Error::NoIommufd { ref path } if path.ends_with("dev/iommu")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("no iommufd"), "{err}");
+    }
+
+    #[test]
+    fn plan_auto_cdev_permission_denied_falls_back_to_legacy() {
+        let t = Tree::both("auto-eacces");
+        t.unwritable("iommu");
+        assert!(is_legacy(&plan_vfio("01:00.0", &t.paths()).unwrap()));
+    }
+
+    #[test]
+    fn plan_cdev_without_vfio_dev_entry_is_no_vfio_cdev() {
+        let t = Tree::new("cdev-noentry");
+        t.device("0000:01:00.0", Some("vfio-pci"));
+        t.legacy_nodes();
+        t.iommufd();
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        assert!(
+            matches!(err, Error::NoVfioCdev { ref bdf, ref path }
+                if bdf == "0000:01:00.0" && path.ends_with("0000:01:00.0/vfio-dev")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plan_cdev_without_iommufd_is_no_iommufd_even_with_legacy_nodes() {
+        let t = Tree::both("cdev-noiommu");
+        std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        assert!(matches!(err, Error::NoIommufd { .. }), "{err}");
+    }
+
+    #[test]
+    fn plan_cdev_missing_device_node_is_no_vfio() {
+        let t = Tree::both("cdev-nonode");
+        std::fs::remove_file(t.0.join("dev/vfio/devices/vfio3")).unwrap();
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        assert!(
+            matches!(err, Error::NoVfio { ref path } if path.ends_with("vfio/devices/vfio3")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plan_cdev_unwritable_iommufd_is_permission_denied() {
+        let t = Tree::both("cdev-eacces");
+        t.unwritable("iommu");
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        assert!(
+            matches!(err, Error::PermissionDenied { ref path, .. } if path.ends_with("dev/iommu")),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("permission denied opening"));
+    }
+
+    #[test]
+    fn plan_cdev_unwritable_device_node_is_permission_denied() {
+        let t = Tree::both("cdev-node-eacces");
+        t.unwritable("vfio/devices/vfio3");
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        assert!(
+            matches!(err, Error::PermissionDenied { ref path, .. } if path.ends_with("vfio3")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn plan_cdev_other_driver_is_not_bound() {
+        let t = Tree::new("cdev-igb");
+        t.device("0000:01:00.0", Some("igb"));
+        t.cdev("0000:01:00.0", "vfio3");
+        t.iommufd();
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        assert!(matches!(err, Error::NotBoundToVfio { .. }), "{err}");
+    }
+
+    #[test]
+    fn plan_cdev_two_vfio_dev_entries_is_no_vfio_cdev() {
+        let t = Tree::both("cdev-two");
+        t.cdev("0000:01:00.0", "vfio4");
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        assert!(matches!(err, Error::NoVfioCdev { .. }), "{err}");
+    }
+
+    #[test]
+    fn plan_legacy_explicit_ignores_an_offered_cdev() {
+        let t = Tree::both("legacy-explicit");
+        assert!(is_legacy(
+            &plan_vfio("01:00.0", &t.with(VfioInterface::Legacy)).unwrap()
+        ));
+    }
+
+    #[test]
+    fn plan_legacy_unwritable_group_is_permission_denied() {
+        let t = Tree::new("legacy-eacces");
+        t.device("0000:01:00.0", Some("vfio-pci"));
+        t.legacy_nodes();
+        t.unwritable("vfio/7");
+        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Legacy)).unwrap_err();
+        assert!(
+            matches!(err, Error::PermissionDenied { ref path, .. } if path.ends_with("vfio/7")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn open_cdev_on_plain_files_fails_in_vfio_ioctls_not_before() {
+        // The nodes exist and open, so the plan is the cdev; the first iommufd ioctl on a plain
+        // file is refused (ENOTTY), which vfio-ioctls reports.
+        let t = Tree::both("open-plain");
+        let err = open_vfio("01:00.0", &t.paths()).unwrap_err();
+        assert!(matches!(err, Error::Vfio(_)), "{err}");
+        assert!(err.to_string().starts_with("VFIO set-up failed"), "{err}");
     }
 }

@@ -46,7 +46,10 @@ pub(crate) fn enable(b: &mut dyn Backend, mode: Mode, _known: &Known) -> Result<
 pub(crate) fn explain_enable(op: &'static str, mode: Mode, errno: Errno) -> Error {
     match errno.0 {
         libc::EBUSY => Error::AlreadyEnabled { errno },
-        libc::EOPNOTSUPP if mode == Mode::Ds => Error::DsDisabled { errno },
+        libc::EOPNOTSUPP if mode == Mode::Ds => Error::DsDisabled {
+            errno,
+            param: crate::probe::V7_PARAM,
+        },
         EINVAL => Error::CannotEnable { mode, errno },
         _ => common(op, errno),
     }
@@ -78,7 +81,10 @@ pub(crate) fn explain_get_st(
     errno: Errno,
 ) -> Error {
     match errno.0 {
-        libc::EOPNOTSUPP => Error::DsDisabled { errno },
+        libc::EOPNOTSUPP => Error::DsDisabled {
+            errno,
+            param: crate::probe::V7_PARAM,
+        },
         // With DS enabled the capability exists, so ENODEV is the core's root port lookup.
         libc::ENODEV if known.mode == Some(Mode::Ds) => Error::NoRootPort { errno },
         EINVAL if known.mode != Some(Mode::Ds) => Error::NotEnabled {

@@ -70,7 +70,7 @@ fn syscall_boundary_enable_ds_gate_off_is_eopnotsupp() {
     assert!(
         has(
             &t,
-            "enable ds: err EOPNOTSUPP | DS mode is disabled on this host"
+            "enable ds: err EOPNOTSUPP | DS mode is disabled on this host (vfio-pci enable_unsafe_tph_ds_mode=0)"
         ),
         "{t:?}"
     );
