@@ -1,11 +1,18 @@
-//! A whole VFIO host for a supervised, unmodified program: the legacy container/group/device
-//! ioctls that `vfio-ioctls` issues while opening a device, the device's region reads, and the
-//! TPH/MSI-X/reset calls, all answered by the kernel model (`tph-kernel`).
+//! A whole VFIO host for a supervised, unmodified program: the ioctls that `vfio-ioctls` issues
+//! while opening a device (legacy container/group, or the device cdev bound to an iommufd), the
+//! device's region reads, and the TPH/MSI-X/reset calls, all answered by the kernel model
+//! (`tph-kernel`).
 //!
 //! With [`FakeVfioTree`] (a `/sys` and `/dev` bind-mounted in the child's private mount
 //! namespace: vfio-pci's module parameter, the device bound to vfio-pci in IOMMU group 7,
-//! `/dev/vfio/vfio` and `/dev/vfio/7`), a program such as `tphctl session --vfio BDF` runs its
-//! real-device path end to end, every VFIO call crossing the real syscall boundary.
+//! `/dev/vfio/vfio` and `/dev/vfio/7`; with [`FakeVfioTree::create_cdev`] also the device's
+//! `vfio-dev/vfio0` entry, `/dev/vfio/devices/vfio0` and `/dev/iommu`), a program such as
+//! `tphctl session --vfio BDF` runs its real-device path end to end, every VFIO call crossing
+//! the real syscall boundary.
+//!
+//! On the cdev path the device fd is the child's own open of `/dev/vfio/devices/vfio0` (a plain
+//! file in the fake tree): the host adopts it as the device when the child binds it to the
+//! iommufd (`VFIO_DEVICE_BIND_IOMMUFD`), as the kernel grants access to the device only then.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -49,9 +56,15 @@ const GROUP_GET_DEVICE_FD: u32 = vfio(6);
 const DEVICE_GET_INFO: u32 = vfio(7);
 const DEVICE_GET_REGION_INFO: u32 = vfio(8);
 const DEVICE_GET_IRQ_INFO: u32 = vfio(9);
+const DEVICE_BIND_IOMMUFD: u32 = vfio(18);
+const DEVICE_ATTACH_IOMMUFD_PT: u32 = vfio(19);
+const DEVICE_DETACH_IOMMUFD_PT: u32 = vfio(20);
+/// iommufd's commands share VFIO's `';'` type, numbered from 0x80.
+const IOMMU_DESTROY: u32 = io(VFIO_TYPE, 0x80);
+const IOMMU_IOAS_ALLOC: u32 = io(VFIO_TYPE, 0x81);
 
-/// Every VFIO ioctl the host answers (container, group, device, TPH).
-pub const TRAPPED_VFIO_REQUESTS: [u32; 13] = [
+/// Every VFIO ioctl the host answers (container, group, cdev and iommufd, device, TPH).
+pub const TRAPPED_VFIO_REQUESTS: [u32; 18] = [
     GET_API_VERSION,
     CHECK_EXTENSION,
     SET_IOMMU,
@@ -62,6 +75,11 @@ pub const TRAPPED_VFIO_REQUESTS: [u32; 13] = [
     DEVICE_GET_INFO,
     DEVICE_GET_REGION_INFO,
     DEVICE_GET_IRQ_INFO,
+    DEVICE_BIND_IOMMUFD,
+    DEVICE_ATTACH_IOMMUFD_PT,
+    DEVICE_DETACH_IOMMUFD_PT,
+    IOMMU_DESTROY,
+    IOMMU_IOAS_ALLOC,
     crate::abi::VFIO_DEVICE_SET_IRQS,
     crate::abi::VFIO_DEVICE_RESET,
     crate::abi::VFIO_DEVICE_PCI_TPH,
@@ -87,6 +105,11 @@ const IRQ_EVENTFD: u32 = 1;
 const REGION_SHIFT: u32 = 40;
 /// The IOMMU group the fake tree puts the device in.
 pub const GROUP: u32 = 7;
+/// The device cdev [`FakeVfioTree::create_cdev`] offers (`/dev/vfio/devices/vfio0`).
+pub const CDEV: &str = "vfio0";
+/// The id the host gives the one IOAS a child allocates; the bound device gets [`DEV_ID`].
+const IOAS_ID: u32 = 1;
+const DEV_ID: u32 = 1;
 
 fn le32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
@@ -102,6 +125,17 @@ pub struct VfioHostHandler {
     model: Option<ModelHandler>,
     device_fd: Option<i32>,
     opens: u32,
+    iommufd: Iommufd,
+}
+
+/// What the child did with iommufd: the fd it allocated its IOAS on, whether that IOAS is live,
+/// whether the device is attached to it, how many times it bound the device cdev.
+#[derive(Debug, Default)]
+struct Iommufd {
+    fd: Option<i32>,
+    ioas: bool,
+    attached: bool,
+    binds: u32,
 }
 
 impl VfioHostHandler {
@@ -120,6 +154,7 @@ impl VfioHostHandler {
             model: None,
             device_fd: None,
             opens: 0,
+            iommufd: Iommufd::default(),
         })
     }
 
@@ -128,9 +163,22 @@ impl VfioHostHandler {
         self.device_fd
     }
 
-    /// How many times the child obtained the device fd (`VFIO_GROUP_GET_DEVICE_FD`).
+    /// How many times the child obtained the device (`VFIO_GROUP_GET_DEVICE_FD`, or a cdev bound
+    /// with `VFIO_DEVICE_BIND_IOMMUFD`).
     pub fn opens(&self) -> u32 {
         self.opens
+    }
+
+    /// How many of those opens went through the device cdev and iommufd.
+    ///
+    /// ```
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let bdf = "02:00.0".parse().unwrap();
+    /// let h = tph_client::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// assert_eq!(h.cdev_binds(), 0);
+    /// ```
+    pub fn cdev_binds(&self) -> u32 {
+        self.iommufd.binds
     }
 
     /// The model device (snapshots, traces).
@@ -159,6 +207,78 @@ impl VfioHostHandler {
             }
             _ => Reply::Fail(Errno(libc::EBUSY)),
         }
+    }
+
+    /// `IOMMU_IOAS_ALLOC` on the child's `/dev/iommu` fd: one IOAS at a time.
+    fn ioas_alloc(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        if self.iommufd.ioas {
+            return Err(Errno(libc::ENOSPC)); // the fake serves one IOAS
+        }
+        mem.write(call.arg + 8, &IOAS_ID.to_le_bytes())?;
+        self.iommufd = Iommufd {
+            fd: Some(call.fd),
+            ioas: true,
+            ..std::mem::take(&mut self.iommufd)
+        };
+        Ok(0)
+    }
+
+    /// `IOMMU_DESTROY` of the IOAS.
+    fn destroy(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let mut arg = [0u8; 8];
+        mem.read(call.arg, &mut arg)?;
+        if Some(call.fd) != self.iommufd.fd || !self.iommufd.ioas || le32(&arg, 4) != IOAS_ID {
+            return Err(Errno(libc::ENOENT));
+        }
+        self.iommufd.ioas = false;
+        Ok(0)
+    }
+
+    /// `VFIO_DEVICE_BIND_IOMMUFD` on the child's cdev fd: the device is now open through it.
+    fn bind(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let mut arg = [0u8; 16];
+        mem.read(call.arg, &mut arg)?;
+        let iommufd = le32(&arg, 8) as i32;
+        if le32(&arg, 0) < 16 || le32(&arg, 4) != 0 || Some(iommufd) != self.iommufd.fd {
+            return Err(Errno::EINVAL);
+        }
+        if self.device_fd.is_some() {
+            return Err(Errno(libc::EBUSY)); // one open of the device at a time
+        }
+        let fd = self.device.open().map_err(|_| Errno(libc::EBUSY))?;
+        mem.write(call.arg + 12, &DEV_ID.to_le_bytes())?;
+        self.model = Some(ModelHandler::new(fd));
+        self.device_fd = Some(call.fd);
+        self.opens += 1;
+        self.iommufd.binds += 1;
+        Ok(0)
+    }
+
+    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` / `DETACH`: only on the bound device, only to the IOAS.
+    fn attach(&mut self, call: &Trapped, mem: &ChildMemory, attach: bool) -> Result<i32, Errno> {
+        if Some(call.fd) != self.device_fd || self.iommufd.binds == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if attach {
+            let mut arg = [0u8; 12];
+            mem.read(call.arg, &mut arg)?;
+            if !self.iommufd.ioas || le32(&arg, 8) != IOAS_ID {
+                return Err(Errno(libc::ENOENT));
+            }
+        }
+        self.iommufd.attached = attach;
+        Ok(0)
+    }
+
+    fn iommufd_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Option<Result<i32, Errno>> {
+        Some(match call.request {
+            IOMMU_IOAS_ALLOC => self.ioas_alloc(call, mem),
+            IOMMU_DESTROY => self.destroy(call, mem),
+            DEVICE_BIND_IOMMUFD => self.bind(call, mem),
+            DEVICE_ATTACH_IOMMUFD_PT => self.attach(call, mem, true),
+            DEVICE_DETACH_IOMMUFD_PT => self.attach(call, mem, false),
+            _ => return None,
+        })
     }
 
     fn region_info(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
@@ -206,6 +326,9 @@ impl VfioHostHandler {
     }
 
     fn simple_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        if let Some(r) = self.iommufd_ioctl(call, mem) {
+            return r;
+        }
         match call.request {
             GET_API_VERSION | SET_IOMMU | GROUP_SET_CONTAINER | GROUP_UNSET_CONTAINER => Ok(0),
             CHECK_EXTENSION => Ok(i32::from(TYPE1.contains(&call.arg))),
@@ -283,6 +406,13 @@ impl IoctlHandler for VfioHostHandler {
                 // TPH off), then let the kernel close the child's placeholder fd.
                 self.model = None;
                 self.device_fd = None;
+                self.iommufd.attached = false;
+                Reply::Continue
+            }
+            libc::SYS_close if Some(call.fd) == self.iommufd.fd => {
+                // The last close of an iommufd destroys what was allocated in it.
+                self.iommufd.fd = None;
+                self.iommufd.ioas = false;
                 Reply::Continue
             }
             _ => Reply::Continue,
@@ -350,6 +480,32 @@ impl FakeVfioTree {
             std::fs::write(root.join("dev/vfio").join(node), b"").map_err(io)?;
         }
         Ok(Self { root })
+    }
+
+    /// [`FakeVfioTree::create`], and the kernel also offers the device cdev: the device's
+    /// `vfio-dev/`[`CDEV`] entry, `/dev/vfio/devices/`[`CDEV`] and `/dev/iommu`, so an opener
+    /// that prefers the cdev takes it.
+    ///
+    /// ```
+    /// use tph_client::vfio_host::FakeVfioTree;
+    /// let root = std::env::temp_dir().join(format!("fake-vfio-cdev-doc-{}", std::process::id()));
+    /// let _tree = FakeVfioTree::create_cdev(&root, "01:00.0".parse().unwrap(), 8).unwrap();
+    /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/vfio-dev/vfio0").is_dir());
+    /// assert!(root.join("dev/vfio/devices/vfio0").exists() && root.join("dev/iommu").exists());
+    /// ```
+    pub fn create_cdev(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
+        let tree = Self::create(root, bdf, cpus)?;
+        let io = |source| Error::Io {
+            path: tree.root.clone(),
+            source,
+        };
+        let entry = tree.root.join("sys/bus/pci/devices").join(bdf.to_string());
+        std::fs::create_dir_all(entry.join("vfio-dev").join(CDEV)).map_err(io)?;
+        let devices = tree.root.join("dev/vfio/devices");
+        std::fs::create_dir_all(&devices).map_err(io)?;
+        std::fs::write(devices.join(CDEV), b"").map_err(io)?;
+        std::fs::write(tree.root.join("dev/iommu"), b"").map_err(io)?;
+        Ok(tree)
     }
 
     /// The bind mounts of this tree over `/sys` and `/dev`, as a [`Sandbox`] that also traps

@@ -1,15 +1,16 @@
 //! The unmodified `tphctl` binary, `session --vfio BDF`, end to end under the seccomp
-//! supervisor: every VFIO call it makes (vfio-ioctls opening the container, group and device,
-//! region reads, MSI-X, reset, the TPH ioctl) crosses the real syscall boundary and is answered
-//! by the kernel model; `/sys` and `/dev` are a fake tree bind-mounted in the child's private
-//! mount namespace. Its output must equal the emulated session's on the same script.
+//! supervisor: every VFIO call it makes (vfio-ioctls opening the device through the legacy
+//! container and group, or through the device cdev bound to an iommufd; region reads, MSI-X,
+//! reset, the TPH ioctl) crosses the real syscall boundary and is answered by the kernel model;
+//! `/sys` and `/dev` are a fake tree bind-mounted in the child's private mount namespace. Its
+//! output must equal the emulated session's on the same script, on either interface.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tph_client::harness::{supervise_in, user_notif_available, Sandbox};
+use tph_client::harness::{supervise_in, user_notif_available, Sandbox, Supervised};
 use tph_client::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 use tph_client::Error;
 use tph_kernel::{Host, HostOptions};
@@ -42,16 +43,20 @@ fn emulated_output() -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-#[test]
-fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
+/// Runs `tphctl session --vfio NIC` under the supervisor on the tree `make` builds; `None` when
+/// this machine cannot (skipped with a message).
+fn supervised_session(
+    name: &str,
+    make: fn(PathBuf, Bdf, u32) -> Result<FakeVfioTree, Error>,
+) -> Option<(Supervised, VfioHostHandler)> {
     if !user_notif_available() {
         eprintln!("SKIPPED: this kernel refuses seccomp user notification");
-        return;
+        return None;
     }
     let bdf: Bdf = NIC.parse().expect("bdf");
     let host = Host::with_default_machine(HostOptions::default());
-    let root = std::env::temp_dir().join(format!("tphctl-vfio-e2e-{}", std::process::id()));
-    let tree = FakeVfioTree::create(&root, bdf, HostOptions::default().cpus).expect("fake tree");
+    let root = std::env::temp_dir().join(format!("tphctl-vfio-{name}-{}", std::process::id()));
+    let tree = make(root, bdf, HostOptions::default().cpus).expect("fake tree");
     let mut handler =
         VfioHostHandler::new(host.take_over(bdf).expect("take over"), bdf).expect("handler");
     let sandbox = Sandbox {
@@ -63,7 +68,7 @@ fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
     let out = match supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, TIMEOUT) {
         Err(Error::Harness { source, .. }) if source.raw_os_error() == Some(libc_eperm()) => {
             eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
-            return;
+            return None;
         }
         r => r.expect("supervise"),
     };
@@ -74,18 +79,22 @@ fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
         out.stdout
     );
     eprintln!(
-        "{} calls answered; device opened {} times",
+        "{} calls answered; device opened {} times ({} through the cdev)",
         out.answered,
-        handler.opens()
+        handler.opens(),
+        handler.cdev_binds()
     );
-    assert_eq!(handler.opens(), 2, "open, then reopen: {}", out.stderr);
+    Some((out, handler))
+}
+
+/// The session's output equals the emulated one's, and is the real thing, not two empty outputs.
+fn assert_matches_emulated(out: &Supervised) {
     assert!(out.answered > 20, "only {} calls answered", out.answered);
     assert_eq!(
         out.stdout,
         emulated_output(),
         "real-device path differs from the emulated session"
     );
-    // And what they agree on is the real thing, not two empty outputs:
     for line in [
         "modes: iv; st_table_size: 2048",
         "error: MSI-X vector 4 is not enabled: ENXIO (6)",
@@ -99,6 +108,27 @@ fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
             out.stdout
         );
     }
+}
+
+#[test]
+fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
+    let Some((out, handler)) = supervised_session("legacy", FakeVfioTree::create) else {
+        return;
+    };
+    assert_eq!(handler.opens(), 2, "open, then reopen: {}", out.stderr);
+    assert_eq!(handler.cdev_binds(), 0, "no cdev offered: the legacy group");
+    assert_matches_emulated(&out);
+}
+
+#[test]
+fn session_vfio_cdev_syscall_boundary_unmodified_binary_matches_emulated() {
+    let Some((out, handler)) = supervised_session("cdev", FakeVfioTree::create_cdev) else {
+        return;
+    };
+    // Both interfaces offered: the opener takes the cdev, each time (open, then reopen).
+    assert_eq!(handler.opens(), 2, "open, then reopen: {}", out.stderr);
+    assert_eq!(handler.cdev_binds(), 2, "through the cdev: {}", out.stderr);
+    assert_matches_emulated(&out);
 }
 
 /// EPERM: the child may not unshare its mount namespace.
