@@ -306,7 +306,8 @@ fn irq_errno(e: vfio_ioctls::VfioError) -> Errno {
     }
 }
 
-/// Real kernel backend over a device opened with `vfio-ioctls` (legacy group/container path).
+/// Real kernel backend over a device opened with `vfio-ioctls` (device cdev with iommufd, or the
+/// legacy group/container: see [`crate::open`]).
 ///
 /// ```no_run
 /// use tph_client::open::{open_vfio, VfioPaths};

@@ -40,6 +40,37 @@ pub enum VfioInterface {
     Legacy,
 }
 
+/// `auto`, `cdev`, `legacy`: the names a command line uses.
+///
+/// ```
+/// use tph_client::open::VfioInterface;
+/// assert_eq!("cdev".parse::<VfioInterface>(), Ok(VfioInterface::Cdev));
+/// assert_eq!(VfioInterface::Legacy.to_string(), "legacy");
+/// assert!("group".parse::<VfioInterface>().is_err());
+/// ```
+impl std::str::FromStr for VfioInterface {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cdev" => Ok(Self::Cdev),
+            "legacy" => Ok(Self::Legacy),
+            _ => Err(format!("unknown VFIO interface {s:?} (auto, cdev, legacy)")),
+        }
+    }
+}
+
+impl std::fmt::Display for VfioInterface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Cdev => "cdev",
+            Self::Legacy => "legacy",
+        })
+    }
+}
+
 /// Where the opener looks (normally `/sys` and `/dev`; tests point these at a fake tree) and
 /// which interface it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

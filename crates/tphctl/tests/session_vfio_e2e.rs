@@ -43,11 +43,12 @@ fn emulated_output() -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-/// Runs `tphctl session --vfio NIC` under the supervisor on the tree `make` builds; `None` when
-/// this machine cannot (skipped with a message).
+/// Runs `tphctl session --vfio NIC EXTRA...` under the supervisor on the tree `make` builds;
+/// `None` when this machine cannot (skipped with a message).
 fn supervised_session(
     name: &str,
     make: fn(PathBuf, Bdf, u32) -> Result<FakeVfioTree, Error>,
+    extra: &[&str],
 ) -> Option<(Supervised, VfioHostHandler)> {
     if !user_notif_available() {
         eprintln!("SKIPPED: this kernel refuses seccomp user notification");
@@ -64,7 +65,7 @@ fn supervised_session(
         ..tree.sandbox()
     };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tphctl"));
-    cmd.args(["session", "--vfio", NIC]);
+    cmd.args(["session", "--vfio", NIC]).args(extra);
     let out = match supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, TIMEOUT) {
         Err(Error::Harness { source, .. }) if source.raw_os_error() == Some(libc_eperm()) => {
             eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
@@ -72,12 +73,6 @@ fn supervised_session(
         }
         r => r.expect("supervise"),
     };
-    assert!(
-        out.status.success(),
-        "tphctl failed: {}\n{}",
-        out.stderr,
-        out.stdout
-    );
     eprintln!(
         "{} calls answered; device opened {} times ({} through the cdev)",
         out.answered,
@@ -89,6 +84,12 @@ fn supervised_session(
 
 /// The session's output equals the emulated one's, and is the real thing, not two empty outputs.
 fn assert_matches_emulated(out: &Supervised) {
+    assert!(
+        out.status.success(),
+        "tphctl failed: {}\n{}",
+        out.stderr,
+        out.stdout
+    );
     assert!(out.answered > 20, "only {} calls answered", out.answered);
     assert_eq!(
         out.stdout,
@@ -112,7 +113,7 @@ fn assert_matches_emulated(out: &Supervised) {
 
 #[test]
 fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
-    let Some((out, handler)) = supervised_session("legacy", FakeVfioTree::create) else {
+    let Some((out, handler)) = supervised_session("legacy", FakeVfioTree::create, &[]) else {
         return;
     };
     assert_eq!(handler.opens(), 2, "open, then reopen: {}", out.stderr);
@@ -122,13 +123,42 @@ fn session_vfio_syscall_boundary_unmodified_binary_matches_emulated() {
 
 #[test]
 fn session_vfio_cdev_syscall_boundary_unmodified_binary_matches_emulated() {
-    let Some((out, handler)) = supervised_session("cdev", FakeVfioTree::create_cdev) else {
+    let Some((out, handler)) = supervised_session("cdev", FakeVfioTree::create_cdev, &[]) else {
         return;
     };
     // Both interfaces offered: the opener takes the cdev, each time (open, then reopen).
     assert_eq!(handler.opens(), 2, "open, then reopen: {}", out.stderr);
     assert_eq!(handler.cdev_binds(), 2, "through the cdev: {}", out.stderr);
     assert_matches_emulated(&out);
+}
+
+#[test]
+fn session_vfio_legacy_chosen_syscall_boundary_ignores_the_offered_cdev() {
+    let args = ["--vfio-interface", "legacy"];
+    let Some((out, handler)) = supervised_session("force-legacy", FakeVfioTree::create_cdev, &args)
+    else {
+        return;
+    };
+    assert_eq!(handler.opens(), 2, "open, then reopen: {}", out.stderr);
+    assert_eq!(handler.cdev_binds(), 0, "asked for the legacy group");
+    assert_matches_emulated(&out);
+}
+
+#[test]
+fn session_vfio_cdev_chosen_syscall_boundary_without_vfio_dev_entry_says_so() {
+    let args = ["--vfio-interface", "cdev"];
+    let Some((out, handler)) = supervised_session("force-cdev", FakeVfioTree::create, &args) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert_eq!(handler.opens(), 0, "nothing opened");
+    assert_eq!(
+        out.stderr,
+        "tphctl: session --vfio 01:00.0: device 0000:01:00.0 has no VFIO device cdev (no \
+         vfio-dev entry in /sys/bus/pci/devices/0000:01:00.0/vfio-dev): kernel without \
+         CONFIG_VFIO_DEVICE_CDEV?\n"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 /// EPERM: the child may not unshare its mount namespace.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tph_acpi::SteeringTagSource;
 use tph_client::backend::Backend;
 use tph_client::emulated::EmulatedBackend;
-use tph_client::open::VfioPaths;
+use tph_client::open::{VfioInterface, VfioPaths};
 use tph_client::{Probe, Revision, TphDevice};
 use tph_kernel::{Host, HostOptions};
 use tph_regs::machine::Bdf;
@@ -74,6 +74,12 @@ pub struct Args {
     /// probing /sys/module/vfio_pci*/parameters.
     #[arg(long, value_name = "REV")]
     kernel_abi: Option<Revision>,
+    /// With --vfio: open the device through this VFIO interface: `cdev` (the device cdev
+    /// /dev/vfio/devices/vfioN with /dev/iommu), `legacy` (/dev/vfio/vfio and the IOMMU group),
+    /// or `auto`: the cdev when the kernel offers one for the device, else legacy [default:
+    /// auto].
+    #[arg(long, value_name = "IF", conflicts_with_all = ["emulated", "dump"])]
+    vfio_interface: Option<VfioInterface>,
 }
 
 /// Runs the subcommand.
@@ -119,8 +125,12 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
         );
         return Err(CliError::new(context, why));
     }
-    let backend = target::RealDevice::open(&args.bdf, VfioPaths::default())
-        .map_err(|e| CliError::new(&context, e))?;
+    let paths = VfioPaths {
+        interface: args.vfio_interface.unwrap_or_default(),
+        ..VfioPaths::default()
+    };
+    let backend =
+        target::RealDevice::open(&args.bdf, paths).map_err(|e| CliError::new(&context, e))?;
     let dev = TphDevice::with_revision(backend, report.revision)
         .map_err(|e| CliError::new(&context, e))?;
     serve(dev, args.json, input, out)
