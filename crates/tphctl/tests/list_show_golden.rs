@@ -131,6 +131,22 @@ fn exit_codes_absent_is_1_error_is_2() {
 }
 
 #[test]
+fn list_and_show_without_tph_functions_say_so_on_stderr() {
+    let dump = data("machine-caf6526.lspci");
+    for cmd in ["list", "show"] {
+        let out = tphctl(&[cmd], &dump);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        // The VMware guest dump holds many functions, none with a TPH Requester capability.
+        assert!(
+            err.starts_with("tphctl: no function with a TPH Requester capability ("),
+            "{cmd}: {err}"
+        );
+        assert!(err.contains("functions read; reading dump"), "{cmd}: {err}");
+    }
+}
+
+#[test]
 fn emulated_source_lists_default_machine_with_refused_nic() {
     let out = Command::new(env!("CARGO_BIN_EXE_tphctl"))
         .args(["list", "--emulated", "--json"])

@@ -50,8 +50,21 @@ impl SourceArgs {
         Ok(loaded)
     }
 
+    /// Tells the user (on stderr) that nothing with a TPH capability was found, and how many
+    /// functions were read, so an empty answer is not mistaken for a failed read.
+    pub fn report_none(&self, loaded: &Loaded) {
+        eprintln!(
+            "tphctl: no function with a TPH Requester capability ({} functions read; {})",
+            loaded.machine.functions.len(),
+            self.describe()
+        );
+    }
+
     /// The source as a phrase for error contexts.
     pub fn describe(&self) -> String {
+        if self.emulated {
+            return "the emulated default machine".into();
+        }
         match (&self.dump, &self.sysfs) {
             (Some(p), _) => format!("reading dump {}", p.display()),
             (None, Some(r)) => format!("reading sysfs at {}", r.display()),
@@ -192,6 +205,9 @@ pub fn run(args: Args) -> CmdResult {
         write_table(&reports, &mut out)
     };
     written.map_err(|e| CliError::new("writing output", e))?;
+    if reports.is_empty() {
+        args.source.report_none(&loaded);
+    }
     Ok(if reports.is_empty() {
         Found::No
     } else {

@@ -99,6 +99,9 @@ pub fn run(mut args: Args) -> CmdResult {
     };
     out.flush()
         .map_err(|e| CliError::new("writing output", e))?;
+    if !found && bdf.is_none() {
+        args.source.report_none(&loaded);
+    }
     Ok(if found { Found::Yes } else { Found::No })
 }
 
