@@ -2,7 +2,8 @@
 //! `conformance_feature.rs` (the feature revision): each scenario is a host set-up and a body of
 //! client calls rendered as a transcript; the runners play it on the in-process emulated backend
 //! and across the real syscall boundary (a supervised child issuing real system calls,
-//! answered by the same kernel model).
+//! answered by the same kernel model). `expect.rs` states what each scenario must end with on
+//! each revision; `syscall_boundary_tests!` makes one test per scenario for a test binary.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::process::Command;
@@ -13,8 +14,10 @@ use tph_client::emulated::{EmulatedBackend, ModelHandler, TRAPPED_FEATURE_REQUES
 use tph_client::harness::{supervise_in, user_notif_available, Sandbox, TRAPPED_REQUESTS};
 use tph_client::steer::{Queue, QueueSteering};
 use tph_client::{CpuQuery, Error, MemType, Mode, Revision, Steer, TphDevice};
-use tph_kernel::{Host, HostOptions, KernelAbi};
+use tph_kernel::{Host, HostOptions, KernelAbi, VfioDevice};
 use tph_regs::machine::Bdf;
+
+pub mod expect;
 
 /// Which kernel a test binary plays the scenarios against, and how its child half is found.
 pub struct Kernel {
@@ -337,51 +340,43 @@ fn reset_keeps(d: &mut dyn Dev, t: &mut Vec<String>) {
     d.call("set-st 2=4", t, &mut |d| ok(d.set_entries(&[st(2, 4)])));
 }
 
-fn raw(d: &mut dyn Dev, t: &mut Vec<String>, what: &str, bytes: Vec<u8>) {
+/// How raw argument bytes are sent: the v7 ioctl or `VFIO_DEVICE_FEATURE`.
+type Send = fn(&mut AnyDev, &mut [u8]) -> Result<i32, tph_client::Errno>;
+
+fn raw(d: &mut dyn Dev, t: &mut Vec<String>, send: Send, what: &str, bytes: Vec<u8>) {
     d.call(what, t, &mut |d| {
         let mut b = bytes.clone();
-        let r = d.raw_ioctl(&mut b);
+        let r = send(d, &mut b);
         Ok(format!("{:?} {:02x?}", r.map_err(|e| e.name()), b))
     });
 }
 
+/// `VFIO_DEVICE_PCI_TPH` argument bytes: `argsz`, `op`, then eight payload bytes.
+fn tph_arg(argsz: u8, op: u8, payload: [u8; 8]) -> Vec<u8> {
+    [argsz, 0, 0, 0, op, 0, 0, 0]
+        .into_iter()
+        .chain(payload)
+        .collect()
+}
+
 fn raw_buffers(d: &mut dyn Dev, t: &mut Vec<String>) {
-    raw(
-        d,
-        t,
-        "raw unknown op",
-        vec![16, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    );
-    raw(
-        d,
-        t,
-        "raw argsz 8",
-        vec![8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    );
-    raw(
-        d,
-        t,
-        "raw get-cap",
-        vec![16, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
-    );
-    raw(
-        d,
-        t,
-        "raw enable reserved",
-        vec![16, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0],
-    );
-    raw(
-        d,
-        t,
-        "raw argsz beyond",
-        vec![64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    );
-    raw(
-        d,
-        t,
-        "raw set-st count 0",
-        vec![16, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    );
+    let cases = [
+        ("raw unknown op", tph_arg(16, 9, [0; 8])),
+        ("raw argsz 8", tph_arg(8, 0, [0; 8])),
+        (
+            "raw get-cap",
+            tph_arg(16, 0, [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+        ),
+        (
+            "raw enable reserved",
+            tph_arg(16, 1, [1, 1, 0, 0, 0, 0, 0, 0]),
+        ),
+        ("raw argsz beyond", tph_arg(64, 0, [0; 8])),
+        ("raw set-st count 0", tph_arg(16, 4, [0; 8])),
+    ];
+    for (what, bytes) in cases {
+        raw(d, t, AnyDev::raw_ioctl, what, bytes);
+    }
 }
 
 /// `VFIO_DEVICE_FEATURE` argument bytes: `argsz`, `flags`, then `payload` words.
@@ -391,14 +386,6 @@ fn feature_arg(argsz: u32, flags: u32, payload: &[u32]) -> Vec<u8> {
         .chain(payload)
         .flat_map(|w| w.to_le_bytes())
         .collect()
-}
-
-fn raw_feature(d: &mut dyn Dev, t: &mut Vec<String>, what: &str, bytes: Vec<u8>) {
-    d.call(what, t, &mut |d| {
-        let mut b = bytes.clone();
-        let r = d.backend_mut().device_feature(&mut b);
-        Ok(format!("{:?} {:02x?}", r.map_err(|e| e.name()), b))
-    });
 }
 
 fn raw_feature_buffers(d: &mut dyn Dev, t: &mut Vec<String>) {
@@ -431,8 +418,9 @@ fn raw_feature_buffers(d: &mut dyn Dev, t: &mut Vec<String>) {
             feature_arg(16, FEATURE_SET | tph, &[0, 0]),
         ),
     ];
+    let send: Send = |d, b| d.backend_mut().device_feature(b);
     for (what, bytes) in cases {
-        raw_feature(d, t, what, bytes);
+        raw(d, t, send, what, bytes);
     }
 }
 
@@ -497,6 +485,16 @@ fn host(k: &Kernel, s: &Setup) -> (Host, Bdf) {
     )
 }
 
+/// A played scenario: its transcript, the device's final TPH registers and hardware trace.
+fn outcome(t: Vec<String>, device: &VfioDevice) -> (Vec<String>, String, Vec<String>) {
+    let trace = device
+        .drain_trace()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    (t, format!("{:?}", device.snapshot()), trace)
+}
+
 /// Transcript, final snapshot and trace of the scenario on the in-process emulated backend.
 pub fn run_emulated(k: &Kernel, name: &str) -> (Vec<String>, String, Vec<String>) {
     let (_, setup, body) = scenario(name);
@@ -510,12 +508,7 @@ pub fn run_emulated(k: &Kernel, name: &str) -> (Vec<String>, String, Vec<String>
     ));
     let mut t = Vec::new();
     body(&mut holder, &mut t);
-    let trace = device
-        .drain_trace()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    (t, format!("{:?}", device.snapshot()), trace)
+    outcome(t, &device)
 }
 
 /// The same, with the real backend in a supervised child.
@@ -552,12 +545,7 @@ pub fn run_across_boundary(k: &Kernel, name: &str) -> (Vec<String>, String, Vec<
         .lines()
         .filter_map(|l| l.split_once("@@ ").map(|(_, r)| r.to_string()))
         .collect();
-    let trace = device
-        .drain_trace()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    (t, format!("{:?}", device.snapshot()), trace)
+    outcome(t, &device)
 }
 
 /// The child half: plays the scenario named in `k.child_env` through `FdBackend` (real system
@@ -580,22 +568,93 @@ pub fn child_half(k: &Kernel) {
     }
 }
 
-/// Runs `name` on both backends, requires identical results, returns the transcript.
-pub fn both(k: &Kernel, name: &str) -> Vec<String> {
+/// Runs `name` on both backends, requires identical results, returns the transcript and the
+/// final TPH registers.
+pub fn both(k: &Kernel, name: &str) -> (Vec<String>, String) {
     let (t, snap, trace) = run_emulated(k, name);
     if !user_notif_available() {
         eprintln!(
             "SKIPPED the syscall-boundary half: this kernel refuses seccomp user notification"
         );
-        return t;
+        return (t, snap);
     }
     let (t2, snap2, trace2) = run_across_boundary(k, name);
     assert_eq!(t, t2, "transcripts differ between backends");
     assert_eq!(snap, snap2, "final TPH registers differ between backends");
     assert_eq!(trace, trace2, "hardware accesses differ between backends");
-    t
+    (t, snap)
 }
 
-pub fn has(t: &[String], line_start: &str) -> bool {
-    t.iter().any(|l| l.starts_with(line_start))
+/// Plays `name` on both backends of kernel `k` and checks every fact `expect.rs` states of it
+/// on that revision.
+pub fn check(k: &Kernel, name: &str) {
+    let facts = expect::facts(k.abi, name);
+    assert!(!facts.is_empty(), "{name}: no expectation in expect.rs");
+    let (t, regs) = both(k, name);
+    for fact in facts {
+        fact.check(name, &t, &regs);
+    }
 }
+
+/// Requires that `tested` names every scenario with facts on `k`'s revision, and that every
+/// scenario has facts in `expect.rs`.
+pub fn all_played(k: &Kernel, tested: &[&str]) {
+    let expected: Vec<_> = expect::scenarios().collect();
+    assert_eq!(
+        names().collect::<Vec<_>>(),
+        expected,
+        "scenarios vs expect.rs"
+    );
+    for name in names() {
+        let has_facts = !expect::facts(k.abi, name).is_empty();
+        assert_eq!(tested.contains(&name), has_facts, "{name}: tested vs facts");
+    }
+}
+
+/// One `#[test]` per scenario in a module `$module` (named `syscall_boundary_<revision>`), each
+/// playing its scenario on kernel `$kernel` (a `Kernel` const at the test binary's root) with
+/// `check`: the scenarios every revision plays, then `$extra` ones; plus a test that every
+/// scenario with facts on this revision is played.
+macro_rules! syscall_boundary_tests {
+    ($module:ident, $kernel:ident $(; $extra:ident)*) => {
+        $crate::scenarios::syscall_boundary_tests!(
+            $module,
+            $kernel:
+            get_cap_hides_ds_by_default,
+            get_cap_shows_ds_with_unsafe_param,
+            notph_host_reports_no_tph,
+            enable_ds_gate_off_is_refused,
+            enable_twice_is_busy,
+            enable_without_root_port_completer_is_refused,
+            set_st_msix_needs_enabled_vector,
+            set_st_index_beyond_table_is_refused,
+            set_st_all_or_nothing_on_bad_cpu,
+            set_st_batch_of_runs_is_all_or_nothing,
+            set_st_needs_tph_enabled,
+            set_st_clear_with_all_ones_cpu,
+            set_st_without_table_is_no_table,
+            get_st_needs_ds_mode,
+            get_st_ds_returns_tags,
+            reset_keeps_core_enabled_tph,
+            raw_buffers_get_kernel_errno,
+            queue_steering_binds_retargets_tears_down,
+            $($extra,)*
+        );
+    };
+    ($module:ident, $kernel:ident: $($scenario:ident),+ $(,)?) => {
+        mod $module {
+            $(
+                #[test]
+                fn $scenario() {
+                    $crate::scenarios::check(&super::$kernel, stringify!($scenario));
+                }
+            )+
+
+            #[test]
+            fn every_scenario_with_facts_has_a_test() {
+                $crate::scenarios::all_played(&super::$kernel, &[$(stringify!($scenario)),+]);
+            }
+        }
+    };
+}
+pub(crate) use syscall_boundary_tests;
