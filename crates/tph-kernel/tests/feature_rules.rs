@@ -449,6 +449,38 @@ fn control_write_ds_without_parameter_is_eopnotsupp() {
     assert_eq!(f.control(), 0);
 }
 
+/// Found by the feature state machine: DS stored with requests off (gate off), an IV enable
+/// whose Control write was lost (the core believes IV is on), then a SET, whose re-enable is a
+/// read-modify-write of Control, turned DS on in hardware without the parameter.
+#[test]
+fn ds_gate_covers_the_stored_mode_so_a_lost_enable_write_cannot_turn_ds_on() {
+    let f = fx(MSIX_DEV);
+    f.fd.set_irqs(8).expect("vectors");
+    assert_eq!(write_control(&f, HW_DS), Err(Errno::EOPNOTSUPP));
+    assert_eq!(f.control(), 0, "DS never stored without the parameter");
+    f.dev.inject_write_failure(0);
+    assert_eq!(write_control(&f, ctrl(HW_IV, REQ_EXT)), Ok(()));
+    let _ = set(&f, 0, &[CLEAR]);
+    assert_ne!(f.control() & 0x7, HW_DS, "Control {:#x}", f.control());
+    assert!(f.violations().is_empty(), "{:?}", f.violations());
+}
+
+#[test]
+fn control_write_ds_mode_with_requests_off_needs_the_parameter() {
+    let f = fx(CAP_DEV);
+    enable(&f, HW_IV);
+    let before = f.control();
+    assert_eq!(write_control(&f, HW_DS), Err(Errno::EOPNOTSUPP));
+    assert_eq!(
+        f.control(),
+        before,
+        "refused write leaves Control (TPH on in IV)"
+    );
+    let g = fx_unsafe(CAP_DEV);
+    assert_eq!(write_control(&g, HW_DS), Ok(()));
+    assert_eq!(g.control(), HW_DS, "stored with the parameter");
+}
+
 #[test]
 fn control_write_ds_with_parameter_enables_ds() {
     let f = fx_unsafe(DS_ONLY_DEV);

@@ -220,15 +220,22 @@ pub(super) fn config_write(
 }
 
 /// A write of TPH Control: Requester Enable 0 disables through the core (and stores the mode
-/// field; a reserved mode is refused with EINVAL, never written to hardware); otherwise enable through the core with mode bits 2:0, DS only with the DS
-/// parameter (EOPNOTSUPP), reserved Requester Enable 2 refused (EINVAL), and a requested type
-/// below what the core negotiates refused (EINVAL). Rewriting the enabled value is a no-op.
+/// field; a reserved mode is refused with EINVAL, DS without the DS parameter with EOPNOTSUPP,
+/// neither written to hardware); otherwise enable through the core with mode bits 2:0, DS only
+/// with the DS parameter (EOPNOTSUPP), reserved Requester Enable 2 refused (EINVAL), and a
+/// requested type below what the core negotiates refused (EINVAL). Rewriting the enabled value
+/// is a no-op.
 fn write_control(st: &mut DeviceState, plat: &DevicePlatform<'_>, value: u32) -> Result<(), Errno> {
     let mode = value & CTRL_MODE_MASK;
     let req = (value >> CTRL_REQ_SHIFT) & CTRL_REQ_MASK;
     if req == 0 {
         if mode > HW_MODE_DS {
             return Err(Errno::EINVAL);
+        }
+        // The DS gate covers the stored mode too: the core re-enables with a read-modify-write
+        // of Control, so a DS mode stored here would go live if a later enable write were lost.
+        if mode == HW_MODE_DS && !tph::ds_gate(plat) {
+            return Err(Errno::EOPNOTSUPP);
         }
         st.tph.disable(&mut st.hw);
         store_mode(st, mode);
