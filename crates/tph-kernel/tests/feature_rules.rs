@@ -495,6 +495,16 @@ fn control_write_mode_the_device_lacks_is_einval() {
 }
 
 #[test]
+fn control_write_mode_the_device_lacks_with_requests_off_is_einval_and_not_stored() {
+    // The DS-only device has no IV mode: storing IV with Requester Enable 0 would let a later
+    // lost enable write turn IV on through the core's read-modify-write of Control.
+    let f = fx(DS_ONLY_DEV);
+    let before = f.control();
+    assert_eq!(write_control(&f, HW_IV), Err(Errno::EINVAL));
+    assert_eq!(f.control(), before, "refused write leaves Control");
+}
+
+#[test]
 fn control_write_without_root_port_completer_is_einval() {
     let f = fx(NO_COMPLETER_DEV);
     assert_eq!(write_control(&f, ctrl(HW_IV, REQ_EXT)), Err(Errno::EINVAL));

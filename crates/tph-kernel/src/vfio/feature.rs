@@ -237,6 +237,10 @@ fn write_control(st: &mut DeviceState, plat: &DevicePlatform<'_>, value: u32) ->
         if mode == HW_MODE_DS && !tph::ds_gate(plat) {
             return Err(Errno::EOPNOTSUPP);
         }
+        // Likewise a mode the device lacks: stored, it would go live the same way.
+        if mode != 0 && st.tph.get_st_modes(&mut st.hw) & (1 << mode) == 0 {
+            return Err(Errno::EINVAL);
+        }
         st.tph.disable(&mut st.hw);
         store_mode(st, mode);
         return Ok(());
