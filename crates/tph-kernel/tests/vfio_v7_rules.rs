@@ -470,6 +470,20 @@ fn get_st_rciep_has_no_root_port_enodev() {
     assert_eq!(f.get_st(&[(0, 0)]), Err(Errno::ENODEV));
 }
 
+#[test]
+fn get_st_invalid_entry_outranks_an_earlier_resolution_failure() {
+    // [decision] validation of all entries happens before any tag is resolved: on an RCiEP the
+    // first (valid) entry would fail with ENODEV, but the second has mem_type 7, so EINVAL.
+    let f = Fixture::unsafe_ds(RCIEP_DEV);
+    f.enable(DS).unwrap();
+    let mut arg = abi::encode_st(abi::OP_GET_ST, &[Entry::new(0, 0, 0), Entry::new(1, 7, 0)]);
+    assert_eq!(
+        f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(st_fields(&arg), vec![0, 0]);
+}
+
 // ---- SET_ST ----
 
 #[test]

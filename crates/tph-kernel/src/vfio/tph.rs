@@ -204,18 +204,24 @@ fn get_st(
         return Err(Errno::EINVAL);
     }
     let mut raw = read_entries(req, count, mem)?;
-    // Every entry is validated before any tag is resolved (all EINVAL), then each tag is
-    // resolved straight into the local copy: user memory is written once, at the end, and only
-    // when every tag resolved.
-    for e in entries(&raw) {
-        validate_get_entry(plat, &e)?;
-    }
+    // One pass: each entry is validated, then its tag resolved straight into the local copy.
+    // An invalid entry anywhere (EINVAL) outranks a resolution failure seen earlier, exactly as
+    // if every entry had been validated first; user memory is written once, at the end, and
+    // only when every entry was valid and every tag resolved.
+    let mut resolve_err = None;
     for out in raw.chunks_exact_mut(abi::ENTRY_SIZE) {
         let e = Entry::decode(out);
-        let tag = st.tph.get_cpu_st(plat, mem_type(e.mem_type)?, e.cpu)?;
-        if let Some(field) = out.get_mut(abi::ENTRY_ST_OFFSET as usize..abi::ENTRY_SIZE - 2) {
-            field.copy_from_slice(&tag.to_le_bytes());
+        let mem_type = validate_get_entry(plat, &e)?;
+        if resolve_err.is_some() {
+            continue;
         }
+        match st.tph.get_cpu_st(plat, mem_type, e.cpu) {
+            Ok(tag) => put_st(out, tag),
+            Err(err) => resolve_err = Some(err),
+        }
+    }
+    if let Some(err) = resolve_err {
+        return Err(err);
     }
     // One copy back of the entry array: only the `st` fields differ from what was read, and
     // nothing is written unless every tag resolved.
@@ -224,13 +230,21 @@ fn get_st(
     Ok(0)
 }
 
-/// One GET_ST entry: reserved fields, `index` and `st` zero, a present CPU, memory type 0 or 1.
-fn validate_get_entry(plat: &DevicePlatform<'_>, e: &Entry) -> Result<(), Errno> {
+/// One GET_ST entry: reserved fields, `index` and `st` zero, a present CPU, memory type 0 or 1
+/// (all EINVAL); the memory type it asks for.
+fn validate_get_entry(plat: &DevicePlatform<'_>, e: &Entry) -> Result<MemType, Errno> {
     let reserved = e.reserved0 != 0 || e.reserved1 != 0 || e.index != 0 || e.st != 0;
     if reserved || !present(plat, e.cpu) {
         return Err(Errno::EINVAL);
     }
-    mem_type(e.mem_type).map(|_| ())
+    mem_type(e.mem_type)
+}
+
+/// Writes `tag` into the `st` field of one raw entry.
+fn put_st(entry: &mut [u8], tag: u16) {
+    if let Some(field) = entry.get_mut(abi::ENTRY_ST_OFFSET as usize..abi::ENTRY_SIZE - 2) {
+        field.copy_from_slice(&tag.to_le_bytes());
+    }
 }
 
 /// Validates every (CPU, memory type) query (present CPU, type 0 or 1: EINVAL), then resolves
