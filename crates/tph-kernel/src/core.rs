@@ -5,8 +5,10 @@
 
 use tph_acpi::{MemType, SteeringTagSource};
 use tph_regs::caps::{EXP_DEVCAP2, EXP_FLAGS};
+use tph_regs::express::PortType;
 use tph_regs::tph::{
-    negotiate, CompleterSupport, ReqEnable, TphCapability, Upstream, TPH_CAP, TPH_CTRL,
+    negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphCapability, TphControl,
+    Upstream, TPH_CAP, TPH_CTRL,
 };
 
 use crate::hw::{st_offset, Effect, Function};
@@ -21,20 +23,6 @@ pub const LOC_CAP: u32 = 0x200;
 pub const LOC_MSIX: u32 = 0x400;
 /// Reserved location encoding.
 pub const LOC_RESERVED: u32 = 0x600;
-
-const CTRL_MODE_MASK: u32 = 0x7;
-const CTRL_REQ_EN_MASK: u32 = 0x300;
-const CTRL_REQ_EN_SHIFT: u32 = 8;
-const CAP_LOC_MASK: u32 = 0x600;
-const CAP_SIZE_SHIFT: u32 = 16;
-const CAP_SIZE_MASK: u32 = 0x7ff;
-/// Requester types (TPH Requester Enable encodings) that carry a tag width.
-const REQ_TPH_ONLY: u8 = 1;
-const REQ_EXT_TPH: u8 = 3;
-/// ST Mode Select No-ST.
-const MODE_NO_ST: u8 = 0;
-/// PCI Express device/port type of a Root Complex integrated endpoint.
-const PCIE_TYPE_RCIEP: u32 = 0x9;
 
 /// What the core needs from the rest of the host.
 pub trait Platform {
@@ -161,8 +149,8 @@ impl TphState {
         if self.enabled {
             return Err(Errno::EBUSY);
         }
-        let mode = mode & CTRL_MODE_MASK as u8;
-        if u32::from(self.get_st_modes(dev)) & (1 << mode) == 0 {
+        let mode = StMode::from_field(mode).field();
+        if self.get_st_modes(dev) & (1 << mode) == 0 {
             return Err(Errno::EINVAL);
         }
         let req_type = self.negotiate_req_type(dev, plat);
@@ -174,9 +162,12 @@ impl TphState {
 
     /// Core enable step 7: read-modify-write Control, then the state.
     fn enable_commit(&mut self, dev: &mut Function, mode: u8, req_type: u8) {
-        let ctrl = self.cfg_read(dev, TPH_CTRL) & !(CTRL_MODE_MASK | CTRL_REQ_EN_MASK);
-        let ctrl = ctrl | u32::from(mode) | u32::from(req_type) << CTRL_REQ_EN_SHIFT;
-        self.cfg_write(dev, TPH_CTRL, ctrl);
+        let ctrl = TphControl {
+            mode: StMode::from_field(mode),
+            enable: ReqEnable::from_field(req_type),
+            ..TphControl::from_bits(self.cfg_read(dev, TPH_CTRL))
+        };
+        self.cfg_write(dev, TPH_CTRL, ctrl.to_bits());
         (self.mode, self.req_type, self.enabled) = (mode, req_type, true);
     }
 
@@ -216,7 +207,7 @@ impl TphState {
         if self.cap == 0 || !self.enabled {
             return Err(Errno::EINVAL);
         }
-        if self.mode == MODE_NO_ST {
+        if StMode::from_field(self.mode) == StMode::NoSt {
             return Ok(());
         }
         // Core step 3 (PCIe r6.2 sec 6.17.3): requests off while the entry changes. Unlike
@@ -259,9 +250,11 @@ impl TphState {
     }
 
     fn set_req_enable(&self, dev: &mut Function, req: u8) -> Result<(), Errno> {
-        let ctrl = self.cfg_read(dev, TPH_CTRL) & !CTRL_REQ_EN_MASK;
-        let value = ctrl | u32::from(req) << CTRL_REQ_EN_SHIFT;
-        effect_result(dev.config_write(self.cap + TPH_CTRL as u16, 4, value))
+        let ctrl = TphControl {
+            enable: ReqEnable::from_field(req),
+            ..TphControl::from_bits(self.cfg_read(dev, TPH_CTRL))
+        };
+        effect_result(dev.config_write(self.cap + TPH_CTRL as u16, 4, ctrl.to_bits()))
     }
 
     /// `pcie_tph_get_cpu_st(mem_type, cpu)`: firmware `_DSM` for the CPU's ACPI UID; the tag
@@ -277,9 +270,9 @@ impl TphState {
         }
         let uid = plat.cpu_uid(cpu).ok_or(Errno::EINVAL)?;
         let info = plat.firmware().st_info(uid).map_err(|_| Errno::EINVAL)?;
-        Ok(match self.req_type {
-            REQ_TPH_ONLY if info.st_valid(mem) => u16::from(info.st(mem)),
-            REQ_EXT_TPH if info.xst_valid(mem) => info.xst(mem),
+        Ok(match ReqEnable::from_field(self.req_type) {
+            ReqEnable::Tph if info.st_valid(mem) => u16::from(info.st(mem)),
+            ReqEnable::ExtTph if info.xst_valid(mem) => info.xst(mem),
             _ => 0,
         })
     }
@@ -290,7 +283,16 @@ impl TphState {
         if self.cap == 0 {
             return LOC_NONE;
         }
-        self.cfg_read(dev, TPH_CAP) & CAP_LOC_MASK
+        match self.capability(dev).location {
+            StLocation::None => LOC_NONE,
+            StLocation::Capability => LOC_CAP,
+            StLocation::MsiX => LOC_MSIX,
+            StLocation::Reserved(_) => LOC_RESERVED,
+        }
+    }
+
+    fn capability(&self, dev: &mut Function) -> TphCapability {
+        TphCapability::from_bits(self.cfg_read(dev, TPH_CAP))
     }
 
     /// `pcie_tph_get_st_table_size()`: field + 1 when the table is in the capability, else 0.
@@ -298,11 +300,11 @@ impl TphState {
         if self.cap == 0 {
             return 0;
         }
-        let cap = self.cfg_read(dev, TPH_CAP);
-        if cap & CAP_LOC_MASK != LOC_CAP {
+        let cap = self.capability(dev);
+        if cap.location != StLocation::Capability {
             return 0;
         }
-        ((cap >> CAP_SIZE_SHIFT) & CAP_SIZE_MASK) as u16 + 1
+        cap.table_size
     }
 
     /// `pcie_tph_get_st_modes()` (exported by v7): capability bits 2:0, 0 without capability.
@@ -310,7 +312,7 @@ impl TphState {
         if self.cap == 0 {
             return 0;
         }
-        (self.cfg_read(dev, TPH_CAP) & CTRL_MODE_MASK) as u8
+        self.capability(dev).modes()
     }
 
     /// Save before a reset: only when the core enabled TPH; Control and capability entries.
@@ -346,7 +348,11 @@ impl TphState {
         let Some(saved) = self.saved.as_ref().filter(|_| self.enabled) else {
             return;
         };
-        self.cfg_write(dev, TPH_CTRL, saved.control & !CTRL_REQ_EN_MASK);
+        let ctrl = TphControl {
+            enable: ReqEnable::Disabled,
+            ..TphControl::from_bits(saved.control)
+        };
+        self.cfg_write(dev, TPH_CTRL, ctrl.to_bits());
         self.restore_entries(dev, &saved.entries);
     }
 
@@ -411,7 +417,7 @@ fn is_rciep(dev: &mut Function) -> bool {
         return false;
     };
     let flags = dev.config_read(exp + EXP_FLAGS as u16, 2);
-    (flags >> 4) & 0xf == PCIE_TYPE_RCIEP
+    PortType::from_field(((flags >> 4) & 0xf) as u8) == PortType::RcIntegratedEndpoint
 }
 
 /// Reads Device Capabilities 2 of a (root port) function through its config space.

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 
 use tph_regs::caps::{find_cap, find_ext_cap, CAP_ID_EXP, CAP_ID_MSIX, EXT_CAP_ID_TPH};
+use tph_regs::msix::MsixCap;
 use tph_regs::tph::{ReqEnable, StLocation, StMode, TphCapability, TphControl, TPH_CAP_TABLE_MAX};
 
 use super::config::ConfigSpace;
@@ -113,7 +114,7 @@ impl Function {
         let express = find_cap(bytes, CAP_ID_EXP);
         let msix = find_cap(bytes, CAP_ID_MSIX).map(|off| MsixLayout {
             offset: u16_of(off),
-            table_size: read_u32(bytes, off).map_or(0, |v| ((v >> 16) & 0x7ff) as u16 + 1),
+            table_size: MsixCap::decode(bytes, off).map_or(0, |m| m.table_size),
         });
         let tph = find_ext_cap(bytes, EXT_CAP_ID_TPH).map(|off| TphLayout {
             offset: u16_of(off),

@@ -5,7 +5,7 @@
 //! `docs/decisions.md`, "Feature revision (kernel model)".
 
 use tph_regs::caps::{walk_ext_caps, EXT_CAP_ID_TPH};
-use tph_regs::tph::{TPH_CAP, TPH_CTRL};
+use tph_regs::tph::{ReqEnable, StMode, TphCapability, TphControl, TPH_CAP, TPH_CTRL};
 
 use super::abi::{self, Entry};
 use super::memory::UserMemory;
@@ -15,15 +15,6 @@ use crate::core::Platform;
 use crate::host::DevicePlatform;
 use crate::Errno;
 
-/// Hardware ST Mode Select DS, the highest defined encoding (3..=7 are reserved).
-const HW_MODE_DS: u32 = 2;
-const CTRL_MODE_MASK: u32 = 0x7;
-const CTRL_REQ_SHIFT: u32 = 8;
-const CTRL_REQ_MASK: u32 = 0x3;
-/// TPH Requester Enable: reserved encoding.
-const REQ_RESERVED: u32 = 2;
-/// TPH Requester Capability bit 2: Device Specific mode supported.
-const CAP_DS: u32 = 1 << 2;
 /// Every flag bit the ioctl knows: the feature number and the three directions.
 const KNOWN_FLAGS: u32 =
     abi::FEATURE_MASK | abi::FEATURE_GET | abi::FEATURE_SET | abi::FEATURE_PROBE;
@@ -108,7 +99,7 @@ fn get(
     argsz: u32,
     mem: &mut dyn UserMemory,
 ) -> Result<i32, Errno> {
-    if !st.tph.enabled() || u32::from(st.tph.mode()) != HW_MODE_DS {
+    if !st.tph.enabled() || StMode::from_field(st.tph.mode()) != StMode::DeviceSpecific {
         return Err(Errno::EINVAL);
     }
     let (mem_type, index, count) = payload(arg, argsz, mem)?;
@@ -166,7 +157,11 @@ pub(super) fn virt_read(st: &mut DeviceState, plat: &DevicePlatform<'_>, base: u
         return hide_tph(st, base, value);
     }
     if base == cap + TPH_CAP as u16 && !tph::ds_gate(plat) {
-        return value & !CAP_DS;
+        let cap = TphCapability {
+            ds: false,
+            ..TphCapability::from_bits(value)
+        };
+        return cap.to_bits();
     }
     value
 }
@@ -226,37 +221,58 @@ pub(super) fn config_write(
 /// requested type below what the core negotiates refused (EINVAL). Rewriting the enabled value
 /// is a no-op.
 fn write_control(st: &mut DeviceState, plat: &DevicePlatform<'_>, value: u32) -> Result<(), Errno> {
-    let mode = value & CTRL_MODE_MASK;
-    let req = (value >> CTRL_REQ_SHIFT) & CTRL_REQ_MASK;
-    if req == 0 {
-        if mode > HW_MODE_DS {
-            return Err(Errno::EINVAL);
-        }
-        // The DS gate covers the stored mode too: the core re-enables with a read-modify-write
-        // of Control, so a DS mode stored here would go live if a later enable write were lost.
-        if mode == HW_MODE_DS && !tph::ds_gate(plat) {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        // Likewise a mode the device lacks: stored, it would go live the same way.
-        if mode != 0 && st.tph.get_st_modes(&mut st.hw) & (1 << mode) == 0 {
-            return Err(Errno::EINVAL);
-        }
-        st.tph.disable(&mut st.hw);
-        store_mode(st, mode);
-        return Ok(());
+    let ctrl = TphControl::from_bits(value);
+    match ctrl.enable {
+        ReqEnable::Disabled => store_disabled(st, plat, ctrl.mode),
+        ReqEnable::Reserved => Err(Errno::EINVAL),
+        _ if !ds_allowed(plat, ctrl.mode) => Err(Errno::EOPNOTSUPP),
+        ReqEnable::Tph | ReqEnable::ExtTph => enable_from_control(st, plat, ctrl),
     }
-    if req == REQ_RESERVED {
+}
+
+/// The DS gate: DS mode only with the module parameter.
+fn ds_allowed(plat: &DevicePlatform<'_>, mode: StMode) -> bool {
+    mode != StMode::DeviceSpecific || tph::ds_gate(plat)
+}
+
+/// Requester Enable 0: disable through the core and store the mode. A reserved mode is EINVAL;
+/// DS without the parameter (EOPNOTSUPP) and a mode the device lacks (EINVAL) are refused too,
+/// because the core re-enables with a read-modify-write of Control, so a stored mode would go
+/// live if a later enable write were lost. Nothing refused is stored.
+fn store_disabled(
+    st: &mut DeviceState,
+    plat: &DevicePlatform<'_>,
+    mode: StMode,
+) -> Result<(), Errno> {
+    if let StMode::Reserved(_) = mode {
         return Err(Errno::EINVAL);
     }
-    if mode == HW_MODE_DS && !tph::ds_gate(plat) {
+    if !ds_allowed(plat, mode) {
         return Err(Errno::EOPNOTSUPP);
     }
-    if st.tph.enabled() && u32::from(st.tph.mode()) == mode && req >= u32::from(st.tph.req_type()) {
+    let bits = mode.field();
+    if bits != 0 && st.tph.get_st_modes(&mut st.hw) & (1 << bits) == 0 {
+        return Err(Errno::EINVAL);
+    }
+    st.tph.disable(&mut st.hw);
+    store_mode(st, u32::from(bits));
+    Ok(())
+}
+
+/// Requester Enable 1 or 3: enable through the core, refusing a requested type below what it
+/// negotiates; rewriting the enabled mode with an acceptable type is a no-op.
+fn enable_from_control(
+    st: &mut DeviceState,
+    plat: &DevicePlatform<'_>,
+    ctrl: TphControl,
+) -> Result<(), Errno> {
+    let (mode, req) = (ctrl.mode.field(), ctrl.enable.field());
+    if st.tph.enabled() && st.tph.mode() == mode && req >= st.tph.req_type() {
         return Ok(());
     }
     st.tph
-        .enable_requesting(&mut st.hw, plat, mode as u8, |negotiated| {
-            if req < u32::from(negotiated) {
+        .enable_requesting(&mut st.hw, plat, mode, |negotiated| {
+            if req < negotiated {
                 return Err(Errno::EINVAL);
             }
             Ok(())

@@ -6,7 +6,7 @@
 //! used by `feature.rs` too.
 
 use tph_acpi::MemType;
-use tph_regs::tph::TPH_CAP;
+use tph_regs::tph::{StMode, TphCapability, TPH_CAP};
 
 use super::abi::{self, Entry};
 use super::memory::UserMemory;
@@ -14,12 +14,6 @@ use super::DeviceState;
 use crate::core::{Platform, LOC_CAP, LOC_MSIX};
 use crate::host::DevicePlatform;
 use crate::Errno;
-
-/// Hardware ST Mode Select encodings.
-const HW_MODE_IV: u8 = 1;
-const HW_MODE_DS: u8 = 2;
-const CAP_SIZE_SHIFT: u32 = 16;
-const CAP_SIZE_MASK: u32 = 0x7ff;
 
 pub(super) fn read_bytes<const N: usize>(
     mem: &dyn UserMemory,
@@ -94,10 +88,10 @@ fn get_cap(
 ) -> Result<i32, Errno> {
     let modes = st.tph.get_st_modes(&mut st.hw);
     let mut supported = 0u8;
-    if modes & (1 << HW_MODE_IV) != 0 {
+    if modes & (1 << StMode::InterruptVector.field()) != 0 {
         supported |= abi::MODE_IV;
     }
-    if modes & (1 << HW_MODE_DS) != 0 && ds_gate(plat) {
+    if modes & (1 << StMode::DeviceSpecific.field()) != 0 && ds_gate(plat) {
         supported |= abi::MODE_DS;
     }
     let size = st_table_sz(st);
@@ -117,8 +111,7 @@ pub(super) fn st_table_sz(st: &mut DeviceState) -> u16 {
     if loc != LOC_CAP && loc != LOC_MSIX {
         return 0;
     }
-    let cap = st.hw.config_read(st.tph.cap() + TPH_CAP as u16, 4);
-    ((cap >> CAP_SIZE_SHIFT) & CAP_SIZE_MASK) as u16 + 1
+    TphCapability::from_bits(st.hw.config_read(st.tph.cap() + TPH_CAP as u16, 4)).table_size
 }
 
 /// ENABLE: reserved zero, exactly one mode bit, DS gate (EOPNOTSUPP [decision]), then the core.
@@ -128,12 +121,12 @@ fn enable(st: &mut DeviceState, plat: &DevicePlatform<'_>, req: &Request) -> Res
         return Err(Errno::EINVAL);
     }
     let hw_mode = match mode {
-        abi::MODE_IV => HW_MODE_IV,
-        abi::MODE_DS if ds_gate(plat) => HW_MODE_DS,
+        abi::MODE_IV => StMode::InterruptVector,
+        abi::MODE_DS if ds_gate(plat) => StMode::DeviceSpecific,
         abi::MODE_DS => return Err(Errno::EOPNOTSUPP),
         _ => return Err(Errno::EINVAL),
     };
-    st.tph.enable(&mut st.hw, plat, hw_mode)?;
+    st.tph.enable(&mut st.hw, plat, hw_mode.field())?;
     Ok(0)
 }
 
@@ -200,7 +193,7 @@ fn get_st(
     if !ds_gate(plat) {
         return Err(Errno::EOPNOTSUPP);
     }
-    if !st.tph.enabled() || st.tph.mode() != HW_MODE_DS {
+    if !st.tph.enabled() || StMode::from_field(st.tph.mode()) != StMode::DeviceSpecific {
         return Err(Errno::EINVAL);
     }
     let mut raw = read_entries(req, count, mem)?;
