@@ -16,6 +16,14 @@ fn last_errno() -> Errno {
     Errno::from_io(&io::Error::last_os_error())
 }
 
+/// A syscall's return value: negative means failure with `errno`.
+fn check(rc: libc::c_int) -> Result<i32, Errno> {
+    if rc < 0 {
+        return Err(last_errno());
+    }
+    Ok(rc)
+}
+
 /// `ioctl(fd, request, arg.as_mut_ptr())`: the kernel reads and writes at most `arg.len()` bytes
 /// because every argument sent starts with `argsz <= arg.len()` (built by `abi`, or checked by
 /// `backend::check_arg` for raw buffers).
@@ -27,22 +35,14 @@ pub(crate) fn ioctl_with_buf(
     // SAFETY: `fd` is a live descriptor for the borrow; `arg` is a valid, writable buffer for its
     // whole length, and the ABI's `argsz` (the first u32, at most `arg.len()`: see above) tells
     // the kernel not to go past it. The buffer outlives the call.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg.as_mut_ptr()) };
-    if rc < 0 {
-        return Err(last_errno());
-    }
-    Ok(rc)
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg.as_mut_ptr()) })
 }
 
 /// `ioctl(fd, request)` for requests without an argument (`VFIO_DEVICE_RESET`).
 pub(crate) fn ioctl_no_arg(fd: BorrowedFd<'_>, request: u32) -> Result<i32, Errno> {
     // SAFETY: `fd` is live for the borrow and the request takes no argument, so no memory is
     // passed to the kernel.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request as _) };
-    if rc < 0 {
-        return Err(last_errno());
-    }
-    Ok(rc)
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _) })
 }
 
 /// Borrows the descriptor of an object that owns it (a `vfio_ioctls::VfioDevice`).
@@ -258,16 +258,13 @@ pub(crate) fn notif_recv(listener: BorrowedFd<'_>) -> Result<Notif, Errno> {
     // SAFETY: all-zero is a valid `seccomp_notif` and the kernel requires it zeroed.
     let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     // SAFETY: `n` is a live, writable `seccomp_notif`, the exact type this request fills.
-    let rc = unsafe {
+    check(unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_RECV as _,
             &mut n as *mut libc::seccomp_notif,
         )
-    };
-    if rc < 0 {
-        return Err(last_errno());
-    }
+    })?;
     Ok(Notif {
         id: n.id,
         pid: n.pid,
@@ -300,47 +297,38 @@ pub(crate) fn notif_send(
         Ok(v) => (i64::from(v), 0),
         Err(e) => (0, -e.0),
     };
-    let mut resp = libc::seccomp_notif_resp {
-        id,
-        val,
-        error,
-        flags: 0,
-    };
-    // SAFETY: `resp` is a live `seccomp_notif_resp`, the type this request reads.
-    let rc = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_SEND as _,
-            &mut resp as *mut libc::seccomp_notif_resp,
-        )
-    };
-    if rc < 0 {
-        return Err(last_errno());
-    }
-    Ok(())
+    send_resp(listener, id, val, error, 0)
 }
 
 /// `SECCOMP_IOCTL_NOTIF_SEND` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the kernel runs the
 /// trapped syscall itself, as if it had not been trapped.
 pub(crate) fn notif_continue(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
+    let flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
+    send_resp(listener, id, 0, 0, flags)
+}
+
+fn send_resp(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+) -> Result<(), Errno> {
     let mut resp = libc::seccomp_notif_resp {
         id,
-        val: 0,
-        error: 0,
-        flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+        val,
+        error,
+        flags,
     };
     // SAFETY: `resp` is a live `seccomp_notif_resp`, the type this request reads.
-    let rc = unsafe {
+    check(unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_SEND as _,
             &mut resp as *mut libc::seccomp_notif_resp,
         )
-    };
-    if rc < 0 {
-        return Err(last_errno());
-    }
-    Ok(())
+    })
+    .map(|_| ())
 }
 
 /// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`: installs a copy of `fd` in the
@@ -359,17 +347,13 @@ pub(crate) fn notif_addfd_send(
     };
     // SAFETY: `add` is a live `seccomp_notif_addfd`, the type this request reads; `fd` is live
     // for the call (the kernel duplicates it into the target).
-    let rc = unsafe {
+    check(unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_ADDFD as _,
             &mut add as *mut libc::seccomp_notif_addfd,
         )
-    };
-    if rc < 0 {
-        return Err(last_errno());
-    }
-    Ok(rc)
+    })
 }
 
 /// What `poll` saw on one fd.
