@@ -9,6 +9,36 @@ pub enum MemType {
     Persistent,
 }
 
+/// Width of the tags the kernel hands out, from the negotiated requester type
+/// (`pci-tph-core.md` section 2, `get_cpu_st`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum TagWidth {
+    /// Requester type 1 (TPH only): the 8-bit `st`.
+    Bits8,
+    /// Requester type 3 (TPH and extended TPH): the 16-bit `xst`.
+    Bits16,
+}
+
+impl TagWidth {
+    /// The width for a requester type (TPH Control bits 9:8); `None` for 0 and the reserved 2,
+    /// for which `get_cpu_st` gives tag 0.
+    pub fn for_requester_type(t: u8) -> Option<Self> {
+        match t {
+            1 => Some(Self::Bits8),
+            3 => Some(Self::Bits16),
+            _ => None,
+        }
+    }
+
+    /// 8 or 16.
+    pub fn bits(self) -> u8 {
+        match self {
+            Self::Bits8 => 8,
+            Self::Bits16 => 16,
+        }
+    }
+}
+
 /// The `_DSM` function 0xF result: a little-endian u64 with a VM half and a PM half.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct StInfo(pub u64);
@@ -46,6 +76,16 @@ impl StInfo {
         (self.half(mem) >> 16) as u16
     }
 
+    /// The tag of this width for `mem`, or `None` when its valid bit is clear (the kernel then
+    /// hands out tag 0).
+    pub fn tag(self, mem: MemType, width: TagWidth) -> Option<u16> {
+        match width {
+            TagWidth::Bits8 if self.st_valid(mem) => Some(u16::from(self.st(mem))),
+            TagWidth::Bits16 if self.xst_valid(mem) => Some(self.xst(mem)),
+            _ => None,
+        }
+    }
+
     /// Decodes the first 8 bytes of a result buffer; `None` when it is shorter.
     pub fn from_buffer(buf: &[u8]) -> Option<Self> {
         let bytes: [u8; 8] = buf.get(..8)?.try_into().ok()?;
@@ -72,6 +112,21 @@ mod tests {
         assert_eq!(
             (v.st(MemType::Persistent), v.xst(MemType::Persistent)),
             (0x9a, 0xbcde)
+        );
+    }
+
+    #[test]
+    fn tag_width_picks_st_or_xst_and_honours_valid_bits() {
+        // VM: only the 16-bit tag valid (bit 1); PM: only the 8-bit tag valid (bit 32).
+        let v = StInfo(0x800a_8a01_100a_0a02);
+        assert_eq!(v.tag(MemType::Volatile, TagWidth::Bits8), None);
+        assert_eq!(v.tag(MemType::Volatile, TagWidth::Bits16), Some(0x100a));
+        assert_eq!(v.tag(MemType::Persistent, TagWidth::Bits8), Some(0x8a));
+        assert_eq!(v.tag(MemType::Persistent, TagWidth::Bits16), None);
+        assert_eq!(TagWidth::for_requester_type(2), None);
+        assert_eq!(
+            TagWidth::for_requester_type(3).map(TagWidth::bits),
+            Some(16)
         );
     }
 

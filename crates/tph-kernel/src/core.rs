@@ -3,7 +3,7 @@
 //!
 //! Rules cite `shared/spec/pci-tph-core.md` section 2 ("core" below).
 
-use tph_acpi::{MemType, SteeringTagSource};
+use tph_acpi::{MemType, SteeringTagSource, TagWidth};
 use tph_regs::caps::{EXP_DEVCAP2, EXP_FLAGS};
 use tph_regs::express::PortType;
 use tph_regs::tph::{
@@ -270,11 +270,8 @@ impl TphState {
         }
         let uid = plat.cpu_uid(cpu).ok_or(Errno::EINVAL)?;
         let info = plat.firmware().st_info(uid).map_err(|_| Errno::EINVAL)?;
-        Ok(match ReqEnable::from_field(self.req_type) {
-            ReqEnable::Tph if info.st_valid(mem) => u16::from(info.st(mem)),
-            ReqEnable::ExtTph if info.xst_valid(mem) => info.xst(mem),
-            _ => 0,
-        })
+        let width = TagWidth::for_requester_type(self.req_type);
+        Ok(width.and_then(|w| info.tag(mem, w)).unwrap_or(0))
     }
 
     /// `pcie_tph_get_st_table_loc()` with the v7 fix: `PCI_TPH_LOC_*` register-positioned

@@ -19,44 +19,8 @@ pub const MAX_UIDS: usize = 65_536;
 /// Both memory types, in the order owners are listed.
 const MEM_TYPES: [MemType; 2] = [MemType::Volatile, MemType::Persistent];
 
-/// Width of the tags the kernel hands out, from the negotiated requester type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Width {
-    /// Requester type 1 (TPH only): the `_DSM`'s 8-bit `st`.
-    Bits8,
-    /// Requester type 3 (TPH and extended TPH): the 16-bit `xst`.
-    Bits16,
-}
-
-impl Width {
-    /// The width for a requester type (Control bits 9:8); `None` for 0 and the reserved 2,
-    /// for which `get_cpu_st` gives tag 0 to every CPU.
-    pub fn for_requester_type(t: u8) -> Option<Self> {
-        match t {
-            1 => Some(Self::Bits8),
-            3 => Some(Self::Bits16),
-            _ => None,
-        }
-    }
-
-    /// 8 or 16.
-    pub fn bits(self) -> u8 {
-        match self {
-            Self::Bits8 => 8,
-            Self::Bits16 => 16,
-        }
-    }
-}
-
-/// The tag `get_cpu_st` returns for this answer, or `None` when the valid bit for the width
-/// is clear (the kernel then returns 0, which identifies no CPU).
-pub fn tag_for(info: StInfo, mem: MemType, width: Width) -> Option<u16> {
-    match width {
-        Width::Bits8 if info.st_valid(mem) => Some(u16::from(info.st(mem))),
-        Width::Bits16 if info.xst_valid(mem) => Some(info.xst(mem)),
-        _ => None,
-    }
-}
+/// Width of the tags the kernel hands out (shared with the kernel model's `get_cpu_st`).
+pub use tph_acpi::TagWidth as Width;
 
 /// One owner of a tag: a processor UID and the memory type it was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -136,7 +100,7 @@ pub fn owner_map(answers: &[(u32, StInfo)], width: Width) -> OwnerMap {
     let mut map = OwnerMap::new();
     for &(uid, info) in answers {
         for mem in MEM_TYPES {
-            if let Some(tag) = tag_for(info, mem, width) {
+            if let Some(tag) = info.tag(mem, width) {
                 map.entry(tag).or_default().push(Owner { uid, mem });
             }
         }
@@ -289,21 +253,21 @@ mod tests {
     }
 
     #[test]
-    fn tag_for_uses_st_at_8_bits_and_xst_at_16_bits() {
+    fn tag_uses_st_at_8_bits_and_xst_at_16_bits() {
         let v = info((0b11, 0x0a, 0x100a), (0b11, 0x8a, 0x800a));
-        assert_eq!(tag_for(v, VM, Width::Bits8), Some(0x0a));
-        assert_eq!(tag_for(v, VM, Width::Bits16), Some(0x100a));
-        assert_eq!(tag_for(v, PM, Width::Bits8), Some(0x8a));
-        assert_eq!(tag_for(v, PM, Width::Bits16), Some(0x800a));
+        assert_eq!(v.tag(VM, Width::Bits8), Some(0x0a));
+        assert_eq!(v.tag(VM, Width::Bits16), Some(0x100a));
+        assert_eq!(v.tag(PM, Width::Bits8), Some(0x8a));
+        assert_eq!(v.tag(PM, Width::Bits16), Some(0x800a));
     }
 
     #[test]
-    fn tag_for_invalid_bit_for_width_owns_nothing() {
+    fn tag_invalid_bit_for_width_owns_nothing() {
         // VM: only the 16-bit tag valid; PM: only the 8-bit tag valid.
         let v = info((0b10, 0x0a, 0x100a), (0b01, 0x8a, 0x800a));
-        assert_eq!(tag_for(v, VM, Width::Bits8), None);
-        assert_eq!(tag_for(v, VM, Width::Bits16), Some(0x100a));
-        assert_eq!(tag_for(v, PM, Width::Bits16), None);
+        assert_eq!(v.tag(VM, Width::Bits8), None);
+        assert_eq!(v.tag(VM, Width::Bits16), Some(0x100a));
+        assert_eq!(v.tag(PM, Width::Bits16), None);
     }
 
     #[test]
