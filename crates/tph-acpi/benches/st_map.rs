@@ -2,6 +2,7 @@
 //! real `iasl`): through the Rust query (UUID and Arg3 built in Rust, one `_DSM` evaluation per
 //! UID) and through the in-AML loop `MAP_` that `acpiexec` runs in `st_map_vs_acpiexec.sh`.
 //! `NOP_` is that loop without the `_DSM` calls, the same overhead acpiexec's figure subtracts.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::path::Path;
 use std::process::Command;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::aml::{Aml, Skipped};
-use crate::dsm::{compile_asl, read_table_dir};
+use crate::dsm::read_table_dir;
 use crate::{AmlSource, FirmwareError, SteeringTagSource, TableSource};
 
 /// What a firmware path holds.
@@ -100,6 +100,23 @@ pub fn kind_of(path: &Path) -> Result<(FirmwareKind, Vec<u8>), FirmwareError> {
     Ok((kind, bytes))
 }
 
+/// ASL compiled with `iasl` (feature `iasl`).
+#[cfg(feature = "iasl")]
+fn compile(asl: &str) -> Result<Vec<u8>, FirmwareError> {
+    crate::iasl::compile_asl(asl)
+}
+
+/// Without the `iasl` feature there is no ASL compiler: say so and what to give instead.
+#[cfg(not(feature = "iasl"))]
+fn compile(_asl: &str) -> Result<Vec<u8>, FirmwareError> {
+    Err(FirmwareError::Table {
+        table: "ASL".into(),
+        why: "this build cannot compile ASL (tph-acpi feature `iasl` is off); give compiled \
+              tables (.aml) instead"
+            .into(),
+    })
+}
+
 /// Opens the firmware at `path`, whatever kind it is (see [`kind_of`]).
 pub fn open(path: &Path) -> Result<Firmware, FirmwareError> {
     let (kind, bytes) = kind_of(path)?;
@@ -112,7 +129,7 @@ pub fn open(path: &Path) -> Result<Firmware, FirmwareError> {
 pub fn open_as(path: &Path, kind: FirmwareKind, bytes: Vec<u8>) -> Result<Firmware, FirmwareError> {
     let (source, skipped, bridge): (Arc<dyn SteeringTagSource>, _, _) = match kind {
         FirmwareKind::Table => (Arc::new(table(path, &bytes)?), Vec::new(), None),
-        FirmwareKind::Asl => aml_firmware(&[compile_asl(&text(path, &bytes)?)?])?,
+        FirmwareKind::Asl => aml_firmware(&[compile(&text(path, &bytes)?)?])?,
         FirmwareKind::Aml => aml_firmware(&[definition_block(bytes)?])?,
         FirmwareKind::Dir => aml_firmware(&load_dir_tables(path)?)?,
     };

@@ -10,6 +10,8 @@
 pub mod aml;
 pub mod dsm;
 pub mod firmware;
+#[cfg(feature = "iasl")]
+pub mod iasl;
 pub mod madt;
 mod source;
 mod stinfo;

@@ -8,7 +8,8 @@ use crate::aml::table::Sdt;
 use crate::FirmwareError;
 
 /// Which MADT entry described a processor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CpuEntryKind {
     /// Processor Local APIC (type 0).
     LocalApic,
@@ -19,7 +20,8 @@ pub enum CpuEntryKind {
 }
 
 /// One processor named by the MADT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MadtCpu {
     /// ACPI processor UID (what the `_DSM` takes).
     pub uid: u32,
@@ -119,7 +121,8 @@ fn entry(kind: u8, e: &[u8]) -> Option<MadtCpu> {
 }
 
 /// A Linux logical CPU and its ACPI processor UID.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CpuUid {
     /// Logical CPU number (`cpuN`).
     pub cpu: u32,

@@ -1,7 +1,8 @@
 //! The 64-bit result of the `_DSM` steering-tag query.
 
 /// Memory type a tag is asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum MemType {
     /// Volatile memory (bits 31:0 of the result).
     Volatile,
@@ -11,7 +12,8 @@ pub enum MemType {
 
 /// Width of the tags the kernel hands out, from the negotiated requester type
 /// (`pci-tph-core.md` section 2, `get_cpu_st`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum TagWidth {
     /// Requester type 1 (TPH only): the 8-bit `st`.
     Bits8,
@@ -40,7 +42,8 @@ impl TagWidth {
 }
 
 /// The `_DSM` function 0xF result: a little-endian u64 with a VM half and a PM half.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StInfo(pub u64);
 
 impl StInfo {

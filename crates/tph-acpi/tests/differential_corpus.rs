@@ -2,6 +2,7 @@
 //! (`tests/asl/*.asl`), compiled with the real `iasl`, evaluated by the real `acpiexec` and by
 //! this crate. Every result must be identical, and the Rust-side TPH query (UUID buffer and
 //! Arg3 package built in Rust) must decode exactly what ACPICA computed.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

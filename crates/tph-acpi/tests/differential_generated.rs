@@ -3,6 +3,7 @@
 //! Break/Continue, Switch, Index/DerefOf/SizeOf/Concatenate/Mid/ToBuffer/ToInteger, buffer
 //! fields, packages, nested helper calls). `iasl` compiles them; `acpiexec` and this crate
 //! evaluate each with two arguments; every result must be identical.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The DSDT of the machine this was developed on (a Firecracker VM), copied from
 //! `/sys/firmware/acpi/tables/DSDT`: it must load completely and answer like ACPICA.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use tph_acpi::aml::{Aml, Value};
 use tph_acpi::dsm;

@@ -2,6 +2,7 @@
 //! without a host handler; unsupported constructs skipped while the rest loads; and mutated
 //! real tables that must never panic. Tables are assembled byte by byte here, so these tests
 //! need no external tool.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use tph_acpi::aml::table::{build, fix_checksum};
 use tph_acpi::aml::{Aml, Limits, RegionHandler, Value};

@@ -1,11 +1,12 @@
 //! Per-call overhead of the client (`TphDevice` over `EmulatedBackend`) against the bare kernel
 //! model entry point (`DeviceFd::ioctl_bytes` with a prebuilt argument buffer), same device, same
 //! op, same run. The ratio client/bare is the cost of encoding, decoding and error mapping.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tph_client::abi::{self, TphEntry};
-use tph_client::emulated::EmulatedBackend;
 use tph_client::{CpuQuery, MemType, Mode, Revision, Steer, TphDevice};
+use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions};
 
 /// Default-machine devices: MSI-X table NIC (IV), DS-only accelerator.
@@ -23,7 +24,7 @@ fn device(bdf: &str, unsafe_ds: bool) -> TphDevice<EmulatedBackend> {
 
 fn iv_device(vectors: u32) -> TphDevice<EmulatedBackend> {
     let mut dev = device(NIC_MSIX, false);
-    dev.enable_msix(vectors).unwrap();
+    let _irqs = tph_testkit::enable_msix(&mut dev, vectors).unwrap();
     dev.enable(Mode::Iv).unwrap();
     dev
 }

@@ -1,42 +1,52 @@
-//! A poller-style driver skeleton steering N queues on the emulated machine.
+//! A poller-style userspace driver that adds TPH on top of its own VFIO device and interrupts.
 //!
-//! Each queue has an MSI-X vector and a polling thread pinned (in a real driver) to one CPU. The
-//! driver enables N vectors, binds every queue to its poller's CPU in one batched call, moves one
-//! queue when its poller migrates, and tears everything down at the end.
+//! The driver opens the device itself and keeps it (BARs, DMA, interrupts stay its own), creates
+//! one eventfd per queue and wires them to MSI-X vectors, then puts TPH on top with a borrowing
+//! backend: every queue is bound to its poller's CPU in one batched call, one queue moves when
+//! its poller migrates, and teardown clears every entry it programmed and disables TPH. At the
+//! end the driver still holds its device and its eventfds.
 //!
-//! Run: `cargo run -p tph-client --example poller -- [QUEUES]` (default 8).
+//! Run: `cargo run -p tph-client --example poller -- BDF [QUEUES]` (default 8 queues) on a host
+//! where BDF is bound to vfio-pci; the tests run it unmodified against the emulated kernel
+//! through the syscall-boundary harness (`tests/example_poller.rs`).
 
-use tph_client::emulated::EmulatedBackend;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use tph_client::backend::{Backend, FdBackend};
+use tph_client::open::{open_vfio, VfioPaths};
 use tph_client::steer::{Placement, Queue, QueueSteering};
-use tph_client::{Mode, Revision, TphDevice};
-use tph_kernel::{Host, HostOptions};
-
-/// The default machine's NIC with its steering table in the MSI-X table.
-const NIC: &str = "01:00.0";
+use tph_client::{Mode, Probe, TphDevice};
 
 fn main() {
-    let queues = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse::<u16>().ok())
-        .unwrap_or(8);
-    if let Err(e) = run(queues) {
+    let mut args = std::env::args().skip(1);
+    let Some(bdf) = args.next() else {
+        eprintln!("usage: poller BDF [QUEUES]");
+        std::process::exit(2);
+    };
+    let queues = args.next().and_then(|n| n.parse::<u16>().ok()).unwrap_or(8);
+    if let Err(e) = run(&bdf, queues) {
         eprintln!("poller: {e}");
         std::process::exit(2);
     }
 }
 
-fn run(n: u16) -> Result<(), Box<dyn std::error::Error>> {
-    let host = Host::with_default_machine(HostOptions::default());
-    let cpus = host.cpus().len() as u32;
-    let bdf = NIC.parse()?;
-    let mut dev = TphDevice::with_revision(EmulatedBackend::take_over(&host, bdf)?, Revision::V7)?;
-    let caps = dev.capabilities()?;
+fn run(bdf: &str, n: u16) -> Result<(), Box<dyn std::error::Error>> {
+    // The driver's own device and interrupts.
+    let device = open_vfio(bdf, &VfioPaths::default())?;
+    let irqs: Vec<OwnedFd> = (0..n)
+        .map(|_| tph_client::backend::eventfd())
+        .collect::<Result<_, _>>()?;
+    // TPH on top, borrowing the device.
+    let mut tph = TphDevice::open(FdBackend::new(&device), &Probe::default())?;
+    let cpus = tph.backend().cpu_count().unwrap_or(1);
+    let caps = tph.capabilities()?;
     println!(
-        "{NIC}: IV {} DS {} table {} entries; {cpus} CPUs",
+        "{bdf}: IV {} DS {} table {} entries; {cpus} CPUs",
         caps.iv, caps.ds, caps.st_table_size
     );
-    dev.enable_msix(u32::from(n))?;
-    let mut steering = QueueSteering::start(dev, Mode::Iv)?;
+    let fds: Vec<_> = irqs.iter().map(AsFd::as_fd).collect();
+    tph.enable_msix(&fds)?;
+    let mut steering = QueueSteering::start(tph, Mode::Iv)?;
     let queues: Vec<Queue> = (0..n)
         .map(|q| Queue {
             id: q,
@@ -49,15 +59,13 @@ fn run(n: u16) -> Result<(), Box<dyn std::error::Error>> {
     }
     let moved = steering.retarget(0, cpus - 1)?;
     println!("queue 0 poller moved to CPU {}: {moved:?}", cpus - 1);
-    let tags = steering.device().backend().device().snapshot().st_table;
-    let programmed: Vec<String> = tags
-        .iter()
-        .take(usize::from(n))
-        .map(|t| format!("{t:#06x}"))
-        .collect();
-    println!("table now: {}", programmed.join(" "));
-    steering.teardown()?;
+    steering.teardown().map_err(|e| e.error)?; // the device comes back in the error too
     println!("torn down: entries cleared, TPH disabled");
+    println!(
+        "driver still owns device fd {} and {} eventfds",
+        device.device().as_raw_fd(),
+        irqs.len()
+    );
     Ok(())
 }
 

@@ -1,39 +1,28 @@
 //! The narrow seam below the safe API: what the client needs from a kernel.
 //!
-//! [`FdBackend`] issues real ioctls on any VFIO device fd (`AsFd`); [`VfioBackend`] does the same on
-//! a device opened through `vfio-ioctls` and uses its MSI-X and reset plumbing; the emulated
-//! backend (`crate::emulated`) hands the same bytes to the kernel model in-process.
+//! [`FdBackend`] issues real ioctls on any VFIO device fd it is given (`AsFd`: an owned fd, a
+//! `&File`, an `Arc<OwnedFd>`, the [`crate::open::VfioOpened`] handle); with the `vfio-ioctls`
+//! feature, `VfioBackend` does the same on a borrowed or shared `vfio_ioctls::VfioDevice`. Both
+//! go through the same raw calls (region `pread`/`pwrite`, `VFIO_DEVICE_RESET`), so the same
+//! kernel answer gives the same error. The emulated backend (crate `tph-emu`) hands the same
+//! bytes to the kernel model in-process.
+//!
+//! A backend never owns the driver's interrupt wiring: MSI-X set-up takes the caller's eventfds.
 
-use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::FileExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::OnceLock;
 
-use vmm_sys_util::eventfd::EventFd;
+use tph_abi::vfio::{encode_msix_irq_set_at, RegionInfo, Request, CONFIG_REGION_INDEX};
 
-use crate::abi;
 use crate::error::Errno;
 use crate::sys;
-
-/// `VFIO_PCI_CONFIG_REGION_INDEX`.
-pub const CONFIG_REGION_INDEX: u32 = 7;
-/// `VFIO_PCI_MSIX_IRQ_INDEX`.
-pub const MSIX_IRQ_INDEX: u32 = 2;
-/// `VFIO_DEVICE_GET_REGION_INFO` = `_IO(';', 100 + 8)`.
-pub const VFIO_DEVICE_GET_REGION_INFO: u32 = abi::io(abi::VFIO_TYPE, abi::VFIO_BASE + 8);
-/// `VFIO_IRQ_SET_DATA_NONE`.
-pub const IRQ_SET_DATA_NONE: u32 = 1 << 0;
-/// `VFIO_IRQ_SET_DATA_EVENTFD`.
-pub const IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
-/// `VFIO_IRQ_SET_ACTION_TRIGGER`.
-pub const IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
-/// Size of `struct vfio_irq_set` without its data.
-pub const IRQ_SET_HEADER_SIZE: usize = 20;
 
 /// What the client needs from a kernel (real or modelled) for one VFIO device.
 ///
 /// Implement it to put the client over another transport, or as a recording fake in tests:
 ///
 /// ```
+/// use std::os::fd::BorrowedFd;
 /// use tph_client::backend::Backend;
 /// use tph_client::{Errno, Revision, TphDevice};
 ///
@@ -42,23 +31,24 @@ pub const IRQ_SET_HEADER_SIZE: usize = 20;
 /// struct NoTph;
 /// impl Backend for NoTph {
 ///     fn tph_ioctl(&mut self, _: &mut [u8]) -> Result<i32, Errno> { Err(Errno::ENODEV) }
-///     fn set_msix(&mut self, _: u32) -> Result<(), Errno> { Ok(()) }
+///     fn set_msix(&mut self, _: u32, _: &[BorrowedFd<'_>]) -> Result<(), Errno> { Ok(()) }
 ///     fn reset(&mut self) -> Result<(), Errno> { Ok(()) }
-///     fn read_config(&mut self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
+///     fn read_config(&self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
 ///     fn cpu_count(&self) -> Option<u32> { Some(4) }
 /// }
 /// let mut dev = TphDevice::with_revision(NoTph, Revision::V7).unwrap();
 /// assert!(dev.capabilities().unwrap_err().to_string().contains("no usable TPH capability"));
 /// ```
-pub trait Backend {
+pub trait Backend: Send {
     /// Issues `VFIO_DEVICE_PCI_TPH` with `arg` as the argument memory.
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno>;
-    /// Enables MSI-X vectors `0..count` (as `VFIO_DEVICE_SET_IRQS`); 0 disables MSI-X.
-    fn set_msix(&mut self, count: u32) -> Result<(), Errno>;
+    /// `VFIO_DEVICE_SET_IRQS` on MSI-X: the caller's `eventfds` trigger vectors
+    /// `start..start + eventfds.len()`; no eventfds disables MSI-X. The caller keeps owning them.
+    fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno>;
     /// Function-level reset (`VFIO_DEVICE_RESET`).
     fn reset(&mut self) -> Result<(), Errno>;
     /// Reads configuration space at `offset` into `buf`.
-    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
+    fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
     /// Number of present CPUs when known (used to explain EINVAL in user terms).
     fn cpu_count(&self) -> Option<u32>;
 
@@ -81,15 +71,15 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
         (**self).tph_ioctl(arg)
     }
 
-    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
-        (**self).set_msix(count)
+    fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+        (**self).set_msix(start, eventfds)
     }
 
     fn reset(&mut self) -> Result<(), Errno> {
         (**self).reset()
     }
 
-    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
         (**self).read_config(offset, buf)
     }
 
@@ -106,85 +96,88 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
 }
 
-/// `struct vfio_irq_set` for MSI-X: eventfd triggers for vectors `0..fds.len()`, or disable.
+/// A new eventfd, owned by the caller: for programs without an eventfd type of their own that
+/// want interrupts for [`crate::TphDevice::enable_msix`] (a driver normally brings its own).
 ///
 /// ```
-/// let b = tph_client::backend::encode_msix_irq_set(&[]);
-/// assert_eq!(b.len(), 20);
+/// use std::os::fd::AsFd;
+/// let irq = tph_client::backend::eventfd().unwrap();
+/// let _borrowed = irq.as_fd();
 /// ```
-pub fn encode_msix_irq_set(fds: &[i32]) -> Vec<u8> {
-    let argsz = IRQ_SET_HEADER_SIZE + 4 * fds.len();
-    let flags = if fds.is_empty() {
-        IRQ_SET_DATA_NONE | IRQ_SET_ACTION_TRIGGER
-    } else {
-        IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER
-    };
-    let count = u32::try_from(fds.len()).unwrap_or(u32::MAX);
-    let mut b = Vec::with_capacity(argsz);
-    for v in [argsz as u32, flags, MSIX_IRQ_INDEX, 0, count] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    for fd in fds {
-        b.extend_from_slice(&fd.to_le_bytes());
-    }
-    b
+pub fn eventfd() -> Result<std::os::fd::OwnedFd, Errno> {
+    sys::eventfd()
 }
 
-/// Reads `count` from an encoded `vfio_irq_set` when it targets MSI-X (0 when it disables).
-///
-/// ```
-/// let b = tph_client::backend::encode_msix_irq_set(&[5, 6, 7]);
-/// assert_eq!(tph_client::backend::decode_msix_irq_count(&b), Some(3));
-/// ```
-pub fn decode_msix_irq_count(b: &[u8]) -> Option<u32> {
-    let word = |i: usize| {
-        b.get(i * 4..i * 4 + 4)
-            .and_then(|s| <[u8; 4]>::try_from(s).ok())
-            .map(u32::from_le_bytes)
-    };
-    let (flags, index, count) = (word(1)?, word(2)?, word(4)?);
-    if index != MSIX_IRQ_INDEX {
-        return None;
-    }
-    Some(if flags & IRQ_SET_DATA_NONE != 0 {
-        0
-    } else {
-        count
-    })
-}
-
-/// The real backends never let the kernel touch memory past `arg`: a v7 kernel reads the 8-byte
-/// head, then at most `argsz` bytes (it checks `argsz` before reading entries), so a buffer
-/// shorter than 8 bytes or an `argsz` beyond the buffer is refused here with EFAULT, the errno
-/// the kernel would give for memory that is not there.
-fn check_arg(arg: &[u8]) -> Result<(), Errno> {
-    let head = arg.get(0..4).and_then(|h| <[u8; 4]>::try_from(h).ok());
-    match head.map(u32::from_le_bytes) {
-        Some(argsz) if arg.len() >= 8 && argsz as usize <= arg.len() => Ok(()),
-        _ => Err(Errno(libc::EFAULT)),
-    }
-}
-
-fn present_cpus(sysfs_root: &std::path::Path) -> Option<u32> {
+/// The present CPU count from `<sysfs_root>/devices/system/cpu/present` (`0-N` ranges).
+pub fn present_cpus(sysfs_root: &std::path::Path) -> Option<u32> {
     let s = std::fs::read_to_string(sysfs_root.join("devices/system/cpu/present")).ok()?;
     let last = s.trim().rsplit([',', '-']).next()?;
     last.parse::<u32>().ok().map(|n| n + 1)
 }
 
-/// Real kernel backend over any VFIO device fd.
+/// The raw calls both real backends make on a device fd: one implementation, so the same kernel
+/// answer is the same error whichever backend a program uses.
+#[derive(Debug, Default)]
+struct RawDevice {
+    config_offset: OnceLock<u64>,
+}
+
+impl RawDevice {
+    fn config_region_offset(&self, fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+        if let Some(off) = self.config_offset.get() {
+            return Ok(*off);
+        }
+        let off = Self::region_offset(fd, CONFIG_REGION_INDEX)?;
+        Ok(*self.config_offset.get_or_init(|| off))
+    }
+
+    fn region_offset(fd: BorrowedFd<'_>, index: u32) -> Result<u64, Errno> {
+        let mut info = RegionInfo::query(index).to_bytes();
+        sys::ioctl_buf(fd, Request::DeviceGetRegionInfo, &mut info)?;
+        Ok(RegionInfo::from_bytes(&info).map_or(0, |i| i.offset))
+    }
+
+    fn read_region(
+        fd: BorrowedFd<'_>,
+        index: u32,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), Errno> {
+        let base = Self::region_offset(fd, index)?;
+        sys::pread_exact(fd, buf, base + offset)
+    }
+
+    fn set_msix(fd: BorrowedFd<'_>, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+        let raw: Vec<i32> = eventfds.iter().map(AsRawFd::as_raw_fd).collect();
+        let mut arg = encode_msix_irq_set_at(start, &raw);
+        sys::ioctl_buf(fd, Request::DeviceSetIrqs, &mut arg).map(|_| ())
+    }
+
+    fn read_config(&self, fd: BorrowedFd<'_>, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let base = self.config_region_offset(fd)?;
+        sys::pread_exact(fd, buf, base + offset)
+    }
+
+    fn write_config(&self, fd: BorrowedFd<'_>, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        let base = self.config_region_offset(fd)?;
+        sys::pwrite_all(fd, data, base + offset)
+    }
+}
+
+/// Real kernel backend over any VFIO device fd. It holds `F` (owned, borrowed or shared, as the
+/// driver chooses) and gives it back with [`FdBackend::into_inner`].
 ///
 /// ```no_run
 /// use tph_client::backend::{Backend, FdBackend};
 /// let f = std::fs::File::open("/dev/vfio/devices/vfio0").unwrap();
-/// let mut b = FdBackend::new(f);
+/// let mut b = FdBackend::new(&f); // the driver keeps `f` for BARs, DMA and interrupts
 /// let mut arg = tph_client::abi::encode_get_cap();
 /// let _ = b.tph_ioctl(&mut arg);
 /// ```
 #[derive(Debug)]
 pub struct FdBackend<F: AsFd> {
     fd: F,
-    eventfds: Vec<EventFd>,
-    config_offset: Option<u64>,
+    raw: RawDevice,
     cpus: Option<u32>,
 }
 
@@ -198,8 +191,7 @@ impl<F: AsFd> FdBackend<F> {
     pub fn new(fd: F) -> Self {
         Self {
             fd,
-            eventfds: Vec::new(),
-            config_offset: None,
+            raw: RawDevice::default(),
             cpus: present_cpus(std::path::Path::new("/sys")),
         }
     }
@@ -218,64 +210,37 @@ impl<F: AsFd> FdBackend<F> {
     }
 
     /// The wrapped descriptor.
-    ///
-    /// ```
-    /// use std::os::fd::AsRawFd;
-    /// let b = tph_client::backend::FdBackend::new(std::fs::File::open("/dev/null").unwrap());
-    /// assert!(b.fd().as_raw_fd() >= 0);
-    /// ```
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
-    fn config_region_offset(&mut self) -> Result<u64, Errno> {
-        if let Some(off) = self.config_offset {
-            return Ok(off);
-        }
-        // struct vfio_region_info: argsz, flags, index, cap_offset (u32), size, offset (u64).
-        let mut info = [0u8; 32];
-        info[0..4].copy_from_slice(&32u32.to_le_bytes());
-        info[8..12].copy_from_slice(&CONFIG_REGION_INDEX.to_le_bytes());
-        sys::ioctl_with_buf(self.fd.as_fd(), VFIO_DEVICE_GET_REGION_INFO, &mut info)?;
-        let mut off = [0u8; 8];
-        off.copy_from_slice(&info[24..32]);
-        let off = u64::from_le_bytes(off);
-        self.config_offset = Some(off);
-        Ok(off)
+    /// The wrapped value, given back.
+    pub fn into_inner(self) -> F {
+        self.fd
+    }
+
+    /// Reads `buf.len()` bytes of VFIO region `index` (a BAR number, or the config region) at
+    /// `offset`, with the kernel's errno on refusal.
+    pub fn read_region(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        RawDevice::read_region(self.fd.as_fd(), index, offset, buf)
     }
 }
 
-impl<F: AsFd> Backend for FdBackend<F> {
+impl<F: AsFd + Send> Backend for FdBackend<F> {
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        check_arg(arg)?;
-        sys::ioctl_with_buf(self.fd.as_fd(), abi::VFIO_DEVICE_PCI_TPH, arg)
+        sys::ioctl_buf(self.fd.as_fd(), Request::DevicePciTph, arg)
     }
 
-    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
-        let fds = (0..count)
-            .map(|_| EventFd::new(libc::EFD_CLOEXEC).map_err(|e| Errno::from_io(&e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let raw: Vec<i32> = fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
-        let mut arg = encode_msix_irq_set(&raw);
-        sys::ioctl_with_buf(self.fd.as_fd(), abi::VFIO_DEVICE_SET_IRQS, &mut arg)?;
-        self.eventfds = fds;
-        Ok(())
+    fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+        RawDevice::set_msix(self.fd.as_fd(), start, eventfds)
     }
 
     fn reset(&mut self) -> Result<(), Errno> {
-        sys::ioctl_no_arg(self.fd.as_fd(), abi::VFIO_DEVICE_RESET).map(|_| ())
+        sys::ioctl_none(self.fd.as_fd(), Request::DeviceReset).map(|_| ())
     }
 
-    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let base = self.config_region_offset()?;
-        let file = File::from(
-            self.fd
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Errno::from_io(&e))?,
-        );
-        file.read_exact_at(buf, base + offset)
-            .map_err(|e| Errno::from_io(&e))
+    fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.raw.read_config(self.fd.as_fd(), offset, buf)
     }
 
     fn cpu_count(&self) -> Option<u32> {
@@ -283,172 +248,133 @@ impl<F: AsFd> Backend for FdBackend<F> {
     }
 
     fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        check_arg(arg)?;
-        sys::ioctl_with_buf(self.fd.as_fd(), abi::VFIO_DEVICE_FEATURE, arg)
+        sys::ioctl_buf(self.fd.as_fd(), Request::DeviceFeature, arg)
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        let base = self.config_region_offset()?;
-        let owned = self.fd.as_fd().try_clone_to_owned();
-        let file = File::from(owned.map_err(|e| Errno::from_io(&e))?);
-        file.write_all_at(data, base + offset)
-            .map_err(|e| Errno::from_io(&e))
+        self.raw.write_config(self.fd.as_fd(), offset, data)
     }
 }
 
-/// `vfio-ioctls` reports a failed `VFIO_DEVICE_SET_IRQS` as a bare variant without the errno, right
-/// after the ioctl returns; the thread's errno still holds the kernel's answer then.
-fn irq_errno(e: vfio_ioctls::VfioError) -> Errno {
-    let os = std::io::Error::last_os_error();
-    match os.raw_os_error() {
-        Some(n) if n != 0 => Errno(n),
-        _ => Errno::from_io(&std::io::Error::other(e)),
+#[cfg(feature = "vfio-ioctls")]
+pub use vfio_dev::VfioBackend;
+
+#[cfg(feature = "vfio-ioctls")]
+mod vfio_dev {
+    use std::borrow::Borrow;
+    use std::os::fd::BorrowedFd;
+
+    use super::{present_cpus, Backend, RawDevice};
+    use crate::error::Errno;
+    use crate::sys;
+    use tph_abi::vfio::Request;
+
+    /// Real kernel backend over a `vfio_ioctls::VfioDevice` the program (a rust-vmm VMM) already
+    /// opened: `&VfioDevice`, `Arc<VfioDevice>` or an owned one. The same raw calls as
+    /// [`super::FdBackend`] on the device's fd, so errors are the kernel's own (the
+    /// `vfio-ioctls` helpers for reset and region access return `()` and would hide them).
+    pub struct VfioBackend<D: Borrow<vfio_ioctls::VfioDevice>> {
+        dev: D,
+        raw: RawDevice,
+        cpus: Option<u32>,
     }
-}
 
-/// Real kernel backend over a device opened with `vfio-ioctls` (device cdev with iommufd, or the
-/// legacy group/container: see [`crate::open`]).
-///
-/// ```no_run
-/// use tph_client::open::{open_vfio, VfioPaths};
-/// use tph_client::{Probe, TphDevice};
-/// let backend = open_vfio("0000:01:00.0", &VfioPaths::default()).unwrap();
-/// let mut dev = TphDevice::open(backend, &Probe::default()).unwrap();
-/// println!("{:?}", dev.capabilities());
-/// ```
-pub struct VfioBackend {
-    dev: vfio_ioctls::VfioDevice,
-    eventfds: Vec<EventFd>,
-    cpus: Option<u32>,
-}
-
-impl std::fmt::Debug for VfioBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VfioBackend")
-            .field("msix", &self.eventfds.len())
-            .finish()
-    }
-}
-
-impl VfioBackend {
-    /// Wraps an opened `vfio_ioctls::VfioDevice`.
-    ///
-    /// ```no_run
-    /// use std::sync::Arc;
-    /// let container = Arc::new(vfio_ioctls::VfioContainer::new(None).unwrap());
-    /// let path = std::path::Path::new("/sys/bus/pci/devices/0000:01:00.0");
-    /// let dev = vfio_ioctls::VfioDevice::new(path, container, false).unwrap();
-    /// let backend = tph_client::backend::VfioBackend::new(dev);
-    /// # let _ = backend;
-    /// ```
-    pub fn new(dev: vfio_ioctls::VfioDevice) -> Self {
-        Self {
-            dev,
-            eventfds: Vec::new(),
-            cpus: present_cpus(std::path::Path::new("/sys")),
+    impl<D: Borrow<vfio_ioctls::VfioDevice>> std::fmt::Debug for VfioBackend<D> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("VfioBackend")
+                .field("cpus", &self.cpus)
+                .finish()
         }
     }
-}
 
-impl VfioBackend {
-    /// Reads `buf.len()` bytes of VFIO region `index` (a BAR number, or
-    /// [`CONFIG_REGION_INDEX`]) at `offset`, as `vfio-ioctls` does it.
-    ///
-    /// ```no_run
-    /// # use tph_client::open::{open_vfio, VfioPaths};
-    /// let mut b = open_vfio("0000:01:00.0", &VfioPaths::default()).unwrap();
-    /// let mut id = [0u8; 4];
-    /// b.read_region(tph_client::backend::CONFIG_REGION_INDEX, 0, &mut id);
-    /// ```
-    pub fn read_region(&mut self, index: u32, offset: u64, buf: &mut [u8]) {
-        self.dev.region_read(index, buf, offset);
-    }
-}
-
-impl Backend for VfioBackend {
-    fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        check_arg(arg)?;
-        sys::ioctl_with_buf(sys::borrow_owned(&self.dev), abi::VFIO_DEVICE_PCI_TPH, arg)
-    }
-
-    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
-        if count == 0 {
-            self.eventfds.clear();
-            return self.dev.disable_msix().map_err(irq_errno);
+    impl<D: Borrow<vfio_ioctls::VfioDevice>> VfioBackend<D> {
+        /// Wraps the device (borrowed or shared); the CPU count comes from `/sys`.
+        pub fn new(dev: D) -> Self {
+            Self {
+                dev,
+                raw: RawDevice::default(),
+                cpus: present_cpus(std::path::Path::new("/sys")),
+            }
         }
-        let fds = (0..count)
-            .map(|_| EventFd::new(libc::EFD_CLOEXEC).map_err(|e| Errno::from_io(&e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.dev
-            .enable_msix(fds.iter().collect())
-            .map_err(irq_errno)?;
-        self.eventfds = fds;
-        Ok(())
+
+        /// The wrapped device, given back.
+        pub fn into_inner(self) -> D {
+            self.dev
+        }
+
+        fn fd(&self) -> BorrowedFd<'_> {
+            sys::vfio_device_fd(self.dev.borrow())
+        }
     }
 
-    fn reset(&mut self) -> Result<(), Errno> {
-        self.dev.reset();
-        Ok(())
-    }
+    impl<D: Borrow<vfio_ioctls::VfioDevice> + Send> Backend for VfioBackend<D> {
+        fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+            sys::ioctl_buf(self.fd(), Request::DevicePciTph, arg)
+        }
 
-    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.dev.region_read(CONFIG_REGION_INDEX, buf, offset);
-        Ok(())
-    }
+        fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+            RawDevice::set_msix(self.fd(), start, eventfds)
+        }
 
-    fn cpu_count(&self) -> Option<u32> {
-        self.cpus
-    }
+        fn reset(&mut self) -> Result<(), Errno> {
+            sys::ioctl_none(self.fd(), Request::DeviceReset).map(|_| ())
+        }
 
-    fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        check_arg(arg)?;
-        sys::ioctl_with_buf(sys::borrow_owned(&self.dev), abi::VFIO_DEVICE_FEATURE, arg)
-    }
+        fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+            self.raw.read_config(self.fd(), offset, buf)
+        }
 
-    fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        self.dev.region_write(CONFIG_REGION_INDEX, data, offset);
-        Ok(())
+        fn cpu_count(&self) -> Option<u32> {
+            self.cpus
+        }
+
+        fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+            sys::ioctl_buf(self.fd(), Request::DeviceFeature, arg)
+        }
+
+        fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+            self.raw.write_config(self.fd(), offset, data)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn irq_set_layout_is_vfio_irq_set() {
-        let b = encode_msix_irq_set(&[10, 11]);
-        assert_eq!(b.len(), 28);
-        assert_eq!(&b[0..4], &28u32.to_le_bytes());
-        assert_eq!(
-            &b[4..8],
-            &(IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER).to_le_bytes()
-        );
-        assert_eq!(&b[8..12], &2u32.to_le_bytes());
-        assert_eq!(&b[16..20], &2u32.to_le_bytes());
-        assert_eq!(&b[20..24], &10i32.to_le_bytes());
-    }
-
-    #[test]
-    fn irq_set_empty_decodes_as_disable() {
-        assert_eq!(decode_msix_irq_count(&encode_msix_irq_set(&[])), Some(0));
-    }
-
-    #[test]
-    fn check_arg_refuses_argsz_beyond_buffer() {
-        assert_eq!(
-            check_arg(&[17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            Err(Errno(libc::EFAULT))
-        );
-        assert_eq!(check_arg(&[4, 0, 0, 0]), Err(Errno(libc::EFAULT)));
-        assert_eq!(check_arg(&[8, 0, 0, 0, 0, 0, 0, 0]), Ok(()));
-    }
+    use std::fs::File;
 
     #[test]
     fn fd_backend_on_non_vfio_fd_reports_enotty() {
         let f = File::open("/dev/null").unwrap();
-        let mut b = FdBackend::new(f);
-        let mut arg = abi::encode_get_cap();
+        let mut b = FdBackend::new(&f);
+        let mut arg = tph_abi::encode_get_cap();
         assert_eq!(b.tph_ioctl(&mut arg), Err(Errno(libc::ENOTTY)));
+        assert_eq!(b.reset(), Err(Errno(libc::ENOTTY)));
+        let mut buf = [0u8; 4];
+        assert_eq!(b.read_config(0, &mut buf), Err(Errno(libc::ENOTTY)));
+    }
+
+    #[test]
+    fn fd_backend_gives_the_fd_back() {
+        let f = File::open("/dev/null").unwrap();
+        let raw = f.as_raw_fd();
+        let b = FdBackend::new(f);
+        assert_eq!(b.into_inner().as_raw_fd(), raw);
+    }
+
+    #[test]
+    fn fd_backend_refuses_oversized_argsz_with_efault() {
+        let f = File::open("/dev/null").unwrap();
+        let mut b = FdBackend::new(&f);
+        let mut arg = [17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(b.tph_ioctl(&mut arg), Err(Errno(libc::EFAULT)));
+    }
+
+    #[test]
+    fn backends_are_send() {
+        fn send<T: Send>() {}
+        send::<FdBackend<File>>();
+        send::<FdBackend<&File>>();
+        send::<Box<dyn Backend>>();
     }
 }

@@ -1,12 +1,13 @@
 //! The revision-neutral safe API: one handle per VFIO device.
 
 use std::fmt;
+use std::os::fd::BorrowedFd;
 
-use crate::abi::{self, TphEntry};
 use crate::backend::Backend;
 use crate::error::{Errno, Error};
 use crate::probe::{Probe, Revision};
 use crate::{feature, v7};
+use tph_abi::{self as abi, TphEntry};
 
 /// A TPH mode a user can ask for.
 ///
@@ -134,9 +135,9 @@ pub(crate) struct Known {
 /// # struct Nothing;
 /// # impl Backend for Nothing {
 /// #     fn tph_ioctl(&mut self, _: &mut [u8]) -> Result<i32, Errno> { Err(Errno(25)) }
-/// #     fn set_msix(&mut self, _: u32) -> Result<(), Errno> { Ok(()) }
+/// #     fn set_msix(&mut self, _: u32, _: &[std::os::fd::BorrowedFd<'_>]) -> Result<(), Errno> { Ok(()) }
 /// #     fn reset(&mut self) -> Result<(), Errno> { Ok(()) }
-/// #     fn read_config(&mut self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
+/// #     fn read_config(&self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
 /// #     fn cpu_count(&self) -> Option<u32> { None }
 /// # }
 /// // Without evidence of a v7 kernel, nothing is ever sent.
@@ -156,7 +157,8 @@ impl<B: Backend> TphDevice<B> {
     /// Refuses with [`Error::NoInterface`] unless the probe finds a revision this client speaks.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Probe, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Probe, Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// let probe = Probe::new("/sys").with_override(Revision::V7);
@@ -172,7 +174,8 @@ impl<B: Backend> TphDevice<B> {
     /// `Revision::Unknown` is refused: nothing is ever sent to a kernel nobody identified.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// assert!(TphDevice::with_revision(backend, Revision::Unknown).is_err());
@@ -191,7 +194,8 @@ impl<B: Backend> TphDevice<B> {
     /// The kernel revision this handle speaks.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -204,7 +208,8 @@ impl<B: Backend> TphDevice<B> {
     /// The backend below (for emulation-only extras such as traces).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -218,7 +223,8 @@ impl<B: Backend> TphDevice<B> {
     /// The backend below, mutably.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -231,7 +237,8 @@ impl<B: Backend> TphDevice<B> {
     /// Unwraps the backend.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -245,7 +252,8 @@ impl<B: Backend> TphDevice<B> {
     /// The modes and table size the kernel offers (one GET_CAP).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -264,7 +272,8 @@ impl<B: Backend> TphDevice<B> {
     /// Enables TPH in `mode` (one ENABLE).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -284,7 +293,8 @@ impl<B: Backend> TphDevice<B> {
     /// Disables TPH (one DISABLE; also fine when already off).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -304,7 +314,8 @@ impl<B: Backend> TphDevice<B> {
     /// The steering tags of `cpus`, in order (one GET_ST; DS mode only).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -331,7 +342,8 @@ impl<B: Backend> TphDevice<B> {
     /// Programs `entries` into the steering table, all or nothing (one SET_ST).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -340,23 +352,38 @@ impl<B: Backend> TphDevice<B> {
     /// dev.set_entries(&[Steer { index: 0, cpu: 1, mem: MemType::Volatile }]).unwrap();
     /// assert_ne!(dev.backend().device().snapshot().st_table[0], 0);
     /// ```
+    ///
+    /// `0xFFFFFFFF` is the ABI's clear value, not a CPU: such an entry is refused before anything
+    /// is sent ([`Error::ClearValueAsCpu`]); clearing is [`TphDevice::clear_entries`].
     pub fn set_entries(&mut self, entries: &[Steer]) -> Result<(), Error> {
-        let raw: Vec<TphEntry> = entries
-            .iter()
-            .map(|s| TphEntry {
-                cpu: s.cpu,
-                mem_type: s.mem.uapi(),
-                index: s.index,
-                ..TphEntry::default()
-            })
-            .collect();
+        self.program(entries, &[])
+    }
+
+    /// Programs `set` and clears `clear` in one SET_ST batch (all or nothing), `set` first.
+    pub(crate) fn program(&mut self, set: &[Steer], clear: &[u16]) -> Result<(), Error> {
+        if let Some(s) = set.iter().find(|s| s.cpu == abi::CPU_CLEAR) {
+            return Err(Error::ClearValueAsCpu(s.cpu));
+        }
+        let steer = set.iter().map(|s| TphEntry {
+            cpu: s.cpu,
+            mem_type: s.mem.uapi(),
+            index: s.index,
+            ..TphEntry::default()
+        });
+        let cleared = clear.iter().map(|&index| TphEntry {
+            cpu: abi::CPU_CLEAR,
+            index,
+            ..TphEntry::default()
+        });
+        let raw: Vec<TphEntry> = steer.chain(cleared).collect();
         self.set_raw_entries(&raw)
     }
 
     /// Clears the entries at `indexes` to steering tag 0 (one SET_ST with `cpu = 0xFFFFFFFF`).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -367,15 +394,7 @@ impl<B: Backend> TphDevice<B> {
     /// assert_eq!(dev.backend().device().snapshot().st_table[2], 0);
     /// ```
     pub fn clear_entries(&mut self, indexes: &[u16]) -> Result<(), Error> {
-        let raw: Vec<TphEntry> = indexes
-            .iter()
-            .map(|&index| TphEntry {
-                cpu: abi::CPU_CLEAR,
-                index,
-                ..TphEntry::default()
-            })
-            .collect();
-        self.set_raw_entries(&raw)
+        self.program(&[], indexes)
     }
 
     fn set_raw_entries(&mut self, raw: &[TphEntry]) -> Result<(), Error> {
@@ -392,31 +411,61 @@ impl<B: Backend> TphDevice<B> {
         r
     }
 
-    /// Enables MSI-X vectors `0..count` (0 disables MSI-X), as IV mode with an MSI-X table needs.
+    /// Wires MSI-X vectors `0..eventfds.len()` to the caller's eventfds through the kernel
+    /// (`VFIO_DEVICE_SET_IRQS`), as IV mode with the table in MSI-X needs. The caller keeps
+    /// owning the eventfds and receives the interrupts; no eventfds disables MSI-X. A driver
+    /// that sets MSI-X up itself tells the client with [`TphDevice::note_msix_vectors`] instead.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
+    /// # use std::os::fd::AsFd;
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// dev.enable_msix(4).unwrap();
+    /// let irqs: Vec<std::fs::File> = (0..4).map(|_| tempfile()).collect(); // the driver's eventfds
+    /// # fn tempfile() -> std::fs::File { std::fs::File::open("/dev/null").unwrap() }
+    /// let fds: Vec<_> = irqs.iter().map(|f| f.as_fd()).collect();
+    /// dev.enable_msix(&fds).unwrap();
     /// assert_eq!(dev.backend().device().snapshot().msix_vectors, 4);
     /// ```
-    pub fn enable_msix(&mut self, count: u32) -> Result<(), Error> {
+    pub fn enable_msix(&mut self, eventfds: &[BorrowedFd<'_>]) -> Result<(), Error> {
+        let count = u32::try_from(eventfds.len()).map_err(|_| Error::Backend {
+            op: "enabling MSI-X vectors",
+            errno: Errno::EINVAL,
+        })?;
         self.backend
-            .set_msix(count)
+            .set_msix(0, eventfds)
             .map_err(|errno| Error::Backend {
-                op: "enabling MSI-X vectors",
+                op: if count == 0 {
+                    "disabling MSI-X"
+                } else {
+                    "enabling MSI-X vectors"
+                },
                 errno,
             })?;
         self.known.msix = Some(count);
         Ok(())
     }
 
+    /// Disables MSI-X through the kernel (the same as [`TphDevice::enable_msix`] with no
+    /// eventfds).
+    pub fn disable_msix(&mut self) -> Result<(), Error> {
+        self.enable_msix(&[])
+    }
+
+    /// Tells the client that the driver enabled MSI-X vectors `0..count` itself (its own
+    /// `VFIO_DEVICE_SET_IRQS`), so a refusal for a vector beyond them is explained as such. The
+    /// kernel still checks every vector a table write names.
+    pub fn note_msix_vectors(&mut self, count: u32) {
+        self.known.msix = Some(count);
+    }
+
     /// Function-level reset of the device (TPH state survives when the kernel enabled it).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -434,7 +483,8 @@ impl<B: Backend> TphDevice<B> {
     /// Reads `buf.len()` bytes of configuration space at `offset`.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -442,7 +492,7 @@ impl<B: Backend> TphDevice<B> {
     /// dev.read_config(0, &mut id).unwrap();
     /// assert_ne!(id, [0xff; 4]);
     /// ```
-    pub fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+    pub fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         self.backend
             .read_config(offset, buf)
             .map_err(|errno| Error::Backend {
@@ -455,7 +505,8 @@ impl<B: Backend> TphDevice<B> {
     /// answer. On a kernel of another revision nothing is sent: ENOTTY.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
@@ -474,7 +525,8 @@ impl<B: Backend> TphDevice<B> {
     /// Forgets what the client believed about the device (after a close and reopen).
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();

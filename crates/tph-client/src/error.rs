@@ -105,6 +105,7 @@ impl std::error::Error for Errno {}
 /// assert_eq!(e.errno(), Some(Errno::EINVAL));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The probe found no kernel interface this client can speak.
     #[error("the kernel has no VFIO TPH interface this client can use (detected: {revision})")]
@@ -256,21 +257,40 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// `vfio-ioctls` failed while setting up the container, group or device.
-    #[error("VFIO set-up failed: {0}")]
-    Vfio(#[source] vfio_ioctls::VfioError),
-    /// The syscall-boundary harness could not set up or run its child.
-    #[error("harness: {what}: {source}")]
-    Harness {
-        /// What was being done.
-        what: &'static str,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+    /// A step of the VFIO opening sequence was refused by the kernel.
+    #[error("VFIO set-up failed at {step}: {errno}")]
+    VfioSetup {
+        /// The ioctl that was refused.
+        step: &'static str,
+        /// The kernel's errno.
+        errno: Errno,
     },
-    /// The supervised child did not finish in time and was killed.
-    #[error("harness: the supervised child did not finish in time and was killed")]
-    HarnessTimeout,
+    /// The VFIO container speaks another API version than the one this client knows (0).
+    #[error("the VFIO container reports API version {version}, not 0")]
+    VfioApiVersion {
+        /// What `VFIO_GET_API_VERSION` answered.
+        version: i32,
+    },
+    /// The container offers no type1 IOMMU: the IOMMU driver module is not loaded.
+    #[error("the VFIO container offers no type1 IOMMU: load it with `modprobe vfio_iommu_type1`")]
+    NoIommuDriver,
+    /// The device's IOMMU group has devices bound to host drivers.
+    #[error("IOMMU group {group} is not viable: {}", group_fix(.group, .blockers))]
+    GroupNotViable {
+        /// The group number.
+        group: String,
+        /// `BDF (driver)` of each device of the group bound to another driver.
+        blockers: Vec<String>,
+    },
+    /// A queue id was bound twice in one steering set.
+    #[error("queue {0} is bound more than once")]
+    DuplicateQueue(u16),
+    /// Two queues were given the same steering table slot.
+    #[error("steering table slot {0} is given to more than one queue")]
+    DuplicateSlot(u16),
+    /// `0xFFFFFFFF` is the ABI's "clear this entry" value, never a CPU.
+    #[error("CPU {0:#x} is the ABI's clear-entry value, not a CPU (use clear_entries)")]
+    ClearValueAsCpu(u32),
     /// A backend operation other than the TPH ioctl failed (reset, interrupts, config read).
     #[error("{op} failed: {errno}")]
     Backend {
@@ -279,6 +299,21 @@ pub enum Error {
         /// The errno.
         errno: Errno,
     },
+}
+
+fn group_fix(group: &str, blockers: &[String]) -> String {
+    if blockers.is_empty() {
+        return format!(
+            "bind every device in /sys/kernel/iommu_groups/{group}/devices to vfio-pci"
+        );
+    }
+    format!(
+        "{} {} bound to a host driver; bind every device of the group to vfio-pci \
+         (echo vfio-pci > /sys/bus/pci/devices/BDF/driver_override, then unbind and \
+         echo BDF > /sys/bus/pci/drivers_probe)",
+        blockers.join(", "),
+        if blockers.len() == 1 { "is" } else { "are" }
+    )
 }
 
 impl Error {
@@ -303,9 +338,8 @@ impl Error {
             | VectorNotEnabled { errno, .. }
             | Kernel { errno, .. }
             | Backend { errno, .. } => Some(*errno),
-            PermissionDenied { source, .. } | Io { source, .. } | Harness { source, .. } => {
-                Some(Errno::from_io(source))
-            }
+            VfioSetup { errno, .. } => Some(*errno),
+            PermissionDenied { source, .. } | Io { source, .. } => Some(Errno::from_io(source)),
             NoInterface { .. }
             | InvalidArgument(_)
             | UnknownQueue(_)
@@ -314,8 +348,12 @@ impl Error {
             | NoVfioCdev { .. }
             | NoSuchDevice { .. }
             | NotBoundToVfio { .. }
-            | Vfio(_)
-            | HarnessTimeout => None,
+            | VfioApiVersion { .. }
+            | NoIommuDriver
+            | GroupNotViable { .. }
+            | DuplicateQueue(_)
+            | DuplicateSlot(_)
+            | ClearValueAsCpu(_) => None,
         }
     }
 }

@@ -13,11 +13,11 @@
 
 use tph_regs::tph::{StLocation, TphRequester, TPH_CTRL};
 
-use crate::abi::{self, TphEntry};
 use crate::backend::Backend;
 use crate::device::{Capabilities, Known, Mode};
 use crate::error::{Errno, Error};
 use crate::v7;
+use tph_abi::{self as abi, TphEntry};
 
 /// Size of the config space read to find the capability.
 const CONFIG_SIZE: usize = 4096;

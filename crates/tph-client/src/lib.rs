@@ -1,36 +1,51 @@
-//! Safe userspace API for VFIO PCIe TPH, over a real kernel or the emulated kernel model.
+//! Safe userspace API for VFIO PCIe TPH, for drivers and VMMs on real kernels.
 //!
 //! Layers, top to bottom:
 //! - [`TphDevice`]: the revision-neutral safe API (capabilities, enable, disable, tags for CPUs,
 //!   program and clear table entries, each one batched call), with errors in user terms
 //!   ([`Error`], carrying the kernel's errno). [`steer::QueueSteering`] builds the driver
 //!   pattern (bind queues to polling CPUs) on top.
-//! - One adapter per kernel revision (private): v7 (`VFIO_DEVICE_PCI_TPH` ops, bytes from
-//!   [`abi`]) and the later feature revision (`VFIO_DEVICE_FEATURE_TPH_ST` plus the virtualised
-//!   TPH Control register in the config region), chosen by [`probe`].
-//! - [`backend::Backend`]: the narrow seam. Real kernels: [`backend::FdBackend`] (any `AsFd`) and
-//!   [`backend::VfioBackend`] (opened with [`open`] through `vfio-ioctls`).
+//! - One adapter per kernel revision (private): v7 (`VFIO_DEVICE_PCI_TPH` ops) and the later
+//!   feature revision (`VFIO_DEVICE_FEATURE_TPH_ST` plus the virtualised TPH Control register in
+//!   the config region), chosen by [`probe`]; both speak the bytes defined once in [`abi`]
+//!   (the `tph-abi` crate).
+//! - [`backend::Backend`]: the narrow seam. Real kernels: [`backend::FdBackend`] over any
+//!   device fd the driver owns, borrows or shares (for example the [`open::VfioOpened`] handle
+//!   [`open::open_vfio`] returns), and with the `vfio-ioctls` feature `backend::VfioBackend`
+//!   over a rust-vmm `VfioDevice`. The emulated kernel is a separate crate (`tph-emu`).
 //! - [`probe`]: which kernel revision is there, from sysfs file names only.
-//! - [`harness`]: runs a child process whose TPH ioctls are trapped with seccomp user
-//!   notification and answered by a handler (the kernel model) in the supervisor.
 //!
-//! `unsafe` lives only in the private `sys` module.
+//! The client never owns the driver's device or interrupts: backends hold what the driver
+//! gives them and give it back, and MSI-X set-up takes the driver's own eventfds.
+//!
+//! ```no_run
+//! use tph_client::backend::FdBackend;
+//! use tph_client::open::{open_vfio, VfioPaths};
+//! use tph_client::{Mode, Probe, Steer, TphDevice};
+//!
+//! let opened = open_vfio("0000:01:00.0", &VfioPaths::default())?;
+//! let mut tph = TphDevice::open(FdBackend::new(&opened), &Probe::default())?;
+//! tph.enable(Mode::Iv)?;
+//! tph.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }])?;
+//! # Ok::<(), tph_client::Error>(())
+//! ```
+//!
+//! `unsafe` lives only in the private `sys` module. Facts the code cites (`docs/spec/...`) are
+//! the project's spec summaries in the repository's `docs/spec/` folder.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod abi;
+pub use tph_abi as abi;
+
 pub mod backend;
 mod device;
-pub mod emulated;
 mod error;
 mod feature;
-pub mod harness;
 pub mod open;
 pub mod probe;
 pub mod steer;
 mod sys;
 mod v7;
-pub mod vfio_host;
 
 pub use device::{Capabilities, CpuQuery, MemType, Mode, Steer, TphDevice};
 pub use error::{Errno, Error};

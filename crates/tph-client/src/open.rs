@@ -1,12 +1,16 @@
-//! Opening a real VFIO device through `vfio-ioctls`: the VFIO device cdev with iommufd
+//! Opening a real VFIO device: the VFIO device cdev with iommufd
 //! (`/dev/vfio/devices/vfioN` bound to `/dev/iommu`) or the legacy group/container
 //! (`/dev/vfio/vfio` and `/dev/vfio/<group>`).
 //!
 //! [`VfioInterface::Auto`] (the default) takes the cdev when the kernel offers one for the device
 //! (`/sys/bus/pci/devices/<BDF>/vfio-dev/vfioN`) and the legacy path otherwise; either can be
-//! asked for explicitly. Before handing over to `vfio-ioctls`, the opener checks what usually
+//! asked for explicitly. Before the first ioctl, the opener checks what usually
 //! goes wrong and says so in plain words: `/dev/vfio` missing, no such PCI function, the function
 //! bound to another driver, no vfio-dev entry, `/dev/iommu` missing, or no permission on a node.
+//! Then it makes the standard opening calls itself (raw ioctls, each refusal reported with the
+//! kernel's errno and the step it answered) and hands the driver a [`VfioOpened`]: every fd it
+//! opened, owned by the driver, which keeps using them for BARs, DMA and its own interrupts
+//! ([`crate::backend::FdBackend`] takes the device fd by reference).
 //!
 //! ```
 //! use tph_client::open::{open_vfio, VfioPaths};
@@ -19,12 +23,18 @@
 //! assert!(err.to_string().contains("/nonexistent/dev/vfio does not exist"));
 //! ```
 
+use std::ffi::CString;
 use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use crate::backend::VfioBackend;
-use crate::error::Error;
+use tph_abi::vfio::{
+    AttachIommufdPt, BindIommufd, GroupStatus, IoasAlloc, Request, API_VERSION, GROUP_FLAGS_VIABLE,
+    TYPE1V2_IOMMU, TYPE1_IOMMU,
+};
+
+use crate::error::{Errno, Error};
+use crate::sys;
 
 /// Which VFIO interface opens the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,31 +269,178 @@ fn open_rw(node: &Path) -> Result<File, Error> {
     }
 }
 
-/// Opens `bdf` (bound to vfio-pci) through `vfio-ioctls`, on the interface [`plan_vfio`]
-/// picks, and returns a real-kernel backend.
-pub fn open_vfio(bdf: &str, paths: &VfioPaths) -> Result<VfioBackend, Error> {
+/// A VFIO device opened by [`open_vfio`]: the device fd and everything opened to reach it, all
+/// owned by the caller (drop it to close them). It is `AsFd` (the device fd), so
+/// `FdBackend::new(&opened)` puts TPH on top while the driver keeps the device.
+#[derive(Debug)]
+pub struct VfioOpened {
+    device: OwnedFd,
+    container: Option<OwnedFd>,
+    group: Option<OwnedFd>,
+    iommufd: Option<OwnedFd>,
+    ioas_id: Option<u32>,
+}
+
+impl VfioOpened {
+    /// The device fd (regions, interrupts, TPH).
+    pub fn device(&self) -> BorrowedFd<'_> {
+        self.device.as_fd()
+    }
+
+    /// The legacy container fd (for `VFIO_IOMMU_MAP_DMA`), on the legacy path.
+    pub fn container(&self) -> Option<BorrowedFd<'_>> {
+        self.container.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The IOMMU group fd, on the legacy path.
+    pub fn group(&self) -> Option<BorrowedFd<'_>> {
+        self.group.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The iommufd and the IOAS the device is attached to, on the cdev path (for
+    /// `IOMMU_IOAS_MAP`).
+    pub fn iommufd(&self) -> Option<(BorrowedFd<'_>, u32)> {
+        Some((self.iommufd.as_ref()?.as_fd(), self.ioas_id?))
+    }
+
+    /// The device fd, given back as the only fd kept (the others are closed).
+    pub fn into_device(self) -> OwnedFd {
+        self.device
+    }
+}
+
+impl AsFd for VfioOpened {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.device.as_fd()
+    }
+}
+
+/// Opens `bdf` (bound to vfio-pci) on the interface [`plan_vfio`] picks, with the standard VFIO
+/// opening sequence, and gives the caller every fd it opened.
+///
+/// ```no_run
+/// use tph_client::backend::FdBackend;
+/// use tph_client::open::{open_vfio, VfioPaths};
+/// use tph_client::{Probe, TphDevice};
+/// let opened = open_vfio("0000:01:00.0", &VfioPaths::default()).unwrap();
+/// let mut tph = TphDevice::open(FdBackend::new(&opened), &Probe::default()).unwrap();
+/// println!("{:?}", tph.capabilities());
+/// // `opened` still belongs to the driver: BAR mmap, DMA, interrupts.
+/// ```
+pub fn open_vfio(bdf: &str, paths: &VfioPaths) -> Result<VfioOpened, Error> {
     match plan_vfio(bdf, paths)? {
-        OpenPlan::Legacy { sysfs, .. } => open_legacy(&sysfs),
+        OpenPlan::Legacy { group, .. } => open_legacy(bdf, &group, paths),
         OpenPlan::Cdev { cdev, iommufd, .. } => open_cdev(&cdev, &iommufd),
     }
 }
 
-fn open_legacy(sysfs: &Path) -> Result<VfioBackend, Error> {
-    let container = vfio_ioctls::VfioContainer::new(None).map_err(Error::Vfio)?;
-    let device =
-        vfio_ioctls::VfioDevice::new(sysfs, Arc::new(container), false).map_err(Error::Vfio)?;
-    Ok(VfioBackend::new(device))
+fn step(step: &'static str) -> impl Fn(Errno) -> Error {
+    move |errno| Error::VfioSetup { step, errno }
 }
 
-/// The cdev path: an IOAS in a fresh iommufd, the device bound to that iommufd and attached to
-/// the IOAS (as a driver that will do DMA needs), both nodes opened here so that the paths in
+/// The legacy sequence: container (API version, a type1 IOMMU), group (viable, into the
+/// container), IOMMU type, then the device fd by name.
+fn open_legacy(bdf: &str, group: &str, paths: &VfioPaths) -> Result<VfioOpened, Error> {
+    let vfio = paths.dev_root.join("vfio");
+    let container = OwnedFd::from(open_rw(&vfio.join("vfio"))?);
+    let version = sys::ioctl_none(container.as_fd(), Request::GetApiVersion)
+        .map_err(step("VFIO_GET_API_VERSION"))?;
+    if version != API_VERSION {
+        return Err(Error::VfioApiVersion { version });
+    }
+    let iommu = pick_type1(container.as_fd())?;
+    let group_fd = OwnedFd::from(open_rw(&vfio.join(group))?);
+    check_viable(group_fd.as_fd(), group, paths)?;
+    sys::group_set_container(group_fd.as_fd(), container.as_fd())
+        .map_err(step("VFIO_GROUP_SET_CONTAINER"))?;
+    sys::ioctl_value(container.as_fd(), Request::SetIommu, iommu)
+        .map_err(step("VFIO_SET_IOMMU"))?;
+    let name = CString::new(sysfs_bdf(bdf)).map_err(|_| step("device name")(Errno::EINVAL))?;
+    let device = sys::group_get_device_fd(group_fd.as_fd(), &name)
+        .map_err(step("VFIO_GROUP_GET_DEVICE_FD"))?;
+    Ok(VfioOpened {
+        device,
+        container: Some(container),
+        group: Some(group_fd),
+        iommufd: None,
+        ioas_id: None,
+    })
+}
+
+/// Type1v2 when the container offers it, else type1; neither means the type1 IOMMU driver is
+/// not loaded (`VFIO_CHECK_EXTENSION` answers 0 for both).
+fn pick_type1(container: BorrowedFd<'_>) -> Result<u32, Error> {
+    for iommu in [TYPE1V2_IOMMU, TYPE1_IOMMU] {
+        let offered = sys::ioctl_value(container, Request::CheckExtension, iommu)
+            .map_err(step("VFIO_CHECK_EXTENSION"))?;
+        if offered > 0 {
+            return Ok(iommu);
+        }
+    }
+    Err(Error::NoIommuDriver)
+}
+
+/// `VFIO_GROUP_GET_STATUS`: a group is viable when every device in it is bound to vfio (or to
+/// no driver); otherwise name the devices that are not.
+fn check_viable(group_fd: BorrowedFd<'_>, group: &str, paths: &VfioPaths) -> Result<(), Error> {
+    let mut status = GroupStatus::query().to_bytes();
+    sys::ioctl_buf(group_fd, Request::GroupGetStatus, &mut status)
+        .map_err(step("VFIO_GROUP_GET_STATUS"))?;
+    let flags = GroupStatus::from_bytes(&status).map_or(0, |g| g.flags);
+    if flags & GROUP_FLAGS_VIABLE != 0 {
+        return Ok(());
+    }
+    Err(Error::GroupNotViable {
+        group: group.to_string(),
+        blockers: group_blockers(group, paths),
+    })
+}
+
+/// The devices of IOMMU group `group` bound to a driver other than vfio-pci, as `BDF (driver)`.
+fn group_blockers(group: &str, paths: &VfioPaths) -> Vec<String> {
+    let dir = paths
+        .sysfs_root
+        .join("kernel/iommu_groups")
+        .join(group)
+        .join("devices");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let driver = link_name(&e.path().join("driver"))?;
+            let bdf = e.file_name().to_string_lossy().into_owned();
+            (driver != "vfio-pci").then(|| format!("{bdf} ({driver})"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The cdev sequence: an IOAS in a fresh iommufd, the device bound to that iommufd and attached
+/// to the IOAS (as a driver that will do DMA needs), both nodes opened here so that the paths in
 /// [`VfioPaths`] are the ones used.
-fn open_cdev(cdev: &Path, iommufd: &Path) -> Result<VfioBackend, Error> {
-    let iommufd = iommufd_ioctls::IommuFd::new_from_fd(open_rw(iommufd)?);
-    let ops = vfio_ioctls::VfioIommufd::new(Arc::new(iommufd), None, None).map_err(Error::Vfio)?;
-    let device = vfio_ioctls::VfioDevice::new_from_fd(open_rw(cdev)?, Arc::new(ops), true)
-        .map_err(Error::Vfio)?;
-    Ok(VfioBackend::new(device))
+fn open_cdev(cdev: &Path, iommufd: &Path) -> Result<VfioOpened, Error> {
+    let iommu = OwnedFd::from(open_rw(iommufd)?);
+    let mut alloc = IoasAlloc::query().to_bytes();
+    sys::ioctl_buf(iommu.as_fd(), Request::IommuIoasAlloc, &mut alloc)
+        .map_err(step("IOMMU_IOAS_ALLOC"))?;
+    let ioas_id = IoasAlloc::from_bytes(&alloc).map_or(0, |a| a.out_ioas_id);
+    let device = OwnedFd::from(open_rw(cdev)?);
+    let mut bind = BindIommufd::to(std::os::fd::AsRawFd::as_raw_fd(&iommu)).to_bytes();
+    sys::ioctl_buf(device.as_fd(), Request::DeviceBindIommufd, &mut bind)
+        .map_err(step("VFIO_DEVICE_BIND_IOMMUFD"))?;
+    let mut attach = AttachIommufdPt::to(ioas_id).to_bytes();
+    sys::ioctl_buf(device.as_fd(), Request::DeviceAttachIommufdPt, &mut attach)
+        .map_err(step("VFIO_DEVICE_ATTACH_IOMMUFD_PT"))?;
+    Ok(VfioOpened {
+        device,
+        container: None,
+        group: None,
+        iommufd: Some(iommu),
+        ioas_id: Some(ioas_id),
+    })
 }
 
 #[cfg(test)]
@@ -579,12 +736,34 @@ mod tests {
     }
 
     #[test]
-    fn open_cdev_on_plain_files_fails_in_vfio_ioctls_not_before() {
+    fn open_cdev_on_plain_files_names_the_refused_step_and_errno() {
         // The nodes exist and open, so the plan is the cdev; the first iommufd ioctl on a plain
-        // file is refused (ENOTTY), which vfio-ioctls reports.
+        // file is refused by the kernel with ENOTTY.
         let t = Tree::both("open-plain");
         let err = open_vfio("01:00.0", &t.paths()).unwrap_err();
-        assert!(matches!(err, Error::Vfio(_)), "{err}");
-        assert!(err.to_string().starts_with("VFIO set-up failed"), "{err}");
+        assert!(
+            matches!(err, Error::VfioSetup { step: "IOMMU_IOAS_ALLOC", errno } if errno.0 == libc::ENOTTY),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "VFIO set-up failed at IOMMU_IOAS_ALLOC: ENOTTY (25)"
+        );
+    }
+
+    #[test]
+    fn open_legacy_on_plain_files_stops_at_the_api_version() {
+        let t = Tree::both("open-plain-legacy");
+        let err = open_vfio("01:00.0", &t.with(VfioInterface::Legacy)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::VfioSetup {
+                    step: "VFIO_GET_API_VERSION",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! assert_eq!(p, Placement::Programmed { index: 3 });
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backend::Backend;
 use crate::device::{CpuQuery, MemType, Mode, Steer, TphDevice};
@@ -54,9 +54,9 @@ pub enum Placement {
 /// # struct Ok0;
 /// # impl Backend for Ok0 {
 /// #     fn tph_ioctl(&mut self, _: &mut [u8]) -> Result<i32, Errno> { Ok(0) }
-/// #     fn set_msix(&mut self, _: u32) -> Result<(), Errno> { Ok(()) }
+/// #     fn set_msix(&mut self, _: u32, _: &[std::os::fd::BorrowedFd<'_>]) -> Result<(), Errno> { Ok(()) }
 /// #     fn reset(&mut self) -> Result<(), Errno> { Ok(()) }
-/// #     fn read_config(&mut self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
+/// #     fn read_config(&self, _: u64, _: &mut [u8]) -> Result<(), Errno> { Ok(()) }
 /// #     fn cpu_count(&self) -> Option<u32> { Some(4) }
 /// # }
 /// use tph_client::steer::{Placement, Queue, QueueSteering};
@@ -74,13 +74,45 @@ pub struct QueueSteering<B: Backend> {
     mode: Mode,
     mem: MemType,
     queues: BTreeMap<u16, Queue>,
+    /// Every table slot a SET_ST was sent for (IV mode) and not cleared since: teardown clears
+    /// them all, even after a failed call left the kernel's view unknown.
+    programmed: BTreeSet<u16>,
+}
+
+/// [`QueueSteering::teardown`] failed: the error, and the device given back (nothing lost).
+pub struct TeardownError<B: Backend> {
+    /// The first failure (clearing the entries, or disabling TPH).
+    pub error: Error,
+    /// The device, with whatever state the failed calls left.
+    pub device: TphDevice<B>,
+}
+
+impl<B: Backend> std::fmt::Debug for TeardownError<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeardownError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> std::fmt::Display for TeardownError<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "queue steering teardown failed: {}", self.error)
+    }
+}
+
+impl<B: Backend> std::error::Error for TeardownError<B> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
 
 impl<B: Backend> QueueSteering<B> {
     /// Enables TPH in `mode` on `dev` (one ENABLE) and starts with no queues bound.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Mode, Revision, TphDevice};
     /// # use tph_client::steer::QueueSteering;
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
@@ -94,6 +126,7 @@ impl<B: Backend> QueueSteering<B> {
             mode,
             mem: MemType::Volatile,
             queues: BTreeMap::new(),
+            programmed: BTreeSet::new(),
         })
     }
 
@@ -110,7 +143,8 @@ impl<B: Backend> QueueSteering<B> {
     /// The device underneath.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Mode, Revision, TphDevice};
     /// # use tph_client::steer::QueueSteering;
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
@@ -123,10 +157,15 @@ impl<B: Backend> QueueSteering<B> {
 
     /// Binds `queues` in one kernel call; all or nothing. Returns each queue's placement in order.
     ///
+    /// A queue already bound is re-bound: in IV mode its old slot is cleared in the same call
+    /// when it moves to another slot. Refused before any call: the same queue id twice, the same
+    /// slot for two queues (in this call, or taken by another bound queue), or CPU `0xFFFFFFFF`.
+    ///
     /// In DS mode the placements are tags for the driver to write:
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Mode, Revision, TphDevice};
     /// use tph_client::steer::{Placement, Queue, QueueSteering};
     /// let host = tph_kernel::Host::with_default_machine(tph_kernel::HostOptions { unsafe_ds: true, ..Default::default() });
     /// let b = EmulatedBackend::take_over(&host, "03:00.0".parse().unwrap()).unwrap();
@@ -135,11 +174,41 @@ impl<B: Backend> QueueSteering<B> {
     /// assert!(matches!(placed[0], Placement::Tag { .. }));
     /// ```
     pub fn bind(&mut self, queues: &[Queue]) -> Result<Vec<Placement>, Error> {
-        let placed = self.place(queues)?;
+        self.check_bind(queues)?;
+        let vacated: Vec<u16> = queues
+            .iter()
+            .filter_map(|q| self.queues.get(&q.id).map(|old| old.slot))
+            .filter(|slot| !queues.iter().any(|q| q.slot == *slot))
+            .collect();
+        let placed = self.place(queues, &vacated)?;
         for q in queues {
             self.queues.insert(q.id, *q);
         }
         Ok(placed)
+    }
+
+    /// The refusals of [`QueueSteering::bind`], checked before any kernel call.
+    fn check_bind(&self, queues: &[Queue]) -> Result<(), Error> {
+        let (mut ids, mut slots) = (BTreeSet::new(), BTreeSet::new());
+        for q in queues {
+            if q.cpu == crate::abi::CPU_CLEAR {
+                return Err(Error::ClearValueAsCpu(q.cpu));
+            }
+            if !ids.insert(q.id) {
+                return Err(Error::DuplicateQueue(q.id));
+            }
+            if !slots.insert(q.slot) {
+                return Err(Error::DuplicateSlot(q.slot));
+            }
+        }
+        let taken = self
+            .queues
+            .values()
+            .find(|b| slots.contains(&b.slot) && !ids.contains(&b.id));
+        match taken {
+            Some(b) => Err(Error::DuplicateSlot(b.slot)),
+            None => Ok(()),
+        }
     }
 
     /// Moves queue `id` to `cpu` (its thread moved): one kernel call. See the type's example.
@@ -147,16 +216,21 @@ impl<B: Backend> QueueSteering<B> {
         let Some(old) = self.queues.get(&id).copied() else {
             return Err(Error::UnknownQueue(id));
         };
+        if cpu == crate::abi::CPU_CLEAR {
+            return Err(Error::ClearValueAsCpu(cpu));
+        }
         let moved = Queue { cpu, ..old };
-        let placed = self.place(&[moved])?;
+        let placed = self.place(&[moved], &[])?;
         self.queues.insert(id, moved);
         Ok(placed.first().copied().unwrap_or(Placement::Tag { tag: 0 }))
     }
 
-    /// Clears every programmed entry (one SET_ST, IV mode) and disables TPH (one DISABLE).
+    /// Clears every entry it ever programmed (one SET_ST, IV mode), then disables TPH (one
+    /// DISABLE) even when the clear failed. On failure the device comes back in the error.
     ///
     /// ```
-    /// # use tph_client::{emulated::EmulatedBackend, Mode, Revision, TphDevice};
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Mode, Revision, TphDevice};
     /// # use tph_client::steer::{Queue, QueueSteering};
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
@@ -166,16 +240,24 @@ impl<B: Backend> QueueSteering<B> {
     /// let snap = dev.backend().device().snapshot();
     /// assert_eq!((snap.control, snap.st_table[4]), (Some(0), 0));
     /// ```
-    pub fn teardown(mut self) -> Result<TphDevice<B>, Error> {
-        if self.mode == Mode::Iv && !self.queues.is_empty() {
-            let slots: Vec<u16> = self.queues.values().map(|q| q.slot).collect();
-            self.dev.clear_entries(&slots)?;
+    pub fn teardown(mut self) -> Result<TphDevice<B>, TeardownError<B>> {
+        let slots: Vec<u16> = self.programmed.iter().copied().collect();
+        let cleared = if slots.is_empty() {
+            Ok(())
+        } else {
+            self.dev.clear_entries(&slots)
+        };
+        let disabled = self.dev.disable();
+        match cleared.and(disabled) {
+            Ok(()) => Ok(self.dev),
+            Err(error) => Err(TeardownError {
+                error,
+                device: self.dev,
+            }),
         }
-        self.dev.disable()?;
-        Ok(self.dev)
     }
 
-    fn place(&mut self, queues: &[Queue]) -> Result<Vec<Placement>, Error> {
+    fn place(&mut self, queues: &[Queue], vacated: &[u16]) -> Result<Vec<Placement>, Error> {
         match self.mode {
             Mode::Iv => {
                 let steer: Vec<Steer> = queues
@@ -186,7 +268,12 @@ impl<B: Backend> QueueSteering<B> {
                         mem: self.mem,
                     })
                     .collect();
-                self.dev.set_entries(&steer)?;
+                // Counted as programmed before the call: a failure may leave any of them written.
+                self.programmed.extend(queues.iter().map(|q| q.slot));
+                self.dev.program(&steer, vacated)?;
+                for slot in vacated {
+                    self.programmed.remove(slot);
+                }
                 Ok(queues
                     .iter()
                     .map(|q| Placement::Programmed { index: q.slot })

@@ -1,14 +1,17 @@
-//! The one home of `unsafe` in the project: the raw system calls.
+//! The one home of `unsafe` in the client: the raw system calls.
 //!
-//! Everything here is a thin, checked wrapper: callers above see safe functions taking borrowed
-//! fds and slices. Each `unsafe` block states the invariant that makes it sound.
+//! Every wrapper checks its own invariants, so the safe functions here are sound whatever their
+//! callers pass: requests are a closed set ([`Request`]), each with the argument shape the
+//! kernel expects; a buffer argument must hold the request's fixed head and an `argsz` (its
+//! first `u32`) no larger than the buffer, so the kernel never reads or writes past it. Each
+//! `unsafe` block states the invariant that makes it sound.
 #![allow(unsafe_code)]
 
+use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use tph_abi::vfio::Request;
 
 use crate::error::Errno;
 
@@ -24,405 +27,234 @@ fn check(rc: libc::c_int) -> Result<i32, Errno> {
     Ok(rc)
 }
 
-/// `ioctl(fd, request, arg.as_mut_ptr())`: the kernel reads and writes at most `arg.len()` bytes
-/// because every argument sent starts with `argsz <= arg.len()` (built by `abi`, or checked by
-/// `backend::check_arg` for raw buffers).
-pub(crate) fn ioctl_with_buf(
+/// How a request passes its argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    /// No argument.
+    None,
+    /// An integer value (not a pointer).
+    Value,
+    /// A pointer to a buffer that starts with a `u32` size (`argsz`, or iommufd's `size`); the
+    /// kernel copies at least `min` bytes before it looks at that size.
+    Sized { min: usize },
+    /// A pointer to one `int` holding a descriptor (`VFIO_GROUP_SET_CONTAINER`).
+    FdPtr,
+    /// A pointer to a NUL-terminated device name (`VFIO_GROUP_GET_DEVICE_FD`).
+    Name,
+}
+
+/// The argument shape of each request the client issues (linux/vfio.h, linux/iommufd.h).
+fn arg_of(request: Request) -> Option<Arg> {
+    Some(match request {
+        Request::GetApiVersion | Request::DeviceReset | Request::GroupUnsetContainer => Arg::None,
+        Request::CheckExtension | Request::SetIommu => Arg::Value,
+        Request::GroupSetContainer => Arg::FdPtr,
+        Request::GroupGetDeviceFd => Arg::Name,
+        // The v7 op head and the feature head are 8 bytes; the kernel reads them first.
+        Request::DevicePciTph | Request::DeviceFeature => Arg::Sized { min: 8 },
+        Request::GroupGetStatus => Arg::Sized { min: 8 },
+        Request::DeviceGetRegionInfo => Arg::Sized { min: 32 },
+        Request::DeviceSetIrqs => Arg::Sized { min: 20 },
+        Request::DeviceBindIommufd => Arg::Sized { min: 16 },
+        Request::DeviceAttachIommufdPt | Request::IommuIoasAlloc => Arg::Sized { min: 12 },
+        Request::IommuDestroy => Arg::Sized { min: 8 },
+        _ => return None,
+    })
+}
+
+fn expect(request: Request, shape: fn(Arg) -> bool) -> Result<Arg, Errno> {
+    match arg_of(request) {
+        Some(arg) if shape(arg) => Ok(arg),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `ioctl(fd, request, arg)` for a request whose argument is a sized buffer. Refused with EFAULT
+/// (what the kernel answers for memory that is not there) when `arg` is shorter than the
+/// request's fixed head or its leading size field claims more than `arg.len()` bytes; EINVAL
+/// for a request that takes no buffer.
+pub(crate) fn ioctl_buf(
     fd: BorrowedFd<'_>,
-    request: u32,
+    request: Request,
     arg: &mut [u8],
 ) -> Result<i32, Errno> {
-    // SAFETY: `fd` is a live descriptor for the borrow; `arg` is a valid, writable buffer for its
-    // whole length, and the ABI's `argsz` (the first u32, at most `arg.len()`: see above) tells
-    // the kernel not to go past it. The buffer outlives the call.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg.as_mut_ptr()) })
-}
-
-/// `ioctl(fd, request)` for requests without an argument (`VFIO_DEVICE_RESET`).
-pub(crate) fn ioctl_no_arg(fd: BorrowedFd<'_>, request: u32) -> Result<i32, Errno> {
-    // SAFETY: `fd` is live for the borrow and the request takes no argument, so no memory is
-    // passed to the kernel.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _) })
-}
-
-/// Borrows the descriptor of an object that owns it (a `vfio_ioctls::VfioDevice`).
-pub(crate) fn borrow_owned<T: AsRawFd>(owner: &T) -> BorrowedFd<'_> {
-    // SAFETY: `owner` owns the descriptor and keeps it open at least as long as the borrow of
-    // `owner` that bounds the returned `BorrowedFd`'s lifetime.
-    unsafe { BorrowedFd::borrow_raw(owner.as_raw_fd()) }
-}
-
-// ---- seccomp user notification (the syscall-boundary harness) ----
-
-const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-const BPF_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
-const SECCOMP_DATA_NR: u32 = 0;
-const SECCOMP_DATA_ARCH: u32 = 4;
-const SECCOMP_DATA_ARG1_LO: u32 = 24; // args[1] low 32 bits (little-endian)
-
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xC000_003E;
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xC000_00B7;
-
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
-    libc::sock_filter { code, jt, jf, k }
-}
-
-/// A classic-BPF program: `ioctl` calls whose request is one of `requests`, and every call of
-/// the syscalls in `whole`, go to the listener; everything else (and every other architecture's
-/// calls) is allowed.
-pub(crate) fn notify_filter(requests: &[u32], whole: &[i64]) -> Vec<libc::sock_filter> {
-    let (n, w) = (requests.len(), whole.len());
-    let allow = 5 + w + n; // index of the ALLOW return
-    let notify = allow + 1;
-    let jump = |from: usize, to: usize| u8::try_from(to - from - 1).unwrap_or(0);
-    let mut p = vec![
-        insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARCH),
-        insn(BPF_JEQ_K, 0, jump(1, allow), AUDIT_ARCH),
-        insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
-    ];
-    for (i, nr) in whole.iter().enumerate() {
-        p.push(insn(BPF_JEQ_K, jump(3 + i, notify), 0, *nr as u32));
+    let Arg::Sized { min } = expect(request, |a| matches!(a, Arg::Sized { .. }))? else {
+        return Err(Errno::EINVAL);
+    };
+    let size = tph_abi::le32(arg, 0) as usize;
+    if arg.len() < min || size > arg.len() {
+        return Err(Errno(libc::EFAULT));
     }
-    p.push(insn(
-        BPF_JEQ_K,
-        0,
-        jump(3 + w, allow),
-        libc::SYS_ioctl as u32,
-    ));
-    p.push(insn(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARG1_LO));
-    for (i, r) in requests.iter().enumerate() {
-        p.push(insn(BPF_JEQ_K, jump(5 + w + i, notify), 0, *r));
-    }
-    p.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
-    p.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF));
-    p
+    // SAFETY: `fd` is live for the borrow; `arg` is valid and writable for `arg.len()` bytes,
+    // which is at least the fixed head the kernel copies first (`min`, per `arg_of`) and at least
+    // the size field that bounds everything else it reads or writes (checked just above). The
+    // buffer outlives the call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request.number() as _, arg.as_mut_ptr()) })
 }
 
-/// Bind mounts for a private mount namespace: (source, target) as C strings, made before fork.
-pub(crate) type Binds = Vec<(std::ffi::CString, std::ffi::CString)>;
+/// `ioctl(fd, request)` for a request without an argument.
+pub(crate) fn ioctl_none(fd: BorrowedFd<'_>, request: Request) -> Result<i32, Errno> {
+    expect(request, |a| a == Arg::None)?;
+    // SAFETY: `fd` is live for the borrow and the request takes no argument (checked), so no
+    // memory is passed to the kernel.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request.number() as _) })
+}
 
-/// In the forked child (between fork and exec): a private mount namespace with `binds` mounted
-/// over their targets. Nothing outside the child sees these mounts.
-fn private_mounts(binds: &Binds) -> io::Result<()> {
-    if binds.is_empty() {
-        return Ok(());
-    }
-    let root = c"/";
-    // SAFETY: unshare takes no pointers; every mount argument is either null (allowed for the
-    // source/type/data of a propagation change or a bind) or a live NUL-terminated C string
-    // from `binds`/`root`, which outlive the calls.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let flags = libc::MS_REC | libc::MS_PRIVATE;
-        let null = std::ptr::null();
-        if libc::mount(null, root.as_ptr(), null, flags, std::ptr::null()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        for (src, dst) in binds {
-            let flags = libc::MS_BIND | libc::MS_REC;
-            if libc::mount(src.as_ptr(), dst.as_ptr(), null, flags, std::ptr::null()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+/// `ioctl(fd, request, value)` for a request whose argument is an integer, not a pointer.
+pub(crate) fn ioctl_value(fd: BorrowedFd<'_>, request: Request, value: u32) -> Result<i32, Errno> {
+    expect(request, |a| a == Arg::Value)?;
+    // SAFETY: `fd` is live for the borrow; the request takes its argument by value (checked), so
+    // the kernel dereferences nothing.
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            request.number() as _,
+            value as libc::c_ulong,
+        )
+    })
+}
+
+/// `VFIO_GROUP_SET_CONTAINER`: puts `group` into `container`.
+pub(crate) fn group_set_container(
+    group: BorrowedFd<'_>,
+    container: BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    let request = Request::GroupSetContainer;
+    expect(request, |a| a == Arg::FdPtr)?;
+    let raw: libc::c_int = container.as_raw_fd();
+    // SAFETY: both fds are live for their borrows; the kernel reads one `int` through the
+    // pointer, which points to `raw`, alive for the call.
+    check(unsafe { libc::ioctl(group.as_raw_fd(), request.number() as _, &raw) }).map(|_| ())
+}
+
+/// `VFIO_GROUP_GET_DEVICE_FD`: the device called `name` in `group`, as a new owned fd.
+pub(crate) fn group_get_device_fd(group: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
+    let request = Request::GroupGetDeviceFd;
+    expect(request, |a| a == Arg::Name)?;
+    // SAFETY: `group` is live for the borrow; `name` is a NUL-terminated string alive for the
+    // call, and the kernel reads it up to the NUL only.
+    let fd =
+        check(unsafe { libc::ioctl(group.as_raw_fd(), request.number() as _, name.as_ptr()) })?;
+    // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pread(fd, buf, offset)` until `buf` is full; a short read at the end is EIO (a VFIO region
+/// read never ends early unless the kernel refuses part of it).
+pub(crate) fn pread_exact(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64).map_err(|_| Errno::EINVAL)?;
+        let rest = &mut buf[done..];
+        // SAFETY: `fd` is live for the borrow; the kernel writes at most `rest.len()` bytes into
+        // `rest`, a valid writable slice alive for the call.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len(), at) };
+        match n {
+            n if n < 0 => return Err(last_errno()),
+            0 => return Err(Errno(libc::EIO)),
+            n => done += n as usize,
         }
     }
     Ok(())
 }
 
-/// Space for one `SCM_RIGHTS` control message carrying one fd, 8-byte aligned.
-#[repr(C, align(8))]
-struct CmsgBuf([u8; 32]);
-
-fn send_fd_raw(sock: RawFd, fd: RawFd) -> Result<(), io::Error> {
-    let mut byte = [0u8; 1];
-    let mut cbuf = CmsgBuf([0; 32]);
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: all-zero is a valid `msghdr` (null pointers, zero lengths).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.0.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE is pure arithmetic on a constant.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
-    // SAFETY: `msg` points at `cbuf` (32 bytes >= CMSG_SPACE(4) = 24, 8-aligned), so the first
-    // header and its 4 data bytes lie inside `cbuf`; `sendmsg` reads only the memory described.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(4) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-        if libc::sendmsg(sock, &msg, 0) < 0 {
-            return Err(io::Error::last_os_error());
+/// `pwrite(fd, data, offset)` until all of `data` is written; a zero-byte write is EIO.
+pub(crate) fn pwrite_all(fd: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < data.len() {
+        let at = libc::off_t::try_from(offset + done as u64).map_err(|_| Errno::EINVAL)?;
+        let rest = &data[done..];
+        // SAFETY: `fd` is live for the borrow; the kernel reads at most `rest.len()` bytes from
+        // `rest`, a valid slice alive for the call.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), at) };
+        match n {
+            n if n < 0 => return Err(last_errno()),
+            0 => return Err(Errno(libc::EIO)),
+            n => done += n as usize,
         }
     }
     Ok(())
 }
 
-/// Receives one fd sent with `SCM_RIGHTS` (honours the socket's read timeout).
-pub(crate) fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, io::Error> {
-    let mut byte = [0u8; 1];
-    let mut cbuf = CmsgBuf([0; 32]);
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: all-zero is a valid `msghdr`.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.0.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.0.len() as _;
-    // SAFETY: `msg` describes `byte` and `cbuf`, both live and writable for the call; the header
-    // pointer from CMSG_FIRSTHDR is checked for null and lies inside `cbuf`; the received fd is
-    // new in this process and owned by nobody else, so `OwnedFd` may take it.
-    unsafe {
-        if libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "no fd received"));
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>());
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+/// `eventfd(0, EFD_CLOEXEC)`: a new eventfd owned by the caller.
+pub(crate) fn eventfd() -> Result<OwnedFd, Errno> {
+    // SAFETY: eventfd takes no pointers.
+    let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
+    // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Makes `cmd`'s child install `filter` with a new listener before `exec` and send the listener
-/// fd over `sock` (the child's end of a socket pair).
-pub(crate) fn install_listener_before_exec(
-    cmd: &mut Command,
-    filter: Vec<libc::sock_filter>,
-    binds: Binds,
-    sock: OwnedFd,
-) {
-    let sock_raw = sock.as_raw_fd();
-    let hook = move || -> io::Result<()> {
-        let _keep_open = &sock;
-        let prog = libc::sock_fprog {
-            len: u16::try_from(filter.len()).unwrap_or(0),
-            filter: filter.as_ptr().cast_mut(),
-        };
-        private_mounts(&binds)?;
-        // SAFETY: runs in the forked child before exec, where only async-signal-safe raw syscalls
-        // are made (no allocation; `private_mounts` likewise): prctl and seccomp read only
-        // `prog`, which points into `filter`, alive for the whole closure; the listener fd is
-        // ours to send.
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let fd = libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                &prog as *const libc::sock_fprog,
-            );
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // The listener fd is close-on-exec; it is not closed here because `close` itself
-            // may be a trapped call, which nobody could answer before `exec`.
-            send_fd_raw(sock_raw, fd as RawFd)
-        }
-    };
-    // SAFETY: the hook is async-signal-safe (see above) and touches no lock or allocator, so it
-    // is sound in the child of a multi-threaded parent.
-    unsafe {
-        cmd.pre_exec(hook);
-    }
-}
-
-/// A seccomp notification: the trapped `ioctl` of one child thread.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Notif {
-    pub id: u64,
-    pub pid: u32,
-    pub nr: i32,
-    pub args: [u64; 6],
-}
-
-/// `SECCOMP_IOCTL_NOTIF_RECV`.
-pub(crate) fn notif_recv(listener: BorrowedFd<'_>) -> Result<Notif, Errno> {
-    // SAFETY: all-zero is a valid `seccomp_notif` and the kernel requires it zeroed.
-    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-    // SAFETY: `n` is a live, writable `seccomp_notif`, the exact type this request fills.
-    check(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_RECV as _,
-            &mut n as *mut libc::seccomp_notif,
-        )
-    })?;
-    Ok(Notif {
-        id: n.id,
-        pid: n.pid,
-        nr: n.data.nr,
-        args: n.data.args,
-    })
-}
-
-/// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the trapped thread is still waiting for this answer.
-pub(crate) fn notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
-    let mut id = id;
-    // SAFETY: `id` is a live u64, the type this request reads.
-    let rc = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_ID_VALID as _,
-            &mut id as *mut u64,
-        )
-    };
-    rc == 0
-}
-
-/// `SECCOMP_IOCTL_NOTIF_SEND`: the trapped syscall returns `Ok(val)` or fails with the errno.
-pub(crate) fn notif_send(
-    listener: BorrowedFd<'_>,
-    id: u64,
-    result: Result<i32, Errno>,
-) -> Result<(), Errno> {
-    let (val, error) = match result {
-        Ok(v) => (i64::from(v), 0),
-        Err(e) => (0, -e.0),
-    };
-    send_resp(listener, id, val, error, 0)
-}
-
-/// `SECCOMP_IOCTL_NOTIF_SEND` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the kernel runs the
-/// trapped syscall itself, as if it had not been trapped.
-pub(crate) fn notif_continue(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
-    let flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
-    send_resp(listener, id, 0, 0, flags)
-}
-
-fn send_resp(
-    listener: BorrowedFd<'_>,
-    id: u64,
-    val: i64,
-    error: i32,
-    flags: u32,
-) -> Result<(), Errno> {
-    let mut resp = libc::seccomp_notif_resp {
-        id,
-        val,
-        error,
-        flags,
-    };
-    // SAFETY: `resp` is a live `seccomp_notif_resp`, the type this request reads.
-    check(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_SEND as _,
-            &mut resp as *mut libc::seccomp_notif_resp,
-        )
-    })
-    .map(|_| ())
-}
-
-/// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`: installs a copy of `fd` in the
-/// trapped process and makes the trapped syscall return its number, which is returned here too.
-pub(crate) fn notif_addfd_send(
-    listener: BorrowedFd<'_>,
-    id: u64,
-    fd: BorrowedFd<'_>,
-) -> Result<i32, Errno> {
-    let mut add = libc::seccomp_notif_addfd {
-        id,
-        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
-        srcfd: fd.as_raw_fd() as u32,
-        newfd: 0,
-        newfd_flags: libc::O_CLOEXEC as u32,
-    };
-    // SAFETY: `add` is a live `seccomp_notif_addfd`, the type this request reads; `fd` is live
-    // for the call (the kernel duplicates it into the target).
-    check(unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_ADDFD as _,
-            &mut add as *mut libc::seccomp_notif_addfd,
-        )
-    })
-}
-
-/// What `poll` saw on one fd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ready {
-    /// Data to read.
-    In,
-    /// The other side is gone (no filter users left).
-    Hangup,
-    /// Nothing within the timeout.
-    Timeout,
-}
-
-/// Waits up to `timeout_ms` for `fd` to be readable.
-pub(crate) fn poll_in(fd: BorrowedFd<'_>, timeout_ms: i32) -> Result<Ready, Errno> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `p` is one live `pollfd` and the count passed is 1.
-    let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-    if rc < 0 {
-        let e = last_errno();
-        return if e.0 == libc::EINTR {
-            Ok(Ready::Timeout)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(match rc {
-        0 => Ready::Timeout,
-        _ if p.revents & libc::POLLIN != 0 => Ready::In,
-        _ => Ready::Hangup,
-    })
+/// Borrows the descriptor a `vfio_ioctls::VfioDevice` owns (it implements `AsRawFd` only).
+#[cfg(feature = "vfio-ioctls")]
+pub(crate) fn vfio_device_fd(dev: &vfio_ioctls::VfioDevice) -> BorrowedFd<'_> {
+    // SAFETY: a `VfioDevice` owns its device file and closes it only when dropped, so the
+    // descriptor stays open for as long as the borrow of `dev` that bounds the result.
+    unsafe { BorrowedFd::borrow_raw(dev.as_raw_fd()) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
-    fn notify_filter_jumps_land_on_returns() {
-        let p = notify_filter(&[0x3B7A, 0x3B6E], &[]);
-        assert_eq!(p.len(), 9);
-        // arch mismatch and nr mismatch jump to ALLOW (index 7).
-        assert_eq!(1 + 1 + p[1].jf as usize, 7);
-        assert_eq!(3 + 1 + p[3].jf as usize, 7);
-        // each request match jumps to NOTIFY (index 8).
-        assert_eq!(5 + 1 + p[5].jt as usize, 8);
-        assert_eq!(6 + 1 + p[6].jt as usize, 8);
-        assert_eq!(p[7].k, libc::SECCOMP_RET_ALLOW);
-        assert_eq!(p[8].k, libc::SECCOMP_RET_USER_NOTIF);
+    fn ioctl_buf_refuses_argsz_beyond_buffer_before_any_call() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let mut arg = [17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let r = ioctl_buf(f.as_fd(), Request::DevicePciTph, &mut arg);
+        assert_eq!(r, Err(Errno(libc::EFAULT)));
     }
 
     #[test]
-    fn notify_filter_whole_syscalls_jump_to_notify() {
-        let p = notify_filter(&[0x3B7A], &[libc::SYS_pread64]);
-        assert_eq!(p.len(), 9);
-        assert_eq!(p[3].k, libc::SYS_pread64 as u32);
-        assert_eq!(3 + 1 + p[3].jt as usize, 8); // NOTIFY
-        assert_eq!(4 + 1 + p[4].jf as usize, 7); // not ioctl: ALLOW
-        assert_eq!(6 + 1 + p[6].jt as usize, 8);
+    fn ioctl_buf_refuses_buffer_shorter_than_the_fixed_head() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let mut arg = [4, 0, 0, 0];
+        assert_eq!(
+            ioctl_buf(f.as_fd(), Request::DevicePciTph, &mut arg),
+            Err(Errno(libc::EFAULT))
+        );
+        let mut info = [16u8; 16]; // region info needs 32 bytes whatever argsz says
+        info[..4].copy_from_slice(&16u32.to_le_bytes());
+        let r = ioctl_buf(f.as_fd(), Request::DeviceGetRegionInfo, &mut info);
+        assert_eq!(r, Err(Errno(libc::EFAULT)));
     }
 
     #[test]
-    fn seccomp_ioctl_numbers_match_uapi() {
-        assert_eq!(libc::SECCOMP_IOCTL_NOTIF_RECV, 0xC050_2100);
-        assert_eq!(libc::SECCOMP_IOCTL_NOTIF_SEND, 0xC018_2101);
-        assert_eq!(libc::SECCOMP_IOCTL_NOTIF_ID_VALID, 0x4008_2102);
+    fn wrappers_refuse_requests_of_another_shape() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let mut arg = [8, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            ioctl_buf(f.as_fd(), Request::DeviceReset, &mut arg),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            ioctl_none(f.as_fd(), Request::DevicePciTph),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            ioctl_value(f.as_fd(), Request::DeviceReset, 1),
+            Err(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn ioctl_on_a_non_vfio_fd_is_the_kernels_enotty() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let mut arg = tph_abi::encode_get_cap();
+        assert_eq!(
+            ioctl_buf(f.as_fd(), Request::DevicePciTph, &mut arg),
+            Err(Errno(libc::ENOTTY))
+        );
+        assert_eq!(
+            ioctl_none(f.as_fd(), Request::DeviceReset),
+            Err(Errno(libc::ENOTTY))
+        );
+    }
+
+    #[test]
+    fn pread_exact_at_end_of_file_is_eio() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let mut b = [0u8; 4];
+        assert_eq!(pread_exact(f.as_fd(), &mut b, 0), Err(Errno(libc::EIO)));
     }
 }

@@ -3,10 +3,10 @@
 //! feature adapter explains its kernel's errno with the same functions: the feature revision
 //! keeps v7's errno meanings (the kernel model runs the same validation for both).
 
-use crate::abi::{self, TphEntry};
 use crate::backend::Backend;
 use crate::device::{Capabilities, Known, Mode};
 use crate::error::{Errno, Error};
+use tph_abi::{self as abi, TphEntry};
 
 const EINVAL: i32 = libc::EINVAL;
 

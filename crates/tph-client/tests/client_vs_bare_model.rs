@@ -1,11 +1,12 @@
 //! Differential property: for any batch, the client's call and the same bytes sent straight to
 //! the model's entry point end the same way (same errno, same registers, same hardware
 //! accesses). The client adds words, never semantics.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use proptest::prelude::*;
 use tph_client::abi::{self, TphEntry};
-use tph_client::emulated::EmulatedBackend;
 use tph_client::{CpuQuery, MemType, Mode, Revision, Steer, TphDevice};
+use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions};
 
 /// Table in the TPH capability (16 entries) and in MSI-X (2048, 8 vectors enabled).
@@ -18,7 +19,7 @@ fn device(bdf: &str, unsafe_ds: bool) -> TphDevice<EmulatedBackend> {
     });
     let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    dev.enable_msix(8).ok();
+    let _irqs = tph_testkit::enable_msix(&mut dev, 8);
     dev
 }
 

@@ -9,6 +9,7 @@
 //! boundary, requires the identical transcript, the identical final TPH registers and the
 //! identical hardware access trace, and checks the facts `scenarios/expect.rs` states of it on a
 //! v7 kernel. `conformance_feature.rs` does the same on the feature revision.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod scenarios;
 

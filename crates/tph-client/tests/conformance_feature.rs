@@ -10,6 +10,7 @@
 //! hardware traces, and checks the facts `scenarios/expect.rs` states of it on the feature
 //! revision. A last test requires that every scenario both revisions share ends, in user terms
 //! and in hardware, exactly as on a v7 kernel: one API, two kernels, the same outcome.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod scenarios;
 

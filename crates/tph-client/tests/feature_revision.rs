@@ -1,6 +1,7 @@
 //! The feature-revision adapter against a recording fake of that kernel: a config space whose
 //! TPH Control register the fake virtualises, and `VFIO_DEVICE_FEATURE` calls recorded byte for
 //! byte, failing on command.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use tph_client::abi::{CPU_CLEAR, FEATURE_GET, FEATURE_SET, FEATURE_TPH_ST};
 use tph_client::backend::Backend;
@@ -42,13 +43,13 @@ impl Backend for FeatureKernel {
     fn tph_ioctl(&mut self, _arg: &mut [u8]) -> Result<i32, Errno> {
         panic!("the feature revision must not send the v7 ioctl");
     }
-    fn set_msix(&mut self, _count: u32) -> Result<(), Errno> {
+    fn set_msix(&mut self, _start: u32, _fds: &[std::os::fd::BorrowedFd<'_>]) -> Result<(), Errno> {
         Ok(())
     }
     fn reset(&mut self) -> Result<(), Errno> {
         Ok(())
     }
-    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let o = offset as usize;
         buf.copy_from_slice(&self.cfg[o..o + buf.len()]);
         Ok(())

@@ -1,19 +1,20 @@
 //! The revision probe decides from sysfs names alone: on an unknown kernel nothing is sent.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::cell::Cell;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tph_client::backend::Backend;
 use tph_client::{Errno, Error, Probe, Revision, TphDevice};
 
 /// Counts every call into the kernel; answers none of them.
 #[derive(Debug, Default)]
-struct CountingBackend(Rc<Cell<usize>>);
+struct CountingBackend(Arc<AtomicUsize>);
 
 impl CountingBackend {
     fn bump(&self) -> Result<(), Errno> {
-        self.0.set(self.0.get() + 1);
+        self.0.fetch_add(1, Ordering::SeqCst);
         Err(Errno(libc::ENOTTY))
     }
 }
@@ -22,13 +23,13 @@ impl Backend for CountingBackend {
     fn tph_ioctl(&mut self, _arg: &mut [u8]) -> Result<i32, Errno> {
         self.bump().map(|_| 0)
     }
-    fn set_msix(&mut self, _count: u32) -> Result<(), Errno> {
+    fn set_msix(&mut self, _start: u32, _fds: &[std::os::fd::BorrowedFd<'_>]) -> Result<(), Errno> {
         self.bump()
     }
     fn reset(&mut self) -> Result<(), Errno> {
         self.bump()
     }
-    fn read_config(&mut self, _offset: u64, _buf: &mut [u8]) -> Result<(), Errno> {
+    fn read_config(&self, _offset: u64, _buf: &mut [u8]) -> Result<(), Errno> {
         self.bump()
     }
     fn cpu_count(&self) -> Option<u32> {
@@ -60,7 +61,7 @@ impl Drop for FakeSysfs {
 #[test]
 fn probe_unknown_kernel_issues_no_ioctl() {
     let sysfs = FakeSysfs::new("unknown", &["disable_vga", "nointxmask"]);
-    let calls = Rc::new(Cell::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
     let r = TphDevice::open(CountingBackend(calls.clone()), &Probe::new(&sysfs.0));
     assert!(matches!(
         r,
@@ -68,23 +69,35 @@ fn probe_unknown_kernel_issues_no_ioctl() {
             revision: Revision::Unknown
         })
     ));
-    assert_eq!(calls.get(), 0, "the probe must not touch the device");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "the probe must not touch the device"
+    );
 }
 
 #[test]
 fn probe_feature_kernel_opens_without_ioctl() {
     let sysfs = FakeSysfs::new("feature", &["enable_unsafe_tph"]);
-    let calls = Rc::new(Cell::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
     let dev = TphDevice::open(CountingBackend(calls.clone()), &Probe::new(&sysfs.0)).unwrap();
     assert_eq!(dev.revision(), Revision::Feature);
-    assert_eq!(calls.get(), 0, "opening decides from sysfs only");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "opening decides from sysfs only"
+    );
 }
 
 #[test]
 fn probe_v7_kernel_opens_without_ioctl() {
     let sysfs = FakeSysfs::new("v7", &["enable_unsafe_tph_ds_mode"]);
-    let calls = Rc::new(Cell::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
     let dev = TphDevice::open(CountingBackend(calls.clone()), &Probe::new(&sysfs.0)).unwrap();
     assert_eq!(dev.revision(), Revision::V7);
-    assert_eq!(calls.get(), 0, "opening decides from sysfs only");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "opening decides from sysfs only"
+    );
 }

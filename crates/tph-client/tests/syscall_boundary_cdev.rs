@@ -2,16 +2,17 @@
 //! binary re-executed) opens the default machine's NIC through `vfio-ioctls` in a fake `/sys` and
 //! `/dev` that offer the device cdev and the legacy group, and drives it with the client; the
 //! supervisor answers every VFIO and iommufd call with the kernel model (`vfio_host`).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::process::Command;
 use std::time::Duration;
 
-use tph_client::harness::{supervise_in, user_notif_available, Supervised};
 use tph_client::open::{open_vfio, VfioInterface, VfioPaths};
-use tph_client::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
-use tph_client::{Error, Mode, Probe, Steer, TphDevice};
+use tph_client::{Mode, Probe, Steer, TphDevice};
 use tph_kernel::{Host, HostOptions};
 use tph_regs::machine::Bdf;
+use tph_testkit::harness::{supervise_in, user_notif_available, Supervised};
+use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 
 const CHILD_ENV: &str = "TPH_CLIENT_CDEV_CHILD";
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,7 +25,7 @@ fn child_script(interface: VfioInterface) {
         ..VfioPaths::default()
     };
     let backend = match open_vfio(NIC, &paths) {
-        Ok(b) => b,
+        Ok(b) => tph_client::backend::FdBackend::new(b),
         Err(e) => return println!("@@ open: {e}"),
     };
     let mut dev = TphDevice::open(backend, &Probe::default()).unwrap();
@@ -37,7 +38,7 @@ fn child_script(interface: VfioInterface) {
         mem: Default::default(),
     }];
     println!("@@ set-st before msix: {}", dev.set_entries(&steer).is_ok());
-    dev.enable_msix(4).unwrap();
+    let _irqs = tph_testkit::enable_msix(&mut dev, 4).unwrap();
     dev.enable(Mode::Iv).unwrap();
     println!("@@ set-st {:?}", dev.set_entries(&steer));
     drop(dev);
@@ -77,7 +78,9 @@ fn run(name: &str, interface: VfioInterface) -> Option<(Supervised, VfioHostHand
         .env(CHILD_ENV, interface.to_string());
     let sandbox = tree.sandbox();
     match supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, TIMEOUT) {
-        Err(Error::Harness { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
+        Err(tph_testkit::Error::Harness { source, .. })
+            if source.raw_os_error() == Some(libc::EPERM) =>
+        {
             eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
             None
         }

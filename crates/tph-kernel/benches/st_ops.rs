@@ -9,6 +9,7 @@
 //!   the copy of the argument in from and back to caller memory.
 //!
 //! Ratio = kernel / baseline (per entry: divide each figure by the entry count).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use tph_acpi::{MemType, SteeringTagSource, TableSource};
 use tph_kernel::hw::Access;
-use tph_kernel::vfio::abi::{self, Entry};
+use tph_kernel::vfio::abi::{self, TphEntry as Entry};
 use tph_kernel::vfio::{SliceMemory, UserMemory, SLICE_BASE};
 use tph_kernel::{DeviceFd, Host, HostOptions, VfioDevice};
 
@@ -74,7 +75,7 @@ fn set_st(c: &mut Criterion) {
     let mut g = c.benchmark_group("set_st");
     for n in SIZES {
         let entries: Vec<Entry> = (0..n).map(|i| Entry::new(u32::from(i % 8), 0, i)).collect();
-        let mut arg = abi::encode_st(abi::OP_SET_ST, &entries);
+        let mut arg = abi::encode_st_raw(abi::OP_SET_ST, &entries);
         dev.drain_trace();
         fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg)
             .expect("SET_ST");
@@ -117,7 +118,7 @@ fn get_st(c: &mut Criterion) {
         let entries: Vec<Entry> = (0..n).map(|i| Entry::new(u32::from(i % 8), 0, 0)).collect();
         // GET_ST writes the tags into the argument, and a non-zero `st` is EINVAL on input:
         // every iteration gets a fresh copy of the request (copying is outside the timing).
-        let pristine = abi::encode_st(abi::OP_GET_ST, &entries);
+        let pristine = abi::encode_st_raw(abi::OP_GET_ST, &entries);
         let mut arg = pristine.clone();
         dev.drain_trace();
         fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg)

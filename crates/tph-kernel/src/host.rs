@@ -76,7 +76,8 @@ impl Default for HostOptions {
 }
 
 /// One logical CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Cpu {
     /// Logical CPU number.
     pub id: u32,

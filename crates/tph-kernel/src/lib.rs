@@ -32,7 +32,7 @@
 //! let fd = dev.open().unwrap();
 //! let mut arg = abi::encode_op(abi::OP_ENABLE, [abi::MODE_IV, 0, 0, 0, 0, 0, 0, 0]);
 //! assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg), Ok(0));
-//! let mut arg = abi::encode_st(abi::OP_SET_ST, &[abi::Entry::new(3, 0, 5)]);
+//! let mut arg = abi::encode_st_raw(abi::OP_SET_ST, &[abi::TphEntry::new(3, 0, 5)]);
 //! assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg), Ok(0));
 //! assert_eq!(dev.snapshot().st_table[5], 3); // CPU 3 -> UID 3 -> 8-bit VM tag 3
 //! for access in dev.drain_trace() {

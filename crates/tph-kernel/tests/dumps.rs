@@ -1,4 +1,5 @@
 //! Scenarios on real `lspci -xxxx` dumps (copied into `tests/data/`).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The feature revision of the kernel model (`later-revisions.md`, and the choices listed in
 //! `docs/decisions.md`, "Feature revision (kernel model)"): one test per rule, each named after
 //! it. Bytes go through the same `DeviceFd::ioctl` entry point as v7's.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 
@@ -642,7 +643,7 @@ fn config_read_under_pci_notph_hides_tph_capability() {
 mod differential {
     use super::*;
     use proptest::prelude::*;
-    use tph_kernel::vfio::abi::Entry;
+    use tph_kernel::vfio::abi::TphEntry as Entry;
 
     /// Devices with a table (capability, MSI-X) and without one.
     const DEVICES: [&str; 3] = [CAP_DEV, MSIX_DEV, DS_ONLY_DEV];

@@ -1,4 +1,5 @@
 //! The emulated function: register semantics, effects, FLR, trace, violations.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use tph_kernel::hw::{Abort, Access, Effect, Function, Violation};
 use tph_kernel::machines::{self, spec, LOC_CAP, LOC_MSIX, NS_IV_DS};

@@ -1,10 +1,11 @@
 //! Golden files for the trace text (`Display` of every hardware access) of whole scenarios.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test -p tph-kernel --test trace_golden`.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 
 use common::*;
-use tph_kernel::vfio::abi::{self, Entry};
+use tph_kernel::vfio::abi::{self, TphEntry as Entry};
 
 fn check(name: &str, text: &str) {
     let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -1,12 +1,13 @@
 //! Conformance: one test per rule of `shared/spec/vfio-tph-v7.md` (sections 1-3), named after
 //! the rule. Devices are those of the built-in default machine (see `common`).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 
 use common::*;
 use tph_acpi::MemType;
 use tph_kernel::hw::{Access, Effect};
-use tph_kernel::vfio::abi::{self, Entry};
+use tph_kernel::vfio::abi::{self, TphEntry as Entry};
 use tph_kernel::vfio::{Fault, UserMemory, SLICE_BASE};
 use tph_kernel::{Errno, Host, HostOptions, RestoreOrder};
 
@@ -26,8 +27,8 @@ fn abi_ioctl_is_io_semicolon_122() {
 
 #[test]
 fn abi_op_is_16_bytes_and_entries_start_at_offset_16() {
-    let arg = abi::encode_st(abi::OP_SET_ST, &[Entry::new(7, 1, 9)]);
-    assert_eq!(abi::OP_SIZE, 16);
+    let arg = abi::encode_st_raw(abi::OP_SET_ST, &[Entry::new(7, 1, 9)]);
+    assert_eq!(abi::OP_HEADER_SIZE, 16);
     assert_eq!(arg.len(), 16 + 12);
     assert_eq!(&arg[16..20], &7u32.to_le_bytes(), "cpu at entry offset 0");
     assert_eq!(arg[20], 1, "mem_type at entry offset 4");
@@ -104,7 +105,7 @@ impl UserMemory for HoleAfter16 {
 fn common_1_unreadable_entries_is_efault() {
     let f = Fixture::new(CAP_DEV);
     f.enable(IV).unwrap();
-    let arg = abi::encode_st(abi::OP_SET_ST, &[Entry::new(1, 0, 0)]);
+    let arg = abi::encode_st_raw(abi::OP_SET_ST, &[Entry::new(1, 0, 0)]);
     let mut mem = HoleAfter16(arg);
     let r = f.fd.ioctl(abi::VFIO_DEVICE_PCI_TPH, SLICE_BASE, &mut mem);
     assert_eq!(r, Err(Errno::EFAULT));
@@ -164,7 +165,7 @@ fn common_4_enable_reserved_nonzero_is_einval() {
 fn common_4_st_reserved_word_nonzero_is_einval() {
     let f = Fixture::new(CAP_DEV);
     f.enable(IV).unwrap();
-    let mut arg = abi::encode_st(abi::OP_SET_ST, &[Entry::new(1, 0, 0)]);
+    let mut arg = abi::encode_st_raw(abi::OP_SET_ST, &[Entry::new(1, 0, 0)]);
     arg[12] = 1;
     assert_eq!(
         f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg),
@@ -376,7 +377,7 @@ fn get_st_count_out_of_range_is_einval() {
 fn get_st_argsz_smaller_than_count_is_einval() {
     let f = Fixture::unsafe_ds(MSIX_DEV);
     f.enable(DS).unwrap();
-    let mut arg = abi::encode_st(abi::OP_GET_ST, &[Entry::new(0, 0, 0); 2]);
+    let mut arg = abi::encode_st_raw(abi::OP_GET_ST, &[Entry::new(0, 0, 0); 2]);
     arg[0..4].copy_from_slice(&(16u32 + 12).to_le_bytes());
     assert_eq!(
         f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg),
@@ -406,7 +407,7 @@ fn get_st_unused_index_and_st_must_be_zero() {
     for (index, st) in [(1u16, 0u16), (0, 1)] {
         let mut e = Entry::new(0, 0, index);
         e.st = st;
-        let mut arg = abi::encode_st(abi::OP_GET_ST, &[e]);
+        let mut arg = abi::encode_st_raw(abi::OP_GET_ST, &[e]);
         assert_eq!(
             f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg),
             Err(Errno::EINVAL)
@@ -418,7 +419,7 @@ fn get_st_unused_index_and_st_must_be_zero() {
 fn get_st_validates_every_entry_before_writing_output() {
     let f = Fixture::unsafe_ds(MSIX_DEV);
     f.enable(DS).unwrap();
-    let mut arg = abi::encode_st(abi::OP_GET_ST, &[Entry::new(1, 0, 0), Entry::new(1, 7, 0)]);
+    let mut arg = abi::encode_st_raw(abi::OP_GET_ST, &[Entry::new(1, 0, 0), Entry::new(1, 7, 0)]);
     assert_eq!(
         f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg),
         Err(Errno::EINVAL)
@@ -438,7 +439,7 @@ fn get_st_firmware_failure_is_einval_and_writes_nothing() {
     };
     let f = Fixture::with(MSIX_DEV, opts);
     f.enable(DS).unwrap();
-    let mut arg = abi::encode_st(abi::OP_GET_ST, &[Entry::new(0, 0, 0), Entry::new(1, 0, 0)]);
+    let mut arg = abi::encode_st_raw(abi::OP_GET_ST, &[Entry::new(0, 0, 0), Entry::new(1, 0, 0)]);
     assert_eq!(
         f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg),
         Err(Errno::EINVAL)
@@ -476,7 +477,7 @@ fn get_st_invalid_entry_outranks_an_earlier_resolution_failure() {
     // first (valid) entry would fail with ENODEV, but the second has mem_type 7, so EINVAL.
     let f = Fixture::unsafe_ds(RCIEP_DEV);
     f.enable(DS).unwrap();
-    let mut arg = abi::encode_st(abi::OP_GET_ST, &[Entry::new(0, 0, 0), Entry::new(1, 7, 0)]);
+    let mut arg = abi::encode_st_raw(abi::OP_GET_ST, &[Entry::new(0, 0, 0), Entry::new(1, 7, 0)]);
     assert_eq!(
         f.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg),
         Err(Errno::EINVAL)
@@ -850,7 +851,7 @@ fn config_region_read_returns_config_space() {
 
 fn irq_set(flags: u32, count: u32) -> Vec<u8> {
     let mut v = Vec::new();
-    let argsz = abi::IRQ_SET_SIZE as u32 + 4 * count;
+    let argsz = abi::IRQ_SET_HEADER_SIZE as u32 + 4 * count;
     for w in [argsz, flags, abi::MSIX_IRQ_INDEX, 0, count] {
         v.extend_from_slice(&w.to_le_bytes());
     }

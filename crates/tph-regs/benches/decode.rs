@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the decoders: the dump reader on the largest shared dump, the
 //! capability walkers, the TPH decode, the lspci renderer and the report builder.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 

@@ -32,7 +32,8 @@ const CAP_PTR: usize = 0x34;
 pub const EXT_START: usize = 0x100;
 
 /// One entry of a capability chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CapEntry {
     /// Offset of the capability header.
     pub offset: u16,
@@ -43,8 +44,9 @@ pub struct CapEntry {
 }
 
 /// Why a walk stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
 pub enum ChainEnd {
     /// The chain ended normally (next pointer 0, or an empty extended space).
     Complete,
@@ -68,7 +70,8 @@ pub enum ChainEnd {
 }
 
 /// A whole capability chain and how it ended.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CapChain {
     /// The capabilities in walk order.
     pub caps: Vec<CapEntry>,

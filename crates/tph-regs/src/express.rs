@@ -5,7 +5,8 @@ use crate::caps::{find_cap, CAP_ID_EXP, EXP_DEVCAP2, EXP_FLAGS};
 use crate::tph::CompleterSupport;
 
 /// Device/Port Type, PCI Express Capabilities register bits 7:4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum PortType {
     /// 0: PCI Express Endpoint.
     Endpoint,
@@ -96,7 +97,8 @@ impl TryFrom<u8> for PortType {
 }
 
 /// The parts of the PCI Express capability TPH depends on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ExpressCap {
     /// Offset of the capability in configuration space.
     pub offset: u16,

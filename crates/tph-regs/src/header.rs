@@ -7,7 +7,8 @@ use crate::bytes::{rd16, rd32, rd8, wr16, wr32, wr8};
 pub const HEADER_LEN: usize = 64;
 
 /// Fields shared by every header type (offsets 0x00..0x10, 0x34, 0x3c, 0x3d).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Header {
     /// 0x00.
     pub vendor_id: u16,
@@ -40,7 +41,8 @@ pub struct Header {
 }
 
 /// The layout-specific part of the header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum HeaderKind {
     /// Type 0: an endpoint.
     Endpoint(Type0),
@@ -52,13 +54,14 @@ pub enum HeaderKind {
         /// The 7-bit layout value.
         layout: u8,
         /// Bytes 0x10..0x40.
-        #[serde(skip)]
+        #[cfg_attr(feature = "serde", serde(skip))]
         raw: [u8; 48],
     },
 }
 
 /// Type-0 specific registers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Type0 {
     /// 0x10..0x28.
     pub bars: [u32; 6],
@@ -79,7 +82,8 @@ pub struct Type0 {
 }
 
 /// Type-1 specific registers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Type1 {
     /// 0x10, 0x14.
     pub bars: [u32; 2],

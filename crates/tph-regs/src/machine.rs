@@ -9,7 +9,8 @@ use crate::header::{Header, HeaderKind};
 use crate::Error;
 
 /// A PCI function address: domain, bus, device, function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Bdf {
     /// PCI domain (segment).
     pub domain: u16,

@@ -10,7 +10,8 @@ pub const MSIX_ENTRY_SIZE: u64 = 16;
 pub const MSIX_VECTOR_CTRL: u64 = 0xC;
 
 /// The MSI-X capability, decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MsixCap {
     /// Offset of the capability in configuration space.
     pub offset: u16,

@@ -40,7 +40,8 @@ impl MsixTableReader for crate::sysfs::Sysfs {
 }
 
 /// Everything reported about one function with a TPH Requester capability.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FunctionReport {
     /// `DDDD:BB:DD.F`.
     pub bdf: String,
@@ -59,7 +60,8 @@ pub struct FunctionReport {
 }
 
 /// The TPH Requester capability, decoded.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TphReport {
     /// Offset of the capability.
     pub offset: u16,
@@ -88,7 +90,8 @@ pub struct TphReport {
 }
 
 /// The Control register, decoded.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ControlReport {
     /// Raw register.
     pub raw: u32,
@@ -103,7 +106,8 @@ pub struct ControlReport {
 }
 
 /// One ST table entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EntryReport {
     /// Entry (or MSI-X vector) index.
     pub index: u16,
@@ -112,7 +116,8 @@ pub struct EntryReport {
 }
 
 /// The root port above a function.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RootPortReport {
     /// `DDDD:BB:DD.F`.
     pub bdf: String,
@@ -122,7 +127,8 @@ pub struct RootPortReport {
 }
 
 /// The outcome of the enable-time negotiation (pci-tph-core.md section 2, enable steps 5-6).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EnableReport {
     /// Whether enable would succeed for a supported mode (false when no mode is supported).
     pub ok: bool,

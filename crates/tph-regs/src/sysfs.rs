@@ -11,7 +11,8 @@ use crate::msix::{MsixCap, MSIX_ENTRY_SIZE, MSIX_VECTOR_CTRL};
 use crate::Error;
 
 /// A function whose `config` file returned fewer bytes than its size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ShortRead {
     /// The function.
     pub bdf: Bdf,

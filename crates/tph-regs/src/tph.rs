@@ -40,7 +40,8 @@ field_try_from!(ReqEnable, "TPH Requester Enable", 2);
 field_try_from!(CompleterSupport, "TPH Completer Supported", 2);
 
 /// ST Table Location, capability bits 10:9.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum StLocation {
     /// 0: no steering table.
     None,
@@ -75,7 +76,8 @@ impl StLocation {
 }
 
 /// ST Mode Select, Control bits 2:0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum StMode {
     /// 0: No ST mode.
     NoSt,
@@ -110,7 +112,8 @@ impl StMode {
 }
 
 /// TPH Requester Enable, Control bits 9:8 (also the "requester type" the core negotiates).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ReqEnable {
     /// 0: requests without TPH.
     Disabled,
@@ -145,7 +148,8 @@ impl ReqEnable {
 }
 
 /// The TPH Requester Capability register (+0x4), decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TphCapability {
     /// Bit 0: No ST mode supported.
     pub no_st: bool,
@@ -198,7 +202,8 @@ impl TphCapability {
 }
 
 /// The TPH Requester Control register (+0x8), decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TphControl {
     /// Bits 2:0.
     pub mode: StMode,
@@ -229,7 +234,8 @@ impl TphControl {
 }
 
 /// TPH Completer Supported, PCI Express DevCap2 bits 13:12.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CompleterSupport {
     /// 0: no TPH completer.
     None,
@@ -269,8 +275,12 @@ impl CompleterSupport {
 }
 
 /// Where a function sits, as far as the enable-time completer check is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", content = "completer", rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "kind", content = "completer", rename_all = "snake_case")
+)]
 pub enum Upstream {
     /// A Root Complex integrated endpoint: no root port check.
     RcIntegrated,
@@ -281,8 +291,9 @@ pub enum Upstream {
 }
 
 /// Why the core would refuse `enable` (pci-tph-core.md section 2, enable steps 4 and 6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
 pub enum EnableRefusal {
     /// Step 4: the requested mode bit is not set in capability bits 2:0.
     #[error("mode {mode} is not supported by the capability (EINVAL)")]
@@ -332,7 +343,8 @@ pub fn negotiate_enable(
 }
 
 /// The whole TPH Requester capability of one function, decoded.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TphRequester {
     /// Offset of the capability header.
     pub offset: u16,

@@ -1,4 +1,5 @@
 //! Every shared real dump parses, and the topology and TPH facts the spec README states hold.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::path::PathBuf;
 

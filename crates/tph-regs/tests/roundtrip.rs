@@ -1,4 +1,5 @@
 //! Property tests: encoding round-trips, and malformed input never panics.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use proptest::prelude::*;
 

@@ -1,5 +1,6 @@
 //! The sysfs reader on fake trees: a settable root, short (unprivileged) reads explained, and
 //! MSI-X Vector Control words read from the table BAR's `resourceN` file.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::fs;
 use std::path::Path;

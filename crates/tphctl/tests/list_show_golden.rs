@@ -1,5 +1,6 @@
 //! Golden text output of `tphctl list` and `tphctl show` on every shared dump, plus the JSON
 //! facts the issue requires and the exit codes. Regenerate goldens with `UPDATE_GOLDEN=1`.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

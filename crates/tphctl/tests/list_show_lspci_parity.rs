@@ -3,6 +3,7 @@
 //! TPH capability values at random offsets in random extended-capability chains.
 //!
 //! Needs `lspci` on PATH (Debian package `pciutils`; `.ci/run` installs it).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

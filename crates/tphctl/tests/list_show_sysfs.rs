@@ -1,5 +1,6 @@
 //! `tphctl list/show --sysfs ROOT` on a fake sysfs tree built from the real DSA dump: the same
 //! decode as from the dump, and a clear warning when only 64 bytes are readable.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,6 +5,7 @@
 //! `tests/golden/session/firmware-*` (regenerate with `UPDATE_GOLDEN=1`). The same sessions with
 //! the firmware as an AML table, a folder of tables, or a table file of the `UID 0xST_INFO`
 //! lines `tphctl st-map --json` reads from the AML give identical output.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `tphctl session` end to end: scripted stdin, output compared with golden files.
 //! Set `UPDATE_GOLDEN=1` to rewrite the golden files after a reviewed change.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

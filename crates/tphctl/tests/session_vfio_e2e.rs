@@ -4,17 +4,18 @@
 //! reset, the TPH ioctl) crosses the real syscall boundary and is answered by the kernel model;
 //! `/sys` and `/dev` are a fake tree bind-mounted in the child's private mount namespace. Its
 //! output must equal the emulated session's on the same script, on either interface.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tph_client::harness::{supervise_in, user_notif_available, Sandbox, Supervised};
-use tph_client::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
-use tph_client::Error;
 use tph_kernel::{Host, HostOptions};
 use tph_regs::machine::Bdf;
+use tph_testkit::harness::{supervise_in, user_notif_available, Sandbox, Supervised};
+use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
+use tph_testkit::Error;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// The default machine's NIC with its steering table in MSI-X (2048 vectors).
@@ -67,7 +68,9 @@ fn supervised_session(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tphctl"));
     cmd.args(["session", "--vfio", NIC]).args(extra);
     let out = match supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, TIMEOUT) {
-        Err(Error::Harness { source, .. }) if source.raw_os_error() == Some(libc_eperm()) => {
+        Err(tph_testkit::Error::Harness { source, .. })
+            if source.raw_os_error() == Some(libc_eperm()) =>
+        {
             eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
             return None;
         }

@@ -3,6 +3,7 @@
 //! and against ACPI tables compiled with the real `iasl` (UIDs from the real host MADT), and the
 //! emulated default machine with its default firmware. Text goldens in
 //! `tests/golden/show_owners_*` (regenerate with `UPDATE_GOLDEN=1`).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

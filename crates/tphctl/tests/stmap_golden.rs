@@ -2,6 +2,7 @@
 //! `_DSM`s compiled with the real `iasl`) in a folder given with `--tables`; text and JSON
 //! output compared with golden files in `tests/golden/stmap_*` (regenerate with
 //! `UPDATE_GOLDEN=1`).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

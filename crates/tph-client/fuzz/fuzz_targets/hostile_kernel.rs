@@ -38,13 +38,13 @@ impl Backend for Hostile {
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
         self.answer(arg)
     }
-    fn set_msix(&mut self, _count: u32) -> Result<(), Errno> {
+    fn set_msix(&mut self, _start: u32, _fds: &[std::os::fd::BorrowedFd<'_>]) -> Result<(), Errno> {
         self.answer(&mut []).map(|_| ())
     }
     fn reset(&mut self) -> Result<(), Errno> {
         self.answer(&mut []).map(|_| ())
     }
-    fn read_config(&mut self, _offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    fn read_config(&self, _offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
         self.answer(buf).map(|_| ())
     }
     fn cpu_count(&self) -> Option<u32> {
@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = abi::TphOp::from_bytes(data);
     let _ = abi::decode_cap(data);
     let _ = abi::decode_entries(data, data.first().copied().unwrap_or(0) as usize);
-    let _ = tph_client::backend::decode_msix_irq_count(data);
+    let _ = tph_client::abi::vfio::decode_msix_irq_count(data);
     for revision in [Revision::V7, Revision::Feature] {
         let backend = Hostile { input: data.to_vec(), at: 0 };
         if let Ok(mut dev) = TphDevice::with_revision(backend, revision) {

@@ -10,12 +10,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use tph_client::backend::{Backend, FdBackend};
-use tph_client::emulated::{EmulatedBackend, ModelHandler, TRAPPED_FEATURE_REQUESTS};
-use tph_client::harness::{supervise_in, user_notif_available, Sandbox, TRAPPED_REQUESTS};
 use tph_client::steer::{Queue, QueueSteering};
 use tph_client::{CpuQuery, Error, MemType, Mode, Revision, Steer, TphDevice};
+use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi, VfioDevice};
 use tph_regs::machine::Bdf;
+use tph_testkit::harness::{supervise_in, user_notif_available, Sandbox, TRAPPED_REQUESTS};
+use tph_testkit::model::{ModelHandler, TRAPPED_FEATURE_REQUESTS};
 
 pub mod expect;
 
@@ -249,7 +250,9 @@ fn msix_vectors(d: &mut dyn Dev, t: &mut Vec<String>) {
     cap(d, t);
     d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
     d.call("set-st 0=1", t, &mut |d| ok(d.set_entries(&[st(0, 1)])));
-    d.call("irqs 4", t, &mut |d| ok(d.enable_msix(4)));
+    d.call("irqs 4", t, &mut |d| {
+        ok(tph_testkit::enable_msix(d, 4).map(drop))
+    });
     d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
     d.call("set-st 0..3", t, &mut |d| {
         ok(d.set_entries(&[st(0, 1), st(1, 2), st(2, 3), st(3, 4)]))
@@ -274,7 +277,9 @@ fn all_or_nothing(d: &mut dyn Dev, t: &mut Vec<String>) {
 /// Two contiguous runs (indexes 0-1 and 5): the feature adapter sends two calls, and the
 /// second is refused (vector 5 not enabled) after the first was programmed.
 fn batch_of_runs(d: &mut dyn Dev, t: &mut Vec<String>) {
-    d.call("irqs 4", t, &mut |d| ok(d.enable_msix(4)));
+    d.call("irqs 4", t, &mut |d| {
+        ok(tph_testkit::enable_msix(d, 4).map(drop))
+    });
     d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
     d.call("set-st 0=1 1=2 5=3", t, &mut |d| {
         ok(d.set_entries(&[st(0, 1), st(1, 2), st(5, 3)]))
@@ -425,7 +430,9 @@ fn raw_feature_buffers(d: &mut dyn Dev, t: &mut Vec<String>) {
 }
 
 fn steering(d: &mut dyn Dev, t: &mut Vec<String>) {
-    d.call("irqs 8", t, &mut |d| ok(d.enable_msix(8)));
+    d.call("irqs 8", t, &mut |d| {
+        ok(tph_testkit::enable_msix(d, 8).map(drop))
+    });
     let dev = d.take();
     let (dev, lines) = steer_queues(dev);
     t.extend(lines);

@@ -7,7 +7,7 @@
 use tph_regs::caps::{walk_ext_caps, EXT_CAP_ID_TPH};
 use tph_regs::tph::{ReqEnable, StMode, TphCapability, TphControl, TPH_CAP, TPH_CTRL};
 
-use super::abi::{self, Entry};
+use super::abi::{self, TphEntry as Entry};
 use super::memory::UserMemory;
 use super::tph::{self, at, read_bytes};
 use super::DeviceState;

@@ -119,7 +119,8 @@ fn clear_tph(st: &mut DeviceState) {
 
 /// The TPH registers of a device as they are in hardware now (an inspection view: reading it
 /// is not a traced hardware access).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TphSnapshot {
     /// The raw TPH Requester Control register; `None` without the capability.
     pub control: Option<u32>,
@@ -290,23 +291,24 @@ impl DeviceFd {
     /// vectors (the eventfds must be readable; they are not otherwise modelled). Anything else
     /// is EINVAL.
     fn set_irqs_ioctl(&self, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
-        let mut head = [0u8; abi::IRQ_SET_SIZE];
+        let mut head = [0u8; abi::IRQ_SET_HEADER_SIZE];
         mem.read(arg, &mut head).map_err(|_| Errno::EFAULT)?;
         let word = |i: usize| abi::le32(&head, 4 * i);
         let (argsz, flags, index, start, count) = (word(0), word(1), word(2), word(3), word(4));
         let data_len = 4 * u64::from(count);
-        if (argsz as usize) < abi::IRQ_SET_SIZE || index != abi::MSIX_IRQ_INDEX || start != 0 {
+        if (argsz as usize) < abi::IRQ_SET_HEADER_SIZE || index != abi::MSIX_IRQ_INDEX || start != 0
+        {
             return Err(Errno::EINVAL);
         }
         let count = match flags {
             f if f == abi::IRQ_SET_DATA_NONE | abi::IRQ_SET_ACTION_TRIGGER && count == 0 => 0,
             f if f == abi::IRQ_SET_DATA_EVENTFD | abi::IRQ_SET_ACTION_TRIGGER => {
-                if u64::from(argsz) < abi::IRQ_SET_SIZE as u64 + data_len {
+                if u64::from(argsz) < abi::IRQ_SET_HEADER_SIZE as u64 + data_len {
                     return Err(Errno::EINVAL);
                 }
                 let mut fds = vec![0u8; usize::try_from(data_len).map_err(|_| Errno::EINVAL)?];
                 let data = arg
-                    .checked_add(abi::IRQ_SET_SIZE as u64)
+                    .checked_add(abi::IRQ_SET_HEADER_SIZE as u64)
                     .ok_or(Errno::EFAULT)?;
                 mem.read(data, &mut fds).map_err(|_| Errno::EFAULT)?;
                 count

@@ -8,7 +8,7 @@
 use tph_acpi::MemType;
 use tph_regs::tph::{StMode, TphCapability, TPH_CAP};
 
-use super::abi::{self, Entry};
+use super::abi::{self, TphEntry as Entry};
 use super::memory::UserMemory;
 use super::DeviceState;
 use crate::core::{Platform, LOC_CAP, LOC_MSIX};
@@ -38,7 +38,7 @@ pub(super) fn ioctl(
     // Common step 1: the 8-byte head; argsz < 16 is EINVAL.
     let head: [u8; 8] = read_bytes(mem, arg)?;
     let (argsz, op) = (abi::le32(&head, 0), abi::le32(&head, 4));
-    if (argsz as usize) < abi::OP_SIZE {
+    if (argsz as usize) < abi::OP_HEADER_SIZE {
         return Err(Errno::EINVAL);
     }
     // Step 2: unknown op.
@@ -98,7 +98,7 @@ fn get_cap(
     let mut out = [0u8; 8];
     out[0] = supported;
     out[2..4].copy_from_slice(&size.to_le_bytes());
-    let room = (req.argsz as usize - abi::OP_SIZE / 2).min(out.len());
+    let room = (req.argsz as usize - abi::OP_HEADER_SIZE / 2).min(out.len());
     let out = out.get(..room).unwrap_or(&out);
     mem.write(at(req.arg, abi::PAYLOAD_OFFSET)?, out)
         .map_err(|_| Errno::EFAULT)?;
@@ -146,7 +146,7 @@ pub(super) fn check_count(
     head: usize,
     elem: usize,
 ) -> Result<usize, Errno> {
-    if count == 0 || count > abi::MAX_ENTRIES {
+    if count == 0 || count as usize > abi::MAX_ENTRIES {
         return Err(Errno::EINVAL);
     }
     let len = elem * count as usize;
@@ -158,7 +158,7 @@ pub(super) fn check_count(
 
 /// Reads the raw entry array (`count` 1..=2048 entries, with `argsz` room for them).
 fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<u8>, Errno> {
-    let len = check_count(count, req.argsz, abi::OP_SIZE, abi::ENTRY_SIZE)?;
+    let len = check_count(count, req.argsz, abi::OP_HEADER_SIZE, abi::ENTRY_SIZE)?;
     let mut raw = vec![0u8; len];
     mem.read(at(req.arg, abi::ENTS_OFFSET)?, &mut raw)
         .map_err(|_| Errno::EFAULT)?;

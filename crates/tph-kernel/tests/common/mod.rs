@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tph_acpi::{StInfo, SteeringTagSource, TableSource};
 use tph_kernel::hw::{Access, Violation};
-use tph_kernel::vfio::abi::{self, Entry};
+use tph_kernel::vfio::abi::{self, TphEntry as Entry};
 use tph_kernel::{DeviceFd, Errno, Host, HostOptions, VfioDevice};
 use tph_regs::machine::Bdf;
 
@@ -80,14 +80,14 @@ impl Fixture {
     }
 
     pub fn set_st(&self, entries: &[Entry]) -> Result<i32, Errno> {
-        let mut arg = abi::encode_st(abi::OP_SET_ST, entries);
+        let mut arg = abi::encode_st_raw(abi::OP_SET_ST, entries);
         self.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg)
     }
 
     /// GET_ST for (cpu, mem_type) pairs; the tags.
     pub fn get_st(&self, cpus: &[(u32, u8)]) -> Result<Vec<u16>, Errno> {
         let entries: Vec<Entry> = cpus.iter().map(|(c, m)| Entry::new(*c, *m, 0)).collect();
-        let mut arg = abi::encode_st(abi::OP_GET_ST, &entries);
+        let mut arg = abi::encode_st_raw(abi::OP_GET_ST, &entries);
         self.fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg)?;
         Ok(st_fields(&arg))
     }

@@ -8,9 +8,9 @@
 
 use std::io::Write;
 
-use tph_client::emulated::EmulatedBackend;
 use tph_client::steer::{Queue, QueueSteering};
 use tph_client::{CpuQuery, Mode, Revision, TphDevice};
+use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions};
 
 use super::{CliError, CmdResult, Found};
@@ -76,7 +76,13 @@ fn iv_steering(out: Out, host: &Host, n: u16) -> Result<(), CliError> {
         caps.iv, caps.ds, caps.st_table_size
     )
     .map_err(ctx("writing"))?;
-    dev.enable_msix(u32::from(n))
+    // The driver's own interrupts: the demo owns one eventfd per queue and keeps it.
+    let irqs = (0..n)
+        .map(|_| tph_client::backend::eventfd())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ctx("creating eventfds"))?;
+    let fds: Vec<_> = irqs.iter().map(std::os::fd::AsFd::as_fd).collect();
+    dev.enable_msix(&fds)
         .map_err(ctx("enabling MSI-X vectors"))?;
     let cpus = host.cpus().len() as u32;
     let queues: Vec<Queue> = (0..n)

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use tph_acpi::SteeringTagSource;
 use tph_client::backend::Backend;
-use tph_client::emulated::EmulatedBackend;
 use tph_client::open::{VfioInterface, VfioPaths};
 use tph_client::{Probe, Revision, TphDevice};
+use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions};
 use tph_regs::machine::Bdf;
 
@@ -179,13 +179,14 @@ fn serve<B: SessionBackend + Backend>(
     out: &mut impl Write,
 ) -> CmdResult {
     let io = |e| CliError::new("session", e);
+    let mut irqs = exec::Irqs::new();
     for line in input.lines() {
         let line = line.map_err(io)?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let reply = run_line(&mut dev, line);
+        let reply = run_line(&mut dev, &mut irqs, line);
         let written = if json {
             render::json_line(out, &reply)
         } else {

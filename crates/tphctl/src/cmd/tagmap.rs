@@ -356,10 +356,10 @@ mod tests {
         }
         let mut arg = abi::encode_op(abi::OP_ENABLE, [abi::MODE_IV, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg), Ok(0));
-        let entries: Vec<abi::Entry> = (0..8)
-            .map(|c| abi::Entry::new(c, mem_type, c as u16))
+        let entries: Vec<abi::TphEntry> = (0..8)
+            .map(|c| abi::TphEntry::new(c, mem_type, c as u16))
             .collect();
-        let mut arg = abi::encode_st(abi::OP_SET_ST, &entries);
+        let mut arg = abi::encode_st_raw(abi::OP_SET_ST, &entries);
         assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg), Ok(0));
         dev.snapshot().st_table
     }

@@ -78,15 +78,19 @@ impl Reply {
     }
 }
 
+/// The session's own MSI-X eventfds: the session is the driver here, so it owns them (the
+/// client never does).
+pub type Irqs = Vec<std::os::fd::OwnedFd>;
+
 /// Runs one line against `dev` and says what happened; never fails.
-pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str) -> Reply {
+pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, irqs: &mut Irqs, line: &str) -> Reply {
     let cmd = match super::parse::parse(line) {
         Ok(c) => c,
         Err(msg) => return Reply::bad_line(line, msg),
     };
     let (result, data_on_error) = match cmd {
         Command::Raw(bytes) => return raw(dev, line, bytes),
-        other => (execute(dev, other), Data::None),
+        other => (execute(dev, irqs, other), Data::None),
     };
     match result {
         Ok(data) => Reply {
@@ -104,12 +108,37 @@ pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str) -> Reply 
     }
 }
 
-fn execute<B: SessionBackend>(dev: &mut TphDevice<B>, cmd: Command) -> Result<Data, Error> {
+/// `irqs N`: N fresh eventfds of the session's, wired to vectors 0..N (0 disables MSI-X); the
+/// old ones are closed once the kernel has the new set.
+fn set_irqs<B: SessionBackend>(
+    dev: &mut TphDevice<B>,
+    irqs: &mut Irqs,
+    n: u32,
+) -> Result<(), Error> {
+    use std::os::fd::AsFd;
+    let fresh = (0..n)
+        .map(|_| tph_client::backend::eventfd())
+        .collect::<Result<Irqs, _>>()
+        .map_err(|errno| Error::Backend {
+            op: "creating eventfds",
+            errno,
+        })?;
+    let fds: Vec<_> = fresh.iter().map(AsFd::as_fd).collect();
+    dev.enable_msix(&fds)?;
+    *irqs = fresh;
+    Ok(())
+}
+
+fn execute<B: SessionBackend>(
+    dev: &mut TphDevice<B>,
+    irqs: &mut Irqs,
+    cmd: Command,
+) -> Result<Data, Error> {
     match cmd {
         Command::Cap => dev.capabilities().map(Data::Cap),
         Command::Enable(mode) => dev.enable(mode).map(|()| Data::None),
         Command::Disable => dev.disable().map(|()| Data::None),
-        Command::Irqs(n) => dev.enable_msix(n).map(|()| Data::None),
+        Command::Irqs(n) => set_irqs(dev, irqs, n).map(|()| Data::None),
         Command::GetSt(q) => {
             let tags = dev.steering_tags(&q)?;
             Ok(Data::Tags(q.into_iter().zip(tags).collect()))

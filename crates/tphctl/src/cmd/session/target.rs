@@ -1,9 +1,11 @@
 //! The per-backend parts of a session: emulated machine or real VFIO device.
 
-use tph_client::backend::{Backend, VfioBackend, CONFIG_REGION_INDEX};
-use tph_client::emulated::EmulatedBackend;
-use tph_client::open::{open_vfio, VfioPaths};
+use std::os::fd::BorrowedFd;
+
+use tph_client::backend::{Backend, FdBackend};
+use tph_client::open::{open_vfio, VfioOpened, VfioPaths};
 use tph_client::{Errno, Error};
+use tph_emu::EmulatedBackend;
 use tph_regs::msix::{vector_control_st, MsixCap};
 use tph_regs::tph::{StLocation, TphRequester};
 
@@ -48,15 +50,15 @@ impl SessionBackend for EmulatedBackend {
 
 /// A real device opened through VFIO, remembering how to open it again.
 pub struct RealDevice {
-    backend: Option<VfioBackend>,
+    backend: Option<FdBackend<VfioOpened>>,
     bdf: String,
     paths: VfioPaths,
 }
 
 impl RealDevice {
-    /// Opens `bdf` through `vfio-ioctls`.
+    /// Opens `bdf` through VFIO (the session owns the opened device, as a driver would).
     pub fn open(bdf: &str, paths: VfioPaths) -> Result<Self, Error> {
-        let backend = open_vfio(bdf, &paths)?;
+        let backend = FdBackend::new(open_vfio(bdf, &paths)?);
         Ok(Self {
             backend: Some(backend),
             bdf: bdf.to_string(),
@@ -64,28 +66,33 @@ impl RealDevice {
         })
     }
 
-    fn inner(&mut self) -> Result<&mut VfioBackend, Errno> {
+    fn inner(&mut self) -> Result<&mut FdBackend<VfioOpened>, Errno> {
         self.backend.as_mut().ok_or(Errno::EBADF) // closed and not reopened
+    }
+
+    fn opened(&self) -> Result<&FdBackend<VfioOpened>, Errno> {
+        self.backend.as_ref().ok_or(Errno::EBADF)
     }
 
     fn msix_table(&mut self, cfg: &[u8], size: u16) -> Result<Vec<u16>, Error> {
         let msix = MsixCap::find(cfg).ok_or_else(no_tph)?;
-        let b = self.inner().map_err(|errno| Error::Backend {
+        let b = self.opened().map_err(|errno| Error::Backend {
             op: "reading MSI-X",
             errno,
         })?;
         let n = size.min(msix.table_size);
-        Ok((0..n)
+        let bar = u32::from(msix.table_bir);
+        (0..n)
             .map(|i| {
                 let mut v = [0u8; 4];
-                b.read_region(
-                    u32::from(msix.table_bir),
-                    msix.vector_control_offset(i),
-                    &mut v,
-                );
-                vector_control_st(u32::from_le_bytes(v))
+                b.read_region(bar, msix.vector_control_offset(i), &mut v)
+                    .map_err(|errno| Error::Backend {
+                        op: "reading the MSI-X table",
+                        errno,
+                    })?;
+                Ok(vector_control_st(u32::from_le_bytes(v)))
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -94,37 +101,53 @@ impl Backend for RealDevice {
         self.inner()?.tph_ioctl(arg)
     }
 
-    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
-        self.inner()?.set_msix(count)
+    fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+        self.inner()?.set_msix(start, eventfds)
     }
 
     fn reset(&mut self) -> Result<(), Errno> {
         self.inner()?.reset()
     }
 
-    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.inner()?.read_config(offset, buf)
+    fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.opened()?.read_config(offset, buf)
     }
 
     fn cpu_count(&self) -> Option<u32> {
         self.backend.as_ref().and_then(Backend::cpu_count)
+    }
+
+    fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        self.inner()?.device_feature(arg)
+    }
+
+    fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        self.inner()?.write_config(offset, data)
     }
 }
 
 impl SessionBackend for RealDevice {
     fn reopen(&mut self) -> Result<(), Error> {
         drop(self.backend.take()); // last close first: TPH goes off
-        self.backend = Some(open_vfio(&self.bdf, &self.paths)?);
+        self.backend = Some(FdBackend::new(open_vfio(&self.bdf, &self.paths)?));
         Ok(())
     }
 
     fn registers(&mut self) -> Result<Registers, Error> {
         let mut cfg = vec![0u8; 4096];
-        let b = self.inner().map_err(|errno| Error::Backend {
+        let b = self.opened().map_err(|errno| Error::Backend {
             op: "reading config",
             errno,
         })?;
-        b.read_region(CONFIG_REGION_INDEX, 0, &mut cfg);
+        // A PCI Express function has 4 KiB of config space, a conventional one 256 bytes (VFIO
+        // refuses reads beyond the function's size).
+        if let Err(errno) = b.read_config(0, &mut cfg) {
+            cfg.truncate(256);
+            b.read_config(0, &mut cfg).map_err(|_| Error::Backend {
+                op: "reading config",
+                errno,
+            })?;
+        }
         let tph = TphRequester::find(&cfg)
             .and_then(Result::ok)
             .ok_or_else(no_tph)?;

@@ -16,8 +16,8 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tph_client::harness::{supervise_in, Sandbox};
-//! use tph_client::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
+//! use tph_testkit::harness::{supervise_in, Sandbox};
+//! use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 //!
 //! let host = tph_kernel::Host::with_default_machine(Default::default());
 //! let bdf: tph_regs::machine::Bdf = "02:00.0".parse().unwrap();
@@ -37,34 +37,32 @@ use tph_kernel::vfio::{DeviceFd, VfioDevice};
 use tph_regs::machine::Bdf;
 use tph_regs::msix::MsixCap;
 
-use crate::abi::{io, VFIO_BASE, VFIO_TYPE};
-use crate::emulated::ModelHandler;
-use crate::error::{Errno, Error};
+use tph_client::abi::vfio::Request;
+use tph_client::Errno;
+
 use crate::harness::{ChildMemory, IoctlHandler, Reply, Sandbox, Trapped};
+use crate::model::ModelHandler;
+use crate::Error;
 
-const fn vfio(n: u8) -> u32 {
-    io(VFIO_TYPE, VFIO_BASE + n)
-}
+const GET_API_VERSION: u32 = Request::GetApiVersion.number();
+const CHECK_EXTENSION: u32 = Request::CheckExtension.number();
+const SET_IOMMU: u32 = Request::SetIommu.number();
+const GROUP_GET_STATUS: u32 = Request::GroupGetStatus.number();
+const GROUP_SET_CONTAINER: u32 = Request::GroupSetContainer.number();
+const GROUP_UNSET_CONTAINER: u32 = Request::GroupUnsetContainer.number();
+const GROUP_GET_DEVICE_FD: u32 = Request::GroupGetDeviceFd.number();
+const DEVICE_GET_INFO: u32 = Request::DeviceGetInfo.number();
+const DEVICE_GET_REGION_INFO: u32 = Request::DeviceGetRegionInfo.number();
+const DEVICE_GET_IRQ_INFO: u32 = Request::DeviceGetIrqInfo.number();
+const DEVICE_BIND_IOMMUFD: u32 = Request::DeviceBindIommufd.number();
+const DEVICE_ATTACH_IOMMUFD_PT: u32 = Request::DeviceAttachIommufdPt.number();
+const DEVICE_DETACH_IOMMUFD_PT: u32 = Request::DeviceDetachIommufdPt.number();
+const IOMMU_DESTROY: u32 = Request::IommuDestroy.number();
+const IOMMU_IOAS_ALLOC: u32 = Request::IommuIoasAlloc.number();
 
-const GET_API_VERSION: u32 = vfio(0);
-const CHECK_EXTENSION: u32 = vfio(1);
-const SET_IOMMU: u32 = vfio(2);
-const GROUP_GET_STATUS: u32 = vfio(3);
-const GROUP_SET_CONTAINER: u32 = vfio(4);
-const GROUP_UNSET_CONTAINER: u32 = vfio(5);
-const GROUP_GET_DEVICE_FD: u32 = vfio(6);
-const DEVICE_GET_INFO: u32 = vfio(7);
-const DEVICE_GET_REGION_INFO: u32 = vfio(8);
-const DEVICE_GET_IRQ_INFO: u32 = vfio(9);
-const DEVICE_BIND_IOMMUFD: u32 = vfio(18);
-const DEVICE_ATTACH_IOMMUFD_PT: u32 = vfio(19);
-const DEVICE_DETACH_IOMMUFD_PT: u32 = vfio(20);
-/// iommufd's commands share VFIO's `';'` type, numbered from 0x80.
-const IOMMU_DESTROY: u32 = io(VFIO_TYPE, 0x80);
-const IOMMU_IOAS_ALLOC: u32 = io(VFIO_TYPE, 0x81);
-
-/// Every VFIO ioctl the host answers (container, group, cdev and iommufd, device, TPH).
-pub const TRAPPED_VFIO_REQUESTS: [u32; 18] = [
+/// Every VFIO ioctl the host answers (container, group, cdev and iommufd, device, TPH of either
+/// revision).
+pub const TRAPPED_VFIO_REQUESTS: [u32; 19] = [
     GET_API_VERSION,
     CHECK_EXTENSION,
     SET_IOMMU,
@@ -80,9 +78,10 @@ pub const TRAPPED_VFIO_REQUESTS: [u32; 18] = [
     DEVICE_DETACH_IOMMUFD_PT,
     IOMMU_DESTROY,
     IOMMU_IOAS_ALLOC,
-    crate::abi::VFIO_DEVICE_SET_IRQS,
-    crate::abi::VFIO_DEVICE_RESET,
-    crate::abi::VFIO_DEVICE_PCI_TPH,
+    tph_client::abi::VFIO_DEVICE_SET_IRQS,
+    tph_client::abi::VFIO_DEVICE_RESET,
+    tph_client::abi::VFIO_DEVICE_PCI_TPH,
+    tph_client::abi::VFIO_DEVICE_FEATURE,
 ];
 
 /// `VFIO_TYPE1_IOMMU` and `VFIO_TYPE1v2_IOMMU`.
@@ -144,7 +143,7 @@ impl VfioHostHandler {
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let bdf = "02:00.0".parse().unwrap();
-    /// let h = tph_client::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// let h = tph_testkit::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
     /// assert_eq!((h.device_fd(), h.opens()), (None, 0)); // nobody opened it yet
     /// ```
     pub fn new(device: VfioDevice, bdf: Bdf) -> Result<Self, Error> {
@@ -174,7 +173,7 @@ impl VfioHostHandler {
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let bdf = "02:00.0".parse().unwrap();
-    /// let h = tph_client::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// let h = tph_testkit::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
     /// assert_eq!(h.cdev_binds(), 0);
     /// ```
     pub fn cdev_binds(&self) -> u32 {
@@ -367,6 +366,28 @@ impl VfioHostHandler {
         }
     }
 
+    /// `pwrite64(device_fd, buf, len, offset)`: config space writes go to the model (the
+    /// feature revision enables TPH this way); other regions are not served: EINVAL.
+    fn pwrite(&self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        let (buf, len, off) = (call.args[1], call.args[2], call.args[3]);
+        let (index, at) = (
+            (off >> REGION_SHIFT) as u32,
+            off & ((1 << REGION_SHIFT) - 1),
+        );
+        let mut data = vec![0u8; usize::try_from(len).unwrap_or(0).min(4096)];
+        let written = mem.read(buf, &mut data).and_then(|()| match index {
+            CONFIG_REGION => {
+                let fd = self.model.as_ref().ok_or(Errno::EBADF)?.fd();
+                fd.config_write(at, &data).map_err(|e| Errno(e.number()))
+            }
+            _ => Err(Errno::EINVAL),
+        });
+        match written {
+            Ok(()) => Reply::Value(data.len() as i64),
+            Err(e) => Reply::Fail(e),
+        }
+    }
+
     fn read_config(&self, at: u64, data: &mut [u8]) -> Result<(), Errno> {
         let fd = self.model.as_ref().ok_or(Errno::EBADF)?.fd();
         fd.config_read(at, data).map_err(|e| Errno(e.number()))
@@ -401,6 +422,7 @@ impl IoctlHandler for VfioHostHandler {
             libc::SYS_ioctl if call.request == GROUP_GET_DEVICE_FD => self.open_device(call, mem),
             libc::SYS_ioctl => Reply::from(self.simple_ioctl(call, mem)),
             libc::SYS_pread64 if Some(call.fd) == self.device_fd => self.pread(call, mem),
+            libc::SYS_pwrite64 if Some(call.fd) == self.device_fd => self.pwrite(call, mem),
             libc::SYS_close if Some(call.fd) == self.device_fd => {
                 // The program closes the device: release the model's fd (its last close turns
                 // TPH off), then let the kernel close the child's placeholder fd.
@@ -436,12 +458,13 @@ fn symlink(target: &str, link: &Path) -> std::io::Result<()> {
 }
 
 impl FakeVfioTree {
-    /// Creates the trees under `root` (replacing what is there): vfio-pci loaded with the v7
+    /// Creates the trees under `root`, which must not exist yet (it is removed again when the
+    /// tree is dropped, so a caller's folder is never taken): vfio-pci loaded with the v7
     /// module parameter, `bdf` bound to vfio-pci in IOMMU group [`GROUP`], CPUs `0..cpus`
     /// present, and the VFIO nodes.
     ///
     /// ```
-    /// use tph_client::vfio_host::FakeVfioTree;
+    /// use tph_testkit::vfio_host::FakeVfioTree;
     /// let root = std::env::temp_dir().join(format!("fake-vfio-doc-{}", std::process::id()));
     /// let tree = FakeVfioTree::create(&root, "01:00.0".parse().unwrap(), 8).unwrap();
     /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/driver").exists());
@@ -449,11 +472,15 @@ impl FakeVfioTree {
     /// ```
     pub fn create(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
         let root = root.into();
-        let io = |source| Error::Io {
+        let io = |source| Error::Tree {
             path: root.clone(),
             source,
         };
-        let _ = std::fs::remove_dir_all(&root);
+        if root.exists() {
+            return Err(io(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        }
+        std::fs::create_dir_all(&root).map_err(io)?;
+        let tree = Self { root: root.clone() }; // from here, dropped on any error
         let sys = root.join("sys");
         let dev = sys.join("bus/pci/devices").join(bdf.to_string());
         for d in [
@@ -471,7 +498,7 @@ impl FakeVfioTree {
         .map_err(io)?;
         let params = sys.join("module/vfio_pci/parameters");
         std::fs::create_dir_all(&params).map_err(io)?;
-        std::fs::write(params.join(crate::probe::V7_PARAM), "N\n").map_err(io)?;
+        std::fs::write(params.join(tph_client::probe::V7_PARAM), "N\n").map_err(io)?;
         std::fs::create_dir_all(sys.join("devices/system/cpu")).map_err(io)?;
         let present = format!("0-{}\n", cpus.saturating_sub(1));
         std::fs::write(sys.join("devices/system/cpu/present"), present).map_err(io)?;
@@ -479,7 +506,7 @@ impl FakeVfioTree {
         for node in ["vfio", "7"] {
             std::fs::write(root.join("dev/vfio").join(node), b"").map_err(io)?;
         }
-        Ok(Self { root })
+        Ok(tree)
     }
 
     /// [`FakeVfioTree::create`], and the kernel also offers the device cdev: the device's
@@ -487,7 +514,7 @@ impl FakeVfioTree {
     /// that prefers the cdev takes it.
     ///
     /// ```
-    /// use tph_client::vfio_host::FakeVfioTree;
+    /// use tph_testkit::vfio_host::FakeVfioTree;
     /// let root = std::env::temp_dir().join(format!("fake-vfio-cdev-doc-{}", std::process::id()));
     /// let _tree = FakeVfioTree::create_cdev(&root, "01:00.0".parse().unwrap(), 8).unwrap();
     /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/vfio-dev/vfio0").is_dir());
@@ -495,7 +522,7 @@ impl FakeVfioTree {
     /// ```
     pub fn create_cdev(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
         let tree = Self::create(root, bdf, cpus)?;
-        let io = |source| Error::Io {
+        let io = |source| Error::Tree {
             path: tree.root.clone(),
             source,
         };
@@ -509,10 +536,11 @@ impl FakeVfioTree {
     }
 
     /// The bind mounts of this tree over `/sys` and `/dev`, as a [`Sandbox`] that also traps
-    /// `pread64` (region reads of the device fd) and `close` (the device's release).
+    /// `pread64`/`pwrite64` (region accesses on the device fd) and `close` (the device's
+    /// release).
     pub fn sandbox(&self) -> Sandbox {
         Sandbox {
-            syscalls: vec![libc::SYS_pread64, libc::SYS_close],
+            syscalls: vec![libc::SYS_pread64, libc::SYS_pwrite64, libc::SYS_close],
             binds: vec![
                 (self.root.join("sys"), "/sys".into()),
                 (self.root.join("dev"), "/dev".into()),

@@ -1,31 +1,16 @@
-//! The emulated backend: the kernel model (`tph-kernel`) in-process, fed the same bytes a real
-//! kernel gets; and [`ModelHandler`], which answers a supervised child's trapped ioctls with it.
-//!
-//! ```
-//! use tph_client::emulated::EmulatedBackend;
-//! use tph_client::{Mode, Revision, Steer, TphDevice};
-//! use tph_kernel::{Host, HostOptions};
-//!
-//! let host = Host::with_default_machine(HostOptions::default());
-//! let bdf = "02:00.0".parse().unwrap(); // NIC with its table in the TPH capability
-//! let backend = EmulatedBackend::take_over(&host, bdf).unwrap();
-//! let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-//! let caps = dev.capabilities().unwrap();
-//! assert_eq!((caps.iv, caps.ds, caps.st_table_size), (true, false, 16));
-//! dev.enable(Mode::Iv).unwrap();
-//! dev.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }]).unwrap();
-//! ```
+//! [`ModelHandler`]: answers a supervised child's trapped TPH, MSI-X, reset and config-region
+//! calls with one open fd of the kernel model (`tph-kernel`).
 
-use tph_kernel::vfio::{DeviceFd, Fault, UserMemory, VfioDevice};
-use tph_kernel::Host;
-use tph_regs::machine::Bdf;
-
-use crate::abi;
-use crate::backend::{
-    decode_msix_irq_count, Backend, CONFIG_REGION_INDEX, VFIO_DEVICE_GET_REGION_INFO,
+use tph_client::abi;
+use tph_client::abi::vfio::{
+    decode_msix_irq_count, Request, CONFIG_REGION_INDEX, IRQ_SET_HEADER_SIZE,
 };
-use crate::error::{Errno, Error};
+use tph_client::Errno;
+use tph_kernel::vfio::{DeviceFd, Fault, UserMemory};
+
 use crate::harness::{ChildMemory, IoctlHandler, Reply, Sandbox, Trapped};
+
+const VFIO_DEVICE_GET_REGION_INFO: u32 = Request::DeviceGetRegionInfo.number();
 
 /// The requests a feature-revision client makes on its device fd: the feature ioctl, MSI-X
 /// set-up, reset, and the config region's offset (`VFIO_DEVICE_GET_REGION_INFO`).
@@ -45,138 +30,6 @@ const REGION_RW: u32 = 0b11;
 
 fn errno(e: tph_kernel::Errno) -> Errno {
     Errno(e.number())
-}
-
-/// One taken-over device of an emulated host, with an open fd (see the module example).
-#[derive(Debug)]
-pub struct EmulatedBackend {
-    device: VfioDevice,
-    fd: Option<DeviceFd>,
-}
-
-impl EmulatedBackend {
-    /// Lets vfio-pci take over `bdf` on `host` and opens it.
-    ///
-    /// ```
-    /// # use tph_client::emulated::EmulatedBackend;
-    /// let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// let b = EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
-    /// assert_eq!(b.device().open_count(), 1);
-    /// ```
-    pub fn take_over(host: &Host, bdf: Bdf) -> Result<Self, Error> {
-        let device = host.take_over(bdf).map_err(|e| Error::Backend {
-            op: "taking over the device",
-            errno: errno(e),
-        })?;
-        Self::open(device)
-    }
-
-    /// Opens an already taken-over device.
-    ///
-    /// ```
-    /// # use tph_client::emulated::EmulatedBackend;
-    /// let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// let device = host.take_over("01:00.0".parse().unwrap()).unwrap();
-    /// let b = EmulatedBackend::open(device.clone()).unwrap();
-    /// assert_eq!(device.open_count(), 1);
-    /// # drop(b);
-    /// ```
-    pub fn open(device: VfioDevice) -> Result<Self, Error> {
-        let fd = device.open().map_err(|e| Error::Backend {
-            op: "opening the device",
-            errno: errno(e),
-        })?;
-        Ok(Self {
-            device,
-            fd: Some(fd),
-        })
-    }
-
-    /// The model's device (snapshots, traces, fault injection).
-    ///
-    /// ```
-    /// # use tph_client::emulated::EmulatedBackend;
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// assert_eq!(b.device().snapshot().st_table.len(), 16);
-    /// ```
-    pub fn device(&self) -> &VfioDevice {
-        &self.device
-    }
-
-    /// The open fd of the model.
-    ///
-    /// ```
-    /// # use tph_client::emulated::EmulatedBackend;
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// assert!(b.fd().is_some());
-    /// ```
-    pub fn fd(&self) -> Option<&DeviceFd> {
-        self.fd.as_ref()
-    }
-
-    /// Closes the fd (the last close turns TPH off) and opens the device again.
-    ///
-    /// ```
-    /// # use tph_client::emulated::EmulatedBackend;
-    /// # use tph_client::{Mode, Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// let mut dev = TphDevice::with_revision(b, Revision::V7).unwrap();
-    /// dev.enable(Mode::Iv).unwrap();
-    /// dev.backend_mut().reopen().unwrap();
-    /// assert_eq!(dev.backend().device().snapshot().control, Some(0));
-    /// ```
-    pub fn reopen(&mut self) -> Result<(), Errno> {
-        if let Some(fd) = self.fd.take() {
-            fd.close();
-        }
-        self.fd = Some(self.device.open().map_err(errno)?);
-        Ok(())
-    }
-
-    fn open_fd(&self) -> Result<&DeviceFd, Errno> {
-        self.fd.as_ref().ok_or(Errno(libc::EBADF))
-    }
-}
-
-impl Backend for EmulatedBackend {
-    fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        self.open_fd()?
-            .ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, arg)
-            .map_err(errno)
-    }
-
-    fn set_msix(&mut self, count: u32) -> Result<(), Errno> {
-        self.open_fd()?.set_irqs(count).map_err(errno)
-    }
-
-    fn reset(&mut self) -> Result<(), Errno> {
-        self.open_fd()?.reset().map_err(errno)
-    }
-
-    fn read_config(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.open_fd()?.config_read(offset, buf).map_err(errno)
-    }
-
-    fn cpu_count(&self) -> Option<u32> {
-        Some(self.device.cpu_count())
-    }
-
-    /// `VFIO_DEVICE_FEATURE` on the model: answered on a `KernelAbi::Feature` host, ENOTTY on a
-    /// v7 host.
-    fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        self.open_fd()?
-            .ioctl_bytes(abi::VFIO_DEVICE_FEATURE, arg)
-            .map_err(errno)
-    }
-
-    /// A config-region write on the model (the feature revision enables TPH this way; a v7
-    /// host drops it).
-    fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        self.open_fd()?.config_write(offset, data).map_err(errno)
-    }
 }
 
 /// The supervised child's memory as the model's `UserMemory`.
@@ -201,8 +54,8 @@ impl UserMemory for Remote<'_> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tph_client::emulated::ModelHandler;
-/// use tph_client::harness::{supervise, TRAPPED_REQUESTS};
+/// use tph_testkit::model::ModelHandler;
+/// use tph_testkit::harness::{supervise, TRAPPED_REQUESTS};
 /// let host = tph_kernel::Host::with_default_machine(Default::default());
 /// let device = host.take_over("02:00.0".parse().unwrap()).unwrap();
 /// let mut handler = ModelHandler::new(device.open().unwrap());
@@ -225,7 +78,7 @@ impl ModelHandler {
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let device = host.take_over("02:00.0".parse().unwrap()).unwrap();
-    /// let handler = tph_client::emulated::ModelHandler::new(device.open().unwrap());
+    /// let handler = tph_testkit::model::ModelHandler::new(device.open().unwrap());
     /// assert_eq!(handler.fd().device().open_count(), 1);
     /// ```
     pub fn new(fd: DeviceFd) -> Self {
@@ -240,7 +93,7 @@ impl ModelHandler {
     /// other fds run in the kernel as usual).
     ///
     /// ```
-    /// let s = tph_client::emulated::ModelHandler::config_region_sandbox();
+    /// let s = tph_testkit::model::ModelHandler::config_region_sandbox();
     /// assert_eq!(s.syscalls, [libc::SYS_pread64, libc::SYS_pwrite64]);
     /// ```
     pub fn config_region_sandbox() -> Sandbox {
@@ -256,7 +109,7 @@ impl ModelHandler {
     }
 
     fn set_irqs(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
-        let mut head = [0u8; crate::backend::IRQ_SET_HEADER_SIZE];
+        let mut head = [0u8; IRQ_SET_HEADER_SIZE];
         mem.read(call.arg, &mut head)?;
         let count = decode_msix_irq_count(&head).ok_or(Errno(libc::EINVAL))?;
         self.fd.set_irqs(count).map_err(errno).map(|()| 0)

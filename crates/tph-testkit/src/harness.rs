@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tph_client::harness::{supervise, ChildMemory, IoctlHandler, Trapped, TRAPPED_REQUESTS};
+//! use tph_testkit::harness::{supervise, ChildMemory, IoctlHandler, Trapped, TRAPPED_REQUESTS};
 //! use tph_client::Errno;
 //!
 //! struct NoTph;
@@ -32,9 +32,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::abi;
-use crate::error::{Errno, Error};
+use tph_client::abi;
+use tph_client::Errno;
+
 use crate::sys::{self, Ready};
+use crate::Error;
 
 /// The requests the harness traps by default: the TPH ioctl, MSI-X set-up and device reset.
 pub const TRAPPED_REQUESTS: [u32; 3] = [
@@ -49,7 +51,7 @@ const POLL_MS: i32 = 50;
 /// One trapped system call; for `ioctl(fd, request, arg)` the fields name its arguments.
 ///
 /// ```
-/// let t = tph_client::harness::Trapped {
+/// let t = tph_testkit::harness::Trapped {
 ///     pid: 1, nr: libc::SYS_ioctl, args: [3, 0x3B7A, 0x1000, 0, 0, 0], fd: 3, request: 0x3B7A, arg: 0x1000,
 /// };
 /// assert_eq!(t.request, tph_client::abi::VFIO_DEVICE_PCI_TPH);
@@ -97,7 +99,7 @@ impl From<Result<i32, Errno>> for Reply {
 /// `/dev`; needs `CAP_SYS_ADMIN`), and a file for its stdin.
 ///
 /// ```
-/// let s = tph_client::harness::Sandbox::default();
+/// let s = tph_testkit::harness::Sandbox::default();
 /// assert!(s.binds.is_empty() && s.syscalls.is_empty() && s.stdin.is_none());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,7 +123,7 @@ impl ChildMemory {
     /// Reads `buf.len()` bytes at `addr` in the child; EFAULT where it is not mapped.
     ///
     /// ```no_run
-    /// # use tph_client::harness::{ChildMemory, IoctlHandler, Trapped};
+    /// # use tph_testkit::harness::{ChildMemory, IoctlHandler, Trapped};
     /// # use tph_client::Errno;
     /// struct Echo;
     /// impl IoctlHandler for Echo {
@@ -141,7 +143,7 @@ impl ChildMemory {
     /// Writes `data` at `addr` in the child; EFAULT where it is not mapped or writable.
     ///
     /// ```no_run
-    /// # use tph_client::harness::{ChildMemory, IoctlHandler, Trapped};
+    /// # use tph_testkit::harness::{ChildMemory, IoctlHandler, Trapped};
     /// # use tph_client::Errno;
     /// struct CapIv8;
     /// impl IoctlHandler for CapIv8 {
@@ -158,10 +160,10 @@ impl ChildMemory {
     }
 }
 
-/// Answers trapped calls (in practice: the kernel model, [`crate::emulated::ModelHandler`]).
+/// Answers trapped calls (in practice: the kernel model, [`crate::model::ModelHandler`]).
 ///
 /// ```
-/// use tph_client::harness::{ChildMemory, IoctlHandler, Trapped};
+/// use tph_testkit::harness::{ChildMemory, IoctlHandler, Trapped};
 /// use tph_client::Errno;
 /// /// Says "not a TPH device" to everything.
 /// struct NoTph;
@@ -192,7 +194,7 @@ pub trait IoctlHandler {
 ///
 /// ```no_run
 /// # use std::time::Duration;
-/// # use tph_client::harness::*;
+/// # use tph_testkit::harness::*;
 /// # struct H;
 /// # impl IoctlHandler for H { fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> { Ok(0) } }
 /// let out = supervise(std::process::Command::new("true"), &TRAPPED_REQUESTS, &mut H, Duration::from_secs(5)).unwrap();
@@ -213,7 +215,7 @@ pub struct Supervised {
 /// Whether this kernel offers seccomp user notification (`/proc/sys/kernel/seccomp/actions_avail`).
 ///
 /// ```
-/// let _ = tph_client::harness::user_notif_available();
+/// let _ = tph_testkit::harness::user_notif_available();
 /// ```
 pub fn user_notif_available() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail")
@@ -247,11 +249,11 @@ fn reader(mut pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
 }
 
 /// Runs `cmd` with `ioctl`s whose request is in `requests` answered by `handler`, until it exits
-/// or `timeout` passes (then it is killed and [`Error::HarnessTimeout`] returned).
+/// or `timeout` passes (then it is killed and [`Error::Timeout`] returned).
 ///
 /// ```
 /// use std::time::Duration;
-/// use tph_client::harness::{supervise, user_notif_available, ChildMemory, IoctlHandler, Trapped};
+/// use tph_testkit::harness::{supervise, user_notif_available, ChildMemory, IoctlHandler, Trapped};
 /// struct Never;
 /// impl IoctlHandler for Never {
 ///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> {
@@ -283,7 +285,7 @@ fn c_path(p: &std::path::Path) -> Result<std::ffi::CString, Error> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tph_client::harness::{supervise_in, ChildMemory, IoctlHandler, Sandbox, Trapped};
+/// use tph_testkit::harness::{supervise_in, ChildMemory, IoctlHandler, Sandbox, Trapped};
 /// struct Pass;
 /// impl IoctlHandler for Pass {
 ///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> { Ok(0) }
@@ -318,7 +320,11 @@ pub fn supervise_in(
         .iter()
         .map(|(s, d)| Ok((c_path(s)?, c_path(d)?)))
         .collect::<Result<Vec<_>, Error>>()?;
-    let filter = sys::notify_filter(requests, &sandbox.syscalls);
+    let filter =
+        sys::notify_filter(requests, &sandbox.syscalls).map_err(|_| Error::TooManyTrapped {
+            count: requests.len() + sandbox.syscalls.len(),
+            max: sys::MAX_TRAPPED,
+        })?;
     sys::install_listener_before_exec(&mut cmd, filter, binds, OwnedFd::from(child_end));
     let mut guard = Guard(
         cmd.spawn()
@@ -350,7 +356,7 @@ fn serve(
     let mut answered = 0;
     loop {
         if Instant::now() > deadline {
-            return Err(Error::HarnessTimeout);
+            return Err(Error::Timeout);
         }
         match sys::poll_in(listener.as_fd(), POLL_MS) {
             Ok(Ready::In) => answered += usize::from(answer_one(listener, handler)),
@@ -361,9 +367,9 @@ fn serve(
                 }
             }
             Err(errno) => {
-                return Err(Error::Backend {
-                    op: "polling the listener",
-                    errno,
+                return Err(Error::Harness {
+                    what: "polling the listener",
+                    source: std::io::Error::from_raw_os_error(errno.0),
                 })
             }
         }

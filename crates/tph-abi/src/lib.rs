@@ -1,16 +1,27 @@
-//! The kernel ABIs this client speaks, byte for byte.
+//! The VFIO PCIe TPH kernel ABI, byte for byte: one definition shared by the client (what a driver
+//! sends) and the reference kernel model (what it accepts).
 //!
-//! The v7 `VFIO_DEVICE_PCI_TPH` ioctl (`shared/spec/vfio-tph-v7.md` section 1) and the later
-//! feature-based revision (`later-revisions.md`). Structs are `#[repr(C)]` mirrors of the UAPI
-//! with compile-time size and offset assertions; argument buffers are built and read with
-//! explicit little-endian byte encoding (never `transmute`).
+//! - The v7 `VFIO_DEVICE_PCI_TPH` ioctl (`docs/spec/vfio-tph-v7.md` section 1): [`TphOp`] and its
+//!   union views [`TphCap`], [`TphCtrl`], [`TphSt`], and [`TphEntry`].
+//! - The later feature revision (`docs/spec/later-revisions.md`): [`DeviceFeature`],
+//!   [`FeatureTphSt`], [`encode_feature_st`].
+//! - The VFIO requests around them ([`vfio`]): MSI-X set-up, reset, regions, and the legacy and
+//!   cdev opening sequences.
+//!
+//! Structs are `#[repr(C)]` mirrors of the UAPI with compile-time size and offset assertions;
+//! argument buffers are built and read with explicit little-endian byte encoding (never
+//! `transmute`).
 //!
 //! ```
-//! use tph_client::abi;
+//! use tph_abi as abi;
 //! assert_eq!(abi::VFIO_DEVICE_PCI_TPH, 0x3B7A);
 //! let buf = abi::encode_get_cap();
 //! assert_eq!(buf.len(), abi::OP_HEADER_SIZE);
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod vfio;
 
 use std::mem::{offset_of, size_of};
 
@@ -22,7 +33,7 @@ pub const VFIO_BASE: u8 = 100;
 /// `_IO(ty, nr)`: a Linux ioctl request number without direction or size bits.
 ///
 /// ```
-/// assert_eq!(tph_client::abi::io(b';', 122), 0x3B7A);
+/// assert_eq!(tph_abi::io(b';', 122), 0x3B7A);
 /// ```
 pub const fn io(ty: u8, nr: u8) -> u32 {
     ((ty as u32) << 8) | nr as u32
@@ -31,27 +42,27 @@ pub const fn io(ty: u8, nr: u8) -> u32 {
 /// `VFIO_DEVICE_PCI_TPH` = `_IO(';', 100 + 22)`, the v7 TPH ioctl (0x3B7A).
 ///
 /// ```
-/// assert_eq!(tph_client::abi::VFIO_DEVICE_PCI_TPH, 0x3B7A);
+/// assert_eq!(tph_abi::VFIO_DEVICE_PCI_TPH, 0x3B7A);
 /// ```
-pub const VFIO_DEVICE_PCI_TPH: u32 = io(VFIO_TYPE, VFIO_BASE + 22);
+pub const VFIO_DEVICE_PCI_TPH: u32 = vfio::Request::DevicePciTph.number();
 /// `VFIO_DEVICE_SET_IRQS` = `_IO(';', 100 + 10)` (0x3B6E).
 ///
 /// ```
-/// assert_eq!(tph_client::abi::VFIO_DEVICE_SET_IRQS, 0x3B6E);
+/// assert_eq!(tph_abi::VFIO_DEVICE_SET_IRQS, 0x3B6E);
 /// ```
-pub const VFIO_DEVICE_SET_IRQS: u32 = io(VFIO_TYPE, VFIO_BASE + 10);
+pub const VFIO_DEVICE_SET_IRQS: u32 = vfio::Request::DeviceSetIrqs.number();
 /// `VFIO_DEVICE_RESET` = `_IO(';', 100 + 11)` (0x3B6F).
 ///
 /// ```
-/// assert_eq!(tph_client::abi::VFIO_DEVICE_RESET, 0x3B6F);
+/// assert_eq!(tph_abi::VFIO_DEVICE_RESET, 0x3B6F);
 /// ```
-pub const VFIO_DEVICE_RESET: u32 = io(VFIO_TYPE, VFIO_BASE + 11);
+pub const VFIO_DEVICE_RESET: u32 = vfio::Request::DeviceReset.number();
 /// `VFIO_DEVICE_FEATURE` = `_IO(';', 100 + 17)` (0x3B75), used by the later feature revision.
 ///
 /// ```
-/// assert_eq!(tph_client::abi::VFIO_DEVICE_FEATURE, 0x3B75);
+/// assert_eq!(tph_abi::VFIO_DEVICE_FEATURE, 0x3B75);
 /// ```
-pub const VFIO_DEVICE_FEATURE: u32 = io(VFIO_TYPE, VFIO_BASE + 17);
+pub const VFIO_DEVICE_FEATURE: u32 = vfio::Request::DeviceFeature.number();
 
 /// v7 op code: query capabilities.
 pub const OP_GET_CAP: u32 = 0;
@@ -83,8 +94,8 @@ pub const MAX_ARG_SIZE: usize = OP_HEADER_SIZE + MAX_ENTRIES * ENTRY_SIZE;
 /// `struct vfio_device_pci_tph_op`: the 16-byte head of every v7 argument.
 ///
 /// ```
-/// let op = tph_client::abi::TphOp::from_bytes(&tph_client::abi::encode_disable()).unwrap();
-/// assert_eq!((op.argsz, op.op), (16, tph_client::abi::OP_DISABLE));
+/// let op = tph_abi::TphOp::from_bytes(&tph_abi::encode_disable()).unwrap();
+/// assert_eq!((op.argsz, op.op), (16, tph_abi::OP_DISABLE));
 /// ```
 ///
 /// The C union payload is kept as its 8 raw bytes; [`TphCap`], [`TphCtrl`] and [`TphSt`] are its
@@ -117,7 +128,7 @@ pub struct TphCap {
 /// `struct vfio_pci_tph_ctrl`: ENABLE input at offset 8.
 ///
 /// ```
-/// let c = tph_client::abi::TphCtrl { mode: tph_client::abi::MODE_IV, reserved: [0; 7] };
+/// let c = tph_abi::TphCtrl { mode: tph_abi::MODE_IV, reserved: [0; 7] };
 /// assert_eq!(std::mem::size_of_val(&c), 8);
 /// ```
 #[repr(C)]
@@ -132,7 +143,7 @@ pub struct TphCtrl {
 /// `struct vfio_pci_tph_st`: GET_ST/SET_ST head at offset 8; entries follow at offset 16.
 ///
 /// ```
-/// assert_eq!(std::mem::size_of::<tph_client::abi::TphSt>(), 8);
+/// assert_eq!(std::mem::size_of::<tph_abi::TphSt>(), 8);
 /// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -164,7 +175,7 @@ pub struct TphEntry {
 /// `struct vfio_device_feature` head of the later feature revision.
 ///
 /// ```
-/// use tph_client::abi::{DeviceFeature, FEATURE_GET, FEATURE_TPH_ST};
+/// use tph_abi::{DeviceFeature, FEATURE_GET, FEATURE_TPH_ST};
 /// let f = DeviceFeature { argsz: 16, flags: FEATURE_GET | FEATURE_TPH_ST };
 /// assert_eq!(f.flags, 0x1000d);
 /// ```
@@ -180,7 +191,7 @@ pub struct DeviceFeature {
 /// `struct vfio_device_feature_tph_st` payload of the later feature revision.
 ///
 /// ```
-/// assert_eq!(std::mem::offset_of!(tph_client::abi::FeatureTphSt, count), 6);
+/// assert_eq!(std::mem::offset_of!(tph_abi::FeatureTphSt, count), 6);
 /// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -201,6 +212,22 @@ pub const FEATURE_GET: u32 = 1 << 16;
 pub const FEATURE_SET: u32 = 1 << 17;
 /// `VFIO_DEVICE_FEATURE_PROBE` flag.
 pub const FEATURE_PROBE: u32 = 1 << 18;
+/// `flags` bits 15:0 of `struct vfio_device_feature`: the feature number.
+pub const FEATURE_MASK: u32 = 0xffff;
+/// `sizeof(struct vfio_device_feature)` without `data[]` (`argsz`, `flags`).
+pub const FEATURE_HEAD_SIZE: usize = size_of::<DeviceFeature>();
+/// `sizeof(struct vfio_device_feature_tph_st)` without `data[]` (`flags`, `index`, `count`).
+pub const TPH_ST_HEAD_SIZE: usize = size_of::<FeatureTphSt>();
+/// Offset of `data[0]` (CPU ids in, tags out) in a whole TPH_ST feature argument.
+pub const TPH_ST_DATA_OFFSET: u64 = (FEATURE_HEAD_SIZE + TPH_ST_HEAD_SIZE) as u64;
+/// `vfio_device_feature_tph_st.flags` bit 0: memory type (0 volatile, 1 persistent).
+pub const TPH_ST_FLAG_MEM_TYPE: u32 = 1;
+/// Offset of the union payload in a v7 argument.
+pub const PAYLOAD_OFFSET: u64 = offset_of!(TphOp, payload) as u64;
+/// Offset of `ents[0]` in a v7 GET_ST/SET_ST argument.
+pub const ENTS_OFFSET: u64 = OP_HEADER_SIZE as u64;
+/// Offset of `st` inside a [`TphEntry`].
+pub const ENTRY_ST_OFFSET: u64 = offset_of!(TphEntry, st) as u64;
 
 // Layout pins against the spec tables (vfio-tph-v7.md section 1, later-revisions.md).
 const _: () = {
@@ -234,7 +261,7 @@ const _: () = {
 /// Why an argument buffer could not be built or read.
 ///
 /// ```
-/// use tph_client::abi::{encode_st, AbiError, OP_GET_ST};
+/// use tph_abi::{encode_st, AbiError, OP_GET_ST};
 /// assert_eq!(encode_st(OP_GET_ST, &[]), Err(AbiError::BadCount(0)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -279,7 +306,7 @@ impl TphOp {
     /// The 16 little-endian bytes of this head.
     ///
     /// ```
-    /// let op = tph_client::abi::TphOp { argsz: 16, op: 2, payload: [0; 8] };
+    /// let op = tph_abi::TphOp { argsz: 16, op: 2, payload: [0; 8] };
     /// assert_eq!(&op.to_bytes()[..8], &[16, 0, 0, 0, 2, 0, 0, 0]);
     /// ```
     pub fn to_bytes(&self) -> [u8; 16] {
@@ -294,7 +321,7 @@ impl TphOp {
     ///
     /// ```
     /// let b = [16, 0, 0, 0, 0, 0, 0, 0, 3, 0, 8, 0, 0, 0, 0, 0];
-    /// let op = tph_client::abi::TphOp::from_bytes(&b).unwrap();
+    /// let op = tph_abi::TphOp::from_bytes(&b).unwrap();
     /// assert_eq!(op.argsz, 16);
     /// ```
     pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
@@ -313,7 +340,7 @@ impl TphCap {
     /// Reads the capability payload (8 bytes).
     ///
     /// ```
-    /// let cap = tph_client::abi::TphCap::from_bytes(&[1, 0, 8, 0, 0, 0, 0, 0]).unwrap();
+    /// let cap = tph_abi::TphCap::from_bytes(&[1, 0, 8, 0, 0, 0, 0, 0]).unwrap();
     /// assert_eq!((cap.supported_modes, cap.st_table_sz), (1, 8));
     /// ```
     pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
@@ -329,7 +356,7 @@ impl TphCap {
     /// The 8 little-endian bytes of this payload.
     ///
     /// ```
-    /// let cap = tph_client::abi::TphCap { supported_modes: 3, st_table_sz: 0x102, ..Default::default() };
+    /// let cap = tph_abi::TphCap { supported_modes: 3, st_table_sz: 0x102, ..Default::default() };
     /// assert_eq!(cap.to_bytes(), [3, 0, 2, 1, 0, 0, 0, 0]);
     /// ```
     pub fn to_bytes(&self) -> [u8; 8] {
@@ -346,7 +373,7 @@ impl TphEntry {
     /// The 12 little-endian bytes of this entry.
     ///
     /// ```
-    /// let e = tph_client::abi::TphEntry { cpu: 5, index: 3, ..Default::default() };
+    /// let e = tph_abi::TphEntry { cpu: 5, index: 3, ..Default::default() };
     /// assert_eq!(e.to_bytes(), [5, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0]);
     /// ```
     pub fn to_bytes(&self) -> [u8; 12] {
@@ -364,7 +391,7 @@ impl TphEntry {
     ///
     /// ```
     /// let b = [5, 0, 0, 0, 1, 0, 0, 0, 0x34, 0x12, 0, 0];
-    /// let e = tph_client::abi::TphEntry::from_bytes(&b).unwrap();
+    /// let e = tph_abi::TphEntry::from_bytes(&b).unwrap();
     /// assert_eq!((e.cpu, e.mem_type, e.st), (5, 1, 0x1234));
     /// ```
     pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
@@ -388,7 +415,7 @@ fn head(op: u32, argsz: usize, payload: [u8; 8]) -> [u8; 16] {
 /// The 16-byte GET_CAP argument.
 ///
 /// ```
-/// let b = tph_client::abi::encode_get_cap();
+/// let b = tph_abi::encode_get_cap();
 /// assert_eq!(b, [16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 /// ```
 pub fn encode_get_cap() -> Vec<u8> {
@@ -398,7 +425,7 @@ pub fn encode_get_cap() -> Vec<u8> {
 /// The 16-byte ENABLE argument for UAPI mode bits `mode`.
 ///
 /// ```
-/// let b = tph_client::abi::encode_enable(tph_client::abi::MODE_DS);
+/// let b = tph_abi::encode_enable(tph_abi::MODE_DS);
 /// assert_eq!(&b[4..9], &[1, 0, 0, 0, 2]);
 /// ```
 pub fn encode_enable(mode: u8) -> Vec<u8> {
@@ -408,7 +435,7 @@ pub fn encode_enable(mode: u8) -> Vec<u8> {
 /// The 16-byte DISABLE argument.
 ///
 /// ```
-/// assert_eq!(tph_client::abi::encode_disable()[4], 2);
+/// assert_eq!(tph_abi::encode_disable()[4], 2);
 /// ```
 pub fn encode_disable() -> Vec<u8> {
     head(OP_DISABLE, OP_HEADER_SIZE, [0; 8]).to_vec()
@@ -417,7 +444,7 @@ pub fn encode_disable() -> Vec<u8> {
 /// A GET_ST or SET_ST argument carrying `entries` (1..=2048 of them).
 ///
 /// ```
-/// use tph_client::abi::{encode_st, TphEntry, OP_SET_ST};
+/// use tph_abi::{encode_st, TphEntry, OP_SET_ST};
 /// let b = encode_st(OP_SET_ST, &[TphEntry { cpu: 1, index: 2, ..Default::default() }]).unwrap();
 /// assert_eq!(b.len(), 28);
 /// assert!(encode_st(OP_SET_ST, &[]).is_err());
@@ -441,7 +468,7 @@ pub fn encode_st(op: u32, entries: &[TphEntry]) -> Result<Vec<u8>, AbiError> {
 /// Reads the `st` field of `count` entries from a GET_ST argument after the call.
 ///
 /// ```
-/// use tph_client::abi::{decode_tags, encode_st, TphEntry, OP_GET_ST};
+/// use tph_abi::{decode_tags, encode_st, TphEntry, OP_GET_ST};
 /// let b = encode_st(OP_GET_ST, &[TphEntry { cpu: 7, st: 0x44, ..Default::default() }]).unwrap();
 /// assert_eq!(decode_tags(&b, 1).unwrap(), vec![0x44]);
 /// ```
@@ -459,7 +486,7 @@ pub fn decode_tags(buf: &[u8], count: usize) -> Result<Vec<u16>, AbiError> {
 /// Reads `count` entries from a GET_ST/SET_ST argument after the call.
 ///
 /// ```
-/// use tph_client::abi::{decode_entries, encode_st, TphEntry, OP_GET_ST};
+/// use tph_abi::{decode_entries, encode_st, TphEntry, OP_GET_ST};
 /// let e = TphEntry { cpu: 7, st: 0x44, ..Default::default() };
 /// let b = encode_st(OP_GET_ST, &[e]).unwrap();
 /// assert_eq!(decode_entries(&b, 1).unwrap(), vec![e]);
@@ -477,13 +504,144 @@ pub fn decode_entries(buf: &[u8], count: usize) -> Result<Vec<TphEntry>, AbiErro
 /// Reads the GET_CAP payload from a GET_CAP argument after the call.
 ///
 /// ```
-/// let mut b = tph_client::abi::encode_get_cap();
+/// let mut b = tph_abi::encode_get_cap();
 /// b[8] = 1;
 /// b[10] = 64;
-/// assert_eq!(tph_client::abi::decode_cap(&b).unwrap().st_table_sz, 64);
+/// assert_eq!(tph_abi::decode_cap(&b).unwrap().st_table_sz, 64);
 /// ```
 pub fn decode_cap(buf: &[u8]) -> Result<TphCap, AbiError> {
     TphCap::from_bytes(buf.get(8..).unwrap_or(&[]))
+}
+
+/// Little-endian `u32` at `at` in `b`; bytes past the end read as 0 (callers that need the
+/// bytes to be there check the length first).
+///
+/// ```
+/// assert_eq!(tph_abi::le32(&[1, 2, 3, 4], 0), 0x0403_0201);
+/// assert_eq!(tph_abi::le32(&[1, 2], 0), 0x0201);
+/// ```
+pub fn le32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    for (i, byte) in a.iter_mut().enumerate() {
+        *byte = b.get(at + i).copied().unwrap_or(0);
+    }
+    u32::from_le_bytes(a)
+}
+
+impl TphEntry {
+    /// An entry for SET_ST/GET_ST input: `cpu`, `mem_type`, `index`, everything else 0.
+    ///
+    /// ```
+    /// let e = tph_abi::TphEntry::new(3, 1, 5);
+    /// assert_eq!((e.cpu, e.mem_type, e.index, e.st), (3, 1, 5, 0));
+    /// ```
+    pub fn new(cpu: u32, mem_type: u8, index: u16) -> Self {
+        Self {
+            cpu,
+            mem_type,
+            index,
+            ..Self::default()
+        }
+    }
+
+    /// Reads an entry from the start of `b` as the kernel copies it from user memory it has
+    /// already sized: bytes past the end of `b` read as 0.
+    ///
+    /// ```
+    /// let e = tph_abi::TphEntry::decode(&[7, 0, 0, 0, 1]);
+    /// assert_eq!((e.cpu, e.mem_type, e.index), (7, 1, 0));
+    /// ```
+    pub fn decode(b: &[u8]) -> Self {
+        let mut a = [0u8; ENTRY_SIZE];
+        for (dst, src) in a.iter_mut().zip(b) {
+            *dst = *src;
+        }
+        Self::from_bytes(&a).unwrap_or_default()
+    }
+}
+
+/// The 16-byte argument of an op without entries (GET_CAP, ENABLE, DISABLE) with a raw payload:
+/// for building any op code, valid or not (tests, fuzzers, the kernel model's own checks).
+///
+/// ```
+/// let b = tph_abi::encode_op(9, [1, 2, 3, 4, 5, 6, 7, 8]);
+/// assert_eq!(&b[..9], &[16, 0, 0, 0, 9, 0, 0, 0, 1]);
+/// ```
+pub fn encode_op(op: u32, payload: [u8; 8]) -> Vec<u8> {
+    head(op, OP_HEADER_SIZE, payload).to_vec()
+}
+
+/// A GET_ST/SET_ST argument with any number of `entries`, 0 and more than 2048 included (the
+/// kernel is the one that refuses them; [`encode_st`] is the checked form a client uses).
+///
+/// ```
+/// use tph_abi::{encode_st_raw, OP_SET_ST};
+/// let b = encode_st_raw(OP_SET_ST, &[]);
+/// assert_eq!((b.len(), b[8]), (16, 0));
+/// ```
+pub fn encode_st_raw(op: u32, entries: &[TphEntry]) -> Vec<u8> {
+    let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+    let mut payload = [0u8; 8];
+    payload[0..4].copy_from_slice(&count.to_le_bytes());
+    let argsz = OP_HEADER_SIZE + entries.len() * ENTRY_SIZE;
+    let mut buf = Vec::with_capacity(argsz);
+    buf.extend_from_slice(&head(op, argsz, payload));
+    for e in entries {
+        buf.extend_from_slice(&e.to_bytes());
+    }
+    buf
+}
+
+/// The argument of `VFIO_DEVICE_FEATURE` for TPH_ST: `direction` ([`FEATURE_GET`] or
+/// [`FEATURE_SET`], with or without [`FEATURE_PROBE`]), payload `st_flags`, first `index`, and
+/// `data` (CPU ids); `argsz` covers it all. `count` is `data.len()` (saturating at `u16::MAX`).
+///
+/// ```
+/// use tph_abi::{encode_feature_st, FEATURE_SET};
+/// let b = encode_feature_st(FEATURE_SET, 1, 0x0203, &[0x0a0b_0c0d]);
+/// assert_eq!(b.len(), 20);
+/// assert_eq!(&b[12..16], &[3, 2, 1, 0]);
+/// ```
+pub fn encode_feature_st(direction: u32, st_flags: u32, index: u16, data: &[u32]) -> Vec<u8> {
+    encode_feature_st_with(FEATURE_TPH_ST, direction, st_flags, index, data)
+}
+
+/// [`encode_feature_st`] for a feature number other than the default [`FEATURE_TPH_ST`] (a
+/// kernel that numbered the feature differently; the client confirms it with PROBE first).
+pub fn encode_feature_st_with(
+    feature: u32,
+    direction: u32,
+    st_flags: u32,
+    index: u16,
+    data: &[u32],
+) -> Vec<u8> {
+    let argsz = FEATURE_HEAD_SIZE + TPH_ST_HEAD_SIZE + 4 * data.len();
+    let count = u16::try_from(data.len()).unwrap_or(u16::MAX);
+    let mut v = Vec::with_capacity(argsz);
+    let argsz = u32::try_from(argsz).unwrap_or(u32::MAX);
+    v.extend_from_slice(&argsz.to_le_bytes());
+    v.extend_from_slice(&(direction | (feature & FEATURE_MASK)).to_le_bytes());
+    v.extend_from_slice(&st_flags.to_le_bytes());
+    v.extend_from_slice(&index.to_le_bytes());
+    v.extend_from_slice(&count.to_le_bytes());
+    for d in data {
+        v.extend_from_slice(&d.to_le_bytes());
+    }
+    v
+}
+
+/// The `data[]` words of a TPH_ST feature argument (the tags after a GET).
+///
+/// ```
+/// let b = tph_abi::encode_feature_st(tph_abi::FEATURE_GET, 0, 0, &[7, 9]);
+/// assert_eq!(tph_abi::feature_st_data(&b), [7, 9]);
+/// ```
+pub fn feature_st_data(arg: &[u8]) -> Vec<u32> {
+    arg.get(TPH_ST_DATA_OFFSET as usize..)
+        .unwrap_or(&[])
+        .chunks_exact(4)
+        .map(|w| le32(w, 0))
+        .collect()
 }
 
 #[cfg(test)]
@@ -549,6 +707,40 @@ mod tests {
         assert_eq!(
             decode_entries(&buf, 1),
             Err(AbiError::Short { len: 16, need: 28 })
+        );
+    }
+
+    #[test]
+    fn feature_st_layout_matches_spec_table() {
+        let b = encode_feature_st(FEATURE_SET, 1, 0x0203, &[0x0a0b_0c0d]);
+        assert_eq!(b.len(), 20);
+        assert_eq!(le32(&b, 0), 20);
+        assert_eq!(le32(&b, 4), FEATURE_SET | 13);
+        assert_eq!(le32(&b, 8), 1); // flags: persistent memory
+        assert_eq!(&b[12..16], &[3, 2, 1, 0]); // index 0x0203, count 1
+        assert_eq!(feature_st_data(&b), [0x0a0b_0c0d]);
+        assert_eq!(TPH_ST_DATA_OFFSET, 16);
+    }
+
+    #[test]
+    fn raw_st_and_checked_st_agree_where_both_apply() {
+        let e = [TphEntry::new(1, 0, 2), TphEntry::new(3, 1, 4)];
+        assert_eq!(
+            encode_st(OP_SET_ST, &e).unwrap(),
+            encode_st_raw(OP_SET_ST, &e)
+        );
+        assert_eq!(PAYLOAD_OFFSET, 8);
+        assert_eq!(ENTS_OFFSET, 16);
+        assert_eq!(ENTRY_ST_OFFSET, 8);
+    }
+
+    #[test]
+    fn lenient_decode_pads_missing_bytes_with_zero() {
+        let full = TphEntry::new(0x0102_0304, 1, 9).to_bytes();
+        assert_eq!(TphEntry::decode(&full), TphEntry::new(0x0102_0304, 1, 9));
+        assert_eq!(
+            TphEntry::decode(&full[..5]),
+            TphEntry::new(0x0102_0304, 1, 0)
         );
     }
 }

@@ -1,0 +1,44 @@
+//! Test kit (never published): run a real, unmodified program whose VFIO calls cross the real
+//! syscall boundary and are answered by the kernel model.
+//!
+//! - [`harness`]: a child process whose chosen ioctls (and whole syscalls) are trapped with
+//!   seccomp user notification and answered by an [`harness::IoctlHandler`] in this process.
+//! - [`model::ModelHandler`]: answers a driver's TPH, MSI-X, reset and config-region calls with
+//!   one open fd of the model.
+//! - [`vfio_host`]: a whole VFIO host (the legacy and cdev opening sequences, region and IRQ
+//!   info) over a fake `/sys` and `/dev` bind-mounted in the child's private mount namespace.
+//!
+//! `unsafe` lives only in the private `sys` module (seccomp, fd passing, pre-exec set-up).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+pub mod harness;
+pub mod model;
+mod sys;
+pub mod vfio_host;
+
+pub use error::Error;
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use tph_client::backend::Backend;
+use tph_client::TphDevice;
+
+/// Wires MSI-X vectors `0..n` of `dev` to `n` fresh eventfds, as a driver does with its own, and
+/// returns them (the caller keeps them for as long as it wants the interrupts).
+pub fn enable_msix<B: Backend>(
+    dev: &mut TphDevice<B>,
+    n: u32,
+) -> Result<Vec<OwnedFd>, tph_client::Error> {
+    let fds = (0..n)
+        .map(|_| tph_client::backend::eventfd())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|errno| tph_client::Error::Backend {
+            op: "creating eventfds",
+            errno,
+        })?;
+    let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
+    dev.enable_msix(&borrowed)?;
+    Ok(fds)
+}
