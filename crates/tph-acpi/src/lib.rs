@@ -6,6 +6,7 @@
 //! processor UIDs. [`firmware::open`] turns a user's firmware path (table file, ASL, AML, or a
 //! folder of tables) into a source.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod aml;
 pub mod dsm;

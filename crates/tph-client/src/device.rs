@@ -522,6 +522,13 @@ impl<B: Backend> TphDevice<B> {
         self.backend.tph_ioctl(arg)
     }
 
+    /// The mode the client believes TPH is enabled in (`None`: off, or a failed table write made
+    /// the kernel turn it off). A belief, not a register read: another program or a reset the
+    /// client did not see can change the device underneath.
+    pub fn believed_mode(&self) -> Option<Mode> {
+        self.known.mode
+    }
+
     /// Forgets what the client believed about the device (after a close and reopen).
     ///
     /// ```

@@ -226,7 +226,9 @@ impl<B: Backend> QueueSteering<B> {
     }
 
     /// Clears every entry it ever programmed (one SET_ST, IV mode), then disables TPH (one
-    /// DISABLE) even when the clear failed. On failure the device comes back in the error.
+    /// DISABLE) even when the clear failed. When a failed table write made the kernel turn TPH
+    /// off (the core does that), the entries written before it are still in the table: TPH is
+    /// enabled again just to clear them. On failure the device comes back in the error.
     ///
     /// ```
     /// # use tph_emu::EmulatedBackend;
@@ -244,6 +246,11 @@ impl<B: Backend> QueueSteering<B> {
         let slots: Vec<u16> = self.programmed.iter().copied().collect();
         let cleared = if slots.is_empty() {
             Ok(())
+        } else if self.dev.believed_mode().is_none() {
+            // The kernel only writes entries while TPH is on.
+            self.dev
+                .enable(self.mode)
+                .and_then(|()| self.dev.clear_entries(&slots))
         } else {
             self.dev.clear_entries(&slots)
         };

@@ -57,6 +57,7 @@
 //! assert_eq!(dev.snapshot().st_table[5], 3);
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod core;
 mod errno;

@@ -5,6 +5,7 @@
 //! Requester extended capability. Layouts follow `shared/spec/pci-tph-core.md` section 1.
 //! Machines (functions plus bus topology) are read from lspci dumps ([`dump`]) or sysfs.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod bytes;
 pub mod caps;
