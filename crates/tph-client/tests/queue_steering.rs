@@ -43,7 +43,14 @@ fn steering() -> (QueueSteering<Counting>, VfioDevice) {
     let host = Host::with_default_machine(HostOptions::default());
     let inner = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     let device = inner.device().clone();
-    let dev = TphDevice::with_revision(Counting { inner, tph_calls: 0 }, Revision::V7).unwrap();
+    let dev = TphDevice::with_revision(
+        Counting {
+            inner,
+            tph_calls: 0,
+        },
+        Revision::V7,
+    )
+    .unwrap();
     (QueueSteering::start(dev, Mode::Iv).unwrap(), device)
 }
 
@@ -81,7 +88,11 @@ fn bind_slot_held_by_another_bound_queue_is_refused() {
     let err = s.bind(&[q(1, 3, 2)]).unwrap_err();
     assert!(matches!(err, Error::DuplicateSlot(3)), "{err}");
     assert_eq!(s.cpu_of(0), Some(1), "queue 0 keeps its slot");
-    assert_eq!(dev.snapshot().st_table[3], 1, "entry 3 still steers to CPU 1 (tag 1)");
+    assert_eq!(
+        dev.snapshot().st_table[3],
+        1,
+        "entry 3 still steers to CPU 1 (tag 1)"
+    );
 }
 
 #[test]
@@ -90,9 +101,19 @@ fn bind_cpu_clear_value_is_refused_everywhere() {
     let err = s.bind(&[q(0, 0, 0xFFFF_FFFF)]).unwrap_err();
     assert!(matches!(err, Error::ClearValueAsCpu(0xFFFF_FFFF)), "{err}");
     s.bind(&[q(0, 0, 1)]).unwrap();
-    assert!(matches!(s.retarget(0, u32::MAX), Err(Error::ClearValueAsCpu(_))));
-    let steer = [Steer { index: 1, cpu: u32::MAX, mem: Default::default() }];
-    assert!(matches!(s.device().set_entries(&steer), Err(Error::ClearValueAsCpu(_))));
+    assert!(matches!(
+        s.retarget(0, u32::MAX),
+        Err(Error::ClearValueAsCpu(_))
+    ));
+    let steer = [Steer {
+        index: 1,
+        cpu: u32::MAX,
+        mem: Default::default(),
+    }];
+    assert!(matches!(
+        s.device().set_entries(&steer),
+        Err(Error::ClearValueAsCpu(_))
+    ));
 }
 
 #[test]
@@ -114,7 +135,11 @@ fn rebind_to_another_slot_clears_the_old_entry_in_the_same_call() {
     s.bind(&[q(0, 9, 6)]).unwrap();
     assert_eq!(calls(&mut s) - before, 1, "program and clear batched");
     let table = dev.snapshot().st_table;
-    assert_eq!((table[2], table[9]), (0, 6), "old entry cleared, new one programmed");
+    assert_eq!(
+        (table[2], table[9]),
+        (0, 6),
+        "old entry cleared, new one programmed"
+    );
     let dev_back = s.teardown().unwrap();
     let table = dev_back.backend().inner.device().snapshot().st_table;
     assert!(table.iter().all(|&t| t == 0), "{table:?}");
@@ -136,7 +161,11 @@ fn teardown_clears_every_programmed_entry_and_disables() {
     s.retarget(1, 3).unwrap();
     let before = calls(&mut s);
     let back = s.teardown().unwrap();
-    assert_eq!(back.backend().tph_calls - before, 2, "one SET_ST clearing, one DISABLE");
+    assert_eq!(
+        back.backend().tph_calls - before,
+        2,
+        "one SET_ST clearing, one DISABLE"
+    );
     let snap = dev.snapshot();
     assert_eq!(snap.control, Some(0));
     assert!(snap.st_table.iter().all(|&t| t == 0), "{:?}", snap.st_table);
@@ -150,7 +179,11 @@ fn teardown_after_a_failed_table_write_still_clears_earlier_entries() {
     dev.inject_write_failure(0);
     assert!(s.bind(&[q(2, 2, 3)]).is_err());
     assert_eq!(dev.snapshot().control, Some(0), "the core disabled TPH");
-    assert_eq!(&dev.snapshot().st_table[..2], &[1, 2], "earlier entries still programmed");
+    assert_eq!(
+        &dev.snapshot().st_table[..2],
+        &[1, 2],
+        "earlier entries still programmed"
+    );
     s.teardown().unwrap();
     let snap = dev.snapshot();
     assert_eq!(snap.control, Some(0));
