@@ -1,0 +1,73 @@
+//! A driver that depends on `tph-client` gets the driver API and nothing of the model: no kernel
+//! model, no AML interpreter, no serde, no KVM crates in its normal dependency tree (the
+//! rust-vmm backend is an opt-in feature).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::process::Command;
+
+fn tree(features: &[&str]) -> Option<String> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "tree",
+        "-e",
+        "normal",
+        "-p",
+        "tph-client",
+        "--prefix",
+        "none",
+        "--offline",
+    ]);
+    cmd.args([
+        "--manifest-path",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+    ]);
+    for f in features {
+        cmd.args(["--features", f]);
+    }
+    let out = cmd.output().ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "SKIPPED: cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+fn crate_names(tree: &str) -> Vec<&str> {
+    tree.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
+#[test]
+fn lean_client_default_tree_has_no_model_aml_serde_or_kvm() {
+    let Some(t) = tree(&[]) else { return };
+    let names = crate_names(&t);
+    assert!(names.contains(&"tph-abi"), "{t}");
+    for banned in [
+        "tph-kernel",
+        "tph-acpi",
+        "tph-emu",
+        "tph-testkit",
+        "serde",
+        "vfio-ioctls",
+    ] {
+        assert!(
+            !names.contains(&banned),
+            "{banned} in the default tree:\n{t}"
+        );
+    }
+    assert!(!names.iter().any(|n| n.starts_with("kvm-")), "{t}");
+}
+
+#[test]
+fn lean_client_rust_vmm_backend_is_opt_in() {
+    let Some(t) = tree(&["vfio-ioctls"]) else {
+        return;
+    };
+    let names = crate_names(&t);
+    assert!(names.contains(&"vfio-ioctls"), "{t}");
+    assert!(!names.contains(&"tph-kernel"), "{t}");
+}
