@@ -1,4 +1,4 @@
-//! The TPH steering-tag query (`shared/spec/firmware-dsm.md`): find the host bridges, check
+//! The TPH steering-tag query (`docs/spec/firmware-dsm.md`): find the host bridges, check
 //! function 0's bitmap for revision 7 bit 15, evaluate function 0xF per processor UID, decode.
 
 use std::path::Path;

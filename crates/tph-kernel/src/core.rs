@@ -1,7 +1,7 @@
 //! The Linux PCI TPH core (`drivers/pci/tph.c` behaviour plus the v7 series' fixes), acting on
 //! an emulated [`Function`] only through configuration and MSI-X accesses.
 //!
-//! Rules cite `shared/spec/pci-tph-core.md` section 2 ("core" below).
+//! Rules cite `docs/spec/pci-tph-core.md` section 2 ("core" below).
 
 use tph_acpi::{MemType, SteeringTagSource, TagWidth};
 use tph_regs::caps::{EXP_DEVCAP2, EXP_FLAGS};

@@ -3,6 +3,10 @@
 //! or, per host, the later feature revision (`VFIO_DEVICE_FEATURE_TPH_ST` plus a virtualised
 //! TPH Control register in the config region; see [`KernelAbi`]).
 //!
+//! Linked by `tph-emu` (the client's emulated backend), the test kit and `tphctl`; a driver on
+//! real hardware never links it. Rules cite the spec summaries in the repository's `docs/spec/`
+//! (`vfio-tph-v7.md`, `pci-tph-core.md`, `later-revisions.md`).
+//!
 //! # API map
 //!
 //! - Host: [`Host::with_default_machine`] (the built-in [`machines::default_machine`]) or

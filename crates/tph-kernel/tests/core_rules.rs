@@ -1,4 +1,4 @@
-//! Conformance: one test per rule of `shared/spec/pci-tph-core.md` section 2, on the core
+//! Conformance: one test per rule of `docs/spec/pci-tph-core.md` section 2, on the core
 //! directly (emulated function + a recording platform fake).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 

@@ -1,4 +1,4 @@
-//! Conformance: one test per rule of `shared/spec/vfio-tph-v7.md` (sections 1-3), named after
+//! Conformance: one test per rule of `docs/spec/vfio-tph-v7.md` (sections 1-3), named after
 //! the rule. Devices are those of the built-in default machine (see `common`).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 

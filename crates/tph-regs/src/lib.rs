@@ -2,8 +2,13 @@
 //!
 //! Decoding and encoding of the configuration-space structures TPH touches: the header, the
 //! capability and extended-capability lists, the PCI Express capability, MSI-X, and the TPH
-//! Requester extended capability. Layouts follow `shared/spec/pci-tph-core.md` section 1.
+//! Requester extended capability. Layouts follow `docs/spec/pci-tph-core.md` section 1.
 //! Machines (functions plus bus topology) are read from lspci dumps ([`dump`]) or sysfs.
+//!
+//! Linked by `tph-client` (it decodes the TPH capability read from the config region on the
+//! feature revision), `tph-kernel` (the emulated hardware's and the core's register fields),
+//! `tph-emu`, the test kit and `tphctl` (`list`, `show`, dumps and sysfs). The optional `serde`
+//! feature adds `serde::Serialize` to every decoded type.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -9,6 +9,9 @@
 //!   info) over a fake `/sys` and `/dev` bind-mounted in the child's private mount namespace.
 //!
 //! `unsafe` lives only in the private `sys` module (seccomp, fd passing, pre-exec set-up).
+//!
+//! Linked only as a dev-dependency, by the tests of `tph-client` and `tphctl`; it is
+//! `publish = false` and no program should depend on it.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,7 +1,8 @@
 //! `tphctl`: inspect and control PCIe TLP Processing Hints.
 //!
 //! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
-//! codes (0 success, 1 the asked-for thing is absent, 2 error).
+//! codes (0 success, 1 the asked-for thing is absent, 2 error). Nothing links it; it links
+//! `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client` and `tph-emu`.
 #![forbid(unsafe_code)]
 
 mod cmd;

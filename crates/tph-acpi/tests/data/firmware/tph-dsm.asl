@@ -7,7 +7,7 @@
  *
  * Use: tphctl session --emulated 01:00.0 --firmware tph-dsm.asl (iasl compiles it at start).
  *
- * Result layout (shared/spec/firmware-dsm.md): per memory type a 32-bit half, bit 0 8-bit tag
+ * Result layout (docs/spec/firmware-dsm.md): per memory type a 32-bit half, bit 0 8-bit tag
  * valid, bit 1 16-bit tag valid, bit 2 processing hints ignored, bits 15:8 the 8-bit tag, bits
  * 31:16 the 16-bit tag; volatile memory (VM) in bytes 0-3, persistent memory (PM) in bytes 4-7.
  */
