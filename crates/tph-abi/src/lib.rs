@@ -453,16 +453,7 @@ pub fn encode_st(op: u32, entries: &[TphEntry]) -> Result<Vec<u8>, AbiError> {
     if entries.is_empty() || entries.len() > MAX_ENTRIES {
         return Err(AbiError::BadCount(entries.len()));
     }
-    let count = u32::try_from(entries.len()).map_err(|_| AbiError::BadCount(entries.len()))?;
-    let mut payload = [0u8; 8];
-    payload[0..4].copy_from_slice(&count.to_le_bytes());
-    let argsz = OP_HEADER_SIZE + entries.len() * ENTRY_SIZE;
-    let mut buf = Vec::with_capacity(argsz);
-    buf.extend_from_slice(&head(op, argsz, payload));
-    for e in entries {
-        buf.extend_from_slice(&e.to_bytes());
-    }
-    Ok(buf)
+    Ok(encode_st_raw(op, entries))
 }
 
 /// Reads the `st` field of `count` entries from a GET_ST argument after the call.

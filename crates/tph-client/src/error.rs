@@ -83,6 +83,23 @@ impl Errno {
     pub fn from_io(e: &std::io::Error) -> Self {
         Errno(e.raw_os_error().unwrap_or(libc::EIO))
     }
+
+    /// The calling thread's `errno` now (right after a failed system call).
+    pub fn last() -> Self {
+        Self::from_io(&std::io::Error::last_os_error())
+    }
+
+    /// A system call's `int` return value: negative means failure with [`Errno::last`].
+    ///
+    /// ```
+    /// assert_eq!(tph_client::Errno::result(3), Ok(3));
+    /// ```
+    pub fn result(rc: i32) -> Result<i32, Self> {
+        if rc < 0 {
+            return Err(Self::last());
+        }
+        Ok(rc)
+    }
 }
 
 impl fmt::Display for Errno {

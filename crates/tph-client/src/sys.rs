@@ -8,7 +8,6 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
-use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use tph_abi::vfio::Request;
@@ -16,15 +15,12 @@ use tph_abi::vfio::Request;
 use crate::error::Errno;
 
 fn last_errno() -> Errno {
-    Errno::from_io(&io::Error::last_os_error())
+    Errno::last()
 }
 
 /// A syscall's return value: negative means failure with `errno`.
 fn check(rc: libc::c_int) -> Result<i32, Errno> {
-    if rc < 0 {
-        return Err(last_errno());
-    }
-    Ok(rc)
+    Errno::result(rc)
 }
 
 /// How a request passes its argument.

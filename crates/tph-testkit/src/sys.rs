@@ -12,15 +12,12 @@ use std::process::Command;
 use tph_client::Errno;
 
 fn last_errno() -> Errno {
-    Errno::from_io(&io::Error::last_os_error())
+    Errno::last()
 }
 
 /// A syscall's return value: negative means failure with `errno`.
 fn check(rc: libc::c_int) -> Result<i32, Errno> {
-    if rc < 0 {
-        return Err(last_errno());
-    }
-    Ok(rc)
+    Errno::result(rc)
 }
 
 // ---- seccomp user notification (the syscall-boundary harness) ----
