@@ -265,6 +265,7 @@ const _: () = {
 /// assert_eq!(encode_st(OP_GET_ST, &[]), Err(AbiError::BadCount(0)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AbiError {
     /// GET_ST/SET_ST batches carry 1..=2048 entries.
     #[error("{0} entries in one call; the kernel takes 1 to 2048")]

@@ -37,7 +37,7 @@ fn run(bdf: &str, n: u16) -> Result<(), Box<dyn std::error::Error>> {
         .map(|_| tph_client::backend::eventfd())
         .collect::<Result<_, _>>()?;
     // TPH on top, borrowing the device.
-    let mut tph = TphDevice::open(FdBackend::new(&device), &Probe::default())?;
+    let mut tph = TphDevice::with_probe(FdBackend::new(&device), &Probe::default())?;
     let cpus = tph.backend().cpu_count().unwrap_or(1);
     let caps = tph.capabilities()?;
     println!(

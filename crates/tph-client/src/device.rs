@@ -141,7 +141,7 @@ pub(crate) struct Known {
 /// #     fn cpu_count(&self) -> Option<u32> { None }
 /// # }
 /// // Without evidence of a v7 kernel, nothing is ever sent.
-/// let err = TphDevice::open(Nothing, &Probe::new("/nonexistent")).unwrap_err();
+/// let err = TphDevice::with_probe(Nothing, &Probe::new("/nonexistent")).unwrap_err();
 /// assert!(err.to_string().contains("no VFIO TPH interface"));
 /// ```
 #[derive(Debug)]
@@ -162,10 +162,10 @@ impl<B: Backend> TphDevice<B> {
     /// # let host = tph_kernel::Host::with_default_machine(Default::default());
     /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
     /// let probe = Probe::new("/sys").with_override(Revision::V7);
-    /// let dev = TphDevice::open(backend, &probe).unwrap();
+    /// let dev = TphDevice::with_probe(backend, &probe).unwrap();
     /// # let _ = dev;
     /// ```
-    pub fn open(backend: B, probe: &Probe) -> Result<Self, Error> {
+    pub fn with_probe(backend: B, probe: &Probe) -> Result<Self, Error> {
         Self::with_revision(backend, probe.run().revision)
     }
 

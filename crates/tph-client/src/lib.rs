@@ -24,7 +24,7 @@
 //! use tph_client::{Mode, Probe, Steer, TphDevice};
 //!
 //! let opened = open_vfio("0000:01:00.0", &VfioPaths::default())?;
-//! let mut tph = TphDevice::open(FdBackend::new(&opened), &Probe::default())?;
+//! let mut tph = TphDevice::with_probe(FdBackend::new(&opened), &Probe::default())?;
 //! tph.enable(Mode::Iv)?;
 //! tph.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }])?;
 //! # Ok::<(), tph_client::Error>(())

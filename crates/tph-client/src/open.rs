@@ -323,7 +323,7 @@ impl AsFd for VfioOpened {
 /// use tph_client::open::{open_vfio, VfioPaths};
 /// use tph_client::{Probe, TphDevice};
 /// let opened = open_vfio("0000:01:00.0", &VfioPaths::default()).unwrap();
-/// let mut tph = TphDevice::open(FdBackend::new(&opened), &Probe::default()).unwrap();
+/// let mut tph = TphDevice::with_probe(FdBackend::new(&opened), &Probe::default()).unwrap();
 /// println!("{:?}", tph.capabilities());
 /// // `opened` still belongs to the driver: BAR mmap, DMA, interrupts.
 /// ```

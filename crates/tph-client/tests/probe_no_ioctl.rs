@@ -62,7 +62,7 @@ impl Drop for FakeSysfs {
 fn probe_unknown_kernel_issues_no_ioctl() {
     let sysfs = FakeSysfs::new("unknown", &["disable_vga", "nointxmask"]);
     let calls = Arc::new(AtomicUsize::new(0));
-    let r = TphDevice::open(CountingBackend(calls.clone()), &Probe::new(&sysfs.0));
+    let r = TphDevice::with_probe(CountingBackend(calls.clone()), &Probe::new(&sysfs.0));
     assert!(matches!(
         r,
         Err(Error::NoInterface {
@@ -80,7 +80,7 @@ fn probe_unknown_kernel_issues_no_ioctl() {
 fn probe_feature_kernel_opens_without_ioctl() {
     let sysfs = FakeSysfs::new("feature", &["enable_unsafe_tph"]);
     let calls = Arc::new(AtomicUsize::new(0));
-    let dev = TphDevice::open(CountingBackend(calls.clone()), &Probe::new(&sysfs.0)).unwrap();
+    let dev = TphDevice::with_probe(CountingBackend(calls.clone()), &Probe::new(&sysfs.0)).unwrap();
     assert_eq!(dev.revision(), Revision::Feature);
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -93,7 +93,7 @@ fn probe_feature_kernel_opens_without_ioctl() {
 fn probe_v7_kernel_opens_without_ioctl() {
     let sysfs = FakeSysfs::new("v7", &["enable_unsafe_tph_ds_mode"]);
     let calls = Arc::new(AtomicUsize::new(0));
-    let dev = TphDevice::open(CountingBackend(calls.clone()), &Probe::new(&sysfs.0)).unwrap();
+    let dev = TphDevice::with_probe(CountingBackend(calls.clone()), &Probe::new(&sysfs.0)).unwrap();
     assert_eq!(dev.revision(), Revision::V7);
     assert_eq!(
         calls.load(Ordering::SeqCst),

@@ -28,7 +28,7 @@ fn child_script(interface: VfioInterface) {
         Ok(b) => tph_client::backend::FdBackend::new(b),
         Err(e) => return println!("@@ open: {e}"),
     };
-    let mut dev = TphDevice::open(backend, &Probe::default()).unwrap();
+    let mut dev = TphDevice::with_probe(backend, &Probe::default()).unwrap();
     println!("@@ revision {}", dev.revision());
     let caps = dev.capabilities().unwrap();
     println!("@@ caps iv={} size={}", caps.iv, caps.st_table_size);
