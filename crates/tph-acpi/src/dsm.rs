@@ -188,7 +188,7 @@ pub fn read_table_dir(dir: &Path) -> Result<Vec<Vec<u8>>, FirmwareError> {
     paths.sort();
     paths
         .iter()
-        .map(|p| std::fs::read(p).map_err(|e| io(p, e)))
+        .map(|p| crate::firmware::read_bounded(p))
         .collect()
 }
 
@@ -245,7 +245,7 @@ fn run_iasl(program: &str, dir: &Path, asl: &str) -> Result<Vec<u8>, FirmwareErr
             why: format!("iasl failed: {why}"),
         });
     }
-    std::fs::read(&aml).map_err(|e| io(&aml.display().to_string(), e))
+    crate::firmware::read_bounded(&aml)
 }
 
 /// Why `iasl` did not start; a missing compiler says which package provides it.

@@ -117,19 +117,40 @@ impl TableSource {
         }
     }
 
-    /// Parses lines `UID 0xST_INFO` (decimal or 0x-hex UID; `#` starts a comment).
+    /// Parses lines `UID 0xST_INFO` (decimal or 0x-hex UID; `#` starts a comment). A UID
+    /// given twice, or a table without any line, is an error.
     pub fn parse(text: &str) -> Result<Self, FirmwareError> {
         let mut table = BTreeMap::new();
+        let mut first_line = BTreeMap::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
                 continue;
             }
-            let (uid, info) =
-                parse_line(line).map_err(|why| FirmwareError::Parse { line: i + 1, why })?;
+            let parse = |why| FirmwareError::Parse { line: i + 1, why };
+            let (uid, info) = parse_line(line).map_err(parse)?;
+            if let Some(first) = first_line.insert(uid, i + 1) {
+                return Err(parse(format!(
+                    "UID {uid} given twice (first on line {first})"
+                )));
+            }
             table.insert(uid, info);
         }
+        if table.is_empty() {
+            return Err(FirmwareError::Parse {
+                line: 0,
+                why: "no `UID 0xST_INFO` line: the table is empty".into(),
+            });
+        }
         Ok(Self::from_map(table))
+    }
+}
+
+/// `s` quoted for an error message, cut to its first 40 characters.
+fn quote(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((cut, _)) => format!("{:?}...", s.get(..cut).unwrap_or_default()),
+        None => format!("{s:?}"),
     }
 }
 
@@ -138,13 +159,13 @@ fn parse_num(s: &str) -> Result<u64, String> {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => s.parse(),
     };
-    r.map_err(|e| format!("bad number {s:?}: {e}"))
+    r.map_err(|e| format!("bad number {}: {e}", quote(s)))
 }
 
 fn parse_line(line: &str) -> Result<(u32, StInfo), String> {
     let mut it = line.split_whitespace();
     let (Some(uid), Some(st), None) = (it.next(), it.next(), it.next()) else {
-        return Err(format!("expected `UID 0xST_INFO`, got {line:?}"));
+        return Err(format!("expected `UID 0xST_INFO`, got {}", quote(line)));
     };
     let uid = u32::try_from(parse_num(uid)?).map_err(|_| format!("UID {uid} exceeds 32 bits"))?;
     Ok((uid, StInfo(parse_num(st)?)))

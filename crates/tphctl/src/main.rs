@@ -1,7 +1,7 @@
 //! `tphctl`: inspect and control PCIe TLP Processing Hints.
 //!
 //! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
-//! codes (0 success, 1 the asked-for thing is absent, 2 error).
+//! codes (0 success, 1 the asked-for thing is absent, 2 error; see `cmd::EXIT_STATUS`).
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 /// Inspect and control PCIe TLP Processing Hints (TPH) steering tags.
 #[derive(Parser)]
-#[command(name = "tphctl", version, about, long_about = None)]
+#[command(name = "tphctl", version, about, long_about = None, after_help = cmd::EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +32,9 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = cmd::check_stdout() {
+        std::process::exit(cmd::finish(Err(e)));
+    }
     let result = match cli.command {
         Command::List(a) => cmd::list::run(a),
         Command::Show(a) => cmd::show::run(a),

@@ -27,8 +27,14 @@ fn tphctl_lspci(dump: &Path) -> String {
         .arg(dump)
         .output()
         .expect("tphctl runs");
+    // Generated spaces cut short, or with a capability past the end, leave verdicts unknown:
+    // status 2, said on stderr; the capabilities that were read still print.
+    let err = String::from_utf8_lossy(&out.stderr);
+    let partial = err.contains("TPH unknown") || err.contains("lies beyond");
     assert!(
-        out.status.code().is_some_and(|c| c <= 1),
+        out.status
+            .code()
+            .is_some_and(|c| c <= 1 || (c == 2 && partial)),
         "tphctl failed: {out:?}"
     );
     String::from_utf8(out.stdout).expect("utf-8")

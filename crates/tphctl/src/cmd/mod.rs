@@ -14,7 +14,17 @@ pub enum Found {
     Yes,
     /// Exit 1: the asked-for thing is absent (no TPH device, BDF not present, ...).
     No,
+    /// Exit 2: something failed (a session command, a firmware lookup, an unknown verdict)
+    /// and was already reported; the output holds what did work.
+    Failed,
 }
+
+/// The exit status scheme, the same for every subcommand (appended to each `--help`).
+pub const EXIT_STATUS: &str = "Exit status: 0 everything asked for was done or found; 1 the \
+    asked-for thing is absent (no such function, no TPH capability, no firmware _DSM); 2 an \
+    error, including a partial answer (configuration space not read, a session command or a \
+    firmware lookup that failed, a write error on standard output). A closed pipe on standard \
+    output ends the output quietly with status 0.";
 
 /// An error a subcommand reports once, as `tphctl: context: cause`.
 #[derive(Debug)]
@@ -46,6 +56,7 @@ pub fn finish(result: CmdResult) -> i32 {
     match result {
         Ok(Found::Yes) => 0,
         Ok(Found::No) => 1,
+        Ok(Found::Failed) => 2,
         Err(e) if is_broken_pipe(&*e.cause) => 0,
         Err(e) => {
             eprintln!("tphctl: {}: {}", e.context, e.cause);
@@ -57,4 +68,15 @@ pub fn finish(result: CmdResult) -> i32 {
 fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<std::io::Error>()
         .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Fails when standard output is closed (`>&-`): Rust's standard output would swallow every
+/// write to it, so the output would be lost with status 0.
+pub fn check_stdout() -> Result<(), CliError> {
+    use std::os::fd::AsFd;
+    std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(drop)
+        .map_err(|e| CliError::new("writing output", format!("standard output is closed ({e})")))
 }

@@ -68,7 +68,8 @@ impl Reply {
         self.error.is_none()
     }
 
-    fn bad_line(cmd: &str, message: String) -> Self {
+    /// The answer to a line that is not a command.
+    pub fn bad_line(cmd: &str, message: String) -> Self {
         Reply {
             cmd: cmd.to_string(),
             errno: None,
@@ -78,11 +79,14 @@ impl Reply {
     }
 }
 
-/// Runs one line against `dev` and says what happened; never fails.
-pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str) -> Reply {
+/// Runs line `number` against `dev` and says what happened; never fails.
+pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, number: usize) -> Reply {
     let cmd = match super::parse::parse(line) {
         Ok(c) => c,
-        Err(msg) => return Reply::bad_line(line, msg),
+        Err(msg) => {
+            let shown = super::parse::quote(line);
+            return Reply::bad_line(shown.trim_matches('"'), format!("line {number}: {msg}"));
+        }
     };
     let (result, data_on_error) = match cmd {
         Command::Raw(bytes) => return raw(dev, line, bytes),

@@ -4,7 +4,10 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 use tph_client::{Capabilities, CpuQuery, MemType};
-use tph_regs::tph::{StLocation, TphControl};
+use tph_regs::report::{enable_name, location_name, mode_name};
+use tph_regs::tph::{StMode, TphControl};
+
+use crate::cmd::list::{hex16, hex32};
 
 use super::exec::{Data, Registers, Reply};
 
@@ -19,20 +22,15 @@ fn mem_name(m: MemType) -> &'static str {
     }
 }
 
-fn location_name(l: StLocation) -> String {
-    match l {
-        StLocation::None => "none".into(),
-        StLocation::Capability => "capability".into(),
-        StLocation::MsiX => "msix".into(),
-        StLocation::Reserved(n) => format!("reserved({n})"),
-    }
-}
-
+/// The modes GET_CAP reports, named as `list` and `show` name them.
 fn modes(c: &Capabilities) -> Vec<&'static str> {
-    [(c.iv, "iv"), (c.ds, "ds")]
-        .into_iter()
-        .filter_map(|(on, n)| on.then_some(n))
-        .collect()
+    [
+        (c.iv, mode_name(StMode::InterruptVector)),
+        (c.ds, mode_name(StMode::DeviceSpecific)),
+    ]
+    .into_iter()
+    .filter_map(|(on, n)| on.then_some(n))
+    .collect()
 }
 
 /// Writes `reply` as text: the command echoed after `> `, then its result or `error: ...`.
@@ -76,8 +74,10 @@ fn text_show(out: &mut impl Write, r: &Registers) -> io::Result<()> {
     let c = TphControl::from_bits(r.control);
     writeln!(
         out,
-        "control: {:#010x} (mode {:?}, requester enable {:?})",
-        r.control, c.mode, c.enable
+        "control: {:#010x} (mode {}, requester enable {})",
+        r.control,
+        mode_name(c.mode),
+        enable_name(c.enable)
     )?;
     let set: Vec<String> = r
         .st_table
@@ -109,10 +109,12 @@ fn text_trace(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes `reply` as one JSON object on one line: `cmd`, `ok`, `errno` and the results.
-pub fn json_line(out: &mut impl Write, r: &Reply) -> io::Result<()> {
+/// Writes `reply` to line `number` as one JSON object on one line: `cmd`, `line`, `ok`,
+/// `errno` and the results.
+pub fn json_line(out: &mut impl Write, r: &Reply, number: usize) -> io::Result<()> {
     let mut m = Map::new();
     m.insert("cmd".into(), json!(r.cmd));
+    m.insert("line".into(), json!(number));
     m.insert("ok".into(), json!(r.ok()));
     m.insert("errno".into(), json!(r.errno.map(|e| e.name())));
     if let Some(e) = &r.error {
@@ -132,12 +134,18 @@ fn json_data(m: &mut Map<String, Value>, d: &Data) {
         Data::Tags(t) => {
             let tags: Vec<Value> = t
                 .iter()
-                .map(|(q, st)| json!({"cpu": q.cpu, "mem": mem_name(q.mem), "st": st}))
+                .map(|(q, st)| {
+                    json!({"cpu": q.cpu, "mem": mem_name(q.mem), "st": st, "st_hex": hex16(*st)})
+                })
                 .collect();
             m.insert("tags".into(), Value::Array(tags));
         }
         Data::Show(r) => {
+            let c = TphControl::from_bits(r.control);
             m.insert("control".into(), json!(r.control));
+            m.insert("control_hex".into(), json!(hex32(r.control)));
+            m.insert("mode".into(), json!(mode_name(c.mode)));
+            m.insert("requester_enable".into(), json!(enable_name(c.enable)));
             m.insert("location".into(), json!(location_name(r.location)));
             m.insert("st_table".into(), json!(r.st_table));
         }
