@@ -4,6 +4,8 @@
 //!
 //! Needs `lspci` on PATH (Debian package `pciutils`; `.ci/run` installs it).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,38 +52,7 @@ fn lspci_tph_blocks(dump: &Path) -> String {
         .output()
         .expect("lspci (pciutils) must be installed");
     assert!(out.status.success(), "lspci failed: {out:?}");
-    extract_tph_blocks(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn extract_tph_blocks(lspci: &str) -> String {
-    let mut result = String::new();
-    let mut device = String::new();
-    let mut printed_device = false;
-    let mut in_block = false;
-    for line in lspci.lines() {
-        if !line.is_empty() && !line.starts_with('\t') {
-            device = line.split(' ').next().unwrap_or_default().to_owned();
-            printed_device = false;
-            in_block = false;
-        } else if line.starts_with("\tCapabilities: [")
-            && line.ends_with("] Transaction Processing Hints")
-        {
-            if !printed_device {
-                result.push_str(&device);
-                result.push('\n');
-                printed_device = true;
-            }
-            in_block = true;
-            result.push_str(line);
-            result.push('\n');
-        } else if in_block && line.starts_with("\t\t") {
-            result.push_str(line);
-            result.push('\n');
-        } else {
-            in_block = false;
-        }
-    }
-    result
+    common::extract_tph_blocks(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// splitmix64: a small, seedable generator so the test is reproducible.

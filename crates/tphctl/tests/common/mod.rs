@@ -130,3 +130,36 @@ pub fn iasl(src: &Path, out: &Path) -> PathBuf {
     );
     out.with_extension("aml")
 }
+
+/// From `lspci -vvv` output, per device with a TPH capability: its BDF line, then each TPH
+/// capability's title and detail lines (what `tphctl show --lspci` prints).
+pub fn extract_tph_blocks(lspci: &str) -> String {
+    let mut result = String::new();
+    let mut device = String::new();
+    let mut printed_device = false;
+    let mut in_block = false;
+    for line in lspci.lines() {
+        if !line.is_empty() && !line.starts_with('\t') {
+            device = line.split(' ').next().unwrap_or_default().to_owned();
+            printed_device = false;
+            in_block = false;
+        } else if line.starts_with("\tCapabilities: [")
+            && line.ends_with("] Transaction Processing Hints")
+        {
+            if !printed_device {
+                result.push_str(&device);
+                result.push('\n');
+                printed_device = true;
+            }
+            in_block = true;
+            result.push_str(line);
+            result.push('\n');
+        } else if in_block && line.starts_with("\t\t") {
+            result.push_str(line);
+            result.push('\n');
+        } else {
+            in_block = false;
+        }
+    }
+    result
+}
