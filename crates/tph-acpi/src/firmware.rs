@@ -247,4 +247,21 @@ mod tests {
             "table APIC: not a definition block (DSDT or SSDT)"
         );
     }
+
+    #[test]
+    fn firmware_file_over_the_limit_is_refused_without_reading_it_whole() {
+        let dir = std::env::temp_dir().join(format!("tph-acpi-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("big.txt");
+        let f = std::fs::File::create(&path).expect("create");
+        // A sparse file: 1 GiB long, no disk blocks.
+        f.set_len(1 << 30).expect("set_len");
+        let err = kind_of(&path).expect_err("over the limit");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert!(
+            err.to_string()
+                .ends_with("larger than 16777216 bytes (the firmware file limit)"),
+            "{err}"
+        );
+    }
 }

@@ -138,8 +138,8 @@ impl TableSource {
         }
         if table.is_empty() {
             return Err(FirmwareError::Parse {
-                line: 0,
-                why: "no `UID 0xST_INFO` line: the table is empty".into(),
+                line: text.lines().count(),
+                why: "end of the table without any `UID 0xST_INFO` line (an empty table)".into(),
             });
         }
         Ok(Self::from_map(table))
@@ -217,5 +217,28 @@ mod tests {
             (0x85, 0x8005)
         );
         assert!(v.st_valid(MemType::Persistent) && v.xst_valid(MemType::Volatile));
+    }
+
+    #[test]
+    fn table_file_uid_given_twice_is_an_error_naming_both_lines() {
+        let err = TableSource::parse("1 0x1\n2 0x1\n0x1 0x3\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 3: UID 1 given twice (first on line 1)"
+        );
+    }
+
+    #[test]
+    fn table_file_without_any_line_is_an_error_not_an_empty_table() {
+        let err = TableSource::parse("# only a comment\n\n").unwrap_err();
+        assert!(err.to_string().contains("an empty table"), "{err}");
+    }
+
+    #[test]
+    fn table_file_bad_line_quotes_at_most_40_characters() {
+        let line = format!("7 0x1 {}", "z".repeat(1000));
+        let err = TableSource::parse(&line).unwrap_err().to_string();
+        assert!(err.len() < 120, "{err}");
+        assert!(err.ends_with("..."), "{err}");
     }
 }

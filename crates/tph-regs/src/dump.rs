@@ -395,4 +395,105 @@ mod tests {
         write_lspci_dump(&m, &mut s).expect("string write");
         assert_eq!(parse_lspci_dump(&s).expect("re-parse"), m);
     }
+
+    /// Limits small enough to reach in a test.
+    fn tiny(max_bytes: u64, max_line: usize, max_functions: usize) -> DumpLimits {
+        DumpLimits {
+            max_bytes,
+            max_line,
+            max_functions,
+        }
+    }
+
+    #[test]
+    fn dump_more_functions_than_the_limit_is_refused_while_reading() {
+        let text = "00:01.0 x\n00: 00\n00:02.0 x\n00: 00\n00:03.0 x\n00: 00\n";
+        let e = read_lspci_dump(text.as_bytes(), tiny(1 << 20, 64, 2)).expect_err("limit");
+        assert_eq!(e.to_string(), "more than 2 functions (the limit)");
+    }
+
+    #[test]
+    fn dump_larger_than_the_byte_limit_is_refused_while_reading() {
+        let text: String = (0..32)
+            .map(|d| format!("00:{d:02x}.0 x\n00: 00\n"))
+            .collect();
+        let e = read_lspci_dump(text.as_bytes(), tiny(64, 64, 1000)).expect_err("limit");
+        assert_eq!(e.to_string(), "more than 64 bytes (the limit)");
+    }
+
+    #[test]
+    fn dump_endless_line_is_refused_quoting_a_short_prefix() {
+        // An endless line without a newline (as /dev/zero or a one-line file gives).
+        let endless = std::io::repeat(b'a').take(10 << 20);
+        let e = read_lspci_dump(std::io::BufReader::new(endless), DumpLimits::default())
+            .expect_err("too long");
+        let msg = e.to_string();
+        assert!(msg.starts_with("line 1: longer than 4096 bytes"), "{msg}");
+        assert!(msg.len() < 120, "a short prefix only: {msg}");
+    }
+
+    #[test]
+    fn dump_not_utf8_names_the_line_and_byte() {
+        let e = parse_lspci_dump_bytes(b"00:01.0 x\n00: 00 \xff\n").expect_err("not UTF-8");
+        assert_eq!(
+            e.to_string(),
+            "line 2: not UTF-8 text (byte 8 of the line is invalid), after \"00: 00 \""
+        );
+    }
+
+    fn parse_lspci_dump_bytes(b: &[u8]) -> Result<Machine, Error> {
+        read_lspci_dump(b, DumpLimits::default())
+    }
+
+    #[test]
+    fn dump_duplicated_offset_is_an_error_naming_both_lines() {
+        let e = parse_lspci_dump("00:01.0 x\n00: 01\n10: 02\n00: 03\n").expect_err("dup");
+        assert_eq!(
+            e.to_string(),
+            "line 4: offset 0x0 of 0000:00:01.0 appears twice (first on line 2)"
+        );
+    }
+
+    #[test]
+    fn dump_duplicated_function_is_an_error_naming_both_lines() {
+        let e = parse_lspci_dump("00:01.0 x\n00: 00\n\n0000:00:01.0 y\n00: 00\n").expect_err("dup");
+        assert_eq!(
+            e.to_string(),
+            "line 4: function 0000:00:01.0 appears twice (first on line 1)"
+        );
+    }
+
+    #[test]
+    fn dump_empty_or_blank_is_an_error_not_an_empty_machine() {
+        let empty = parse_lspci_dump("").expect_err("empty");
+        assert!(matches!(empty, Error::EmptyDump { text: false }), "{empty}");
+        let blank = parse_lspci_dump("\n\n  \n").expect_err("blank");
+        assert!(matches!(blank, Error::EmptyDump { .. }), "{blank}");
+        let text_only = parse_lspci_dump("\tControl: I/O-\n").expect_err("no device");
+        assert!(
+            text_only.to_string().contains("not an lspci dump"),
+            "{text_only}"
+        );
+    }
+
+    #[test]
+    fn dump_vvv_text_without_hex_hints_lspci_xxxx() {
+        let text = "00:01.0 Ethernet controller: X\n\tControl: I/O-\n\n00:02.0 Y\n";
+        let e = parse_lspci_dump(text).expect_err("no bytes");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("line 1: function 0000:00:01.0 has no hex lines"),
+            "{msg}"
+        );
+        assert!(msg.contains("lspci -xxxx"), "{msg}");
+    }
+
+    #[test]
+    fn dump_bad_line_error_quotes_at_most_40_characters() {
+        let line = format!("zz {}", "y".repeat(500));
+        let e = parse_lspci_dump(&format!("00:01.0 x\n00: 00\n{line}\n")).expect_err("bad");
+        let msg = e.to_string();
+        assert!(msg.starts_with("line 3: neither a device line"), "{msg}");
+        assert!(msg.ends_with(&format!("{:?}...", &line[..40])), "{msg}");
+    }
 }

@@ -392,4 +392,36 @@ mod tests {
             assert!(s.parse::<Bdf>().is_err(), "{s:?} accepted");
         }
     }
+
+    #[test]
+    fn bdf_parse_error_names_the_wrong_field_and_its_limit() {
+        let why = |s: &str| s.parse::<Bdf>().expect_err("invalid").to_string();
+        assert!(why("19:20.0").contains("the device 0x20 is above its limit 0x1f"));
+        assert!(why("19:00.8").contains("the function 0x8 is above its limit 0x7"));
+        assert!(why("119:00.0").contains("the bus \"119\" is not 1 to 2 hex digits"));
+        assert!(why("19-00.0").contains("expected one or two `:`"));
+        assert!(why("19:00").contains("no `.` before the function number"));
+        assert!(why(":00.0").contains("the bus is missing"));
+    }
+
+    #[test]
+    fn topology_parent_is_the_secondary_bus_owner_then_the_narrowest_range() {
+        // Bridge A covers buses 1-9, bridge B (read later) 2-3; bus 2 is B's secondary bus,
+        // bus 5 only A covers, and bus 3 both cover: B is narrower.
+        let m = Machine {
+            functions: vec![
+                func("00:01.0", 4, Some((1, 9))),
+                func("01:00.0", 6, Some((2, 3))),
+                func("02:00.0", 0, None),
+                func("03:00.0", 0, None),
+                func("05:00.0", 0, None),
+            ],
+        };
+        let t = m.topology();
+        assert_eq!(t.parent_bridge(bdf("02:00.0")), Some(bdf("01:00.0")));
+        assert_eq!(t.parent_bridge(bdf("03:00.0")), Some(bdf("01:00.0")));
+        assert_eq!(t.parent_bridge(bdf("05:00.0")), Some(bdf("00:01.0")));
+        assert_eq!(t.parent_bridge(bdf("01:00.0")), Some(bdf("00:01.0")));
+        assert_eq!(t.root_port_of(bdf("03:00.0")), Some(bdf("00:01.0")));
+    }
 }

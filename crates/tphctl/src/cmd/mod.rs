@@ -70,13 +70,31 @@ fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// Fails when standard output is closed (`>&-`): Rust's standard output would swallow every
-/// write to it, so the output would be lost with status 0.
+/// Fails when standard output was closed (`>&-`). The Rust runtime reopens a closed standard
+/// output on `/dev/null`, read-write, before `main`, so every write would succeed and the
+/// output be lost with status 0. A shell's `>/dev/null` opens it write-only, which is kept.
+/// Without `/proc` nothing is checked.
 pub fn check_stdout() -> Result<(), CliError> {
-    use std::os::fd::AsFd;
-    std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(drop)
-        .map_err(|e| CliError::new("writing output", format!("standard output is closed ({e})")))
+    let target = std::fs::read_link("/proc/self/fd/1");
+    let info = std::fs::read_to_string("/proc/self/fdinfo/1");
+    let (Ok(target), Ok(info)) = (target, info) else {
+        return Ok(());
+    };
+    let read_write = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|f| f & O_ACCMODE == O_RDWR);
+    if target == std::path::Path::new("/dev/null") && read_write {
+        return Err(CliError::new(
+            "writing output",
+            "standard output is closed (the runtime put /dev/null, read-write, in its place)",
+        ));
+    }
+    Ok(())
 }
+
+/// Access-mode bits of the open flags in `/proc/self/fdinfo` (octal, as `open(2)` has them).
+const O_ACCMODE: u32 = 0o3;
+/// Read-write access.
+const O_RDWR: u32 = 0o2;
