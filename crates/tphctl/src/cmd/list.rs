@@ -138,6 +138,18 @@ pub fn unknown_json(bdf: Bdf, unread: Unread, fix: &str) -> Value {
     })
 }
 
+/// Writes `items` as one pretty-printed JSON array and a newline, serialising each item as
+/// it comes.
+pub fn write_json_array<T: serde::Serialize>(
+    out: &mut impl Write,
+    items: impl Iterator<Item = T>,
+) -> std::io::Result<()> {
+    use serde::Serializer;
+    let mut ser = serde_json::Serializer::pretty(&mut *out);
+    ser.collect_seq(items).map_err(std::io::Error::from)?;
+    writeln!(out)
+}
+
 /// The completer column: `rciep`, the completer name, `?` when unread, `-` without a port.
 pub fn completer_cell(r: &FunctionReport) -> &'static str {
     match (&r.root_port, r.port_type) {
@@ -244,12 +256,11 @@ pub fn run(args: Args) -> CmdResult {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = if args.json {
-        let mut rows: Vec<Value> = reports.iter().map(row).collect();
+        // One row built at a time: memory does not grow with the JSON text.
         let fix = loaded.unread_fix;
-        rows.extend(unknown.iter().map(|&(b, u)| unknown_json(b, u, fix)));
-        serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out))
+        let rows = reports.iter().map(row);
+        let rows = rows.chain(unknown.iter().map(|&(b, u)| unknown_json(b, u, fix)));
+        write_json_array(&mut out, rows)
     } else {
         write_table(&reports, &mut out)
     };

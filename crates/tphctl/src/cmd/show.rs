@@ -191,13 +191,14 @@ fn emit(
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     if json {
-        let mut values: Vec<serde_json::Value> = reports
+        // One object built at a time: memory does not grow with the JSON text.
+        let values = reports
             .iter()
-            .map(|(r, o)| report_json(r, o.as_ref()))
-            .collect::<Result<_, _>>()?;
-        values.extend(unknown.iter().map(|&(b, u)| list::unknown_json(b, u, fix)));
-        serde_json::to_writer_pretty(&mut *out, &values)?;
-        return writeln!(out);
+            .map(|(r, o)| Lazy(move || report_json(r, o.as_ref())));
+        let unknown = unknown
+            .iter()
+            .map(|&(b, u)| Lazy(move || Ok(list::unknown_json(b, u, fix))));
+        return list::write_json_array(out, values.map(Either::A).chain(unknown.map(Either::B)));
     }
     for (i, (r, o)) in reports.iter().enumerate() {
         if i > 0 {
@@ -206,6 +207,31 @@ fn emit(
         write_report(r, o.as_ref(), out)?;
     }
     Ok(())
+}
+
+/// A JSON value built when it is serialised.
+struct Lazy<F>(F);
+
+impl<F: Fn() -> Result<serde_json::Value, serde_json::Error>> serde::Serialize for Lazy<F> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        (self.0)().map_err(S::Error::custom)?.serialize(s)
+    }
+}
+
+/// One of two serialisable kinds, for one array of both.
+enum Either<A, B> {
+    A(A),
+    B(B),
+}
+
+impl<A: serde::Serialize, B: serde::Serialize> serde::Serialize for Either<A, B> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::A(a) => a.serialize(s),
+            Self::B(b) => b.serialize(s),
+        }
+    }
 }
 
 fn yes(b: bool) -> &'static str {

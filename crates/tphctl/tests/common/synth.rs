@@ -44,11 +44,20 @@ pub fn functions(n: usize) -> impl Iterator<Item = Function> {
 /// Writes `n` functions as a dump: every non-zero 16-byte row plus the last one (so each
 /// function is 4096 bytes long; rows left out read as zero).
 pub fn write_dump(n: usize, out: &mut impl Write) -> std::io::Result<()> {
+    write_rows(n, false, out)
+}
+
+/// Writes `n` functions as `lspci -xxxx` does: all 256 rows of each.
+pub fn write_full_dump(n: usize, out: &mut impl Write) -> std::io::Result<()> {
+    write_rows(n, true, out)
+}
+
+fn write_rows(n: usize, all_rows: bool, out: &mut impl Write) -> std::io::Result<()> {
     for f in functions(n) {
         writeln!(out, "{} Device", f.bdf)?;
         let last = f.config.len() / 16 - 1;
         for (row, chunk) in f.config.chunks(16).enumerate() {
-            if row != last && chunk.iter().all(|&b| b == 0) {
+            if !all_rows && row != last && chunk.iter().all(|&b| b == 0) {
                 continue;
             }
             write!(out, "{:03x}:", row * 16)?;
