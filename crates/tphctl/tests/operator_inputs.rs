@@ -368,6 +368,19 @@ fn bad_bdf_names_the_wrong_field() {
     );
 }
 
+#[test]
+fn session_get_st_in_iv_mode_says_it_needs_ds_mode() {
+    let out = tphctl_stdin(
+        &["session", "--emulated", "02:00.0"],
+        b"enable iv\nget-st 1\n",
+    );
+    assert!(
+        stdout(&out).contains("get-st answers only in DS mode (`enable ds`"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 // 5. One vocabulary; runs folded.
 
 #[test]

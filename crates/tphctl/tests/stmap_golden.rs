@@ -111,3 +111,21 @@ fn stmap_bad_uid_list_is_an_error_printed_once() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("tphctl: --uids: "), "{err}");
 }
+
+#[test]
+fn stmap_uid_column_stays_aligned_past_9999() {
+    let dir = tables_dir(Some("helper_methods"));
+    let out = st_map(dir.path(), &["--uids", "9998-10001"]);
+    let text = stdout(&out);
+    let columns: Vec<usize> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.find(" st_info ")
+                .or_else(|| l.find(" error: "))
+                .expect("a row")
+        })
+        .collect();
+    assert_eq!(columns.len(), 4, "{text}");
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
+}

@@ -88,6 +88,7 @@ pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, number: u
             return Reply::bad_line(shown.trim_matches('"'), format!("line {number}: {msg}"));
         }
     };
+    let get_st = matches!(cmd, Command::GetSt(_));
     let (result, data_on_error) = match cmd {
         Command::Raw(bytes) => return raw(dev, line, bytes),
         other => (execute(dev, other), Data::None),
@@ -99,14 +100,25 @@ pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, number: u
             error: None,
             data,
         },
-        Err(e) => Reply {
-            cmd: line.to_string(),
-            errno: e.errno(),
-            error: Some(e.to_string()),
-            data: data_on_error,
-        },
+        Err(e) => {
+            let hint = match e.errno() {
+                Some(n) if get_st && n.name() == "EOPNOTSUPP" => GET_ST_HINT,
+                _ => "",
+            };
+            Reply {
+                cmd: line.to_string(),
+                errno: e.errno(),
+                error: Some(format!("{e}{hint}")),
+                data: data_on_error,
+            }
+        }
     }
 }
+
+/// GET_ST answers only in DS mode, and the DS gate is checked first (vfio-tph-v7.md, GET_ST):
+/// in IV mode the gate's refusal alone would read as if IV were the problem's cause.
+const GET_ST_HINT: &str = "; get-st answers only in DS mode (`enable ds`, which this host \
+                           refuses without the unsafe DS parameter)";
 
 fn execute<B: SessionBackend>(dev: &mut TphDevice<B>, cmd: Command) -> Result<Data, Error> {
     match cmd {
