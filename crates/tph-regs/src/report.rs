@@ -243,8 +243,8 @@ impl Unread {
     /// The missing part as a phrase.
     pub fn phrase(self) -> &'static str {
         match self {
-            Self::Capabilities => "its capability list was not read",
-            Self::Extended => "its extended configuration space (0x100-0xfff) was not read",
+            Self::Capabilities => "the capability list was not read (only the first bytes were)",
+            Self::Extended => "the extended configuration space (0x100-0xfff) was not read",
         }
     }
 }

@@ -56,7 +56,7 @@ fn sysfs_unprivileged_64_bytes_is_unknown_not_absent_with_root_fix_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "said once: {err}");
     assert!(
-        err.starts_with("tphctl: TPH unknown for function 0000:6a:01.0: its capability list"),
+        err.starts_with("tphctl: TPH unknown for function 0000:6a:01.0: the capability list"),
         "{err}"
     );
     assert!(err.contains("run as root"), "{err}");

@@ -60,7 +60,7 @@ fn show_bdf_on_a_256_byte_dump_is_unknown_with_the_xxxx_fix_and_exits_2() {
     let err = stderr(&out);
     assert!(!err.contains("has no TPH"), "never absent: {err}");
     assert!(
-        err.contains("TPH unknown for function 0000:6a:01.0: its extended configuration space"),
+        err.contains("TPH unknown for function 0000:6a:01.0: the extended configuration space"),
         "{err}"
     );
     assert!(err.contains("lspci -xxxx"), "the fix: {err}");
