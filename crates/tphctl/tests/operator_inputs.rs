@@ -369,6 +369,24 @@ fn bad_bdf_names_the_wrong_field() {
 }
 
 #[test]
+fn session_refusals_name_the_field_and_the_limit() {
+    // 02:00.0: 16 MSI-X vectors, a 16-entry table in the capability; 8 CPUs by default.
+    let out = tphctl_stdin(
+        &["session", "--emulated", "02:00.0"],
+        b"irqs 100\nenable iv\nset-st 20=1\nclear 16\nset-st 0=99\n",
+    );
+    let text = stdout(&out);
+    for want in [
+        "irqs 100: the function has 16 MSI-X vectors",
+        "index 20 is past the 16-entry ST table (0-15)",
+        "index 16 is past the 16-entry ST table (0-15)",
+        "CPU 99 does not exist: EINVAL (22); present CPUs: 0-7",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
+
+#[test]
 fn session_get_st_in_iv_mode_says_it_needs_ds_mode() {
     let out = tphctl_stdin(
         &["session", "--emulated", "02:00.0"],

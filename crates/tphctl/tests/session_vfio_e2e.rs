@@ -101,7 +101,7 @@ fn assert_matches_emulated(out: &Supervised) {
     for line in [
         "modes: interrupt_vector; st_table_size: 2048",
         "error: MSI-X vector 4 is not enabled: ENXIO (6)",
-        "error: CPU 99 does not exist: EINVAL (22)",
+        "error: CPU 99 does not exist: EINVAL (22); present CPUs: 0-7",
         "st_table (msix, 2048 entries): [0]=0x0101 [1]=0x8002 [3]=0x0107",
         "control: 0x00000000 (mode no_st, requester enable disabled)",
     ] {

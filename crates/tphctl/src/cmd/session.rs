@@ -27,7 +27,7 @@ use tph_regs::report::{tph_presence, TphPresence};
 use tph_regs::source::{read_dump, DUMP_FIX};
 
 use super::{CliError, CmdResult, Found};
-use exec::{run_line, Reply, SessionBackend};
+use exec::{run_line, Limits, Reply, SessionBackend};
 
 /// Arguments of `tphctl session`.
 #[derive(clap::Args, Debug)]
@@ -131,11 +131,12 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
             return Err(CliError::new(format!("session {bdf}"), why));
         }
     }
+    let limits = Limits::of(&f.config, Some(host.options().cpus));
     let context = format!("session {bdf}");
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let dev =
         TphDevice::with_revision(backend, Revision::V7).map_err(|e| CliError::new(&context, e))?;
-    serve(dev, args.json, input, out)
+    serve(dev, &limits, args.json, input, out)
 }
 
 fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResult {
@@ -159,9 +160,23 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
     };
     let backend =
         target::RealDevice::open(&args.bdf, paths).map_err(|e| CliError::new(&context, e))?;
-    let dev = TphDevice::with_revision(backend, report.revision)
+    let mut dev = TphDevice::with_revision(backend, report.revision)
         .map_err(|e| CliError::new(&context, e))?;
-    serve(dev, args.json, input, out)
+    let limits = vfio_limits(&mut dev);
+    serve(dev, &limits, args.json, input, out)
+}
+
+/// The real device's limits, from its configuration space (none when it cannot be read).
+fn vfio_limits<B: Backend>(dev: &mut TphDevice<B>) -> Limits {
+    let mut config = vec![0u8; tph_regs::dump::CONFIG_MAX];
+    let cpus = dev.backend().cpu_count();
+    match dev.backend_mut().read_config(0, &mut config) {
+        Ok(()) => Limits::of(&config, cpus),
+        Err(_) => Limits {
+            cpus,
+            ..Limits::default()
+        },
+    }
 }
 
 /// `--cpus N` checked against the host's limit and, with the built-in firmware, its tags.
@@ -227,6 +242,7 @@ fn firmware(path: &Path) -> Result<Arc<dyn SteeringTagSource>, CliError> {
 /// Reads commands until end of input, answering each one. The one loop for every backend.
 fn serve<B: SessionBackend + Backend>(
     mut dev: TphDevice<B>,
+    limits: &Limits,
     json: bool,
     input: &mut impl BufRead,
     out: &mut impl Write,
@@ -238,7 +254,7 @@ fn serve<B: SessionBackend + Backend>(
         let reply = match read_line(input, &mut buf, number)? {
             None => break,
             Some(Ok(line)) if line.is_empty() || line.starts_with('#') => continue,
-            Some(Ok(line)) => run_line(&mut dev, line, number),
+            Some(Ok(line)) => run_line(&mut dev, line, number, limits),
             Some(Err(bad)) => bad,
         };
         commands += 1;

@@ -2,7 +2,8 @@
 
 use tph_client::backend::Backend;
 use tph_client::{Capabilities, CpuQuery, Errno, Error, TphDevice};
-use tph_regs::tph::StLocation;
+use tph_regs::msix::MsixCap;
+use tph_regs::tph::{StLocation, TphRequester};
 
 use super::parse::Command;
 
@@ -79,8 +80,80 @@ impl Reply {
     }
 }
 
+/// The device's limits, read from its configuration space when the session starts, so a
+/// refusal can name the field and the limit it broke.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// ST table entries (MSI-X vectors for a table in MSI-X).
+    pub st_entries: Option<u16>,
+    /// MSI-X vectors of the function.
+    pub vectors: Option<u16>,
+    /// Present CPUs (`0..cpus`).
+    pub cpus: Option<u32>,
+}
+
+impl Limits {
+    /// The limits in `config` (the function's configuration space) on a host of `cpus` CPUs.
+    pub fn of(config: &[u8], cpus: Option<u32>) -> Self {
+        let vectors = MsixCap::find(config).map(|m| m.table_size);
+        let tph = TphRequester::find(config).and_then(Result::ok);
+        let st_entries = tph.and_then(|t| match t.cap.location {
+            StLocation::Capability => Some(t.cap.table_size),
+            StLocation::MsiX => vectors,
+            _ => None,
+        });
+        Self {
+            st_entries,
+            vectors,
+            cpus,
+        }
+    }
+
+    /// A sentence naming the limit `cmd` broke, when the kernel said EINVAL with `message`
+    /// (nothing the message already says).
+    fn explain(&self, cmd: &Command, message: &str) -> Option<String> {
+        let cpu_out = |cpu: u32| self.cpus.is_some_and(|n| cpu >= n);
+        let past = |i: u16| self.st_entries.is_some_and(|n| i >= n);
+        let (cpus, entries) = match cmd {
+            Command::Irqs(n) => {
+                let max = self.vectors?;
+                return (*n > u32::from(max))
+                    .then(|| format!("irqs {n}: the function has {max} MSI-X vectors"));
+            }
+            Command::GetSt(q) => (q.iter().map(|q| q.cpu).collect(), Vec::new()),
+            Command::SetSt(e) => (
+                e.iter().map(|e| e.cpu).collect(),
+                e.iter().map(|e| e.index).collect(),
+            ),
+            Command::Clear(i) => (Vec::new(), i.clone()),
+            _ => return None,
+        };
+        let mut why = Vec::new();
+        if let (Some(i), Some(n)) = (entries.into_iter().find(|&i| past(i)), self.st_entries) {
+            if !message.contains(&format!("index {i} ")) {
+                why.push(format!(
+                    "index {i} is past the {n}-entry ST table (0-{})",
+                    n - 1
+                ));
+            }
+        }
+        if let (Some(c), Some(n)) = (cpus.into_iter().find(|&c| cpu_out(c)), self.cpus) {
+            match message.contains(&format!("CPU {c} ")) {
+                true => why.push(format!("present CPUs: 0-{}", n - 1)),
+                false => why.push(format!("CPU {c} is past the present CPUs 0-{}", n - 1)),
+            }
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
 /// Runs line `number` against `dev` and says what happened; never fails.
-pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, number: usize) -> Reply {
+pub fn run_line<B: SessionBackend>(
+    dev: &mut TphDevice<B>,
+    line: &str,
+    number: usize,
+    limits: &Limits,
+) -> Reply {
     let cmd = match super::parse::parse(line) {
         Ok(c) => c,
         Err(msg) => {
@@ -89,6 +162,8 @@ pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, number: u
         }
     };
     let get_st = matches!(cmd, Command::GetSt(_));
+    let explain = |cmd: &Command, message: &str| limits.explain(cmd, message);
+    let asked = cmd.clone();
     let (result, data_on_error) = match cmd {
         Command::Raw(bytes) => return raw(dev, line, bytes),
         other => (execute(dev, other), Data::None),
@@ -101,14 +176,18 @@ pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, number: u
             data,
         },
         Err(e) => {
-            let hint = match e.errno() {
-                Some(n) if get_st && n.name() == "EOPNOTSUPP" => GET_ST_HINT,
-                _ => "",
+            let message = e.to_string();
+            let hint = match e.errno().map(|n| n.name()) {
+                Some("EOPNOTSUPP") if get_st => GET_ST_HINT.to_owned(),
+                Some("EINVAL") => explain(&asked, &message)
+                    .map(|why| format!("; {why}"))
+                    .unwrap_or_default(),
+                _ => String::new(),
             };
             Reply {
                 cmd: line.to_string(),
                 errno: e.errno(),
-                error: Some(format!("{e}{hint}")),
+                error: Some(format!("{message}{hint}")),
                 data: data_on_error,
             }
         }
