@@ -21,6 +21,9 @@ use crate::Error;
 /// Largest configuration space (PCI Express extended space).
 pub const CONFIG_MAX: usize = 4096;
 
+/// Bytes of the configuration header every function keeps.
+const HEADER_LEN: usize = 64;
+
 /// Most characters of a bad line an error message quotes.
 pub const QUOTE_CHARS: usize = 40;
 
@@ -68,7 +71,27 @@ pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {
 
 /// Reads a dump from `input` line by line, within `limits`.
 pub fn read_lspci_dump(input: impl BufRead, limits: DumpLimits) -> Result<Machine, Error> {
+    read_focused(input, limits, None)
+}
+
+/// Reads a dump for work on one function, `focus`: every other endpoint keeps only its
+/// 64-byte header (enough to list it; bridges keep everything, for the topology and the root
+/// ports' registers), so memory follows what is used rather than the machine's size.
+pub fn read_lspci_dump_for(
+    input: impl BufRead,
+    limits: DumpLimits,
+    focus: Bdf,
+) -> Result<Machine, Error> {
+    read_focused(input, limits, Some(focus))
+}
+
+fn read_focused(
+    input: impl BufRead,
+    limits: DumpLimits,
+    focus: Option<Bdf>,
+) -> Result<Machine, Error> {
     let mut reader = DumpReader::new(limits);
+    reader.focus = focus;
     let mut input = input;
     let mut buf = Vec::with_capacity(128);
     let mut total: u64 = 0;
@@ -130,6 +153,8 @@ struct DumpReader {
     device_line: usize,
     /// Whether a non-empty line of any kind was read (for the "empty dump" error).
     any_text: bool,
+    /// The one endpoint kept whole (see [`read_lspci_dump_for`]).
+    focus: Option<Bdf>,
 }
 
 impl DumpReader {
@@ -141,6 +166,7 @@ impl DumpReader {
             rows: Box::new([0; CONFIG_MAX / 16]),
             device_line: 0,
             any_text: false,
+            focus: None,
         }
     }
 
@@ -210,18 +236,27 @@ impl DumpReader {
         Ok(())
     }
 
-    /// The function read last must hold at least one byte.
-    fn check_last(&self) -> Result<(), Error> {
-        match self.functions.last() {
-            Some(f) if f.config.is_empty() => Err(Error::EmptyFunction {
+    /// The function read last must hold at least one byte; out of focus, an endpoint keeps
+    /// only its header.
+    fn check_last(&mut self) -> Result<(), Error> {
+        let Some(f) = self.functions.last_mut() else {
+            return Ok(());
+        };
+        if f.config.is_empty() {
+            return Err(Error::EmptyFunction {
                 bdf: f.bdf.to_string(),
                 line: self.device_line,
-            }),
-            _ => Ok(()),
+            });
         }
+        let trim = self.focus.is_some_and(|b| b != f.bdf) && f.bridge_buses().is_none();
+        if trim && f.config.len() > HEADER_LEN {
+            f.config.truncate(HEADER_LEN);
+            f.config.shrink_to_fit();
+        }
+        Ok(())
     }
 
-    fn finish(self) -> Result<Machine, Error> {
+    fn finish(mut self) -> Result<Machine, Error> {
         self.check_last()?;
         if self.functions.is_empty() {
             return Err(Error::EmptyDump {
@@ -495,5 +530,32 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.starts_with("line 3: neither a device line"), "{msg}");
         assert!(msg.ends_with(&format!("{:?}...", &line[..40])), "{msg}");
+    }
+
+    #[test]
+    fn dump_read_for_one_function_keeps_only_headers_of_other_endpoints() {
+        // Three 256-byte functions: endpoints 01:00.0 and 01:00.1, bridge 00:01.0.
+        let row = |off: usize, b: u8| format!("{off:02x}: {}\n", format!("{b:02x} ").repeat(16));
+        let function = |bdf: &str, header_type: u8| {
+            let mut text = format!("{bdf} x\n");
+            for off in (0..256).step_by(16) {
+                text += &row(off, if off == 0 { 0x11 } else { 0 });
+            }
+            text.replace(
+                "00: 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11",
+                &format!("00: 11 11 11 11 11 11 11 11 11 11 11 11 11 11 {header_type:02x} 11"),
+            )
+        };
+        let text = function("00:01.0", 1) + &function("01:00.0", 0) + &function("01:00.1", 0);
+        let focus: Bdf = "01:00.1".parse().expect("bdf");
+        let m = read_lspci_dump_for(text.as_bytes(), DumpLimits::default(), focus).expect("valid");
+        let lens: Vec<usize> = m.functions.iter().map(|f| f.config.len()).collect();
+        assert_eq!(
+            lens,
+            [256, 64, 256],
+            "bridge whole, other endpoint a header, focus whole"
+        );
+        let all = read_lspci_dump(text.as_bytes(), DumpLimits::default()).expect("valid");
+        assert_eq!(all.functions[1].config[..64], m.functions[1].config[..]);
     }
 }

@@ -4,8 +4,8 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use crate::dump::{read_lspci_dump, DumpLimits};
-use crate::machine::Machine;
+use crate::dump::{read_lspci_dump, read_lspci_dump_for, DumpLimits};
+use crate::machine::{Bdf, Machine};
 use crate::report::{ConfigOnly, MsixTableReader};
 use crate::sysfs::Sysfs;
 use crate::Error;
@@ -64,6 +64,16 @@ pub fn read_dump(path: &Path, limits: DumpLimits) -> Result<Machine, Error> {
     if path == Path::new("-") {
         return read_lspci_dump(std::io::stdin().lock(), limits);
     }
+    read_lspci_dump(open(path)?, limits)
+}
+
+/// [`read_dump`] for work on the function `focus` alone (see
+/// [`crate::dump::read_lspci_dump_for`]): a file only.
+pub fn read_dump_for(path: &Path, limits: DumpLimits, focus: Bdf) -> Result<Machine, Error> {
+    read_lspci_dump_for(open(path)?, limits, focus)
+}
+
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, Error> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    read_lspci_dump(BufReader::with_capacity(1 << 16, file), limits)
+    Ok(BufReader::with_capacity(1 << 16, file))
 }

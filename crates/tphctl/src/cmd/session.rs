@@ -24,7 +24,7 @@ use tph_kernel::{Host, HostOptions};
 use tph_regs::dump::DumpLimits;
 use tph_regs::machine::Bdf;
 use tph_regs::report::{tph_presence, TphPresence};
-use tph_regs::source::{read_dump, DUMP_FIX};
+use tph_regs::source::{read_dump_for, DUMP_FIX};
 
 use super::{CliError, CmdResult, Found};
 use exec::{run_line, Limits, Reply, SessionBackend};
@@ -115,7 +115,7 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
         return start_vfio(args, input, out);
     }
     let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new("session", e))?;
-    let host = build_host(args)?;
+    let host = build_host(args, bdf)?;
     let Some(f) = host.machine().function(bdf) else {
         eprintln!("tphctl: session: no device {} in the machine", args.bdf);
         return Ok(Found::No);
@@ -202,7 +202,8 @@ fn cpus(args: &Args) -> Result<Option<u32>, CliError> {
     Ok(Some(n))
 }
 
-fn build_host(args: &Args) -> Result<Host, CliError> {
+/// The emulated host; from a dump, only `bdf` (and the bridges) keep more than a header.
+fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
     let mut options = HostOptions {
         notph: args.notph,
         unsafe_ds: args.unsafe_ds_mode,
@@ -221,7 +222,7 @@ fn build_host(args: &Args) -> Result<Host, CliError> {
             "standard input carries the session's commands: give the dump as a file",
         )),
         Some(path) => {
-            let machine = read_dump(path, DumpLimits::default())
+            let machine = read_dump_for(path, DumpLimits::default(), bdf)
                 .map_err(|e| CliError::new(format!("reading dump {}", path.display()), e))?;
             Ok(Host::new(machine, options))
         }
