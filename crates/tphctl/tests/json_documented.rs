@@ -121,7 +121,7 @@ fn outputs(dir: &Path) -> Vec<(&'static str, Vec<Value>)> {
             "--unsafe-ds-mode",
             "--json",
         ],
-        b"cap\nenable ds\nget-st 1\nshow\ntrace\nraw 10\nfrob\n",
+        b"cap\nenable ds\nget-st 1\nshow\nirqs 2\ntrace\nraw 10\nfrob\n",
     );
     let tables = tempfile::tempdir().expect("temp dir");
     common::iasl(

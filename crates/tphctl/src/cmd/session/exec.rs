@@ -2,6 +2,7 @@
 
 use tph_client::backend::Backend;
 use tph_client::{Capabilities, CpuQuery, Errno, Error, TphDevice};
+use tph_kernel::hw::Access;
 use tph_regs::msix::MsixCap;
 use tph_regs::tph::{StLocation, TphRequester};
 
@@ -24,8 +25,8 @@ pub trait SessionBackend: Backend {
     fn reopen(&mut self) -> Result<(), Error>;
     /// The device's TPH registers and table now.
     fn registers(&mut self) -> Result<Registers, Error>;
-    /// Hardware accesses since the last call, one line each (an error where nobody can see them).
-    fn trace(&mut self) -> Result<Vec<String>, Error>;
+    /// Hardware accesses since the last call (an error where nobody can see them).
+    fn trace(&mut self) -> Result<Vec<Access>, Error>;
 }
 
 /// A command's result data.
@@ -40,7 +41,7 @@ pub enum Data {
     /// `show`.
     Show(Registers),
     /// `trace`.
-    Trace(Vec<String>),
+    Trace(Vec<Access>),
     /// `raw`: the return value (None on failure) and the argument bytes afterwards.
     Raw {
         /// The ioctl's return value when it succeeded.

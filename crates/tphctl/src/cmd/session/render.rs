@@ -9,6 +9,8 @@ use tph_regs::tph::{StMode, TphControl};
 
 use crate::cmd::list::{hex16, hex32};
 
+use tph_kernel::hw::Access;
+
 use super::exec::{Data, Registers, Reply};
 
 fn hex(bytes: &[u8]) -> String {
@@ -99,7 +101,66 @@ fn text_show(out: &mut impl Write, r: &Registers) -> io::Result<()> {
     )
 }
 
-fn text_trace(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
+/// One hardware access as JSON: what, where, the value (and its `0x` string), what changed,
+/// and the trace line as text.
+fn access_json(a: &Access) -> Value {
+    let (kind, at, value, effect) = match *a {
+        Access::ConfigRead {
+            offset,
+            width,
+            value,
+        } => (
+            "config_read",
+            json!({"offset": offset, "offset_hex": format!("{offset:#05x}"), "width": width}),
+            value,
+            None,
+        ),
+        Access::ConfigWrite {
+            offset,
+            width,
+            value,
+            effect,
+        } => (
+            "config_write",
+            json!({"offset": offset, "offset_hex": format!("{offset:#05x}"), "width": width}),
+            value,
+            Some(effect),
+        ),
+        Access::MsixRead {
+            vector,
+            offset,
+            value,
+        } => (
+            "msix_read",
+            json!({"vector": vector, "offset": offset}),
+            value,
+            None,
+        ),
+        Access::MsixWrite {
+            vector,
+            offset,
+            value,
+            effect,
+        } => (
+            "msix_write",
+            json!({"vector": vector, "offset": offset}),
+            value,
+            Some(effect),
+        ),
+    };
+    let mut m = Map::new();
+    m.insert("kind".into(), json!(kind));
+    if let Value::Object(at) = at {
+        m.extend(at);
+    }
+    m.insert("value".into(), json!(value));
+    m.insert("value_hex".into(), json!(hex32(value)));
+    m.insert("effect".into(), json!(effect.map(|e| e.to_string())));
+    m.insert("text".into(), json!(a.to_string()));
+    Value::Object(m)
+}
+
+fn text_trace(out: &mut impl Write, lines: &[Access]) -> io::Result<()> {
     if lines.is_empty() {
         return writeln!(out, "(no hardware accesses)");
     }
@@ -149,8 +210,9 @@ fn json_data(m: &mut Map<String, Value>, d: &Data) {
             m.insert("location".into(), json!(location_name(r.location)));
             m.insert("st_table".into(), json!(r.st_table));
         }
-        Data::Trace(lines) => {
-            m.insert("accesses".into(), json!(lines));
+        Data::Trace(accesses) => {
+            let list: Vec<Value> = accesses.iter().map(access_json).collect();
+            m.insert("accesses".into(), Value::Array(list));
         }
         Data::Raw { ret, out } => {
             m.insert("ret".into(), json!(ret));

@@ -4,6 +4,7 @@ use tph_client::backend::{Backend, VfioBackend, CONFIG_REGION_INDEX};
 use tph_client::emulated::EmulatedBackend;
 use tph_client::open::{open_vfio, VfioPaths};
 use tph_client::{Errno, Error};
+use tph_kernel::hw::Access;
 use tph_regs::msix::{vector_control_st, MsixCap};
 use tph_regs::tph::{StLocation, TphRequester};
 
@@ -36,13 +37,8 @@ impl SessionBackend for EmulatedBackend {
         })
     }
 
-    fn trace(&mut self) -> Result<Vec<String>, Error> {
-        Ok(self
-            .device()
-            .drain_trace()
-            .iter()
-            .map(ToString::to_string)
-            .collect())
+    fn trace(&mut self) -> Result<Vec<Access>, Error> {
+        Ok(self.device().drain_trace())
     }
 }
 
@@ -139,7 +135,7 @@ impl SessionBackend for RealDevice {
         })
     }
 
-    fn trace(&mut self) -> Result<Vec<String>, Error> {
+    fn trace(&mut self) -> Result<Vec<Access>, Error> {
         Err(Error::Backend {
             op: "tracing hardware accesses (only an emulated machine can)",
             errno: Errno::EOPNOTSUPP,
