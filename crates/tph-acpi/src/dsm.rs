@@ -174,7 +174,12 @@ pub fn probe(aml: &mut Aml) -> Probe {
     }
 }
 
-/// Reads every `DSDT*`/`SSDT*` file (any extension, e.g. `.aml`, `.dat`) in `dir`, sorted.
+/// Most bytes of all the definition blocks of one folder together (each file also within
+/// [`crate::firmware::FIRMWARE_MAX_BYTES`]).
+pub const TABLE_DIR_MAX_BYTES: usize = 64 << 20;
+
+/// Reads every `DSDT*`/`SSDT*` file (any extension, e.g. `.aml`, `.dat`) in `dir`, sorted;
+/// refused once they hold more than [`TABLE_DIR_MAX_BYTES`] together.
 pub fn read_table_dir(dir: &Path) -> Result<Vec<Vec<u8>>, FirmwareError> {
     let io = |p: &Path, e: std::io::Error| FirmwareError::Io {
         path: p.display().to_string(),
@@ -186,10 +191,22 @@ pub fn read_table_dir(dir: &Path) -> Result<Vec<Vec<u8>>, FirmwareError> {
         .filter(|p| is_definition_table_file(p))
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .map(|p| std::fs::read(p).map_err(|e| io(p, e)))
-        .collect()
+    let mut total = 0usize;
+    let mut tables = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let bytes = crate::firmware::read_bounded(p)?;
+        total += bytes.len();
+        if total > TABLE_DIR_MAX_BYTES {
+            return Err(FirmwareError::Io {
+                path: dir.display().to_string(),
+                why: format!(
+                    "its tables hold more than {TABLE_DIR_MAX_BYTES} bytes together (the limit)"
+                ),
+            });
+        }
+        tables.push(bytes);
+    }
+    Ok(tables)
 }
 
 fn is_definition_table_file(p: &Path) -> bool {

@@ -80,6 +80,27 @@ fn looks_like_sdt(bytes: &[u8]) -> bool {
     sig.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') && (36..=bytes.len()).contains(&len)
 }
 
+/// Most bytes of one firmware file (a table file, ASL, AML, or one table of a folder): ACPI
+/// definition blocks of real servers are a few MB at most.
+pub const FIRMWARE_MAX_BYTES: u64 = 16 << 20;
+
+/// Reads `path` whole, refusing (while reading, not after) a file over [`FIRMWARE_MAX_BYTES`].
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, FirmwareError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
+    let mut bytes = Vec::new();
+    file.take(FIRMWARE_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(path, &e))?;
+    if bytes.len() as u64 > FIRMWARE_MAX_BYTES {
+        return Err(FirmwareError::Io {
+            path: path.display().to_string(),
+            why: format!("larger than {FIRMWARE_MAX_BYTES} bytes (the firmware file limit)"),
+        });
+    }
+    Ok(bytes)
+}
+
 /// Decides what `path` holds: a folder is a table folder; `.asl`/`.dsl` is ASL and
 /// `.aml`/`.dat` a compiled table; any other name is sniffed (a table header, then the word
 /// `DefinitionBlock`), and is a table file otherwise. Returns the file's bytes too.
@@ -87,7 +108,7 @@ pub fn kind_of(path: &Path) -> Result<(FirmwareKind, Vec<u8>), FirmwareError> {
     if path.is_dir() {
         return Ok((FirmwareKind::Dir, Vec::new()));
     }
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
+    let bytes = read_bounded(path)?;
     let kind = if has_extension(path, &["asl", "dsl"]) {
         FirmwareKind::Asl
     } else if has_extension(path, &["aml", "dat"]) || looks_like_sdt(&bytes) {
@@ -241,6 +262,23 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "table APIC: not a definition block (DSDT or SSDT)"
+        );
+    }
+
+    #[test]
+    fn firmware_file_over_the_limit_is_refused_without_reading_it_whole() {
+        let dir = std::env::temp_dir().join(format!("tph-acpi-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("big.txt");
+        let f = std::fs::File::create(&path).expect("create");
+        // A sparse file: 1 GiB long, no disk blocks.
+        f.set_len(1 << 30).expect("set_len");
+        let err = kind_of(&path).expect_err("over the limit");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert!(
+            err.to_string()
+                .ends_with("larger than 16777216 bytes (the firmware file limit)"),
+            "{err}"
         );
     }
 }

@@ -49,7 +49,7 @@ fn run_iasl(program: &str, dir: &Path, asl: &str) -> Result<Vec<u8>, FirmwareErr
             why: format!("iasl failed: {why}"),
         });
     }
-    std::fs::read(&aml).map_err(|e| io(&aml.display().to_string(), e))
+    crate::firmware::read_bounded(&aml)
 }
 
 /// Why `iasl` did not start; a missing compiler says which package provides it.

@@ -117,19 +117,40 @@ impl TableSource {
         }
     }
 
-    /// Parses lines `UID 0xST_INFO` (decimal or 0x-hex UID; `#` starts a comment).
+    /// Parses lines `UID 0xST_INFO` (decimal or 0x-hex UID; `#` starts a comment). A UID
+    /// given twice, or a table without any line, is an error.
     pub fn parse(text: &str) -> Result<Self, FirmwareError> {
         let mut table = BTreeMap::new();
+        let mut first_line = BTreeMap::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
                 continue;
             }
-            let (uid, info) =
-                parse_line(line).map_err(|why| FirmwareError::Parse { line: i + 1, why })?;
+            let parse = |why| FirmwareError::Parse { line: i + 1, why };
+            let (uid, info) = parse_line(line).map_err(parse)?;
+            if let Some(first) = first_line.insert(uid, i + 1) {
+                return Err(parse(format!(
+                    "UID {uid} given twice (first on line {first})"
+                )));
+            }
             table.insert(uid, info);
         }
+        if table.is_empty() {
+            return Err(FirmwareError::Parse {
+                line: text.lines().count(),
+                why: "end of the table without any `UID 0xST_INFO` line (an empty table)".into(),
+            });
+        }
         Ok(Self::from_map(table))
+    }
+}
+
+/// `s` quoted for an error message, cut to its first 40 characters.
+fn quote(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((cut, _)) => format!("{:?}...", s.get(..cut).unwrap_or_default()),
+        None => format!("{s:?}"),
     }
 }
 
@@ -138,13 +159,13 @@ fn parse_num(s: &str) -> Result<u64, String> {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => s.parse(),
     };
-    r.map_err(|e| format!("bad number {s:?}: {e}"))
+    r.map_err(|e| format!("bad number {}: {e}", quote(s)))
 }
 
 fn parse_line(line: &str) -> Result<(u32, StInfo), String> {
     let mut it = line.split_whitespace();
     let (Some(uid), Some(st), None) = (it.next(), it.next(), it.next()) else {
-        return Err(format!("expected `UID 0xST_INFO`, got {line:?}"));
+        return Err(format!("expected `UID 0xST_INFO`, got {}", quote(line)));
     };
     let uid = u32::try_from(parse_num(uid)?).map_err(|_| format!("UID {uid} exceeds 32 bits"))?;
     Ok((uid, StInfo(parse_num(st)?)))
@@ -196,5 +217,28 @@ mod tests {
             (0x85, 0x8005)
         );
         assert!(v.st_valid(MemType::Persistent) && v.xst_valid(MemType::Volatile));
+    }
+
+    #[test]
+    fn table_file_uid_given_twice_is_an_error_naming_both_lines() {
+        let err = TableSource::parse("1 0x1\n2 0x1\n0x1 0x3\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 3: UID 1 given twice (first on line 1)"
+        );
+    }
+
+    #[test]
+    fn table_file_without_any_line_is_an_error_not_an_empty_table() {
+        let err = TableSource::parse("# only a comment\n\n").unwrap_err();
+        assert!(err.to_string().contains("an empty table"), "{err}");
+    }
+
+    #[test]
+    fn table_file_bad_line_quotes_at_most_40_characters() {
+        let line = format!("7 0x1 {}", "z".repeat(1000));
+        let err = TableSource::parse(&line).unwrap_err().to_string();
+        assert!(err.len() < 120, "{err}");
+        assert!(err.ends_with("..."), "{err}");
     }
 }

@@ -136,42 +136,61 @@ impl Platform for DevicePlatform<'_> {
 }
 
 /// An emulated host. Cheap to share: devices keep their own `Arc`s.
+///
+/// Building one is O(1) in the machine's size: a device (and its root port's emulated
+/// function) is built when it is first taken over, so memory follows what is used.
 #[derive(Debug)]
 pub struct Host {
     shared: Arc<HostShared>,
     machine: Machine,
-    devices: BTreeMap<Bdf, Arc<DeviceInner>>,
+    devices: Mutex<BTreeMap<Bdf, Arc<DeviceInner>>>,
+    ports: Mutex<BTreeMap<Bdf, Arc<Mutex<hw::Function>>>>,
 }
 
 impl Host {
     /// Builds a host from `machine`: every root port becomes an emulated function the core
-    /// reads DevCap2 from; every type-0 function becomes a device that can be taken over.
+    /// reads DevCap2 from; every type-0 function becomes a device that can be taken over
+    /// (both built on first use).
     pub fn new(machine: Machine, options: HostOptions) -> Self {
-        let shared = Arc::new(HostShared { options });
-        let ports: BTreeMap<Bdf, Arc<Mutex<hw::Function>>> = machine
-            .functions
-            .iter()
-            .filter(|f| f.port_type() == Some(PortType::RootPort))
-            .map(|f| (f.bdf, Arc::new(Mutex::new(hw::Function::new(&f.config)))))
-            .collect();
-        let devices = machine
-            .functions
-            .iter()
-            .filter(|f| f.bridge_buses().is_none() && f.header().is_some())
-            .map(|f| {
-                let port = machine
-                    .root_port_of(f.bdf)
-                    .and_then(|p| ports.get(&p))
-                    .cloned();
-                let dev = DeviceInner::new(f.bdf, &f.config, port, Arc::clone(&shared));
-                (f.bdf, Arc::new(dev))
-            })
-            .collect();
         Self {
-            shared,
+            shared: Arc::new(HostShared { options }),
             machine,
-            devices,
+            devices: Mutex::new(BTreeMap::new()),
+            ports: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The device at `bdf`, built on first use; `None` when no type-0 function is there.
+    fn device(&self, bdf: Bdf) -> Option<Arc<DeviceInner>> {
+        let mut devices = lock(&self.devices);
+        if let Some(dev) = devices.get(&bdf) {
+            return Some(Arc::clone(dev));
+        }
+        let f = self.machine.function(bdf).filter(|f| is_device(f))?;
+        let port = self.machine.root_port_of(bdf).and_then(|p| self.port(p));
+        let dev = Arc::new(DeviceInner::new(
+            bdf,
+            &f.config,
+            port,
+            Arc::clone(&self.shared),
+        ));
+        devices.insert(bdf, Arc::clone(&dev));
+        Some(dev)
+    }
+
+    /// The emulated root port at `bdf`, built on first use (shared by every device below it).
+    fn port(&self, bdf: Bdf) -> Option<Arc<Mutex<hw::Function>>> {
+        let mut ports = lock(&self.ports);
+        if let Some(p) = ports.get(&bdf) {
+            return Some(Arc::clone(p));
+        }
+        let f = self.machine.function(bdf)?;
+        if f.port_type() != Some(PortType::RootPort) {
+            return None;
+        }
+        let port = Arc::new(Mutex::new(hw::Function::new(&f.config)));
+        ports.insert(bdf, Arc::clone(&port));
+        Some(port)
     }
 
     /// A host running the built-in [`crate::machines::default_machine`].
@@ -191,7 +210,15 @@ impl Host {
 
     /// Addresses of the devices (type-0 functions), sorted.
     pub fn devices(&self) -> Vec<Bdf> {
-        self.devices.keys().copied().collect()
+        let mut v: Vec<Bdf> = self
+            .machine
+            .functions
+            .iter()
+            .filter(|f| is_device(f))
+            .map(|f| f.bdf)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Logical CPUs with their UIDs.
@@ -209,8 +236,17 @@ impl Host {
     /// hardware and the core's state cleared. ENODEV when there is no such device, EBUSY when
     /// vfio-pci already owns it.
     pub fn take_over(&self, bdf: Bdf) -> Result<VfioDevice, Errno> {
-        let dev = self.devices.get(&bdf).ok_or(Errno::ENODEV)?;
+        let dev = self.device(bdf).ok_or(Errno::ENODEV)?;
         dev.take_over()?;
-        Ok(VfioDevice::from_inner(Arc::clone(dev)))
+        Ok(VfioDevice::from_inner(dev))
     }
+}
+
+/// Whether `f` can be taken over: a type-0 function with a readable header.
+fn is_device(f: &tph_regs::machine::Function) -> bool {
+    f.bridge_buses().is_none() && f.header().is_some()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -6,6 +6,14 @@
 //! devices. The configuration space of a function is as long as its highest hex line (64, 256
 //! or 4096 bytes for what lspci writes): bytes past it are unavailable, as they are to
 //! `lspci -F`; gaps between lines read as zero.
+//!
+//! Reading is streaming, linear and bounded ([`DumpLimits`]): a line longer than the limit, a
+//! dump larger than the limit or with more functions than the limit is refused while it is
+//! read, so memory stays under a fixed bound whatever the input. Errors name the line and
+//! quote at most [`QUOTE_CHARS`] characters of it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read};
 
 use crate::machine::{Bdf, Function, Machine};
 use crate::Error;
@@ -13,41 +21,252 @@ use crate::Error;
 /// Largest configuration space (PCI Express extended space).
 pub const CONFIG_MAX: usize = 4096;
 
-/// Parses a whole dump.
-pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {
-    let mut functions: Vec<Function> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim_end();
-        if line.is_empty() || line.starts_with([' ', '\t']) {
-            continue;
-        }
-        let syntax = |what: String| Error::DumpSyntax { line: i + 1, what };
-        if let Some((off, (bytes, n))) = hex_line(line).map_err(syntax)? {
-            let f = functions
-                .last_mut()
-                .ok_or_else(|| syntax("hex bytes before any device line".into()))?;
-            put_bytes(&mut f.config, off, bytes.get(..n).unwrap_or_default());
-        } else {
-            start_function(&mut functions, line).map_err(syntax)?;
-        }
-    }
-    functions.iter_mut().try_for_each(finish_function)?;
-    Ok(Machine { functions })
+/// Bytes of the configuration header every function keeps.
+const HEADER_LEN: usize = 64;
+
+/// Most characters of a bad line an error message quotes.
+pub const QUOTE_CHARS: usize = 40;
+
+/// Size limits of a dump, checked while reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpLimits {
+    /// Most bytes in the whole dump.
+    pub max_bytes: u64,
+    /// Most bytes in one line (without its newline).
+    pub max_line: usize,
+    /// Most functions (device lines).
+    pub max_functions: usize,
 }
 
-fn start_function(functions: &mut Vec<Function>, line: &str) -> Result<(), String> {
-    let word = line.split_whitespace().next().unwrap_or_default();
-    let bdf: Bdf = word
-        .parse()
-        .map_err(|_| format!("neither a device line nor a hex line: {line:?}"))?;
-    if functions.iter().any(|f| f.bdf == bdf) {
-        return Err(format!("function {bdf} appears twice"));
+/// Most bytes of a dump: 512 MiB (a `-xxxx -vvv` dump of a 4,096-function server is about
+/// 60 MB).
+pub const DUMP_MAX_BYTES: u64 = 512 << 20;
+/// Most bytes of one dump line: `-vvv` text lines are far shorter.
+pub const DUMP_MAX_LINE: usize = 4096;
+/// Most functions in one dump: 131,072, two whole PCI segments.
+pub const DUMP_MAX_FUNCTIONS: usize = 1 << 17;
+
+impl Default for DumpLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: DUMP_MAX_BYTES,
+            max_line: DUMP_MAX_LINE,
+            max_functions: DUMP_MAX_FUNCTIONS,
+        }
     }
-    functions.push(Function {
-        bdf,
-        config: Vec::new(),
-    });
-    Ok(())
+}
+
+/// `line` quoted for an error message: at most [`QUOTE_CHARS`] characters, `...` when cut.
+pub fn quote(line: &str) -> String {
+    match line.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => format!("{:?}...", line.get(..cut).unwrap_or_default()),
+        None => format!("{line:?}"),
+    }
+}
+
+/// Parses a whole dump held in memory (with the default limits).
+pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {
+    read_lspci_dump(text.as_bytes(), DumpLimits::default())
+}
+
+/// Reads a dump from `input` line by line, within `limits`.
+pub fn read_lspci_dump(input: impl BufRead, limits: DumpLimits) -> Result<Machine, Error> {
+    read_focused(input, limits, None)
+}
+
+/// Reads a dump for work on one function, `focus`: every other endpoint keeps only its
+/// 64-byte header (enough to list it; bridges keep everything, for the topology and the root
+/// ports' registers), so memory follows what is used rather than the machine's size.
+pub fn read_lspci_dump_for(
+    input: impl BufRead,
+    limits: DumpLimits,
+    focus: Bdf,
+) -> Result<Machine, Error> {
+    read_focused(input, limits, Some(focus))
+}
+
+fn read_focused(
+    input: impl BufRead,
+    limits: DumpLimits,
+    focus: Option<Bdf>,
+) -> Result<Machine, Error> {
+    let mut reader = DumpReader::new(limits);
+    reader.focus = focus;
+    let mut input = input;
+    let mut buf = Vec::with_capacity(128);
+    let mut total: u64 = 0;
+    let mut number = 0usize;
+    loop {
+        buf.clear();
+        let n = (&mut input)
+            .take(limits.max_line as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::DumpRead(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        total += n as u64;
+        if total > limits.max_bytes {
+            return Err(Error::DumpTooLarge {
+                what: "bytes",
+                limit: limits.max_bytes,
+            });
+        }
+        let line = line_text(&buf, number, limits.max_line)?;
+        reader.line(number, line)?;
+    }
+    reader.finish()
+}
+
+/// The text of one raw line: without its line ending, within the length limit, UTF-8.
+fn line_text(buf: &[u8], number: usize, max_line: usize) -> Result<&str, Error> {
+    let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    let syntax = |what: String| Error::DumpSyntax { line: number, what };
+    if body.len() > max_line {
+        let start = String::from_utf8_lossy(body.get(..QUOTE_CHARS * 4).unwrap_or(body));
+        return Err(syntax(format!(
+            "longer than {max_line} bytes (the line limit): {}",
+            quote(&start)
+        )));
+    }
+    std::str::from_utf8(body).map_err(|e| {
+        let good = String::from_utf8_lossy(body.get(..e.valid_up_to()).unwrap_or_default());
+        syntax(format!(
+            "not UTF-8 text (byte {} of the line is invalid), after {}",
+            e.valid_up_to() + 1,
+            quote(&good)
+        ))
+    })
+}
+
+/// The state of a dump being read.
+struct DumpReader {
+    limits: DumpLimits,
+    functions: Vec<Function>,
+    /// Line of each function's device line, to name the first one of a duplicate.
+    seen: HashMap<Bdf, usize>,
+    /// Line of each hex row of the current function (0: not given yet).
+    rows: Box<[usize; CONFIG_MAX / 16]>,
+    /// Line of the current function's device line.
+    device_line: usize,
+    /// Whether a non-empty line of any kind was read (for the "empty dump" error).
+    any_text: bool,
+    /// The one endpoint kept whole (see [`read_lspci_dump_for`]).
+    focus: Option<Bdf>,
+}
+
+impl DumpReader {
+    fn new(limits: DumpLimits) -> Self {
+        Self {
+            limits,
+            functions: Vec::new(),
+            seen: HashMap::new(),
+            rows: Box::new([0; CONFIG_MAX / 16]),
+            device_line: 0,
+            any_text: false,
+            focus: None,
+        }
+    }
+
+    fn line(&mut self, number: usize, raw: &str) -> Result<(), Error> {
+        let line = raw.trim_end();
+        if line.is_empty() {
+            return Ok(());
+        }
+        self.any_text = true;
+        if line.starts_with([' ', '\t']) {
+            return Ok(());
+        }
+        let syntax = |what: String| Error::DumpSyntax { line: number, what };
+        match hex_line(line).map_err(syntax)? {
+            Some((off, (bytes, n))) => self.hex(number, off, bytes.get(..n).unwrap_or_default()),
+            None => self.device(number, line),
+        }
+    }
+
+    fn hex(&mut self, number: usize, off: usize, bytes: &[u8]) -> Result<(), Error> {
+        let syntax = |what: String| Error::DumpSyntax { line: number, what };
+        let Some(f) = self.functions.last_mut() else {
+            return Err(syntax("hex bytes before any device line".into()));
+        };
+        let slot = self
+            .rows
+            .get_mut(off / 16)
+            .ok_or_else(|| syntax("offset".into()))?;
+        if *slot != 0 {
+            return Err(syntax(format!(
+                "offset {off:#x} of {} appears twice (first on line {})",
+                f.bdf, *slot
+            )));
+        }
+        *slot = number;
+        put_bytes(&mut f.config, off, bytes);
+        Ok(())
+    }
+
+    fn device(&mut self, number: usize, line: &str) -> Result<(), Error> {
+        let syntax = |what: String| Error::DumpSyntax { line: number, what };
+        self.check_last()?;
+        let word = line.split_whitespace().next().unwrap_or_default();
+        let bdf: Bdf = word.parse().map_err(|_| {
+            syntax(format!(
+                "neither a device line (`[DDDD:]BB:DD.F ...`) nor a hex line (`OFF: hh hh ...`): {}",
+                quote(line)
+            ))
+        })?;
+        if let Some(first) = self.seen.insert(bdf, number) {
+            return Err(syntax(format!(
+                "function {bdf} appears twice (first on line {first})"
+            )));
+        }
+        if self.functions.len() >= self.limits.max_functions {
+            return Err(Error::DumpTooLarge {
+                what: "functions",
+                limit: self.limits.max_functions as u64,
+            });
+        }
+        self.functions.push(Function {
+            bdf,
+            config: Vec::new(),
+        });
+        self.rows.fill(0);
+        self.device_line = number;
+        Ok(())
+    }
+
+    /// The function read last must hold at least one byte; out of focus, an endpoint keeps
+    /// only its header.
+    fn check_last(&mut self) -> Result<(), Error> {
+        let Some(f) = self.functions.last_mut() else {
+            return Ok(());
+        };
+        if f.config.is_empty() {
+            return Err(Error::EmptyFunction {
+                bdf: f.bdf.to_string(),
+                line: self.device_line,
+            });
+        }
+        let trim = self.focus.is_some_and(|b| b != f.bdf) && f.bridge_buses().is_none();
+        if trim && f.config.len() > HEADER_LEN {
+            f.config.truncate(HEADER_LEN);
+            f.config.shrink_to_fit();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Machine, Error> {
+        self.check_last()?;
+        if self.functions.is_empty() {
+            return Err(Error::EmptyDump {
+                text: self.any_text,
+            });
+        }
+        Ok(Machine {
+            functions: self.functions,
+        })
+    }
 }
 
 /// Most bytes one hex line carries.
@@ -145,14 +364,6 @@ fn put_bytes(config: &mut Vec<u8>, off: usize, bytes: &[u8]) {
     }
 }
 
-/// Checks a finished function: it must hold at least one byte.
-fn finish_function(f: &mut Function) -> Result<(), Error> {
-    if f.config.is_empty() {
-        return Err(Error::EmptyFunction(f.bdf.to_string()));
-    }
-    Ok(())
-}
-
 /// Renders `machine` back as an `lspci -xxxx`-style dump (device lines carry no description).
 pub fn write_lspci_dump(machine: &Machine, out: &mut impl std::fmt::Write) -> std::fmt::Result {
     let domains = machine.shows_domains();
@@ -218,5 +429,133 @@ mod tests {
         let mut s = String::new();
         write_lspci_dump(&m, &mut s).expect("string write");
         assert_eq!(parse_lspci_dump(&s).expect("re-parse"), m);
+    }
+
+    /// Limits small enough to reach in a test.
+    fn tiny(max_bytes: u64, max_line: usize, max_functions: usize) -> DumpLimits {
+        DumpLimits {
+            max_bytes,
+            max_line,
+            max_functions,
+        }
+    }
+
+    #[test]
+    fn dump_more_functions_than_the_limit_is_refused_while_reading() {
+        let text = "00:01.0 x\n00: 00\n00:02.0 x\n00: 00\n00:03.0 x\n00: 00\n";
+        let e = read_lspci_dump(text.as_bytes(), tiny(1 << 20, 64, 2)).expect_err("limit");
+        assert_eq!(e.to_string(), "more than 2 functions (the limit)");
+    }
+
+    #[test]
+    fn dump_larger_than_the_byte_limit_is_refused_while_reading() {
+        let text: String = (0..32)
+            .map(|d| format!("00:{d:02x}.0 x\n00: 00\n"))
+            .collect();
+        let e = read_lspci_dump(text.as_bytes(), tiny(64, 64, 1000)).expect_err("limit");
+        assert_eq!(e.to_string(), "more than 64 bytes (the limit)");
+    }
+
+    #[test]
+    fn dump_endless_line_is_refused_quoting_a_short_prefix() {
+        // An endless line without a newline (as /dev/zero or a one-line file gives).
+        let endless = std::io::repeat(b'a').take(10 << 20);
+        let e = read_lspci_dump(std::io::BufReader::new(endless), DumpLimits::default())
+            .expect_err("too long");
+        let msg = e.to_string();
+        assert!(msg.starts_with("line 1: longer than 4096 bytes"), "{msg}");
+        assert!(msg.len() < 120, "a short prefix only: {msg}");
+    }
+
+    #[test]
+    fn dump_not_utf8_names_the_line_and_byte() {
+        let e = parse_lspci_dump_bytes(b"00:01.0 x\n00: 00 \xff\n").expect_err("not UTF-8");
+        assert_eq!(
+            e.to_string(),
+            "line 2: not UTF-8 text (byte 8 of the line is invalid), after \"00: 00 \""
+        );
+    }
+
+    fn parse_lspci_dump_bytes(b: &[u8]) -> Result<Machine, Error> {
+        read_lspci_dump(b, DumpLimits::default())
+    }
+
+    #[test]
+    fn dump_duplicated_offset_is_an_error_naming_both_lines() {
+        let e = parse_lspci_dump("00:01.0 x\n00: 01\n10: 02\n00: 03\n").expect_err("dup");
+        assert_eq!(
+            e.to_string(),
+            "line 4: offset 0x0 of 0000:00:01.0 appears twice (first on line 2)"
+        );
+    }
+
+    #[test]
+    fn dump_duplicated_function_is_an_error_naming_both_lines() {
+        let e = parse_lspci_dump("00:01.0 x\n00: 00\n\n0000:00:01.0 y\n00: 00\n").expect_err("dup");
+        assert_eq!(
+            e.to_string(),
+            "line 4: function 0000:00:01.0 appears twice (first on line 1)"
+        );
+    }
+
+    #[test]
+    fn dump_empty_or_blank_is_an_error_not_an_empty_machine() {
+        let empty = parse_lspci_dump("").expect_err("empty");
+        assert!(matches!(empty, Error::EmptyDump { text: false }), "{empty}");
+        let blank = parse_lspci_dump("\n\n  \n").expect_err("blank");
+        assert!(matches!(blank, Error::EmptyDump { .. }), "{blank}");
+        let text_only = parse_lspci_dump("\tControl: I/O-\n").expect_err("no device");
+        assert!(
+            text_only.to_string().contains("not an lspci dump"),
+            "{text_only}"
+        );
+    }
+
+    #[test]
+    fn dump_vvv_text_without_hex_hints_lspci_xxxx() {
+        let text = "00:01.0 Ethernet controller: X\n\tControl: I/O-\n\n00:02.0 Y\n";
+        let e = parse_lspci_dump(text).expect_err("no bytes");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("line 1: function 0000:00:01.0 has no hex lines"),
+            "{msg}"
+        );
+        assert!(msg.contains("lspci -xxxx"), "{msg}");
+    }
+
+    #[test]
+    fn dump_bad_line_error_quotes_at_most_40_characters() {
+        let line = format!("zz {}", "y".repeat(500));
+        let e = parse_lspci_dump(&format!("00:01.0 x\n00: 00\n{line}\n")).expect_err("bad");
+        let msg = e.to_string();
+        assert!(msg.starts_with("line 3: neither a device line"), "{msg}");
+        assert!(msg.ends_with(&format!("{:?}...", &line[..40])), "{msg}");
+    }
+
+    #[test]
+    fn dump_read_for_one_function_keeps_only_headers_of_other_endpoints() {
+        // Three 256-byte functions: endpoints 01:00.0 and 01:00.1, bridge 00:01.0.
+        let row = |off: usize, b: u8| format!("{off:02x}: {}\n", format!("{b:02x} ").repeat(16));
+        let function = |bdf: &str, header_type: u8| {
+            let mut text = format!("{bdf} x\n");
+            for off in (0..256).step_by(16) {
+                text += &row(off, if off == 0 { 0x11 } else { 0 });
+            }
+            text.replace(
+                "00: 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11",
+                &format!("00: 11 11 11 11 11 11 11 11 11 11 11 11 11 11 {header_type:02x} 11"),
+            )
+        };
+        let text = function("00:01.0", 1) + &function("01:00.0", 0) + &function("01:00.1", 0);
+        let focus: Bdf = "01:00.1".parse().expect("bdf");
+        let m = read_lspci_dump_for(text.as_bytes(), DumpLimits::default(), focus).expect("valid");
+        let lens: Vec<usize> = m.functions.iter().map(|f| f.config.len()).collect();
+        assert_eq!(
+            lens,
+            [256, 64, 256],
+            "bridge whole, other endpoint a header, focus whole"
+        );
+        let all = read_lspci_dump(text.as_bytes(), DumpLimits::default()).expect("valid");
+        assert_eq!(all.functions[1].config[..64], m.functions[1].config[..]);
     }
 }

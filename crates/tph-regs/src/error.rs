@@ -6,8 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A BDF string is not `[DDDD:]BB:DD.F` in hexadecimal.
-    #[error("invalid BDF {0:?}: expected [DDDD:]BB:DD.F in hexadecimal")]
-    BadBdf(String),
+    #[error("invalid BDF {text}: {why} (expected [DDDD:]BB:DD.F in hexadecimal)")]
+    BadBdf {
+        /// The text offered, quoted and cut to a short prefix.
+        text: String,
+        /// Which field is wrong.
+        why: String,
+    },
     /// A line of an lspci dump could not be understood.
     #[error("line {line}: {what}")]
     DumpSyntax {
@@ -16,12 +21,34 @@ pub enum Error {
         /// What was wrong with it.
         what: String,
     },
-    /// The same function appears twice in one dump or tree.
-    #[error("function {0} appears twice")]
-    DuplicateFunction(String),
     /// A function has no configuration bytes at all.
-    #[error("function {0} has no configuration space bytes")]
-    EmptyFunction(String),
+    #[error(
+        "line {line}: function {bdf} has no hex lines: the dump must hold configuration bytes \
+         (`lspci -xxxx`, with or without -vvv)"
+    )]
+    EmptyFunction {
+        /// The function.
+        bdf: String,
+        /// Its device line.
+        line: usize,
+    },
+    /// A dump holds no function at all.
+    #[error("{}", if *.text { "no device line: this is not an lspci dump (`lspci -xxxx`)" } else { "the dump is empty (expected the output of `lspci -xxxx`)" })]
+    EmptyDump {
+        /// Whether it held any non-blank line.
+        text: bool,
+    },
+    /// A dump or tree exceeds a size limit (see `tph_regs::dump::DumpLimits`).
+    #[error("more than {limit} {what} (the limit)")]
+    DumpTooLarge {
+        /// `bytes` or `functions`.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A dump could not be read.
+    #[error("reading the dump: {0}")]
+    DumpRead(String),
     /// A file or directory could not be read.
     #[error("{}: {source}", path.display())]
     Io {

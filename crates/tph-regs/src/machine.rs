@@ -1,6 +1,7 @@
 //! Machines: the set of functions with their configuration space, and the bus topology that
 //! tells every endpoint its root port (or that it is a Root Complex integrated endpoint).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -50,23 +51,40 @@ impl fmt::Display for Bdf {
     }
 }
 
-fn hex_field<T: TryFrom<u32>>(s: &str, max_len: usize) -> Option<T> {
-    let ok = !s.is_empty() && s.len() <= max_len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then(|| u32::from_str_radix(s, 16).ok())
-        .flatten()
-        .and_then(|v| T::try_from(v).ok())
+/// One hex field of a BDF: 1 to `max_len` digits, at most `max`.
+fn hex_field(s: &str, name: &str, max_len: usize, max: u32) -> Result<u32, String> {
+    if s.is_empty() {
+        return Err(format!("the {name} is missing"));
+    }
+    if s.len() > max_len || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "the {name} {} is not 1 to {max_len} hex digits",
+            crate::dump::quote(s)
+        ));
+    }
+    let v = u32::from_str_radix(s, 16).map_err(|e| e.to_string())?;
+    if v > max {
+        return Err(format!("the {name} {v:#x} is above its limit {max:#x}"));
+    }
+    Ok(v)
 }
 
-fn parse_bdf(s: &str) -> Option<Bdf> {
-    let (rest, func) = s.rsplit_once('.')?;
-    let mut parts = rest.rsplitn(3, ':');
-    let device = hex_field::<u8>(parts.next()?, 2)?;
-    let bus = hex_field::<u8>(parts.next()?, 2)?;
-    let domain = match parts.next() {
-        Some(d) => hex_field::<u16>(d, 4)?,
-        None => 0,
+fn parse_bdf(s: &str) -> Result<Bdf, String> {
+    let (rest, func) = s
+        .rsplit_once('.')
+        .ok_or("no `.` before the function number")?;
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (domain, bus, device) = match parts.as_slice() {
+        [b, d] => ("0", *b, *d),
+        [dom, b, d] => (*dom, *b, *d),
+        _ => return Err("expected one or two `:`".into()),
     };
-    Bdf::new(domain, bus, device, hex_field::<u8>(func, 1)?)
+    let num = |v: u32| v as u8;
+    let domain = hex_field(domain, "domain", 4, 0xffff)? as u16;
+    let bus = num(hex_field(bus, "bus", 2, 0xff)?);
+    let device = num(hex_field(device, "device", 2, 0x1f)?);
+    let function = num(hex_field(func, "function", 1, 7)?);
+    Bdf::new(domain, bus, device, function).ok_or_else(|| "out of range".into())
 }
 
 impl FromStr for Bdf {
@@ -74,7 +92,10 @@ impl FromStr for Bdf {
 
     /// Accepts `BB:DD.F` and `DDDD:BB:DD.F`, hexadecimal, as lspci prints them.
     fn from_str(s: &str) -> Result<Self, Error> {
-        parse_bdf(s).ok_or_else(|| Error::BadBdf(s.to_owned()))
+        parse_bdf(s).map_err(|why| Error::BadBdf {
+            text: crate::dump::quote(s),
+            why,
+        })
     }
 }
 
@@ -128,7 +149,7 @@ pub struct Machine {
 const MAX_DEPTH: usize = 256;
 
 impl Machine {
-    /// The function at `bdf`.
+    /// The function at `bdf` (a scan: for many lookups build a [`Topology`]).
     pub fn function(&self, bdf: Bdf) -> Option<&Function> {
         self.functions.iter().find(|f| f.bdf == bdf)
     }
@@ -145,31 +166,99 @@ impl Machine {
         self.functions.iter().any(|f| f.bdf.domain != 0)
     }
 
-    /// The bridge directly above `bdf`: the one whose secondary bus is `bdf`'s bus, else the
-    /// narrowest bridge whose secondary..=subordinate range covers it.
+    /// The index of every function and of every bus's parent bridge, built in one pass:
+    /// what answers many topology questions in linear total time.
+    pub fn topology(&self) -> Topology<'_> {
+        Topology::new(self)
+    }
+
+    /// The bridge directly above `bdf` (see [`Topology::parent_bridge`]).
     pub fn parent_bridge(&self, bdf: Bdf) -> Option<Bdf> {
-        let covering = self
-            .functions
-            .iter()
-            .filter(|f| f.bdf != bdf && f.bdf.domain == bdf.domain);
-        let mut best: Option<(u16, Bdf)> = None;
-        for f in covering {
+        self.topology().parent_bridge(bdf)
+    }
+
+    /// The bridges above `bdf`, nearest first (see [`Topology::upstream_bridges`]).
+    pub fn upstream_bridges(&self, bdf: Bdf) -> Vec<Bdf> {
+        self.topology().upstream_bridges(bdf)
+    }
+
+    /// The root port above `bdf` (see [`Topology::root_port_of`]).
+    pub fn root_port_of(&self, bdf: Bdf) -> Option<Bdf> {
+        self.topology().root_port_of(bdf)
+    }
+
+    /// Whether the function at `bdf` is a Root Complex integrated endpoint.
+    pub fn is_rciep(&self, bdf: Bdf) -> bool {
+        self.function(bdf).is_some_and(Function::is_rciep)
+    }
+}
+
+/// A parent-bridge candidate for one bus: (width of its bus range, index of the bridge).
+type Candidate = (u16, usize);
+
+/// The two best candidates of one bus, best first (the second answers for the best itself).
+type BusParents = [Option<Candidate>; 2];
+
+/// Functions by address and parent-bridge candidates by bus, for one machine.
+///
+/// Building it costs one pass over the functions plus, per bridge, one step per bus it
+/// covers (at most 256); every question after that is a hash lookup per bridge level.
+pub struct Topology<'m> {
+    machine: &'m Machine,
+    index: HashMap<Bdf, usize>,
+    buses: HashMap<u16, Box<[BusParents; 256]>>,
+}
+
+impl<'m> Topology<'m> {
+    fn new(machine: &'m Machine) -> Self {
+        let mut index = HashMap::with_capacity(machine.functions.len());
+        let mut buses: HashMap<u16, Box<[BusParents; 256]>> = HashMap::new();
+        for (i, f) in machine.functions.iter().enumerate() {
+            index.entry(f.bdf).or_insert(i);
             let Some((sec, sub)) = f.bridge_buses() else {
                 continue;
             };
-            if sec == 0 || sec > bdf.bus || bdf.bus > sub {
+            if sec == 0 || sub < sec {
                 continue;
             }
-            let width = if sec == bdf.bus {
-                0
-            } else {
-                u16::from(sub - sec) + 1
-            };
-            if !matches!(best, Some((w, _)) if w <= width) {
-                best = Some((width, f.bdf));
+            let domain = buses
+                .entry(f.bdf.domain)
+                .or_insert_with(|| Box::new([[None; 2]; 256]));
+            for bus in sec..=sub {
+                // The bridge whose secondary bus it is, else the narrowest range covering it.
+                let width = if bus == sec {
+                    0
+                } else {
+                    u16::from(sub - sec) + 1
+                };
+                offer(&mut domain[usize::from(bus)], (width, i));
             }
         }
-        best.map(|(_, b)| b)
+        Self {
+            machine,
+            index,
+            buses,
+        }
+    }
+
+    /// The function at `bdf`.
+    pub fn function(&self, bdf: Bdf) -> Option<&'m Function> {
+        self.index
+            .get(&bdf)
+            .and_then(|&i| self.machine.functions.get(i))
+    }
+
+    /// The bridge directly above `bdf`: the one whose secondary bus is `bdf`'s bus, else the
+    /// narrowest bridge whose secondary..=subordinate range covers it (the first read on a
+    /// tie), never `bdf` itself.
+    pub fn parent_bridge(&self, bdf: Bdf) -> Option<Bdf> {
+        let parents = self.buses.get(&bdf.domain)?.get(usize::from(bdf.bus))?;
+        parents
+            .iter()
+            .flatten()
+            .filter_map(|&(_, i)| self.machine.functions.get(i))
+            .map(|f| f.bdf)
+            .find(|&b| b != bdf)
     }
 
     /// The bridges above `bdf`, nearest first (bounded; stops on a cycle).
@@ -198,10 +287,17 @@ impl Machine {
             .into_iter()
             .find(|b| self.function(*b).and_then(Function::port_type) == Some(PortType::RootPort))
     }
+}
 
-    /// Whether the function at `bdf` is a Root Complex integrated endpoint.
-    pub fn is_rciep(&self, bdf: Bdf) -> bool {
-        self.function(bdf).is_some_and(Function::is_rciep)
+/// Keeps the two best candidates, ordered by width then by reading order.
+fn offer(slot: &mut BusParents, c: Candidate) {
+    match *slot {
+        [Some(best), _] if best.0 <= c.0 => {
+            if slot[1].is_none_or(|second| second.0 > c.0) {
+                slot[1] = Some(c);
+            }
+        }
+        [best, _] => *slot = [Some(c), best],
     }
 }
 
@@ -296,5 +392,37 @@ mod tests {
         ] {
             assert!(s.parse::<Bdf>().is_err(), "{s:?} accepted");
         }
+    }
+
+    #[test]
+    fn bdf_parse_error_names_the_wrong_field_and_its_limit() {
+        let why = |s: &str| s.parse::<Bdf>().expect_err("invalid").to_string();
+        assert!(why("19:20.0").contains("the device 0x20 is above its limit 0x1f"));
+        assert!(why("19:00.8").contains("the function 0x8 is above its limit 0x7"));
+        assert!(why("119:00.0").contains("the bus \"119\" is not 1 to 2 hex digits"));
+        assert!(why("19-00.0").contains("expected one or two `:`"));
+        assert!(why("19:00").contains("no `.` before the function number"));
+        assert!(why(":00.0").contains("the bus is missing"));
+    }
+
+    #[test]
+    fn topology_parent_is_the_secondary_bus_owner_then_the_narrowest_range() {
+        // Bridge A covers buses 1-9, bridge B (read later) 2-3; bus 2 is B's secondary bus,
+        // bus 5 only A covers, and bus 3 both cover: B is narrower.
+        let m = Machine {
+            functions: vec![
+                func("00:01.0", 4, Some((1, 9))),
+                func("01:00.0", 6, Some((2, 3))),
+                func("02:00.0", 0, None),
+                func("03:00.0", 0, None),
+                func("05:00.0", 0, None),
+            ],
+        };
+        let t = m.topology();
+        assert_eq!(t.parent_bridge(bdf("02:00.0")), Some(bdf("01:00.0")));
+        assert_eq!(t.parent_bridge(bdf("03:00.0")), Some(bdf("01:00.0")));
+        assert_eq!(t.parent_bridge(bdf("05:00.0")), Some(bdf("00:01.0")));
+        assert_eq!(t.parent_bridge(bdf("01:00.0")), Some(bdf("00:01.0")));
+        assert_eq!(t.root_port_of(bdf("03:00.0")), Some(bdf("00:01.0")));
     }
 }

@@ -2,7 +2,7 @@
 //! with stable field names (documented in `crates/tphctl/README-json.md`).
 
 use crate::express::PortType;
-use crate::machine::{Bdf, Function, Machine};
+use crate::machine::{Bdf, Function, Machine, Topology};
 use crate::msix::{vector_control_st, MsixCap};
 use crate::tph::{
     negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphRequester, Upstream,
@@ -212,10 +212,102 @@ pub fn report_all(
     m: &Machine,
     msix: &dyn MsixTableReader,
 ) -> Vec<(Bdf, Result<FunctionReport, Error>)> {
-    m.sorted()
-        .into_iter()
-        .filter_map(|f| Some((f.bdf, report_function(m, f, msix)?)))
-        .collect()
+    scan(m, msix).reports
+}
+
+/// Whether a function has a TPH Requester capability, as far as the bytes read can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TphPresence {
+    /// The capability is at this offset.
+    Present(usize),
+    /// The capability lists were read to their end without it (or the function is
+    /// conventional PCI, which has no extended space).
+    Absent,
+    /// The bytes read end before the answer: this part was not read.
+    Unknown(Unread),
+}
+
+/// The part of configuration space a verdict needed but the source did not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unread {
+    /// The capability list (fewer than 64 bytes, or a list running past the bytes read).
+    Capabilities,
+    /// The extended space (bytes 0x100-0xfff) of a PCI Express function.
+    Extended,
+}
+
+impl Unread {
+    /// Snake-case name (the JSON `unread`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Capabilities => "capabilities",
+            Self::Extended => "extended",
+        }
+    }
+
+    /// The missing part as a phrase.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Self::Capabilities => "the capability list was not read (only the first bytes were)",
+            Self::Extended => "the extended configuration space (0x100-0xfff) was not read",
+        }
+    }
+}
+
+/// The verdict on `cfg`: present, absent, or unknown because the bytes end too early.
+pub fn tph_presence(cfg: &[u8]) -> TphPresence {
+    let ext = crate::caps::walk_ext_caps(cfg);
+    if let Some(c) = ext.find(crate::caps::EXT_CAP_ID_TPH) {
+        return TphPresence::Present(usize::from(c.offset));
+    }
+    if !matches!(ext.end, crate::caps::ChainEnd::Truncated { .. }) {
+        return TphPresence::Absent;
+    }
+    let std = crate::caps::walk_caps(cfg);
+    // PCI Express and PCI-X 2.0 functions have an extended space; others have none.
+    let extended = [crate::caps::CAP_ID_EXP, CAP_ID_PCIX]
+        .iter()
+        .any(|&id| std.find(u16::from(id)).is_some());
+    if extended {
+        TphPresence::Unknown(Unread::Extended)
+    } else if std.is_complete() {
+        TphPresence::Absent
+    } else {
+        TphPresence::Unknown(Unread::Capabilities)
+    }
+}
+
+/// PCI-X capability ID (a PCI-X 2.0 function has an extended space too).
+const CAP_ID_PCIX: u8 = 0x07;
+
+/// Everything `list` and `show` need from one machine, in one linear pass.
+pub struct MachineScan {
+    /// Reports (or the decode error) of the functions with a TPH capability, by address.
+    pub reports: Vec<(Bdf, Result<FunctionReport, Error>)>,
+    /// Functions whose TPH verdict is unknown because the source lacks bytes, by address.
+    pub unknown: Vec<(Bdf, Unread)>,
+}
+
+/// Scans every function: a report for each TPH capability, the unknown verdicts apart.
+pub fn scan(m: &Machine, msix: &dyn MsixTableReader) -> MachineScan {
+    let topo = m.topology();
+    let mut out = MachineScan {
+        reports: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for f in m.sorted() {
+        match tph_presence(&f.config) {
+            TphPresence::Present(_) => {
+                if let Some(r) = report_in(&topo, f, msix) {
+                    out.reports.push((f.bdf, r));
+                }
+            }
+            TphPresence::Unknown(u) => out.unknown.push((f.bdf, u)),
+            TphPresence::Absent => {}
+        }
+    }
+    out
 }
 
 /// The report for `f`, `None` when it has no TPH capability.
@@ -224,11 +316,20 @@ pub fn report_function(
     f: &Function,
     msix: &dyn MsixTableReader,
 ) -> Option<Result<FunctionReport, Error>> {
+    report_in(&m.topology(), f, msix)
+}
+
+/// [`report_function`] with the machine's topology built once by the caller.
+pub fn report_in(
+    t: &Topology<'_>,
+    f: &Function,
+    msix: &dyn MsixTableReader,
+) -> Option<Result<FunctionReport, Error>> {
     let tph = match TphRequester::find(&f.config)? {
         Ok(t) => t,
         Err(e) => return Some(Err(e)),
     };
-    let (upstream, root_port) = upstream_of(m, f);
+    let (upstream, root_port) = upstream_of(t, f);
     let header = f.header();
     Some(Ok(FunctionReport {
         bdf: f.bdf.to_string(),
@@ -242,14 +343,14 @@ pub fn report_function(
 }
 
 /// Where `f` sits for the completer check, and its root port for the report.
-pub fn upstream_of(m: &Machine, f: &Function) -> (Option<Upstream>, Option<RootPortReport>) {
+pub fn upstream_of(t: &Topology<'_>, f: &Function) -> (Option<Upstream>, Option<RootPortReport>) {
     if f.is_rciep() {
         return (Some(Upstream::RcIntegrated), None);
     }
-    let Some(rp) = m.root_port_of(f.bdf) else {
+    let Some(rp) = t.root_port_of(f.bdf) else {
         return (Some(Upstream::NoRootPort), None);
     };
-    let completer = m
+    let completer = t
         .function(rp)
         .and_then(Function::express)
         .and_then(|e| e.completer());

@@ -1,9 +1,11 @@
-//! Where a machine comes from: a sysfs tree or an lspci dump file, with what can read its
-//! MSI-X tables and any warnings about what could not be read.
+//! Where a machine comes from: a sysfs tree or an lspci dump file (or standard input), with
+//! what can read its MSI-X tables and how to get the bytes a partial source lacks.
 
-use std::path::PathBuf;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 
-use crate::machine::Machine;
+use crate::dump::{read_lspci_dump, read_lspci_dump_for, DumpLimits};
+use crate::machine::{Bdf, Machine};
 use crate::report::{ConfigOnly, MsixTableReader};
 use crate::sysfs::Sysfs;
 use crate::Error;
@@ -13,7 +15,7 @@ use crate::Error;
 pub enum Source {
     /// A sysfs tree rooted here (`/sys` on a real system).
     Sysfs(PathBuf),
-    /// An `lspci -x`/`-xxx`/`-xxxx` dump file.
+    /// An `lspci -x`/`-xxx`/`-xxxx` dump file; `-` is standard input.
     Dump(PathBuf),
 }
 
@@ -23,33 +25,55 @@ pub struct Loaded {
     pub machine: Machine,
     /// Reads MSI-X tables where the source allows it.
     pub msix: Box<dyn MsixTableReader>,
-    /// Things the user should know (for example short configuration reads).
-    pub warnings: Vec<String>,
+    /// How to get the configuration bytes this source lacks, when a verdict is unknown.
+    pub unread_fix: &'static str,
 }
+
+/// The fix for a dump that lacks bytes.
+pub const DUMP_FIX: &str = "dump the machine with `lspci -xxxx` (as root), which writes all \
+                            4096 bytes of each function";
+
+/// The fix for a sysfs tree read without privileges.
+pub const SYSFS_FIX: &str = "run as root: the kernel returns the bytes past the first 64 of \
+                             each `config` file only to CAP_SYS_ADMIN";
 
 impl Source {
     /// Reads the machine.
     pub fn load(&self) -> Result<Loaded, Error> {
         match self {
-            Self::Dump(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                let machine = crate::parse_lspci_dump(&text)?;
-                Ok(Loaded {
-                    machine,
-                    msix: Box::new(ConfigOnly),
-                    warnings: Vec::new(),
-                })
-            }
+            Self::Dump(path) => Ok(Loaded {
+                machine: read_dump(path, DumpLimits::default())?,
+                msix: Box::new(ConfigOnly),
+                unread_fix: DUMP_FIX,
+            }),
             Self::Sysfs(root) => {
                 let sysfs = Sysfs::new(root);
                 let read = sysfs.read_machine()?;
-                let warnings = read.short_reads.iter().map(|s| s.explain()).collect();
                 Ok(Loaded {
                     machine: read.machine,
                     msix: Box::new(sysfs),
-                    warnings,
+                    unread_fix: SYSFS_FIX,
                 })
             }
         }
     }
+}
+
+/// Reads the dump at `path` (`-`: standard input) within `limits`, streaming.
+pub fn read_dump(path: &Path, limits: DumpLimits) -> Result<Machine, Error> {
+    if path == Path::new("-") {
+        return read_lspci_dump(std::io::stdin().lock(), limits);
+    }
+    read_lspci_dump(open(path)?, limits)
+}
+
+/// [`read_dump`] for work on the function `focus` alone (see
+/// [`crate::dump::read_lspci_dump_for`]): a file only.
+pub fn read_dump_for(path: &Path, limits: DumpLimits, focus: Bdf) -> Result<Machine, Error> {
+    read_lspci_dump_for(open(path)?, limits, focus)
+}
+
+fn open(path: &Path) -> Result<BufReader<std::fs::File>, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(BufReader::with_capacity(1 << 16, file))
 }

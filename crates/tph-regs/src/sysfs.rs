@@ -71,6 +71,12 @@ impl Sysfs {
         let mut out = SysfsRead::default();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            if out.machine.functions.len() >= crate::dump::DUMP_MAX_FUNCTIONS {
+                return Err(Error::DumpTooLarge {
+                    what: "functions",
+                    limit: crate::dump::DUMP_MAX_FUNCTIONS as u64,
+                });
+            }
             let name = entry.file_name().to_string_lossy().into_owned();
             let bdf: Bdf = name.parse()?;
             let (config, size) = read_config(&entry.path().join("config"))?;

@@ -156,5 +156,5 @@ fn sysfs_bad_directory_name_is_bad_bdf() {
     let err = Sysfs::new(root.path())
         .read_machine()
         .expect_err("bad name");
-    assert!(matches!(err, Error::BadBdf(_)), "{err}");
+    assert!(matches!(err, Error::BadBdf { .. }), "{err}");
 }

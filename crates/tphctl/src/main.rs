@@ -1,8 +1,8 @@
 //! `tphctl`: inspect and control PCIe TLP Processing Hints.
 //!
 //! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
-//! codes (0 success, 1 the asked-for thing is absent, 2 error). Nothing links it; it links
-//! `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client` and `tph-emu`.
+//! codes (0 success, 1 the asked-for thing is absent, 2 error; see `cmd::EXIT_STATUS`). Nothing
+//! links it; it links `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client` and `tph-emu`.
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 /// Inspect and control PCIe TLP Processing Hints (TPH) steering tags.
 #[derive(Parser)]
-#[command(name = "tphctl", version, about, long_about = None)]
+#[command(name = "tphctl", version, about, long_about = None, after_help = cmd::EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,6 +33,9 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = cmd::check_stdout() {
+        std::process::exit(cmd::finish(Err(e)));
+    }
     let result = match cli.command {
         Command::List(a) => cmd::list::run(a),
         Command::Show(a) => cmd::show::run(a),

@@ -5,6 +5,8 @@
 //! Needs `lspci` on PATH (Debian package `pciutils`; `.ci/run` installs it).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,8 +30,14 @@ fn tphctl_lspci(dump: &Path) -> String {
         .arg(dump)
         .output()
         .expect("tphctl runs");
+    // Generated spaces cut short, or with a capability past the end, leave verdicts unknown:
+    // status 2, said on stderr; the capabilities that were read still print.
+    let err = String::from_utf8_lossy(&out.stderr);
+    let partial = err.contains("TPH unknown") || err.contains("lies beyond");
     assert!(
-        out.status.code().is_some_and(|c| c <= 1),
+        out.status
+            .code()
+            .is_some_and(|c| c <= 1 || (c == 2 && partial)),
         "tphctl failed: {out:?}"
     );
     String::from_utf8(out.stdout).expect("utf-8")
@@ -45,38 +53,7 @@ fn lspci_tph_blocks(dump: &Path) -> String {
         .output()
         .expect("lspci (pciutils) must be installed");
     assert!(out.status.success(), "lspci failed: {out:?}");
-    extract_tph_blocks(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn extract_tph_blocks(lspci: &str) -> String {
-    let mut result = String::new();
-    let mut device = String::new();
-    let mut printed_device = false;
-    let mut in_block = false;
-    for line in lspci.lines() {
-        if !line.is_empty() && !line.starts_with('\t') {
-            device = line.split(' ').next().unwrap_or_default().to_owned();
-            printed_device = false;
-            in_block = false;
-        } else if line.starts_with("\tCapabilities: [")
-            && line.ends_with("] Transaction Processing Hints")
-        {
-            if !printed_device {
-                result.push_str(&device);
-                result.push('\n');
-                printed_device = true;
-            }
-            in_block = true;
-            result.push_str(line);
-            result.push('\n');
-        } else if in_block && line.starts_with("\t\t") {
-            result.push_str(line);
-            result.push('\n');
-        } else {
-            in_block = false;
-        }
-    }
-    result
+    common::extract_tph_blocks(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// splitmix64: a small, seedable generator so the test is reproducible.

@@ -50,14 +50,18 @@ fn sysfs_show_matches_dump_show() {
 }
 
 #[test]
-fn sysfs_unprivileged_64_bytes_warns_and_finds_nothing() {
+fn sysfs_unprivileged_64_bytes_is_unknown_not_absent_with_root_fix_exit_2() {
     let root = tree(64);
     let out = tphctl(&["list"], root.path());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "said once: {err}");
     assert!(
-        err.contains("tphctl: warning: 0000:6a:01.0: only 64 configuration bytes"),
+        err.starts_with("tphctl: TPH unknown for function 0000:6a:01.0: the capability list"),
         "{err}"
     );
-    assert!(err.contains("root"), "{err}");
+    assert!(err.contains("run as root"), "{err}");
+    let show = tphctl(&["show", "6a:01.0"], root.path());
+    assert_eq!(show.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&show.stderr).contains("has no TPH"));
 }

@@ -51,7 +51,11 @@ fn sessions_with(firmware: &Path) -> Vec<String> {
             let mut full = args.to_vec();
             full.extend(["--firmware", path_str(firmware)]);
             let out = session_script(script, &full);
-            assert_eq!(stderr(&out), "", "{script} {full:?}");
+            let err = stderr(&out);
+            assert!(
+                err.lines().all(|l| l.contains("commands failed")),
+                "only the failure count on stderr: {script} {full:?}: {err}"
+            );
             stdout(&out)
         })
         .collect()

@@ -106,7 +106,10 @@ fn session_emulated_cpus_option_limits_present_cpus() {
     let lines = common::json_lines(&out);
     assert_eq!(lines[1]["ok"], true);
     assert_eq!(lines[2]["errno"], "EINVAL");
-    assert_eq!(lines[2]["error"], "CPU 2 does not exist: EINVAL (22)");
+    assert_eq!(
+        lines[2]["error"],
+        "CPU 2 does not exist: EINVAL (22); present CPUs: 0-1"
+    );
 }
 
 #[test]

@@ -76,19 +76,25 @@ fn parse(o: &Output) -> Value {
 }
 
 #[test]
-fn show_owners_dsa_firmware_file_text_matches_golden() {
+fn show_owners_dsa_firmware_file_text_matches_golden_and_failed_lookup_exits_2() {
     let (dir, dump) = (workdir(), dsa_dump());
     let out = tphctl(
         dir.path(),
         &dsa_args(&dump, &["--firmware", "fw.txt", "--uids", "0-4"]),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // UID 4 is not in the table: named once on stderr, the rest still annotated, and the
+    // failed lookup is in the exit status.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     golden("show_owners_dsa_firmware.txt", &stdout(&out));
-    // UID 4 is not in the table: named once on stderr, the rest still annotated.
     assert_eq!(
         stderr(&out),
-        "tphctl: warning: uid 4: no result from firmware\n"
+        "tphctl: firmware lookup failed: uid 4: no result from firmware\n"
     );
+    let all_known = tphctl(
+        dir.path(),
+        &dsa_args(&dump, &["--firmware", "fw.txt", "--uids", "0-3"]),
+    );
+    assert_eq!(all_known.status.code(), Some(0), "{}", stderr(&all_known));
 }
 
 #[test]

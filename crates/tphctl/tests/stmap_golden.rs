@@ -39,11 +39,17 @@ fn st_map(dir: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
-fn stmap_host_dsdt_without_tph_dsm_names_bridges_and_exits_1() {
+fn stmap_host_dsdt_without_tph_dsm_names_bridges_on_stderr_and_exits_1() {
     let dir = tables_dir(None);
     let out = st_map(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1));
-    golden("stmap_host_no_tph.txt", &stdout(&out));
+    assert_eq!(stdout(&out), "");
+    golden("stmap_host_no_tph.txt", &stderr(&out));
+    // The same condition, the same stream and status with --json (stdout: an empty array).
+    let json = st_map(dir.path(), &["--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    assert_eq!(stdout(&json), "[]\n");
+    assert_eq!(stderr(&json), stderr(&out));
 }
 
 #[test]
@@ -74,11 +80,21 @@ fn stmap_json_has_uid_and_raw_st_info_per_uid() {
 }
 
 #[test]
-fn stmap_failed_uids_are_null_with_an_error() {
+fn stmap_failed_uids_are_null_with_an_error_and_exit_2() {
     let dir = tables_dir(Some("string_ids_multi_bridge"));
     let out = st_map(dir.path(), &["--uids", "4-6"]);
-    assert_eq!(out.status.code(), Some(0));
     golden("stmap_multi_bridge.txt", &stdout(&out));
+    let failed = stdout(&out)
+        .lines()
+        .filter(|l| l.contains(" error: "))
+        .count();
+    assert!(failed > 0, "the fixture has a failing UID");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("the lookup failed for {failed} of 3 UIDs")),
+        "{err}"
+    );
     let json = stdout(&st_map(dir.path(), &["--uids", "5", "--json"]));
     let rows: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert!(rows[0]["st_info"].is_null());
@@ -95,4 +111,22 @@ fn stmap_bad_uid_list_is_an_error_printed_once() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("tphctl: --uids: "), "{err}");
+}
+
+#[test]
+fn stmap_uid_column_stays_aligned_past_9999() {
+    let dir = tables_dir(Some("helper_methods"));
+    let out = st_map(dir.path(), &["--uids", "9998-10001"]);
+    let text = stdout(&out);
+    let columns: Vec<usize> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.find(" st_info ")
+                .or_else(|| l.find(" error: "))
+                .expect("a row")
+        })
+        .collect();
+    assert_eq!(columns.len(), 4, "{text}");
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
 }

@@ -21,7 +21,10 @@ use super::{CliError, CmdResult, Found};
     long_about = "Runs a steering scenario on the embedded emulated machine (see `tphctl list \
 --emulated`): IV-mode queue steering on the NIC whose table lives in MSI-X, the refusals a user \
 meets, and DS-mode tag lookups with the unsafe module parameter set. Every step goes through the \
-client library and the v7 VFIO_DEVICE_PCI_TPH ioctl of the kernel model, byte for byte."
+client library and the v7 VFIO_DEVICE_PCI_TPH ioctl of the kernel model, byte for byte.",
+    after_long_help = "Exit status: 0 the scenario ran; 1 is not used (nothing is looked up); 2 an \
+    error: a step failed or standard output could not be written. A closed pipe on standard \
+    output ends the output quietly with status 0."
 )]
 pub struct Args {
     /// Number of queues (MSI-X vectors) to steer on the IV-mode NIC.
@@ -39,7 +42,10 @@ fn ctx<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl
 pub fn run(args: Args) -> CmdResult {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    scenario(&mut out, args.queues)
+    let found = scenario(&mut out, args.queues)?;
+    out.flush()
+        .map_err(|e| CliError::new("writing output", e))?;
+    Ok(found)
 }
 
 fn scenario(out: Out, queues: u16) -> CmdResult {

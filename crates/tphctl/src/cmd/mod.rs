@@ -14,7 +14,17 @@ pub enum Found {
     Yes,
     /// Exit 1: the asked-for thing is absent (no TPH device, BDF not present, ...).
     No,
+    /// Exit 2: something failed (a session command, a firmware lookup, an unknown verdict)
+    /// and was already reported; the output holds what did work.
+    Failed,
 }
+
+/// The exit status scheme, the same for every subcommand (appended to each `--help`).
+pub const EXIT_STATUS: &str = "Exit status: 0 everything asked for was done or found; 1 the \
+    asked-for thing is absent (no such function, no TPH capability, no firmware _DSM); 2 an \
+    error, including a partial answer (configuration space not read, a session command or a \
+    firmware lookup that failed, a write error on standard output). A closed pipe on standard \
+    output ends the output quietly with status 0.";
 
 /// An error a subcommand reports once, as `tphctl: context: cause`.
 #[derive(Debug)]
@@ -46,6 +56,7 @@ pub fn finish(result: CmdResult) -> i32 {
     match result {
         Ok(Found::Yes) => 0,
         Ok(Found::No) => 1,
+        Ok(Found::Failed) => 2,
         Err(e) if is_broken_pipe(&*e.cause) => 0,
         Err(e) => {
             eprintln!("tphctl: {}: {}", e.context, e.cause);
@@ -58,3 +69,32 @@ fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<std::io::Error>()
         .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
+
+/// Fails when standard output was closed (`>&-`). The Rust runtime reopens a closed standard
+/// output on `/dev/null`, read-write, before `main`, so every write would succeed and the
+/// output be lost with status 0. A shell's `>/dev/null` opens it write-only, which is kept.
+/// Without `/proc` nothing is checked.
+pub fn check_stdout() -> Result<(), CliError> {
+    let target = std::fs::read_link("/proc/self/fd/1");
+    let info = std::fs::read_to_string("/proc/self/fdinfo/1");
+    let (Ok(target), Ok(info)) = (target, info) else {
+        return Ok(());
+    };
+    let read_write = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|f| f & O_ACCMODE == O_RDWR);
+    if target == std::path::Path::new("/dev/null") && read_write {
+        return Err(CliError::new(
+            "writing output",
+            "standard output is closed (the runtime put /dev/null, read-write, in its place)",
+        ));
+    }
+    Ok(())
+}
+
+/// Access-mode bits of the open flags in `/proc/self/fdinfo` (octal, as `open(2)` has them).
+const O_ACCMODE: u32 = 0o3;
+/// Read-write access.
+const O_RDWR: u32 = 0o2;

@@ -11,7 +11,7 @@ mod parse;
 mod render;
 mod target;
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,26 +21,33 @@ use tph_client::open::{VfioInterface, VfioPaths};
 use tph_client::{Probe, Revision, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions};
+use tph_regs::dump::DumpLimits;
 use tph_regs::machine::Bdf;
+use tph_regs::report::{tph_presence, TphPresence};
+use tph_regs::source::{read_dump_for, DUMP_FIX};
 
 use super::{CliError, CmdResult, Found};
-use exec::{run_line, SessionBackend};
+use exec::{run_line, Limits, Reply, SessionBackend};
 
 /// Arguments of `tphctl session`.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("source").required(true).args(["dump", "emulated", "vfio"])),
-    after_long_help = "Commands (one per line on stdin): cap | enable iv|ds | disable | irqs N | \
-    get-st CPU[:vm|pm]... | set-st INDEX=CPU[:vm|pm]... | clear INDEX... | reset | reopen | \
-    show | trace | raw HEX. Lines starting with # are skipped.\n\
-    --json: one object per command with `cmd`, `ok`, `errno` (name or null), `error` (message, \
-    when not ok) and the results: cap `modes`, `st_table_size`; get-st `tags` [{cpu, mem, st}]; \
-    show `control` (raw register), `location`, `st_table` (raw 16-bit entries); trace \
-    `accesses`; raw `ret` (null on failure) and `out` (argument bytes after the call, hex).\n\
-    Exit status 1 when BDF is not in the machine, 2 when the device cannot be taken over."
+    after_long_help = "Commands (one per line on stdin): cap | enable iv|ds (or \
+    interrupt_vector|device_specific) | disable | irqs N (N <= 2048) | get-st CPU[:vm|pm]... | \
+    set-st INDEX=CPU[:vm|pm]... | clear INDEX... | reset | reopen | show | trace | raw HEX. \
+    Lines starting with # are skipped. A line may hold at most 65536 bytes; a longer one, or \
+    one that is not UTF-8, is answered with an error naming its line number.\n\
+    --json: one object per command with `cmd`, `line`, `ok`, `errno` (name or null), `error` \
+    (message, when not ok) and the results; field names: crates/tphctl/README-json.md.\n\n\
+    Exit status: 0 every command succeeded; 1 BDF is not in the machine or has no TPH \
+    capability; 2 an error: the device cannot be taken over, or some command failed (each \
+    failure is answered in the output; stderr counts them, with their line numbers). A \
+    closed pipe on standard output ends the session quietly with status 0."
 )]
 pub struct Args {
-    /// Emulate the machine read from this `lspci -xxxx` dump.
+    /// Emulate the machine read from this `lspci -xxxx` dump (not `-`: standard input
+    /// carries the commands).
     #[arg(long, value_name = "FILE")]
     dump: Option<PathBuf>,
     /// Emulate the built-in default machine.
@@ -51,8 +58,9 @@ pub struct Args {
     vfio: bool,
     /// The device, as lspci prints it: 01:00.0 or 0000:01:00.0.
     bdf: String,
-    /// Emulated host: number of present CPUs (default 8).
-    #[arg(long, value_name = "N")]
+    /// Emulated host: number of present CPUs, 1 to 65536 (default 8); with the built-in
+    /// firmware at most 128, the CPUs its 8-bit tags tell apart.
+    #[arg(long, value_name = "N", conflicts_with = "vfio")]
     cpus: Option<u32>,
     /// Emulated host (--emulated or --dump): the firmware answering the steering-tag `_DSM`.
     /// PATH is a table file of lines `UID 0xST_INFO`, an ASL file (compiled with iasl, package
@@ -62,17 +70,17 @@ pub struct Args {
     #[arg(long, value_name = "PATH", conflicts_with = "vfio")]
     firmware: Option<PathBuf>,
     /// Emulated host: vfio-pci enable_unsafe_tph_ds_mode=1.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "vfio")]
     unsafe_ds_mode: bool,
     /// Emulated host: booted with pci=notph.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "vfio")]
     notph: bool,
     /// One JSON object per command instead of text.
     #[arg(long)]
     json: bool,
     /// With --vfio: assume this kernel interface revision (v7, feature, unknown) instead of
     /// probing /sys/module/vfio_pci*/parameters.
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", conflicts_with_all = ["emulated", "dump"])]
     kernel_abi: Option<Revision>,
     /// With --vfio: open the device through this VFIO interface: `cdev` (the device cdev
     /// /dev/vfio/devices/vfioN with /dev/iommu), `legacy` (/dev/vfio/vfio and the IOMMU group),
@@ -81,6 +89,15 @@ pub struct Args {
     #[arg(long, value_name = "IF", conflicts_with_all = ["emulated", "dump"])]
     vfio_interface: Option<VfioInterface>,
 }
+
+/// Most bytes of one command line (a `raw` SET_ST of 2048 entries is 32 KiB of hex).
+pub const MAX_LINE: usize = 1 << 16;
+
+/// Most CPUs of an emulated host.
+const MAX_CPUS: u32 = 65_536;
+
+/// CPUs the built-in firmware tells apart: its 8-bit tags are `u` (VM) and `0x80 | u` (PM).
+const DEFAULT_FIRMWARE_CPUS: u32 = 128;
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
@@ -97,17 +114,29 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
     if args.vfio {
         return start_vfio(args, input, out);
     }
-    let host = build_host(args)?;
     let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new("session", e))?;
-    if host.machine().function(bdf).is_none() {
+    let host = build_host(args, bdf)?;
+    let Some(f) = host.machine().function(bdf) else {
         eprintln!("tphctl: session: no device {} in the machine", args.bdf);
         return Ok(Found::No);
+    };
+    match tph_presence(&f.config) {
+        TphPresence::Present(_) => {}
+        TphPresence::Absent => {
+            eprintln!("tphctl: session: {bdf} has no TPH Requester capability");
+            return Ok(Found::No);
+        }
+        TphPresence::Unknown(u) => {
+            let why = format!("TPH unknown: {}; {DUMP_FIX}", u.phrase());
+            return Err(CliError::new(format!("session {bdf}"), why));
+        }
     }
+    let limits = Limits::of(&f.config, Some(host.options().cpus));
     let context = format!("session {bdf}");
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let dev =
         TphDevice::with_revision(backend, Revision::V7).map_err(|e| CliError::new(&context, e))?;
-    serve(dev, args.json, input, out)
+    serve(dev, &limits, args.json, input, out)
 }
 
 fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResult {
@@ -131,18 +160,56 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
     };
     let backend =
         target::RealDevice::open(&args.bdf, paths).map_err(|e| CliError::new(&context, e))?;
-    let dev = TphDevice::with_revision(backend, report.revision)
+    let mut dev = TphDevice::with_revision(backend, report.revision)
         .map_err(|e| CliError::new(&context, e))?;
-    serve(dev, args.json, input, out)
+    let limits = vfio_limits(&mut dev);
+    serve(dev, &limits, args.json, input, out)
 }
 
-fn build_host(args: &Args) -> Result<Host, CliError> {
+/// The real device's limits, from its configuration space (none when it cannot be read).
+fn vfio_limits<B: Backend>(dev: &mut TphDevice<B>) -> Limits {
+    let mut config = vec![0u8; tph_regs::dump::CONFIG_MAX];
+    let cpus = dev.backend().cpu_count();
+    match dev.backend_mut().read_config(0, &mut config) {
+        Ok(()) => Limits::of(&config, cpus),
+        Err(_) => Limits {
+            cpus,
+            ..Limits::default()
+        },
+    }
+}
+
+/// `--cpus N` checked against the host's limit and, with the built-in firmware, its tags.
+fn cpus(args: &Args) -> Result<Option<u32>, CliError> {
+    let Some(n) = args.cpus else {
+        return Ok(None);
+    };
+    let refuse = |why: String| Err(CliError::new(format!("--cpus {n}"), why));
+    if n == 0 {
+        return refuse("an emulated host needs at least 1 CPU".into());
+    }
+    if n > MAX_CPUS {
+        return refuse(format!(
+            "more than {MAX_CPUS} CPUs (the emulated host's limit)"
+        ));
+    }
+    if args.firmware.is_none() && n > DEFAULT_FIRMWARE_CPUS {
+        return refuse(format!(
+            "the built-in firmware's 8-bit tags (VM u, PM 0x80|u) tell apart at most \
+             {DEFAULT_FIRMWARE_CPUS} CPUs; give --firmware for more"
+        ));
+    }
+    Ok(Some(n))
+}
+
+/// The emulated host; from a dump, only `bdf` (and the bridges) keep more than a header.
+fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
     let mut options = HostOptions {
         notph: args.notph,
         unsafe_ds: args.unsafe_ds_mode,
         ..HostOptions::default()
     };
-    if let Some(n) = args.cpus {
+    if let Some(n) = cpus(args)? {
         options.cpus = n;
     }
     if let Some(path) = &args.firmware {
@@ -150,11 +217,13 @@ fn build_host(args: &Args) -> Result<Host, CliError> {
     }
     match &args.dump {
         None => Ok(Host::with_default_machine(options)),
+        Some(path) if path.as_os_str() == "-" => Err(CliError::new(
+            "--dump -",
+            "standard input carries the session's commands: give the dump as a file",
+        )),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CliError::new(format!("reading {}", path.display()), e))?;
-            let machine = tph_regs::dump::parse_lspci_dump(&text)
-                .map_err(|e| CliError::new(format!("dump {}", path.display()), e))?;
+            let machine = read_dump_for(path, DumpLimits::default(), bdf)
+                .map_err(|e| CliError::new(format!("reading dump {}", path.display()), e))?;
             Ok(Host::new(machine, options))
         }
     }
@@ -174,25 +243,108 @@ fn firmware(path: &Path) -> Result<Arc<dyn SteeringTagSource>, CliError> {
 /// Reads commands until end of input, answering each one. The one loop for every backend.
 fn serve<B: SessionBackend + Backend>(
     mut dev: TphDevice<B>,
+    limits: &Limits,
     json: bool,
     input: &mut impl BufRead,
     out: &mut impl Write,
 ) -> CmdResult {
-    let io = |e| CliError::new("session", e);
+    let mut buf = Vec::with_capacity(256);
     let mut irqs = exec::Irqs::new();
-    for line in input.lines() {
-        let line = line.map_err(io)?;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    let mut failed: Vec<usize> = Vec::new();
+    let mut commands = 0usize;
+    for number in 1.. {
+        let reply = match read_line(input, &mut buf, number)? {
+            None => break,
+            Some(Ok(line)) if line.is_empty() || line.starts_with('#') => continue,
+            Some(Ok(line)) => run_line(&mut dev, &mut irqs, line, number, limits),
+            Some(Err(bad)) => bad,
+        };
+        commands += 1;
+        if !reply.ok() {
+            failed.push(number);
         }
-        let reply = run_line(&mut dev, &mut irqs, line);
         let written = if json {
-            render::json_line(out, &reply)
+            render::json_line(out, &reply, number)
         } else {
             render::text(out, &reply)
         };
         written.map_err(|e| CliError::new("writing output", e))?;
     }
-    Ok(Found::Yes)
+    if failed.is_empty() {
+        return Ok(Found::Yes);
+    }
+    out.flush()
+        .map_err(|e| CliError::new("writing output", e))?;
+    eprintln!(
+        "tphctl: session: {} of {commands} commands failed (line{} {})",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        line_list(&failed)
+    );
+    Ok(Found::Failed)
+}
+
+/// `3, 7, 9` (the first ten, then `...`).
+fn line_list(lines: &[usize]) -> String {
+    let mut s: Vec<String> = lines.iter().take(10).map(ToString::to_string).collect();
+    if lines.len() > 10 {
+        s.push("...".into());
+    }
+    s.join(", ")
+}
+
+/// One line of input, at most [`MAX_LINE`] bytes kept: `None` at end of input, the trimmed
+/// text, or the answer for a line too long or not UTF-8 (the rest of a long line is skipped
+/// without being kept in memory).
+fn read_line<'b>(
+    input: &mut impl BufRead,
+    buf: &'b mut Vec<u8>,
+    number: usize,
+) -> Result<Option<Result<&'b str, Reply>>, CliError> {
+    let io = |e| CliError::new("session: reading standard input", e);
+    buf.clear();
+    let n = Read::take(&mut *input, MAX_LINE as u64 + 1)
+        .read_until(b'\n', buf)
+        .map_err(io)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
+        skip_line(input).map_err(io)?;
+        let start = String::from_utf8_lossy(buf.get(..160).unwrap_or(buf)).into_owned();
+        let cmd = parse::quote(&start);
+        let why = format!("line {number}: longer than {MAX_LINE} bytes (the line limit)");
+        return Ok(Some(Err(Reply::bad_line(&cmd, why))));
+    }
+    match std::str::from_utf8(buf) {
+        Ok(text) => Ok(Some(Ok(text.trim()))),
+        Err(e) => {
+            let good = String::from_utf8_lossy(buf.get(..e.valid_up_to()).unwrap_or_default());
+            let why = format!(
+                "line {number}: not UTF-8 text (byte {} of the line is invalid)",
+                e.valid_up_to() + 1
+            );
+            Ok(Some(Err(Reply::bad_line(&parse::quote(good.trim()), why))))
+        }
+    }
+}
+
+/// Skips input up to and including the next newline, without keeping it.
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                input.consume(at + 1);
+                return Ok(());
+            }
+            None => {
+                let n = chunk.len();
+                input.consume(n);
+            }
+        }
+    }
 }

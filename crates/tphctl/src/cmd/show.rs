@@ -8,10 +8,10 @@ use std::sync::Arc;
 use tph_acpi::firmware::{self, FirmwareKind};
 use tph_acpi::{madt, SteeringTagSource, TableSource};
 use tph_regs::machine::{Bdf, Machine};
-use tph_regs::report::{report_function, FunctionReport};
+use tph_regs::report::{report_function, tph_presence, FunctionReport, TphPresence, Unread};
 use tph_regs::source::Loaded;
 
-use super::list::{completer_cell, reports, SourceArgs};
+use super::list::{self, completer_cell, hex16, hex32, reports, SourceArgs};
 use super::tagmap::{self, Owner, OwnerMap, TagState, Width};
 use super::{CliError, CmdResult, Found};
 
@@ -20,14 +20,19 @@ const DEFAULT_CPUS: u32 = 8;
 
 /// Arguments of `tphctl show`.
 #[derive(clap::Args, Debug)]
-#[command(
-    after_long_help = "Exit status 1 when the function is absent or has no TPH \
-    capability (or, without BDF, when no function has one). With --firmware, --tables or \
+#[command(after_long_help = "With --firmware, --tables or \
     --emulated, each ST table entry names the processor UIDs (and memory type, vm or pm) \
     whose firmware tag it is, at the width the kernel would negotiate (8-bit tags for \
     requester type 1, 16-bit for type 3) and only where the valid bit is set. Tag 0 is also \
-    what a cleared entry holds. JSON field names: crates/tphctl/README-json.md."
-)]
+    what a cleared entry holds. Runs of entries with the same tag (and owners) print as one \
+    line `[first-last]`. A function whose extended configuration space was not read (an \
+    `lspci -xxx` dump, sysfs read without root) has an unknown TPH verdict: never reported \
+    as absent. JSON field names: crates/tphctl/README-json.md.\n\n\
+    Exit status: 0 the function (or, without BDF, some function) has a TPH capability and \
+    every verdict is known; 1 the function is absent or has no TPH capability (or, without \
+    BDF, none has), or the firmware has no TPH _DSM; 2 an error, or a verdict unknown because \
+    bytes were not read, or a firmware lookup failed. A closed pipe on standard output ends \
+    the output quietly with status 0.")]
 pub struct Args {
     /// The function, as lspci prints it: 19:00.0 or 0000:19:00.0. Default: every function
     /// with a TPH capability.
@@ -82,27 +87,39 @@ pub fn run(mut args: Args) -> CmdResult {
     let owners = if args.lspci {
         None
     } else {
-        owner_source(&args.owners, args.source.emulated, explicit_uids)?
+        match owner_source(&args.owners, args.source.emulated, explicit_uids)? {
+            Owners::NoDsm => return Ok(Found::No),
+            Owners::Some(o, lookups_ok) => Some((o, lookups_ok)),
+            Owners::None => None,
+        }
     };
+    let (selected, unknown) = select(&loaded, bdf)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let found = if args.lspci {
         lspci(&loaded.machine, bdf, &mut out)?
     } else {
-        let reports = select(&loaded, bdf)?;
-        let annotated: Vec<Annotated> = reports
+        let src = owners.as_ref().map(|(o, _)| o);
+        let annotated: Vec<Annotated> = selected
             .iter()
-            .map(|r| (r, owners.as_ref().map(|o| annotate(r, o))))
+            .map(|r| (r, src.map(|o| annotate(r, o))))
             .collect();
-        emit(&annotated, args.json, &mut out).map_err(|e| CliError::new("writing output", e))?;
-        !reports.is_empty()
+        let fix = loaded.unread_fix;
+        emit(&annotated, &unknown, fix, args.json, &mut out)
+            .map_err(|e| CliError::new("writing output", e))?;
+        !selected.is_empty()
     };
     out.flush()
         .map_err(|e| CliError::new("writing output", e))?;
-    if !found && bdf.is_none() {
+    list::report_unknown(&unknown, loaded.unread_fix);
+    if !found && bdf.is_none() && unknown.is_empty() {
         args.source.report_none(&loaded);
     }
-    Ok(if found { Found::Yes } else { Found::No })
+    let lookups_ok = owners.as_ref().is_none_or(|(_, ok)| *ok);
+    Ok(match list::outcome(found, &unknown) {
+        Found::Yes if !lookups_ok => Found::Failed,
+        other => other,
+    })
 }
 
 /// `show --sysfs 19:00.0`: clap hands the BDF to `--sysfs` as ROOT; a value that parses as a
@@ -120,6 +137,7 @@ fn take_bdf_from_sysfs(args: &mut Args) {
     }
 }
 
+/// `--lspci`: the lines lspci prints for the capability of `bdf`, or of every function.
 fn lspci(m: &Machine, bdf: Option<Bdf>, out: &mut impl Write) -> Result<bool, CliError> {
     let written = match bdf {
         Some(b) => match m.function(b) {
@@ -131,42 +149,56 @@ fn lspci(m: &Machine, bdf: Option<Bdf>, out: &mut impl Write) -> Result<bool, Cl
     written.map_err(|e| CliError::new("writing output", e))
 }
 
-fn select(loaded: &Loaded, bdf: Option<Bdf>) -> Result<Vec<FunctionReport>, CliError> {
+/// The reports asked for (one function, or every one with a TPH capability) and the
+/// functions whose verdict is unknown.
+fn select(loaded: &Loaded, bdf: Option<Bdf>) -> Result<Selected, CliError> {
     let Some(b) = bdf else {
         return Ok(reports(loaded));
     };
     let (m, msix) = (&loaded.machine, loaded.msix.as_ref());
     let Some(f) = m.function(b) else {
         eprintln!("tphctl: show: no function {b}");
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
-    match report_function(m, f, msix) {
-        Some(r) => Ok(vec![
-            r.map_err(|e| CliError::new(format!("decoding {b}"), e))?
-        ]),
-        None => {
+    match tph_presence(&f.config) {
+        TphPresence::Unknown(u) => return Ok((Vec::new(), vec![(b, u)])),
+        TphPresence::Absent => {
             eprintln!("tphctl: show: {b} has no TPH Requester capability");
-            Ok(Vec::new())
+            return Ok((Vec::new(), Vec::new()));
         }
+        TphPresence::Present(_) => {}
+    }
+    match report_function(m, f, msix) {
+        Some(r) => Ok((
+            vec![r.map_err(|e| CliError::new(format!("decoding {b}"), e))?],
+            Vec::new(),
+        )),
+        None => Ok((Vec::new(), Vec::new())),
     }
 }
+
+/// Reports selected, and the unknown verdicts.
+type Selected = (Vec<FunctionReport>, Vec<(Bdf, Unread)>);
 
 /// A report and, when a firmware source was given, its entries' tag owners.
 type Annotated<'a> = (&'a FunctionReport, Option<FnOwners>);
 
-fn emit(reports: &[Annotated], json: bool, out: &mut impl Write) -> std::io::Result<()> {
-    if json && reports.iter().all(|(_, o)| o.is_none()) {
-        let plain: Vec<&FunctionReport> = reports.iter().map(|(r, _)| *r).collect();
-        serde_json::to_writer_pretty(&mut *out, &plain)?;
-        return writeln!(out);
-    }
+fn emit(
+    reports: &[Annotated],
+    unknown: &[(Bdf, Unread)],
+    fix: &str,
+    json: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     if json {
-        let values: Vec<serde_json::Value> = reports
+        // One object built at a time: memory does not grow with the JSON text.
+        let values = reports
             .iter()
-            .map(|(r, o)| report_json(r, o.as_ref()))
-            .collect::<Result<_, _>>()?;
-        serde_json::to_writer_pretty(&mut *out, &values)?;
-        return writeln!(out);
+            .map(|(r, o)| Lazy(move || report_json(r, o.as_ref())));
+        let unknown = unknown
+            .iter()
+            .map(|&(b, u)| Lazy(move || Ok(list::unknown_json(b, u, fix))));
+        return list::write_json_array(out, values.map(Either::A).chain(unknown.map(Either::B)));
     }
     for (i, (r, o)) in reports.iter().enumerate() {
         if i > 0 {
@@ -175,6 +207,31 @@ fn emit(reports: &[Annotated], json: bool, out: &mut impl Write) -> std::io::Res
         write_report(r, o.as_ref(), out)?;
     }
     Ok(())
+}
+
+/// A JSON value built when it is serialised.
+struct Lazy<F>(F);
+
+impl<F: Fn() -> Result<serde_json::Value, serde_json::Error>> serde::Serialize for Lazy<F> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        (self.0)().map_err(S::Error::custom)?.serialize(s)
+    }
+}
+
+/// One of two serialisable kinds, for one array of both.
+enum Either<A, B> {
+    A(A),
+    B(B),
+}
+
+impl<A: serde::Serialize, B: serde::Serialize> serde::Serialize for Either<A, B> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::A(a) => a.serialize(s),
+            Self::B(b) => b.serialize(s),
+        }
+    }
 }
 
 fn yes(b: bool) -> &'static str {
@@ -251,17 +308,45 @@ fn write_entries(
             writeln!(out, "\t\tnote: {note}")?;
         }
     }
-    for (i, e) in t.entries.iter().enumerate() {
-        let who = owners
-            .and_then(|o| o.text(i, e.st))
-            .map(|w| format!("  {w}"))
-            .unwrap_or_default();
-        writeln!(out, "\t\t[{}] {:#06x}{who}", e.index, e.st)?;
+    for run in runs(t, owners) {
+        let at = match run.first == run.last {
+            true => format!("{}", run.first),
+            false => format!("{}-{}", run.first, run.last),
+        };
+        let who = run.who.map(|w| format!("  {w}")).unwrap_or_default();
+        writeln!(out, "\t\t[{at}] {:#06x}{who}", run.st)?;
     }
     if let Some(note) = &t.entries_note {
         writeln!(out, "\t\tnote: {note}")?;
     }
     Ok(())
+}
+
+/// Consecutive entries with the same tag and owners, printed as one line.
+struct Run {
+    first: u16,
+    last: u16,
+    st: u16,
+    who: Option<String>,
+}
+
+fn runs(t: &tph_regs::report::TphReport, owners: Option<&FnOwners>) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (i, e) in t.entries.iter().enumerate() {
+        let who = owners.and_then(|o| o.text(i, e.st));
+        match runs.last_mut() {
+            Some(r) if r.st == e.st && r.who == who && r.last.checked_add(1) == Some(e.index) => {
+                r.last = e.index;
+            }
+            _ => runs.push(Run {
+                first: e.index,
+                last: e.index,
+                st: e.st,
+                who,
+            }),
+        }
+    }
+    runs
 }
 
 fn write_upstream(r: &FunctionReport, out: &mut impl Write) -> std::io::Result<()> {
@@ -338,59 +423,85 @@ fn explicit_uids(a: &OwnerArgs) -> Result<Option<Vec<u32>>, CliError> {
 
 /// Loads the firmware the arguments name (the emulated host's default with `--emulated`
 /// alone) and asks it about every UID; `None` without any firmware.
+/// The tag owners' source, as far as the arguments ask for one.
+enum Owners {
+    /// No firmware asked for.
+    None,
+    /// The firmware has no TPH `_DSM` (said on stderr): the asked-for tags are absent.
+    NoDsm,
+    /// Answers, and whether every UID got one.
+    Some(OwnerSource, bool),
+}
+
 fn owner_source(
     a: &OwnerArgs,
     emulated: bool,
     explicit: Option<Vec<u32>>,
-) -> Result<Option<OwnerSource>, CliError> {
-    let Some(fw) = firmware(a, emulated)? else {
-        if explicit.is_some() {
+) -> Result<Owners, CliError> {
+    let fw = match firmware(a, emulated)? {
+        Some(Some(fw)) => fw,
+        Some(None) => return Ok(Owners::NoDsm),
+        None if explicit.is_some() => {
             return Err(CliError::new(
                 "--uids/--cpus",
                 "need --firmware, --tables or --emulated",
             ));
         }
-        return Ok(None);
+        None => return Ok(Owners::None),
     };
     let uids = explicit
         .or(fw.madt_uids)
         .unwrap_or_else(|| (0..DEFAULT_CPUS).collect());
     let answers = tagmap::query(fw.source.as_ref(), &uids);
     for line in tagmap::failure_lines(&answers.failed) {
-        eprintln!("tphctl: warning: {line}");
+        eprintln!("tphctl: firmware lookup failed: {line}");
     }
-    Ok(Some(OwnerSource {
+    let source = OwnerSource {
         label: fw.label,
         map8: tagmap::owner_map(&answers.ok, Width::Bits8),
         map16: tagmap::owner_map(&answers.ok, Width::Bits16),
         uids,
-    }))
+    };
+    Ok(Owners::Some(source, answers.failed.is_empty()))
 }
 
-fn firmware(a: &OwnerArgs, emulated: bool) -> Result<Option<Firmware>, CliError> {
+/// The firmware the arguments name: `None` when none, `Some(None)` when it has no TPH `_DSM`.
+fn firmware(a: &OwnerArgs, emulated: bool) -> Result<Option<Option<Firmware>>, CliError> {
     match (&a.firmware, &a.tables) {
         (Some(path), _) => firmware_path(path).map(Some),
         (None, Some(dir)) => firmware_as(dir, FirmwareKind::Dir, Vec::new()).map(Some),
-        (None, None) if emulated => Ok(Some(Firmware {
+        (None, None) if emulated => Ok(Some(Some(Firmware {
             source: Arc::new(TableSource::default_for_all()),
             label: "the emulated host's default firmware".into(),
             madt_uids: None,
-        })),
+        }))),
         (None, None) => Ok(None),
     }
 }
 
 /// `--firmware PATH`: whatever `tph_acpi::firmware` recognises the path as.
-fn firmware_path(path: &Path) -> Result<Firmware, CliError> {
+fn firmware_path(path: &Path) -> Result<Option<Firmware>, CliError> {
     let context = format!("reading firmware {}", path.display());
     let (kind, bytes) = firmware::kind_of(path).map_err(|e| CliError::new(context, e))?;
     firmware_as(path, kind, bytes)
 }
 
-/// Opens `path` as `kind`; a folder also gives the MADT's UIDs.
-fn firmware_as(path: &Path, kind: FirmwareKind, bytes: Vec<u8>) -> Result<Firmware, CliError> {
+/// Opens `path` as `kind`; a folder also gives the MADT's UIDs. `None` (said on stderr)
+/// when no host bridge implements the TPH `_DSM`.
+fn firmware_as(
+    path: &Path,
+    kind: FirmwareKind,
+    bytes: Vec<u8>,
+) -> Result<Option<Firmware>, CliError> {
     let context = format!("reading {} {}", kind.noun(), path.display());
-    let fw = firmware::open_as(path, kind, bytes).map_err(|e| CliError::new(context, e))?;
+    let fw = match firmware::open_as(path, kind, bytes) {
+        Ok(fw) => fw,
+        Err(e @ tph_acpi::FirmwareError::NoTphDsm { .. }) => {
+            eprintln!("tphctl: {context}: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(CliError::new(context, e)),
+    };
     for s in &fw.skipped {
         eprintln!("tphctl: warning: {s}");
     }
@@ -398,11 +509,11 @@ fn firmware_as(path: &Path, kind: FirmwareKind, bytes: Vec<u8>) -> Result<Firmwa
         FirmwareKind::Dir => madt_uids(path)?,
         _ => None,
     };
-    Ok(Firmware {
+    Ok(Some(Firmware {
         source: fw.source,
         label: fw.label,
         madt_uids,
-    })
+    }))
 }
 
 /// The usable processors' UIDs from the first `APIC*` file in `dir`; `None` (with a warning)
@@ -417,7 +528,7 @@ fn madt_uids(dir: &Path) -> Result<Option<Vec<u32>>, CliError> {
         return Ok(None);
     };
     let context = format!("reading the MADT {}", path.display());
-    let bytes = std::fs::read(&path).map_err(|e| CliError::new(&context, e))?;
+    let bytes = firmware::read_bounded(&path).map_err(|e| CliError::new(&context, e))?;
     let cpus = madt::parse(&bytes).map_err(|e| CliError::new(&context, e))?;
     let uids = madt::usable_uids(&cpus);
     if uids.is_empty() {
@@ -499,13 +610,35 @@ fn rciep_note(r: &FunctionReport) -> Option<String> {
     })
 }
 
-/// The `show --json` object of one function, with the owner fields when annotated.
+/// The `show --json` object of one function: the report, `tph_status`, `0x` strings beside
+/// the registers and IDs, and the owner fields when annotated.
 fn report_json(
     r: &FunctionReport,
     owners: Option<&FnOwners>,
 ) -> Result<serde_json::Value, serde_json::Error> {
     let mut v = serde_json::to_value(r)?;
-    let (Some(o), Some(tph)) = (owners, v.get_mut("tph").and_then(|t| t.as_object_mut())) else {
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("tph_status".into(), "present".into());
+        obj.insert("vendor_id_hex".into(), hex16(r.vendor_id).into());
+        obj.insert("device_id_hex".into(), hex16(r.device_id).into());
+    }
+    let Some(tph) = v.get_mut("tph").and_then(|t| t.as_object_mut()) else {
+        return Ok(v);
+    };
+    tph.insert("capability_hex".into(), hex32(r.tph.capability).into());
+    if let Some(c) = tph.get_mut("control").and_then(|c| c.as_object_mut()) {
+        c.insert("raw_hex".into(), hex32(r.tph.control.raw).into());
+    }
+    let entries = tph.get_mut("entries").and_then(|e| e.as_array_mut());
+    for (entry, e) in entries.into_iter().flatten().zip(&r.tph.entries) {
+        if let Some(obj) = entry.as_object_mut() {
+            obj.insert("st_hex".into(), hex16(e.st).into());
+        }
+    }
+    let Some(o) = owners else {
+        return Ok(v);
+    };
+    let Some(tph) = v.get_mut("tph").and_then(|t| t.as_object_mut()) else {
         return Ok(v);
     };
     tph.insert("owners_width".into(), o.width.map(Width::bits).into());

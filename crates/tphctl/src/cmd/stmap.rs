@@ -19,9 +19,12 @@ const SYS_TABLES: &str = "/sys/firmware/acpi/tables";
 #[derive(clap::Args, Debug)]
 #[command(
     after_long_help = "Reads the DSDT and SSDTs (and the MADT, APIC, for the processor \
-    list) from --tables DIR, or from /sys/firmware/acpi/tables, which needs root. Exit status 1 \
-    when no host bridge implements the TPH _DSM. JSON: an array of {uid, cpu?, st_info \
-    (\"0x%016x\" or null), error?, vm/pm {st_valid, xst_valid, ph_ignore, st, xst}}."
+    list) from --tables DIR, or from /sys/firmware/acpi/tables, which needs root. Each table \
+    file may hold at most 16 MiB. JSON field names: crates/tphctl/README-json.md.\n\n\
+    Exit status: 0 every UID got an answer; 1 no host bridge implements the TPH _DSM (said \
+    on stderr; JSON prints []); 2 an error, or a lookup failed for some UID (its row says \
+    why, and stderr counts them). A closed pipe on standard output ends the output quietly \
+    with status 0."
 )]
 pub struct Args {
     /// Folder of DSDT/SSDT files (.aml or .dat; names starting DSDT or SSDT) and optionally
@@ -58,7 +61,9 @@ struct Half {
     xst_valid: bool,
     ph_ignore: bool,
     st: u8,
+    st_hex: String,
     xst: u16,
+    xst_hex: String,
 }
 
 impl Half {
@@ -68,7 +73,9 @@ impl Half {
             xst_valid: v.xst_valid(mem),
             ph_ignore: v.ph_ignore(mem),
             st: v.st(mem),
+            st_hex: format!("{:#04x}", v.st(mem)),
             xst: v.xst(mem),
+            xst_hex: format!("{:#06x}", v.xst(mem)),
         }
     }
 }
@@ -90,10 +97,14 @@ pub fn run(args: Args) -> CmdResult {
         eprintln!("tphctl: warning: {s}");
     }
     let probe = dsm::probe(&mut aml);
-    let mut out = std::io::stdout().lock();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| CliError::new("writing output", e);
     let Some(bridge) = probe.tph_bridge else {
-        write_absent(&mut out, &probe.bridges, args.json).map_err(io)?;
+        if args.json {
+            writeln!(out, "[]").and_then(|()| out.flush()).map_err(io)?;
+        }
+        eprintln!("tphctl: st-map: {}", absent_text(&probe.bridges));
         return Ok(Found::No);
     };
     let cpus = match uids {
@@ -103,12 +114,28 @@ pub fn run(args: Args) -> CmdResult {
     let rows: Vec<Row> = cpus.iter().map(|c| row(&mut aml, &bridge, c)).collect();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(|e| CliError::new("writing output", e))?;
-        writeln!(out).map_err(io)?;
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .map_err(io)?;
     } else {
         render_text(&mut out, &bridge, &rows).map_err(io)?;
     }
-    Ok(Found::Yes)
+    out.flush().map_err(io)?;
+    let failed: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.uid)
+        .collect();
+    if failed.is_empty() {
+        return Ok(Found::Yes);
+    }
+    eprintln!(
+        "tphctl: st-map: the lookup failed for {} of {} UIDs ({})",
+        failed.len(),
+        rows.len(),
+        super::tagmap::uid_ranges(&failed)
+    );
+    Ok(Found::Failed)
 }
 
 /// The UIDs the MADT names, with logical CPU numbers where known.
@@ -118,7 +145,7 @@ fn processors(args: &Args, dir: &Path) -> Result<Vec<(u32, Option<u32>)>, CliErr
         CliError::new("reading the MADT", why)
     })?;
     let context = format!("reading the MADT {}", path.display());
-    let bytes = std::fs::read(&path).map_err(|e| CliError::new(&context, e))?;
+    let bytes = firmware::read_bounded(&path).map_err(|e| CliError::new(&context, e))?;
     let entries = madt::parse(&bytes).map_err(|e| CliError::new(&context, e))?;
     if args.tables.is_none() {
         let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -157,11 +184,9 @@ fn row(aml: &mut Aml, bridge: &HostBridge, &(uid, cpu): &(u32, Option<u32>)) -> 
     }
 }
 
-fn write_absent(out: &mut impl Write, bridges: &[HostBridge], json: bool) -> std::io::Result<()> {
-    if json {
-        writeln!(out, "[]")?;
-    }
-    let msg = match bridges {
+/// Why no row can be given: no host bridge, or none with the TPH `_DSM`.
+fn absent_text(bridges: &[HostBridge]) -> String {
+    match bridges {
         [] => "no PCI host bridge (PNP0A08/PNP0A03) found in the ACPI namespace".to_string(),
         _ => {
             let list: Vec<String> = bridges
@@ -173,12 +198,6 @@ fn write_absent(out: &mut impl Write, bridges: &[HostBridge], json: bool) -> std
                 list.join(", ")
             )
         }
-    };
-    if json {
-        eprintln!("tphctl: {msg}");
-        Ok(())
-    } else {
-        writeln!(out, "{msg}")
     }
 }
 
@@ -207,10 +226,19 @@ fn render_text(out: &mut impl Write, bridge: &HostBridge, rows: &[Row]) -> std::
         "Host bridge {}: _DSM revision 7, function 0xF",
         bridge.path
     )?;
+    // Columns as wide as the widest number, so UIDs past 9999 stay aligned.
+    let digits = |n: u32| n.to_string().len();
+    let uid_w = rows.iter().map(|r| digits(r.uid)).max().unwrap_or(1).max(4);
+    let cpu_w = rows
+        .iter()
+        .filter_map(|r| r.cpu.map(digits))
+        .max()
+        .unwrap_or(1)
+        .max(3);
     for r in rows {
         let who = match r.cpu {
-            Some(c) => format!("cpu {c:<3} uid {:<4}", r.uid),
-            None => format!("uid {:<4}", r.uid),
+            Some(c) => format!("cpu {c:<cpu_w$} uid {:<uid_w$}", r.uid),
+            None => format!("uid {:<uid_w$}", r.uid),
         };
         match (&r.st_info, &r.vm, &r.pm) {
             (Some(raw), Some(vm), Some(pm)) => writeln!(

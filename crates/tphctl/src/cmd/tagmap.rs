@@ -174,7 +174,8 @@ fn group_by_uid(owners: &[Owner]) -> Vec<(u32, Vec<&'static str>)> {
     out
 }
 
-/// Parses `0-15,32,0x40` into a sorted, de-duplicated list of at most [`MAX_UIDS`].
+/// Parses `0-15,32,0x40` into a sorted list of at most [`MAX_UIDS`]; a UID named twice
+/// (`0-3,2`) or an empty list is an error.
 pub fn parse_uids(list: &str) -> Result<Vec<u32>, String> {
     let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -195,7 +196,9 @@ pub fn parse_uids(list: &str) -> Result<Vec<u32>, String> {
         return Err("empty list".into());
     }
     out.sort_unstable();
-    out.dedup();
+    if let Some(w) = out.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("UID {} given twice", w[0]));
+    }
     Ok(out)
 }
 
@@ -390,9 +393,15 @@ mod tests {
     #[test]
     fn uid_list_ranges_and_singles_parse() {
         assert_eq!(
-            parse_uids("0-3,32, 2,0x10").expect("valid"),
+            parse_uids("0-3,32, 0x10").expect("valid"),
             vec![0, 1, 2, 3, 16, 32]
         );
+    }
+
+    #[test]
+    fn uid_list_with_a_uid_twice_is_an_error_naming_it() {
+        assert_eq!(parse_uids("0-3,2").unwrap_err(), "UID 2 given twice");
+        assert_eq!(parse_uids("7,7").unwrap_err(), "UID 7 given twice");
     }
 
     #[test]

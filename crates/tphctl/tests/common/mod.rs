@@ -49,14 +49,40 @@ pub fn tphctl_stdin(args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("wait tphctl")
 }
 
-/// Runs `session ARGS` with `tests/data/session/<script>` on stdin; asserts exit status 0.
+/// Runs `session ARGS` with `tests/data/session/<script>` on stdin; asserts the exit status
+/// says whether any command failed (0 none, 2 some, with their count on stderr).
 pub fn session_script(script: &str, args: &[&str]) -> Output {
     let input = std::fs::read(tests_dir("data/session").join(script)).expect("script");
     let mut full = vec!["session"];
     full.extend_from_slice(args);
     let out = tphctl_stdin(&full, &input);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_session_status(&out, args.contains(&"--json"));
     out
+}
+
+/// The failed replies of a session's output: `"ok": false` objects, or text `error:` and
+/// `ret -1` lines.
+pub fn failed_replies(o: &Output, json: bool) -> usize {
+    if json {
+        return json_lines(o).iter().filter(|l| l["ok"] == false).count();
+    }
+    stdout(o)
+        .lines()
+        .filter(|l| l.starts_with("error: ") || l.starts_with("ret -1 "))
+        .count()
+}
+
+/// Exit status 0 when every reply succeeded, else 2 and one stderr line counting failures.
+pub fn assert_session_status(o: &Output, json: bool) {
+    let failed = failed_replies(o, json);
+    let err = stderr(o);
+    if failed == 0 {
+        assert_eq!(o.status.code(), Some(0), "stderr: {err}");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(2), "{failed} failed; stderr: {err}");
+    let want = format!("tphctl: session: {failed} of ");
+    assert!(err.contains(&want), "expected {want:?} in stderr: {err}");
 }
 
 /// Compares `actual` with `tests/golden/<rel>`; `UPDATE_GOLDEN=1` rewrites the file first
@@ -103,4 +129,37 @@ pub fn iasl(src: &Path, out: &Path) -> PathBuf {
         String::from_utf8_lossy(&run.stdout)
     );
     out.with_extension("aml")
+}
+
+/// From `lspci -vvv` output, per device with a TPH capability: its BDF line, then each TPH
+/// capability's title and detail lines (what `tphctl show --lspci` prints).
+pub fn extract_tph_blocks(lspci: &str) -> String {
+    let mut result = String::new();
+    let mut device = String::new();
+    let mut printed_device = false;
+    let mut in_block = false;
+    for line in lspci.lines() {
+        if !line.is_empty() && !line.starts_with('\t') {
+            device = line.split(' ').next().unwrap_or_default().to_owned();
+            printed_device = false;
+            in_block = false;
+        } else if line.starts_with("\tCapabilities: [")
+            && line.ends_with("] Transaction Processing Hints")
+        {
+            if !printed_device {
+                result.push_str(&device);
+                result.push('\n');
+                printed_device = true;
+            }
+            in_block = true;
+            result.push_str(line);
+            result.push('\n');
+        } else if in_block && line.starts_with("\t\t") {
+            result.push_str(line);
+            result.push('\n');
+        } else {
+            in_block = false;
+        }
+    }
+    result
 }

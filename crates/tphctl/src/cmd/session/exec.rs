@@ -2,7 +2,9 @@
 
 use tph_client::backend::Backend;
 use tph_client::{Capabilities, CpuQuery, Errno, Error, TphDevice};
-use tph_regs::tph::StLocation;
+use tph_kernel::hw::Access;
+use tph_regs::msix::MsixCap;
+use tph_regs::tph::{StLocation, TphRequester};
 
 use super::parse::Command;
 
@@ -23,8 +25,8 @@ pub trait SessionBackend: Backend {
     fn reopen(&mut self) -> Result<(), Error>;
     /// The device's TPH registers and table now.
     fn registers(&mut self) -> Result<Registers, Error>;
-    /// Hardware accesses since the last call, one line each (an error where nobody can see them).
-    fn trace(&mut self) -> Result<Vec<String>, Error>;
+    /// Hardware accesses since the last call (an error where nobody can see them).
+    fn trace(&mut self) -> Result<Vec<Access>, Error>;
 }
 
 /// A command's result data.
@@ -39,7 +41,7 @@ pub enum Data {
     /// `show`.
     Show(Registers),
     /// `trace`.
-    Trace(Vec<String>),
+    Trace(Vec<Access>),
     /// `raw`: the return value (None on failure) and the argument bytes afterwards.
     Raw {
         /// The ioctl's return value when it succeeded.
@@ -68,7 +70,8 @@ impl Reply {
         self.error.is_none()
     }
 
-    fn bad_line(cmd: &str, message: String) -> Self {
+    /// The answer to a line that is not a command.
+    pub fn bad_line(cmd: &str, message: String) -> Self {
         Reply {
             cmd: cmd.to_string(),
             errno: None,
@@ -82,12 +85,91 @@ impl Reply {
 /// client never does).
 pub type Irqs = Vec<std::os::fd::OwnedFd>;
 
-/// Runs one line against `dev` and says what happened; never fails.
-pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, irqs: &mut Irqs, line: &str) -> Reply {
+/// The device's limits, read from its configuration space when the session starts, so a
+/// refusal can name the field and the limit it broke.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// ST table entries (MSI-X vectors for a table in MSI-X).
+    pub st_entries: Option<u16>,
+    /// MSI-X vectors of the function.
+    pub vectors: Option<u16>,
+    /// Present CPUs (`0..cpus`).
+    pub cpus: Option<u32>,
+}
+
+impl Limits {
+    /// The limits in `config` (the function's configuration space) on a host of `cpus` CPUs.
+    pub fn of(config: &[u8], cpus: Option<u32>) -> Self {
+        let vectors = MsixCap::find(config).map(|m| m.table_size);
+        let tph = TphRequester::find(config).and_then(Result::ok);
+        let st_entries = tph.and_then(|t| match t.cap.location {
+            StLocation::Capability => Some(t.cap.table_size),
+            StLocation::MsiX => vectors,
+            _ => None,
+        });
+        Self {
+            st_entries,
+            vectors,
+            cpus,
+        }
+    }
+
+    /// A sentence naming the limit `cmd` broke, when the kernel said EINVAL with `message`
+    /// (nothing the message already says).
+    fn explain(&self, cmd: &Command, message: &str) -> Option<String> {
+        let cpu_out = |cpu: u32| self.cpus.is_some_and(|n| cpu >= n);
+        let past = |i: u16| self.st_entries.is_some_and(|n| i >= n);
+        let (cpus, entries) = match cmd {
+            Command::Irqs(n) => {
+                let max = self.vectors?;
+                return (*n > u32::from(max))
+                    .then(|| format!("irqs {n}: the function has {max} MSI-X vectors"));
+            }
+            Command::GetSt(q) => (q.iter().map(|q| q.cpu).collect(), Vec::new()),
+            Command::SetSt(e) => (
+                e.iter().map(|e| e.cpu).collect(),
+                e.iter().map(|e| e.index).collect(),
+            ),
+            Command::Clear(i) => (Vec::new(), i.clone()),
+            _ => return None,
+        };
+        let mut why = Vec::new();
+        if let (Some(i), Some(n)) = (entries.into_iter().find(|&i| past(i)), self.st_entries) {
+            if !message.contains(&format!("index {i} ")) {
+                why.push(format!(
+                    "index {i} is past the {n}-entry ST table (0-{})",
+                    n - 1
+                ));
+            }
+        }
+        if let (Some(c), Some(n)) = (cpus.into_iter().find(|&c| cpu_out(c)), self.cpus) {
+            match message.contains(&format!("CPU {c} ")) {
+                true => why.push(format!("present CPUs: 0-{}", n - 1)),
+                false => why.push(format!("CPU {c} is past the present CPUs 0-{}", n - 1)),
+            }
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+/// Runs line `number` against `dev` and says what happened; never fails.
+pub fn run_line<B: SessionBackend>(
+    dev: &mut TphDevice<B>,
+    irqs: &mut Irqs,
+    line: &str,
+    number: usize,
+    limits: &Limits,
+) -> Reply {
     let cmd = match super::parse::parse(line) {
         Ok(c) => c,
-        Err(msg) => return Reply::bad_line(line, msg),
+        Err(msg) => {
+            let shown = super::parse::quote(line);
+            return Reply::bad_line(shown.trim_matches('"'), format!("line {number}: {msg}"));
+        }
     };
+    let get_st = matches!(cmd, Command::GetSt(_));
+    let explain = |cmd: &Command, message: &str| limits.explain(cmd, message);
+    let asked = cmd.clone();
     let (result, data_on_error) = match cmd {
         Command::Raw(bytes) => return raw(dev, line, bytes),
         other => (execute(dev, irqs, other), Data::None),
@@ -99,14 +181,29 @@ pub fn run_line<B: SessionBackend>(dev: &mut TphDevice<B>, irqs: &mut Irqs, line
             error: None,
             data,
         },
-        Err(e) => Reply {
-            cmd: line.to_string(),
-            errno: e.errno(),
-            error: Some(e.to_string()),
-            data: data_on_error,
-        },
+        Err(e) => {
+            let message = e.to_string();
+            let hint = match e.errno().map(|n| n.name()) {
+                Some("EOPNOTSUPP") if get_st => GET_ST_HINT.to_owned(),
+                Some("EINVAL") => explain(&asked, &message)
+                    .map(|why| format!("; {why}"))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            Reply {
+                cmd: line.to_string(),
+                errno: e.errno(),
+                error: Some(format!("{message}{hint}")),
+                data: data_on_error,
+            }
+        }
     }
 }
+
+/// GET_ST answers only in DS mode, and the DS gate is checked first (vfio-tph-v7.md, GET_ST):
+/// in IV mode the gate's refusal alone would read as if IV were the problem's cause.
+const GET_ST_HINT: &str = "; get-st answers only in DS mode (`enable ds`, which this host \
+                           refuses without the unsafe DS parameter)";
 
 /// `irqs N`: N fresh eventfds of the session's, wired to vectors 0..N (0 disables MSI-X); the
 /// old ones are closed once the kernel has the new set.

@@ -38,24 +38,41 @@ fn number<T: TryFrom<u64>>(s: &str, what: &str) -> Result<T, String> {
     };
     v.ok()
         .and_then(|v| T::try_from(v).ok())
-        .ok_or_else(|| format!("bad {what} {s:?}"))
+        .ok_or_else(|| format!("bad {what} {}", quote(s)))
+}
+
+/// `s` quoted for a message, cut to its first 40 characters.
+pub fn quote(s: &str) -> String {
+    tph_regs::dump::quote(s)
 }
 
 fn cpu_mem(s: &str) -> Result<(u32, MemType), String> {
     let (cpu, mem) = match s.split_once(':') {
         Some((c, "vm")) => (c, MemType::Volatile),
         Some((c, "pm")) => (c, MemType::Persistent),
-        Some((_, m)) => return Err(format!("bad memory type {m:?} (vm or pm)")),
+        Some((_, m)) => return Err(format!("bad memory type {} (vm or pm)", quote(m))),
         None => (s, MemType::Volatile),
     };
     Ok((number(cpu, "CPU")?, mem))
 }
 
+/// Most MSI-X vectors a function can have (the Table Size field is 11 bits).
+pub const MAX_VECTORS: u32 = 2048;
+
+/// The CPU value the ABI reserves to clear an entry (vfio-tph-v7.md, SET_ST).
+const CLEAR_MARKER: u32 = u32::MAX;
+
 fn steer(s: &str) -> Result<Steer, String> {
     let (index, rest) = s
         .split_once('=')
-        .ok_or_else(|| format!("bad entry {s:?} (INDEX=CPU[:vm|pm])"))?;
+        .ok_or_else(|| format!("bad entry {} (INDEX=CPU[:vm|pm])", quote(s)))?;
     let (cpu, mem) = cpu_mem(rest)?;
+    if cpu == CLEAR_MARKER {
+        return Err(format!(
+            "CPU {cpu:#x} is not a CPU (it is the ABI's clear marker): to clear entry {index}, \
+             use `clear {index}`"
+        ));
+    }
     Ok(Steer {
         index: number(index, "index")?,
         cpu,
@@ -92,6 +109,30 @@ fn no_args(cmd: Command, args: &[&str]) -> Result<Command, String> {
     }
 }
 
+/// `iv`/`ds`, or the names `list` and `show` print (`interrupt_vector`, `device_specific`).
+fn mode(m: &str) -> Result<Mode, String> {
+    match m {
+        "interrupt_vector" => Ok(Mode::Iv),
+        "device_specific" => Ok(Mode::Ds),
+        other => other.parse().map_err(|_| {
+            format!(
+                "unknown mode {} (iv or interrupt_vector, ds or device_specific)",
+                quote(other)
+            )
+        }),
+    }
+}
+
+fn irqs(n: &str) -> Result<Command, String> {
+    let n: u32 = number(n, "vector count")?;
+    if n > MAX_VECTORS {
+        return Err(format!(
+            "irqs {n}: more than {MAX_VECTORS} vectors (the MSI-X limit)"
+        ));
+    }
+    Ok(Command::Irqs(n))
+}
+
 /// Parses one non-empty line; `Err` is the message for a bad line.
 pub fn parse(line: &str) -> Result<Command, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -104,11 +145,11 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "show" => no_args(Command::Show, args),
         "trace" => no_args(Command::Trace, args),
         "enable" => match args {
-            [m] => Ok(Command::Enable(m.parse()?)),
-            _ => Err("usage: enable iv|ds".into()),
+            [m] => Ok(Command::Enable(mode(m)?)),
+            _ => Err("usage: enable iv|ds (or interrupt_vector|device_specific)".into()),
         },
         "irqs" => match args {
-            [n] => Ok(Command::Irqs(number(n, "vector count")?)),
+            [n] => irqs(n),
             _ => Err("usage: irqs N".into()),
         },
         "get-st" => {
@@ -126,7 +167,8 @@ pub fn parse(line: &str) -> Result<Command, String> {
         )?)),
         "raw" => Ok(Command::Raw(hex(args)?)),
         other => Err(format!(
-            "unknown command {other:?} (cap, enable, disable, irqs, get-st, set-st, clear, reset, reopen, show, trace, raw)"
+            "unknown command {} (cap, enable, disable, irqs, get-st, set-st, clear, reset, reopen, show, trace, raw)",
+            quote(other)
         )),
     }
 }

@@ -4,7 +4,12 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 use tph_client::{Capabilities, CpuQuery, MemType};
-use tph_regs::tph::{StLocation, TphControl};
+use tph_regs::report::{enable_name, location_name, mode_name};
+use tph_regs::tph::{StMode, TphControl};
+
+use crate::cmd::list::{hex16, hex32};
+
+use tph_kernel::hw::Access;
 
 use super::exec::{Data, Registers, Reply};
 
@@ -19,20 +24,15 @@ fn mem_name(m: MemType) -> &'static str {
     }
 }
 
-fn location_name(l: StLocation) -> String {
-    match l {
-        StLocation::None => "none".into(),
-        StLocation::Capability => "capability".into(),
-        StLocation::MsiX => "msix".into(),
-        StLocation::Reserved(n) => format!("reserved({n})"),
-    }
-}
-
+/// The modes GET_CAP reports, named as `list` and `show` name them.
 fn modes(c: &Capabilities) -> Vec<&'static str> {
-    [(c.iv, "iv"), (c.ds, "ds")]
-        .into_iter()
-        .filter_map(|(on, n)| on.then_some(n))
-        .collect()
+    [
+        (c.iv, mode_name(StMode::InterruptVector)),
+        (c.ds, mode_name(StMode::DeviceSpecific)),
+    ]
+    .into_iter()
+    .filter_map(|(on, n)| on.then_some(n))
+    .collect()
 }
 
 /// Writes `reply` as text: the command echoed after `> `, then its result or `error: ...`.
@@ -76,8 +76,10 @@ fn text_show(out: &mut impl Write, r: &Registers) -> io::Result<()> {
     let c = TphControl::from_bits(r.control);
     writeln!(
         out,
-        "control: {:#010x} (mode {:?}, requester enable {:?})",
-        r.control, c.mode, c.enable
+        "control: {:#010x} (mode {}, requester enable {})",
+        r.control,
+        mode_name(c.mode),
+        enable_name(c.enable)
     )?;
     let set: Vec<String> = r
         .st_table
@@ -99,7 +101,66 @@ fn text_show(out: &mut impl Write, r: &Registers) -> io::Result<()> {
     )
 }
 
-fn text_trace(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
+/// One hardware access as JSON: what, where, the value (and its `0x` string), what changed,
+/// and the trace line as text.
+fn access_json(a: &Access) -> Value {
+    let (kind, at, value, effect) = match *a {
+        Access::ConfigRead {
+            offset,
+            width,
+            value,
+        } => (
+            "config_read",
+            json!({"offset": offset, "offset_hex": format!("{offset:#05x}"), "width": width}),
+            value,
+            None,
+        ),
+        Access::ConfigWrite {
+            offset,
+            width,
+            value,
+            effect,
+        } => (
+            "config_write",
+            json!({"offset": offset, "offset_hex": format!("{offset:#05x}"), "width": width}),
+            value,
+            Some(effect),
+        ),
+        Access::MsixRead {
+            vector,
+            offset,
+            value,
+        } => (
+            "msix_read",
+            json!({"vector": vector, "offset": offset}),
+            value,
+            None,
+        ),
+        Access::MsixWrite {
+            vector,
+            offset,
+            value,
+            effect,
+        } => (
+            "msix_write",
+            json!({"vector": vector, "offset": offset}),
+            value,
+            Some(effect),
+        ),
+    };
+    let mut m = Map::new();
+    m.insert("kind".into(), json!(kind));
+    if let Value::Object(at) = at {
+        m.extend(at);
+    }
+    m.insert("value".into(), json!(value));
+    m.insert("value_hex".into(), json!(hex32(value)));
+    m.insert("effect".into(), json!(effect.map(|e| e.to_string())));
+    m.insert("text".into(), json!(a.to_string()));
+    Value::Object(m)
+}
+
+fn text_trace(out: &mut impl Write, lines: &[Access]) -> io::Result<()> {
     if lines.is_empty() {
         return writeln!(out, "(no hardware accesses)");
     }
@@ -109,10 +170,12 @@ fn text_trace(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes `reply` as one JSON object on one line: `cmd`, `ok`, `errno` and the results.
-pub fn json_line(out: &mut impl Write, r: &Reply) -> io::Result<()> {
+/// Writes `reply` to line `number` as one JSON object on one line: `cmd`, `line`, `ok`,
+/// `errno` and the results.
+pub fn json_line(out: &mut impl Write, r: &Reply, number: usize) -> io::Result<()> {
     let mut m = Map::new();
     m.insert("cmd".into(), json!(r.cmd));
+    m.insert("line".into(), json!(number));
     m.insert("ok".into(), json!(r.ok()));
     m.insert("errno".into(), json!(r.errno.map(|e| e.name())));
     if let Some(e) = &r.error {
@@ -132,17 +195,24 @@ fn json_data(m: &mut Map<String, Value>, d: &Data) {
         Data::Tags(t) => {
             let tags: Vec<Value> = t
                 .iter()
-                .map(|(q, st)| json!({"cpu": q.cpu, "mem": mem_name(q.mem), "st": st}))
+                .map(|(q, st)| {
+                    json!({"cpu": q.cpu, "mem": mem_name(q.mem), "st": st, "st_hex": hex16(*st)})
+                })
                 .collect();
             m.insert("tags".into(), Value::Array(tags));
         }
         Data::Show(r) => {
+            let c = TphControl::from_bits(r.control);
             m.insert("control".into(), json!(r.control));
+            m.insert("control_hex".into(), json!(hex32(r.control)));
+            m.insert("mode".into(), json!(mode_name(c.mode)));
+            m.insert("requester_enable".into(), json!(enable_name(c.enable)));
             m.insert("location".into(), json!(location_name(r.location)));
             m.insert("st_table".into(), json!(r.st_table));
         }
-        Data::Trace(lines) => {
-            m.insert("accesses".into(), json!(lines));
+        Data::Trace(accesses) => {
+            let list: Vec<Value> = accesses.iter().map(access_json).collect();
+            m.insert("accesses".into(), Value::Array(list));
         }
         Data::Raw { ret, out } => {
             m.insert("ret".into(), json!(ret));

@@ -6,6 +6,7 @@ use tph_client::backend::{Backend, FdBackend};
 use tph_client::open::{open_vfio, VfioOpened, VfioPaths};
 use tph_client::{Errno, Error};
 use tph_emu::EmulatedBackend;
+use tph_kernel::hw::Access;
 use tph_regs::msix::{vector_control_st, MsixCap};
 use tph_regs::tph::{StLocation, TphRequester};
 
@@ -38,13 +39,8 @@ impl SessionBackend for EmulatedBackend {
         })
     }
 
-    fn trace(&mut self) -> Result<Vec<String>, Error> {
-        Ok(self
-            .device()
-            .drain_trace()
-            .iter()
-            .map(ToString::to_string)
-            .collect())
+    fn trace(&mut self) -> Result<Vec<Access>, Error> {
+        Ok(self.device().drain_trace())
     }
 }
 
@@ -162,7 +158,7 @@ impl SessionBackend for RealDevice {
         })
     }
 
-    fn trace(&mut self) -> Result<Vec<String>, Error> {
+    fn trace(&mut self) -> Result<Vec<Access>, Error> {
         Err(Error::Backend {
             op: "tracing hardware accesses (only an emulated machine can)",
             errno: Errno::EOPNOTSUPP,
