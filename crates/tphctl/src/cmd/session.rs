@@ -148,7 +148,13 @@ fn build_host(args: &Args) -> Result<Host, CliError> {
     if let Some(path) = &args.firmware {
         options.firmware = firmware(path)?;
     }
-    match &args.dump {
+    host(args.dump.as_deref(), options)
+}
+
+/// The emulated host: the machine read from the `lspci -xxxx` dump `dump`, or the built-in
+/// default machine.
+pub(super) fn host(dump: Option<&Path>, options: HostOptions) -> Result<Host, CliError> {
+    match dump {
         None => Ok(Host::with_default_machine(options)),
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -162,7 +168,7 @@ fn build_host(args: &Args) -> Result<Host, CliError> {
 
 /// The emulated host's firmware from `--firmware PATH`, any kind `tph_acpi::firmware` opens;
 /// AML terms the loader skipped are warned about once each.
-fn firmware(path: &Path) -> Result<Arc<dyn SteeringTagSource>, CliError> {
+pub(super) fn firmware(path: &Path) -> Result<Arc<dyn SteeringTagSource>, CliError> {
     let fw = tph_acpi::firmware::open(path)
         .map_err(|e| CliError::new(format!("firmware {}", path.display()), e))?;
     for s in &fw.skipped {
