@@ -20,7 +20,7 @@ use tph_client::backend::Backend;
 use tph_client::open::{VfioInterface, VfioPaths};
 use tph_client::{Probe, Revision, TphDevice};
 use tph_emu::EmulatedBackend;
-use tph_kernel::{Host, HostOptions};
+use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::Bdf;
 
 use super::{CliError, CmdResult, Found};
@@ -32,7 +32,14 @@ use exec::{run_line, SessionBackend};
     group(clap::ArgGroup::new("source").required(true).args(["dump", "emulated", "vfio"])),
     after_long_help = "Commands (one per line on stdin): cap | enable iv|ds | disable | irqs N | \
     get-st CPU[:vm|pm]... | set-st INDEX=CPU[:vm|pm]... | clear INDEX... | reset | reopen | \
-    show | trace | raw HEX. Lines starting with # are skipped.\n\
+    show | trace | raw HEX | feature HEX | cfg-read OFF LEN | cfg-write OFF HEX. Lines starting \
+    with # are skipped.\n\
+    Raw commands (held-out style testing; the client's own checks are bypassed): raw HEX is a \
+    VFIO_DEVICE_PCI_TPH argument (v7 kernels only), feature HEX a VFIO_DEVICE_FEATURE argument \
+    (argsz first), cfg-read OFF LEN reads LEN (at most 4096) bytes of the config region at OFF, \
+    cfg-write OFF HEX writes the bytes HEX (in memory order: 02000000 is the dword 2) at OFF. \
+    Each prints `ret N errno E out HEX`: the return value (bytes for cfg-*, -1 on failure), \
+    the errno, and the argument bytes after the call (the bytes read for cfg-read).\n\
     --json: one object per command with `cmd`, `ok`, `errno` (name or null), `error` (message, \
     when not ok) and the results: cap `modes`, `st_table_size`; get-st `tags` [{cpu, mem, st}]; \
     show `control` (raw register), `location`, `st_table` (raw 16-bit entries); trace \
@@ -61,7 +68,8 @@ pub struct Args {
     /// u (16-bit 0x100+u), PM tag 0x80|u (16-bit 0x8000|u)].
     #[arg(long, value_name = "PATH", conflicts_with = "vfio")]
     firmware: Option<PathBuf>,
-    /// Emulated host: vfio-pci enable_unsafe_tph_ds_mode=1.
+    /// Emulated host: vfio-pci's unsafe parameter on (enable_unsafe_tph_ds_mode=1 on v7,
+    /// enable_unsafe_tph=1 on the feature revision).
     #[arg(long)]
     unsafe_ds_mode: bool,
     /// Emulated host: booted with pci=notph.
@@ -71,7 +79,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// With --vfio: assume this kernel interface revision (v7, feature, unknown) instead of
-    /// probing /sys/module/vfio_pci*/parameters.
+    /// probing /sys/module/vfio_pci*/parameters. With --emulated or --dump: the revision the
+    /// emulated vfio-pci speaks, v7 (the default) or feature.
     #[arg(long, value_name = "REV")]
     kernel_abi: Option<Revision>,
     /// With --vfio: open the device through this VFIO interface: `cdev` (the device cdev
@@ -104,9 +113,13 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
         return Ok(Found::No);
     }
     let context = format!("session {bdf}");
+    let revision = match host.options().abi {
+        KernelAbi::V7 => Revision::V7,
+        KernelAbi::Feature => Revision::Feature,
+    };
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let dev =
-        TphDevice::with_revision(backend, Revision::V7).map_err(|e| CliError::new(&context, e))?;
+        TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
     serve(dev, args.json, input, out)
 }
 
@@ -137,9 +150,18 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
 }
 
 fn build_host(args: &Args) -> Result<Host, CliError> {
+    let abi = match args.kernel_abi {
+        None | Some(Revision::V7) => KernelAbi::V7,
+        Some(Revision::Feature) => KernelAbi::Feature,
+        Some(other) => {
+            let why = format!("an emulated host speaks v7 or feature, not {other}");
+            return Err(CliError::new("session --kernel-abi", why));
+        }
+    };
     let mut options = HostOptions {
         notph: args.notph,
         unsafe_ds: args.unsafe_ds_mode,
+        abi,
         ..HostOptions::default()
     };
     if let Some(n) = args.cpus {
