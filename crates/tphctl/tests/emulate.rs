@@ -328,3 +328,60 @@ fn emulate_without_program_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("PROGRAM"), "{}", stderr(&out));
 }
+
+#[test]
+fn emulate_without_cap_sys_admin_exits_2_naming_the_mount_namespace() {
+    let run = Command::new("setpriv")
+        .args(["--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin"])
+        .args([
+            env!("CARGO_BIN_EXE_tphctl"),
+            "emulate",
+            "--emulated",
+            "--",
+            "true",
+        ])
+        .output();
+    let out = match run {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("SKIPPED: no setpriv (util-linux) to drop CAP_SYS_ADMIN");
+            return;
+        }
+        r => r.unwrap(),
+    };
+    let err = stderr(&out);
+    if err.contains("does not offer seccomp") {
+        eprintln!("SKIPPED: {err}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(
+        err.starts_with(
+            "tphctl: emulate: the harness needs a private mount namespace (CAP_SYS_ADMIN"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn emulate_two_devices_open_at_once_and_a_dup_keeps_a_device_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("two_devices", dir.path()) else {
+        return;
+    };
+    let (a, b) = ("0000:02:00.0", "0000:01:00.0");
+    let args = ["--emulated", "--", exe.to_str().unwrap(), a, b];
+    let Some(out) = emulate(&args, b"") else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let host = Host::with_default_machine(HostOptions::default());
+    let table = |bdf: &str| {
+        let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
+        let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+        dev.capabilities().unwrap().st_table_size
+    };
+    let (ta, tb) = (table(a), table(b));
+    assert_ne!(ta, tb, "the two devices must be told apart");
+    let want = format!("{a} table {ta}\n{b} table {tb}\n{a} table {ta}\n");
+    assert_eq!(stdout(&out), want);
+}

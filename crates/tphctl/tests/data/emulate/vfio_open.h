@@ -58,7 +58,7 @@ struct vfio_dev {
 	} while (0)
 
 /* The IOMMU group of `bdf`: the number its sysfs iommu_group link points at. */
-static int iommu_group_of(const char *bdf)
+static inline int iommu_group_of(const char *bdf)
 {
 	char path[256], target[256];
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
@@ -70,7 +70,7 @@ static int iommu_group_of(const char *bdf)
 	return atoi(slash ? slash + 1 : target);
 }
 
-static struct vfio_dev vfio_open(const char *bdf)
+static inline struct vfio_dev vfio_open(const char *bdf)
 {
 	struct vfio_dev d;
 	char path[64];
@@ -112,7 +112,7 @@ static struct vfio_dev vfio_open(const char *bdf)
 	return d;
 }
 
-static uint32_t cfg_read32(const struct vfio_dev *d, uint32_t off)
+static inline uint32_t cfg_read32(const struct vfio_dev *d, uint32_t off)
 {
 	uint32_t v;
 	if (pread(d->fd, &v, 4, d->config + off) != 4)
@@ -121,7 +121,7 @@ static uint32_t cfg_read32(const struct vfio_dev *d, uint32_t off)
 }
 
 /* The offset of extended capability `id` (a bounded walk from 0x100), 0 when absent. */
-static uint32_t find_ext_cap(const struct vfio_dev *d, uint16_t id)
+static inline uint32_t find_ext_cap(const struct vfio_dev *d, uint16_t id)
 {
 	uint32_t off = 0x100;
 	for (int steps = 0; off >= 0x100 && steps < 480; steps++) {
@@ -135,7 +135,7 @@ static uint32_t find_ext_cap(const struct vfio_dev *d, uint16_t id)
 	return 0;
 }
 
-static void vfio_close(struct vfio_dev *d)
+static inline void vfio_close(struct vfio_dev *d)
 {
 	close(d->fd);
 	close(d->group);
