@@ -49,8 +49,9 @@ pub struct HostOptions {
     pub offline: Vec<u32>,
     /// Booted with `pci=notph`.
     pub notph: bool,
-    /// vfio-pci module parameter `enable_unsafe_tph_ds_mode` (v7), called `enable_unsafe_tph`
-    /// in the feature revision; either way it gates DS mode.
+    /// vfio-pci module parameter `enable_unsafe_tph_ds_mode` (v7: gates DS mode), called
+    /// `enable_unsafe_tph` in the feature revision (gates the whole TPH_ST feature and enabling
+    /// TPH through Control).
     pub unsafe_ds: bool,
     /// The host bridge `_DSM` source; default [`TableSource::default_for_all`].
     pub firmware: Arc<dyn SteeringTagSource>,
