@@ -180,11 +180,10 @@ fn emulate_v7_c_driver_gets_the_in_process_model_answers() {
     );
 }
 
-/// Needs the feature revision's Control semantics of the primary source (writing the ST Mode
-/// value alone enables), which branch issue10a brings to the model: until then the driver's
-/// enable write is taken as a disable and its SET fails with EINVAL.
+/// The feature revision's Control semantics of the primary source: writing the ST Mode value
+/// alone enables (the kernel negotiates the requester type), 0 disables; the whole TPH_ST
+/// feature needs `enable_unsafe_tph` (`--unsafe-ds-mode`).
 #[test]
-#[ignore = "the model takes the author's enable write as a disable until issue10a is merged"]
 fn emulate_feature_c_driver_doing_what_the_author_dpdk_code_does_gets_the_model_answers() {
     let Some((out, trace)) = run_driver("feature_dpdk", &["--kernel-abi", "feature"]) else {
         return;
