@@ -221,8 +221,9 @@ fn poller_example() -> PathBuf {
         .join("examples/poller")
 }
 
-#[test]
-fn emulate_runs_the_client_poller_example_on_the_nic() {
+/// Runs the poller example on the NIC with 4 queues under `tphctl emulate EXTRA`, and checks
+/// its report against the capabilities the in-process model gives the client on the same host.
+fn poller_on_the_nic(abi: KernelAbi, revision: Revision, extra: &[&str]) {
     let poller = poller_example();
     if !poller.exists() {
         eprintln!(
@@ -231,33 +232,56 @@ fn emulate_runs_the_client_poller_example_on_the_nic() {
         );
         return;
     }
-    let args = [
-        "--emulated",
-        "--",
-        poller.to_str().unwrap(),
-        "0000:01:00.0",
-        "4",
-    ];
+    let nic = "0000:01:00.0";
+    let mut args = vec!["--emulated"];
+    args.extend_from_slice(extra);
+    args.extend(["--", poller.to_str().unwrap(), nic, "4"]);
     let Some(out) = emulate(&args, b"") else {
         return;
     };
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let opts = HostOptions {
+        abi,
+        unsafe_ds: extra.contains(&"--unsafe-ds-mode"),
+        ..HostOptions::default()
+    };
+    let cpus = opts.cpus;
+    let host = Host::with_default_machine(opts);
+    let backend = EmulatedBackend::take_over(&host, nic.parse().unwrap()).unwrap();
+    let caps = TphDevice::with_revision(backend, revision)
+        .unwrap()
+        .capabilities()
+        .unwrap();
     let text = stdout(&out);
-    let cpus = HostOptions::default().cpus;
-    assert!(
-        text.starts_with(&format!(
-            "0000:01:00.0: IV true DS false table 2048 entries; {cpus} CPUs\n"
-        )),
-        "{text}"
+    let first = format!(
+        "{nic}: IV {} DS {} table {} entries; {cpus} CPUs\n",
+        caps.iv, caps.ds, caps.st_table_size
     );
+    assert!(text.starts_with(&first), "{text}");
     assert!(
         text.contains("queue 3 -> CPU 3: entry 3 programmed"),
         "{text}"
     );
+    let moved = format!(
+        "queue 0 poller moved to CPU {}: Programmed {{ index: 0 }}",
+        cpus - 1
+    );
+    assert!(text.contains(&moved), "{text}");
     assert!(
         text.contains("torn down: entries cleared, TPH disabled"),
         "{text}"
     );
+}
+
+#[test]
+fn emulate_runs_the_client_poller_example_on_the_nic() {
+    poller_on_the_nic(KernelAbi::V7, Revision::V7, &[]);
+}
+
+#[test]
+fn emulate_runs_the_client_poller_example_on_the_nic_on_the_feature_revision() {
+    let extra = ["--kernel-abi", "feature", "--unsafe-ds-mode"];
+    poller_on_the_nic(KernelAbi::Feature, Revision::Feature, &extra);
 }
 
 #[test]
