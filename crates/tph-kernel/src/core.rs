@@ -6,6 +6,7 @@
 use tph_acpi::{MemType, SteeringTagSource, TagWidth};
 use tph_regs::caps::{EXP_DEVCAP2, EXP_FLAGS};
 use tph_regs::express::PortType;
+use tph_regs::msix::with_vector_control_st;
 use tph_regs::tph::{
     negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphCapability, TphControl,
     Upstream, TPH_CAP, TPH_CTRL,
@@ -13,6 +14,9 @@ use tph_regs::tph::{
 
 use crate::hw::{st_offset, Effect, Function};
 use crate::Errno;
+
+/// Vector Control's byte offset inside an MSI-X table entry.
+const VECTOR_CTRL: u8 = tph_regs::msix::MSIX_VECTOR_CTRL as u8;
 
 /// What the core needs from the rest of the host.
 pub trait Platform {
@@ -353,8 +357,10 @@ fn effect_result(e: Effect) -> Result<(), Errno> {
     }
 }
 
-/// Core set_st_entry step 4, MSI-X: MSI-X enabled and a vector allocated at `index`, else
-/// ENXIO; tag into Vector Control 31:16, mask bit preserved, no ST Table Size check.
+/// Core set_st_entry step 4, MSI-X (`pci_msix_write_tph_tag`): MSI-X enabled and a vector
+/// allocated at `index`, else ENXIO; the tag goes into the kernel's **cached** Vector Control
+/// (31:16, mask bit kept), the cache is written to the device and read back to flush; no
+/// check against ST Table Size.
 fn write_tag_to_msix(
     dev: &mut Function,
     msi: &mut MsiState,
@@ -368,10 +374,9 @@ fn write_tag_to_msix(
     else {
         return Err(Errno::ENXIO);
     };
-    let ctrl = dev.msix_read(index, 12);
-    let ctrl = (ctrl & 0xffff) | u32::from(tag) << 16;
-    effect_result(dev.msix_write(index, 12, ctrl))?;
-    *cached = dev.msix_read(index, 12);
+    *cached = with_vector_control_st(*cached, tag);
+    effect_result(dev.msix_write(index, VECTOR_CTRL, *cached))?;
+    dev.msix_read(index, VECTOR_CTRL);
     Ok(())
 }
 

@@ -13,16 +13,31 @@ use crate::hw;
 use crate::vfio::{DeviceInner, VfioDevice};
 use crate::Errno;
 
-/// How state is restored after `VFIO_DEVICE_RESET` (see `docs/decisions.md`).
+/// How state is restored after a reset (see `docs/decisions.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RestoreOrder {
-    /// Control without Requester Enable, ST entries, MSI-X, then the full Control: no ST entry
-    /// is ever written while TPH is enabled.
+    /// Mainline `pci_restore_state` order [vfio]: TPH Control (enabled) then the entries,
+    /// both with Bus Master still off, then the config header, then MSI-X. The device's
+    /// violation check (which looks at Requester Enable, the rule `set_st_entry` follows)
+    /// records every entry written while Control is enabled.
     #[default]
-    TableBeforeEnable,
-    /// Mainline `pci_restore_state` order: TPH Control (enabled) then entries, then MSI-X.
-    /// The device records a violation for every entry written.
     Mainline,
+    /// Control without Requester Enable, the ST entries, the header, MSI-X, then the full
+    /// Control: no ST entry is ever written while TPH is enabled.
+    TableBeforeEnable,
+}
+
+/// Which locks a device's operations take (see `docs/decisions.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Locking {
+    /// One lock for everything (TPH ioctl, SET_IRQS, reset, config accesses, open, close):
+    /// [decision], stronger than the posted kernel.
+    #[default]
+    Serialised,
+    /// As v7 was posted: the TPH ioctl and SET_IRQS under `igate`, `VFIO_DEVICE_RESET` under
+    /// `memory_lock` only, config accesses under neither; a reset can run in the middle of
+    /// SET_ST (the v8 review's finding; see `vfio::Interleave`).
+    AsPosted,
 }
 
 /// Which kernel interface the host's vfio-pci speaks (see `docs/decisions.md`, "Feature
@@ -57,6 +72,8 @@ pub struct HostOptions {
     pub firmware: Arc<dyn SteeringTagSource>,
     /// Restore order after a function reset.
     pub restore_order: RestoreOrder,
+    /// The locks the VFIO layer takes.
+    pub locking: Locking,
     /// The kernel interface (default v7).
     pub abi: KernelAbi,
 }
@@ -71,6 +88,7 @@ impl Default for HostOptions {
             unsafe_ds: false,
             firmware: Arc::new(TableSource::default_for_all()),
             restore_order: RestoreOrder::default(),
+            locking: Locking::default(),
             abi: KernelAbi::default(),
         }
     }
@@ -136,6 +154,21 @@ impl Platform for DevicePlatform<'_> {
     }
 }
 
+/// The root port that can reset `bdf`'s link (`pci_parent_bus_reset`): its parent bridge is a
+/// root port of the machine and `bdf` is the only function on the bus below it.
+fn bus_reset_port(
+    machine: &Machine,
+    bdf: Bdf,
+    ports: &BTreeMap<Bdf, Arc<Mutex<hw::Function>>>,
+) -> Option<Arc<Mutex<hw::Function>>> {
+    let parent = machine.parent_bridge(bdf)?;
+    let alone = machine
+        .functions
+        .iter()
+        .all(|f| f.bdf == bdf || f.bdf.domain != bdf.domain || f.bdf.bus != bdf.bus);
+    ports.get(&parent).filter(|_| alone).cloned()
+}
+
 /// An emulated host. Cheap to share: devices keep their own `Arc`s.
 #[derive(Debug)]
 pub struct Host {
@@ -164,7 +197,8 @@ impl Host {
                     .root_port_of(f.bdf)
                     .and_then(|p| ports.get(&p))
                     .cloned();
-                let dev = DeviceInner::new(f.bdf, &f.config, port, Arc::clone(&shared));
+                let bus_port = bus_reset_port(&machine, f.bdf, &ports);
+                let dev = DeviceInner::new(f.bdf, &f.config, port, bus_port, Arc::clone(&shared));
                 (f.bdf, Arc::new(dev))
             })
             .collect();

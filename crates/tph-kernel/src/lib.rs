@@ -68,5 +68,5 @@ pub mod machines;
 pub mod vfio;
 
 pub use errno::Errno;
-pub use host::{Host, HostOptions, KernelAbi, RestoreOrder};
-pub use vfio::{DeviceFd, TphSnapshot, VfioDevice};
+pub use host::{Host, HostOptions, KernelAbi, Locking, RestoreOrder};
+pub use vfio::{DeviceFd, Interleave, ResetMethod, TphSnapshot, VfioDevice};

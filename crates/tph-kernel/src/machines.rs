@@ -15,6 +15,7 @@
 //! | 00:05.0 | Root Complex integrated endpoint | NS/IV/DS, extended, table in capability (8) |
 //! | 00:06.0 | Root Complex integrated endpoint | none |
 
+use tph_regs::caps::DEVCAP_FLR;
 use tph_regs::machine::{Bdf, Function, Machine};
 use tph_regs::tph::StLocation;
 
@@ -30,8 +31,6 @@ pub const EXP_AT: usize = 0x40;
 pub const MSIX_AT: usize = 0x80;
 /// Offset of the TPH Requester capability.
 pub const TPH_AT: usize = 0x100;
-/// DevCap: Function Level Reset capability (bit 28).
-const DEVCAP_FLR: u32 = 1 << 28;
 /// DevCtl reset value: relaxed ordering, no snoop, 512-byte read requests.
 const DEVCTL_DEFAULT: u16 = 0x2810;
 

@@ -283,19 +283,21 @@ fn set_st_4_msix_needs_enabled_allocated_vector() {
 }
 
 #[test]
-fn set_st_4_msix_keeps_mask_bit_and_updates_cached_control() {
+fn set_st_4_msix_writes_the_tag_into_the_cached_vector_control() {
     let mut d = dev(NS_IV_DS, true, F_MSIX, 16);
     let mut s = TphState::init(&d);
     s.enable(&mut d, &Fake::below(3), IV).unwrap();
     let mut m = msi(4);
+    m.vector_ctrl[1] = 1; // the kernel's cache: masked
+    d.msix_write(1, 12, 0xabcd_0000); // behind the kernel's back: unmasked, another tag
     s.set_st_entry(&mut d, &mut m, 1, 0x1234).unwrap();
     let vc = d.peek_vector_controls()[1];
     assert_eq!(
         vc,
         0x1234 << 16 | 1,
-        "mask bit (reset value 1) preserved, tag in 31:16"
+        "the cached mask bit, the tag in 31:16: the device's own value is not read"
     );
-    assert_eq!(m.vector_ctrl[1], vc);
+    assert_eq!(m.vector_ctrl[1], vc, "cache updated");
 }
 
 #[test]
