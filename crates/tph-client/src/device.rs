@@ -149,6 +149,7 @@ pub struct TphDevice<B: Backend> {
     backend: B,
     revision: Revision,
     known: Known,
+    feature: feature::Feature,
 }
 
 impl<B: Backend> TphDevice<B> {
@@ -186,9 +187,36 @@ impl<B: Backend> TphDevice<B> {
                 backend,
                 revision,
                 known: Known::default(),
+                feature: feature::Feature::default(),
             }),
             Revision::Unknown => Err(Error::NoInterface { revision }),
         }
+    }
+
+    /// Uses `number` as the `VFIO_DEVICE_FEATURE` number of TPH_ST (feature revision only;
+    /// default `tph_abi::FEATURE_TPH_ST`, 13, which four pending series claim). The number is
+    /// confirmed with `VFIO_DEVICE_FEATURE_PROBE` before the first call that uses it.
+    ///
+    /// ```
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// let dev = TphDevice::with_revision(backend, Revision::Feature).unwrap();
+    /// let dev = dev.with_feature_number(14);
+    /// assert_eq!(dev.feature_number(), 14);
+    /// ```
+    pub fn with_feature_number(mut self, number: u16) -> Self {
+        self.feature = feature::Feature {
+            number: u32::from(number),
+            confirmed: 0,
+        };
+        self
+    }
+
+    /// The `VFIO_DEVICE_FEATURE` number of TPH_ST this handle uses (feature revision).
+    pub fn feature_number(&self) -> u32 {
+        self.feature.number
     }
 
     /// The kernel revision this handle speaks.
@@ -262,7 +290,7 @@ impl<B: Backend> TphDevice<B> {
     /// ```
     pub fn capabilities(&mut self) -> Result<Capabilities, Error> {
         let caps = match self.revision {
-            Revision::Feature => feature::get_cap(&mut self.backend)?,
+            Revision::Feature => feature::get_cap(&mut self.backend, &mut self.feature)?,
             _ => v7::get_cap(&mut self.backend)?,
         };
         self.known.caps = Some(caps);
@@ -334,7 +362,9 @@ impl<B: Backend> TphDevice<B> {
             })
             .collect();
         match self.revision {
-            Revision::Feature => feature::get_st(&mut self.backend, &entries, &self.known),
+            Revision::Feature => {
+                feature::get_st(&mut self.backend, &mut self.feature, &entries, &self.known)
+            }
             _ => v7::get_st(&mut self.backend, &entries, &self.known),
         }
     }
@@ -399,10 +429,18 @@ impl<B: Backend> TphDevice<B> {
 
     fn set_raw_entries(&mut self, raw: &[TphEntry]) -> Result<(), Error> {
         let r = match self.revision {
-            Revision::Feature => feature::set_st(&mut self.backend, raw, &self.known),
+            Revision::Feature => {
+                feature::set_st(&mut self.backend, &mut self.feature, raw, &self.known)
+            }
             _ => v7::set_st(&mut self.backend, raw, &self.known),
         };
-        let validation = [libc::EINVAL, libc::ENXIO, libc::ENODEV, libc::EOPNOTSUPP];
+        let validation = [
+            libc::EINVAL,
+            libc::ENXIO,
+            libc::ENODEV,
+            libc::EOPNOTSUPP,
+            libc::ENOTTY,
+        ];
         if matches!(r, Err(ref e) if e.errno().is_some_and(|n| !validation.contains(&n.0))) {
             // A refusal in validation changes nothing; any other failure is a failed hardware
             // write, after which the core has disabled TPH entirely [core].
@@ -542,5 +580,6 @@ impl<B: Backend> TphDevice<B> {
     /// ```
     pub fn forget_state(&mut self) {
         self.known = Known::default();
+        self.feature.confirmed = 0;
     }
 }

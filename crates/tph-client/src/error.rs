@@ -152,6 +152,27 @@ pub enum Error {
         /// The vfio-pci module parameter that gates it on this kernel revision.
         param: &'static str,
     },
+    /// The feature revision's `enable_unsafe_tph` is off: it gates all of TPH on that revision
+    /// (enabling through Control is refused), not only DS mode.
+    #[error("TPH is disabled on this host (vfio-pci {param}=0): {errno}")]
+    TphDisabled {
+        /// The kernel's errno (EOPNOTSUPP).
+        errno: Errno,
+        /// The vfio-pci module parameter that gates it.
+        param: &'static str,
+    },
+    /// `VFIO_DEVICE_FEATURE` PROBE (or a call) says the TPH_ST feature is not there under this
+    /// number: `enable_unsafe_tph` off, no usable TPH capability, or a kernel that numbered the
+    /// feature differently (see `TphDevice::with_feature_number`).
+    #[error("VFIO_DEVICE_FEATURE {feature} (TPH_ST) is not available for this device (vfio-pci {param}=0, no usable TPH capability, or the kernel numbers the feature differently): {errno}")]
+    FeatureUnavailable {
+        /// The feature number asked for.
+        feature: u32,
+        /// The vfio-pci module parameter that gates the feature.
+        param: &'static str,
+        /// The kernel's errno (ENOTTY).
+        errno: Errno,
+    },
     /// TPH is already on; disable it first.
     #[error("TPH is already enabled on this device: {errno}")]
     AlreadyEnabled {
@@ -346,6 +367,8 @@ impl Error {
             NoTph { errno }
             | NoRootPort { errno }
             | DsDisabled { errno, .. }
+            | TphDisabled { errno, .. }
+            | FeatureUnavailable { errno, .. }
             | AlreadyEnabled { errno }
             | CannotEnable { errno, .. }
             | NotEnabled { errno, .. }

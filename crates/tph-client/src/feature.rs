@@ -2,16 +2,19 @@
 //! `VFIO_DEVICE_FEATURE_TPH_ST` and a kernel-virtualised TPH Control register.
 //!
 //! This revision has no GET_CAP, ENABLE or DISABLE: capabilities are read from the TPH
-//! capability in the config region, and TPH is enabled or disabled by writing the Control
-//! register there. SET programs *contiguous* entries from one index with one memory type, so a
-//! batch is sent as one call per contiguous run; if a later run fails, the runs already written
-//! by this batch are cleared again (all or nothing, as in v7). Its layout is from the author's
-//! userspace copy (May 2026); anything later is known by title only. Errno is explained as in
-//! v7 (ENOTTY aside: no such ioctl), which the kernel model's feature revision confirms: it runs
-//! v7's validation (`tph-kernel` `vfio/feature.rs`; `tests/conformance_feature.rs` here plays
-//! the client's conformance scenarios against it).
+//! capability in the config region, and TPH is enabled by writing the ST Mode Select value
+//! *alone* to Control there (1 IV, 2 DS; the kernel chooses the requester type) and disabled
+//! by writing 0, exactly as the series author's own userspace does. The feature number is
+//! contested (four pending series claim 13): it lives in one place ([`Feature`], default
+//! `tph_abi::FEATURE_TPH_ST`, overridable with `TphDevice::with_feature_number`) and is
+//! confirmed with `VFIO_DEVICE_FEATURE_PROBE` before the first GET or SET that uses it. SET
+//! programs *contiguous* entries from one index with one memory type, so a batch is sent as one
+//! call per contiguous run; if a later run fails, the runs already written by this batch are
+//! cleared again (all or nothing, as in v7). Errno is explained as in v7, except ENOTTY (no
+//! such feature here: the number, or `enable_unsafe_tph` off, which gates the whole feature)
+//! and EOPNOTSUPP from a Control write (the same gate).
 
-use tph_regs::tph::{StLocation, TphRequester, TPH_CTRL};
+use tph_regs::tph::{ReqEnable, StLocation, StMode, TphControl, TphRequester, TPH_CTRL};
 
 use crate::backend::Backend;
 use crate::device::{Capabilities, Known, Mode};
@@ -19,14 +22,44 @@ use crate::error::{Errno, Error};
 use crate::v7;
 use tph_abi::{self as abi, TphEntry};
 
-/// Size of the config space read to find the capability.
+/// Size of the config space read to find the capability (a conventional function's config
+/// region is 256 bytes: beyond it the kernel answers EFAULT, so the read is retried short).
 const CONFIG_SIZE: usize = 4096;
+/// Size of a conventional function's configuration space.
+const CONFIG_SIZE_CONVENTIONAL: usize = 256;
 /// `vfio_device_feature` head + `vfio_device_feature_tph_st` head.
-const HEAD: usize = 16;
+const HEAD: usize = abi::TPH_ST_DATA_OFFSET as usize;
+
+/// The `VFIO_DEVICE_FEATURE` number of TPH_ST this handle uses, and the directions PROBE has
+/// confirmed for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Feature {
+    /// The feature number (bits 15:0 of `flags`).
+    pub number: u32,
+    /// Directions (`FEATURE_GET` / `FEATURE_SET` bits) PROBE confirmed.
+    pub confirmed: u32,
+}
+
+impl Default for Feature {
+    fn default() -> Self {
+        Self {
+            number: abi::FEATURE_TPH_ST,
+            confirmed: 0,
+        }
+    }
+}
 
 fn tph(b: &mut dyn Backend) -> Result<TphRequester, Error> {
     let mut cfg = vec![0u8; CONFIG_SIZE];
-    b.read_config(0, &mut cfg).map_err(|errno| Error::Backend {
+    let read = b.read_config(0, &mut cfg).or_else(|errno| {
+        // EFAULT: a conventional function, whose config region ends at 256 bytes.
+        cfg.truncate(CONFIG_SIZE_CONVENTIONAL);
+        match errno.0 {
+            libc::EFAULT => b.read_config(0, &mut cfg),
+            _ => Err(errno),
+        }
+    });
+    read.map_err(|errno| Error::Backend {
         op: "reading configuration space",
         errno,
     })?;
@@ -38,14 +71,39 @@ fn tph(b: &mut dyn Backend) -> Result<TphRequester, Error> {
     }
 }
 
-pub(crate) fn get_cap(b: &mut dyn Backend) -> Result<Capabilities, Error> {
+/// The modes the kernel lets this device use: none while PROBE says the feature is missing
+/// (`enable_unsafe_tph` off gates all of TPH on this revision), else the capability's.
+pub(crate) fn get_cap(b: &mut dyn Backend, feature: &mut Feature) -> Result<Capabilities, Error> {
     let t = tph(b)?;
     let table = matches!(t.cap.location, StLocation::Capability | StLocation::MsiX);
+    let usable = confirm(b, feature, abi::FEATURE_SET).is_ok();
     Ok(Capabilities {
-        iv: t.cap.iv,
-        ds: t.cap.ds,
+        iv: usable && t.cap.iv,
+        ds: usable && t.cap.ds,
         st_table_size: if table { t.cap.table_size } else { 0 },
     })
+}
+
+/// PROBE for `direction` once per handle; ENOTTY (or EINVAL: a direction the device lacks)
+/// means the feature is not there under this number.
+fn confirm(b: &mut dyn Backend, feature: &mut Feature, direction: u32) -> Result<(), Error> {
+    if feature.confirmed & direction == direction {
+        return Ok(());
+    }
+    let flags = abi::FEATURE_PROBE | direction | (feature.number & abi::FEATURE_MASK);
+    let argsz = abi::FEATURE_HEAD_SIZE as u32;
+    let mut arg = [argsz.to_le_bytes(), flags.to_le_bytes()].concat();
+    match b.device_feature(&mut arg) {
+        Ok(_) => {
+            feature.confirmed |= direction;
+            Ok(())
+        }
+        Err(errno) => Err(Error::FeatureUnavailable {
+            feature: feature.number,
+            param: crate::probe::FEATURE_PARAM,
+            errno,
+        }),
+    }
 }
 
 fn write_control(b: &mut dyn Backend, t: &TphRequester, value: u32) -> Result<u32, Errno> {
@@ -56,24 +114,23 @@ fn write_control(b: &mut dyn Backend, t: &TphRequester, value: u32) -> Result<u3
     Ok(u32::from_le_bytes(back))
 }
 
+/// Enable as the author's userspace does: the ST Mode Select value alone; the kernel picks the
+/// requester type, and what reads back is what it programmed.
 pub(crate) fn enable(b: &mut dyn Backend, mode: Mode) -> Result<(), Error> {
     let t = tph(b)?;
-    if t.control.to_bits() & 0x300 != 0 {
+    if t.control.enable != ReqEnable::Disabled {
         return Err(Error::AlreadyEnabled {
             errno: Errno(libc::EBUSY),
         });
     }
     let st_mode = match mode {
-        Mode::Iv => 1,
-        Mode::Ds => 2,
+        Mode::Iv => StMode::InterruptVector,
+        Mode::Ds => StMode::DeviceSpecific,
     };
-    let req = if t.cap.ext { 3 } else { 1 }; // 16-bit tags when the device can
-    let want = st_mode | req << 8;
-    let got = write_control(b, &t, want).map_err(|errno| {
-        in_feature_terms(v7::explain_enable("writing TPH Control", mode, errno))
-    })?;
-    // The kernel virtualises Control: what reads back is what it accepted.
-    if got & 0x307 == 0 || got & 0x7 != st_mode {
+    let got = write_control(b, &t, u32::from(st_mode.field()))
+        .map(TphControl::from_bits)
+        .map_err(|errno| explain_enable(mode, errno))?;
+    if got.enable == ReqEnable::Disabled || got.mode != st_mode {
         return Err(Error::CannotEnable {
             mode,
             errno: Errno::EINVAL,
@@ -82,6 +139,19 @@ pub(crate) fn enable(b: &mut dyn Backend, mode: Mode) -> Result<(), Error> {
     Ok(())
 }
 
+/// EOPNOTSUPP from a Control write is the `enable_unsafe_tph` gate, for either mode; the rest
+/// as v7's ENABLE.
+fn explain_enable(mode: Mode, errno: Errno) -> Error {
+    match errno.0 {
+        libc::EOPNOTSUPP => Error::TphDisabled {
+            errno,
+            param: crate::probe::FEATURE_PARAM,
+        },
+        _ => v7::explain_enable("writing TPH Control", mode, errno),
+    }
+}
+
+/// Disable as the author's userspace does: write 0.
 pub(crate) fn disable(b: &mut dyn Backend) -> Result<(), Error> {
     let t = tph(b)?;
     write_control(b, &t, 0)
@@ -93,26 +163,24 @@ pub(crate) fn disable(b: &mut dyn Backend) -> Result<(), Error> {
 }
 
 /// `VFIO_DEVICE_FEATURE` argument: GET or SET of `data` (CPU ids) from `index`.
-fn encode(set: bool, mem_type: u8, index: u16, data: &[u32]) -> Result<Vec<u8>, Error> {
+fn encode(
+    feature: &Feature,
+    direction: u32,
+    mem_type: u8,
+    index: u16,
+    data: &[u32],
+) -> Result<Vec<u8>, Error> {
     if data.is_empty() || data.len() > abi::MAX_ENTRIES {
         return Err(abi::AbiError::BadCount(data.len()).into());
     }
-    let argsz = (HEAD + 4 * data.len()) as u32;
-    let dir = if set {
-        abi::FEATURE_SET
-    } else {
-        abi::FEATURE_GET
-    };
-    let mut b = Vec::with_capacity(argsz as usize);
-    b.extend_from_slice(&argsz.to_le_bytes());
-    b.extend_from_slice(&(dir | abi::FEATURE_TPH_ST).to_le_bytes());
-    b.extend_from_slice(&u32::from(mem_type & 1).to_le_bytes());
-    b.extend_from_slice(&index.to_le_bytes());
-    b.extend_from_slice(&(data.len() as u16).to_le_bytes());
-    for d in data {
-        b.extend_from_slice(&d.to_le_bytes());
-    }
-    Ok(b)
+    let flags = u32::from(mem_type) & abi::TPH_ST_FLAG_MEM_TYPE;
+    Ok(abi::encode_feature_st_with(
+        feature.number,
+        direction,
+        flags,
+        index,
+        data,
+    ))
 }
 
 fn decode_data(buf: &[u8], n: usize) -> Vec<u32> {
@@ -125,33 +193,26 @@ fn decode_data(buf: &[u8], n: usize) -> Vec<u32> {
         .collect()
 }
 
-/// ENOTTY: this kernel has no `VFIO_DEVICE_FEATURE`; anything else is explained as v7's
-/// errno of the same call would be.
-fn explain(errno: Errno, as_v7: impl FnOnce(Errno) -> Error) -> Error {
+/// ENOTTY: the feature is not (or no longer) there under this number; anything else is
+/// explained as v7's errno of the same call would be.
+fn explain(feature: &Feature, errno: Errno, as_v7: impl FnOnce(Errno) -> Error) -> Error {
     match errno.0 {
-        libc::ENOTTY => Error::NoInterface {
-            revision: crate::Revision::Feature,
-        },
-        _ => in_feature_terms(as_v7(errno)),
-    }
-}
-
-/// v7's explanation with this revision's names: its DS gate is `enable_unsafe_tph`.
-fn in_feature_terms(e: Error) -> Error {
-    match e {
-        Error::DsDisabled { errno, .. } => Error::DsDisabled {
-            errno,
+        libc::ENOTTY => Error::FeatureUnavailable {
+            feature: feature.number,
             param: crate::probe::FEATURE_PARAM,
+            errno,
         },
-        other => other,
+        _ => as_v7(errno),
     }
 }
 
 pub(crate) fn get_st(
     b: &mut dyn Backend,
+    feature: &mut Feature,
     entries: &[TphEntry],
     known: &Known,
 ) -> Result<Vec<u16>, Error> {
+    confirm(b, feature, abi::FEATURE_GET)?;
     if known.mode != Some(Mode::Ds) {
         return Err(Error::NotEnabled {
             ds_needed: true,
@@ -171,9 +232,9 @@ pub(crate) fn get_st(
             .filter_map(|&i| entries.get(i))
             .map(|e| e.cpu)
             .collect();
-        let mut arg = encode(false, mem_type, 0, &cpus)?;
+        let mut arg = encode(feature, abi::FEATURE_GET, mem_type, 0, &cpus)?;
         if let Err(errno) = b.device_feature(&mut arg) {
-            return Err(explain(errno, |e| {
+            return Err(explain(feature, errno, |e| {
                 v7::explain_get_st("TPH_ST GET", b, entries, known, e)
             }));
         }
@@ -205,18 +266,20 @@ fn runs(entries: &[TphEntry]) -> Vec<(u8, u16, Vec<u32>)> {
 
 pub(crate) fn set_st(
     b: &mut dyn Backend,
+    feature: &mut Feature,
     entries: &[TphEntry],
     known: &Known,
 ) -> Result<(), Error> {
     if entries.is_empty() || entries.len() > abi::MAX_ENTRIES {
         return Err(abi::AbiError::BadCount(entries.len()).into());
     }
+    confirm(b, feature, abi::FEATURE_SET)?;
     let runs = runs(entries);
     for (done, (mem, index, cpus)) in runs.iter().enumerate() {
-        let mut arg = encode(true, *mem, *index, cpus)?;
+        let mut arg = encode(feature, abi::FEATURE_SET, *mem, *index, cpus)?;
         if let Err(errno) = b.device_feature(&mut arg) {
-            rollback(b, runs.get(..done).unwrap_or(&[]));
-            return Err(explain(errno, |e| {
+            rollback(b, feature, runs.get(..done).unwrap_or(&[]));
+            return Err(explain(feature, errno, |e| {
                 v7::explain_set_st("TPH_ST SET", b, entries, known, e)
             }));
         }
@@ -225,10 +288,10 @@ pub(crate) fn set_st(
 }
 
 /// Clears what earlier runs of a failed batch wrote (best effort: the batch already failed).
-fn rollback(b: &mut dyn Backend, written: &[(u8, u16, Vec<u32>)]) {
+fn rollback(b: &mut dyn Backend, feature: &Feature, written: &[(u8, u16, Vec<u32>)]) {
     for (mem, index, cpus) in written {
         let clear = vec![abi::CPU_CLEAR; cpus.len()];
-        if let Ok(mut arg) = encode(true, *mem, *index, &clear) {
+        if let Ok(mut arg) = encode(feature, abi::FEATURE_SET, *mem, *index, &clear) {
             let _ = b.device_feature(&mut arg);
         }
     }
@@ -258,7 +321,7 @@ mod tests {
 
     #[test]
     fn encode_matches_feature_layout() {
-        let b = encode(true, 1, 5, &[7, 8]).unwrap();
+        let b = encode(&Feature::default(), abi::FEATURE_SET, 1, 5, &[7, 8]).unwrap();
         assert_eq!(b.len(), 24);
         assert_eq!(&b[0..4], &24u32.to_le_bytes());
         assert_eq!(&b[4..8], &(abi::FEATURE_SET | 13).to_le_bytes());

@@ -22,6 +22,7 @@ const V7: Kernel = Kernel {
     abi: KernelAbi::V7,
     child_env: "TPH_CLIENT_CONFORMANCE_CHILD",
     child_test: "conformance_child_half",
+    for_tph: false,
 };
 
 #[test]

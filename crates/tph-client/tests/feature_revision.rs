@@ -1,20 +1,34 @@
 //! The feature-revision adapter against a recording fake of that kernel: a config space whose
-//! TPH Control register the fake virtualises, and `VFIO_DEVICE_FEATURE` calls recorded byte for
-//! byte, failing on command.
+//! TPH Control register the fake virtualises as the series author's kernel does (the ST Mode
+//! Select value written alone enables, the kernel choosing the requester type; 0 disables),
+//! `VFIO_DEVICE_FEATURE` calls recorded byte for byte (PROBE calls apart), failing on command,
+//! and answering ENOTTY for a feature number other than its own.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use tph_client::abi::{CPU_CLEAR, FEATURE_GET, FEATURE_SET, FEATURE_TPH_ST};
+use tph_client::abi::{
+    CPU_CLEAR, FEATURE_GET, FEATURE_MASK, FEATURE_PROBE, FEATURE_SET, FEATURE_TPH_ST,
+};
 use tph_client::backend::Backend;
 use tph_client::{CpuQuery, Errno, Error, MemType, Mode, Revision, Steer, TphDevice};
 
 /// Where the fake's TPH capability sits.
 const TPH: usize = 0x100;
 
+/// Requester Enable the fake programs on enable: TPH + extended TPH.
+const REQ_EXT: u32 = 3 << 8;
+
 #[derive(Debug, Default)]
 struct FeatureKernel {
     cfg: Vec<u8>,
+    /// GET and SET calls, byte for byte.
     calls: Vec<Vec<u8>>,
+    /// PROBE calls' `flags`.
+    probes: Vec<u32>,
+    /// Every config write (offset, bytes).
+    writes: Vec<(u64, Vec<u8>)>,
     fail_call: Option<usize>,
+    /// The feature number this kernel gives TPH_ST.
+    number: u32,
 }
 
 impl FeatureKernel {
@@ -26,6 +40,7 @@ impl FeatureKernel {
         cfg[TPH + 4..TPH + 8].copy_from_slice(&cap.to_le_bytes());
         FeatureKernel {
             cfg,
+            number: FEATURE_TPH_ST,
             ..Default::default()
         }
     }
@@ -55,14 +70,27 @@ impl Backend for FeatureKernel {
         Ok(())
     }
     fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        let o = offset as usize;
-        self.cfg[o..o + data.len()].copy_from_slice(data);
+        self.writes.push((offset, data.to_vec()));
+        if offset == (TPH + 8) as u64 {
+            let mode = u32::from(data[0] & 7);
+            let programmed = if mode == 0 { 0 } else { mode | REQ_EXT };
+            self.cfg[TPH + 8..TPH + 12].copy_from_slice(&programmed.to_le_bytes());
+        }
         Ok(())
     }
     fn cpu_count(&self) -> Option<u32> {
         Some(8)
     }
     fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+        let flags = word(arg, 4);
+        if flags & FEATURE_MASK != self.number {
+            self.probes.push(flags);
+            return Err(Errno(libc::ENOTTY));
+        }
+        if flags & FEATURE_PROBE != 0 {
+            self.probes.push(flags);
+            return Ok(0);
+        }
         self.calls.push(arg.to_vec());
         if self.fail_call == Some(self.calls.len() - 1) {
             return Err(Errno(libc::EIO));
@@ -104,24 +132,77 @@ fn steer(index: u16, cpu: u32) -> Steer {
 }
 
 #[test]
-fn feature_capabilities_come_from_config_space() {
+fn feature_capabilities_come_from_config_space_after_a_probe() {
     let mut d = dev();
     let c = d.capabilities().unwrap();
     assert_eq!((c.iv, c.ds, c.st_table_size), (true, true, 64));
-    assert!(d.backend().calls.is_empty(), "no ioctl needed");
+    assert!(d.backend().calls.is_empty(), "no GET or SET needed");
+    assert_eq!(d.backend().probes, [FEATURE_PROBE | FEATURE_SET | 13]);
 }
 
+/// The author's userspace: enable = the ST Mode Select value alone (Requester Enable bits 0),
+/// disable = 0; the kernel programs the requester type.
 #[test]
-fn feature_enable_writes_virtualised_control() {
+fn feature_enable_writes_the_mode_alone_and_disable_writes_zero() {
     let mut d = dev();
     d.enable(Mode::Iv).unwrap();
-    assert_eq!(d.backend().control(), 0x301, "IV, TPH + extended TPH");
+    let control = (TPH + 8) as u64;
+    assert_eq!(d.backend().writes, [(control, 1u32.to_le_bytes().to_vec())]);
+    assert_eq!(
+        d.backend().control(),
+        1 | REQ_EXT,
+        "what the kernel programmed"
+    );
     assert!(matches!(
         d.enable(Mode::Iv),
         Err(Error::AlreadyEnabled { .. })
     ));
     d.disable().unwrap();
+    assert_eq!(
+        d.backend().writes[1],
+        (control, 0u32.to_le_bytes().to_vec())
+    );
     assert_eq!(d.backend().control(), 0);
+    d.enable(Mode::Ds).unwrap();
+    assert_eq!(
+        d.backend().writes[2],
+        (control, 2u32.to_le_bytes().to_vec())
+    );
+}
+
+#[test]
+fn feature_number_override_is_confirmed_by_probe_before_use() {
+    let mut kernel = FeatureKernel::new();
+    kernel.number = 21; // a kernel that numbered TPH_ST differently
+    let mut d = TphDevice::with_revision(kernel, Revision::Feature)
+        .unwrap()
+        .with_feature_number(21);
+    d.enable(Mode::Iv).unwrap();
+    d.set_entries(&[steer(4, 1)]).unwrap();
+    assert_eq!(d.backend().probes, [FEATURE_PROBE | FEATURE_SET | 21]);
+    assert_eq!(word(&d.backend().calls[0], 4), FEATURE_SET | 21);
+    d.set_entries(&[steer(5, 1)]).unwrap();
+    assert_eq!(d.backend().probes.len(), 1, "confirmed once");
+}
+
+#[test]
+fn feature_number_the_kernel_lacks_is_refused_after_the_probe_alone() {
+    let mut kernel = FeatureKernel::new();
+    kernel.number = 21;
+    let mut d = TphDevice::with_revision(kernel, Revision::Feature).unwrap();
+    d.enable(Mode::Iv).unwrap();
+    let err = d.set_entries(&[steer(4, 1)]).unwrap_err();
+    assert!(
+        matches!(err, Error::FeatureUnavailable { feature: 13, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.errno(), Some(Errno(libc::ENOTTY)));
+    assert!(
+        d.backend().calls.is_empty(),
+        "no SET under an unconfirmed number"
+    );
+    let caps = d.capabilities().unwrap();
+    assert_eq!((caps.iv, caps.ds), (false, false), "nothing usable");
 }
 
 #[test]

@@ -135,12 +135,14 @@ impl Backend for EmulatedBackend {
             .map_err(errno)
     }
 
-    /// The model enables vectors `0..start + n` (it keeps no eventfds: interrupts are not
-    /// delivered anywhere); no eventfds disables MSI-X.
+    /// The model's `VFIO_DEVICE_SET_IRQS` for vectors `start..start + n` (mainline: in place
+    /// when MSI-X is on; it keeps no eventfds, so interrupts are not delivered anywhere); no
+    /// eventfds disables MSI-X.
     fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
-        let n = u32::try_from(eventfds.len()).map_err(|_| Errno::EINVAL)?;
-        let count = if n == 0 { 0 } else { start.saturating_add(n) };
-        self.open_fd()?.set_irqs(count).map_err(errno)
+        let triggers = vec![true; eventfds.len()];
+        self.open_fd()?
+            .set_irqs_block(start, &triggers)
+            .map_err(errno)
     }
 
     fn reset(&mut self) -> Result<(), Errno> {

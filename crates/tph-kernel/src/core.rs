@@ -6,6 +6,7 @@
 use tph_acpi::{MemType, SteeringTagSource, TagWidth};
 use tph_regs::caps::{EXP_DEVCAP2, EXP_FLAGS};
 use tph_regs::express::PortType;
+use tph_regs::msix::with_vector_control_st;
 use tph_regs::tph::{
     negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphCapability, TphControl,
     Upstream, TPH_CAP, TPH_CTRL,
@@ -14,15 +15,8 @@ use tph_regs::tph::{
 use crate::hw::{st_offset, Effect, Function};
 use crate::Errno;
 
-/// ST Table Location values as `pcie_tph_get_st_table_loc()` returns them since the v7 fix
-/// (register-positioned, `PCI_TPH_LOC_*`).
-pub const LOC_NONE: u32 = 0x000;
-/// Table in the TPH capability.
-pub const LOC_CAP: u32 = 0x200;
-/// Table in the MSI-X table.
-pub const LOC_MSIX: u32 = 0x400;
-/// Reserved location encoding.
-pub const LOC_RESERVED: u32 = 0x600;
+/// Vector Control's byte offset inside an MSI-X table entry.
+const VECTOR_CTRL: u8 = tph_regs::msix::MSIX_VECTOR_CTRL as u8;
 
 /// What the core needs from the rest of the host.
 pub trait Platform {
@@ -59,14 +53,26 @@ pub struct SavedTph {
     pub entries: Vec<u16>,
 }
 
-/// Per-device TPH state (`tph_cap`, `tph_enabled`, `tph_mode`, `tph_req_type`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Per-device TPH state (`tph_cap`, `tph_enabled`, `tph_mode`, `tph_req_type`), typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TphState {
     cap: u16,
     enabled: bool,
-    mode: u8,
-    req_type: u8,
+    mode: StMode,
+    req_type: ReqEnable,
     saved: Option<SavedTph>,
+}
+
+impl Default for TphState {
+    fn default() -> Self {
+        Self {
+            cap: 0,
+            enabled: false,
+            mode: StMode::NoSt,
+            req_type: ReqEnable::Disabled,
+            saved: None,
+        }
+    }
 }
 
 impl TphState {
@@ -89,13 +95,13 @@ impl TphState {
         self.enabled
     }
 
-    /// `tph_mode` (ST Mode Select encoding).
-    pub fn mode(&self) -> u8 {
+    /// `tph_mode` (ST Mode Select).
+    pub fn mode(&self) -> StMode {
         self.mode
     }
 
-    /// `tph_req_type` (TPH Requester Enable encoding).
-    pub fn req_type(&self) -> u8 {
+    /// `tph_req_type` (the TPH Requester Enable value the core programmed).
+    pub fn req_type(&self) -> ReqEnable {
         self.req_type
     }
 
@@ -103,78 +109,46 @@ impl TphState {
     /// also writes Control = 0 in hardware at takeover and last close).
     pub fn forget(&mut self) {
         self.enabled = false;
-        self.mode = 0;
-        self.req_type = 0;
+        self.mode = StMode::NoSt;
+        self.req_type = ReqEnable::Disabled;
         self.saved = None;
     }
 
-    /// `pcie_enable_tph(mode)`, core "enable" steps 1-7.
+    /// `pcie_enable_tph(mode)`, core "enable" steps 1-7: checks first, then one
+    /// read-modify-write of Control, then the state.
     pub fn enable(
         &mut self,
         dev: &mut Function,
         plat: &dyn Platform,
-        mode: u8,
+        mode: StMode,
     ) -> Result<(), Errno> {
-        let (mode, req_type) = self.enable_checks(dev, plat, mode)?;
-        self.enable_commit(dev, mode, req_type);
-        Ok(())
-    }
-
-    /// `pcie_enable_tph(mode)` for a caller that also names the requester type it wants (the
-    /// feature revision's virtualised Control write): after the core's own checks, `accept`
-    /// sees the negotiated type and may refuse; nothing is written unless every check passes.
-    pub fn enable_requesting(
-        &mut self,
-        dev: &mut Function,
-        plat: &dyn Platform,
-        mode: u8,
-        accept: impl FnOnce(u8) -> Result<(), Errno>,
-    ) -> Result<(), Errno> {
-        let (mode, req_type) = self.enable_checks(dev, plat, mode)?;
-        accept(req_type)?;
-        self.enable_commit(dev, mode, req_type);
-        Ok(())
-    }
-
-    /// Core enable steps 1-6: the mode (bits 2:0) and the negotiated requester type.
-    fn enable_checks(
-        &self,
-        dev: &mut Function,
-        plat: &dyn Platform,
-        mode: u8,
-    ) -> Result<(u8, u8), Errno> {
         if plat.notph() || self.cap == 0 {
             return Err(Errno::EINVAL);
         }
         if self.enabled {
             return Err(Errno::EBUSY);
         }
-        let mode = StMode::from_field(mode).field();
-        if self.get_st_modes(dev) & (1 << mode) == 0 {
+        if self.get_st_modes(dev) & (1 << mode.field()) == 0 {
             return Err(Errno::EINVAL);
         }
         let req_type = self.negotiate_req_type(dev, plat);
-        if req_type == 0 {
+        if req_type == ReqEnable::Disabled {
             return Err(Errno::EINVAL);
         }
-        Ok((mode, req_type))
-    }
-
-    /// Core enable step 7: read-modify-write Control, then the state.
-    fn enable_commit(&mut self, dev: &mut Function, mode: u8, req_type: u8) {
         let ctrl = TphControl {
-            mode: StMode::from_field(mode),
-            enable: ReqEnable::from_field(req_type),
+            mode,
+            enable: req_type,
             ..TphControl::from_bits(self.cfg_read(dev, TPH_CTRL))
         };
         self.cfg_write(dev, TPH_CTRL, ctrl.to_bits());
         (self.mode, self.req_type, self.enabled) = (mode, req_type, true);
+        Ok(())
     }
 
     /// Core enable step 5: 3 with extended TPH, else 1; limited by the root port's completer
     /// field unless the device is a Root Complex integrated endpoint (no root port: 0).
     /// The arithmetic is `tph_regs::tph::negotiate`; the inputs are read from hardware here.
-    fn negotiate_req_type(&self, dev: &mut Function, plat: &dyn Platform) -> u8 {
+    fn negotiate_req_type(&self, dev: &mut Function, plat: &dyn Platform) -> ReqEnable {
         let cap = TphCapability::from_bits(self.cfg_read(dev, TPH_CAP));
         let upstream = if is_rciep(dev) {
             Upstream::RcIntegrated
@@ -184,7 +158,7 @@ impl TphState {
                 None => Upstream::NoRootPort,
             }
         };
-        negotiate(&cap, upstream).map_or(0, ReqEnable::field)
+        negotiate(&cap, upstream).unwrap_or(ReqEnable::Disabled)
     }
 
     /// `pcie_disable_tph()`: a no-op unless the core enabled TPH; writes Control = 0.
@@ -207,14 +181,14 @@ impl TphState {
         if self.cap == 0 || !self.enabled {
             return Err(Errno::EINVAL);
         }
-        if StMode::from_field(self.mode) == StMode::NoSt {
+        if self.mode == StMode::NoSt {
             return Ok(());
         }
         // Core step 3 (PCIe r6.2 sec 6.17.3): requests off while the entry changes. Unlike
         // tph.c, a Control write that did not land counts as a failure (step 5), so a table
         // write never follows a failed disable.
         let result = self
-            .set_req_enable(dev, 0)
+            .set_req_enable(dev, ReqEnable::Disabled)
             .and_then(|()| self.write_tag(dev, msi, index, tag))
             .and_then(|()| self.set_req_enable(dev, self.req_type));
         if let Err(e) = result {
@@ -235,9 +209,9 @@ impl TphState {
         tag: u16,
     ) -> Result<(), Errno> {
         match self.get_st_table_loc(dev) {
-            LOC_CAP => self.write_tag_to_cap(dev, index, tag),
-            LOC_MSIX => write_tag_to_msix(dev, msi, index, tag),
-            _ => Err(Errno::EINVAL),
+            StLocation::Capability => self.write_tag_to_cap(dev, index, tag),
+            StLocation::MsiX => write_tag_to_msix(dev, msi, index, tag),
+            StLocation::None | StLocation::Reserved(_) => Err(Errno::EINVAL),
         }
     }
 
@@ -249,9 +223,9 @@ impl TphState {
         effect_result(dev.config_write(off, 2, u32::from(tag)))
     }
 
-    fn set_req_enable(&self, dev: &mut Function, req: u8) -> Result<(), Errno> {
+    fn set_req_enable(&self, dev: &mut Function, req: ReqEnable) -> Result<(), Errno> {
         let ctrl = TphControl {
-            enable: ReqEnable::from_field(req),
+            enable: req,
             ..TphControl::from_bits(self.cfg_read(dev, TPH_CTRL))
         };
         effect_result(dev.config_write(self.cap + TPH_CTRL as u16, 4, ctrl.to_bits()))
@@ -270,22 +244,18 @@ impl TphState {
         }
         let uid = plat.cpu_uid(cpu).ok_or(Errno::EINVAL)?;
         let info = plat.firmware().st_info(uid).map_err(|_| Errno::EINVAL)?;
-        let width = TagWidth::for_requester_type(self.req_type);
+        let width = TagWidth::for_requester_type(self.req_type.field());
         Ok(width.and_then(|w| info.tag(mem, w)).unwrap_or(0))
     }
 
-    /// `pcie_tph_get_st_table_loc()` with the v7 fix: `PCI_TPH_LOC_*` register-positioned
-    /// values, 0 without a capability.
-    pub fn get_st_table_loc(&self, dev: &mut Function) -> u32 {
+    /// `pcie_tph_get_st_table_loc()` with the v7 fix: the location as a type (its
+    /// `PCI_TPH_LOC_*` register-positioned value is [`StLocation::register_bits`]), none
+    /// without a capability.
+    pub fn get_st_table_loc(&self, dev: &mut Function) -> StLocation {
         if self.cap == 0 {
-            return LOC_NONE;
+            return StLocation::None;
         }
-        match self.capability(dev).location {
-            StLocation::None => LOC_NONE,
-            StLocation::Capability => LOC_CAP,
-            StLocation::MsiX => LOC_MSIX,
-            StLocation::Reserved(_) => LOC_RESERVED,
-        }
+        self.capability(dev).location
     }
 
     fn capability(&self, dev: &mut Function) -> TphCapability {
@@ -387,8 +357,10 @@ fn effect_result(e: Effect) -> Result<(), Errno> {
     }
 }
 
-/// Core set_st_entry step 4, MSI-X: MSI-X enabled and a vector allocated at `index`, else
-/// ENXIO; tag into Vector Control 31:16, mask bit preserved, no ST Table Size check.
+/// Core set_st_entry step 4, MSI-X (`pci_msix_write_tph_tag`): MSI-X enabled and a vector
+/// allocated at `index`, else ENXIO; the tag goes into the kernel's **cached** Vector Control
+/// (31:16, mask bit kept), the cache is written to the device and read back to flush; no
+/// check against ST Table Size.
 fn write_tag_to_msix(
     dev: &mut Function,
     msi: &mut MsiState,
@@ -402,10 +374,9 @@ fn write_tag_to_msix(
     else {
         return Err(Errno::ENXIO);
     };
-    let ctrl = dev.msix_read(index, 12);
-    let ctrl = (ctrl & 0xffff) | u32::from(tag) << 16;
-    effect_result(dev.msix_write(index, 12, ctrl))?;
-    *cached = dev.msix_read(index, 12);
+    *cached = with_vector_control_st(*cached, tag);
+    effect_result(dev.msix_write(index, VECTOR_CTRL, *cached))?;
+    dev.msix_read(index, VECTOR_CTRL);
     Ok(())
 }
 

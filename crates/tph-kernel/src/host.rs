@@ -13,16 +13,31 @@ use crate::hw;
 use crate::vfio::{DeviceInner, VfioDevice};
 use crate::Errno;
 
-/// How state is restored after `VFIO_DEVICE_RESET` (see `docs/decisions.md`).
+/// How state is restored after a reset (see `docs/decisions.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RestoreOrder {
-    /// Control without Requester Enable, ST entries, MSI-X, then the full Control: no ST entry
-    /// is ever written while TPH is enabled.
+    /// Mainline `pci_restore_state` order [vfio]: TPH Control (enabled) then the entries,
+    /// both with Bus Master still off, then the config header, then MSI-X. The device's
+    /// violation check (which looks at Requester Enable, the rule `set_st_entry` follows)
+    /// records every entry written while Control is enabled.
     #[default]
-    TableBeforeEnable,
-    /// Mainline `pci_restore_state` order: TPH Control (enabled) then entries, then MSI-X.
-    /// The device records a violation for every entry written.
     Mainline,
+    /// Control without Requester Enable, the ST entries, the header, MSI-X, then the full
+    /// Control: no ST entry is ever written while TPH is enabled.
+    TableBeforeEnable,
+}
+
+/// Which locks a device's operations take (see `docs/decisions.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Locking {
+    /// One lock for everything (TPH ioctl, SET_IRQS, reset, config accesses, open, close):
+    /// [decision], stronger than the posted kernel.
+    #[default]
+    Serialised,
+    /// As v7 was posted: the TPH ioctl and SET_IRQS under `igate`, `VFIO_DEVICE_RESET` under
+    /// `memory_lock` only, config accesses under neither; a reset can run in the middle of
+    /// SET_ST (the v8 review's finding; see `vfio::Interleave`).
+    AsPosted,
 }
 
 /// Which kernel interface the host's vfio-pci speaks (see `docs/decisions.md`, "Feature
@@ -49,13 +64,16 @@ pub struct HostOptions {
     pub offline: Vec<u32>,
     /// Booted with `pci=notph`.
     pub notph: bool,
-    /// vfio-pci module parameter `enable_unsafe_tph_ds_mode` (v7), called `enable_unsafe_tph`
-    /// in the feature revision; either way it gates DS mode.
+    /// vfio-pci module parameter `enable_unsafe_tph_ds_mode` (v7: gates DS mode), called
+    /// `enable_unsafe_tph` in the feature revision (gates the whole TPH_ST feature and enabling
+    /// TPH through Control).
     pub unsafe_ds: bool,
     /// The host bridge `_DSM` source; default [`TableSource::default_for_all`].
     pub firmware: Arc<dyn SteeringTagSource>,
     /// Restore order after a function reset.
     pub restore_order: RestoreOrder,
+    /// The locks the VFIO layer takes.
+    pub locking: Locking,
     /// The kernel interface (default v7).
     pub abi: KernelAbi,
 }
@@ -70,6 +88,7 @@ impl Default for HostOptions {
             unsafe_ds: false,
             firmware: Arc::new(TableSource::default_for_all()),
             restore_order: RestoreOrder::default(),
+            locking: Locking::default(),
             abi: KernelAbi::default(),
         }
     }
@@ -135,6 +154,25 @@ impl Platform for DevicePlatform<'_> {
     }
 }
 
+/// The root port that can reset `bdf`'s link (`pci_parent_bus_reset`): its parent bridge is a
+/// root port of the machine and `bdf` is the only function on the bus below it.
+/// Looked up when the device is first taken over (one pass over the functions then).
+fn bus_reset_port(
+    machine: &Machine,
+    bdf: Bdf,
+    port: impl FnOnce(Bdf) -> Option<Arc<Mutex<hw::Function>>>,
+) -> Option<Arc<Mutex<hw::Function>>> {
+    let parent = machine.parent_bridge(bdf)?;
+    let alone = machine
+        .functions
+        .iter()
+        .all(|f| f.bdf == bdf || f.bdf.domain != bdf.domain || f.bdf.bus != bdf.bus);
+    if !alone {
+        return None;
+    }
+    port(parent)
+}
+
 /// An emulated host. Cheap to share: devices keep their own `Arc`s.
 ///
 /// Building one is O(1) in the machine's size: a device (and its root port's emulated
@@ -168,10 +206,12 @@ impl Host {
         }
         let f = self.machine.function(bdf).filter(|f| is_device(f))?;
         let port = self.machine.root_port_of(bdf).and_then(|p| self.port(p));
+        let bus_port = bus_reset_port(&self.machine, bdf, |p| self.port(p));
         let dev = Arc::new(DeviceInner::new(
             bdf,
             &f.config,
             port,
+            bus_port,
             Arc::clone(&self.shared),
         ));
         devices.insert(bdf, Arc::clone(&dev));

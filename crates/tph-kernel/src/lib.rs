@@ -46,15 +46,17 @@
 //! assert_eq!(dev.snapshot().control, Some(0));
 //! ```
 //!
-//! The same on a feature-revision host: enable by writing TPH Control (capability + 0x8)
-//! through the config region, program entries with `VFIO_DEVICE_FEATURE_TPH_ST`:
+//! The same on a feature-revision host (with `enable_unsafe_tph`, which gates the whole
+//! feature): enable by writing the ST Mode Select value alone to TPH Control (capability +
+//! 0x8) through the config region, program entries with `VFIO_DEVICE_FEATURE_TPH_ST`:
 //!
 //! ```
 //! use tph_kernel::{Host, HostOptions, KernelAbi, vfio::abi};
-//! let host = Host::with_default_machine(HostOptions { abi: KernelAbi::Feature, ..Default::default() });
+//! let opts = HostOptions { abi: KernelAbi::Feature, unsafe_ds: true, ..Default::default() };
+//! let host = Host::with_default_machine(opts);
 //! let dev = host.take_over("02:00.0".parse().unwrap()).unwrap();
 //! let fd = dev.open().unwrap();
-//! fd.config_write(0x108, &0x301u32.to_le_bytes()).unwrap(); // IV, extended TPH requested
+//! fd.config_write(0x108, &1u32.to_le_bytes()).unwrap(); // IV; the kernel picks the type
 //! assert_eq!(dev.snapshot().control, Some(0x101)); // the root port completes TPH only
 //! let mut arg = abi::encode_feature_st(abi::FEATURE_SET, 0, 5, &[3]);
 //! assert_eq!(fd.ioctl_bytes(abi::VFIO_DEVICE_FEATURE, &mut arg), Ok(0));
@@ -71,5 +73,5 @@ pub mod machines;
 pub mod vfio;
 
 pub use errno::Errno;
-pub use host::{Host, HostOptions, KernelAbi, RestoreOrder};
-pub use vfio::{DeviceFd, TphSnapshot, VfioDevice};
+pub use host::{Host, HostOptions, KernelAbi, Locking, RestoreOrder};
+pub use vfio::{DeviceFd, Interleave, ResetMethod, TphSnapshot, VfioDevice};

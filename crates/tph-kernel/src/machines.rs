@@ -15,7 +15,9 @@
 //! | 00:05.0 | Root Complex integrated endpoint | NS/IV/DS, extended, table in capability (8) |
 //! | 00:06.0 | Root Complex integrated endpoint | none |
 
+use tph_regs::caps::DEVCAP_FLR;
 use tph_regs::machine::{Bdf, Function, Machine};
+use tph_regs::tph::StLocation;
 
 /// PCI Express device/port types used here: endpoint.
 pub const TYPE_ENDPOINT: u16 = 0x0;
@@ -29,8 +31,6 @@ pub const EXP_AT: usize = 0x40;
 pub const MSIX_AT: usize = 0x80;
 /// Offset of the TPH Requester capability.
 pub const TPH_AT: usize = 0x100;
-/// DevCap: Function Level Reset capability (bit 28).
-const DEVCAP_FLR: u32 = 1 << 28;
 /// DevCtl reset value: relaxed ordering, no snoop, 512-byte read requests.
 const DEVCTL_DEFAULT: u16 = 0x2810;
 
@@ -41,8 +41,8 @@ pub struct TphSpec {
     pub modes: u32,
     /// Extended TPH requester supported.
     pub ext: bool,
-    /// ST Table Location field (0 none, 1 capability, 2 MSI-X, 3 reserved).
-    pub location: u32,
+    /// ST Table Location.
+    pub location: StLocation,
     /// ST Table Size + 1 (1..=2048).
     pub entries: u16,
 }
@@ -91,7 +91,7 @@ fn tph(cfg: &mut [u8], spec: TphSpec) {
     put32(cfg, TPH_AT, 0x17 | 1 << 16);
     let cap = spec.modes
         | u32::from(spec.ext) << 8
-        | spec.location << 9
+        | spec.location.register_bits()
         | u32::from(spec.entries.clamp(1, 2048) - 1) << 16;
     put32(cfg, TPH_AT + 4, cap);
 }
@@ -142,15 +142,8 @@ fn f(bus: u8, device: u8, config: Vec<u8>) -> Option<Function> {
 pub const NS_IV_DS: u32 = 0b111;
 /// No-ST and DS supported.
 pub const NS_DS: u32 = 0b101;
-/// Location field values.
-pub const LOC_NONE: u32 = 0;
-/// Table in the capability.
-pub const LOC_CAP: u32 = 1;
-/// Table in MSI-X.
-pub const LOC_MSIX: u32 = 2;
-
 /// Shorthand for a [`TphSpec`].
-pub fn spec(modes: u32, ext: bool, location: u32, entries: u16) -> Option<TphSpec> {
+pub fn spec(modes: u32, ext: bool, location: StLocation, entries: u16) -> Option<TphSpec> {
     Some(TphSpec {
         modes,
         ext,
@@ -171,7 +164,7 @@ pub fn default_machine() -> Machine {
                 0x1000_1ab0,
                 TYPE_ENDPOINT,
                 2048,
-                spec(NS_IV_DS, true, LOC_MSIX, 2048),
+                spec(NS_IV_DS, true, StLocation::MsiX, 2048),
             ),
         ),
         f(0, 2, root_port(1, 2)),
@@ -182,7 +175,7 @@ pub fn default_machine() -> Machine {
                 0x1001_1ab0,
                 TYPE_ENDPOINT,
                 16,
-                spec(NS_IV_DS, true, LOC_CAP, 16),
+                spec(NS_IV_DS, true, StLocation::Capability, 16),
             ),
         ),
         f(0, 3, root_port(3, 3)),
@@ -193,7 +186,7 @@ pub fn default_machine() -> Machine {
                 0x2000_1ab0,
                 TYPE_ENDPOINT,
                 8,
-                spec(NS_DS, true, LOC_NONE, 1),
+                spec(NS_DS, true, StLocation::None, 1),
             ),
         ),
         f(0, 4, root_port(0, 4)),
@@ -204,13 +197,18 @@ pub fn default_machine() -> Machine {
                 0x1002_1ab0,
                 TYPE_ENDPOINT,
                 8,
-                spec(NS_IV_DS, false, LOC_CAP, 8),
+                spec(NS_IV_DS, false, StLocation::Capability, 8),
             ),
         ),
         f(
             0,
             5,
-            endpoint(0x3000_1ab0, TYPE_RCIEP, 8, spec(NS_IV_DS, true, LOC_CAP, 8)),
+            endpoint(
+                0x3000_1ab0,
+                TYPE_RCIEP,
+                8,
+                spec(NS_IV_DS, true, StLocation::Capability, 8),
+            ),
         ),
         f(0, 6, endpoint(0x3001_1ab0, TYPE_RCIEP, 4, None)),
     ];
@@ -222,7 +220,6 @@ pub fn default_machine() -> Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tph_regs::tph::StLocation;
 
     fn bdf(s: &str) -> Bdf {
         s.parse().expect("test BDF")

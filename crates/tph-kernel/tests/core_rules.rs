@@ -5,14 +5,17 @@
 use std::cell::Cell;
 
 use tph_acpi::{FirmwareError, MemType, StInfo, SteeringTagSource, TableSource};
-use tph_kernel::core::{MsiState, Platform, TphState, LOC_CAP, LOC_MSIX, LOC_NONE};
+use tph_kernel::core::{MsiState, Platform, TphState};
 use tph_kernel::hw::{Access, Function, Violation};
-use tph_kernel::machines::{self, spec, LOC_CAP as F_CAP, LOC_MSIX as F_MSIX, NS_IV_DS};
+use tph_kernel::machines::{self, spec, NS_IV_DS};
 use tph_kernel::Errno;
+use tph_regs::tph::{ReqEnable, StLocation, StMode};
 
-const NS: u8 = 0;
-const IV: u8 = 1;
-const DS: u8 = 2;
+const NS: StMode = StMode::NoSt;
+const IV: StMode = StMode::InterruptVector;
+const DS: StMode = StMode::DeviceSpecific;
+const F_CAP: StLocation = StLocation::Capability;
+const F_MSIX: StLocation = StLocation::MsiX;
 /// Offsets in the synthesised configuration spaces.
 const CTRL: usize = machines::TPH_AT + 8;
 const TABLE: usize = machines::TPH_AT + 0xc;
@@ -56,7 +59,7 @@ impl Platform for Fake {
     }
 }
 
-fn dev(modes: u32, ext: bool, location: u32, entries: u16) -> Function {
+fn dev(modes: u32, ext: bool, location: StLocation, entries: u16) -> Function {
     let ty = machines::TYPE_ENDPOINT;
     Function::new(&machines::endpoint(
         1,
@@ -121,8 +124,11 @@ fn enable_3_already_enabled_is_ebusy() {
 #[test]
 fn enable_4_mode_is_masked_to_three_bits() {
     let (mut d, mut s) = cap_dev();
-    assert_eq!(s.enable(&mut d, &Fake::below(3), 8 | IV), Ok(()));
-    assert_eq!(ctrl(&d) & 7, u32::from(IV));
+    assert_eq!(
+        s.enable(&mut d, &Fake::below(3), StMode::from_field(8 | 1)),
+        Ok(())
+    );
+    assert_eq!(ctrl(&d) & 7, u32::from(IV.field()));
 }
 
 #[test]
@@ -131,7 +137,7 @@ fn enable_4_mode_bit_not_in_capability_is_einval() {
     let mut s = TphState::init(&d);
     assert_eq!(s.enable(&mut d, &Fake::below(3), IV), Err(Errno::EINVAL));
     assert_eq!(
-        s.enable(&mut d, &Fake::below(3), 5),
+        s.enable(&mut d, &Fake::below(3), StMode::Reserved(5)),
         Err(Errno::EINVAL),
         "reserved mode"
     );
@@ -152,7 +158,11 @@ fn enable_5_requester_type_is_min_of_own_and_completer() {
         let mut d = dev(NS_IV_DS, ext, F_CAP, 8);
         let mut s = TphState::init(&d);
         s.enable(&mut d, &Fake::below(completer), IV).unwrap();
-        assert_eq!(s.req_type(), want, "ext {ext} completer {completer}");
+        assert_eq!(
+            s.req_type().field(),
+            want,
+            "ext {ext} completer {completer}"
+        );
         assert_eq!(ctrl(&d), 1 | u32::from(want) << 8);
     }
 }
@@ -167,7 +177,10 @@ fn enable_5_rciep_skips_root_port() {
         ..Fake::below(0)
     };
     assert_eq!(s.enable(&mut d, &p, IV), Ok(()));
-    assert_eq!((s.req_type(), p.devcap2_reads.get()), (3, 0));
+    assert_eq!(
+        (s.req_type(), p.devcap2_reads.get()),
+        (ReqEnable::ExtTph, 0)
+    );
 }
 
 #[test]
@@ -210,7 +223,10 @@ fn disable_writes_control_zero_and_clears_state() {
     let (mut d, mut s) = cap_dev();
     s.enable(&mut d, &Fake::below(3), IV).unwrap();
     s.disable(&mut d);
-    assert_eq!((ctrl(&d), s.enabled(), s.req_type()), (0, false, 0));
+    assert_eq!(
+        (ctrl(&d), s.enabled(), s.req_type()),
+        (0, false, ReqEnable::Disabled)
+    );
 }
 
 #[test]
@@ -267,19 +283,21 @@ fn set_st_4_msix_needs_enabled_allocated_vector() {
 }
 
 #[test]
-fn set_st_4_msix_keeps_mask_bit_and_updates_cached_control() {
+fn set_st_4_msix_writes_the_tag_into_the_cached_vector_control() {
     let mut d = dev(NS_IV_DS, true, F_MSIX, 16);
     let mut s = TphState::init(&d);
     s.enable(&mut d, &Fake::below(3), IV).unwrap();
     let mut m = msi(4);
+    m.vector_ctrl[1] = 1; // the kernel's cache: masked
+    d.msix_write(1, 12, 0xabcd_0000); // behind the kernel's back: unmasked, another tag
     s.set_st_entry(&mut d, &mut m, 1, 0x1234).unwrap();
     let vc = d.peek_vector_controls()[1];
     assert_eq!(
         vc,
         0x1234 << 16 | 1,
-        "mask bit (reset value 1) preserved, tag in 31:16"
+        "the cached mask bit, the tag in 31:16: the device's own value is not read"
     );
-    assert_eq!(m.vector_ctrl[1], vc);
+    assert_eq!(m.vector_ctrl[1], vc, "cache updated");
 }
 
 #[test]
@@ -297,7 +315,7 @@ fn set_st_4_msix_has_no_st_table_size_check() {
 
 #[test]
 fn set_st_4_no_table_is_einval_and_disables() {
-    let mut d = dev(NS_IV_DS, true, machines::LOC_NONE, 1);
+    let mut d = dev(NS_IV_DS, true, StLocation::None, 1);
     let mut s = TphState::init(&d);
     s.enable(&mut d, &Fake::below(3), IV).unwrap();
     assert_eq!(
@@ -394,25 +412,27 @@ fn get_cpu_st_invalid_tag_is_success_with_zero() {
 
 #[test]
 fn get_st_table_loc_returns_v7_register_values() {
-    let cases = [
-        (F_CAP, LOC_CAP),
-        (F_MSIX, LOC_MSIX),
-        (machines::LOC_NONE, LOC_NONE),
-    ];
+    let cases = [(F_CAP, 0x200), (F_MSIX, 0x400), (StLocation::None, 0x000)];
     for (field, want) in cases {
         let mut d = dev(NS_IV_DS, true, field, 4);
         let s = TphState::init(&d);
-        assert_eq!(s.get_st_table_loc(&mut d), want);
+        assert_eq!(s.get_st_table_loc(&mut d).register_bits(), want);
     }
-    let mut d = dev(NS_IV_DS, true, 3, 4);
-    assert_eq!(TphState::init(&d).get_st_table_loc(&mut d), 0x600);
+    let mut d = dev(NS_IV_DS, true, StLocation::Reserved(3), 4);
+    assert_eq!(
+        TphState::init(&d).get_st_table_loc(&mut d).register_bits(),
+        0x600
+    );
 }
 
 #[test]
 fn get_st_table_loc_and_modes_without_capability_are_zero() {
     let mut d = Function::new(&machines::endpoint(1, 0, 4, None));
     let s = TphState::init(&d);
-    assert_eq!((s.get_st_table_loc(&mut d), s.get_st_modes(&mut d)), (0, 0));
+    assert_eq!(
+        (s.get_st_table_loc(&mut d), s.get_st_modes(&mut d)),
+        (StLocation::None, 0)
+    );
     assert!(d.drain_trace().is_empty(), "no read at offset 4 of nothing");
 }
 

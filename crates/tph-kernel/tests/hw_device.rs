@@ -2,7 +2,10 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use tph_kernel::hw::{Abort, Access, Effect, Function, Violation};
-use tph_kernel::machines::{self, spec, LOC_CAP, LOC_MSIX, NS_IV_DS};
+use tph_kernel::machines::{self, spec, NS_IV_DS};
+use tph_regs::tph::StLocation;
+const LOC_CAP: StLocation = StLocation::Capability;
+const LOC_MSIX: StLocation = StLocation::MsiX;
 use tph_regs::tph::{ReqEnable, StMode};
 
 const CTRL: u16 = machines::TPH_AT as u16 + 8;

@@ -18,6 +18,22 @@ pub const EXT_CAP_ID_TPH: u16 = 0x0017;
 pub const EXP_DEVCAP2: usize = 0x24;
 /// Offset of the Flags register (device/port type in bits 7:4) inside the PCI Express capability.
 pub const EXP_FLAGS: usize = 0x2;
+/// Offset of Device Capabilities inside the PCI Express capability.
+pub const EXP_DEVCAP: usize = 0x4;
+/// Device Capabilities bit 28: Function Level Reset Capability.
+pub const DEVCAP_FLR: u32 = 1 << 28;
+/// Offset of Device Control inside the PCI Express capability.
+pub const EXP_DEVCTL: usize = 0x8;
+/// Device Control bit 15: Initiate Function Level Reset.
+pub const DEVCTL_FLR: u32 = 1 << 15;
+/// Capability ID of PCI Power Management.
+pub const CAP_ID_PM: u8 = 0x01;
+/// Offset of PMCSR (Power Management Control/Status) inside the PM capability.
+pub const PM_CTRL: usize = 0x4;
+/// PMCSR bits 1:0: PowerState (0 D0, 3 D3hot).
+pub const PM_CTRL_STATE_MASK: u32 = 0x3;
+/// PMCSR bit 3: No_Soft_Reset (set: D3hot to D0 does not reset the function).
+pub const PM_CTRL_NO_SOFT_RESET: u32 = 1 << 3;
 
 /// Highest number of steps a walk takes before it reports a loop (48 standard capabilities fit
 /// in 192 bytes; 480 extended ones in 3840 bytes).

@@ -5,6 +5,16 @@ use crate::bytes::{rd16, rd32, rd8, wr16, wr32, wr8};
 
 /// Size of the header.
 pub const HEADER_LEN: usize = 64;
+/// Offset of the Command register.
+pub const COMMAND: usize = 0x04;
+/// Command bit 2: Bus Master Enable.
+pub const COMMAND_MASTER: u16 = 1 << 2;
+/// Command bit 10: Interrupt Disable (`PCI_COMMAND_INTX_DISABLE`).
+pub const COMMAND_INTX_DISABLE: u16 = 1 << 10;
+/// Offset of Bridge Control in a type 1 header.
+pub const BRIDGE_CONTROL: usize = 0x3e;
+/// Bridge Control bit 6: Secondary Bus Reset.
+pub const BRIDGE_CTL_BUS_RESET: u16 = 1 << 6;
 
 /// Fields shared by every header type (offsets 0x00..0x10, 0x34, 0x3c, 0x3d).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

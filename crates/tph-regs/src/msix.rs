@@ -8,6 +8,14 @@ use crate::caps::{find_cap, CAP_ID_MSIX};
 pub const MSIX_ENTRY_SIZE: u64 = 16;
 /// Offset of the Vector Control dword inside an entry.
 pub const MSIX_VECTOR_CTRL: u64 = 0xC;
+/// Offset of Message Control inside the capability.
+pub const MSIX_FLAGS: usize = 0x2;
+/// Message Control bit 15: MSI-X Enable.
+pub const MSIX_FLAGS_ENABLE: u16 = 1 << 15;
+/// Message Control bit 14: Function Mask.
+pub const MSIX_FLAGS_MASKALL: u16 = 1 << 14;
+/// Vector Control bit 0: Mask Bit (`PCI_MSIX_ENTRY_CTRL_MASKBIT`).
+pub const VECTOR_CTRL_MASKBIT: u32 = 1;
 
 /// The MSI-X capability, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +54,8 @@ impl MsixCap {
         let pba = rd32(cfg, offset.saturating_add(8))?;
         Some(Self {
             offset: offset as u16,
-            enabled: ctrl & 0x8000 != 0,
-            function_mask: ctrl & 0x4000 != 0,
+            enabled: ctrl & MSIX_FLAGS_ENABLE != 0,
+            function_mask: ctrl & MSIX_FLAGS_MASKALL != 0,
             table_size: (ctrl & 0x7ff) + 1,
             table_bir: (table & 7) as u8,
             table_offset: table & !7,
@@ -61,8 +69,12 @@ impl MsixCap {
     pub fn control_bits(&self) -> u16 {
         (self.table_size.clamp(1, 2048) - 1)
             | u16::from(self.reserved_ctrl & 7) << 11
-            | u16::from(self.function_mask) << 14
-            | u16::from(self.enabled) << 15
+            | if self.function_mask {
+                MSIX_FLAGS_MASKALL
+            } else {
+                0
+            }
+            | if self.enabled { MSIX_FLAGS_ENABLE } else { 0 }
     }
 
     /// Writes Message Control, Table and PBA registers back at `self.offset`.

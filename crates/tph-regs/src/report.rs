@@ -228,8 +228,9 @@ pub enum TphPresence {
 }
 
 /// The part of configuration space a verdict needed but the source did not hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Unread {
     /// The capability list (fewer than 64 bytes, or a list running past the bytes read).
     Capabilities,

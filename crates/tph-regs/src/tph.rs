@@ -73,6 +73,12 @@ impl StLocation {
             Self::Reserved(n) => n & 3,
         }
     }
+
+    /// The field in its register position (bits 10:9): the `PCI_TPH_LOC_*` values
+    /// (0x000, 0x200, 0x400, 0x600) that `pcie_tph_get_st_table_loc()` returns since the v7 fix.
+    pub fn register_bits(self) -> u32 {
+        u32::from(self.field()) << 9
+    }
 }
 
 /// ST Mode Select, Control bits 2:0.

@@ -23,6 +23,12 @@ pub enum Error {
         /// The bound.
         max: usize,
     },
+    /// This kernel lacks something the harness needs.
+    #[error("this kernel does not offer {what}")]
+    Unsupported {
+        /// What is missing.
+        what: &'static str,
+    },
     /// The supervised child did not finish in time and was killed.
     #[error("harness: the supervised child did not finish in time and was killed")]
     Timeout,

@@ -47,6 +47,9 @@ pub const TRAPPED_REQUESTS: [u32; 3] = [
 
 /// How long a poll waits before the supervisor checks the deadline and the child again.
 const POLL_MS: i32 = 50;
+/// How long the supervisor waits at most for the child to send its listener (it does so before
+/// `exec`, so only a stuck fork takes this long).
+const LISTENER_WAIT: Duration = Duration::from_secs(60);
 
 /// One trapped system call; for `ioctl(fd, request, arg)` the fields name its arguments.
 ///
@@ -96,11 +99,12 @@ impl From<Result<i32, Errno>> for Reply {
 
 /// What the child sees besides the trapped calls: extra syscalls to trap whole (for example
 /// `pread64` on a device fd), bind mounts in a private mount namespace (a fake `/sys` or
-/// `/dev`; needs `CAP_SYS_ADMIN`), and a file for its stdin.
+/// `/dev`; needs `CAP_SYS_ADMIN`), a file for its stdin, and whether it shares this process's
+/// stdin, stdout and stderr instead of having its output collected.
 ///
 /// ```
 /// let s = tph_testkit::harness::Sandbox::default();
-/// assert!(s.binds.is_empty() && s.syscalls.is_empty() && s.stdin.is_none());
+/// assert!(s.binds.is_empty() && s.syscalls.is_empty() && s.stdin.is_none() && !s.inherit_stdio);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
@@ -108,8 +112,11 @@ pub struct Sandbox {
     pub syscalls: Vec<i64>,
     /// (source, target) directories bind-mounted in the child's private mount namespace.
     pub binds: Vec<(std::path::PathBuf, std::path::PathBuf)>,
-    /// The child's stdin (default: `/dev/null`).
+    /// The child's stdin (default: `/dev/null`, or this process's with `inherit_stdio`).
     pub stdin: Option<std::path::PathBuf>,
+    /// The child uses this process's stdin (unless `stdin` is set), stdout and stderr; then
+    /// [`Supervised::stdout`] and [`Supervised::stderr`] are empty.
+    pub inherit_stdio: bool,
 }
 
 /// The trapped thread's memory, read and written through `/proc/<tid>/mem`; handed to an
@@ -249,7 +256,8 @@ fn reader(mut pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
 }
 
 /// Runs `cmd` with `ioctl`s whose request is in `requests` answered by `handler`, until it exits
-/// or `timeout` passes (then it is killed and [`Error::Timeout`] returned).
+/// or `timeout` passes (then it is killed and [`Error::Timeout`] returned; `Duration::MAX`
+/// never passes).
 ///
 /// ```
 /// use std::time::Duration;
@@ -304,17 +312,21 @@ pub fn supervise_in(
 ) -> Result<Supervised, Error> {
     let (parent, child_end) = UnixStream::pair().map_err(|e| harness_err("socketpair", e))?;
     parent
-        .set_read_timeout(Some(timeout))
+        .set_read_timeout(Some(timeout.min(LISTENER_WAIT)))
         .map_err(|e| harness_err("socket timeout", e))?;
     let stdin = match &sandbox.stdin {
         Some(p) => {
             Stdio::from(File::open(p).map_err(|e| harness_err("opening the child's stdin", e))?)
         }
+        None if sandbox.inherit_stdio => Stdio::inherit(),
         None => Stdio::null(),
     };
-    cmd.stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(stdin);
+    if sandbox.inherit_stdio {
+        cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    } else {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
     let binds = sandbox
         .binds
         .iter()
@@ -334,7 +346,8 @@ pub fn supervise_in(
     let listener = sys::recv_fd(&parent).map_err(|e| harness_err("receiving the listener", e))?;
     let out = reader(guard.0.stdout.take());
     let err = reader(guard.0.stderr.take());
-    let answered = serve(&mut guard.0, &listener, handler, Instant::now() + timeout)?;
+    let deadline = Instant::now().checked_add(timeout);
+    let answered = serve(&mut guard.0, &listener, handler, deadline)?;
     let status = guard
         .0
         .wait()
@@ -351,11 +364,11 @@ fn serve(
     child: &mut Child,
     listener: &OwnedFd,
     handler: &mut dyn IoctlHandler,
-    deadline: Instant,
+    deadline: Option<Instant>,
 ) -> Result<usize, Error> {
     let mut answered = 0;
     loop {
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|d| Instant::now() > d) {
             return Err(Error::Timeout);
         }
         match sys::poll_in(listener.as_fd(), POLL_MS) {

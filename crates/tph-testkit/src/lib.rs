@@ -7,6 +7,8 @@
 //!   one open fd of the model.
 //! - [`vfio_host`]: a whole VFIO host (the legacy and cdev opening sequences, region and IRQ
 //!   info) over a fake `/sys` and `/dev` bind-mounted in the child's private mount namespace.
+//! - [`emulate`]: any program run against an emulated host, every TPH function bound to
+//!   vfio-pci (`tphctl emulate`).
 //!
 //! `unsafe` lives only in the private `sys` module (seccomp, fd passing, pre-exec set-up).
 //!
@@ -15,6 +17,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod emulate;
 mod error;
 pub mod harness;
 pub mod model;

@@ -112,7 +112,16 @@ impl ModelHandler {
         let mut head = [0u8; IRQ_SET_HEADER_SIZE];
         mem.read(call.arg, &mut head)?;
         let count = decode_msix_irq_count(&head).ok_or(Errno(libc::EINVAL))?;
-        self.fd.set_irqs(count).map_err(errno).map(|()| 0)
+        // `start` (bytes 12..16): the model updates the block in place, as mainline does.
+        let start = head
+            .get(12..16)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes);
+        let triggers = vec![true; count as usize];
+        self.fd
+            .set_irqs_block(start, &triggers)
+            .map_err(errno)
+            .map(|()| 0)
     }
 }
 

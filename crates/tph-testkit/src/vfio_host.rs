@@ -30,19 +30,27 @@
 //! print!("{}", out.stdout);
 //! ```
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
-use tph_kernel::vfio::{DeviceFd, VfioDevice};
+use tph_kernel::vfio::VfioDevice;
 use tph_regs::machine::Bdf;
 use tph_regs::msix::MsixCap;
 
-use tph_client::abi::vfio::Request;
+use tph_client::abi::vfio::{Request, API_VERSION, GROUP_FLAGS_CONTAINER_SET, GROUP_FLAGS_VIABLE};
 use tph_client::Errno;
 
-use crate::harness::{ChildMemory, IoctlHandler, Reply, Sandbox, Trapped};
+use crate::harness::{ChildMemory, IoctlHandler, Reply, Trapped};
 use crate::model::ModelHandler;
 use crate::Error;
+
+mod trace;
+mod tree;
+
+pub use tree::{FakeVfioTree, TreeSpec};
+use tree::{FileId, Node};
 
 const GET_API_VERSION: u32 = Request::GetApiVersion.number();
 const CHECK_EXTENSION: u32 = Request::CheckExtension.number();
@@ -86,8 +94,6 @@ pub const TRAPPED_VFIO_REQUESTS: [u32; 19] = [
 
 /// `VFIO_TYPE1_IOMMU` and `VFIO_TYPE1v2_IOMMU`.
 const TYPE1: [u64; 2] = [1, 3];
-/// `VFIO_GROUP_FLAGS_VIABLE`.
-const GROUP_VIABLE: u32 = 1;
 /// `VFIO_DEVICE_FLAGS_RESET | VFIO_DEVICE_FLAGS_PCI`.
 const DEVICE_FLAGS: u32 = 0b11;
 /// Regions: BAR0..5, ROM, config, VGA (`VFIO_PCI_NUM_REGIONS`).
@@ -116,19 +122,64 @@ fn le32(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
-/// Answers every VFIO call of one supervised program with one device of the kernel model.
+/// One device the host serves: the model device and where the child finds it.
+#[derive(Debug, Clone)]
+pub struct ServedDevice {
+    /// Its address (the name `VFIO_GROUP_GET_DEVICE_FD` takes, as `0000:01:00.0`).
+    pub bdf: Bdf,
+    /// Its IOMMU group (one device per group).
+    pub group: u32,
+    /// The model device, already taken over by vfio-pci.
+    pub device: VfioDevice,
+}
+
+/// An open device file of the child: which device, and the model fd answering it.
+#[derive(Debug)]
+struct OpenDevice {
+    dev: usize,
+    model: ModelHandler,
+}
+
+/// A group fd of the child: its group, and the container it was put in.
+#[derive(Debug, Clone, Copy)]
+struct GroupFd {
+    group: u32,
+    container: Option<i32>,
+}
+
+/// A container fd of the child: how many groups are in it, whether its IOMMU type is set.
+#[derive(Debug, Default, Clone, Copy)]
+struct Container {
+    groups: u32,
+    iommu: bool,
+}
+
+/// Answers every VFIO call of one supervised program with devices of the kernel model: the
+/// legacy container/group opening (group and container state kept per fd, so
+/// `VFIO_GROUP_GET_DEVICE_FD` needs the group in a container with its IOMMU type set), the
+/// cdev/iommufd opening, region and IRQ info, config and MSI-X table reads, config writes, and
+/// each device's TPH, MSI-X and reset calls. With [`VfioHostHandler::with_trace`] it also
+/// records every trapped call and every hardware access.
 #[derive(Debug)]
 pub struct VfioHostHandler {
-    device: VfioDevice,
-    bdf: Bdf,
-    model: Option<ModelHandler>,
-    device_fd: Option<i32>,
+    devices: Vec<ServedDevice>,
+    /// The tree's nodes by file identity; empty for a handler built without a tree (then a
+    /// group fd is the only device's group and any device call goes to the open device).
+    nodes: HashMap<FileId, Node>,
+    /// The tree's device files, by device (empty without a tree).
+    files: Vec<PathBuf>,
+    open: BTreeMap<i32, OpenDevice>,
+    /// A device fd being installed in the child ([`Reply::Fd`]); its number comes later.
+    pending: Option<OpenDevice>,
+    groups: HashMap<i32, GroupFd>,
+    containers: HashMap<i32, Container>,
     opens: u32,
     iommufd: Iommufd,
+    trace: Option<Vec<String>>,
 }
 
 /// What the child did with iommufd: the fd it allocated its IOAS on, whether that IOAS is live,
-/// whether the device is attached to it, how many times it bound the device cdev.
+/// whether the device is attached to it, how many times it bound a device cdev.
 #[derive(Debug, Default)]
 struct Iommufd {
     fd: Option<i32>,
@@ -137,8 +188,15 @@ struct Iommufd {
     binds: u32,
 }
 
+/// The identity of the child's fd `fd` (thread `pid`), when it is open.
+fn child_file_id(pid: u32, fd: i32) -> Option<FileId> {
+    let m = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
 impl VfioHostHandler {
-    /// Serves `device` (already taken over by vfio-pci in the model) under the name `bdf`.
+    /// Serves `device` (already taken over by vfio-pci in the model) under the name `bdf`, in
+    /// IOMMU group [`GROUP`], without a tree: any group fd is its group.
     ///
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
@@ -147,28 +205,112 @@ impl VfioHostHandler {
     /// assert_eq!((h.device_fd(), h.opens()), (None, 0)); // nobody opened it yet
     /// ```
     pub fn new(device: VfioDevice, bdf: Bdf) -> Result<Self, Error> {
-        Ok(Self {
-            device,
-            bdf,
-            model: None,
-            device_fd: None,
+        Ok(Self::serve(
+            vec![ServedDevice {
+                bdf,
+                group: GROUP,
+                device,
+            }],
+            HashMap::new(),
+            Vec::new(),
+        ))
+    }
+
+    /// Serves the devices of `tree` (taken over in the model; matched by address), telling
+    /// the child's fds apart by the tree node they are open on. A device of the tree without
+    /// a model device, or the other way round: ENODEV.
+    ///
+    /// ```
+    /// use tph_testkit::vfio_host::{FakeVfioTree, TreeSpec, VfioHostHandler};
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let bdfs = ["01:00.0".parse().unwrap(), "02:00.0".parse().unwrap()];
+    /// let root = std::env::temp_dir().join(format!("fake-vfio-handler-doc-{}", std::process::id()));
+    /// let spec = TreeSpec { devices: vec![(bdfs[0], 1), (bdfs[1], 2)], ..TreeSpec::default() };
+    /// let tree = FakeVfioTree::build(&root, spec).unwrap();
+    /// let devices = bdfs.iter().map(|b| host.take_over(*b).unwrap()).collect();
+    /// let h = VfioHostHandler::for_tree(&tree, devices).unwrap();
+    /// assert_eq!(h.served().len(), 2);
+    /// ```
+    pub fn for_tree(tree: &FakeVfioTree, devices: Vec<VfioDevice>) -> Result<Self, Error> {
+        if devices.len() != tree.devices().len() {
+            return Err(Error::Model {
+                op: "serving the tree's devices",
+                errno: Errno::ENODEV,
+            });
+        }
+        let served = tree
+            .devices()
+            .iter()
+            .map(|&(bdf, group)| {
+                let device = devices.iter().find(|d| d.bdf() == bdf).cloned();
+                device.map(|device| ServedDevice { bdf, group, device })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(Error::Model {
+                op: "serving the tree's devices",
+                errno: Errno::ENODEV,
+            })?;
+        let files = (0..served.len()).map(|i| tree.device_file(i)).collect();
+        Ok(Self::serve(served, tree.node_ids(), files))
+    }
+
+    fn serve(
+        devices: Vec<ServedDevice>,
+        nodes: HashMap<FileId, Node>,
+        files: Vec<PathBuf>,
+    ) -> Self {
+        Self {
+            devices,
+            nodes,
+            files,
+            open: BTreeMap::new(),
+            pending: None,
+            groups: HashMap::new(),
+            containers: HashMap::new(),
             opens: 0,
             iommufd: Iommufd::default(),
-        })
+            trace: None,
+        }
     }
 
-    /// The child's fd number for the device while it has it open.
+    /// Records every trapped call and every hardware access from now on (the accesses are
+    /// drained from the devices: [`tph_kernel::vfio::VfioDevice::drain_trace`] then sees none).
+    pub fn with_trace(mut self) -> Self {
+        let mut trace = Vec::new();
+        for d in &self.devices {
+            for access in d.device.drain_trace() {
+                trace.push(format!(
+                    "  {} {access} (before the program: takeover)",
+                    d.bdf
+                ));
+            }
+        }
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The trace lines recorded so far, handed over (empty without [`Self::with_trace`]).
+    pub fn take_trace(&mut self) -> Vec<String> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The devices served.
+    pub fn served(&self) -> &[ServedDevice] {
+        &self.devices
+    }
+
+    /// The child's fd number for a device while it has one open (the lowest).
     pub fn device_fd(&self) -> Option<i32> {
-        self.device_fd
+        self.open.keys().next().copied()
     }
 
-    /// How many times the child obtained the device (`VFIO_GROUP_GET_DEVICE_FD`, or a cdev bound
+    /// How many times the child obtained a device (`VFIO_GROUP_GET_DEVICE_FD`, or a cdev bound
     /// with `VFIO_DEVICE_BIND_IOMMUFD`).
     pub fn opens(&self) -> u32 {
         self.opens
     }
 
-    /// How many of those opens went through the device cdev and iommufd.
+    /// How many of those opens went through a device cdev and iommufd.
     ///
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
@@ -180,31 +322,174 @@ impl VfioHostHandler {
         self.iommufd.binds
     }
 
-    /// The model device (snapshots, traces).
+    /// The first model device (snapshots, traces).
     pub fn device(&self) -> &VfioDevice {
-        &self.device
+        &self.devices[0].device
     }
 
-    fn open_device(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
-        let mut name = [0u8; 32];
-        let got = (1..=name.len())
-            .rev()
-            .find(|&n| mem.read(call.arg, &mut name[..n]).is_ok());
-        let name = name[..got.unwrap_or(0)]
-            .split(|&b| b == 0)
-            .next()
-            .unwrap_or(&[]);
-        if name != self.bdf.to_string().as_bytes() {
+    /// What the child's fd is, when it is one of the tree's nodes.
+    fn node(&self, call: &Trapped) -> Option<Node> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        self.nodes.get(&child_file_id(call.pid, call.fd)?).copied()
+    }
+
+    /// The key in `open` of the device file the call's fd names: one the host handed out, or
+    /// one the fd duplicates (same tree node); without a tree, the one open device.
+    fn open_key(&self, call: &Trapped) -> Option<i32> {
+        if self.open.contains_key(&call.fd) {
+            return Some(call.fd);
+        }
+        let first = self.open.keys().next().copied();
+        let dev = match self.node(call) {
+            Some(Node::DeviceFile(i) | Node::Cdev(i)) => i,
+            _ if self.nodes.is_empty() && self.open.len() == 1 => return first,
+            _ => return None,
+        };
+        self.open
+            .iter()
+            .find(|(_, o)| o.dev == dev)
+            .map(|(k, _)| *k)
+    }
+
+    fn open_device(&self, call: &Trapped) -> Option<&OpenDevice> {
+        self.open.get(&self.open_key(call)?)
+    }
+
+    /// A group fd's group: known from an earlier call, from its tree node, or (without a tree)
+    /// the only device's.
+    fn group_of(&mut self, call: &Trapped) -> Option<GroupFd> {
+        if let Some(g) = self.groups.get(&call.fd) {
+            return Some(*g);
+        }
+        let group = match self.node(call) {
+            Some(Node::Group(g)) => g,
+            _ if self.nodes.is_empty() && self.devices.len() == 1 => self.devices[0].group,
+            _ => return None,
+        };
+        let g = GroupFd {
+            group,
+            container: None,
+        };
+        self.groups.insert(call.fd, g);
+        Some(g)
+    }
+
+    fn is_container(&self, call: &Trapped, fd: i32) -> bool {
+        let probe = Trapped { fd, ..*call };
+        self.containers.contains_key(&fd)
+            || self.nodes.is_empty()
+            || self.node(&probe) == Some(Node::Container)
+    }
+
+    /// `VFIO_GROUP_GET_STATUS`: always viable (one device per group, bound to vfio-pci).
+    fn group_status(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let g = self.group_of(call).ok_or(Errno(libc::ENOTTY))?;
+        let set = if g.container.is_some() {
+            GROUP_FLAGS_CONTAINER_SET
+        } else {
+            0
+        };
+        mem.write(call.arg + 4, &(GROUP_FLAGS_VIABLE | set).to_le_bytes())
+            .map(|()| 0)
+    }
+
+    /// `VFIO_GROUP_SET_CONTAINER`: the argument points at the container fd.
+    fn set_container(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let g = self.group_of(call).ok_or(Errno(libc::ENOTTY))?;
+        let mut fd = [0u8; 4];
+        mem.read(call.arg, &mut fd)?;
+        let container = i32::from_le_bytes(fd);
+        if g.container.is_some() {
+            return Err(Errno(libc::EINVAL)); // already in a container
+        }
+        if !self.is_container(call, container) {
+            return Err(Errno::EBADF);
+        }
+        self.containers.entry(container).or_default().groups += 1;
+        self.groups.insert(
+            call.fd,
+            GroupFd {
+                container: Some(container),
+                ..g
+            },
+        );
+        Ok(0)
+    }
+
+    /// `VFIO_GROUP_UNSET_CONTAINER`.
+    fn unset_container(&mut self, call: &Trapped) -> Result<i32, Errno> {
+        let g = self.group_of(call).ok_or(Errno(libc::ENOTTY))?;
+        let c = g.container.ok_or(Errno(libc::EINVAL))?;
+        if let Some(container) = self.containers.get_mut(&c) {
+            container.groups = container.groups.saturating_sub(1);
+            container.iommu &= container.groups > 0;
+        }
+        self.groups.insert(
+            call.fd,
+            GroupFd {
+                container: None,
+                ..g
+            },
+        );
+        Ok(0)
+    }
+
+    /// `VFIO_SET_IOMMU` on a container: a type1 IOMMU, once, with a group in it.
+    fn set_iommu(&mut self, call: &Trapped) -> Result<i32, Errno> {
+        if !self.is_container(call, call.fd) {
+            return Err(Errno(libc::ENOTTY));
+        }
+        let c = self.containers.entry(call.fd).or_default();
+        if c.groups == 0 || c.iommu || !TYPE1.contains(&call.arg) {
+            return Err(Errno(libc::EINVAL));
+        }
+        c.iommu = true;
+        Ok(0)
+    }
+
+    /// `VFIO_GROUP_GET_DEVICE_FD`: the named device of this group, once the group is in a
+    /// container with its IOMMU type set.
+    fn get_device_fd(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        let Some(g) = self.group_of(call) else {
+            return Reply::Fail(Errno(libc::ENOTTY));
+        };
+        let ready = g
+            .container
+            .and_then(|c| self.containers.get(&c))
+            .is_some_and(|c| c.iommu);
+        if !ready {
             return Reply::Fail(Errno::EINVAL);
         }
-        let fd: Result<DeviceFd, _> = self.device.open();
-        let null = File::open("/dev/null");
-        match (fd, null) {
-            (Ok(fd), Ok(null)) => {
-                self.model = Some(ModelHandler::new(fd));
-                Reply::Fd(null.into())
+        let name = read_name(call, mem);
+        let Some(dev) = self
+            .devices
+            .iter()
+            .position(|d| d.group == g.group && name == d.bdf.to_string().as_bytes())
+        else {
+            return Reply::Fail(Errno::EINVAL);
+        };
+        let file = self.device_file(dev);
+        match (self.devices[dev].device.open(), file) {
+            (Ok(fd), Ok(file)) => {
+                self.pending = Some(OpenDevice {
+                    dev,
+                    model: ModelHandler::new(fd),
+                });
+                Reply::Fd(file.into())
             }
-            _ => Reply::Fail(Errno(libc::EBUSY)),
+            (Err(e), _) => Reply::Fail(Errno(e.number())),
+            (_, Err(e)) => Reply::Fail(Errno::from_io(&e)),
+        }
+    }
+
+    /// The file behind device `dev`'s fds: the tree's device file, or `/dev/null` without a
+    /// tree.
+    fn device_file(&self, dev: usize) -> std::io::Result<File> {
+        match self.files.get(dev) {
+            Some(path) => File::options().read(true).write(true).open(path),
+            None => File::open("/dev/null"),
         }
     }
 
@@ -241,21 +526,29 @@ impl VfioHostHandler {
         if le32(&arg, 0) < 16 || le32(&arg, 4) != 0 || Some(iommufd) != self.iommufd.fd {
             return Err(Errno::EINVAL);
         }
-        if self.device_fd.is_some() {
+        let dev = match self.node(call) {
+            Some(Node::Cdev(i)) => i,
+            _ if self.nodes.is_empty() => 0,
+            _ => return Err(Errno(libc::ENOTTY)),
+        };
+        if self.open.values().any(|o| o.dev == dev) {
             return Err(Errno(libc::EBUSY)); // one open of the device at a time
         }
-        let fd = self.device.open().map_err(|_| Errno(libc::EBUSY))?;
+        let fd = self.devices[dev]
+            .device
+            .open()
+            .map_err(|_| Errno(libc::EBUSY))?;
         mem.write(call.arg + 12, &DEV_ID.to_le_bytes())?;
-        self.model = Some(ModelHandler::new(fd));
-        self.device_fd = Some(call.fd);
+        let model = ModelHandler::new(fd);
+        self.open.insert(call.fd, OpenDevice { dev, model });
         self.opens += 1;
         self.iommufd.binds += 1;
         Ok(0)
     }
 
-    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` / `DETACH`: only on the bound device, only to the IOAS.
+    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` / `DETACH`: only on a bound device, only to the IOAS.
     fn attach(&mut self, call: &Trapped, mem: &ChildMemory, attach: bool) -> Result<i32, Errno> {
-        if Some(call.fd) != self.device_fd || self.iommufd.binds == 0 {
+        if !self.open.contains_key(&call.fd) || self.iommufd.binds == 0 {
             return Err(Errno::EINVAL);
         }
         if attach {
@@ -280,14 +573,14 @@ impl VfioHostHandler {
         })
     }
 
-    fn region_info(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+    fn region_info(dev: &VfioDevice, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut info = [0u8; 32];
         mem.read(call.arg, &mut info)?;
         let index = le32(&info, 8);
         if index == VGA_REGION || index >= NUM_REGIONS {
             return Err(Errno::EINVAL);
         }
-        let size = self.region_size(index);
+        let size = region_size(dev, index);
         info[4..8].copy_from_slice(&REGION_RW.to_le_bytes());
         info[12..16].copy_from_slice(&0u32.to_le_bytes());
         info[16..24].copy_from_slice(&size.to_le_bytes());
@@ -295,26 +588,11 @@ impl VfioHostHandler {
         mem.write(call.arg, &info).map(|()| 0)
     }
 
-    fn msix_cap(&self) -> Option<MsixCap> {
-        self.device
-            .with_hardware(|f| MsixCap::find(f.config_bytes()))
-    }
-
-    fn region_size(&self, index: u32) -> u64 {
-        match (index, self.msix_cap()) {
-            (CONFIG_REGION, _) => 4096,
-            (i, Some(m)) if i == u32::from(m.table_bir) => {
-                (u64::from(m.table_offset) + 16 * u64::from(m.table_size)).next_power_of_two()
-            }
-            _ => 0,
-        }
-    }
-
-    fn irq_info(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+    fn irq_info(dev: &VfioDevice, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut info = [0u8; 16];
         mem.read(call.arg, &mut info)?;
         let count = match le32(&info, 8) {
-            2 => self.msix_cap().map_or(0, |m| u32::from(m.table_size)),
+            2 => msix_cap(dev).map_or(0, |m| u32::from(m.table_size)),
             1 => 0,
             i if i < NUM_IRQS => 1,
             _ => return Err(Errno::EINVAL),
@@ -324,92 +602,190 @@ impl VfioHostHandler {
         mem.write(call.arg, &info).map(|()| 0)
     }
 
+    /// The container requests, answered on any fd that is (or, without a tree, may be) a
+    /// container.
+    fn container_ioctl(&mut self, call: &Trapped) -> Option<Result<i32, Errno>> {
+        Some(match call.request {
+            GET_API_VERSION | CHECK_EXTENSION if !self.is_container(call, call.fd) => {
+                Err(Errno(libc::ENOTTY))
+            }
+            GET_API_VERSION => Ok(API_VERSION),
+            CHECK_EXTENSION => Ok(i32::from(TYPE1.contains(&call.arg))),
+            SET_IOMMU => self.set_iommu(call),
+            _ => return None,
+        })
+    }
+
     fn simple_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         if let Some(r) = self.iommufd_ioctl(call, mem) {
             return r;
         }
+        if let Some(r) = self.container_ioctl(call) {
+            return r;
+        }
         match call.request {
-            GET_API_VERSION | SET_IOMMU | GROUP_SET_CONTAINER | GROUP_UNSET_CONTAINER => Ok(0),
-            CHECK_EXTENSION => Ok(i32::from(TYPE1.contains(&call.arg))),
-            GROUP_GET_STATUS => mem
-                .write(call.arg + 4, &GROUP_VIABLE.to_le_bytes())
-                .map(|()| 0),
+            GROUP_GET_STATUS => return self.group_status(call, mem),
+            GROUP_SET_CONTAINER => return self.set_container(call, mem),
+            GROUP_UNSET_CONTAINER => return self.unset_container(call),
+            _ => {}
+        }
+        let open = self.open_device(call).ok_or(Errno(libc::ENOTTY))?;
+        let dev = &self.devices[open.dev].device;
+        match call.request {
             DEVICE_GET_INFO => {
                 let info = [DEVICE_FLAGS, NUM_REGIONS, NUM_IRQS];
                 let bytes: Vec<u8> = info.iter().flat_map(|v| v.to_le_bytes()).collect();
                 mem.write(call.arg + 4, &bytes).map(|()| 0)
             }
-            DEVICE_GET_REGION_INFO => self.region_info(call, mem),
-            DEVICE_GET_IRQ_INFO => self.irq_info(call, mem),
-            _ => match self.model.as_mut() {
-                Some(model) => model.ioctl(call, mem),
-                None => Err(Errno(libc::ENOTTY)),
-            },
+            DEVICE_GET_REGION_INFO => Self::region_info(dev, call, mem),
+            DEVICE_GET_IRQ_INFO => Self::irq_info(dev, call, mem),
+            _ => {
+                let key = self.open_key(call).ok_or(Errno(libc::ENOTTY))?;
+                let open = self.open.get_mut(&key).ok_or(Errno(libc::ENOTTY))?;
+                open.model.ioctl(call, mem)
+            }
         }
     }
 
-    /// `pread64(device_fd, buf, len, offset)`: config space or the MSI-X table from the model.
-    fn pread(&self, call: &Trapped, mem: &ChildMemory) -> Reply {
-        let (buf, len, off) = (call.args[1], call.args[2], call.args[3]);
-        let (index, at) = (
-            (off >> REGION_SHIFT) as u32,
-            off & ((1 << REGION_SHIFT) - 1),
-        );
-        let mut data = vec![0u8; usize::try_from(len).unwrap_or(0).min(4096)];
-        let read = match index {
-            CONFIG_REGION => self.read_config(at, &mut data),
-            i => self.read_bar(i, at, &mut data),
+    /// `pread64` / `pwrite64` on a device fd: the config region or the MSI-X table (reads)
+    /// from the model; other regions: EINVAL. On other fds the kernel runs the call.
+    fn region_access(&self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        let Some(open) = self.open_device(call) else {
+            return Reply::Continue;
         };
-        match read.and_then(|()| mem.write(buf, &data)) {
-            Ok(()) => Reply::Value(data.len() as i64),
-            Err(e) => Reply::Fail(e),
-        }
-    }
-
-    /// `pwrite64(device_fd, buf, len, offset)`: config space writes go to the model (the
-    /// feature revision enables TPH this way); other regions are not served: EINVAL.
-    fn pwrite(&self, call: &Trapped, mem: &ChildMemory) -> Reply {
         let (buf, len, off) = (call.args[1], call.args[2], call.args[3]);
         let (index, at) = (
             (off >> REGION_SHIFT) as u32,
             off & ((1 << REGION_SHIFT) - 1),
         );
         let mut data = vec![0u8; usize::try_from(len).unwrap_or(0).min(4096)];
-        let written = mem.read(buf, &mut data).and_then(|()| match index {
-            CONFIG_REGION => {
-                let fd = self.model.as_ref().ok_or(Errno::EBADF)?.fd();
-                fd.config_write(at, &data).map_err(|e| Errno(e.number()))
+        let fd = open.model.fd();
+        let dev = &self.devices[open.dev].device;
+        let done = if call.nr == libc::SYS_pwrite64 {
+            mem.read(buf, &mut data).and_then(|()| match index {
+                CONFIG_REGION => fd.config_write(at, &data).map_err(kernel_errno),
+                _ => Err(Errno::EINVAL),
+            })
+        } else {
+            match index {
+                CONFIG_REGION => fd.config_read(at, &mut data).map_err(kernel_errno),
+                i => read_bar(dev, i, at, &mut data),
             }
-            _ => Err(Errno::EINVAL),
-        });
-        match written {
+            .and_then(|()| mem.write(buf, &data))
+        };
+        match done {
             Ok(()) => Reply::Value(data.len() as i64),
             Err(e) => Reply::Fail(e),
         }
     }
 
-    fn read_config(&self, at: u64, data: &mut [u8]) -> Result<(), Errno> {
-        let fd = self.model.as_ref().ok_or(Errno::EBADF)?.fd();
-        fd.config_read(at, data).map_err(|e| Errno(e.number()))
+    /// `close` of one of the child's fds: a device file's release (its last close turns TPH
+    /// off in the model) unless the child still holds a duplicate of it, a group leaving its
+    /// container, the iommufd's objects destroyed. The kernel then closes the child's fd.
+    fn close(&mut self, call: &Trapped) -> Reply {
+        if let Some(open) = self.open.remove(&call.fd) {
+            match self.duplicate_of(call) {
+                Some(dup) => {
+                    self.open.insert(dup, open);
+                }
+                None => self.iommufd.attached = false, // detached as it is released
+            }
+        }
+        if let Some(g) = self.groups.remove(&call.fd) {
+            if let Some(c) = g.container.and_then(|c| self.containers.get_mut(&c)) {
+                c.groups = c.groups.saturating_sub(1);
+            }
+        }
+        self.containers.remove(&call.fd);
+        if Some(call.fd) == self.iommufd.fd {
+            // The last close of an iommufd destroys what was allocated in it.
+            self.iommufd.fd = None;
+            self.iommufd.ioas = false;
+        }
+        Reply::Continue
     }
 
-    fn read_bar(&self, index: u32, at: u64, data: &mut [u8]) -> Result<(), Errno> {
-        let m = self
-            .msix_cap()
-            .filter(|m| u32::from(m.table_bir) == index)
-            .ok_or(Errno::EINVAL)?;
-        let start = at
-            .checked_sub(u64::from(m.table_offset))
-            .ok_or(Errno::EINVAL)?;
-        self.device.with_hardware(|f| {
-            for (i, chunk) in data.chunks_mut(4).enumerate() {
-                let byte = start + 4 * i as u64;
-                let v = f.msix_read((byte / 16) as u16, (byte % 16) as u8);
-                chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
-            }
-        });
-        Ok(())
+    /// Another fd of the child open on the same file as the call's fd (a `dup`), if any.
+    fn duplicate_of(&self, call: &Trapped) -> Option<i32> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let id = child_file_id(call.pid, call.fd)?;
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", call.pid)).ok()?;
+        fds.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&fd| fd != call.fd && !self.open.contains_key(&fd))
+            .find(|&fd| child_file_id(call.pid, fd) == Some(id))
     }
+
+    fn dispatch(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        match call.nr {
+            libc::SYS_ioctl if call.request == GROUP_GET_DEVICE_FD => self.get_device_fd(call, mem),
+            libc::SYS_ioctl => Reply::from(self.simple_ioctl(call, mem)),
+            libc::SYS_pread64 | libc::SYS_pwrite64 => self.region_access(call, mem),
+            libc::SYS_close => self.close(call),
+            _ => Reply::Continue,
+        }
+    }
+
+    /// Appends the trace lines of one answered call: the call, then the hardware accesses it
+    /// caused on each device.
+    fn record(&mut self, call: &Trapped, reply: &Reply) {
+        let Some(trace) = self.trace.as_mut() else {
+            return;
+        };
+        trace.push(trace::call_line(call, reply));
+        for d in &self.devices {
+            for access in d.device.drain_trace() {
+                trace.push(format!("  {} {access}", d.bdf));
+            }
+        }
+    }
+}
+
+fn kernel_errno(e: tph_kernel::Errno) -> Errno {
+    Errno(e.number())
+}
+
+/// The NUL-terminated device name at the call's argument (at most 64 bytes read).
+fn read_name(call: &Trapped, mem: &ChildMemory) -> Vec<u8> {
+    let mut name = [0u8; 64];
+    let got = (1..=name.len())
+        .rev()
+        .find(|&n| mem.read(call.arg, &mut name[..n]).is_ok());
+    let name = &name[..got.unwrap_or(0)];
+    name.split(|&b| b == 0).next().unwrap_or(&[]).to_vec()
+}
+
+fn msix_cap(dev: &VfioDevice) -> Option<MsixCap> {
+    dev.with_hardware(|f| MsixCap::find(f.config_bytes()))
+}
+
+fn region_size(dev: &VfioDevice, index: u32) -> u64 {
+    match (index, msix_cap(dev)) {
+        (CONFIG_REGION, _) => 4096,
+        (i, Some(m)) if i == u32::from(m.table_bir) => {
+            (u64::from(m.table_offset) + 16 * u64::from(m.table_size)).next_power_of_two()
+        }
+        _ => 0,
+    }
+}
+
+/// A read of the MSI-X table's BAR at `at` (only the table is served).
+fn read_bar(dev: &VfioDevice, index: u32, at: u64, data: &mut [u8]) -> Result<(), Errno> {
+    let m = msix_cap(dev)
+        .filter(|m| u32::from(m.table_bir) == index)
+        .ok_or(Errno::EINVAL)?;
+    let start = at
+        .checked_sub(u64::from(m.table_offset))
+        .ok_or(Errno::EINVAL)?;
+    dev.with_hardware(|f| {
+        for (i, chunk) in data.chunks_mut(4).enumerate() {
+            let byte = start + 4 * i as u64;
+            let v = f.msix_read((byte / 16) as u16, (byte % 16) as u8);
+            chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+        }
+    });
+    Ok(())
 }
 
 impl IoctlHandler for VfioHostHandler {
@@ -418,140 +794,19 @@ impl IoctlHandler for VfioHostHandler {
     }
 
     fn handle(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
-        match call.nr {
-            libc::SYS_ioctl if call.request == GROUP_GET_DEVICE_FD => self.open_device(call, mem),
-            libc::SYS_ioctl => Reply::from(self.simple_ioctl(call, mem)),
-            libc::SYS_pread64 if Some(call.fd) == self.device_fd => self.pread(call, mem),
-            libc::SYS_pwrite64 if Some(call.fd) == self.device_fd => self.pwrite(call, mem),
-            libc::SYS_close if Some(call.fd) == self.device_fd => {
-                // The program closes the device: release the model's fd (its last close turns
-                // TPH off), then let the kernel close the child's placeholder fd.
-                self.model = None;
-                self.device_fd = None;
-                self.iommufd.attached = false;
-                Reply::Continue
-            }
-            libc::SYS_close if Some(call.fd) == self.iommufd.fd => {
-                // The last close of an iommufd destroys what was allocated in it.
-                self.iommufd.fd = None;
-                self.iommufd.ioas = false;
-                Reply::Continue
-            }
-            _ => Reply::Continue,
-        }
+        let reply = self.dispatch(call, mem);
+        self.record(call, &reply);
+        reply
     }
 
     fn fd_installed(&mut self, child_fd: i32) {
-        self.opens += 1;
-        self.device_fd = Some(child_fd);
-    }
-}
-
-/// A fake `/sys` and `/dev` for one VFIO device, to bind-mount in a supervised child.
-#[derive(Debug)]
-pub struct FakeVfioTree {
-    root: PathBuf,
-}
-
-fn symlink(target: &str, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-impl FakeVfioTree {
-    /// Creates the trees under `root`, which must not exist yet (it is removed again when the
-    /// tree is dropped, so a caller's folder is never taken): vfio-pci loaded with the v7
-    /// module parameter, `bdf` bound to vfio-pci in IOMMU group [`GROUP`], CPUs `0..cpus`
-    /// present, and the VFIO nodes.
-    ///
-    /// ```
-    /// use tph_testkit::vfio_host::FakeVfioTree;
-    /// let root = std::env::temp_dir().join(format!("fake-vfio-doc-{}", std::process::id()));
-    /// let tree = FakeVfioTree::create(&root, "01:00.0".parse().unwrap(), 8).unwrap();
-    /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/driver").exists());
-    /// assert_eq!(tree.sandbox().binds.len(), 2);
-    /// ```
-    pub fn create(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
-        let root = root.into();
-        let io = |source| Error::Tree {
-            path: root.clone(),
-            source,
-        };
-        if root.exists() {
-            return Err(io(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        if let Some(open) = self.pending.take() {
+            self.opens += 1;
+            if let Some(trace) = self.trace.as_mut() {
+                let bdf = self.devices[open.dev].bdf;
+                trace.push(format!("  device fd {child_fd} is {bdf}"));
+            }
+            self.open.insert(child_fd, open);
         }
-        std::fs::create_dir_all(&root).map_err(io)?;
-        let tree = Self { root: root.clone() }; // from here, dropped on any error
-        let sys = root.join("sys");
-        let dev = sys.join("bus/pci/devices").join(bdf.to_string());
-        for d in [
-            &dev,
-            &sys.join("bus/pci/drivers/vfio-pci"),
-            &sys.join("kernel/iommu_groups/7"),
-        ] {
-            std::fs::create_dir_all(d).map_err(io)?;
-        }
-        symlink("../../../../bus/pci/drivers/vfio-pci", &dev.join("driver")).map_err(io)?;
-        symlink(
-            "../../../../kernel/iommu_groups/7",
-            &dev.join("iommu_group"),
-        )
-        .map_err(io)?;
-        let params = sys.join("module/vfio_pci/parameters");
-        std::fs::create_dir_all(&params).map_err(io)?;
-        std::fs::write(params.join(tph_client::probe::V7_PARAM), "N\n").map_err(io)?;
-        std::fs::create_dir_all(sys.join("devices/system/cpu")).map_err(io)?;
-        let present = format!("0-{}\n", cpus.saturating_sub(1));
-        std::fs::write(sys.join("devices/system/cpu/present"), present).map_err(io)?;
-        std::fs::create_dir_all(root.join("dev/vfio")).map_err(io)?;
-        for node in ["vfio", "7"] {
-            std::fs::write(root.join("dev/vfio").join(node), b"").map_err(io)?;
-        }
-        Ok(tree)
-    }
-
-    /// [`FakeVfioTree::create`], and the kernel also offers the device cdev: the device's
-    /// `vfio-dev/`[`CDEV`] entry, `/dev/vfio/devices/`[`CDEV`] and `/dev/iommu`, so an opener
-    /// that prefers the cdev takes it.
-    ///
-    /// ```
-    /// use tph_testkit::vfio_host::FakeVfioTree;
-    /// let root = std::env::temp_dir().join(format!("fake-vfio-cdev-doc-{}", std::process::id()));
-    /// let _tree = FakeVfioTree::create_cdev(&root, "01:00.0".parse().unwrap(), 8).unwrap();
-    /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/vfio-dev/vfio0").is_dir());
-    /// assert!(root.join("dev/vfio/devices/vfio0").exists() && root.join("dev/iommu").exists());
-    /// ```
-    pub fn create_cdev(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
-        let tree = Self::create(root, bdf, cpus)?;
-        let io = |source| Error::Tree {
-            path: tree.root.clone(),
-            source,
-        };
-        let entry = tree.root.join("sys/bus/pci/devices").join(bdf.to_string());
-        std::fs::create_dir_all(entry.join("vfio-dev").join(CDEV)).map_err(io)?;
-        let devices = tree.root.join("dev/vfio/devices");
-        std::fs::create_dir_all(&devices).map_err(io)?;
-        std::fs::write(devices.join(CDEV), b"").map_err(io)?;
-        std::fs::write(tree.root.join("dev/iommu"), b"").map_err(io)?;
-        Ok(tree)
-    }
-
-    /// The bind mounts of this tree over `/sys` and `/dev`, as a [`Sandbox`] that also traps
-    /// `pread64`/`pwrite64` (region accesses on the device fd) and `close` (the device's
-    /// release).
-    pub fn sandbox(&self) -> Sandbox {
-        Sandbox {
-            syscalls: vec![libc::SYS_pread64, libc::SYS_pwrite64, libc::SYS_close],
-            binds: vec![
-                (self.root.join("sys"), "/sys".into()),
-                (self.root.join("dev"), "/dev".into()),
-            ],
-            stdin: None,
-        }
-    }
-}
-
-impl Drop for FakeVfioTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }

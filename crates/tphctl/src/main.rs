@@ -29,6 +29,9 @@ enum Command {
     StMap(cmd::stmap::Args),
     /// Run the built-in demonstration scenario on the embedded emulated machine.
     Demo(cmd::demo::Args),
+    /// Run a program unmodified against the emulated kernel: every TPH function bound to
+    /// vfio-pci, its VFIO calls answered by the model.
+    Emulate(cmd::emulate::Args),
 }
 
 fn main() {
@@ -42,6 +45,7 @@ fn main() {
         Command::Session(a) => cmd::session::run(a),
         Command::StMap(a) => cmd::stmap::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Emulate(a) => std::process::exit(cmd::emulate::run(a)),
     };
     std::process::exit(cmd::finish(result));
 }

@@ -53,12 +53,18 @@ const fn all(scenario: &'static str, both: &'static [Fact]) -> Expect {
 const NOT_DS: &str = "get-st 1: err EINVAL | TPH is not enabled in DS mode";
 
 const EXPECT: &[Expect] = &[
-    all(
-        "get_cap_hides_ds_by_default",
-        &[Is(&[
+    // The parameter off: v7 hides DS only; the feature revision's PROBE says TPH_ST is not
+    // there (ENOTTY), so the client reports no usable mode.
+    Expect {
+        scenario: "get_cap_hides_ds_by_default",
+        both: &[],
+        v7: &[Is(&[
             "cap: ok Capabilities { iv: true, ds: false, st_table_size: 2048 }",
         ])],
-    ),
+        feature: &[Is(&[
+            "cap: ok Capabilities { iv: false, ds: false, st_table_size: 2048 }",
+        ])],
+    },
     all(
         "get_cap_shows_ds_with_unsafe_param",
         &[Is(&[
@@ -79,8 +85,31 @@ const EXPECT: &[Expect] = &[
             "enable ds: err EOPNOTSUPP | DS mode is disabled on this host (vfio-pci enable_unsafe_tph_ds_mode=0)",
         )],
         feature: &[AnyStarts(
-            "enable ds: err EOPNOTSUPP | DS mode is disabled on this host (vfio-pci enable_unsafe_tph=0)",
+            "enable ds: err EOPNOTSUPP | TPH is disabled on this host (vfio-pci enable_unsafe_tph=0)",
         )],
+    },
+    // The parameter off, IV mode: v7 gates DS only; the feature revision gates all of TPH
+    // (Control write refused, the feature missing for SET).
+    Expect {
+        scenario: "iv_with_unsafe_param_off",
+        both: &[Len(4), Line(3, "disable: ok ")],
+        v7: &[
+            Line(0, "cap: ok Capabilities { iv: true, ds: false, st_table_size: 16 }"),
+            Line(1, "enable iv: ok "),
+            Line(2, "set-st 0=1: ok "),
+        ],
+        feature: &[
+            Line(0, "cap: ok Capabilities { iv: false, ds: false, st_table_size: 16 }"),
+            Line(
+                1,
+                "enable iv: err EOPNOTSUPP | TPH is disabled on this host (vfio-pci enable_unsafe_tph=0): EOPNOTSUPP (95)",
+            ),
+            Starts(
+                2,
+                "set-st 0=1: err ENOTTY | VFIO_DEVICE_FEATURE 13 (TPH_ST) is not available for this device",
+            ),
+            Regs("control: Some(0)"),
+        ],
     },
     all(
         "enable_twice_is_busy",
@@ -197,8 +226,8 @@ const EXPECT: &[Expect] = &[
         feature: &[
             Len(7),
             Starts(0, "raw probe set: ok Ok(0)"),
-            // DS parameter off: no GET.
-            Starts(1, "raw probe get: ok Err(\"EINVAL\")"),
+            // With enable_unsafe_tph the feature has both directions.
+            Starts(1, "raw probe get: ok Ok(0)"),
             Starts(2, "raw unknown feature: ok Err(\"ENOTTY\")"),
             Starts(3, "raw get and set: ok Err(\"EINVAL\")"),
             Starts(4, "raw argsz 4: ok Err(\"EINVAL\")"),

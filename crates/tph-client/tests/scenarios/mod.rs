@@ -30,6 +30,9 @@ pub struct Kernel {
     pub child_env: &'static str,
     /// The test (in the same binary) that is the child half.
     pub child_test: &'static str,
+    /// The unsafe parameter's value in `Param::ForTph` scenarios (on for the feature revision,
+    /// whose parameter gates all of TPH; off for v7 unless a comparison wants it on).
+    pub for_tph: bool,
 }
 
 impl Kernel {
@@ -52,18 +55,47 @@ const NIC_CAP: &str = "02:00.0"; // IV/DS, table in capability (16)
 const ACCEL_DS: &str = "03:00.0"; // DS only, no table
 const NIC_NO_COMPLETER: &str = "04:00.0"; // root port without TPH completer
 
+/// The host's unsafe module parameter. The revisions gate different things with it: v7's
+/// `enable_unsafe_tph_ds_mode` gates DS mode only; the feature revision's `enable_unsafe_tph`
+/// gates the whole TPH_ST feature and enabling through Control (`later-revisions.md`, primary
+/// evidence), so a scenario about IV mode needs it on there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// Off on both revisions (the scenario is about the gate).
+    Off,
+    /// On on both revisions.
+    On,
+    /// As the kernel says (`Kernel::for_tph`): off on v7 (DS hidden), on on the feature
+    /// revision (TPH usable at all).
+    ForTph,
+}
+
 pub struct Setup {
     bdf: &'static str,
-    unsafe_ds: bool,
+    param: Param,
     notph: bool,
 }
 
-const fn setup(bdf: &'static str, unsafe_ds: bool, notph: bool) -> Setup {
-    Setup {
-        bdf,
-        unsafe_ds,
-        notph,
+impl Setup {
+    /// The parameter's value on kernel `k`.
+    fn param_on(&self, k: &Kernel) -> bool {
+        match self.param {
+            Param::Off => false,
+            Param::On => true,
+            Param::ForTph => k.for_tph,
+        }
     }
+}
+
+const fn setup(bdf: &'static str, param: Param, notph: bool) -> Setup {
+    Setup { bdf, param, notph }
+}
+
+/// Whether a scenario's outcome may differ between the revisions because their gates differ:
+/// the parameter is off on both and the scenario gets past the capability (no `pci=notph`).
+pub fn gate_differs(name: &str) -> bool {
+    let (_, s, _) = scenario(name);
+    s.param == Param::Off && !s.notph
 }
 
 pub type Scenario = fn(&mut dyn Dev, &mut Vec<String>);
@@ -72,97 +104,102 @@ pub type Scenario = fn(&mut dyn Dev, &mut Vec<String>);
 const SCENARIOS: &[(&str, Setup, Scenario)] = &[
     (
         "get_cap_hides_ds_by_default",
-        setup(NIC_MSIX, false, false),
+        setup(NIC_MSIX, Param::Off, false),
         cap_only,
     ),
     (
         "get_cap_shows_ds_with_unsafe_param",
-        setup(NIC_MSIX, true, false),
+        setup(NIC_MSIX, Param::On, false),
         cap_only,
     ),
     (
         "notph_host_reports_no_tph",
-        setup(NIC_MSIX, false, true),
+        setup(NIC_MSIX, Param::Off, true),
         cap_and_enable_iv,
     ),
     (
         "enable_ds_gate_off_is_refused",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::Off, false),
         enable_ds,
     ),
     (
+        "iv_with_unsafe_param_off",
+        setup(NIC_CAP, Param::Off, false),
+        iv_gate_off,
+    ),
+    (
         "enable_twice_is_busy",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         enable_twice,
     ),
     (
         "enable_without_root_port_completer_is_refused",
-        setup(NIC_NO_COMPLETER, false, false),
+        setup(NIC_NO_COMPLETER, Param::ForTph, false),
         cap_and_enable_iv,
     ),
     (
         "set_st_msix_needs_enabled_vector",
-        setup(NIC_MSIX, false, false),
+        setup(NIC_MSIX, Param::ForTph, false),
         msix_vectors,
     ),
     (
         "set_st_index_beyond_table_is_refused",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         index_beyond,
     ),
     (
         "set_st_all_or_nothing_on_bad_cpu",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         all_or_nothing,
     ),
     (
         "set_st_batch_of_runs_is_all_or_nothing",
-        setup(NIC_MSIX, false, false),
+        setup(NIC_MSIX, Param::ForTph, false),
         batch_of_runs,
     ),
     (
         "set_st_needs_tph_enabled",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         set_without_enable,
     ),
     (
         "set_st_clear_with_all_ones_cpu",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         set_then_clear,
     ),
     (
         "set_st_without_table_is_no_table",
-        setup(ACCEL_DS, true, false),
+        setup(ACCEL_DS, Param::On, false),
         ds_no_table,
     ),
     (
         "get_st_needs_ds_mode",
-        setup(NIC_CAP, true, false),
+        setup(NIC_CAP, Param::On, false),
         get_st_in_iv,
     ),
     (
         "get_st_ds_returns_tags",
-        setup(ACCEL_DS, true, false),
+        setup(ACCEL_DS, Param::On, false),
         ds_tags,
     ),
     (
         "reset_keeps_core_enabled_tph",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         reset_keeps,
     ),
     (
         "raw_buffers_get_kernel_errno",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         raw_buffers,
     ),
     (
         "raw_feature_buffers_get_kernel_errno",
-        setup(NIC_CAP, false, false),
+        setup(NIC_CAP, Param::ForTph, false),
         raw_feature_buffers,
     ),
     (
         "queue_steering_binds_retargets_tears_down",
-        setup(NIC_MSIX, false, false),
+        setup(NIC_MSIX, Param::ForTph, false),
         steering,
     ),
 ];
@@ -233,6 +270,15 @@ fn cap_only(d: &mut dyn Dev, t: &mut Vec<String>) {
 fn cap_and_enable_iv(d: &mut dyn Dev, t: &mut Vec<String>) {
     cap(d, t);
     d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+}
+
+/// IV mode end to end with the unsafe parameter off: v7 allows it, the feature revision's
+/// parameter gates all of TPH.
+fn iv_gate_off(d: &mut dyn Dev, t: &mut Vec<String>) {
+    cap(d, t);
+    d.call("enable iv", t, &mut |d| ok(d.enable(Mode::Iv)));
+    d.call("set-st 0=1", t, &mut |d| ok(d.set_entries(&[st(0, 1)])));
+    d.call("disable", t, &mut |d| ok(d.disable()));
 }
 
 fn enable_ds(d: &mut dyn Dev, t: &mut Vec<String>) {
@@ -481,7 +527,7 @@ pub fn scenario(name: &str) -> &'static (&'static str, Setup, Scenario) {
 
 fn host(k: &Kernel, s: &Setup) -> (Host, Bdf) {
     let options = HostOptions {
-        unsafe_ds: s.unsafe_ds,
+        unsafe_ds: s.param_on(k),
         notph: s.notph,
         abi: k.abi,
         ..HostOptions::default()
@@ -631,6 +677,7 @@ macro_rules! syscall_boundary_tests {
             get_cap_shows_ds_with_unsafe_param,
             notph_host_reports_no_tph,
             enable_ds_gate_off_is_refused,
+            iv_with_unsafe_param_off,
             enable_twice_is_busy,
             enable_without_root_port_completer_is_refused,
             set_st_msix_needs_enabled_vector,

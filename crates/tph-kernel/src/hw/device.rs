@@ -3,8 +3,11 @@
 
 use std::collections::VecDeque;
 
-use tph_regs::caps::{find_cap, find_ext_cap, CAP_ID_EXP, CAP_ID_MSIX, EXT_CAP_ID_TPH};
-use tph_regs::msix::MsixCap;
+use tph_regs::caps::{
+    find_cap, find_ext_cap, CAP_ID_EXP, CAP_ID_MSIX, CAP_ID_PM, DEVCAP_FLR, DEVCTL_FLR, EXP_DEVCAP,
+    EXP_DEVCTL, EXT_CAP_ID_TPH, PM_CTRL, PM_CTRL_NO_SOFT_RESET, PM_CTRL_STATE_MASK,
+};
+use tph_regs::msix::{MsixCap, MSIX_FLAGS, MSIX_FLAGS_ENABLE, MSIX_FLAGS_MASKALL};
 use tph_regs::tph::{ReqEnable, StLocation, StMode, TphCapability, TphControl, TPH_CAP_TABLE_MAX};
 
 use super::config::ConfigSpace;
@@ -15,12 +18,8 @@ use super::trace::{Abort, Access, Effect, Violation};
 /// bounded.
 pub const TRACE_CAPACITY: usize = 1 << 16;
 
-/// Offset of Device Control inside the PCI Express capability.
-const EXP_DEVCTL: u16 = 0x8;
-/// Initiate Function Level Reset, Device Control bit 15.
-const DEVCTL_FLR: u32 = 1 << 15;
-/// Function Level Reset Capability, Device Capabilities bit 28.
-const DEVCAP_FLR: u32 = 1 << 28;
+/// PowerState D3hot.
+const D3HOT: u32 = 3;
 
 /// Where the TPH Requester capability sits and what it says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +83,7 @@ impl EntryMasks {
 pub struct Function {
     config: ConfigSpace,
     express: Option<u16>,
+    pm: Option<u16>,
     msix: Option<MsixLayout>,
     tph: Option<TphLayout>,
     table: Vec<[u32; 4]>,
@@ -112,6 +112,7 @@ impl Function {
         let bytes = space.bytes();
         let type0 = bytes.get(0x0e).is_some_and(|t| t & 0x7f == 0);
         let express = find_cap(bytes, CAP_ID_EXP);
+        let pm = find_cap(bytes, CAP_ID_PM);
         let msix = find_cap(bytes, CAP_ID_MSIX).map(|off| MsixLayout {
             offset: u16_of(off),
             table_size: MsixCap::decode(bytes, off).map_or(0, |m| m.table_size),
@@ -123,6 +124,9 @@ impl Function {
         if type0 {
             space.declare(0, fields::HEADER);
         }
+        if let Some(off) = pm {
+            space.declare(off, fields::PM);
+        }
         declare_caps(&mut space, express, msix, tph);
         let entry_fields = match tph.map(|t| t.cap.location) {
             Some(StLocation::MsiX) => fields::MSIX_ENTRY_WITH_ST,
@@ -133,6 +137,7 @@ impl Function {
         Self {
             config: space,
             express: express.map(u16_of),
+            pm: pm.map(u16_of),
             msix,
             tph,
             table: vec![entry.reset; n],
@@ -147,6 +152,33 @@ impl Function {
     /// Offset of the PCI Express capability.
     pub fn express(&self) -> Option<u16> {
         self.express
+    }
+
+    /// Offset of the PCI Power Management capability.
+    pub fn pm(&self) -> Option<u16> {
+        self.pm
+    }
+
+    /// Function Level Reset Capability (Device Capabilities bit 28), read without tracing.
+    pub fn has_flr(&self) -> bool {
+        self.express
+            .and_then(|exp| self.config.read(usize::from(exp) + EXP_DEVCAP, 4))
+            .is_some_and(|devcap| devcap & DEVCAP_FLR != 0)
+    }
+
+    /// A PM reset is possible: a PM capability whose No_Soft_Reset bit is clear (so the
+    /// D3hot to D0 transition resets the function), read without tracing.
+    pub fn has_pm_reset(&self) -> bool {
+        self.pm
+            .and_then(|pm| self.config.read(usize::from(pm) + PM_CTRL, 4))
+            .is_some_and(|pmcsr| pmcsr & PM_CTRL_NO_SOFT_RESET == 0)
+    }
+
+    /// The link below the function's parent bridge was reset (secondary bus reset): the
+    /// function returns to its reset state as by a function-level reset. Called by whoever
+    /// toggles the bridge's Secondary Bus Reset bit (the model's VFIO layer); not traced here.
+    pub fn secondary_bus_reset(&mut self) {
+        self.function_level_reset();
     }
 
     /// The MSI-X capability.
@@ -365,7 +397,7 @@ impl Function {
         if let Some(e) = self.classify_msix(offset, width, old, new) {
             return e;
         }
-        if self.flr_requested(offset, width, new) {
+        if self.flr_requested(offset, width, new) || self.pm_reset(offset, width, old, new) {
             self.function_level_reset();
             return Effect::FunctionReset;
         }
@@ -394,25 +426,24 @@ impl Function {
 
     fn classify_msix(&mut self, offset: u16, width: u8, old: u32, new: u32) -> Option<Effect> {
         let m = self.msix?;
-        if !overlaps(offset, width, m.offset + 2, 2) || old == new {
+        if !overlaps(offset, width, m.offset + MSIX_FLAGS as u16, 2) || old == new {
             return None;
         }
-        let ctrl = self.config.read(usize::from(m.offset) + 2, 2).unwrap_or(0);
+        let ctrl = self
+            .config
+            .read(usize::from(m.offset) + MSIX_FLAGS, 2)
+            .unwrap_or(0) as u16;
         Some(Effect::MsixControl {
-            enabled: ctrl & 0x8000 != 0,
-            function_mask: ctrl & 0x4000 != 0,
+            enabled: ctrl & MSIX_FLAGS_ENABLE != 0,
+            function_mask: ctrl & MSIX_FLAGS_MASKALL != 0,
         })
     }
 
     fn flr_requested(&self, offset: u16, width: u8, new: u32) -> bool {
-        let Some(exp) = self.express else {
+        let Some(exp) = self.express.filter(|_| self.has_flr()) else {
             return false;
         };
-        let devcap = self.config.read(usize::from(exp) + 4, 4).unwrap_or(0);
-        if devcap & DEVCAP_FLR == 0 {
-            return false;
-        }
-        let reg = exp + EXP_DEVCTL;
+        let reg = exp + EXP_DEVCTL as u16;
         // Accesses are naturally aligned and Device Control is dword aligned, so an access that
         // covers bit 15 starts at the register (bit 15 of the value) or one byte in (bit 7).
         match offset.checked_sub(reg) {
@@ -420,6 +451,18 @@ impl Function {
             Some(1) => new & (DEVCTL_FLR >> 8) != 0,
             _ => false,
         }
+    }
+
+    /// A dword write of PMCSR taking PowerState from D3hot to D0 with No_Soft_Reset clear
+    /// (PCI PM 1.2: an internal reset to the default state).
+    fn pm_reset(&self, offset: u16, width: u8, old: u32, new: u32) -> bool {
+        let Some(pm) = self.pm.filter(|_| self.has_pm_reset()) else {
+            return false;
+        };
+        offset == pm + PM_CTRL as u16
+            && width == 4
+            && old & PM_CTRL_STATE_MASK == D3HOT
+            && new & PM_CTRL_STATE_MASK == 0
     }
 
     fn function_level_reset(&mut self) {

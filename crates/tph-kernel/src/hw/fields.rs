@@ -159,6 +159,20 @@ pub const MSIX: &[Field] = &[
     f("PBA Offset / BIR", 0x08, 0, 32, Ro),
 ];
 
+/// PCI Power Management capability (offsets from the capability start).
+pub const PM: &[Field] = &[
+    f("Capability Header", 0x00, 0, 16, Ro),
+    f("Power Management Capabilities", 0x00, 16, 16, Ro),
+    f("PowerState", 0x04, 0, 2, Rw),
+    f("PMCSR reserved", 0x04, 2, 1, RsvdP),
+    f("No_Soft_Reset", 0x04, 3, 1, Ro),
+    f("PMCSR reserved 2", 0x04, 4, 4, RsvdP),
+    f("PME_En", 0x04, 8, 1, Rw),
+    f("Data_Select / Data_Scale", 0x04, 9, 6, Ro),
+    f("PME_Status", 0x04, 15, 1, Rw1c),
+    f("PMCSR_BSE / Data", 0x04, 16, 16, Ro),
+];
+
 /// One 16-byte MSI-X table entry when the steering table lives in the MSI-X table.
 pub const MSIX_ENTRY_WITH_ST: &[Field] = &[
     f("Message Address alignment", 0x0, 0, 2, Ro),
@@ -232,6 +246,7 @@ mod tests {
         for t in [
             HEADER,
             EXPRESS,
+            PM,
             MSIX,
             MSIX_ENTRY_WITH_ST,
             MSIX_ENTRY_PLAIN,

@@ -5,7 +5,7 @@
 //! `docs/decisions.md`, "Feature revision (kernel model)".
 
 use tph_regs::caps::{walk_ext_caps, EXT_CAP_ID_TPH};
-use tph_regs::tph::{ReqEnable, StMode, TphCapability, TphControl, TPH_CAP, TPH_CTRL};
+use tph_regs::tph::{StMode, TphControl, TPH_CTRL};
 
 use super::abi::{self, TphEntry as Entry};
 use super::memory::UserMemory;
@@ -36,11 +36,8 @@ pub(super) fn ioctl(
     if !probe && dirs == abi::FEATURE_GET | abi::FEATURE_SET {
         return Err(Errno::EINVAL);
     }
-    if flags & abi::FEATURE_MASK != abi::FEATURE_TPH_ST {
+    if flags & abi::FEATURE_MASK != abi::FEATURE_TPH_ST || !available(st, plat) {
         return Err(Errno::ENOTTY);
-    }
-    if dirs & !supported_directions(st, plat) != 0 {
-        return Err(Errno::EINVAL);
     }
     if probe {
         return Ok(0);
@@ -52,17 +49,12 @@ pub(super) fn ioctl(
     }
 }
 
-/// The directions TPH_ST supports on this device: none without a (visible) TPH capability or
-/// with `pci=notph`; SET with one; GET also when the DS-mode parameter is on.
-fn supported_directions(st: &DeviceState, plat: &DevicePlatform<'_>) -> u32 {
-    if st.tph.cap() == 0 || plat.notph() {
-        return 0;
-    }
-    if tph::ds_gate(plat) {
-        abi::FEATURE_GET | abi::FEATURE_SET
-    } else {
-        abi::FEATURE_SET
-    }
+/// TPH_ST exists on this device: a (visible) TPH capability, no `pci=notph`, and the
+/// `enable_unsafe_tph` parameter on ("This feature is gated by enable_unsafe_tph": the whole
+/// feature, GET and SET alike). Where it does not, the answer is ENOTTY before any direction
+/// check, mainline's answer for a feature a device or host lacks (`later-revisions.md`).
+fn available(st: &DeviceState, plat: &DevicePlatform<'_>) -> bool {
+    st.tph.cap() != 0 && !plat.notph() && tph::unsafe_gate(plat)
 }
 
 /// The payload head: (memory type, index, count) after `argsz` room for `count` words and the
@@ -99,7 +91,7 @@ fn get(
     argsz: u32,
     mem: &mut dyn UserMemory,
 ) -> Result<i32, Errno> {
-    if !st.tph.enabled() || StMode::from_field(st.tph.mode()) != StMode::DeviceSpecific {
+    if !st.tph.enabled() || st.tph.mode() != StMode::DeviceSpecific {
         return Err(Errno::EINVAL);
     }
     let (mem_type, index, count) = payload(arg, argsz, mem)?;
@@ -144,26 +136,16 @@ fn set(
 
 // ---- The config region: the virtualised TPH capability ----
 
-/// The dword at `base` (4-aligned) as userspace reads it through the config region: hardware,
-/// except that with `pci=notph` the TPH capability is unlinked from the extended chain, and
-/// that the DS-mode bit of the Capability register reads 0 while the DS parameter is off.
+/// The dword at `base` (4-aligned) as userspace reads it through the config region: hardware
+/// (Control reads back what the kernel programmed), except that with `pci=notph` the TPH
+/// capability is unlinked from the extended chain [decision, after v19's "Hide TPH capability
+/// when TPH is unsupported"].
 pub(super) fn virt_read(st: &mut DeviceState, plat: &DevicePlatform<'_>, base: u16) -> u32 {
     let value = st.hw.config_read(base, 4);
-    let cap = st.tph.cap();
-    if cap == 0 {
+    if st.tph.cap() == 0 || !plat.notph() {
         return value;
     }
-    if plat.notph() {
-        return hide_tph(st, base, value);
-    }
-    if base == cap + TPH_CAP as u16 && !tph::ds_gate(plat) {
-        let cap = TphCapability {
-            ds: false,
-            ..TphCapability::from_bits(value)
-        };
-        return cap.to_bits();
-    }
-    value
+    hide_tph(st, base, value)
 }
 
 /// With the TPH capability hidden: the header of the capability before it points past it; a
@@ -183,9 +165,10 @@ fn hide_tph(st: &DeviceState, base: u16, value: u32) -> u32 {
     }
 }
 
-/// A config-region write of `data` at `offset` (bounds already checked). Only TPH Control is
-/// writable; every other byte is accepted and dropped. Control is merged byte-wise with its
-/// current value and handed to [`write_control`]; its errno is the write's.
+/// A config-region write of `data` at `offset` (bounds already checked). Only the ST Mode
+/// Select byte of TPH Control (capability + 0x8) is acted on; a write that does not cover it,
+/// and every other byte, is accepted and dropped [decision]. The written ST Mode Select value
+/// goes to [`write_mode`]; its errno is the write's.
 pub(super) fn config_write(
     st: &mut DeviceState,
     plat: &DevicePlatform<'_>,
@@ -197,93 +180,32 @@ pub(super) fn config_write(
         return Ok(());
     }
     let ctrl = u64::from(cap) + TPH_CTRL as u64;
-    let mut value = st.hw.peek_tph_control().unwrap_or(0).to_le_bytes();
-    let mut touched = false;
-    for (addr, b) in (offset..).zip(data) {
-        if let Some(slot) = addr
-            .checked_sub(ctrl)
-            .and_then(|i| value.get_mut(i as usize))
-        {
-            *slot = *b;
-            touched = true;
-        }
-    }
-    if !touched {
+    let Some(mode) = ctrl
+        .checked_sub(offset)
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| data.get(i))
+    else {
+        return Ok(());
+    };
+    write_mode(st, plat, *mode)
+}
+
+/// A write of TPH Control as the author's userspace makes it (`later-revisions.md`, primary
+/// evidence): ST Mode Select 0 disables through the core (a no-op when off); any other value
+/// enables in that mode through the core, which negotiates the requester type as
+/// `pcie_enable_tph` does and keeps its errno (EINVAL for a reserved mode or one the device
+/// lacks, EBUSY when enabled, EINVAL without a completer or under `pci=notph`). Requester
+/// Enable and reserved bits of the written value are ignored: the kernel owns them
+/// [decision]. With `enable_unsafe_tph` off, enabling is refused with EOPNOTSUPP (v7's errno
+/// for its gate) [decision].
+fn write_mode(st: &mut DeviceState, plat: &DevicePlatform<'_>, written: u8) -> Result<(), Errno> {
+    let mode = TphControl::from_bits(u32::from(written)).mode;
+    if mode == StMode::NoSt {
+        st.tph.disable(&mut st.hw);
         return Ok(());
     }
-    write_control(st, plat, u32::from_le_bytes(value))
-}
-
-/// A write of TPH Control: Requester Enable 0 disables through the core (and stores the mode
-/// field; a reserved mode is refused with EINVAL, DS without the DS parameter with EOPNOTSUPP,
-/// neither written to hardware); otherwise enable through the core with mode bits 2:0, DS only
-/// with the DS parameter (EOPNOTSUPP), reserved Requester Enable 2 refused (EINVAL), and a
-/// requested type below what the core negotiates refused (EINVAL). Rewriting the enabled value
-/// is a no-op.
-fn write_control(st: &mut DeviceState, plat: &DevicePlatform<'_>, value: u32) -> Result<(), Errno> {
-    let ctrl = TphControl::from_bits(value);
-    match ctrl.enable {
-        ReqEnable::Disabled => store_disabled(st, plat, ctrl.mode),
-        ReqEnable::Reserved => Err(Errno::EINVAL),
-        _ if !ds_allowed(plat, ctrl.mode) => Err(Errno::EOPNOTSUPP),
-        ReqEnable::Tph | ReqEnable::ExtTph => enable_from_control(st, plat, ctrl),
-    }
-}
-
-/// The DS gate: DS mode only with the module parameter.
-fn ds_allowed(plat: &DevicePlatform<'_>, mode: StMode) -> bool {
-    mode != StMode::DeviceSpecific || tph::ds_gate(plat)
-}
-
-/// Requester Enable 0: disable through the core and store the mode. A reserved mode is EINVAL;
-/// DS without the parameter (EOPNOTSUPP) and a mode the device lacks (EINVAL) are refused too,
-/// because the core re-enables with a read-modify-write of Control, so a stored mode would go
-/// live if a later enable write were lost. Nothing refused is stored.
-fn store_disabled(
-    st: &mut DeviceState,
-    plat: &DevicePlatform<'_>,
-    mode: StMode,
-) -> Result<(), Errno> {
-    if let StMode::Reserved(_) = mode {
-        return Err(Errno::EINVAL);
-    }
-    if !ds_allowed(plat, mode) {
+    if !tph::unsafe_gate(plat) {
         return Err(Errno::EOPNOTSUPP);
     }
-    let bits = mode.field();
-    if bits != 0 && st.tph.get_st_modes(&mut st.hw) & (1 << bits) == 0 {
-        return Err(Errno::EINVAL);
-    }
-    st.tph.disable(&mut st.hw);
-    store_mode(st, u32::from(bits));
-    Ok(())
-}
-
-/// Requester Enable 1 or 3: enable through the core, refusing a requested type below what it
-/// negotiates; rewriting the enabled mode with an acceptable type is a no-op.
-fn enable_from_control(
-    st: &mut DeviceState,
-    plat: &DevicePlatform<'_>,
-    ctrl: TphControl,
-) -> Result<(), Errno> {
-    let (mode, req) = (ctrl.mode.field(), ctrl.enable.field());
-    if st.tph.enabled() && st.tph.mode() == mode && req >= st.tph.req_type() {
-        return Ok(());
-    }
-    st.tph
-        .enable_requesting(&mut st.hw, plat, mode, |negotiated| {
-            if req < negotiated {
-                return Err(Errno::EINVAL);
-            }
-            Ok(())
-        })
-}
-
-/// With requests disabled, the ST Mode Select field is plain read/write: a later write that
-/// only sets Requester Enable enables in the mode stored here.
-fn store_mode(st: &mut DeviceState, mode: u32) {
-    let cap = st.tph.cap();
-    if st.hw.peek_tph_control() != Some(mode) {
-        st.hw.config_write(cap + TPH_CTRL as u16, 4, mode);
-    }
+    st.tph.enable(&mut st.hw, plat, mode)
 }

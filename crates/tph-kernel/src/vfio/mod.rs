@@ -4,11 +4,20 @@
 //! `VFIO_DEVICE_FEATURE` (0x3B75) with `VFIO_DEVICE_FEATURE_TPH_ST` plus the virtualised TPH
 //! Control register (the feature revision).
 //!
-//! Every operation of a device takes the device's one lock for its whole duration, so ioctls,
-//! resets, opens and closes are serialised (`vfio-tph-v7.md` section 2, common step 5).
+//! Locking follows [`crate::Locking`]: by default every operation of a device takes the
+//! device's one lock for its whole duration, so ioctls, resets, opens, closes and config
+//! accesses are serialised (`vfio-tph-v7.md` section 2, common step 5, a [decision] stronger
+//! than the posted kernel); `Locking::AsPosted` takes the posted kernel's locks instead.
+//! Mainline VFIO behaviour (`vfio-tph-v7.md` section 3, "What mainline VFIO itself does") lives
+//! in `lifecycle.rs` (reset at first open and last close, reset methods and restore order),
+//! `irqs.rs` (`VFIO_DEVICE_SET_IRQS`, MSI-X, the mmapped table) and `config.rs` (the config
+//! region).
 
 pub mod abi;
+mod config;
 mod feature;
+mod irqs;
+mod lifecycle;
 mod memory;
 mod tph;
 
@@ -19,25 +28,15 @@ use tph_regs::machine::Bdf;
 use tph_regs::tph::{StLocation, TPH_CTRL};
 
 use crate::core::{MsiState, TphState};
-use crate::host::{DevicePlatform, HostShared, KernelAbi, RestoreOrder};
+use crate::host::{DevicePlatform, HostShared, KernelAbi, Locking};
 use crate::hw::{self, Access, Violation};
 use crate::Errno;
 
+pub use lifecycle::{Interleave, ResetMethod};
 pub use memory::{Fault, SliceMemory, UserMemory, SLICE_BASE};
 
-/// MSI-X Message Control bits (upper half of the capability's first dword).
-const MSIX_ENABLE: u32 = 1 << 15;
-const MSIX_MASKALL: u32 = 1 << 14;
-/// Vector Control mask bit.
-const VECTOR_MASKED: u32 = 1;
-/// Device Control offset in the PCI Express capability, and Initiate FLR.
-const EXP_DEVCTL: u16 = 0x8;
-const DEVCTL_FLR: u32 = 1 << 15;
-/// Device Capabilities: Function Level Reset Capability.
-const EXP_DEVCAP: u16 = 0x4;
-const DEVCAP_FLR: u32 = 1 << 28;
-/// Configuration space size visible through the config region.
-const CONFIG_REGION_SIZE: u64 = 4096;
+/// A test's hook at an interleaving point (see [`VfioDevice::set_interleave_hook`]).
+type Hook = Arc<dyn Fn(Interleave) + Send + Sync>;
 
 /// Everything behind a device's lock.
 #[derive(Debug)]
@@ -45,17 +44,39 @@ pub(crate) struct DeviceState {
     pub(crate) hw: hw::Function,
     pub(crate) tph: TphState,
     pub(crate) msi: MsiState,
+    /// MSI-X vectors with an eventfd trigger (VFIO's per-vector context), index = vector.
+    triggers: Vec<bool>,
     taken: bool,
     open_fds: u32,
+    /// What first open saved after its reset (`pci_store_saved_state`): the Command register.
+    open_state: Option<u16>,
 }
 
 /// One device of a host (shared by its handles).
-#[derive(Debug)]
 pub(crate) struct DeviceInner {
     bdf: Bdf,
     root_port: Option<Arc<Mutex<hw::Function>>>,
+    /// The parent bridge that can reset the device's link: its root port, when the device is
+    /// alone on the bus below it (`pci_parent_bus_reset`).
+    bus_reset_port: Option<Arc<Mutex<hw::Function>>>,
+    /// Config region bytes that belong to no capability (raw access), by offset.
+    unassigned: Vec<bool>,
     host: Arc<HostShared>,
     state: Mutex<DeviceState>,
+    /// `vdev->igate` (as posted: the TPH ioctl and SET_IRQS).
+    igate: Mutex<()>,
+    /// `vdev->memory_lock` (as posted: reset).
+    memory_lock: Mutex<()>,
+    hook: Mutex<Option<Hook>>,
+}
+
+impl std::fmt::Debug for DeviceInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceInner")
+            .field("bdf", &self.bdf)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DeviceInner {
@@ -63,6 +84,7 @@ impl DeviceInner {
         bdf: Bdf,
         config: &[u8],
         root_port: Option<Arc<Mutex<hw::Function>>>,
+        bus_reset_port: Option<Arc<Mutex<hw::Function>>>,
         host: Arc<HostShared>,
     ) -> Self {
         let hw = hw::Function::new(config);
@@ -70,19 +92,48 @@ impl DeviceInner {
         Self {
             bdf,
             root_port,
+            bus_reset_port,
+            unassigned: config::unassigned_map(&hw),
             host,
             state: Mutex::new(DeviceState {
                 hw,
                 tph,
                 msi: MsiState::default(),
+                triggers: Vec::new(),
                 taken: false,
                 open_fds: 0,
+                open_state: None,
             }),
+            igate: Mutex::new(()),
+            memory_lock: Mutex::new(()),
+            hook: Mutex::new(None),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, DeviceState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn locking(&self) -> Locking {
+        self.host.options.locking
+    }
+
+    /// Takes `igate` when the locking is as posted (the TPH ioctl, SET_IRQS).
+    fn igate(&self) -> Option<MutexGuard<'_, ()>> {
+        (self.locking() == Locking::AsPosted)
+            .then(|| self.igate.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Runs the test hook, if any, at `point`.
+    fn interleave(&self, point: Interleave) {
+        let hook = self
+            .hook
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(h) = hook {
+            h(point);
+        }
     }
 
     fn abi(&self) -> KernelAbi {
@@ -157,10 +208,15 @@ impl VfioDevice {
         self.inner.host.options.cpus
     }
 
-    /// Opens a device fd. The first open changes nothing in hardware.
+    /// Opens a device fd. The first open resets the function when it has a reset method and
+    /// saves the state after it (`vfio_pci_core_enable`; see [`VfioDevice::reset_method`]).
     pub fn open(&self) -> Result<DeviceFd, Errno> {
         let mut st = self.inner.lock();
-        st.open_fds = st.open_fds.checked_add(1).ok_or(Errno::EBUSY)?;
+        let fds = st.open_fds.checked_add(1).ok_or(Errno::EBUSY)?;
+        if fds == 1 {
+            lifecycle::first_open(&self.inner, &mut st);
+        }
+        st.open_fds = fds;
         Ok(DeviceFd {
             inner: Arc::clone(&self.inner),
             closed: AtomicBool::new(false),
@@ -170,6 +226,24 @@ impl VfioDevice {
     /// Number of open fds.
     pub fn open_count(&self) -> u32 {
         self.inner.lock().open_fds
+    }
+
+    /// The reset method `VFIO_DEVICE_RESET`, first open and last close use (the first the
+    /// function has of FLR, PM reset, bus reset); `None`: `reset_works` is false.
+    pub fn reset_method(&self) -> Option<ResetMethod> {
+        lifecycle::reset_method(&self.inner, &self.inner.lock())
+    }
+
+    /// Installs `hook`, run at each interleaving point of the device's operations (see
+    /// [`Interleave`]). Under `Locking::Serialised` it runs with the device lock held, so
+    /// whatever it starts on another thread waits for the operation to end; under
+    /// `Locking::AsPosted` it runs with only the locks the posted kernel holds there.
+    pub fn set_interleave_hook(&self, hook: impl Fn(Interleave) + Send + Sync + 'static) {
+        *self
+            .inner
+            .hook
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(hook));
     }
 
     /// The TPH registers and table as they are in hardware now.
@@ -197,6 +271,12 @@ impl VfioDevice {
                 .unwrap_or_else(PoisonError::into_inner)
                 .drain_trace()
         })
+    }
+
+    /// Whether config byte `offset` lies in no capability (nor the header): the config region
+    /// reads and writes it raw.
+    pub fn is_unassigned(&self, offset: u16) -> bool {
+        self.inner.unassigned.get(usize::from(offset)) == Some(&true)
     }
 
     /// Every TPH spec violation the device has observed.
@@ -240,10 +320,12 @@ impl DeviceFd {
         let abi = self.inner.abi();
         match request {
             abi::VFIO_DEVICE_PCI_TPH if abi == KernelAbi::V7 => {
+                let _igate = self.inner.igate();
                 let mut st = self.inner.lock();
                 tph::ioctl(&mut st, &self.inner.platform(), arg, mem)
             }
             abi::VFIO_DEVICE_FEATURE if abi == KernelAbi::Feature => {
+                let _igate = self.inner.igate();
                 let mut st = self.inner.lock();
                 feature::ioctl(&mut st, &self.inner.platform(), arg, mem)
             }
@@ -271,95 +353,65 @@ impl DeviceFd {
         self.ioctl(request, SLICE_BASE, &mut SliceMemory::new(buf))
     }
 
-    /// `VFIO_DEVICE_SET_IRQS` on the MSI-X index: enables vectors `0..count` (unmasked, tags
-    /// preserved); `count == 0` disables MSI-X. EINVAL without MSI-X or beyond its table.
+    /// `VFIO_DEVICE_SET_IRQS` on the MSI-X index with eventfds for vectors `0..count`
+    /// (in place when MSI-X is already on); `count == 0` disables MSI-X. EINVAL without MSI-X
+    /// or beyond its table.
     pub fn set_irqs(&self, count: u32) -> Result<(), Errno> {
-        let mut st = self.inner.lock();
-        let size = st.hw.msix().map_or(0, |m| u32::from(m.table_size));
-        if count > size {
-            return Err(Errno::EINVAL);
+        match count {
+            0 => self.set_irqs_block(0, &[]),
+            n => self.set_irqs_block(0, &vec![true; n as usize]),
         }
-        msix_disable(&mut st);
-        if count > 0 {
-            msix_enable(&mut st, count);
-        }
-        Ok(())
     }
 
-    /// `VFIO_DEVICE_SET_IRQS` at the byte level, MSI-X index only: `DATA_NONE | TRIGGER` with
-    /// `count == 0` disables, `DATA_EVENTFD | TRIGGER` with `start == 0` enables `count`
-    /// vectors (the eventfds must be readable; they are not otherwise modelled). Anything else
-    /// is EINVAL.
+    /// `VFIO_DEVICE_SET_IRQS` on the MSI-X index for vectors `start..start + triggers.len()`
+    /// (`true`: an eventfd, `false`: fd -1, the trigger removed): enables MSI-X with
+    /// `start + len` vectors when it is off (every table entry masked first), else updates
+    /// the block in place; an empty block disables MSI-X. See `irqs.rs`.
+    pub fn set_irqs_block(&self, start: u32, triggers: &[bool]) -> Result<(), Errno> {
+        let _igate = self.inner.igate();
+        let mut st = self.inner.lock();
+        irqs::set_block(&mut st, start, triggers)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` at the byte level (MSI-X index only; see `irqs.rs`).
     fn set_irqs_ioctl(&self, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
-        let mut head = [0u8; abi::IRQ_SET_HEADER_SIZE];
-        mem.read(arg, &mut head).map_err(|_| Errno::EFAULT)?;
-        let word = |i: usize| abi::le32(&head, 4 * i);
-        let (argsz, flags, index, start, count) = (word(0), word(1), word(2), word(3), word(4));
-        let data_len = 4 * u64::from(count);
-        if (argsz as usize) < abi::IRQ_SET_HEADER_SIZE || index != abi::MSIX_IRQ_INDEX || start != 0
-        {
-            return Err(Errno::EINVAL);
-        }
-        let count = match flags {
-            f if f == abi::IRQ_SET_DATA_NONE | abi::IRQ_SET_ACTION_TRIGGER && count == 0 => 0,
-            f if f == abi::IRQ_SET_DATA_EVENTFD | abi::IRQ_SET_ACTION_TRIGGER => {
-                if u64::from(argsz) < abi::IRQ_SET_HEADER_SIZE as u64 + data_len {
-                    return Err(Errno::EINVAL);
-                }
-                let mut fds = vec![0u8; usize::try_from(data_len).map_err(|_| Errno::EINVAL)?];
-                let data = arg
-                    .checked_add(abi::IRQ_SET_HEADER_SIZE as u64)
-                    .ok_or(Errno::EFAULT)?;
-                mem.read(data, &mut fds).map_err(|_| Errno::EFAULT)?;
-                count
-            }
-            _ => return Err(Errno::EINVAL),
-        };
-        self.set_irqs(count).map(|()| 0)
+        let (start, triggers) = irqs::decode(arg, mem)?;
+        self.set_irqs_block(start, &triggers).map(|()| 0)
     }
 
-    /// `VFIO_DEVICE_RESET`: function level reset with the PCI core's save/restore around it.
-    /// EINVAL when the function cannot do FLR.
+    /// `VFIO_DEVICE_RESET`: `pci_reset_function` with the method the function has, the PCI
+    /// core's save/restore around it (Bus Master off meanwhile) in the host's
+    /// [`crate::RestoreOrder`]. EINVAL when the function has no reset method.
     pub fn reset(&self) -> Result<(), Errno> {
-        let mut st = self.inner.lock();
-        let order = self.inner.host.options.restore_order;
-        function_reset(&mut st, order)
+        lifecycle::reset(&self.inner)
     }
 
-    /// Reads the config region at `offset` into `buf` (dword accesses underneath). EINVAL
-    /// beyond 4 KiB. On a feature-revision host the TPH capability reads virtualised (DS
-    /// hidden while the DS parameter is off; the capability unlinked under `pci=notph`).
+    /// Reads the config region at `offset` into `buf` (dword accesses underneath). EFAULT
+    /// beyond the function's config size (256 bytes conventional, 4 KiB PCI Express). On a
+    /// feature-revision host the TPH capability reads virtualised (unlinked under `pci=notph`).
     pub fn config_read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        config_range(offset, buf.len())?;
-        let mut st = self.inner.lock();
-        let plat = self.inner.platform();
-        let virt = self.inner.abi() == KernelAbi::Feature;
-        let mut dword = None;
-        for (at, b) in (offset..).zip(buf.iter_mut()) {
-            let base = (at & !3) as u16;
-            let value = match dword {
-                Some((b0, v)) if b0 == base => v,
-                _ if virt => feature::virt_read(&mut st, &plat, base),
-                _ => st.hw.config_read(base, 4),
-            };
-            dword = Some((base, value));
-            *b = (value >> (8 * (at & 3))) as u8;
-        }
-        Ok(())
+        config::read(&self.inner, offset, buf)
     }
 
-    /// Writes `data` to the config region at `offset` (`pwrite` on the region). EINVAL beyond
-    /// 4 KiB. On a v7 host every write is accepted and dropped (v7 has no config-write path).
-    /// On a feature-revision host only TPH Control is writable: writing it enables or
-    /// disables TPH through the core, and the core's refusal is the write's errno (Control
-    /// then unchanged); other bytes are accepted and dropped.
+    /// Writes `data` to the config region at `offset` (`pwrite` on the region). EFAULT beyond
+    /// the function's config size. Bytes in no capability ("unassigned") go to hardware raw;
+    /// the header and capabilities are dropped, except that on a feature-revision host writing
+    /// TPH Control enables or disables TPH through the core (its refusal is the write's errno).
     pub fn config_write(&self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        config_range(offset, data.len())?;
-        if self.inner.abi() != KernelAbi::Feature {
-            return Ok(());
-        }
-        let mut st = self.inner.lock();
-        feature::config_write(&mut st, &self.inner.platform(), offset, data)
+        config::write(&self.inner, offset, data)
+    }
+
+    /// Reads the dword at byte `offset` (0, 4, 8, 12) of MSI-X table entry `vector` through
+    /// a userspace mapping of the BAR (`VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`): no kernel
+    /// involvement, no cache update.
+    pub fn msix_mmap_read(&self, vector: u16, offset: u8) -> u32 {
+        self.inner.lock().hw.msix_read(vector, offset)
+    }
+
+    /// Writes the dword at byte `offset` of MSI-X table entry `vector` through the mapping:
+    /// straight to the device, behind the kernel's cached Vector Control.
+    pub fn msix_mmap_write(&self, vector: u16, offset: u8, value: u32) {
+        self.inner.lock().hw.msix_write(vector, offset, value);
     }
 
     /// Closes the fd; the last close disables TPH in hardware and releases MSI-X.
@@ -374,8 +426,7 @@ impl DeviceFd {
         let mut st = self.inner.lock();
         st.open_fds = st.open_fds.saturating_sub(1);
         if st.open_fds == 0 {
-            clear_tph(&mut st);
-            msix_disable(&mut st);
+            lifecycle::last_close(&self.inner, &mut st);
         }
     }
 }
@@ -384,111 +435,4 @@ impl Drop for DeviceFd {
     fn drop(&mut self) {
         self.release();
     }
-}
-
-/// `len` bytes at `offset` lie within the config region, else EINVAL.
-fn config_range(offset: u64, len: usize) -> Result<(), Errno> {
-    let end = offset.checked_add(len as u64).ok_or(Errno::EINVAL)?;
-    if end > CONFIG_REGION_SIZE {
-        return Err(Errno::EINVAL);
-    }
-    Ok(())
-}
-
-fn msix_ctrl_off(st: &DeviceState) -> Option<u16> {
-    st.hw.msix().map(|m| m.offset + 2)
-}
-
-/// A message address / data for `vector` (the model has no interrupt controller; the values
-/// only need to be distinct and survive a reset).
-fn message_for(vector: u16) -> [u32; 3] {
-    [
-        0xfee0_0000 | u32::from(vector) << 12,
-        0,
-        0x4000 | u32::from(vector),
-    ]
-}
-
-fn write_message(hw: &mut hw::Function, vector: u16, msg: [u32; 3]) {
-    for (offset, value) in [0u8, 4, 8].into_iter().zip(msg) {
-        hw.msix_write(vector, offset, value);
-    }
-}
-
-fn msix_enable(st: &mut DeviceState, count: u32) {
-    let Some(ctrl) = msix_ctrl_off(st) else {
-        return;
-    };
-    let v = st.hw.config_read(ctrl, 2);
-    st.hw.config_write(ctrl, 2, v | MSIX_ENABLE | MSIX_MASKALL);
-    let mut msi = MsiState {
-        enabled: true,
-        ..MsiState::default()
-    };
-    for vector in (0..count).filter_map(|v| u16::try_from(v).ok()) {
-        let msg = message_for(vector);
-        write_message(&mut st.hw, vector, msg);
-        let vc = st.hw.msix_read(vector, 12) & !VECTOR_MASKED;
-        st.hw.msix_write(vector, 12, vc);
-        msi.vector_ctrl.push(vc);
-        msi.messages.push(msg);
-    }
-    st.hw
-        .config_write(ctrl, 2, (v | MSIX_ENABLE) & !MSIX_MASKALL);
-    st.msi = msi;
-}
-
-fn msix_disable(st: &mut DeviceState) {
-    let Some(ctrl) = msix_ctrl_off(st).filter(|_| st.msi.enabled) else {
-        return;
-    };
-    let n = st.msi.vector_ctrl.len();
-    for vector in (0..n).filter_map(|v| u16::try_from(v).ok()) {
-        let vc = st.hw.msix_read(vector, 12);
-        st.hw.msix_write(vector, 12, vc | VECTOR_MASKED);
-    }
-    let v = st.hw.config_read(ctrl, 2);
-    st.hw
-        .config_write(ctrl, 2, v & !(MSIX_ENABLE | MSIX_MASKALL));
-    st.msi = MsiState::default();
-}
-
-/// MSI-X restore after a reset: enable with all vectors masked, write each allocated vector's
-/// cached message and Vector Control (its steering tag included), then unmask the function.
-fn msix_restore(st: &mut DeviceState) {
-    let Some(ctrl) = msix_ctrl_off(st).filter(|_| st.msi.enabled) else {
-        return;
-    };
-    st.hw.config_write(ctrl, 2, MSIX_ENABLE | MSIX_MASKALL);
-    let cached = st.msi.clone();
-    for (vector, (vc, msg)) in (0u16..).zip(cached.vector_ctrl.iter().zip(&cached.messages)) {
-        write_message(&mut st.hw, vector, *msg);
-        st.hw.msix_write(vector, 12, *vc);
-    }
-    st.hw.config_write(ctrl, 2, MSIX_ENABLE);
-}
-
-fn function_reset(st: &mut DeviceState, order: RestoreOrder) -> Result<(), Errno> {
-    let exp = st.hw.express().ok_or(Errno::EINVAL)?;
-    if st.hw.config_read(exp + EXP_DEVCAP, 4) & DEVCAP_FLR == 0 {
-        return Err(Errno::EINVAL);
-    }
-    st.tph.save(&mut st.hw);
-    let command = st.hw.config_read(0x4, 2);
-    let devctl = st.hw.config_read(exp + EXP_DEVCTL, 2);
-    st.hw.config_write(exp + EXP_DEVCTL, 2, devctl | DEVCTL_FLR);
-    st.hw.config_write(exp + EXP_DEVCTL, 2, devctl);
-    st.hw.config_write(0x4, 2, command);
-    match order {
-        RestoreOrder::TableBeforeEnable => {
-            st.tph.restore_table(&mut st.hw);
-            msix_restore(st);
-            st.tph.restore_enable(&mut st.hw);
-        }
-        RestoreOrder::Mainline => {
-            st.tph.restore_mainline(&mut st.hw);
-            msix_restore(st);
-        }
-    }
-    Ok(())
 }

@@ -6,12 +6,12 @@
 //! used by `feature.rs` too.
 
 use tph_acpi::MemType;
-use tph_regs::tph::{StMode, TphCapability, TPH_CAP};
+use tph_regs::tph::{StLocation, StMode, TphCapability, TPH_CAP};
 
 use super::abi::{self, TphEntry as Entry};
 use super::memory::UserMemory;
 use super::DeviceState;
-use crate::core::{Platform, LOC_CAP, LOC_MSIX};
+use crate::core::Platform;
 use crate::host::DevicePlatform;
 use crate::Errno;
 
@@ -73,8 +73,9 @@ struct Request {
     payload: [u8; 8],
 }
 
-/// The DS-mode module parameter (`enable_unsafe_tph_ds_mode`, later `enable_unsafe_tph`).
-pub(super) fn ds_gate(plat: &DevicePlatform<'_>) -> bool {
+/// The unsafe module parameter: v7's `enable_unsafe_tph_ds_mode` gates DS mode; the feature
+/// revision's `enable_unsafe_tph` gates the whole feature.
+pub(super) fn unsafe_gate(plat: &DevicePlatform<'_>) -> bool {
     plat.host.options.unsafe_ds
 }
 
@@ -91,7 +92,7 @@ fn get_cap(
     if modes & (1 << StMode::InterruptVector.field()) != 0 {
         supported |= abi::MODE_IV;
     }
-    if modes & (1 << StMode::DeviceSpecific.field()) != 0 && ds_gate(plat) {
+    if modes & (1 << StMode::DeviceSpecific.field()) != 0 && unsafe_gate(plat) {
         supported |= abi::MODE_DS;
     }
     let size = st_table_sz(st);
@@ -108,7 +109,7 @@ fn get_cap(
 /// ST Table Size field + 1 when the table is in the capability or the MSI-X table, else 0.
 pub(super) fn st_table_sz(st: &mut DeviceState) -> u16 {
     let loc = st.tph.get_st_table_loc(&mut st.hw);
-    if loc != LOC_CAP && loc != LOC_MSIX {
+    if !matches!(loc, StLocation::Capability | StLocation::MsiX) {
         return 0;
     }
     TphCapability::from_bits(st.hw.config_read(st.tph.cap() + TPH_CAP as u16, 4)).table_size
@@ -122,11 +123,11 @@ fn enable(st: &mut DeviceState, plat: &DevicePlatform<'_>, req: &Request) -> Res
     }
     let hw_mode = match mode {
         abi::MODE_IV => StMode::InterruptVector,
-        abi::MODE_DS if ds_gate(plat) => StMode::DeviceSpecific,
+        abi::MODE_DS if unsafe_gate(plat) => StMode::DeviceSpecific,
         abi::MODE_DS => return Err(Errno::EOPNOTSUPP),
         _ => return Err(Errno::EINVAL),
     };
-    st.tph.enable(&mut st.hw, plat, hw_mode.field())?;
+    st.tph.enable(&mut st.hw, plat, hw_mode)?;
     Ok(0)
 }
 
@@ -190,10 +191,10 @@ fn get_st(
     mem: &mut dyn UserMemory,
 ) -> Result<i32, Errno> {
     let count = st_payload_count(req)?;
-    if !ds_gate(plat) {
+    if !unsafe_gate(plat) {
         return Err(Errno::EOPNOTSUPP);
     }
-    if !st.tph.enabled() || StMode::from_field(st.tph.mode()) != StMode::DeviceSpecific {
+    if !st.tph.enabled() || st.tph.mode() != StMode::DeviceSpecific {
         return Err(Errno::EINVAL);
     }
     let mut raw = read_entries(req, count, mem)?;
@@ -280,9 +281,9 @@ pub(super) fn set_preconditions(st: &mut DeviceState) -> Result<bool, Errno> {
         return Err(Errno::EINVAL);
     }
     match st.tph.get_st_table_loc(&mut st.hw) {
-        LOC_CAP => Ok(false),
-        LOC_MSIX => Ok(true),
-        _ => Err(Errno::ENODEV),
+        StLocation::Capability => Ok(false),
+        StLocation::MsiX => Ok(true),
+        StLocation::None | StLocation::Reserved(_) => Err(Errno::ENODEV),
     }
 }
 

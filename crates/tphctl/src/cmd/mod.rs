@@ -1,6 +1,7 @@
 //! One module per subcommand; each owns its `Args` and `run`.
 
 pub mod demo;
+pub mod emulate;
 pub mod list;
 pub mod session;
 pub mod show;

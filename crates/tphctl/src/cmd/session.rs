@@ -20,7 +20,7 @@ use tph_client::backend::Backend;
 use tph_client::open::{VfioInterface, VfioPaths};
 use tph_client::{Probe, Revision, TphDevice};
 use tph_emu::EmulatedBackend;
-use tph_kernel::{Host, HostOptions};
+use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::dump::DumpLimits;
 use tph_regs::machine::Bdf;
 use tph_regs::report::{tph_presence, TphPresence};
@@ -35,9 +35,16 @@ use exec::{run_line, Limits, Reply, SessionBackend};
     group(clap::ArgGroup::new("source").required(true).args(["dump", "emulated", "vfio"])),
     after_long_help = "Commands (one per line on stdin): cap | enable iv|ds (or \
     interrupt_vector|device_specific) | disable | irqs N (N <= 2048) | get-st CPU[:vm|pm]... | \
-    set-st INDEX=CPU[:vm|pm]... | clear INDEX... | reset | reopen | show | trace | raw HEX. \
-    Lines starting with # are skipped. A line may hold at most 65536 bytes; a longer one, or \
-    one that is not UTF-8, is answered with an error naming its line number.\n\
+    set-st INDEX=CPU[:vm|pm]... | clear INDEX... | reset | reopen | show | trace | raw HEX | \
+    feature HEX | cfg-read OFF LEN | cfg-write OFF HEX. Lines starting with # are skipped. A \
+    line may hold at most 65536 bytes; a longer one, or one that is not UTF-8, is answered with \
+    an error naming its line number.\n\
+    Raw commands (held-out style testing; the client's own checks are bypassed): raw HEX is a \
+    VFIO_DEVICE_PCI_TPH argument (v7 kernels only), feature HEX a VFIO_DEVICE_FEATURE argument \
+    (argsz first), cfg-read OFF LEN reads LEN (at most 4096) bytes of the config region at OFF, \
+    cfg-write OFF HEX writes the bytes HEX (in memory order: 02000000 is the dword 2) at OFF. \
+    Each prints `ret N errno E out HEX`: the return value (bytes for cfg-*, -1 on failure), \
+    the errno, and the argument bytes after the call (the bytes read for cfg-read).\n\
     --json: one object per command with `cmd`, `line`, `ok`, `errno` (name or null), `error` \
     (message, when not ok) and the results; field names: crates/tphctl/README-json.md.\n\n\
     Exit status: 0 every command succeeded; 1 BDF is not in the machine or has no TPH \
@@ -69,7 +76,8 @@ pub struct Args {
     /// u (16-bit 0x100+u), PM tag 0x80|u (16-bit 0x8000|u)].
     #[arg(long, value_name = "PATH", conflicts_with = "vfio")]
     firmware: Option<PathBuf>,
-    /// Emulated host: vfio-pci enable_unsafe_tph_ds_mode=1.
+    /// Emulated host: vfio-pci's unsafe parameter on (enable_unsafe_tph_ds_mode=1 on v7,
+    /// enable_unsafe_tph=1 on the feature revision).
     #[arg(long, conflicts_with = "vfio")]
     unsafe_ds_mode: bool,
     /// Emulated host: booted with pci=notph.
@@ -79,8 +87,9 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// With --vfio: assume this kernel interface revision (v7, feature, unknown) instead of
-    /// probing /sys/module/vfio_pci*/parameters.
-    #[arg(long, value_name = "REV", conflicts_with_all = ["emulated", "dump"])]
+    /// probing /sys/module/vfio_pci*/parameters. With --emulated or --dump: the revision the
+    /// emulated vfio-pci speaks, v7 (the default) or feature.
+    #[arg(long, value_name = "REV")]
     kernel_abi: Option<Revision>,
     /// With --vfio: open the device through this VFIO interface: `cdev` (the device cdev
     /// /dev/vfio/devices/vfioN with /dev/iommu), `legacy` (/dev/vfio/vfio and the IOMMU group),
@@ -133,9 +142,13 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
     }
     let limits = Limits::of(&f.config, Some(host.options().cpus));
     let context = format!("session {bdf}");
+    let revision = match host.options().abi {
+        KernelAbi::V7 => Revision::V7,
+        KernelAbi::Feature => Revision::Feature,
+    };
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let dev =
-        TphDevice::with_revision(backend, Revision::V7).map_err(|e| CliError::new(&context, e))?;
+        TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
     serve(dev, &limits, args.json, input, out)
 }
 
@@ -204,9 +217,18 @@ fn cpus(args: &Args) -> Result<Option<u32>, CliError> {
 
 /// The emulated host; from a dump, only `bdf` (and the bridges) keep more than a header.
 fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
+    let abi = match args.kernel_abi {
+        None | Some(Revision::V7) => KernelAbi::V7,
+        Some(Revision::Feature) => KernelAbi::Feature,
+        Some(other) => {
+            let why = format!("an emulated host speaks v7 or feature, not {other}");
+            return Err(CliError::new("session --kernel-abi", why));
+        }
+    };
     let mut options = HostOptions {
         notph: args.notph,
         unsafe_ds: args.unsafe_ds_mode,
+        abi,
         ..HostOptions::default()
     };
     if let Some(n) = cpus(args)? {
@@ -215,15 +237,29 @@ fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
     if let Some(path) = &args.firmware {
         options.firmware = firmware(path)?;
     }
-    match &args.dump {
+    host(args.dump.as_deref(), options, Some(bdf))
+}
+
+/// The emulated host: the machine read from the `lspci -xxxx` dump `dump`, or the built-in
+/// default machine. With `focus`, only that function (and the bridges) keep more than a header,
+/// so memory follows what a one-device session uses.
+pub(super) fn host(
+    dump: Option<&Path>,
+    options: HostOptions,
+    focus: Option<Bdf>,
+) -> Result<Host, CliError> {
+    match dump {
         None => Ok(Host::with_default_machine(options)),
         Some(path) if path.as_os_str() == "-" => Err(CliError::new(
             "--dump -",
             "standard input carries the session's commands: give the dump as a file",
         )),
         Some(path) => {
-            let machine = read_dump_for(path, DumpLimits::default(), bdf)
-                .map_err(|e| CliError::new(format!("reading dump {}", path.display()), e))?;
+            let machine = match focus {
+                Some(bdf) => read_dump_for(path, DumpLimits::default(), bdf),
+                None => tph_regs::source::read_dump(path, DumpLimits::default()),
+            }
+            .map_err(|e| CliError::new(format!("reading dump {}", path.display()), e))?;
             Ok(Host::new(machine, options))
         }
     }
@@ -231,7 +267,7 @@ fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
 
 /// The emulated host's firmware from `--firmware PATH`, any kind `tph_acpi::firmware` opens;
 /// AML terms the loader skipped are warned about once each.
-fn firmware(path: &Path) -> Result<Arc<dyn SteeringTagSource>, CliError> {
+pub(super) fn firmware(path: &Path) -> Result<Arc<dyn SteeringTagSource>, CliError> {
     let fw = tph_acpi::firmware::open(path)
         .map_err(|e| CliError::new(format!("firmware {}", path.display()), e))?;
     for s in &fw.skipped {

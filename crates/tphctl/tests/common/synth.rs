@@ -6,8 +6,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use tph_kernel::machines::{endpoint, root_port, spec, LOC_CAP, NS_IV_DS, TYPE_ENDPOINT};
+use tph_kernel::machines::{endpoint, root_port, spec, NS_IV_DS, TYPE_ENDPOINT};
 use tph_regs::machine::{Bdf, Function};
+use tph_regs::tph::StLocation;
 
 /// Functions below one root port (devices 0-7, functions 0-7 of its secondary bus).
 const PER_PORT: usize = 64;
@@ -28,7 +29,12 @@ pub fn functions(n: usize) -> impl Iterator<Item = Function> {
         } else {
             let e = slot - 1;
             let ids = 0x1000_1ab0 | ((e as u32) << 16);
-            let cfg = endpoint(ids, TYPE_ENDPOINT, 8, spec(NS_IV_DS, true, LOC_CAP, 8));
+            let cfg = endpoint(
+                ids,
+                TYPE_ENDPOINT,
+                8,
+                spec(NS_IV_DS, true, StLocation::Capability, 8),
+            );
             (
                 Bdf::new(domain as u16, bus, (e / 8) as u8, (e % 8) as u8),
                 cfg,

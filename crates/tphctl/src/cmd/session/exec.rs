@@ -42,7 +42,8 @@ pub enum Data {
     Show(Registers),
     /// `trace`.
     Trace(Vec<Access>),
-    /// `raw`: the return value (None on failure) and the argument bytes afterwards.
+    /// `raw`, `feature`, `cfg-read`, `cfg-write`: the return value (None on failure) and the
+    /// argument bytes afterwards (the bytes read, for `cfg-read`).
     Raw {
         /// The ioctl's return value when it succeeded.
         ret: Option<i32>,
@@ -172,6 +173,9 @@ pub fn run_line<B: SessionBackend>(
     let asked = cmd.clone();
     let (result, data_on_error) = match cmd {
         Command::Raw(bytes) => return raw(dev, line, bytes),
+        Command::Feature(bytes) => return feature(dev, line, bytes),
+        Command::CfgRead { offset, len } => return cfg_read(dev, line, offset, len),
+        Command::CfgWrite { offset, data } => return cfg_write(dev, line, offset, data),
         other => (execute(dev, irqs, other), Data::None),
     };
     match result {
@@ -250,12 +254,16 @@ fn execute<B: SessionBackend>(
         }
         Command::Show => dev.backend_mut().registers().map(Data::Show),
         Command::Trace => dev.backend_mut().trace().map(Data::Trace),
-        Command::Raw(_) => Ok(Data::None), // handled by `raw`
+        // Raw calls are answered by `raw_reply`.
+        Command::Raw(_)
+        | Command::Feature(_)
+        | Command::CfgRead { .. }
+        | Command::CfgWrite { .. } => Ok(Data::None),
     }
 }
 
-fn raw<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, mut bytes: Vec<u8>) -> Reply {
-    let result = dev.raw_ioctl(&mut bytes);
+/// The answer to a raw call: its return value or errno, and the bytes afterwards.
+fn raw_reply(line: &str, result: Result<i32, Errno>, out: Vec<u8>) -> Reply {
     let (ret, errno) = match result {
         Ok(v) => (Some(v), None),
         Err(e) => (None, Some(e)),
@@ -264,6 +272,45 @@ fn raw<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, mut bytes: Vec<u8>
         cmd: line.to_string(),
         errno,
         error: errno.map(|e| format!("the kernel refused the raw call: {e}")),
-        data: Data::Raw { ret, out: bytes },
+        data: Data::Raw { ret, out },
     }
+}
+
+fn raw<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, mut bytes: Vec<u8>) -> Reply {
+    let result = dev.raw_ioctl(&mut bytes);
+    raw_reply(line, result, bytes)
+}
+
+/// `feature HEX`: sent whatever the revision (`VFIO_DEVICE_FEATURE` is a mainline ioctl; a
+/// kernel without TPH_ST refuses the feature number). A buffer shorter than its head or than
+/// its `argsz` is refused before the kernel sees it (EFAULT).
+fn feature<B: SessionBackend>(dev: &mut TphDevice<B>, line: &str, mut bytes: Vec<u8>) -> Reply {
+    let result = dev.backend_mut().device_feature(&mut bytes);
+    raw_reply(line, result, bytes)
+}
+
+fn cfg_read<B: SessionBackend>(
+    dev: &mut TphDevice<B>,
+    line: &str,
+    offset: u64,
+    len: usize,
+) -> Reply {
+    let mut buf = vec![0u8; len];
+    let result = dev.backend().read_config(offset, &mut buf);
+    let ret = i32::try_from(len).unwrap_or(i32::MAX);
+    match result {
+        Ok(()) => raw_reply(line, Ok(ret), buf),
+        Err(e) => raw_reply(line, Err(e), Vec::new()),
+    }
+}
+
+fn cfg_write<B: SessionBackend>(
+    dev: &mut TphDevice<B>,
+    line: &str,
+    offset: u64,
+    data: Vec<u8>,
+) -> Reply {
+    let result = dev.backend_mut().write_config(offset, &data);
+    let ret = i32::try_from(data.len()).unwrap_or(i32::MAX);
+    raw_reply(line, result.map(|()| ret), Vec::new())
 }

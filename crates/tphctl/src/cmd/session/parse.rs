@@ -27,9 +27,28 @@ pub enum Command {
     Show,
     /// `trace`: hardware accesses since the last `trace`.
     Trace,
-    /// `raw HEX`: these bytes as the ioctl argument.
+    /// `raw HEX`: these bytes as the `VFIO_DEVICE_PCI_TPH` argument.
     Raw(Vec<u8>),
+    /// `feature HEX`: these bytes as the `VFIO_DEVICE_FEATURE` argument.
+    Feature(Vec<u8>),
+    /// `cfg-read OFF LEN`: LEN bytes of the config region at OFF.
+    CfgRead {
+        /// Offset in the config region.
+        offset: u64,
+        /// Bytes to read (at most [`MAX_CFG_LEN`]).
+        len: usize,
+    },
+    /// `cfg-write OFF HEX`: these bytes written to the config region at OFF.
+    CfgWrite {
+        /// Offset in the config region.
+        offset: u64,
+        /// The bytes, in memory order.
+        data: Vec<u8>,
+    },
 }
+
+/// The most bytes one `cfg-read` reads (a PCI Express function's whole config space).
+pub const MAX_CFG_LEN: usize = 4096;
 
 fn number<T: TryFrom<u64>>(s: &str, what: &str) -> Result<T, String> {
     let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -80,10 +99,10 @@ fn steer(s: &str) -> Result<Steer, String> {
     })
 }
 
-fn hex(args: &[&str]) -> Result<Vec<u8>, String> {
+fn hex(cmd: &str, args: &[&str]) -> Result<Vec<u8>, String> {
     let s: String = args.concat();
     if s.is_empty() || !s.len().is_multiple_of(2) {
-        return Err("raw needs an even number of hex digits".into());
+        return Err(format!("{cmd} needs an even number of hex digits"));
     }
     (0..s.len())
         .step_by(2)
@@ -93,6 +112,13 @@ fn hex(args: &[&str]) -> Result<Vec<u8>, String> {
                 .ok_or_else(|| format!("bad hex byte at {i}"))
         })
         .collect()
+}
+
+fn cfg_len(len: usize, s: &str) -> Result<usize, String> {
+    if len == 0 || len > MAX_CFG_LEN {
+        return Err(format!("bad length {s:?} (1 to {MAX_CFG_LEN})"));
+    }
+    Ok(len)
 }
 
 fn at_least_one<T>(v: Vec<T>, cmd: &str) -> Result<Vec<T>, String> {
@@ -165,9 +191,25 @@ pub fn parse(line: &str) -> Result<Command, String> {
             args.iter().map(|a| number(a, "index")).collect::<Result<_, _>>()?,
             "clear",
         )?)),
-        "raw" => Ok(Command::Raw(hex(args)?)),
+        "raw" => Ok(Command::Raw(hex("raw", args)?)),
+        "feature" => Ok(Command::Feature(hex("feature", args)?)),
+        "cfg-read" => match args {
+            [off, len] => Ok(Command::CfgRead {
+                offset: number(off, "offset")?,
+                len: number::<usize>(len, "length")
+                    .and_then(|l| cfg_len(l, len))?,
+            }),
+            _ => Err("usage: cfg-read OFF LEN".into()),
+        },
+        "cfg-write" => match args {
+            [off, bytes @ ..] if !bytes.is_empty() => Ok(Command::CfgWrite {
+                offset: number(off, "offset")?,
+                data: hex("cfg-write", bytes)?,
+            }),
+            _ => Err("usage: cfg-write OFF HEX".into()),
+        },
         other => Err(format!(
-            "unknown command {} (cap, enable, disable, irqs, get-st, set-st, clear, reset, reopen, show, trace, raw)",
+            "unknown command {} (cap, enable, disable, irqs, get-st, set-st, clear, reset, reopen, show, trace, raw, feature, cfg-read, cfg-write)",
             quote(other)
         )),
     }
@@ -207,6 +249,33 @@ mod tests {
             Command::Raw(vec![0x10, 0, 0, 0])
         );
         assert!(parse("raw 123").is_err());
+    }
+
+    #[test]
+    fn parse_cfg_read_takes_offset_and_bounded_length() {
+        let want = Command::CfgRead {
+            offset: 0x108,
+            len: 4,
+        };
+        assert_eq!(parse("cfg-read 0x108 4").unwrap(), want);
+        assert!(parse("cfg-read 0 0").unwrap_err().contains("bad length"));
+        assert!(parse("cfg-read 0 4097").unwrap_err().contains("bad length"));
+        assert!(parse("cfg-read 0").unwrap_err().contains("usage"));
+    }
+
+    #[test]
+    fn parse_cfg_write_and_feature_read_hex_bytes_in_memory_order() {
+        let want = Command::CfgWrite {
+            offset: 0x108,
+            data: vec![2, 0, 0, 0],
+        };
+        assert_eq!(parse("cfg-write 0x108 0200 0000").unwrap(), want);
+        assert!(parse("cfg-write 0x108").unwrap_err().contains("usage"));
+        assert_eq!(
+            parse("feature 08000000 0d000500").unwrap(),
+            Command::Feature(vec![8, 0, 0, 0, 0x0d, 0, 5, 0])
+        );
+        assert!(parse("feature 0").unwrap_err().contains("even number"));
     }
 
     #[test]

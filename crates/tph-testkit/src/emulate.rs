@@ -1,0 +1,141 @@
+//! Run an unmodified program against an emulated host: every TPH-capable function of the host
+//! bound to vfio-pci, one IOMMU group each, in a fake `/sys` and `/dev` bind-mounted in the
+//! program's private mount namespace, and its VFIO calls answered by the kernel model through
+//! [`VfioHostHandler`] (`tphctl emulate` is this, from the command line).
+//!
+//! ```no_run
+//! use tph_testkit::emulate::{run, Emulation};
+//! let host = tph_kernel::Host::with_default_machine(Default::default());
+//! let root = std::env::temp_dir().join("tph-emulate-doc");
+//! let ran: Emulation = run(&host, std::process::Command::new("./my-driver"), root, false).unwrap();
+//! std::process::exit(ran.exit_code());
+//! ```
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use tph_kernel::{Host, KernelAbi};
+use tph_regs::machine::Bdf;
+use tph_regs::tph::TphRequester;
+
+use crate::harness::{supervise_in, user_notif_available, Sandbox};
+use crate::vfio_host::{FakeVfioTree, TreeSpec, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
+use crate::Error;
+
+/// How a program run by [`run`] ended.
+#[derive(Debug)]
+pub struct Emulation {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Every trapped call and hardware access (empty unless asked for).
+    pub trace: Vec<String>,
+    /// The functions it was shown, with their IOMMU groups.
+    pub devices: Vec<(Bdf, u32)>,
+    /// Calls answered by the model.
+    pub answered: usize,
+}
+
+impl Emulation {
+    /// The program's exit code; `128 + n` when signal `n` ended it, as a shell reports it.
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    /// let e = tph_testkit::emulate::Emulation {
+    ///     status: std::process::ExitStatus::from_raw(9), // killed by SIGKILL
+    ///     trace: vec![], devices: vec![], answered: 0,
+    /// };
+    /// assert_eq!(e.exit_code(), 137);
+    /// ```
+    pub fn exit_code(&self) -> i32 {
+        match (self.status.code(), self.status.signal()) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 1,
+        }
+    }
+}
+
+/// The host's functions with a TPH Requester capability, each with its IOMMU group (1, 2, ...
+/// in address order).
+///
+/// ```
+/// let host = tph_kernel::Host::with_default_machine(Default::default());
+/// let groups = tph_testkit::emulate::tph_functions(&host);
+/// assert_eq!(groups[0], ("00:05.0".parse().unwrap(), 1));
+/// ```
+pub fn tph_functions(host: &Host) -> Vec<(Bdf, u32)> {
+    host.devices()
+        .into_iter()
+        .filter(|bdf| {
+            host.machine()
+                .function(*bdf)
+                .is_some_and(|f| TphRequester::find(&f.config).is_some())
+        })
+        .zip(1..)
+        .collect()
+}
+
+/// The tree `host` shows its program: its TPH functions, its CPUs, vfio-pci's parameter of
+/// the host's revision set as the host's unsafe-DS option, this machine's other `/dev` entries.
+fn tree_spec(host: &Host) -> TreeSpec {
+    let options = host.options();
+    let param = match options.abi {
+        KernelAbi::V7 => tph_client::probe::V7_PARAM,
+        KernelAbi::Feature => tph_client::probe::FEATURE_PARAM,
+    };
+    TreeSpec {
+        devices: tph_functions(host),
+        cpus: options.cpus,
+        params: vec![(param.to_string(), options.unsafe_ds)],
+        cdev: false,
+        mirror_host_dev: true,
+    }
+}
+
+/// Runs `program` (stdin, stdout and stderr shared with this process, no time limit) against
+/// `host`, with its fake tree under `root` (which must not exist; removed afterwards). Every
+/// TPH function of the host is taken over by vfio-pci first. [`Error::Unsupported`] when this
+/// kernel has no seccomp user notification; a private mount namespace needs `CAP_SYS_ADMIN`
+/// (else [`Error::Harness`] with EPERM).
+pub fn run(host: &Host, program: Command, root: PathBuf, trace: bool) -> Result<Emulation, Error> {
+    if !user_notif_available() {
+        return Err(Error::Unsupported {
+            what: "seccomp user notification (SECCOMP_RET_USER_NOTIF, Linux 5.0 or later, \
+                   listed in /proc/sys/kernel/seccomp/actions_avail)",
+        });
+    }
+    let tree = FakeVfioTree::build(root, tree_spec(host))?;
+    let devices = tree
+        .devices()
+        .iter()
+        .map(|(bdf, _)| {
+            host.take_over(*bdf).map_err(|e| Error::Model {
+                op: "taking the device over",
+                errno: tph_client::Errno(e.number()),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut handler = VfioHostHandler::for_tree(&tree, devices)?;
+    if trace {
+        handler = handler.with_trace();
+    }
+    let sandbox = Sandbox {
+        inherit_stdio: true,
+        ..tree.sandbox()
+    };
+    let out = supervise_in(
+        program,
+        &TRAPPED_VFIO_REQUESTS,
+        &sandbox,
+        &mut handler,
+        Duration::MAX,
+    )?;
+    Ok(Emulation {
+        status: out.status,
+        trace: handler.take_trace(),
+        devices: tree.devices().to_vec(),
+        answered: out.answered,
+    })
+}

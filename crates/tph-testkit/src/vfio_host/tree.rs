@@ -1,0 +1,285 @@
+//! [`FakeVfioTree`]: the `/sys` and `/dev` a supervised child sees, bind-mounted in its private
+//! mount namespace.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use tph_regs::machine::Bdf;
+
+use crate::harness::Sandbox;
+use crate::Error;
+
+/// The identity of a file (`st_dev`, `st_ino`): a child's fd names one of the tree's nodes when
+/// `/proc/<tid>/fd/<fd>` has the node's identity, whatever path the child opened it by.
+pub(crate) type FileId = (u64, u64);
+
+/// What a node of the tree is to the VFIO host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Node {
+    /// `/dev/vfio/vfio`: each open is a new container.
+    Container,
+    /// `/dev/vfio/<group>`.
+    Group(u32),
+    /// `/dev/vfio/devices/vfioN` of device N (the index in the tree's device list).
+    Cdev(usize),
+    /// The file behind the device fds `VFIO_GROUP_GET_DEVICE_FD` hands out for device N.
+    DeviceFile(usize),
+}
+
+/// What a [`FakeVfioTree`] shows.
+///
+/// ```
+/// let spec = tph_testkit::vfio_host::TreeSpec::default();
+/// assert_eq!((spec.cpus, spec.cdev, spec.mirror_host_dev), (8, false, false));
+/// assert_eq!(spec.params, [("enable_unsafe_tph_ds_mode".to_string(), false)]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeSpec {
+    /// The devices bound to vfio-pci, each with its IOMMU group (one device per group).
+    pub devices: Vec<(Bdf, u32)>,
+    /// CPUs `0..cpus` are present (`/sys/devices/system/cpu/present`).
+    pub cpus: u32,
+    /// vfio-pci's module parameters, name and value (`Y` / `N`).
+    pub params: Vec<(String, bool)>,
+    /// The kernel also offers each device's cdev (`vfio-dev/vfioN`, `/dev/vfio/devices/vfioN`,
+    /// `/dev/iommu`).
+    pub cdev: bool,
+    /// Every other entry of this machine's `/dev` is visible in the child too (bound over an
+    /// empty placeholder), so a general program finds `/dev/null`, `/dev/urandom`, `/dev/shm`.
+    pub mirror_host_dev: bool,
+}
+
+impl Default for TreeSpec {
+    fn default() -> Self {
+        Self {
+            devices: Vec::new(),
+            cpus: 8,
+            params: vec![(tph_client::probe::V7_PARAM.to_string(), false)],
+            cdev: false,
+            mirror_host_dev: false,
+        }
+    }
+}
+
+/// A fake `/sys` and `/dev` with VFIO devices, to bind-mount in a supervised child.
+#[derive(Debug)]
+pub struct FakeVfioTree {
+    root: PathBuf,
+    spec: TreeSpec,
+    /// (host `/dev` entry, its placeholder in the fake `/dev`).
+    mirrored: Vec<(PathBuf, PathBuf)>,
+}
+
+fn symlink(target: &str, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+impl FakeVfioTree {
+    /// Creates the trees under `root`, which must not exist yet (it is removed again when the
+    /// tree is dropped, so a caller's folder is never taken): vfio-pci loaded with the v7
+    /// module parameter, `bdf` bound to vfio-pci in IOMMU group [`super::GROUP`], CPUs
+    /// `0..cpus` present, and the VFIO nodes.
+    ///
+    /// ```
+    /// use tph_testkit::vfio_host::FakeVfioTree;
+    /// let root = std::env::temp_dir().join(format!("fake-vfio-doc-{}", std::process::id()));
+    /// let tree = FakeVfioTree::create(&root, "01:00.0".parse().unwrap(), 8).unwrap();
+    /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/driver").exists());
+    /// assert_eq!(tree.sandbox().binds.len(), 2);
+    /// ```
+    pub fn create(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
+        let spec = TreeSpec {
+            devices: vec![(bdf, super::GROUP)],
+            cpus,
+            ..TreeSpec::default()
+        };
+        Self::build(root, spec)
+    }
+
+    /// [`FakeVfioTree::create`], and the kernel also offers the device cdev: the device's
+    /// `vfio-dev/`[`super::CDEV`] entry, `/dev/vfio/devices/`[`super::CDEV`] and `/dev/iommu`,
+    /// so an opener that prefers the cdev takes it.
+    ///
+    /// ```
+    /// use tph_testkit::vfio_host::FakeVfioTree;
+    /// let root = std::env::temp_dir().join(format!("fake-vfio-cdev-doc-{}", std::process::id()));
+    /// let _tree = FakeVfioTree::create_cdev(&root, "01:00.0".parse().unwrap(), 8).unwrap();
+    /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/vfio-dev/vfio0").is_dir());
+    /// assert!(root.join("dev/vfio/devices/vfio0").exists() && root.join("dev/iommu").exists());
+    /// ```
+    pub fn create_cdev(root: impl Into<PathBuf>, bdf: Bdf, cpus: u32) -> Result<Self, Error> {
+        let spec = TreeSpec {
+            devices: vec![(bdf, super::GROUP)],
+            cpus,
+            cdev: true,
+            ..TreeSpec::default()
+        };
+        Self::build(root, spec)
+    }
+
+    /// Creates the trees `spec` describes under `root` (which must not exist yet; removed on
+    /// drop). Device N of `spec.devices` has the cdev `vfioN`.
+    ///
+    /// ```
+    /// use tph_testkit::vfio_host::{FakeVfioTree, TreeSpec};
+    /// let root = std::env::temp_dir().join(format!("fake-vfio-many-doc-{}", std::process::id()));
+    /// let spec = TreeSpec {
+    ///     devices: vec![("01:00.0".parse().unwrap(), 1), ("02:00.0".parse().unwrap(), 2)],
+    ///     params: vec![("enable_unsafe_tph".into(), true)],
+    ///     ..TreeSpec::default()
+    /// };
+    /// let _tree = FakeVfioTree::build(&root, spec).unwrap();
+    /// let group = std::fs::read_link(root.join("sys/bus/pci/devices/0000:02:00.0/iommu_group"));
+    /// assert!(group.unwrap().ends_with("iommu_groups/2"));
+    /// assert!(root.join("sys/kernel/iommu_groups/1/devices/0000:01:00.0").exists());
+    /// let param = root.join("sys/module/vfio_pci/parameters/enable_unsafe_tph");
+    /// assert_eq!(std::fs::read_to_string(param).unwrap(), "Y\n");
+    /// assert!(root.join("dev/vfio/2").exists() && !root.join("dev/iommu").exists());
+    /// ```
+    pub fn build(root: impl Into<PathBuf>, spec: TreeSpec) -> Result<Self, Error> {
+        let root = root.into();
+        if root.exists() {
+            let source = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+            return Err(Error::Tree { path: root, source });
+        }
+        let mut tree = Self {
+            root,
+            spec,
+            mirrored: Vec::new(),
+        }; // from here, removed on any error
+        tree.populate().map_err(|source| Error::Tree {
+            path: tree.root.clone(),
+            source,
+        })?;
+        Ok(tree)
+    }
+
+    fn populate(&mut self) -> std::io::Result<()> {
+        let sys = self.root.join("sys");
+        std::fs::create_dir_all(sys.join("bus/pci/drivers/vfio-pci"))?;
+        std::fs::create_dir_all(self.root.join("dev/vfio"))?;
+        std::fs::create_dir_all(self.root.join("device-files"))?;
+        std::fs::write(self.root.join("dev/vfio/vfio"), b"")?;
+        for (i, (bdf, group)) in self.spec.devices.clone().into_iter().enumerate() {
+            self.add_device(i, bdf, group)?;
+        }
+        let params = sys.join("module/vfio_pci/parameters");
+        std::fs::create_dir_all(&params)?;
+        for (name, on) in &self.spec.params {
+            std::fs::write(params.join(name), if *on { "Y\n" } else { "N\n" })?;
+        }
+        std::fs::create_dir_all(sys.join("devices/system/cpu"))?;
+        let present = format!("0-{}\n", self.spec.cpus.saturating_sub(1));
+        std::fs::write(sys.join("devices/system/cpu/present"), present)?;
+        if self.spec.cdev {
+            std::fs::write(self.root.join("dev/iommu"), b"")?;
+        }
+        if self.spec.mirror_host_dev {
+            self.mirror_host_dev()?;
+        }
+        Ok(())
+    }
+
+    /// Device `i` at `bdf` bound to vfio-pci in IOMMU group `group`, its group node, its
+    /// device file and (with `cdev`) its cdev `vfio<i>`.
+    fn add_device(&self, i: usize, bdf: Bdf, group: u32) -> std::io::Result<()> {
+        let sys = self.root.join("sys");
+        let dev = sys.join("bus/pci/devices").join(bdf.to_string());
+        let group_dir = sys.join("kernel/iommu_groups").join(group.to_string());
+        std::fs::create_dir_all(&dev)?;
+        std::fs::create_dir_all(group_dir.join("devices"))?;
+        symlink("../../../../bus/pci/drivers/vfio-pci", &dev.join("driver"))?;
+        let to_group = format!("../../../../kernel/iommu_groups/{group}");
+        symlink(&to_group, &dev.join("iommu_group"))?;
+        let to_dev = format!("../../../../bus/pci/devices/{bdf}");
+        symlink(&to_dev, &group_dir.join("devices").join(bdf.to_string()))?;
+        std::fs::write(self.root.join("dev/vfio").join(group.to_string()), b"")?;
+        std::fs::write(self.device_file(i), b"")?;
+        if self.spec.cdev {
+            let name = format!("vfio{i}");
+            std::fs::create_dir_all(dev.join("vfio-dev").join(&name))?;
+            std::fs::create_dir_all(self.root.join("dev/vfio/devices"))?;
+            std::fs::write(self.root.join("dev/vfio/devices").join(name), b"")?;
+        }
+        Ok(())
+    }
+
+    /// An empty placeholder in the fake `/dev` for every entry of this machine's `/dev` the
+    /// tree does not define itself; symbolic links are copied.
+    fn mirror_host_dev(&mut self) -> std::io::Result<()> {
+        let dev = self.root.join("dev");
+        for entry in std::fs::read_dir("/dev")? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let place = dev.join(&name);
+            if name == "vfio" || place.exists() {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &place)?;
+                continue;
+            }
+            if kind.is_dir() {
+                std::fs::create_dir(&place)?;
+            } else {
+                std::fs::write(&place, b"")?;
+            }
+            self.mirrored.push((entry.path(), place));
+        }
+        Ok(())
+    }
+
+    /// The file behind device `i`'s fds.
+    pub(crate) fn device_file(&self, i: usize) -> PathBuf {
+        self.root.join("device-files").join(i.to_string())
+    }
+
+    /// The devices and their groups.
+    pub fn devices(&self) -> &[(Bdf, u32)] {
+        &self.spec.devices
+    }
+
+    /// The identity of every node the host answers for (empty entries are skipped: a node that
+    /// cannot be read is one no child can open).
+    pub(crate) fn node_ids(&self) -> HashMap<FileId, Node> {
+        let dev = self.root.join("dev");
+        let mut nodes = vec![(dev.join("vfio/vfio"), Node::Container)];
+        for (i, (_, group)) in self.spec.devices.iter().enumerate() {
+            nodes.push((
+                dev.join("vfio").join(group.to_string()),
+                Node::Group(*group),
+            ));
+            nodes.push((self.device_file(i), Node::DeviceFile(i)));
+            nodes.push((dev.join(format!("vfio/devices/vfio{i}")), Node::Cdev(i)));
+        }
+        nodes
+            .into_iter()
+            .filter_map(|(path, node)| {
+                let m = std::fs::metadata(path).ok()?;
+                Some(((m.dev(), m.ino()), node))
+            })
+            .collect()
+    }
+
+    /// The bind mounts of this tree over `/sys` and `/dev` (after the mirrored host `/dev`
+    /// entries, when asked for), as a [`Sandbox`] that also traps `pread64`/`pwrite64` (region
+    /// accesses on the device fd) and `close` (the device's release).
+    pub fn sandbox(&self) -> Sandbox {
+        let mut binds = self.mirrored.clone();
+        binds.push((self.root.join("sys"), "/sys".into()));
+        binds.push((self.root.join("dev"), "/dev".into()));
+        Sandbox {
+            syscalls: vec![libc::SYS_pread64, libc::SYS_pwrite64, libc::SYS_close],
+            binds,
+            ..Sandbox::default()
+        }
+    }
+}
+
+impl Drop for FakeVfioTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
