@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use tph_acpi::{SteeringTagSource, TableSource};
+use tph_acpi::{HostBridgeId, SteeringTagSource, TableSource};
 use tph_regs::express::PortType;
 use tph_regs::machine::{Bdf, Machine};
 
@@ -126,6 +126,8 @@ impl HostShared {
 pub(crate) struct DevicePlatform<'a> {
     pub(crate) host: &'a HostShared,
     pub(crate) root_port: Option<&'a Mutex<hw::Function>>,
+    /// The host bridge above the root port: its segment and bus.
+    pub(crate) host_bridge: Option<HostBridgeId>,
 }
 
 impl Platform for DevicePlatform<'_> {
@@ -141,8 +143,8 @@ impl Platform for DevicePlatform<'_> {
         read_devcap2(&mut port)
     }
 
-    fn has_root_port(&self) -> bool {
-        self.root_port.is_some()
+    fn host_bridge(&self) -> Option<HostBridgeId> {
+        self.host_bridge
     }
 
     fn cpu_uid(&self, cpu: u32) -> Option<u32> {
@@ -151,6 +153,27 @@ impl Platform for DevicePlatform<'_> {
 
     fn firmware(&self) -> &dyn SteeringTagSource {
         self.host.options.firmware.as_ref()
+    }
+}
+
+/// How a device hangs in the topology: the root port above it (for DevCap2), the host bridge
+/// above that (for firmware), the port that can reset its link.
+pub(crate) struct Links {
+    pub(crate) root_port: Option<Arc<Mutex<hw::Function>>>,
+    pub(crate) host_bridge: Option<HostBridgeId>,
+    pub(crate) bus_reset_port: Option<Arc<Mutex<hw::Function>>>,
+}
+
+/// Where `bdf` hangs in `machine`.
+fn links(machine: &Machine, bdf: Bdf, ports: &BTreeMap<Bdf, Arc<Mutex<hw::Function>>>) -> Links {
+    let root = machine.root_port_of(bdf);
+    Links {
+        root_port: root.and_then(|p| ports.get(&p)).cloned(),
+        host_bridge: root.map(|p| HostBridgeId {
+            segment: p.domain,
+            bus: p.bus,
+        }),
+        bus_reset_port: bus_reset_port(machine, bdf, ports),
     }
 }
 
@@ -193,12 +216,8 @@ impl Host {
             .iter()
             .filter(|f| f.bridge_buses().is_none() && f.header().is_some())
             .map(|f| {
-                let port = machine
-                    .root_port_of(f.bdf)
-                    .and_then(|p| ports.get(&p))
-                    .cloned();
-                let bus_port = bus_reset_port(&machine, f.bdf, &ports);
-                let dev = DeviceInner::new(f.bdf, &f.config, port, bus_port, Arc::clone(&shared));
+                let links = links(&machine, f.bdf, &ports);
+                let dev = DeviceInner::new(f.bdf, &f.config, links, Arc::clone(&shared));
                 (f.bdf, Arc::new(dev))
             })
             .collect();
