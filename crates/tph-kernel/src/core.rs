@@ -389,7 +389,7 @@ fn is_rciep(dev: &mut Function) -> bool {
         return false;
     };
     let flags = dev.config_read(exp + EXP_FLAGS as u16, 2);
-    PortType::from_field(((flags >> 4) & 0xf) as u8) == PortType::RcIntegratedEndpoint
+    PortType::from_exp_flags(flags as u16) == PortType::RcIntegratedEndpoint
 }
 
 /// Reads Device Capabilities 2 of a (root port) function through its config space.
