@@ -16,7 +16,7 @@ use crate::Errno;
 /// How state is restored after a reset (see `docs/decisions.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RestoreOrder {
-    /// Mainline `pci_restore_state` order [vfio]: TPH Control (enabled) then the entries,
+    /// Mainline `pci_restore_state` order \[vfio\]: TPH Control (enabled) then the entries,
     /// both with Bus Master still off, then the config header, then MSI-X. The device's
     /// violation check (which looks at Requester Enable, the rule `set_st_entry` follows)
     /// records every entry written while Control is enabled.
@@ -31,7 +31,7 @@ pub enum RestoreOrder {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Locking {
     /// One lock for everything (TPH ioctl, SET_IRQS, reset, config accesses, open, close):
-    /// [decision], stronger than the posted kernel.
+    /// \[decision\], stronger than the posted kernel.
     #[default]
     Serialised,
     /// As v7 was posted: the TPH ioctl and SET_IRQS under `igate`, `VFIO_DEVICE_RESET` under

@@ -6,7 +6,7 @@
 //!
 //! Locking follows [`crate::Locking`]: by default every operation of a device takes the
 //! device's one lock for its whole duration, so ioctls, resets, opens, closes and config
-//! accesses are serialised (`vfio-tph-v7.md` section 2, common step 5, a [decision] stronger
+//! accesses are serialised (`vfio-tph-v7.md` section 2, common step 5, a \[decision\] stronger
 //! than the posted kernel); `Locking::AsPosted` takes the posted kernel's locks instead.
 //! Mainline VFIO behaviour (`vfio-tph-v7.md` section 3, "What mainline VFIO itself does") lives
 //! in `lifecycle.rs` (reset at first open and last close, reset methods and restore order),
