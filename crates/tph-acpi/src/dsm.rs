@@ -1,11 +1,13 @@
-//! The TPH steering-tag query (`docs/spec/firmware-dsm.md`): find the host bridges, check
-//! function 0's bitmap for revision 7 bit 15, evaluate function 0xF per processor UID, decode.
+//! The TPH steering-tag query (`docs/spec/firmware-dsm.md`), as the kernel makes it: the
+//! host bridge above the device's root port (matched by `_SEG` and `_BBN`), function 0's
+//! bitmap checked on every call as `acpi_check_dsm` does (an Integer or a Buffer; bits 0 and
+//! 15 both set), then function 0xF per processor UID, decoded.
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use crate::aml::{Aml, Value};
-use crate::{FirmwareError, StInfo, SteeringTagSource};
+use crate::{FirmwareError, HostBridgeId, StInfo, SteeringTagSource};
 
 /// The PCI Firmware Specification `_DSM` UUID.
 pub const PCI_DSM_UUID: &str = "E5C937D0-3553-4D7A-9117-EA4D19C3434D";
@@ -64,6 +66,8 @@ pub struct HostBridge {
     pub node: usize,
     /// Whether it has a `_DSM` method.
     pub has_dsm: bool,
+    /// Its segment and root bus (`_SEG`, `_BBN`; 0 when absent or not an Integer).
+    pub id: HostBridgeId,
 }
 
 const BRIDGE_IDS: [&str; 2] = ["PNP0A08", "PNP0A03"];
@@ -92,14 +96,31 @@ pub fn host_bridges(aml: &mut Aml) -> Vec<HostBridge> {
         });
         if is_bridge {
             let has_dsm = aml.child(dev, "_DSM").is_some_and(|n| aml.is_method(n));
+            let id = HostBridgeId {
+                segment: integer_child(aml, dev, "_SEG") as u16,
+                bus: integer_child(aml, dev, "_BBN") as u8,
+            };
             out.push(HostBridge {
                 path: aml.path(dev),
                 node: dev,
                 has_dsm,
+                id,
             });
         }
     }
     out
+}
+
+/// The Integer value of `dev`'s child `name` (a name or a method), 0 when absent or not an
+/// Integer (the kernel's default segment and bus).
+fn integer_child(aml: &mut Aml, dev: usize, name: &str) -> u64 {
+    let Some(n) = aml.child(dev, name) else {
+        return 0;
+    };
+    match aml.evaluate_node(n, &[], None) {
+        Ok(Value::Integer(v)) => v,
+        _ => 0,
+    }
 }
 
 fn dsm_args(function: u64, arg3: Vec<Value>) -> Vec<Value> {
@@ -126,15 +147,34 @@ fn eval_dsm(
     aml.evaluate_node(dsm, &dsm_args(function, arg3), None)
 }
 
-/// Whether `bridge`'s `_DSM` function 0 (revision 7) sets bit 15 of its bitmap.
+/// `acpi_check_dsm(handle, guid, 7, 1 << 0xF)`: `bridge`'s `_DSM` function 0 (revision 7)
+/// returns a bitmap as an Integer or a Buffer (its first 8 bytes, little-endian), and both
+/// bit 0 ("other functions exist") and bit 15 are set. Any other result type: not supported.
 pub fn supports_tph(aml: &mut Aml, bridge: &HostBridge) -> Result<bool, FirmwareError> {
-    let v = eval_dsm(aml, bridge, 0, Vec::new())?;
-    let bitmap = match v {
-        Value::Buffer(b) => b,
-        other => return Err(FirmwareError::BadResult(other.type_name().into())),
+    let mask = match eval_dsm(aml, bridge, 0, Vec::new())? {
+        Value::Integer(v) => v,
+        Value::Buffer(b) => b
+            .iter()
+            .take(8)
+            .enumerate()
+            .fold(0u64, |m, (i, byte)| m | u64::from(*byte) << (8 * i)),
+        _ => 0,
     };
-    let bit = TPH_DSM_FUNCTION as usize;
-    Ok(bitmap.get(bit / 8).is_some_and(|b| b >> (bit % 8) & 1 != 0))
+    let wanted = 1u64 | 1 << TPH_DSM_FUNCTION;
+    Ok(mask & wanted == wanted)
+}
+
+/// The TPH query as the kernel makes it on every call: function 0 checked first
+/// ([`supports_tph`]), then function 0xF for `uid`.
+pub fn checked_query(
+    aml: &mut Aml,
+    bridge: &HostBridge,
+    uid: u32,
+) -> Result<StInfo, FirmwareError> {
+    if !supports_tph(aml, bridge)? {
+        return Err(FirmwareError::NotAdvertised(bridge.path.clone()));
+    }
+    query(aml, bridge, uid)
 }
 
 /// Evaluates function 0xF for processor `uid` and decodes the result.
@@ -219,11 +259,13 @@ fn is_definition_table_file(p: &Path) -> bool {
 }
 
 /// Firmware for the emulated host backed by real AML: answers [`SteeringTagSource`] queries
-/// by running the host bridge `_DSM`.
+/// by running the `_DSM` of the host bridge asked for (by segment and root bus), checking
+/// function 0 on every call as the kernel does.
 #[derive(Debug)]
 pub struct AmlSource {
     aml: Mutex<Aml>,
     bridge: HostBridge,
+    bridges: Vec<HostBridge>,
 }
 
 impl AmlSource {
@@ -247,30 +289,56 @@ impl AmlSource {
         Self::from_tables(&[&table])
     }
 
-    /// Uses an already loaded namespace.
+    /// Uses an already loaded namespace. At least one host bridge must advertise the TPH
+    /// query at load time (the default bridge of [`SteeringTagSource::st_info`]).
     pub fn from_aml(mut aml: Aml) -> Result<Self, FirmwareError> {
         let p = probe(&mut aml);
-        let bridges = p.bridges.iter().map(|b| b.path.clone()).collect();
-        let bridge = p.tph_bridge.ok_or(FirmwareError::NoTphDsm { bridges })?;
+        let names = p.bridges.iter().map(|b| b.path.clone()).collect();
+        let bridge = p
+            .tph_bridge
+            .ok_or(FirmwareError::NoTphDsm { bridges: names })?;
         Ok(Self {
             aml: Mutex::new(aml),
             bridge,
+            bridges: p.bridges,
         })
     }
 
-    /// The host bridge whose `_DSM` answers.
+    /// The default host bridge (the first that advertised the TPH query at load).
     pub fn bridge(&self) -> &HostBridge {
         &self.bridge
+    }
+
+    /// Every host bridge of the namespace.
+    pub fn bridges(&self) -> &[HostBridge] {
+        &self.bridges
+    }
+
+    fn aml(&self) -> std::sync::MutexGuard<'_, Aml> {
+        self.aml
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl SteeringTagSource for AmlSource {
     fn st_info(&self, uid: u32) -> Result<StInfo, FirmwareError> {
-        let mut aml = self
-            .aml
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        query(&mut aml, &self.bridge, uid)
+        checked_query(&mut self.aml(), &self.bridge, uid)
+    }
+
+    /// The bridge whose `_SEG` and `_BBN` match (`ACPI_HANDLE(rp->bus->bridge)`), not the
+    /// first that has a method [decision: `_BBN` only; the kernel also takes the bus range
+    /// from `_CRS`].
+    fn st_info_at(&self, id: HostBridgeId, uid: u32) -> Result<StInfo, FirmwareError> {
+        let bridge = self
+            .bridges
+            .iter()
+            .find(|b| b.id == id)
+            .ok_or(FirmwareError::NoBridge {
+                segment: id.segment,
+                bus: id.bus,
+            })?;
+        checked_query(&mut self.aml(), bridge, uid)
     }
 }
 

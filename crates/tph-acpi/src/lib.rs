@@ -24,5 +24,5 @@ mod stinfo;
 
 pub use dsm::AmlSource;
 pub use firmware::{open as open_firmware, open_source, Firmware, FirmwareKind};
-pub use source::{FirmwareError, SteeringTagSource, TableSource};
+pub use source::{FirmwareError, HostBridgeId, SteeringTagSource, TableSource};
 pub use stinfo::{MemType, StInfo, TagWidth};

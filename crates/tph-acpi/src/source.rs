@@ -60,6 +60,18 @@ pub enum FirmwareError {
         /// Paths of the host bridges found (PNP0A08/PNP0A03).
         bridges: Vec<String>,
     },
+    /// No host bridge of the namespace is the one asked for (segment and root bus).
+    #[error("no host bridge for segment {segment:#x} bus {bus:#x} in the ACPI namespace")]
+    NoBridge {
+        /// PCI segment asked for.
+        segment: u16,
+        /// Root bus asked for.
+        bus: u8,
+    },
+    /// The bridge's `_DSM` function 0 does not advertise functions 0 and 0xF at revision 7
+    /// (`acpi_check_dsm`).
+    #[error("{0}._DSM does not advertise the TPH query (function 0 bitmap lacks bit 0 or 15)")]
+    NotAdvertised(String),
     /// The `_DSM` returned something other than a buffer of at least 8 bytes.
     #[error("_DSM result is {0}, not a buffer of at least 8 bytes")]
     BadResult(String),
@@ -76,10 +88,29 @@ fn list_or_none(v: &[String]) -> String {
     }
 }
 
+/// A PCI host bridge as the kernel finds it for a device: the root bus above the device's
+/// root port (`rp->bus->bridge`), named by its PCI segment (`_SEG`) and root bus number
+/// (`_BBN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostBridgeId {
+    /// PCI segment (domain).
+    pub segment: u16,
+    /// Root bus number.
+    pub bus: u8,
+}
+
 /// Anything that answers the host bridge `_DSM` steering-tag query for a processor UID.
 pub trait SteeringTagSource: Send + Sync + std::fmt::Debug {
-    /// The 64-bit function 0xF result for `uid`, or why there is none.
+    /// The 64-bit function 0xF result for `uid` from the source's default bridge, or why
+    /// there is none.
     fn st_info(&self, uid: u32) -> Result<StInfo, FirmwareError>;
+
+    /// The result of the `_DSM` of host bridge `bridge` (the one above a device's root port,
+    /// as the kernel asks). A source without per-bridge firmware answers as [`Self::st_info`].
+    fn st_info_at(&self, bridge: HostBridgeId, uid: u32) -> Result<StInfo, FirmwareError> {
+        let _ = bridge;
+        self.st_info(uid)
+    }
 }
 
 /// `_DSM` results from a table, one per UID.

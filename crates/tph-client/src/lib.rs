@@ -7,8 +7,11 @@
 //!   pattern (bind queues to polling CPUs) on top.
 //! - One adapter per kernel revision (private): v7 (`VFIO_DEVICE_PCI_TPH` ops) and the later
 //!   feature revision (`VFIO_DEVICE_FEATURE_TPH_ST` plus the virtualised TPH Control register in
-//!   the config region), chosen by [`probe`]; both speak the bytes defined once in [`abi`]
-//!   (the `tph-abi` crate).
+//!   the config region, enabled by writing the ST Mode Select value alone and disabled by
+//!   writing 0, as the series author's userspace does; the contested feature number is
+//!   overridable with [`TphDevice::with_feature_number`] and confirmed with
+//!   `VFIO_DEVICE_FEATURE_PROBE` before use), chosen by [`probe`]; both speak the bytes defined
+//!   once in [`abi`] (the `tph-abi` crate).
 //! - [`backend::Backend`]: the narrow seam. Real kernels: [`backend::FdBackend`] over any
 //!   device fd the driver owns, borrows or shares (for example the [`open::VfioOpened`] handle
 //!   [`open::open_vfio`] returns), and with the `vfio-ioctls` feature `backend::VfioBackend`

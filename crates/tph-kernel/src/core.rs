@@ -3,7 +3,7 @@
 //!
 //! Rules cite `docs/spec/pci-tph-core.md` section 2 ("core" below).
 
-use tph_acpi::{MemType, SteeringTagSource, TagWidth};
+use tph_acpi::{HostBridgeId, MemType, SteeringTagSource, TagWidth};
 use tph_regs::caps::{EXP_DEVCAP2, EXP_FLAGS};
 use tph_regs::express::PortType;
 use tph_regs::msix::with_vector_control_st;
@@ -25,8 +25,10 @@ pub trait Platform {
     /// Device Capabilities 2 of the root port above the device, read through its config
     /// space; `None` when there is no root port.
     fn root_port_devcap2(&self) -> Option<u32>;
-    /// A root port exists above the device (`pcie_find_root_port()`; none for an RCiEP).
-    fn has_root_port(&self) -> bool;
+    /// The host bridge above the device's root port (`rp->bus->bridge`): the root port's
+    /// segment and bus; `None` when there is no root port (`pcie_find_root_port()`; none for
+    /// an RCiEP).
+    fn host_bridge(&self) -> Option<HostBridgeId>;
     /// ACPI processor UID of logical CPU `cpu`; `None` when the CPU does not exist.
     fn cpu_uid(&self, cpu: u32) -> Option<u32>;
     /// The host bridge `_DSM` steering-tag source.
@@ -231,19 +233,21 @@ impl TphState {
         effect_result(dev.config_write(self.cap + TPH_CTRL as u16, 4, ctrl.to_bits()))
     }
 
-    /// `pcie_tph_get_cpu_st(mem_type, cpu)`: firmware `_DSM` for the CPU's ACPI UID; the tag
-    /// width follows the **enabled** requester type; an invalid tag is success with tag 0.
+    /// `pcie_tph_get_cpu_st(mem_type, cpu)`: the `_DSM` of the host bridge above the
+    /// device's root port for the CPU's ACPI UID; the tag width follows the **enabled**
+    /// requester type; an invalid tag is success with tag 0.
     pub fn get_cpu_st<P: Platform + ?Sized>(
         &self,
         plat: &P,
         mem: MemType,
         cpu: u32,
     ) -> Result<u16, Errno> {
-        if !plat.has_root_port() {
-            return Err(Errno::ENODEV);
-        }
+        let bridge = plat.host_bridge().ok_or(Errno::ENODEV)?;
         let uid = plat.cpu_uid(cpu).ok_or(Errno::EINVAL)?;
-        let info = plat.firmware().st_info(uid).map_err(|_| Errno::EINVAL)?;
+        let info = plat
+            .firmware()
+            .st_info_at(bridge, uid)
+            .map_err(|_| Errno::EINVAL)?;
         let width = TagWidth::for_requester_type(self.req_type.field());
         Ok(width.and_then(|w| info.tag(mem, w)).unwrap_or(0))
     }
@@ -385,7 +389,7 @@ fn is_rciep(dev: &mut Function) -> bool {
         return false;
     };
     let flags = dev.config_read(exp + EXP_FLAGS as u16, 2);
-    PortType::from_field(((flags >> 4) & 0xf) as u8) == PortType::RcIntegratedEndpoint
+    PortType::from_exp_flags(flags as u16) == PortType::RcIntegratedEndpoint
 }
 
 /// Reads Device Capabilities 2 of a (root port) function through its config space.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use tph_acpi::{SteeringTagSource, TableSource};
+use tph_acpi::{HostBridgeId, SteeringTagSource, TableSource};
 use tph_regs::express::PortType;
 use tph_regs::machine::{Bdf, Machine};
 
@@ -16,7 +16,7 @@ use crate::Errno;
 /// How state is restored after a reset (see `docs/decisions.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RestoreOrder {
-    /// Mainline `pci_restore_state` order [vfio]: TPH Control (enabled) then the entries,
+    /// Mainline `pci_restore_state` order \[vfio\]: TPH Control (enabled) then the entries,
     /// both with Bus Master still off, then the config header, then MSI-X. The device's
     /// violation check (which looks at Requester Enable, the rule `set_st_entry` follows)
     /// records every entry written while Control is enabled.
@@ -31,7 +31,7 @@ pub enum RestoreOrder {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Locking {
     /// One lock for everything (TPH ioctl, SET_IRQS, reset, config accesses, open, close):
-    /// [decision], stronger than the posted kernel.
+    /// \[decision\], stronger than the posted kernel.
     #[default]
     Serialised,
     /// As v7 was posted: the TPH ioctl and SET_IRQS under `igate`, `VFIO_DEVICE_RESET` under
@@ -126,6 +126,8 @@ impl HostShared {
 pub(crate) struct DevicePlatform<'a> {
     pub(crate) host: &'a HostShared,
     pub(crate) root_port: Option<&'a Mutex<hw::Function>>,
+    /// The host bridge above the root port: its segment and bus.
+    pub(crate) host_bridge: Option<HostBridgeId>,
 }
 
 impl Platform for DevicePlatform<'_> {
@@ -141,8 +143,8 @@ impl Platform for DevicePlatform<'_> {
         read_devcap2(&mut port)
     }
 
-    fn has_root_port(&self) -> bool {
-        self.root_port.is_some()
+    fn host_bridge(&self) -> Option<HostBridgeId> {
+        self.host_bridge
     }
 
     fn cpu_uid(&self, cpu: u32) -> Option<u32> {
@@ -151,6 +153,32 @@ impl Platform for DevicePlatform<'_> {
 
     fn firmware(&self) -> &dyn SteeringTagSource {
         self.host.options.firmware.as_ref()
+    }
+}
+
+/// How a device hangs in the topology: the root port above it (for DevCap2), the host bridge
+/// above that (for firmware), the port that can reset its link.
+pub(crate) struct Links {
+    pub(crate) root_port: Option<Arc<Mutex<hw::Function>>>,
+    pub(crate) host_bridge: Option<HostBridgeId>,
+    pub(crate) bus_reset_port: Option<Arc<Mutex<hw::Function>>>,
+}
+
+/// Where `bdf` hangs in `machine`; `port` gives the emulated root port at an address (built on
+/// first use).
+fn links(
+    machine: &Machine,
+    bdf: Bdf,
+    port: impl Fn(Bdf) -> Option<Arc<Mutex<hw::Function>>>,
+) -> Links {
+    let root = machine.root_port_of(bdf);
+    Links {
+        root_port: root.and_then(&port),
+        host_bridge: root.map(|p| HostBridgeId {
+            segment: p.domain,
+            bus: p.bus,
+        }),
+        bus_reset_port: bus_reset_port(machine, bdf, port),
     }
 }
 
@@ -205,13 +233,11 @@ impl Host {
             return Some(Arc::clone(dev));
         }
         let f = self.machine.function(bdf).filter(|f| is_device(f))?;
-        let port = self.machine.root_port_of(bdf).and_then(|p| self.port(p));
-        let bus_port = bus_reset_port(&self.machine, bdf, |p| self.port(p));
+        let links = links(&self.machine, bdf, |p| self.port(p));
         let dev = Arc::new(DeviceInner::new(
             bdf,
             &f.config,
-            port,
-            bus_port,
+            links,
             Arc::clone(&self.shared),
         ));
         devices.insert(bdf, Arc::clone(&dev));

@@ -13,18 +13,28 @@
 //!   [`Host::new`] with a `tph_regs::machine::Machine` read from a dump; [`HostOptions`]: `cpus`
 //!   (`nr_cpu_ids`), `cpu_uids`, `offline`, `notph` (`pci=notph`), `unsafe_ds`
 //!   (`enable_unsafe_tph_ds_mode`), `firmware` (any `Arc<dyn SteeringTagSource>`; default the
-//!   documented `TableSource::default_for_all`), `restore_order`, `abi` ([`KernelAbi`]: `V7`,
-//!   the default, or `Feature`, the later `VFIO_DEVICE_FEATURE` revision).
+//!   documented `TableSource::default_for_all`; per host bridge through
+//!   `SteeringTagSource::st_info_at`), `restore_order` ([`RestoreOrder`], mainline's by
+//!   default), `locking` ([`Locking`]: everything serialised by default, or as v7 was posted),
+//!   `abi` ([`KernelAbi`]: `V7`, the default, or `Feature`, the later `VFIO_DEVICE_FEATURE`
+//!   revision).
 //! - [`Host::take_over`] gives a [`VfioDevice`] (vfio-pci bound; TPH Control cleared).
-//!   [`VfioDevice::open`] gives a [`DeviceFd`]; closing or dropping the last one turns TPH off.
+//!   [`VfioDevice::open`] gives a [`DeviceFd`]; the first open resets the function (when it has
+//!   a [`ResetMethod`]); closing or dropping the last one turns TPH off, releases MSI-X, resets
+//!   the function and restores the open-time state, as mainline vfio-pci does.
 //! - On a [`DeviceFd`]: [`DeviceFd::ioctl`] (caller memory through [`vfio::UserMemory`]),
-//!   [`DeviceFd::ioctl_bytes`] (in-process buffer), [`DeviceFd::set_irqs`] (0 disables
-//!   MSI-X), [`DeviceFd::reset`], [`DeviceFd::config_read`], [`DeviceFd::config_write`] (on a
-//!   `KernelAbi::Feature` host, writing TPH Control enables and disables TPH).
+//!   [`DeviceFd::ioctl_bytes`] (in-process buffer), [`DeviceFd::set_irqs`] /
+//!   [`DeviceFd::set_irqs_block`] (`VFIO_DEVICE_SET_IRQS` for MSI-X: `start`, in place),
+//!   [`DeviceFd::reset`], [`DeviceFd::config_read`], [`DeviceFd::config_write`] (on a
+//!   `KernelAbi::Feature` host, writing the ST Mode Select value to TPH Control enables TPH,
+//!   0 disables), [`DeviceFd::msix_mmap_read`] / [`DeviceFd::msix_mmap_write`] (a userspace
+//!   mapping of the MSI-X table).
 //! - Inspection on a [`VfioDevice`]: [`VfioDevice::snapshot`] (raw Control, raw 16-bit ST
 //!   entries from the capability or the MSI-X table), [`VfioDevice::drain_trace`] (each
 //!   [`hw::Access`] has a `Display`), [`VfioDevice::violations`],
-//!   [`VfioDevice::inject_write_failure`].
+//!   [`VfioDevice::inject_write_failure`], [`VfioDevice::reset_method`],
+//!   [`VfioDevice::set_interleave_hook`] (run another operation where the posted kernel's locks
+//!   allow it, see [`Interleave`]).
 //! - Errors are [`Errno`] (`number()`, `name()`); ABI constants and encoders in [`vfio::abi`].
 //!
 //! Typical use (what `tphctl session` and the client's emulated backend do):

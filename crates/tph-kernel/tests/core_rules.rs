@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use tph_acpi::{FirmwareError, MemType, StInfo, SteeringTagSource, TableSource};
+use tph_acpi::{FirmwareError, HostBridgeId, MemType, StInfo, SteeringTagSource, TableSource};
 use tph_kernel::core::{MsiState, Platform, TphState};
 use tph_kernel::hw::{Access, Function, Violation};
 use tph_kernel::machines::{self, spec, NS_IV_DS};
@@ -48,8 +48,8 @@ impl Platform for Fake {
         self.devcap2_reads.set(self.devcap2_reads.get() + 1);
         self.completer.map(|c| c << 12)
     }
-    fn has_root_port(&self) -> bool {
-        self.completer.is_some()
+    fn host_bridge(&self) -> Option<HostBridgeId> {
+        self.completer.map(|_| HostBridgeId { segment: 0, bus: 0 })
     }
     fn cpu_uid(&self, cpu: u32) -> Option<u32> {
         (cpu < 8).then_some(cpu)
@@ -363,8 +363,8 @@ impl Platform for FailingPlatform {
     fn root_port_devcap2(&self) -> Option<u32> {
         self.0.root_port_devcap2()
     }
-    fn has_root_port(&self) -> bool {
-        true
+    fn host_bridge(&self) -> Option<HostBridgeId> {
+        Some(HostBridgeId { segment: 0, bus: 0 })
     }
     fn cpu_uid(&self, cpu: u32) -> Option<u32> {
         self.0.cpu_uid(cpu)

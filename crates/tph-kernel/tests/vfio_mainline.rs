@@ -462,3 +462,31 @@ fn locking_serialised_runs_set_st_after_the_reset() {
         "the SET after the reset is what the table holds"
     );
 }
+
+/// As posted, config accesses take neither `igate` nor `memory_lock`: a read in the middle
+/// of a reset sees the function as the reset left it (TPH Control 0), not the restored state.
+#[test]
+fn locking_as_posted_config_reads_run_during_reset() {
+    let opts = HostOptions {
+        locking: Locking::AsPosted,
+        ..HostOptions::default()
+    };
+    let f = Fixture::with(CAP_DEV, opts);
+    f.enable(abi::MODE_IV).unwrap();
+    let enabled = f.control();
+    let fd = Arc::new(f.dev.open().unwrap());
+    let seen = Arc::new(Mutex::new(None));
+    let (fd2, seen2) = (Arc::clone(&fd), Arc::clone(&seen));
+    f.dev.set_interleave_hook(move |_| {
+        let mut b = [0u8; 4];
+        fd2.config_read(TPH_AT as u64 + 8, &mut b).unwrap();
+        *seen2.lock().unwrap() = Some(u32::from_le_bytes(b));
+    });
+    f.fd.reset().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(0),
+        "mid-reset: Control as reset"
+    );
+    assert_eq!(f.control(), enabled, "restored afterwards");
+}

@@ -31,6 +31,11 @@ pub enum PortType {
 }
 
 impl PortType {
+    /// The type in PCI Express Capabilities (Flags) bits 7:4.
+    pub fn from_exp_flags(flags: u16) -> Self {
+        Self::from_field(((flags >> 4) & 0xf) as u8)
+    }
+
     /// Decodes the 4-bit field.
     pub fn from_field(v: u8) -> Self {
         match v & 0xf {
@@ -126,7 +131,7 @@ impl ExpressCap {
 
     /// Device/port type, bits 7:4.
     pub fn port_type(&self) -> PortType {
-        PortType::from_field(((self.flags >> 4) & 0xf) as u8)
+        PortType::from_exp_flags(self.flags)
     }
 
     /// TPH Completer Supported from DevCap2 (`None` when DevCap2 was not read).

@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tph_kernel::vfio::abi;
-use tph_kernel::{Host, HostOptions, KernelAbi};
+use tph_kernel::{Host, HostOptions, KernelAbi, RestoreOrder};
 
 const DEVICES: [&str; 5] = ["01:00.0", "02:00.0", "03:00.0", "00:05.0", "00:06.0"];
 /// TPH Control of the default machine's devices.
@@ -22,6 +22,8 @@ fuzz_target!(|data: &[u8]| {
         abi: KernelAbi::Feature,
         unsafe_ds: sel & 0x80 != 0,
         notph: sel & 0x60 == 0x60,
+        // The order that writes no entry while enabled: mainline's is flagged by design.
+        restore_order: RestoreOrder::TableBeforeEnable,
         ..HostOptions::default()
     });
     let bdf = DEVICES[usize::from(sel % 5)].parse().expect("bdf");

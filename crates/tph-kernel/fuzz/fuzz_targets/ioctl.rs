@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tph_kernel::vfio::abi;
-use tph_kernel::{Host, HostOptions};
+use tph_kernel::{Host, HostOptions, RestoreOrder};
 
 const DEVICES: [&str; 5] = ["01:00.0", "02:00.0", "03:00.0", "00:05.0", "00:06.0"];
 
@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
     let host = Host::with_default_machine(HostOptions {
         unsafe_ds: sel & 0x80 != 0,
         notph: sel & 0x40 == 0x40 && sel & 0x20 == 0x20,
+        // The order that writes no entry while enabled: mainline's is flagged by design.
+        restore_order: RestoreOrder::TableBeforeEnable,
         ..HostOptions::default()
     });
     let bdf = DEVICES[usize::from(sel % 5)].parse().expect("bdf");

@@ -7,8 +7,14 @@ use tph_regs::caps::{
     find_cap, find_ext_cap, CAP_ID_EXP, CAP_ID_MSIX, CAP_ID_PM, DEVCAP_FLR, DEVCTL_FLR, EXP_DEVCAP,
     EXP_DEVCTL, EXT_CAP_ID_TPH, PM_CTRL, PM_CTRL_NO_SOFT_RESET, PM_CTRL_STATE_MASK,
 };
-use tph_regs::msix::{MsixCap, MSIX_FLAGS, MSIX_FLAGS_ENABLE, MSIX_FLAGS_MASKALL};
-use tph_regs::tph::{ReqEnable, StLocation, StMode, TphCapability, TphControl, TPH_CAP_TABLE_MAX};
+use tph_regs::msix::{
+    vector_control_st, MsixCap, MSIX_FLAGS, MSIX_FLAGS_ENABLE, MSIX_FLAGS_MASKALL,
+    MSIX_VECTOR_CTRL, VECTOR_CTRL_MASKBIT,
+};
+use tph_regs::tph::{
+    ReqEnable, StLocation, StMode, TphCapability, TphControl, TPH_CAP, TPH_CAP_TABLE_MAX, TPH_CTRL,
+    TPH_TABLE,
+};
 
 use super::config::ConfigSpace;
 use super::fields::{self, Field};
@@ -18,6 +24,8 @@ use super::trace::{Abort, Access, Effect, Violation};
 /// bounded.
 pub const TRACE_CAPACITY: usize = 1 << 16;
 
+/// Index of the Vector Control dword in an MSI-X entry.
+const VECTOR_CTRL_DWORD: usize = MSIX_VECTOR_CTRL as usize / 4;
 /// PowerState D3hot.
 const D3HOT: u32 = 3;
 
@@ -119,7 +127,7 @@ impl Function {
         });
         let tph = find_ext_cap(bytes, EXT_CAP_ID_TPH).map(|off| TphLayout {
             offset: u16_of(off),
-            cap: TphCapability::from_bits(read_u32(bytes, off + 4).unwrap_or(0)),
+            cap: TphCapability::from_bits(read_u32(bytes, off + TPH_CAP).unwrap_or(0)),
         });
         if type0 {
             space.declare(0, fields::HEADER);
@@ -275,7 +283,7 @@ impl Function {
     /// The TPH Control register, read without tracing (inspection view).
     pub fn peek_tph_control(&self) -> Option<u32> {
         let t = self.tph?;
-        self.config.read(usize::from(t.offset) + 8, 4)
+        self.config.read(usize::from(t.offset) + TPH_CTRL, 4)
     }
 
     /// The raw 16-bit ST entries (from the capability or the MSI-X table), without tracing.
@@ -293,7 +301,7 @@ impl Function {
                 .table
                 .iter()
                 .take(n)
-                .map(|e| (e[3] >> 16) as u16)
+                .map(|e| vector_control_st(e[VECTOR_CTRL_DWORD]))
                 .collect(),
             _ => Vec::new(),
         }
@@ -301,7 +309,7 @@ impl Function {
 
     /// The raw MSI-X Vector Control dwords, without tracing.
     pub fn peek_vector_controls(&self) -> Vec<u32> {
-        self.table.iter().map(|e| e[3]).collect()
+        self.table.iter().map(|e| e[VECTOR_CTRL_DWORD]).collect()
     }
 
     fn record(&mut self, a: Access) {
@@ -377,7 +385,7 @@ impl Function {
     /// The first capability ST entry a write of `width` bytes at `offset` touches.
     fn st_entry_at(&self, offset: u16, width: u8) -> Option<u16> {
         let t = self.tph?;
-        let start = t.offset + 0xc;
+        let start = t.offset + TPH_TABLE as u16;
         let end = start + 2 * t.cap_entries();
         let last = offset + u16::from(width);
         if last <= start || offset >= end {
@@ -409,7 +417,7 @@ impl Function {
     }
 
     fn classify_tph(&mut self, offset: u16, width: u8, before: Option<u32>) -> Option<Effect> {
-        let reg = self.tph?.offset + 8;
+        let reg = self.tph?.offset + TPH_CTRL as u16;
         if !overlaps(offset, width, reg, 4) {
             return None;
         }
@@ -485,7 +493,7 @@ impl Function {
             .copied()
             .unwrap_or(0);
         let new = (old & !mask) | (value & mask);
-        if offset == 12 {
+        if u64::from(offset) == MSIX_VECTOR_CTRL {
             self.check_vector_st(vector, old, new);
         }
         if let Some(slot) = self
@@ -496,10 +504,10 @@ impl Function {
             *slot = new;
         }
         match offset {
-            12 => Effect::VectorControl {
+            o if u64::from(o) == MSIX_VECTOR_CTRL => Effect::VectorControl {
                 vector,
-                masked: new & 1 != 0,
-                st: (new >> 16) as u16,
+                masked: new & VECTOR_CTRL_MASKBIT != 0,
+                st: vector_control_st(new),
             },
             _ if old == new => Effect::NoChange,
             _ => Effect::Changed { old, new },
@@ -510,7 +518,7 @@ impl Function {
         let Some(t) = self.tph.filter(|t| t.cap.location == StLocation::MsiX) else {
             return;
         };
-        let st_changed = (old ^ new) >> 16 != 0;
+        let st_changed = vector_control_st(old) != vector_control_st(new);
         if st_changed && self.tph_enabled() {
             self.violations
                 .push(Violation::StWriteWhileEnabled { index: vector });
@@ -547,7 +555,7 @@ fn declare_caps(
 
 /// Byte offset of capability ST entry `index`.
 pub fn st_offset(tph: u16, index: u16) -> usize {
-    usize::from(tph) + 0xc + 2 * usize::from(index)
+    usize::from(tph) + TPH_TABLE + 2 * usize::from(index)
 }
 
 fn aligned(offset: u16, width: u8) -> bool {

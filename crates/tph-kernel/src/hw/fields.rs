@@ -66,6 +66,13 @@ impl Field {
 
 use Attr::{HwInit, Ro, RsvdP, Rw, Rw1c};
 
+/// Vector Control's offset in an MSI-X entry, TPH Capability, Control and the first ST entry
+/// in the TPH capability (`tph-regs`' one definition of each).
+const VC: u16 = tph_regs::msix::MSIX_VECTOR_CTRL as u16;
+const T_CAP: u16 = tph_regs::tph::TPH_CAP as u16;
+const T_CTRL: u16 = tph_regs::tph::TPH_CTRL as u16;
+const T_TABLE: u16 = tph_regs::tph::TPH_TABLE as u16;
+
 /// Type 0 configuration header (offsets from 0). BAR sizing is not modelled: BARs are HwInit.
 pub const HEADER: &[Field] = &[
     f("Vendor ID", 0x00, 0, 16, Ro),
@@ -179,10 +186,10 @@ pub const MSIX_ENTRY_WITH_ST: &[Field] = &[
     f("Message Address", 0x0, 2, 30, Rw),
     f("Message Upper Address", 0x4, 0, 32, Rw),
     f("Message Data", 0x8, 0, 32, Rw),
-    fr("Mask Bit", 0xc, 0, 1, Rw, 1),
-    f("Vector Control reserved", 0xc, 1, 15, RsvdP),
-    f("ST Lower", 0xc, 16, 8, Rw),
-    f("ST Upper", 0xc, 24, 8, Rw),
+    fr("Mask Bit", VC, 0, 1, Rw, 1),
+    f("Vector Control reserved", VC, 1, 15, RsvdP),
+    f("ST Lower", VC, 16, 8, Rw),
+    f("ST Upper", VC, 24, 8, Rw),
 ];
 
 /// One MSI-X table entry when the steering table does not live there (bits 31:16 reserved).
@@ -191,25 +198,25 @@ pub const MSIX_ENTRY_PLAIN: &[Field] = &[
     f("Message Address", 0x0, 2, 30, Rw),
     f("Message Upper Address", 0x4, 0, 32, Rw),
     f("Message Data", 0x8, 0, 32, Rw),
-    fr("Mask Bit", 0xc, 0, 1, Rw, 1),
-    f("Vector Control reserved", 0xc, 1, 31, RsvdP),
+    fr("Mask Bit", VC, 0, 1, Rw, 1),
+    f("Vector Control reserved", VC, 1, 31, RsvdP),
 ];
 
 /// TPH Requester capability header, Capability and Control registers.
 pub const TPH: &[Field] = &[
     f("Extended Capability Header", 0x0, 0, 32, Ro),
-    f("TPH Requester Capability", 0x4, 0, 32, HwInit),
-    f("ST Mode Select", 0x8, 0, 3, Rw),
-    f("Control reserved (7:3)", 0x8, 3, 5, RsvdP),
-    f("TPH Requester Enable", 0x8, 8, 2, Rw),
-    f("Control reserved (31:10)", 0x8, 10, 22, RsvdP),
+    f("TPH Requester Capability", T_CAP, 0, 32, HwInit),
+    f("ST Mode Select", T_CTRL, 0, 3, Rw),
+    f("Control reserved (7:3)", T_CTRL, 3, 5, RsvdP),
+    f("TPH Requester Enable", T_CTRL, 8, 2, Rw),
+    f("Control reserved (31:10)", T_CTRL, 10, 22, RsvdP),
 ];
 
 /// Fields of ST table entry `index` (16 bits at 0xC + 2*index; two entries share a dword).
 /// The upper byte is writable only with extended TPH.
 pub fn tph_table_entry(index: u16, ext: bool) -> [Field; 2] {
     let upper = if ext { Rw } else { RsvdP };
-    let offset = 0xc + 4 * (index / 2);
+    let offset = T_TABLE + 4 * (index / 2);
     let lsb = 16 * (index % 2) as u8;
     [
         f("ST Lower", offset, lsb, 8, Rw),

@@ -6,7 +6,7 @@
 //!
 //! Locking follows [`crate::Locking`]: by default every operation of a device takes the
 //! device's one lock for its whole duration, so ioctls, resets, opens, closes and config
-//! accesses are serialised (`vfio-tph-v7.md` section 2, common step 5, a [decision] stronger
+//! accesses are serialised (`vfio-tph-v7.md` section 2, common step 5, a \[decision\] stronger
 //! than the posted kernel); `Locking::AsPosted` takes the posted kernel's locks instead.
 //! Mainline VFIO behaviour (`vfio-tph-v7.md` section 3, "What mainline VFIO itself does") lives
 //! in `lifecycle.rs` (reset at first open and last close, reset methods and restore order),
@@ -28,7 +28,7 @@ use tph_regs::machine::Bdf;
 use tph_regs::tph::{StLocation, TPH_CTRL};
 
 use crate::core::{MsiState, TphState};
-use crate::host::{DevicePlatform, HostShared, KernelAbi, Locking};
+use crate::host::{DevicePlatform, HostShared, KernelAbi, Links, Locking};
 use crate::hw::{self, Access, Violation};
 use crate::Errno;
 
@@ -56,6 +56,7 @@ pub(crate) struct DeviceState {
 pub(crate) struct DeviceInner {
     bdf: Bdf,
     root_port: Option<Arc<Mutex<hw::Function>>>,
+    host_bridge: Option<tph_acpi::HostBridgeId>,
     /// The parent bridge that can reset the device's link: its root port, when the device is
     /// alone on the bus below it (`pci_parent_bus_reset`).
     bus_reset_port: Option<Arc<Mutex<hw::Function>>>,
@@ -80,19 +81,14 @@ impl std::fmt::Debug for DeviceInner {
 }
 
 impl DeviceInner {
-    pub(crate) fn new(
-        bdf: Bdf,
-        config: &[u8],
-        root_port: Option<Arc<Mutex<hw::Function>>>,
-        bus_reset_port: Option<Arc<Mutex<hw::Function>>>,
-        host: Arc<HostShared>,
-    ) -> Self {
+    pub(crate) fn new(bdf: Bdf, config: &[u8], links: Links, host: Arc<HostShared>) -> Self {
         let hw = hw::Function::new(config);
         let tph = TphState::init(&hw);
         Self {
             bdf,
-            root_port,
-            bus_reset_port,
+            root_port: links.root_port,
+            host_bridge: links.host_bridge,
+            bus_reset_port: links.bus_reset_port,
             unassigned: config::unassigned_map(&hw),
             host,
             state: Mutex::new(DeviceState {
@@ -144,6 +140,7 @@ impl DeviceInner {
         DevicePlatform {
             host: &self.host,
             root_port: self.root_port.as_deref(),
+            host_bridge: self.host_bridge,
         }
     }
 
