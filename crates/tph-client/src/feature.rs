@@ -129,8 +129,9 @@ fn decode_data(buf: &[u8], n: usize) -> Vec<u32> {
 /// errno of the same call would be.
 fn explain(errno: Errno, as_v7: impl FnOnce(Errno) -> Error) -> Error {
     match errno.0 {
-        libc::ENOTTY => Error::NoInterface {
+        libc::ENOTTY => Error::NoTphInterface {
             revision: crate::Revision::Feature,
+            errno,
         },
         _ => in_feature_terms(as_v7(errno)),
     }

@@ -6,7 +6,9 @@
 //! (`/sys/bus/pci/devices/<BDF>/vfio-dev/vfioN`) and the legacy path otherwise; either can be
 //! asked for explicitly. Before handing over to `vfio-ioctls`, the opener checks what usually
 //! goes wrong and says so in plain words: `/dev/vfio` missing, no such PCI function, the function
-//! bound to another driver, no vfio-dev entry, `/dev/iommu` missing, or no permission on a node.
+//! bound to another driver or none, no IOMMU group, no cdev node, `/dev/iommu` missing, or no
+//! permission on a node; and after `vfio-ioctls` fails, `vfio_iommu_type1` not loaded or a
+//! group that is not viable. Each message names the command that fixes it.
 //!
 //! ```
 //! use tph_client::open::{open_vfio, VfioPaths};
@@ -147,6 +149,9 @@ fn check_bound(bdf: &str, paths: &VfioPaths) -> Result<PathBuf, Error> {
     if !dev.exists() {
         return Err(Error::NoSuchDevice { bdf, path: devices });
     }
+    if link_name(&dev.join("iommu_group")).is_none() {
+        return Err(Error::NoIommu { bdf });
+    }
     let driver = link_name(&dev.join("driver"));
     if driver.as_deref() != Some("vfio-pci") {
         return Err(Error::NotBoundToVfio { bdf, driver });
@@ -190,16 +195,23 @@ fn cdev_name(dev: &Path) -> Option<String> {
     names.next().is_none().then_some(name)
 }
 
+/// The cdev node of the device, when the kernel offers one: the sysfs `vfio-dev/vfioN` entry
+/// alone is not enough (Debian's 6.1 and 6.12 list it without CONFIG_VFIO_DEVICE_CDEV, and
+/// then `/dev/vfio/devices/vfioN` does not exist).
+fn cdev_node(dev: &Path, paths: &VfioPaths) -> Option<PathBuf> {
+    let node = paths.dev_root.join("vfio/devices").join(cdev_name(dev)?);
+    node.exists().then_some(node)
+}
+
 fn cdev_plan(bdf: &str, dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
-    let name = cdev_name(dev).ok_or_else(|| Error::NoVfioCdev {
+    let cdev = cdev_node(dev, paths).ok_or_else(|| Error::NoVfioCdev {
         bdf: sysfs_bdf(bdf),
-        path: dev.join("vfio-dev"),
+        path: paths.dev_root.join("vfio/devices"),
     })?;
     let iommufd = paths.dev_root.join("iommu");
     if !iommufd.exists() {
         return Err(Error::NoIommufd { path: iommufd });
     }
-    let cdev = paths.dev_root.join("vfio/devices").join(name);
     for node in [&iommufd, &cdev] {
         open_rw(node)?;
     }
@@ -228,7 +240,7 @@ pub fn plan_vfio(bdf: &str, paths: &VfioPaths) -> Result<OpenPlan, Error> {
     match paths.interface {
         VfioInterface::Cdev => cdev_plan(bdf, &dev, paths),
         VfioInterface::Legacy => legacy_plan(&dev, paths),
-        VfioInterface::Auto if cdev_name(&dev).is_none() => legacy_plan(&dev, paths),
+        VfioInterface::Auto if cdev_node(&dev, paths).is_none() => legacy_plan(&dev, paths),
         VfioInterface::Auto => {
             cdev_plan(bdf, &dev, paths).or_else(|e| legacy_plan(&dev, paths).map_err(|_| e))
         }
@@ -263,16 +275,58 @@ fn open_rw(node: &Path) -> Result<File, Error> {
 /// picks, and returns a real-kernel backend.
 pub fn open_vfio(bdf: &str, paths: &VfioPaths) -> Result<VfioBackend, Error> {
     match plan_vfio(bdf, paths)? {
-        OpenPlan::Legacy { sysfs, .. } => open_legacy(&sysfs),
+        OpenPlan::Legacy { sysfs, group } => open_legacy(&sysfs, &group, paths),
         OpenPlan::Cdev { cdev, iommufd, .. } => open_cdev(&cdev, &iommufd),
     }
 }
 
-fn open_legacy(sysfs: &Path) -> Result<VfioBackend, Error> {
-    let container = vfio_ioctls::VfioContainer::new(None).map_err(Error::Vfio)?;
-    let device =
-        vfio_ioctls::VfioDevice::new(sysfs, Arc::new(container), false).map_err(Error::Vfio)?;
+fn open_legacy(sysfs: &Path, group: &str, paths: &VfioPaths) -> Result<VfioBackend, Error> {
+    let container = vfio_ioctls::VfioContainer::new(None)
+        .map_err(|e| explain_container(e, &paths.sysfs_root))?;
+    let device = vfio_ioctls::VfioDevice::new(sysfs, Arc::new(container), false)
+        .map_err(|e| explain_group(e, sysfs, group, &paths.sysfs_root))?;
     Ok(VfioBackend::new(device))
+}
+
+/// A container without the type1 IOMMU driver fails its extension check; when the module is not
+/// loaded, say so (it has parameters, so `/sys/module/vfio_iommu_type1` exists when built in).
+fn explain_container(e: vfio_ioctls::VfioError, sysfs_root: &Path) -> Error {
+    use vfio_ioctls::VfioError::{VfioExtension, VfioType1V2};
+    let loaded = sysfs_root.join("module/vfio_iommu_type1").exists();
+    match e {
+        VfioExtension | VfioType1V2 if !loaded => Error::NoIommuType1 { source: e },
+        e => Error::Vfio(e),
+    }
+}
+
+/// A group that is not viable: name the group's other devices bound to a host driver (a
+/// bridge's `pcieport` and `pci-stub` do not count, vfio-pci is ours).
+fn explain_group(e: vfio_ioctls::VfioError, dev: &Path, group: &str, sysfs_root: &Path) -> Error {
+    if !matches!(e, vfio_ioctls::VfioError::GroupViable) {
+        return Error::Vfio(e);
+    }
+    let me = dev.file_name().map(|n| n.to_string_lossy().into_owned());
+    let members = sysfs_root
+        .join("kernel/iommu_groups")
+        .join(group)
+        .join("devices");
+    let mut users: Vec<(String, String)> = std::fs::read_dir(members)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|m| {
+            let bdf = m.file_name().to_string_lossy().into_owned();
+            let driver = link_name(&m.path().join("driver"))?;
+            let host = !["vfio-pci", "pci-stub", "pcieport"].contains(&driver.as_str());
+            (host && Some(&bdf) != me.as_ref()).then_some((bdf, driver))
+        })
+        .collect();
+    users.sort();
+    Error::GroupNotViable {
+        bdf: me.unwrap_or_default(),
+        group: group.to_string(),
+        users,
+    }
 }
 
 /// The cdev path: an IOAS in a fresh iommufd, the device bound to that iommufd and attached to
@@ -395,7 +449,10 @@ mod tests {
         let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "device 0000:01:00.0 is not bound to vfio-pci (driver: igb)"
+            "device 0000:01:00.0 is not bound to vfio-pci (driver: igb) (fix: echo 0000:01:00.0 > \
+             /sys/bus/pci/drivers/igb/unbind; echo vfio-pci > \
+             /sys/bus/pci/devices/0000:01:00.0/driver_override; echo 0000:01:00.0 > \
+             /sys/bus/pci/drivers_probe)"
         );
     }
 
@@ -404,7 +461,59 @@ mod tests {
         let t = Tree::new("nodrv");
         t.device("0000:01:00.0", None);
         let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
-        assert!(err.to_string().ends_with("(driver: none)"));
+        assert!(
+            err.to_string()
+                .contains("(driver: none) (fix: echo vfio-pci > "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn check_vfio_device_without_iommu_group_is_no_iommu() {
+        let t = Tree::new("noiommu");
+        t.device("0000:01:00.0", None);
+        std::fs::remove_file(t.0.join("sys/bus/pci/devices/0000:01:00.0/iommu_group")).unwrap();
+        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
+        assert!(
+            matches!(err, Error::NoIommu { ref bdf } if bdf == "0000:01:00.0"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("intel_iommu=on"), "{err}");
+    }
+
+    #[test]
+    fn group_not_viable_names_the_host_driver_user_and_its_unbind() {
+        let t = Tree::new("viable");
+        let members = t.0.join("sys/kernel/iommu_groups/7/devices");
+        std::fs::create_dir_all(&members).unwrap();
+        for (bdf, driver) in [("0000:01:00.0", "vfio-pci"), ("0000:01:00.1", "igb")] {
+            t.device(bdf, Some(driver));
+            let dev = t.0.join("sys/bus/pci/devices").join(bdf);
+            std::os::unix::fs::symlink(&dev, members.join(bdf)).unwrap();
+        }
+        let dev = t.0.join("sys/bus/pci/devices/0000:01:00.0");
+        let err = explain_group(
+            vfio_ioctls::VfioError::GroupViable,
+            &dev,
+            "7",
+            &t.0.join("sys"),
+        );
+        assert_eq!(
+            err.to_string(),
+            "IOMMU group 7 of 0000:01:00.0 is not viable: in the same group 0000:01:00.1 is bound \
+             to igb (fix: echo 0000:01:00.1 > /sys/bus/pci/drivers/igb/unbind)"
+        );
+    }
+
+    #[test]
+    fn container_extension_failure_without_type1_module_names_modprobe() {
+        let t = Tree::new("type1");
+        let err = explain_container(vfio_ioctls::VfioError::VfioExtension, &t.0.join("sys"));
+        assert!(matches!(err, Error::NoIommuType1 { .. }), "{err}");
+        assert!(err.to_string().contains("(fix: modprobe vfio_iommu_type1)"));
+        std::fs::create_dir_all(t.0.join("sys/module/vfio_iommu_type1")).unwrap();
+        let err = explain_container(vfio_ioctls::VfioError::VfioExtension, &t.0.join("sys"));
+        assert!(matches!(err, Error::Vfio(_)), "{err}");
     }
 
     #[test]
@@ -492,7 +601,7 @@ mod tests {
         let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
             matches!(err, Error::NoVfioCdev { ref bdf, ref path }
-                if bdf == "0000:01:00.0" && path.ends_with("0000:01:00.0/vfio-dev")),
+                if bdf == "0000:01:00.0" && path.ends_with("dev/vfio/devices")),
             "{err}"
         );
     }
@@ -506,14 +615,26 @@ mod tests {
     }
 
     #[test]
-    fn plan_cdev_missing_device_node_is_no_vfio() {
+    fn plan_cdev_sysfs_entry_without_device_node_is_no_vfio_cdev() {
+        // Debian's kernels list vfio-dev/vfioN without CONFIG_VFIO_DEVICE_CDEV (no node).
         let t = Tree::both("cdev-nonode");
         std::fs::remove_file(t.0.join("dev/vfio/devices/vfio3")).unwrap();
         let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
-            matches!(err, Error::NoVfio { ref path } if path.ends_with("vfio/devices/vfio3")),
+            matches!(err, Error::NoVfioCdev { ref path, .. } if path.ends_with("vfio/devices")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plan_auto_sysfs_entry_without_node_and_unwritable_group_is_permission_denied() {
+        // A plain user on such a kernel: the legacy group's refusal, not a missing iommufd.
+        let t = Tree::both("auto-nonode-eacces");
+        std::fs::remove_file(t.0.join("dev/vfio/devices/vfio3")).unwrap();
+        std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
+        t.unwritable("vfio/7");
+        let err = plan_vfio("01:00.0", &t.paths()).unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
     }
 
     #[test]

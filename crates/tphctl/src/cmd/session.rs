@@ -191,7 +191,11 @@ fn serve<B: SessionBackend + Backend>(
         } else {
             render::text(out, &reply)
         };
-        written.map_err(|e| CliError::new("writing output", e))?;
+        // One reply per command, flushed: a program driving the session through a pipe waits
+        // for each answer before it sends the next command.
+        written
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::new("writing output", e))?;
     }
     Ok(Found::Yes)
 }
