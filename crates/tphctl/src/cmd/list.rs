@@ -52,10 +52,22 @@ impl SourceArgs {
 
     /// Tells the user (on stderr) that nothing with a TPH capability was found, and how many
     /// functions were read, so an empty answer is not mistaken for a failed read.
+    /// When some functions were read only in part (a plain user reading sysfs), "none" cannot
+    /// be told: the line says so instead, as lspci prints `<access denied>`.
     pub fn report_none(&self, loaded: &Loaded) {
+        let n = loaded.machine.functions.len();
+        let short = loaded.warnings.len();
+        if short > 0 {
+            eprintln!(
+                "tphctl: no TPH Requester capability in the bytes readable, but {short} of {n} \
+                 functions were read only in part, so TPH cannot be ruled out ({}; fix: run as \
+                 root)",
+                self.describe()
+            );
+            return;
+        }
         eprintln!(
-            "tphctl: no function with a TPH Requester capability ({} functions read; {})",
-            loaded.machine.functions.len(),
+            "tphctl: no function with a TPH Requester capability ({n} functions read; {})",
             self.describe()
         );
     }
