@@ -37,10 +37,8 @@ fn firmware_guest(series: Series) -> Guest {
     g.modules = vec!["vfio_pci", "vfio_iommu_type1", "virtio_pci"];
     g.binaries
         .push(("/usr/bin/acpiexec".into(), "/usr/bin/acpiexec".into()));
-    g.qemu_args = guest::args(&[
-        "-device",
+    g.qemu_args = guest::devices(&[
         "pcie-root-port,id=rp1,chassis=1,slot=1",
-        "-device",
         "virtio-net-pci,bus=rp1,romfile=",
     ]);
     g.qemu_args.push("-acpitable".into());

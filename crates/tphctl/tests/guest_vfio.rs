@@ -49,32 +49,26 @@ fn vfio_guest(series: Series) -> Guest {
     let mut g = guest::guest(series);
     g.iommu = true;
     g.modules = vec!["vfio_pci", "vfio_iommu_type1", "virtio_pci"];
-    g.qemu_args = guest::args(&[
-        "-device",
+    g.qemu_args = guest::devices(&[
         "pcie-root-port,id=rp1,chassis=1,slot=1",
-        "-device",
         "virtio-net-pci,bus=rp1,romfile=",
-        "-device",
         "pcie-root-port,id=rp2,chassis=2,slot=2",
-        "-device",
         "virtio-net-pci,bus=rp2,romfile=",
-        "-device",
         "pcie-root-port,id=rp3,chassis=3,slot=3",
-        "-device",
         "e1000e,bus=rp3,romfile=",
-        "-device",
         "pcie-root-port,id=rp4,chassis=4,slot=4",
-        "-device",
         "pcie-pci-bridge,id=pb,bus=rp4",
-        "-device",
         "virtio-net-pci,bus=pb,addr=1,romfile=",
-        "-device",
         "virtio-net-pci,bus=pb,addr=2,romfile=",
+        // QEMU's "edu" device on the root bus: no FLR, no power management, no bridge above it
+        // to reset, so the kernel has no reset method for it.
+        "edu,addr=0x10",
     ]);
     // vfio-pci without vfio_iommu_type1 (busybox modprobe loads no soft dependencies): the
-    // state the first real boot found; 01:00.0 and 05:01.0 bound to vfio-pci.
+    // state the first real boot found; 01:00.0, 05:01.0 and 00:10.0 bound to vfio-pci.
     g.setup = format!(
-        "{BIND}modprobe virtio_pci; modprobe vfio_pci\nbind 0000:01:00.0\nbind 0000:05:01.0\n"
+        "{BIND}modprobe virtio_pci; modprobe vfio_pci\n\
+         bind 0000:01:00.0\nbind 0000:05:01.0\nbind 0000:00:10.0\n"
     );
     g.scenario(
         "type1_not_loaded",
@@ -108,6 +102,11 @@ fn vfio_guest(series: Series) -> Guest {
     g.scenario(
         "bdf_absent",
         "tphctl session --vfio 07:00.0 --kernel-abi v7 < /dev/null",
+    );
+    g.scenario(
+        "reset_refused",
+        "echo \"kernel reset methods: [$(cat /sys/bus/pci/devices/0000:00:10.0/reset_method 2>/dev/null)]\"\n\
+         echo reset | tphctl session --vfio 00:10.0 --kernel-abi v7; echo \"status $?\"",
     );
     g
 }
@@ -299,6 +298,41 @@ fn bdf_absent_says_so(series: Series) {
         "tphctl: session --vfio 07:00.0: no PCI device 0000:07:00.0 in /sys/bus/pci/devices \
          (lspci -D lists the functions there are)",
     );
+}
+
+/// The kernel refuses `VFIO_DEVICE_RESET` (EINVAL) for a device without a reset method; the
+/// session must say so. Ignored until the truthful real backend (issue 11 item 3) lands: the
+/// `vfio-ioctls` backend reports success whatever the kernel answers (run with `--ignored` to
+/// see it).
+fn reset_refused_by_the_kernel_is_reported(series: Series) {
+    let Some(run) = run(series) else { return };
+    let o = run.outcome("reset_refused").status(0);
+    o.line("kernel reset methods: []");
+    o.line("status 0");
+    let text = o.output();
+    assert!(
+        !text.contains("> reset\nok\n"),
+        "a refused reset reported as done:\n{text}"
+    );
+    let reply = text.split("> reset\n").nth(1).unwrap_or("");
+    assert!(
+        reply.starts_with("error: ") && reply.contains("EINVAL (22)"),
+        "{text}"
+    );
+}
+
+mod pending_item_3 {
+    #[test]
+    #[ignore = "needs the truthful real backend (issue 11 item 3): vfio-ioctls hides the errno"]
+    fn debian_6_1_reset_refused_by_the_kernel_is_reported() {
+        super::reset_refused_by_the_kernel_is_reported(tph_guest::DEBIAN_6_1)
+    }
+
+    #[test]
+    #[ignore = "needs the truthful real backend (issue 11 item 3): vfio-ioctls hides the errno"]
+    fn debian_6_12_reset_refused_by_the_kernel_is_reported() {
+        super::reset_refused_by_the_kernel_is_reported(tph_guest::DEBIAN_6_12)
+    }
 }
 
 macro_rules! on_each_kernel {

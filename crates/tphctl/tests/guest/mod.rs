@@ -53,7 +53,9 @@ pub fn shared(
     Some(run)
 }
 
-/// `QEMU_ARGS` as owned strings.
-pub fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
+/// `-device D` for each of `list`.
+pub fn devices(list: &[&str]) -> Vec<String> {
+    list.iter()
+        .flat_map(|d| ["-device".to_string(), d.to_string()])
+        .collect()
 }
