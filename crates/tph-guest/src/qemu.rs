@@ -17,6 +17,16 @@ pub enum Ended {
     Exited(std::process::ExitStatus),
     /// The deadline passed and QEMU was killed.
     TimedOut,
+    /// The guest did not come up (its `/init` did not report) in time; QEMU was killed.
+    NoBoot,
+}
+
+/// A check that the guest came up, and how long it may take.
+pub struct BootWatch<'a> {
+    /// Time allowed until `up` holds.
+    pub within: Duration,
+    /// Whether the guest is up (its `/init` has reported).
+    pub up: &'a dyn Fn() -> bool,
 }
 
 /// QEMU, or why it cannot run here.
@@ -35,11 +45,13 @@ pub fn qemu() -> Result<PathBuf, String> {
 }
 
 /// Runs `cmd` until it exits or `limit` passes (then kills it: a child of this process).
-/// Its stdout and stderr go to `log` (none: discarded).
+/// Its stdout and stderr go to `log` (none: discarded). With `watch`, a guest that is not up in
+/// time is killed early ([`Ended::NoBoot`]).
 pub fn run_bounded(
     cmd: &mut Command,
     limit: Duration,
     log: Option<&Path>,
+    watch: Option<BootWatch<'_>>,
 ) -> Result<(Ended, Duration), String> {
     let start = Instant::now();
     let (out, err) = match log {
@@ -60,10 +72,19 @@ pub fn run_bounded(
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             return Ok((Ended::Exited(status), start.elapsed()));
         }
-        if start.elapsed() > limit {
+        let stuck = watch
+            .as_ref()
+            .filter(|w| start.elapsed() > w.within)
+            .is_some_and(|w| !(w.up)());
+        if stuck || start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok((Ended::TimedOut, start.elapsed()));
+            let ended = if stuck {
+                Ended::NoBoot
+            } else {
+                Ended::TimedOut
+            };
+            return Ok((ended, start.elapsed()));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -120,7 +141,7 @@ fn kvm_boots(kernel: &Path, initrd: &Path) -> bool {
     .arg(initrd)
     .args(["-append", "console=ttyS0 panic=-1 quiet tph_probe=1"]);
     matches!(
-        run_bounded(&mut cmd, Duration::from_secs(12), None),
+        run_bounded(&mut cmd, Duration::from_secs(12), None, None),
         Ok((Ended::Exited(s), _)) if s.success()
     )
 }

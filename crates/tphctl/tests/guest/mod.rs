@@ -34,6 +34,7 @@ pub fn shared(
             boots
                 .into_iter()
                 .map(|(k, h)| (k, h.join().unwrap_or(None)))
+                .inspect(|(k, run)| report(*k, run.as_ref()))
                 .collect()
         })
     });
@@ -43,14 +44,21 @@ pub fn shared(
         eprintln!("no guest run for {}: see the messages above", series.0);
         return None;
     };
-    eprintln!(
-        "guest {} ({}): first scenario at {:.1} s of guest uptime, QEMU ran {:.1?}",
-        series.0, run.release, run.boot_seconds, run.took
-    );
     if !run.finished {
         run.fail("(all)", "the guest did not get through its scenarios");
     }
     Some(run)
+}
+
+/// Says once how a boot went (shown with `--nocapture` or when a test fails).
+fn report(series: Series, run: Option<&GuestRun>) {
+    if let Some(run) = run {
+        eprintln!(
+            "guest {} ({}): first scenario at {:.1} s of guest uptime, QEMU ran {:.1?}, boot \
+             attempts {}",
+            series.0, run.release, run.boot_seconds, run.took, run.attempts
+        );
+    }
 }
 
 /// `-device D` for each of `list`.
