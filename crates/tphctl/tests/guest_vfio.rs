@@ -171,7 +171,9 @@ fn probe_says_unknown_and_opens_nothing(series: Series) {
     for bdf in ["01:00.0", "03:00.0"] {
         o.line(&format!(
             "tphctl: session --vfio {bdf}: the kernel has no VFIO TPH interface this client can \
-             use (unknown: vfio_pci has no TPH module parameter)"
+             use (unknown: vfio_pci has no TPH module parameter; nothing was sent) (fix: \
+             --kernel-abi v7 or --kernel-abi feature, when you know the kernel has that \
+             revision)"
         ));
     }
     assert_eq!(o.output().matches("status 2").count(), 2, "{}", o.output());

@@ -119,7 +119,9 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
     let report = probe.run();
     if report.revision == Revision::Unknown {
         let why = format!(
-            "the kernel has no VFIO TPH interface this client can use ({}: {})",
+            "the kernel has no VFIO TPH interface this client can use ({}: {}; nothing was \
+             sent) (fix: --kernel-abi v7 or --kernel-abi feature, when you know the kernel has \
+             that revision)",
             report.revision,
             report.evidence.join("; ")
         );

@@ -15,11 +15,16 @@ pub fn guest(series: Series) -> Guest {
     g
 }
 
-/// The runs of `make` on both kernels, booted in parallel by whichever test asks first.
-pub type Runs = OnceLock<Vec<(Series, Option<GuestRun>)>>;
+/// A boot's result: the run, `None` when QEMU cannot run here (said on stderr), or why the
+/// harness failed (a panic while fetching the kernel or building the initramfs, for example).
+pub type Boot = Result<Option<GuestRun>, String>;
 
-/// The run of `make(series)` from `cell`; `None` when QEMU cannot run here (the harness said
-/// why). A guest that did not get through its scenarios fails the test with its console.
+/// The runs of `make` on both kernels, booted in parallel by whichever test asks first.
+pub type Runs = OnceLock<Vec<(Series, Boot)>>;
+
+/// The run of `make(series)` from `cell`; `None` only when QEMU cannot run here. A harness
+/// failure or a guest that did not get through its scenarios fails every test of that kernel,
+/// with the console.
 pub fn shared(
     cell: &'static Runs,
     series: Series,
@@ -33,16 +38,16 @@ pub fn shared(
                 .collect();
             boots
                 .into_iter()
-                .map(|(k, h)| (k, h.join().unwrap_or(None)))
-                .inspect(|(k, run)| report(*k, run.as_ref()))
+                .map(|(k, h)| (k, h.join().map_err(|p| panic_text(&*p))))
+                .inspect(|(k, boot)| report(*k, boot))
                 .collect()
         })
     });
-    let run = runs.iter().find(|(k, _)| *k == series)?.1.as_ref();
-    let Some(run) = run else {
-        // Either QEMU cannot run (said when it was tried) or the boot panicked (its test says).
-        eprintln!("no guest run for {}: see the messages above", series.0);
-        return None;
+    let boot = &runs.iter().find(|(k, _)| *k == series)?.1;
+    let run = match boot {
+        Err(why) => panic!("guest {}: the harness failed: {why}", series.0),
+        Ok(None) => return None,
+        Ok(Some(run)) => run,
     };
     if !run.finished {
         run.fail("(all)", "the guest did not get through its scenarios");
@@ -50,9 +55,17 @@ pub fn shared(
     Some(run)
 }
 
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
 /// Says once how a boot went (shown with `--nocapture` or when a test fails).
-fn report(series: Series, run: Option<&GuestRun>) {
-    if let Some(run) = run {
+fn report(series: Series, boot: &Boot) {
+    if let Ok(Some(run)) = boot {
         eprintln!(
             "guest {} ({}): first scenario at {:.1} s of guest uptime, QEMU ran {:.1?}, boot \
              attempts {}",
