@@ -164,7 +164,7 @@ pub enum Error {
     /// `VFIO_DEVICE_FEATURE` PROBE (or a call) says the TPH_ST feature is not there under this
     /// number: `enable_unsafe_tph` off, no usable TPH capability, or a kernel that numbered the
     /// feature differently (see `TphDevice::with_feature_number`).
-    #[error("VFIO_DEVICE_FEATURE {feature} (TPH_ST) is not available for this device (vfio-pci {param}=0, no usable TPH capability, or the kernel numbers the feature differently): {errno}")]
+    #[error("this kernel has no VFIO TPH interface for this device: VFIO_DEVICE_FEATURE {feature} (TPH_ST) answered {errno} (a kernel without the vfio-pci TPH series, vfio-pci {param}=0, no usable TPH capability, or a kernel that numbers the feature differently)")]
     FeatureUnavailable {
         /// The feature number asked for.
         feature: u32,
@@ -242,7 +242,7 @@ pub enum Error {
     #[error("queue {0} is not bound to any CPU")]
     UnknownQueue(u16),
     /// `/dev/vfio` (or the VFIO container) is missing.
-    #[error("{} does not exist: is the vfio-pci module loaded?", .path.display())]
+    #[error("{} does not exist: VFIO is not loaded (fix: modprobe vfio-pci)", .path.display())]
     NoVfio {
         /// The path looked for.
         path: PathBuf,
@@ -254,15 +254,15 @@ pub enum Error {
         path: PathBuf,
     },
     /// The VFIO device cdev was asked for but the kernel offers none for this device.
-    #[error("device {bdf} has no VFIO device cdev (no vfio-dev entry in {}): kernel without CONFIG_VFIO_DEVICE_CDEV?", .path.display())]
+    #[error("device {bdf} has no VFIO device cdev in {}: the kernel is built without CONFIG_VFIO_DEVICE_CDEV (fix: --vfio-interface legacy)", .path.display())]
     NoVfioCdev {
         /// The BDF.
         bdf: String,
-        /// The sysfs directory looked in (`.../vfio-dev`).
+        /// The directory looked in (`/dev/vfio/devices`).
         path: PathBuf,
     },
     /// No PCI function with this address.
-    #[error("no PCI device {bdf} in {}", .path.display())]
+    #[error("no PCI device {bdf} in {} (lspci -D lists the functions there are)", .path.display())]
     NoSuchDevice {
         /// The BDF asked for.
         bdf: String,
@@ -270,15 +270,43 @@ pub enum Error {
         path: PathBuf,
     },
     /// The device is bound to another driver (or none).
-    #[error("device {bdf} is not bound to vfio-pci (driver: {})", .driver.as_deref().unwrap_or("none"))]
+    #[error("device {bdf} is not bound to vfio-pci (driver: {}) (fix: {})", .driver.as_deref().unwrap_or("none"), bind_fix(.bdf, .driver.as_deref()))]
     NotBoundToVfio {
         /// The BDF.
         bdf: String,
         /// Its current driver.
         driver: Option<String>,
     },
+    /// The device is in no IOMMU group: the kernel runs without an IOMMU.
+    #[error("device {bdf} is in no IOMMU group: the kernel runs without an IOMMU (fix: enable VT-d or AMD-Vi in firmware and boot with intel_iommu=on or amd_iommu=on)")]
+    NoIommu {
+        /// The BDF.
+        bdf: String,
+    },
+    /// The VFIO container has no IOMMU driver (`VFIO_CHECK_EXTENSION` answers 0 for type1v2 and
+    /// type1): `vfio_iommu_type1` is not loaded.
+    #[error("the VFIO container has no IOMMU driver: vfio_iommu_type1 is not loaded (fix: modprobe vfio_iommu_type1)")]
+    NoIommuType1,
+    /// Another device of the IOMMU group is in use by a host driver.
+    #[error("IOMMU group {group} of {bdf} is not viable: {} (fix: {})", group_users(.users), unbind_fix(.users))]
+    GroupNotViable {
+        /// The BDF.
+        bdf: String,
+        /// The group number.
+        group: String,
+        /// Other devices of the group and the host driver each is bound to.
+        users: Vec<(String, String)>,
+    },
+    /// The kernel answered a TPH call with ENOTTY: it has no such interface.
+    #[error("this kernel has no VFIO TPH interface: it answered the {revision} call with {errno} (a kernel with the vfio-pci TPH series is needed; --kernel-abi picks the revision)")]
+    NoTphInterface {
+        /// The revision whose call was sent.
+        revision: Revision,
+        /// The kernel's errno (ENOTTY).
+        errno: Errno,
+    },
     /// Opening a VFIO node was refused.
-    #[error("permission denied opening {}: run as root or grant access to the VFIO group", .path.display())]
+    #[error("permission denied opening {}: only root may open it (fix: run as root, or as root: chown $USER {})", .path.display(), .path.display())]
     PermissionDenied {
         /// The node.
         path: PathBuf,
@@ -309,17 +337,6 @@ pub enum Error {
         /// What `VFIO_GET_API_VERSION` answered.
         version: i32,
     },
-    /// The container offers no type1 IOMMU: the IOMMU driver module is not loaded.
-    #[error("the VFIO container offers no type1 IOMMU: load it with `modprobe vfio_iommu_type1`")]
-    NoIommuDriver,
-    /// The device's IOMMU group has devices bound to host drivers.
-    #[error("IOMMU group {group} is not viable: {}", group_fix(.group, .blockers))]
-    GroupNotViable {
-        /// The group number.
-        group: String,
-        /// `BDF (driver)` of each device of the group bound to another driver.
-        blockers: Vec<String>,
-    },
     /// A queue id was bound twice in one steering set.
     #[error("queue {0} is bound more than once")]
     DuplicateQueue(u16),
@@ -337,21 +354,6 @@ pub enum Error {
         /// The errno.
         errno: Errno,
     },
-}
-
-fn group_fix(group: &str, blockers: &[String]) -> String {
-    if blockers.is_empty() {
-        return format!(
-            "bind every device in /sys/kernel/iommu_groups/{group}/devices to vfio-pci"
-        );
-    }
-    format!(
-        "{} {} bound to a host driver; bind every device of the group to vfio-pci \
-         (echo vfio-pci > /sys/bus/pci/devices/BDF/driver_override, then unbind and \
-         echo BDF > /sys/bus/pci/drivers_probe)",
-        blockers.join(", "),
-        if blockers.len() == 1 { "is" } else { "are" }
-    )
 }
 
 impl Error {
@@ -376,6 +378,7 @@ impl Error {
             | IndexOutOfRange { errno, .. }
             | NoTable { errno }
             | VectorNotEnabled { errno, .. }
+            | NoTphInterface { errno, .. }
             | Kernel { errno, .. }
             | Backend { errno, .. } => Some(*errno),
             VfioSetup { errno, .. } => Some(*errno),
@@ -389,13 +392,47 @@ impl Error {
             | NoSuchDevice { .. }
             | NotBoundToVfio { .. }
             | VfioApiVersion { .. }
-            | NoIommuDriver
+            | NoIommu { .. }
+            | NoIommuType1
             | GroupNotViable { .. }
             | DuplicateQueue(_)
             | DuplicateSlot(_)
             | ClearValueAsCpu(_) => None,
         }
     }
+}
+
+/// The commands that bind `bdf` to vfio-pci from `driver` (or from none).
+fn bind_fix(bdf: &str, driver: Option<&str>) -> String {
+    let bind = format!(
+        "echo vfio-pci > /sys/bus/pci/devices/{bdf}/driver_override; echo {bdf} > /sys/bus/pci/drivers_probe"
+    );
+    match driver {
+        Some(d) => format!("echo {bdf} > /sys/bus/pci/drivers/{d}/unbind; {bind}"),
+        None => bind,
+    }
+}
+
+fn group_users(users: &[(String, String)]) -> String {
+    if users.is_empty() {
+        return "another device in it is in use by a host driver".to_string();
+    }
+    let list: Vec<String> = users
+        .iter()
+        .map(|(bdf, driver)| format!("{bdf} is bound to {driver}"))
+        .collect();
+    format!("in the same group {}", list.join(", "))
+}
+
+fn unbind_fix(users: &[(String, String)]) -> String {
+    if users.is_empty() {
+        return "unbind the group's other devices from their host drivers".to_string();
+    }
+    let list: Vec<String> = users
+        .iter()
+        .map(|(bdf, driver)| format!("echo {bdf} > /sys/bus/pci/drivers/{driver}/unbind"))
+        .collect();
+    list.join("; ")
 }
 
 #[cfg(test)]

@@ -6,11 +6,13 @@
 //! (`/sys/bus/pci/devices/<BDF>/vfio-dev/vfioN`) and the legacy path otherwise; either can be
 //! asked for explicitly. Before the first ioctl, the opener checks what usually
 //! goes wrong and says so in plain words: `/dev/vfio` missing, no such PCI function, the function
-//! bound to another driver, no vfio-dev entry, `/dev/iommu` missing, or no permission on a node.
-//! Then it makes the standard opening calls itself (raw ioctls, each refusal reported with the
-//! kernel's errno and the step it answered) and hands the driver a [`VfioOpened`]: every fd it
-//! opened, owned by the driver, which keeps using them for BARs, DMA and its own interrupts
-//! ([`crate::backend::FdBackend`] takes the device fd by reference).
+//! bound to another driver or none, no IOMMU group, no cdev node, `/dev/iommu` missing, or no
+//! permission on a node. Then it makes the standard opening calls itself (raw ioctls, each
+//! refusal reported with the kernel's errno and the step it answered; `vfio_iommu_type1` not
+//! loaded and a group that is not viable named as such, with the command that fixes them) and
+//! hands the driver a [`VfioOpened`]: every fd it opened, owned by the driver, which keeps using
+//! them for BARs, DMA and its own interrupts ([`crate::backend::FdBackend`] takes the device fd
+//! by reference).
 //!
 //! ```
 //! use tph_client::open::{open_vfio, VfioPaths};
@@ -157,6 +159,9 @@ fn check_bound(bdf: &str, paths: &VfioPaths) -> Result<PathBuf, Error> {
     if !dev.exists() {
         return Err(Error::NoSuchDevice { bdf, path: devices });
     }
+    if link_name(&dev.join("iommu_group")).is_none() {
+        return Err(Error::NoIommu { bdf });
+    }
     let driver = link_name(&dev.join("driver"));
     if driver.as_deref() != Some("vfio-pci") {
         return Err(Error::NotBoundToVfio { bdf, driver });
@@ -200,16 +205,23 @@ fn cdev_name(dev: &Path) -> Option<String> {
     names.next().is_none().then_some(name)
 }
 
+/// The cdev node of the device, when the kernel offers one: the sysfs `vfio-dev/vfioN` entry
+/// alone is not enough (Debian's 6.1 and 6.12 list it without CONFIG_VFIO_DEVICE_CDEV, and
+/// then `/dev/vfio/devices/vfioN` does not exist).
+fn cdev_node(dev: &Path, paths: &VfioPaths) -> Option<PathBuf> {
+    let node = paths.dev_root.join("vfio/devices").join(cdev_name(dev)?);
+    node.exists().then_some(node)
+}
+
 fn cdev_plan(bdf: &str, dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
-    let name = cdev_name(dev).ok_or_else(|| Error::NoVfioCdev {
+    let cdev = cdev_node(dev, paths).ok_or_else(|| Error::NoVfioCdev {
         bdf: sysfs_bdf(bdf),
-        path: dev.join("vfio-dev"),
+        path: paths.dev_root.join("vfio/devices"),
     })?;
     let iommufd = paths.dev_root.join("iommu");
     if !iommufd.exists() {
         return Err(Error::NoIommufd { path: iommufd });
     }
-    let cdev = paths.dev_root.join("vfio/devices").join(name);
     for node in [&iommufd, &cdev] {
         open_rw(node)?;
     }
@@ -238,7 +250,7 @@ pub fn plan_vfio(bdf: &str, paths: &VfioPaths) -> Result<OpenPlan, Error> {
     match paths.interface {
         VfioInterface::Cdev => cdev_plan(bdf, &dev, paths),
         VfioInterface::Legacy => legacy_plan(&dev, paths),
-        VfioInterface::Auto if cdev_name(&dev).is_none() => legacy_plan(&dev, paths),
+        VfioInterface::Auto if cdev_node(&dev, paths).is_none() => legacy_plan(&dev, paths),
         VfioInterface::Auto => {
             cdev_plan(bdf, &dev, paths).or_else(|e| legacy_plan(&dev, paths).map_err(|_| e))
         }
@@ -350,7 +362,7 @@ fn open_legacy(bdf: &str, group: &str, paths: &VfioPaths) -> Result<VfioOpened, 
     }
     let iommu = pick_type1(container.as_fd())?;
     let group_fd = OwnedFd::from(open_rw(&vfio.join(group))?);
-    check_viable(group_fd.as_fd(), group, paths)?;
+    check_viable(group_fd.as_fd(), bdf, group, paths)?;
     sys::group_set_container(group_fd.as_fd(), container.as_fd())
         .map_err(step("VFIO_GROUP_SET_CONTAINER"))?;
     sys::ioctl_value(container.as_fd(), Request::SetIommu, iommu)
@@ -377,12 +389,17 @@ fn pick_type1(container: BorrowedFd<'_>) -> Result<u32, Error> {
             return Ok(iommu);
         }
     }
-    Err(Error::NoIommuDriver)
+    Err(Error::NoIommuType1)
 }
 
 /// `VFIO_GROUP_GET_STATUS`: a group is viable when every device in it is bound to vfio (or to
 /// no driver); otherwise name the devices that are not.
-fn check_viable(group_fd: BorrowedFd<'_>, group: &str, paths: &VfioPaths) -> Result<(), Error> {
+fn check_viable(
+    group_fd: BorrowedFd<'_>,
+    bdf: &str,
+    group: &str,
+    paths: &VfioPaths,
+) -> Result<(), Error> {
     let mut status = GroupStatus::query().to_bytes();
     sys::ioctl_buf(group_fd, Request::GroupGetStatus, &mut status)
         .map_err(step("VFIO_GROUP_GET_STATUS"))?;
@@ -391,31 +408,32 @@ fn check_viable(group_fd: BorrowedFd<'_>, group: &str, paths: &VfioPaths) -> Res
         return Ok(());
     }
     Err(Error::GroupNotViable {
+        bdf: sysfs_bdf(bdf),
         group: group.to_string(),
-        blockers: group_blockers(group, paths),
+        users: group_users(&sysfs_bdf(bdf), group, &paths.sysfs_root),
     })
 }
 
-/// The devices of IOMMU group `group` bound to a driver other than vfio-pci, as `BDF (driver)`.
-fn group_blockers(group: &str, paths: &VfioPaths) -> Vec<String> {
-    let dir = paths
-        .sysfs_root
+/// The other devices of IOMMU group `group` bound to a host driver, with that driver (a
+/// bridge's `pcieport` and `pci-stub` do not count, vfio-pci is ours).
+fn group_users(me: &str, group: &str, sysfs_root: &Path) -> Vec<(String, String)> {
+    let members = sysfs_root
         .join("kernel/iommu_groups")
         .join(group)
         .join("devices");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let driver = link_name(&e.path().join("driver"))?;
-            let bdf = e.file_name().to_string_lossy().into_owned();
-            (driver != "vfio-pci").then(|| format!("{bdf} ({driver})"))
+    let mut users: Vec<(String, String)> = std::fs::read_dir(members)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|m| {
+            let bdf = m.file_name().to_string_lossy().into_owned();
+            let driver = link_name(&m.path().join("driver"))?;
+            let host = !["vfio-pci", "pci-stub", "pcieport"].contains(&driver.as_str());
+            (host && bdf != me).then_some((bdf, driver))
         })
         .collect();
-    out.sort();
-    out
+    users.sort();
+    users
 }
 
 /// The cdev sequence: an IOAS in a fresh iommufd, the device bound to that iommufd and attached
@@ -552,7 +570,10 @@ mod tests {
         let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "device 0000:01:00.0 is not bound to vfio-pci (driver: igb)"
+            "device 0000:01:00.0 is not bound to vfio-pci (driver: igb) (fix: echo 0000:01:00.0 > \
+             /sys/bus/pci/drivers/igb/unbind; echo vfio-pci > \
+             /sys/bus/pci/devices/0000:01:00.0/driver_override; echo 0000:01:00.0 > \
+             /sys/bus/pci/drivers_probe)"
         );
     }
 
@@ -561,7 +582,57 @@ mod tests {
         let t = Tree::new("nodrv");
         t.device("0000:01:00.0", None);
         let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
-        assert!(err.to_string().ends_with("(driver: none)"));
+        assert!(
+            err.to_string()
+                .contains("(driver: none) (fix: echo vfio-pci > "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn check_vfio_device_without_iommu_group_is_no_iommu() {
+        let t = Tree::new("noiommu");
+        t.device("0000:01:00.0", None);
+        std::fs::remove_file(t.0.join("sys/bus/pci/devices/0000:01:00.0/iommu_group")).unwrap();
+        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
+        assert!(
+            matches!(err, Error::NoIommu { ref bdf } if bdf == "0000:01:00.0"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("intel_iommu=on"), "{err}");
+    }
+
+    #[test]
+    fn group_not_viable_names_the_host_driver_user_and_its_unbind() {
+        let t = Tree::new("viable");
+        let members = t.0.join("sys/kernel/iommu_groups/7/devices");
+        std::fs::create_dir_all(&members).unwrap();
+        for (bdf, driver) in [("0000:01:00.0", "vfio-pci"), ("0000:01:00.1", "igb")] {
+            t.device(bdf, Some(driver));
+            let dev = t.0.join("sys/bus/pci/devices").join(bdf);
+            std::os::unix::fs::symlink(&dev, members.join(bdf)).unwrap();
+        }
+        let err = Error::GroupNotViable {
+            bdf: "0000:01:00.0".into(),
+            group: "7".into(),
+            users: group_users("0000:01:00.0", "7", &t.0.join("sys")),
+        };
+        assert_eq!(
+            err.to_string(),
+            "IOMMU group 7 of 0000:01:00.0 is not viable: in the same group 0000:01:00.1 is bound \
+             to igb (fix: echo 0000:01:00.1 > /sys/bus/pci/drivers/igb/unbind)"
+        );
+    }
+
+    #[test]
+    fn no_type1_iommu_message_names_modprobe() {
+        // The opener answers this when VFIO_CHECK_EXTENSION offers neither type1 (the real
+        // kernels in the guest tests exercise the check itself).
+        let err = Error::NoIommuType1;
+        assert!(
+            err.to_string().contains("(fix: modprobe vfio_iommu_type1)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -649,7 +720,7 @@ mod tests {
         let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
             matches!(err, Error::NoVfioCdev { ref bdf, ref path }
-                if bdf == "0000:01:00.0" && path.ends_with("0000:01:00.0/vfio-dev")),
+                if bdf == "0000:01:00.0" && path.ends_with("dev/vfio/devices")),
             "{err}"
         );
     }
@@ -663,14 +734,26 @@ mod tests {
     }
 
     #[test]
-    fn plan_cdev_missing_device_node_is_no_vfio() {
+    fn plan_cdev_sysfs_entry_without_device_node_is_no_vfio_cdev() {
+        // Debian's kernels list vfio-dev/vfioN without CONFIG_VFIO_DEVICE_CDEV (no node).
         let t = Tree::both("cdev-nonode");
         std::fs::remove_file(t.0.join("dev/vfio/devices/vfio3")).unwrap();
         let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
-            matches!(err, Error::NoVfio { ref path } if path.ends_with("vfio/devices/vfio3")),
+            matches!(err, Error::NoVfioCdev { ref path, .. } if path.ends_with("vfio/devices")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plan_auto_sysfs_entry_without_node_and_unwritable_group_is_permission_denied() {
+        // A plain user on such a kernel: the legacy group's refusal, not a missing iommufd.
+        let t = Tree::both("auto-nonode-eacces");
+        std::fs::remove_file(t.0.join("dev/vfio/devices/vfio3")).unwrap();
+        std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
+        t.unwritable("vfio/7");
+        let err = plan_vfio("01:00.0", &t.paths()).unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
     }
 
     #[test]

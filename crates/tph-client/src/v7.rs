@@ -18,6 +18,10 @@ fn call(b: &mut dyn Backend, arg: &mut [u8]) -> Result<(), Errno> {
 fn common(op: &'static str, errno: Errno) -> Error {
     match errno.0 {
         libc::ENODEV => Error::NoTph { errno },
+        libc::ENOTTY => Error::NoTphInterface {
+            revision: crate::Revision::V7,
+            errno,
+        },
         _ => Error::Kernel { op, errno },
     }
 }

@@ -159,9 +159,9 @@ fn session_vfio_cdev_chosen_syscall_boundary_without_vfio_dev_entry_says_so() {
     assert_eq!(handler.opens(), 0, "nothing opened");
     assert_eq!(
         out.stderr,
-        "tphctl: session --vfio 01:00.0: device 0000:01:00.0 has no VFIO device cdev (no \
-         vfio-dev entry in /sys/bus/pci/devices/0000:01:00.0/vfio-dev): kernel without \
-         CONFIG_VFIO_DEVICE_CDEV?\n"
+        "tphctl: session --vfio 01:00.0: device 0000:01:00.0 has no VFIO device cdev in \
+         /dev/vfio/devices: the kernel is built without CONFIG_VFIO_DEVICE_CDEV (fix: \
+         --vfio-interface legacy)\n"
     );
     assert!(out.stdout.is_empty());
 }

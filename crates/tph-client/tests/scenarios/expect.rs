@@ -106,7 +106,7 @@ const EXPECT: &[Expect] = &[
             ),
             Starts(
                 2,
-                "set-st 0=1: err ENOTTY | VFIO_DEVICE_FEATURE 13 (TPH_ST) is not available for this device",
+                "set-st 0=1: err ENOTTY | this kernel has no VFIO TPH interface for this device: VFIO_DEVICE_FEATURE 13 (TPH_ST) answered ENOTTY",
             ),
             Regs("control: Some(0)"),
         ],

@@ -51,10 +51,12 @@ impl SourceArgs {
 
     /// Tells the user (on stderr) that nothing with a TPH capability was found, and how many
     /// functions were read, so an empty answer is not mistaken for a failed read.
+    /// (Functions read only in part are reported by `report_unknown` instead: "none" cannot be
+    /// told for them.)
     pub fn report_none(&self, loaded: &Loaded) {
+        let n = loaded.machine.functions.len();
         eprintln!(
-            "tphctl: no function with a TPH Requester capability ({} functions read; {})",
-            loaded.machine.functions.len(),
+            "tphctl: no function with a TPH Requester capability ({n} functions read; {})",
             self.describe()
         );
     }

@@ -161,7 +161,9 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
     let report = probe.run();
     if report.revision == Revision::Unknown {
         let why = format!(
-            "the kernel has no VFIO TPH interface this client can use ({}: {})",
+            "the kernel has no VFIO TPH interface this client can use ({}: {}; nothing was \
+             sent) (fix: --kernel-abi v7 or --kernel-abi feature, when you know the kernel has \
+             that revision)",
             report.revision,
             report.evidence.join("; ")
         );
@@ -304,7 +306,11 @@ fn serve<B: SessionBackend + Backend>(
         } else {
             render::text(out, &reply)
         };
-        written.map_err(|e| CliError::new("writing output", e))?;
+        // One reply per command, flushed: a program driving the session through a pipe waits
+        // for each answer before it sends the next command.
+        written
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::new("writing output", e))?;
     }
     if failed.is_empty() {
         return Ok(Found::Yes);

@@ -12,9 +12,10 @@ use tph_regs::tph::{StLocation, TphRequester};
 
 use super::exec::{Registers, SessionBackend};
 
+/// The device's config space (as read) has no TPH Requester capability: the same words as a
+/// kernel's ENODEV for it.
 fn no_tph() -> Error {
-    Error::Backend {
-        op: "reading the TPH capability",
+    Error::NoTph {
         errno: Errno::ENODEV,
     }
 }
