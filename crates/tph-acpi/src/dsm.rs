@@ -1,5 +1,5 @@
 //! The TPH steering-tag query (`docs/spec/firmware-dsm.md`), as the kernel makes it: the
-//! host bridge above the device's root port (matched by `_SEG` and `_BBN`), function 0's
+//! host bridge above the device's root port (matched by `_SEG` and its root bus), function 0's
 //! bitmap checked on every call as `acpi_check_dsm` does (an Integer or a Buffer; bits 0 and
 //! 15 both set), then function 0xF per processor UID, decoded.
 
@@ -66,7 +66,8 @@ pub struct HostBridge {
     pub node: usize,
     /// Whether it has a `_DSM` method.
     pub has_dsm: bool,
-    /// Its segment and root bus (`_SEG`, `_BBN`; 0 when absent or not an Integer).
+    /// Its segment (`_SEG`) and root bus (the start of the bus range in `_CRS`, else `_BBN`);
+    /// 0 when absent or not an Integer.
     pub id: HostBridgeId,
 }
 
@@ -98,7 +99,7 @@ pub fn host_bridges(aml: &mut Aml) -> Vec<HostBridge> {
             let has_dsm = aml.child(dev, "_DSM").is_some_and(|n| aml.is_method(n));
             let id = HostBridgeId {
                 segment: integer_child(aml, dev, "_SEG") as u16,
-                bus: integer_child(aml, dev, "_BBN") as u8,
+                bus: root_bus(aml, dev),
             };
             out.push(HostBridge {
                 path: aml.path(dev),
@@ -109,6 +110,60 @@ pub fn host_bridges(aml: &mut Aml) -> Vec<HostBridge> {
         }
     }
     out
+}
+
+/// The bridge's root bus as `acpi_pci_root_add` finds it: the start of the bus-number range
+/// in `_CRS` (`try_get_root_bridge_busnr`), else `_BBN`, else 0.
+fn root_bus(aml: &mut Aml, dev: usize) -> u8 {
+    let crs = aml
+        .child(dev, "_CRS")
+        .and_then(|n| aml.evaluate_node(n, &[], None).ok());
+    match crs {
+        Some(Value::Buffer(b)) => bus_range_start(&b),
+        _ => None,
+    }
+    .unwrap_or_else(|| integer_child(aml, dev, "_BBN") as u8)
+}
+
+/// The minimum of the first bus-number address space descriptor (Word 0x88, DWord 0x87 or
+/// QWord 0x8A with resource type 2) of a resource template; `None` without one.
+pub fn bus_range_start(template: &[u8]) -> Option<u8> {
+    let mut at = 0usize;
+    while let Some(&tag) = template.get(at) {
+        if tag & 0x80 == 0 {
+            if tag == 0x79 {
+                return None; // end tag
+            }
+            at += 1 + usize::from(tag & 0x7); // small descriptor
+            continue;
+        }
+        let len = usize::from(u16::from_le_bytes([
+            *template.get(at + 1)?,
+            *template.get(at + 2)?,
+        ]));
+        let body = template.get(at + 3..at + 3 + len)?;
+        if let Some(min) = bus_minimum(tag, body) {
+            return Some(min);
+        }
+        at += 3 + len;
+    }
+    None
+}
+
+/// The minimum of an address space descriptor body for bus numbers: resource type (byte 0) 2;
+/// the minimum follows the granularity, each field as wide as the descriptor's words.
+fn bus_minimum(tag: u8, body: &[u8]) -> Option<u8> {
+    const BUS_NUMBER_RANGE: u8 = 2;
+    let width = match tag {
+        0x88 => 2,
+        0x87 => 4,
+        0x8a => 8,
+        _ => return None,
+    };
+    if body.first() != Some(&BUS_NUMBER_RANGE) {
+        return None;
+    }
+    body.get(3 + width).copied() // low byte of the minimum (buses are 0..=255)
 }
 
 /// The Integer value of `dev`'s child `name` (a name or a method), 0 when absent or not an
@@ -326,9 +381,8 @@ impl SteeringTagSource for AmlSource {
         checked_query(&mut self.aml(), &self.bridge, uid)
     }
 
-    /// The bridge whose `_SEG` and `_BBN` match (`ACPI_HANDLE(rp->bus->bridge)`), not the
-    /// first that has a method [decision: `_BBN` only; the kernel also takes the bus range
-    /// from `_CRS`].
+    /// The bridge whose segment (`_SEG`) and root bus (`_CRS` bus range start, else `_BBN`)
+    /// match (`ACPI_HANDLE(rp->bus->bridge)`), not the first that has a method.
     fn st_info_at(&self, id: HostBridgeId, uid: u32) -> Result<StInfo, FirmwareError> {
         let bridge = self
             .bridges
@@ -356,6 +410,25 @@ mod tests {
         ];
         assert_eq!(b, want);
         assert_eq!(uuid_bytes("E5C937D0-3553-4D7A-9117"), None);
+    }
+
+    #[test]
+    fn bus_range_start_reads_word_dword_and_qword_bus_descriptors() {
+        // WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0x40, 0x7F, 0,
+        // 0x40) as iasl compiles it, after an IO descriptor and before the end tag.
+        let io = [0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08];
+        let word = [
+            0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x40, 0x00, 0x7f, 0x00, 0x00, 0x00,
+            0x40, 0x00,
+        ];
+        let end = [0x79, 0x00];
+        let t = [&io[..], &word, &end].concat();
+        assert_eq!(bus_range_start(&t), Some(0x40));
+        let mut dword = vec![0x87, 0x17, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0x80];
+        dword.resize(3 + 0x17, 0);
+        assert_eq!(bus_range_start(&[&dword[..], &end].concat()), Some(0x80));
+        let memory_word = [&[0x88, 0x0d, 0x00, 0x00][..], &[0; 12]].concat();
+        assert_eq!(bus_range_start(&[&memory_word[..], &end].concat()), None);
     }
 
     #[test]

@@ -486,18 +486,32 @@ fn machine(device: &str, options: HostOptions) -> Machine {
 /// after the last close.
 fn run(device: &str, options: HostOptions, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut m = machine(device, options);
+    let mut seen = 0;
     for op in ops {
         step(&mut m, op)?;
         let trace = m.drain();
         check_writes(&m, &trace)?;
         check_control(&m)?;
+        let all = m.dev.violations();
+        let new = &all[seen..];
         prop_assert!(
-            m.dev.violations().is_empty(),
-            "{:?} after {op:?}",
-            m.dev.violations()
+            new.is_empty() || is_mainline_msix_enable_hazard(op, new),
+            "{new:?} after {op:?}"
         );
+        seen = all.len();
     }
     close(&mut m)
+}
+
+/// Mainline's own hazard, reproduced on purpose: (re-)enabling MSI-X masks every entry by
+/// writing Vector Control = 1 (`msix_capability_init`), which rewrites the ST bits of an MSI-X
+/// located table even while TPH is enabled. The device flags it; the kernel does it. Pinned by
+/// `vfio_mainline::msix_enable_while_tph_is_enabled_rewrites_tags_with_requests_on`.
+fn is_mainline_msix_enable_hazard(op: &Op, new: &[tph_kernel::hw::Violation]) -> bool {
+    matches!(op, Op::SetIrqs(n) if *n > 0)
+        && new
+            .iter()
+            .all(|v| matches!(v, tph_kernel::hw::Violation::StWriteWhileEnabled { .. }))
 }
 
 fn device() -> impl Strategy<Value = &'static str> {

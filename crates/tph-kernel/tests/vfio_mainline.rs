@@ -312,6 +312,36 @@ fn msix_enable_masks_every_entry_zeroing_unallocated_tags() {
     assert!(vc[2..].iter().all(|v| *v == MASKED));
 }
 
+/// Re-enabling MSI-X while TPH is enabled with its table in MSI-X: mainline masks every entry
+/// first (`msix_capability_init` writes Vector Control = 1), which rewrites programmed tags with
+/// Requester Enable still on. The model does what the kernel does, and the device flags it.
+#[test]
+fn msix_enable_while_tph_is_enabled_rewrites_tags_with_requests_on() {
+    let f = Fixture::new(MSIX_DEV);
+    f.fd.set_irqs(1).unwrap();
+    f.enable(abi::MODE_IV).unwrap();
+    f.set_st(&[Entry::new(3, 0, 0)]).unwrap();
+    assert_ne!(f.table()[0], 0, "entry 0 programmed");
+    assert!(
+        f.dev.violations().is_empty(),
+        "SET_ST itself keeps the rule"
+    );
+    f.fd.set_irqs(0).unwrap();
+    f.fd.set_irqs(1).unwrap();
+    assert_eq!(
+        f.table()[0],
+        0,
+        "mask-all wrote Vector Control = 1: the tag is gone"
+    );
+    let flagged = f.dev.violations();
+    assert!(
+        flagged
+            .iter()
+            .any(|v| matches!(v, Violation::StWriteWhileEnabled { index: 0 })),
+        "{flagged:?}"
+    );
+}
+
 #[test]
 fn tag_writes_come_from_the_cached_vector_control() {
     let f = Fixture::new(MSIX_DEV);

@@ -6,8 +6,8 @@
  *       VM tag = 0x10 + UID.
  * PC40  segment 0, root bus 0x40: function 0 bitmap has bit 15 but not bit 0 (a Buffer);
  *       would answer VM tag 0x7F.
- * PC80  segment 1, root bus 0x80: function 0 bitmap as a Buffer {0x01, 0x80};
- *       VM tag = 0x40 + UID.
+ * PC80  segment 1, root bus 0x80 from the bus range in _CRS (no _BBN): function 0 bitmap
+ *       as a Buffer {0x01, 0x80}; VM tag = 0x40 + UID.
  * PCC0  segment 2, root bus 0xC0: advertises the query on its first function-0 call only;
  *       VM tag = 0x60 + UID.
  * Every answer is valid for the VM 8-bit tag only.
@@ -52,7 +52,11 @@ DefinitionBlock ("", "DSDT", 2, "TPHT", "TWOSEG", 1)
         {
             Name (_HID, EisaId ("PNP0A08"))
             Name (_SEG, One)
-            Name (_BBN, 0x80)
+            Name (_CRS, ResourceTemplate ()
+            {
+                WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,
+                    0x0000, 0x0080, 0x00FF, 0x0000, 0x0080)
+            })
             Method (_DSM, 4, NotSerialized)
             {
                 If (Arg0 != ToUUID ("e5c937d0-3553-4d7a-9117-ea4d19c3434d")) { Return (Buffer () { 0 }) }

@@ -1,6 +1,6 @@
 /* A userspace driver's TPH code for the feature revision of "vfio/pci: Add PCIe TPH support",
  * doing what the series author's own DPDK code does (bus/pci: introduce PCIe TPH support,
- * 2026-05-12; see shared/spec/later-revisions.md, "primary evidence"):
+ * 2026-05-12; see docs/spec/later-revisions.md, "primary evidence"):
  *   query   = read TPH Capability (cap + 4) through the config region;
  *   enable  = one 4-byte config write of the ST Mode value alone (2 = DS) to Control (cap + 8);
  *   SET/GET = VFIO_DEVICE_FEATURE with feature 13 (TPH_ST), memory type VM, CPU ids in data[];

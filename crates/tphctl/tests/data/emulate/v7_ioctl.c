@@ -1,5 +1,5 @@
 /* A userspace driver's TPH code for the v7 series of "vfio/pci: Add PCIe TPH support": the
- * VFIO_DEVICE_PCI_TPH ioctl (shared/spec/vfio-tph-v7.md): GET_CAP, ENABLE(DS), SET_ST,
+ * VFIO_DEVICE_PCI_TPH ioctl (docs/spec/vfio-tph-v7.md): GET_CAP, ENABLE(DS), SET_ST,
  * GET_ST, clearing SET_ST, DISABLE.
  * Usage: v7_ioctl BDF CPU... ; prints what it sees, exits 0 when every step succeeded. */
 #include "vfio_open.h"
