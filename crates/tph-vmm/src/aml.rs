@@ -162,13 +162,17 @@ pub fn scope(path: &str, terms: &[u8]) -> Vec<u8> {
     [vec![SCOPE_OP], pkg(&[name(path), terms.to_vec()].concat())].concat()
 }
 
-/// `External (path, type)` (argument count 0).
+/// `External (path, type)` (argument count 0), inside `If (Zero) { }`: the opcode is for
+/// compilers and disassemblers, and an interpreter that met it at load time (ACPICA 2020 tries
+/// to create the named object and fails with AE_ALREADY_EXISTS) must never execute it. `iasl`
+/// emits the same guard.
 pub fn external(path: &str, ty: ObjectType) -> Vec<u8> {
     let ty = match ty {
         ObjectType::Device => 6,
         ObjectType::Method => 8,
     };
-    [vec![EXTERNAL_OP], name(path), vec![ty, 0]].concat()
+    let op = [vec![EXTERNAL_OP], name(path), vec![ty, 0]].concat();
+    if_(&int(0), &op)
 }
 
 /// `Method (name, args, Serialized or NotSerialized) { terms }` (sync level 0).
