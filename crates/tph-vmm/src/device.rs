@@ -329,12 +329,49 @@ impl<B: Backend> VirtualTph<B> {
         if self.vcap.cap.location != StLocation::MsiX {
             return Ok(Effect::default());
         }
-        if count == 0 {
-            // Vectors disabled: the host entries went with them.
-            self.host.iter_mut().for_each(|h| *h = HostEntry::Unknown);
-        }
+        // The kernel re-allocated the vectors: what their Vector Control words hold now is
+        // its business, so every entry is programmed again.
+        self.host.iter_mut().for_each(|h| *h = HostEntry::Unknown);
         let mut effect = Effect::default();
         self.sync_all(&mut effect)?;
+        Ok(effect)
+    }
+
+    /// The VMM is about to change the host's MSI-X vectors (its `VFIO_DEVICE_SET_IRQS`): every
+    /// entry this layer programmed on a vector that may go away is cleared first (one batched
+    /// call), because the kernel cannot reach the table entry of a vector that is not enabled
+    /// and a tag left there would outlive the vCPU's pinning. While the guest has TPH off the
+    /// host is enabled just for that clear and disabled again: clearing is allowed at any time,
+    /// programming tags only while the guest has TPH on. Follow with
+    /// [`VirtualTph::host_msix_enabled`].
+    pub fn host_msix_will_change(&mut self) -> Result<Effect, Error> {
+        let mut effect = Effect::default();
+        if self.vcap.cap.location != StLocation::MsiX {
+            return Ok(effect);
+        }
+        let clear: Vec<u16> = (0..self.vcap.entries)
+            .filter(|i| self.programmable(*i))
+            .filter(|i| !matches!(self.host.get(usize::from(*i)), Some(HostEntry::Clear)))
+            .collect();
+        if clear.is_empty() {
+            return Ok(effect);
+        }
+        let enabled_here = self.host_mode.is_none();
+        if enabled_here {
+            self.host_call(&mut effect);
+            self.dev.enable(Mode::Iv).map_err(Error::host("enable"))?;
+        }
+        self.host_call(&mut effect);
+        let cleared = self.dev.clear_entries(&clear);
+        match cleared {
+            Ok(()) => self.note_host(&[], &clear),
+            Err(_) => self.forget_host(&[], &clear),
+        }
+        if enabled_here {
+            self.host_call(&mut effect);
+            self.dev.disable().map_err(Error::host("disable"))?;
+        }
+        cleared.map_err(Error::host("steering table clearing"))?;
         Ok(effect)
     }
 
