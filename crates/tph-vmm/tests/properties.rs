@@ -23,12 +23,12 @@ use tph_kernel::KernelAbi;
 use tph_vmm::vtag::{Mem, Width};
 use tph_vmm::{Effect, Error, VirtualTph};
 
-/// Cases per property when `PROPTEST_CASES` is not set, table in the capability: 1,000 on
+/// Cases per property when `PROPTEST_CASES` is not set, table in the capability: 600 on
 /// each revision.
-const CAP_CASES: u32 = 1000;
-/// Table in MSI-X (2,048 vectors, slower to snapshot): 400 on each revision. With the cases
-/// above, 2,800 checked scenarios of up to 40 steps each.
-const MSIX_CASES: u32 = 400;
+const CAP_CASES: u32 = 600;
+/// Table in MSI-X (2,048 vectors, slower to snapshot): 250 on each revision. With the cases
+/// above, 1,700 checked scenarios of up to 40 steps each.
+const MSIX_CASES: u32 = 250;
 /// Scenarios the broken translation is tried on (it is caught within a few).
 const MUTANT_CASES: u32 = 200;
 /// Most vCPUs of a generated VM.
