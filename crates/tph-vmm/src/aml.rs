@@ -175,6 +175,16 @@ pub fn external(path: &str, ty: ObjectType) -> Vec<u8> {
     if_(&int(0), &op)
 }
 
+/// `ExtOpPrefix` and `DeviceOp`.
+const EXT_OP_PREFIX: u8 = 0x5b;
+const DEVICE_OP: u8 = 0x82;
+
+/// `Device (name) { terms }`.
+pub fn device(n: &str, terms: &[u8]) -> Vec<u8> {
+    let body = [name(n), terms.to_vec()].concat();
+    [vec![EXT_OP_PREFIX, DEVICE_OP], pkg(&body)].concat()
+}
+
 /// `Method (name, args, Serialized or NotSerialized) { terms }` (sync level 0).
 pub fn method(n: &str, args: u8, serialized: bool, terms: &[u8]) -> Vec<u8> {
     let flags = (args & 7) | u8::from(serialized) << 3;

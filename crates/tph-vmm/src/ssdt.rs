@@ -188,6 +188,31 @@ pub fn generate(spec: &SsdtSpec, space: &TagSpace) -> Option<Vec<u8>> {
     Some(aml::table(&id, &terms))
 }
 
+/// `EisaId ("PNP0A08")`: a PCI Express host bridge.
+pub const PNP0A08: u32 = 0x080a_d041;
+
+/// A minimal DSDT (revision 1: 32-bit integers, as QEMU's q35 DSDT) that only declares the
+/// host bridge `\_SB.PCI0` with `_HID` PNP0A08: for tools and tests that evaluate the SSDT
+/// without a VMM's own DSDT.
+///
+/// ```
+/// let d = tph_vmm::ssdt::bridge_dsdt();
+/// assert_eq!((&d[..4], d[8]), (&b"DSDT"[..], 1));
+/// ```
+pub fn bridge_dsdt() -> Vec<u8> {
+    let hid = aml::name_obj("_HID", &aml::int(u64::from(PNP0A08)));
+    // At the top of a table a relative `_SB` is `\_SB` (and one byte shorter, as iasl emits).
+    let terms = aml::scope("_SB", &aml::device("PCI0", &hid));
+    let id = TableId {
+        signature: b"DSDT",
+        revision: 1,
+        oem_id: b"TPHVMM",
+        oem_table_id: b"GUESTDS\0",
+        oem_revision: 1,
+    };
+    aml::table(&id, &terms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,3 +232,24 @@ fn uuid_bytes_match_tph_acpi() {
         tph_acpi::dsm::uuid_bytes(TPH_DSM_UUID)
     );
 }
+
+#[test]
+fn bridge_dsdt_terms_equal_what_iasl_compiles() {
+    require("iasl");
+    let dir = scratch();
+    let asl = r#"DefinitionBlock ("", "DSDT", 1, "TPHVMM", "GUESTDS", 1)
+{
+    Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A08")) } }
+}
+"#;
+    let theirs = compile(dir.path(), "bridge", asl);
+    let ours = ssdt::bridge_dsdt();
+    // The header's creator fields differ (iasl writes its own); the definitions must not.
+    assert_eq!(ours[ssdt_header()..], theirs[ssdt_header()..]);
+    let mut aml = Aml::load(&[&ours]).unwrap();
+    assert_eq!(dsm::host_bridges(&mut aml).len(), 1);
+}
+
+fn ssdt_header() -> usize {
+    tph_vmm::aml::HEADER_LEN
+}

@@ -2,7 +2,7 @@
 //!
 //! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
 //! codes (0 success, 1 the asked-for thing is absent, 2 error). Nothing links it; it links
-//! `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client` and `tph-emu`.
+//! `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client`, `tph-emu` and `tph-vmm`.
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -29,6 +29,8 @@ enum Command {
     StMap(cmd::stmap::Args),
     /// Run the built-in demonstration scenario on the embedded emulated machine.
     Demo(cmd::demo::Args),
+    /// Pass one device through to a VM (tph-vmm) and drive its guest and VMM sides from stdin.
+    Vm(cmd::vm::Args),
 }
 
 fn main() {
@@ -39,6 +41,7 @@ fn main() {
         Command::Session(a) => cmd::session::run(a),
         Command::StMap(a) => cmd::stmap::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Vm(a) => cmd::vm::run(a),
     };
     std::process::exit(cmd::finish(result));
 }

@@ -1,0 +1,83 @@
+//! `tphctl vm` end to end: scripted stdin, output compared with golden files.
+//! Set `UPDATE_GOLDEN=1` to rewrite the golden files after a reviewed change.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use common::{stdout, tests_dir, tphctl_stdin};
+
+/// Runs `vm ARGS` with `tests/data/vm/<script>` on stdin and compares stdout with `golden`.
+fn golden(script: &str, args: &[&str], golden: &str) {
+    let input = std::fs::read(tests_dir("data/vm").join(script)).unwrap();
+    let mut full = vec!["vm"];
+    full.extend_from_slice(args);
+    let out = tphctl_stdin(&full, &input);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        common::stderr(&out)
+    );
+    common::golden(&format!("vm/{golden}"), &stdout(&out));
+}
+
+#[test]
+fn vm_capability_table_translation_matches_golden() {
+    golden(
+        "cap-table.in",
+        &["--emulated", "02:00.0", "--pin", "0:3,1:4"],
+        "cap-table.txt",
+    );
+}
+
+#[test]
+fn vm_msix_table_feature_revision_json_matches_golden() {
+    golden(
+        "msix-feature.in",
+        &[
+            "--emulated",
+            "01:00.0",
+            "--pin",
+            "0:3,1:4",
+            "--kernel-abi",
+            "feature",
+            "--json",
+        ],
+        "msix-feature.jsonl",
+    );
+}
+
+#[test]
+fn vm_hostile_guest_and_bad_lines_get_errors_and_the_vm_goes_on() {
+    golden(
+        "hostile.in",
+        &["--emulated", "02:00.0", "--pin", "0:3,1:4", "--json"],
+        "hostile.jsonl",
+    );
+}
+
+#[test]
+fn vm_unsafe_ds_mode_shows_ds_and_fixes_the_pinning() {
+    golden(
+        "unsafe-ds.in",
+        &["--emulated", "02:00.0", "--pin", "0:3", "--unsafe-ds-mode"],
+        "unsafe-ds.txt",
+    );
+}
+
+#[test]
+fn vm_absent_device_exits_1() {
+    let out = tphctl_stdin(&["vm", "--emulated", "09:00.0", "--pin", "0:1"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::stderr(&out).contains("no device 09:00.0"));
+}
+
+#[test]
+fn vm_bad_pin_list_exits_2_with_one_message() {
+    let out = tphctl_stdin(&["vm", "--emulated", "02:00.0", "--pin", "0-1"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        common::stderr(&out),
+        "tphctl: vm 0000:02:00.0: pin \"0-1\" is not VCPU:PCPU\n"
+    );
+}
