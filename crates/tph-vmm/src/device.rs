@@ -404,6 +404,53 @@ impl<B: Backend> VirtualTph<B> {
         Ok(effect)
     }
 
+    /// The guest plays itself (tools and tests): a raw write of `value` into its ST entry
+    /// `index` wherever the table lives (a 16-bit config write into the capability, or the ST
+    /// half of Vector Control with the vector unmasked). Error for an index beyond the table.
+    pub fn write_guest_entry(&mut self, index: u16, value: u16) -> Result<Effect, Error> {
+        if usize::from(index) >= self.table.len() {
+            return Err(Error::NoSuchEntry {
+                index,
+                entries: self.vcap.entries,
+            });
+        }
+        match self.vcap.cap.location {
+            StLocation::Capability => {
+                let at = self.offset + tph_regs::tph::TPH_TABLE as u16 + 2 * index;
+                self.write_config(at, &value.to_le_bytes())
+            }
+            _ => Ok(self
+                .write_vector_control(index, u32::from(value) << 16)?
+                .effect),
+        }
+    }
+
+    /// The guest plays itself: writes `mode` into Control with the widest requester type its
+    /// root port completes (TPH Requester Enable 3 on an extended path, else 1), or Control 0
+    /// for `None`.
+    pub fn write_guest_control(&mut self, mode: Option<StMode>) -> Result<Effect, Error> {
+        let value = match mode {
+            None => 0,
+            Some(mode) => TphControl {
+                mode,
+                enable: if self.extended() {
+                    ReqEnable::ExtTph
+                } else {
+                    ReqEnable::Tph
+                },
+                other_bits: 0,
+            }
+            .to_bits(),
+        };
+        let at = self.offset + TPH_CTRL as u16;
+        self.write_config(at, &value.to_le_bytes())
+    }
+
+    /// The tag width the guest enabled, `None` while its TPH is off.
+    pub fn guest_width(&self) -> Option<Width> {
+        self.width()
+    }
+
     /// The tag width the guest enabled, `None` while its TPH is off.
     fn width(&self) -> Option<Width> {
         match TphControl::from_bits(self.control).enable {

@@ -17,6 +17,14 @@ pub enum Error {
         /// vCPUs of the VM.
         vcpus: u32,
     },
+    /// The guest's ST table has no such entry.
+    #[error("ST entry {index} does not exist: the guest's table has {entries} entries")]
+    NoSuchEntry {
+        /// The index asked for.
+        index: u16,
+        /// Entries of the table.
+        entries: u16,
+    },
     /// `0xFFFFFFFF` is the kernel ABI's clear value, never a host CPU.
     #[error("host CPU {0:#x} is the ABI's clear-entry value, not a CPU")]
     ClearValueAsCpu(u32),

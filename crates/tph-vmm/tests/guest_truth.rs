@@ -338,3 +338,31 @@ fn migration_state_for_another_vm_shape_is_refused() {
     );
     assert!(matches!(other_device, Err(Error::StateMismatch(_))));
 }
+
+#[test]
+fn guest_helpers_write_where_the_table_lives() {
+    for dev in [HostDevice::CapTable, HostDevice::MsixTable] {
+        let h = host(KernelAbi::V7, false);
+        let mut v = VirtualTph::new(client(&h, dev, KernelAbi::V7), config(dev, &PINS)).unwrap();
+        let e = v
+            .write_guest_control(Some(tph_regs::tph::StMode::InterruptVector))
+            .unwrap();
+        let width = if dev == HostDevice::MsixTable {
+            Width::Bits16
+        } else {
+            Width::Bits8
+        };
+        assert!(matches!(e.control, Some(ControlChange::Enabled { width: w, .. }) if w == width));
+        v.write_guest_entry(3, 2).unwrap();
+        assert_eq!(v.guest_table()[3], 2);
+        let via_msix = v.read_vector_control_st(3);
+        assert_eq!(via_msix, if dev == HostDevice::MsixTable { 2 } else { 0 });
+        let beyond = v.guest_table().len() as u16;
+        assert!(matches!(
+            v.write_guest_entry(beyond, 1),
+            Err(Error::NoSuchEntry { .. })
+        ));
+        v.write_guest_control(None).unwrap();
+        assert_eq!(v.guest_control(), 0);
+    }
+}

@@ -14,9 +14,10 @@ use tph_client::{Errno, Revision, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::{Bdf, Machine};
-use tph_regs::tph::{StLocation, Upstream};
+use tph_regs::tph::{StMode, Upstream};
 use tph_vmm::ssdt::{self, SsdtSpec};
-use tph_vmm::{ControlChange, Effect, VirtualTph, VmConfig};
+use tph_vmm::vtag::Width;
+use tph_vmm::{ControlChange, VirtualTph, VmConfig};
 
 use super::{CliError, CmdResult, Found};
 
@@ -261,7 +262,7 @@ fn execute(vm: &mut Vm, line: &str) -> Result<Data, Failure> {
     match words.as_slice() {
         ["dsm", arg] => dsm(vm, arg),
         ["enable", mode] => enable(vm, mode),
-        ["disable"] => control(vm, 0),
+        ["disable"] => control(vm, None),
         ["irqs", n] => irqs(vm, number(n)?),
         ["write", index, tag] => write(vm, number(index)?, number(tag)?),
         ["pin", arg] => pin(vm, arg),
@@ -304,28 +305,26 @@ fn dsm(vm: &Vm, arg: &str) -> Result<Data, Failure> {
 
 /// The width the guest enabled, else the widest its path allows.
 fn guest_width(vm: &Vm) -> TagWidth {
-    match (vm.vtph.guest_control() >> 8) & 3 {
-        1 => TagWidth::Bits8,
-        3 => TagWidth::Bits16,
-        _ if vm.vtph.extended() => TagWidth::Bits16,
-        _ => TagWidth::Bits8,
+    match vm.vtph.guest_width() {
+        Some(Width::Bits8) => TagWidth::Bits8,
+        Some(Width::Bits16) => TagWidth::Bits16,
+        None if vm.vtph.extended() => TagWidth::Bits16,
+        None => TagWidth::Bits8,
     }
 }
 
 fn enable(vm: &mut Vm, mode: &str) -> Result<Data, Failure> {
     let mode = match mode {
-        "ns" => 0,
-        "iv" => 1,
-        "ds" => 2,
+        "ns" => StMode::NoSt,
+        "iv" => StMode::InterruptVector,
+        "ds" => StMode::DeviceSpecific,
         m => return Err(format!("unknown mode {m:?} (iv, ds or ns)").into()),
     };
-    let requester = if vm.vtph.extended() { 3 } else { 1 };
-    control(vm, mode | requester << 8)
+    control(vm, Some(mode))
 }
 
-fn control(vm: &mut Vm, value: u32) -> Result<Data, Failure> {
-    let at = vm.vtph.cap_offset() + 8;
-    let effect = vm.vtph.write_config(at, &value.to_le_bytes())?;
+fn control(vm: &mut Vm, mode: Option<StMode>) -> Result<Data, Failure> {
+    let effect = vm.vtph.write_guest_control(mode)?;
     if let Some(ControlChange::Refused { value }) = effect.control {
         return Err(format!(
             "the virtual device does not offer Control {value:#x}: the write was dropped"
@@ -362,24 +361,7 @@ fn irqs(vm: &mut Vm, n: u32) -> Result<Data, Failure> {
 fn write(vm: &mut Vm, index: u32, tag: u32) -> Result<Data, Failure> {
     let index = u16::try_from(index).map_err(|_| format!("index {index} is out of range"))?;
     let tag = u16::try_from(tag).map_err(|_| format!("tag {tag:#x} does not fit 16 bits"))?;
-    if usize::from(index) >= vm.vtph.guest_table().len() {
-        return Err(format!(
-            "the guest's ST table has {} entries",
-            vm.vtph.guest_table().len()
-        )
-        .into());
-    }
-    let effect: Effect = match vm.vtph.virtual_cap().cap.location {
-        StLocation::Capability => {
-            let at = vm.vtph.cap_offset() + 0xc + 2 * index;
-            vm.vtph.write_config(at, &tag.to_le_bytes())?
-        }
-        _ => {
-            vm.vtph
-                .write_vector_control(index, u32::from(tag) << 16)?
-                .effect
-        }
-    };
+    let effect = vm.vtph.write_guest_entry(index, tag)?;
     Ok(Data::Write {
         host_calls: effect.host_calls,
         foreign: !effect.foreign.is_empty(),
