@@ -693,7 +693,20 @@ impl<B: Backend> VirtualTph<B> {
     ) -> Result<Self, Error> {
         let mut v = Self::new(dev, cfg)?;
         state.check_fits(v.space.vcpus(), v.vcap.cap.to_bits(), v.table.len())?;
-        v.table.clone_from(&state.table);
+        let control = TphControl::from_bits(state.control);
+        let rw = fields::mask(fields::TPH, TPH_CTRL as u16, Attr::Rw);
+        if state.control & !rw != 0 || !v.offers(&control) {
+            return Err(Error::StateMismatch(format!(
+                "Control {:#x} is not a value this device accepts",
+                state.control
+            )));
+        }
+        // Entries as the register semantics would have kept them.
+        let entry_rw = match v.vcap.cap.location {
+            StLocation::MsiX => fields::vector_control_st_mask(true),
+            _ => fields::entry_rw_mask(v.vcap.cap.ext),
+        };
+        v.table = state.table.iter().map(|e| e & entry_rw).collect();
         v.control = state.control;
         let mut effect = Effect::default();
         v.apply_host_mode(&mut effect)?;

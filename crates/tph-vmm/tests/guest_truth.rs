@@ -366,3 +366,18 @@ fn guest_helpers_write_where_the_table_lives() {
         assert_eq!(v.guest_control(), 0);
     }
 }
+
+#[test]
+fn migration_state_with_a_control_value_the_device_refuses_is_refused() {
+    let rig = enabled_rig(KernelAbi::V7, HostDevice::CapTable, &PINS);
+    let mut state = rig.vmm.save();
+    state.control = 0x102; // DS: hidden on the destination as on the source
+    let dest = host(KernelAbi::V7, false);
+    let dev = HostDevice::CapTable;
+    let r = VirtualTph::restore(
+        client(&dest, dev, KernelAbi::V7),
+        config(dev, &PINS),
+        &state,
+    );
+    assert!(matches!(r, Err(Error::StateMismatch(_))));
+}
