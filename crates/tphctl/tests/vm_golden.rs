@@ -66,6 +66,16 @@ fn vm_unsafe_ds_mode_shows_ds_and_fixes_the_pinning() {
 }
 
 #[test]
+fn vm_dump_rciep_without_iv_keeps_no_st_virtual_and_refuses_iv() {
+    let dump = tests_dir("data/intel-dsa-pri-pasid.lspci");
+    golden(
+        "dsa-dump.in",
+        &["--dump", dump.to_str().unwrap(), "6a:01.0", "--pin", "0:1"],
+        "dsa-dump.txt",
+    );
+}
+
+#[test]
 fn vm_absent_device_exits_1() {
     let out = tphctl_stdin(&["vm", "--emulated", "09:00.0", "--pin", "0:1"], b"");
     assert_eq!(out.status.code(), Some(1));
