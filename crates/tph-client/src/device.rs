@@ -389,8 +389,23 @@ impl<B: Backend> TphDevice<B> {
         self.program(entries, &[])
     }
 
-    /// Programs `set` and clears `clear` in one SET_ST batch (all or nothing), `set` first.
-    pub(crate) fn program(&mut self, set: &[Steer], clear: &[u16]) -> Result<(), Error> {
+    /// Programs `set` and clears `clear` in one SET_ST batch (all or nothing), `set` first:
+    /// what a VMM re-targeting a vCPU's entries needs (some move, some are cleared).
+    ///
+    /// ```
+    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::{Revision, TphDevice};
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// use tph_client::{Mode, Steer};
+    /// dev.enable(Mode::Iv).unwrap();
+    /// dev.set_entries(&[Steer { index: 1, cpu: 2, mem: Default::default() }]).unwrap();
+    /// dev.program(&[Steer { index: 0, cpu: 3, mem: Default::default() }], &[1]).unwrap();
+    /// let t = dev.backend().device().snapshot().st_table;
+    /// assert_eq!((t[0], t[1]), (3, 0));
+    /// ```
+    pub fn program(&mut self, set: &[Steer], clear: &[u16]) -> Result<(), Error> {
         if let Some(s) = set.iter().find(|s| s.cpu == abi::CPU_CLEAR) {
             return Err(Error::ClearValueAsCpu(s.cpu));
         }

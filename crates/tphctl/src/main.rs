@@ -2,7 +2,8 @@
 //!
 //! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
 //! codes (0 success, 1 the asked-for thing is absent, 2 error; see `cmd::EXIT_STATUS`). Nothing
-//! links it; it links `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client` and `tph-emu`.
+//! links it; it links `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client`, `tph-emu`,
+//! `tph-testkit` (for `emulate`) and `tph-vmm`.
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -32,6 +33,8 @@ enum Command {
     /// Run a program unmodified against the emulated kernel: every TPH function bound to
     /// vfio-pci, its VFIO calls answered by the model.
     Emulate(cmd::emulate::Args),
+    /// Pass one device through to a VM (tph-vmm) and drive its guest and VMM sides from stdin.
+    Vm(cmd::vm::Args),
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Command::StMap(a) => cmd::stmap::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Emulate(a) => std::process::exit(cmd::emulate::run(a)),
+        Command::Vm(a) => cmd::vm::run(a),
     };
     std::process::exit(cmd::finish(result));
 }

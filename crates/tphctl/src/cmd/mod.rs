@@ -7,6 +7,7 @@ pub mod session;
 pub mod show;
 pub mod stmap;
 pub mod tagmap;
+pub mod vm;
 
 /// Outcome of a subcommand that did not fail: whether the asked-for thing was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

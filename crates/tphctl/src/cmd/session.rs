@@ -327,7 +327,7 @@ fn serve<B: SessionBackend + Backend>(
 }
 
 /// `3, 7, 9` (the first ten, then `...`).
-fn line_list(lines: &[usize]) -> String {
+pub(super) fn line_list(lines: &[usize]) -> String {
     let mut s: Vec<String> = lines.iter().take(10).map(ToString::to_string).collect();
     if lines.len() > 10 {
         s.push("...".into());

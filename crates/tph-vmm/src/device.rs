@@ -1,0 +1,724 @@
+//! The virtual TPH device: the guest's view of one passed-through function's TPH Requester
+//! capability, and the translation of the guest's steering tags into host programming through
+//! the client.
+
+use tph_client::backend::Backend;
+use tph_client::{Mode, Steer, TphDevice};
+use tph_regs::msix::MsixCap;
+use tph_regs::tph::{ReqEnable, StLocation, StMode, TphControl, TphRequester, TPH_CTRL};
+
+use crate::config::{VirtualCap, VmConfig};
+use crate::error::Error;
+use crate::fields::{self, Attr};
+use crate::vtag::{Decoded, Mem, TagSpace, Width};
+
+/// Bytes of configuration space read from the host device (PCI Express: 4 KiB).
+const CONFIG_SPACE: usize = 4096;
+
+/// What the host holds in one steering table entry, as far as this layer knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostEntry {
+    /// Never programmed by this layer, or a failed call left it unknown.
+    Unknown,
+    /// Cleared to tag 0.
+    Clear,
+    /// The tag of this host CPU for this memory type.
+    Cpu(u32, Mem),
+}
+
+/// A Control write's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlChange {
+    /// The guest enabled TPH (or changed mode or width while enabled).
+    Enabled {
+        /// The guest's ST mode.
+        mode: StMode,
+        /// The tag width it enabled.
+        width: Width,
+    },
+    /// The guest turned TPH off.
+    Disabled,
+    /// Nothing the device would act on changed.
+    Unchanged,
+    /// The write named a mode or requester type the virtual device does not offer (reserved
+    /// values included) and was dropped: Control keeps its value.
+    Refused {
+        /// The value written (merged into the register).
+        value: u32,
+    },
+}
+
+/// An entry whose tag names no vCPU of this VM: cleared on the host instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Foreign {
+    /// The table index.
+    pub index: u16,
+    /// The tag the guest wrote (in the enabled width).
+    pub tag: u16,
+}
+
+/// What a trapped guest write did (house style: writes return effects).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effect {
+    /// The Control register's change, when Control was written.
+    pub control: Option<ControlChange>,
+    /// Table entries whose guest value changed.
+    pub entries: Vec<u16>,
+    /// Entries now holding a foreign tag (never sent to the device).
+    pub foreign: Vec<Foreign>,
+    /// Calls made to the host (enable, disable, one SET_ST batch each).
+    pub host_calls: u32,
+}
+
+/// A trapped MSI-X Vector Control write: the ST half handled here, the mask bit for the VMM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MsixWrite {
+    /// Vector Control bit 0 as the guest wrote it: the VMM masks or unmasks the vector.
+    pub masked: bool,
+    /// What the ST half did.
+    pub effect: Effect,
+}
+
+/// Counters of what the guest tried (reported to the VMM, e.g. as metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Entry writes whose tag named no vCPU of this VM.
+    pub foreign_tags: u64,
+    /// Control writes dropped (modes or types not offered, reserved values).
+    pub refused_controls: u64,
+    /// Host calls made so far.
+    pub host_calls: u64,
+}
+
+/// The virtual TPH device of one passed-through function (see the crate documentation).
+#[derive(Debug)]
+pub struct VirtualTph<B: Backend> {
+    dev: TphDevice<B>,
+    offset: u16,
+    header: u32,
+    vcap: VirtualCap,
+    space: TagSpace,
+    cfg: VmConfig,
+    control: u32,
+    table: Vec<u16>,
+    host_mode: Option<Mode>,
+    host: Vec<HostEntry>,
+    host_vectors: u32,
+    stats: Stats,
+}
+
+impl<B: Backend> VirtualTph<B> {
+    /// Builds the virtual device over `dev` (the client handle of the host device): reads the
+    /// host's configuration space and capabilities (one GET_CAP) and starts with the guest's
+    /// TPH off and its table zero.
+    pub fn new(mut dev: TphDevice<B>, cfg: VmConfig) -> Result<Self, Error> {
+        let space = cfg.tag_space()?;
+        let mut config = vec![0u8; CONFIG_SPACE];
+        dev.read_config(0, &mut config)
+            .map_err(Error::host("configuration read"))?;
+        let req = match TphRequester::find(&config) {
+            Some(Ok(r)) => r,
+            _ => return Err(Error::NoTphCapability),
+        };
+        let offered = dev
+            .capabilities()
+            .map_err(Error::host("capability query"))?;
+        let vectors = MsixCap::find(&config).map_or(0, |m| m.table_size);
+        let vcap = VirtualCap::compute(
+            &req.cap,
+            &offered,
+            cfg.host_upstream,
+            cfg.unsafe_ds,
+            vectors,
+        );
+        let header = u32::from_le_bytes(header_bytes(&config, req.offset));
+        let n = usize::from(vcap.entries);
+        Ok(Self {
+            dev,
+            offset: req.offset,
+            header,
+            vcap,
+            space,
+            cfg,
+            control: 0,
+            table: vec![0; n],
+            host_mode: None,
+            host: vec![HostEntry::Unknown; n],
+            host_vectors: 0,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Offset of the TPH capability in configuration space (the guest sees it there too).
+    pub fn cap_offset(&self) -> u16 {
+        self.offset
+    }
+
+    /// The virtual capability (what the guest reads, and its root port's completer).
+    pub fn virtual_cap(&self) -> &VirtualCap {
+        &self.vcap
+    }
+
+    /// The guest's tag space.
+    pub fn tag_space(&self) -> TagSpace {
+        self.space
+    }
+
+    /// The configuration this device was built with (the pinning as it is now).
+    pub fn config(&self) -> &VmConfig {
+        &self.cfg
+    }
+
+    /// The guest path allows extended TPH (16-bit tags in the firmware).
+    pub fn extended(&self) -> bool {
+        self.vcap.cap.ext
+    }
+
+    /// Whether configuration offset `offset` lies in the capability this layer virtualises
+    /// (the VMM traps those and passes everything else through).
+    pub fn handles(&self, offset: u16) -> bool {
+        (self.offset..self.offset + self.vcap.len()).contains(&offset)
+    }
+
+    /// The Control register as the guest reads it.
+    pub fn guest_control(&self) -> u32 {
+        self.control
+    }
+
+    /// The steering table as the guest reads it (its own virtual tags).
+    pub fn guest_table(&self) -> &[u16] {
+        &self.table
+    }
+
+    /// What this layer believes each host entry holds.
+    pub fn host_entries(&self) -> &[HostEntry] {
+        &self.host
+    }
+
+    /// Counters of hostile or refused guest actions and host calls.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The client handle below.
+    pub fn device(&self) -> &TphDevice<B> {
+        &self.dev
+    }
+
+    /// The client handle below, mutably (the VMM's MSI-X set-up goes through it).
+    pub fn device_mut(&mut self) -> &mut TphDevice<B> {
+        &mut self.dev
+    }
+
+    /// Gives the client handle back.
+    pub fn into_device(self) -> TphDevice<B> {
+        self.dev
+    }
+
+    /// The dword of the capability at relative offset `rel` (a multiple of 4) as the guest
+    /// reads it.
+    fn dword(&self, rel: u16) -> u32 {
+        match rel {
+            0 => self.header,
+            4 => self.vcap.cap.to_bits(),
+            8 => self.control,
+            _ => {
+                let i = usize::from((rel - 0xc) / 2);
+                let e = |i: usize| u32::from(self.table.get(i).copied().unwrap_or(0));
+                e(i) | e(i + 1) << 16
+            }
+        }
+    }
+
+    /// A trapped guest configuration read of `buf.len()` bytes at `offset` (inside the
+    /// capability; bytes outside read as 0).
+    pub fn read_config(&self, offset: u16, buf: &mut [u8]) {
+        for (at, b) in (offset..).zip(buf.iter_mut()) {
+            *b = if self.handles(at) {
+                let rel = at - self.offset;
+                self.dword(rel & !3).to_le_bytes()[usize::from(rel & 3)]
+            } else {
+                0
+            };
+        }
+    }
+
+    /// A trapped guest configuration write of `data` at `offset` (1, 2 or 4 bytes; bytes
+    /// outside the capability are ignored). Register semantics follow [`crate::fields`]:
+    /// read-only and reserved bits are ignored; see [`ControlChange::Refused`] for Control.
+    pub fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, Error> {
+        let mut effect = Effect::default();
+        let mut dwords: Vec<(u16, u32, u32)> = Vec::new();
+        for (at, b) in (offset..).zip(data) {
+            if !self.handles(at) {
+                continue;
+            }
+            let rel = at - self.offset;
+            let lane = 8 * u32::from(rel & 3);
+            match dwords.last_mut() {
+                Some((r, v, m)) if *r == rel & !3 => {
+                    *v |= u32::from(*b) << lane;
+                    *m |= 0xff << lane;
+                }
+                _ => dwords.push((rel & !3, u32::from(*b) << lane, 0xff << lane)),
+            }
+        }
+        for (rel, value, lanes) in dwords {
+            let merged = (self.dword(rel) & !lanes) | value;
+            match rel {
+                0 | 4 => {} // header RO, Capability HwInit
+                8 => effect.control = Some(self.write_control(merged, &mut effect)?),
+                _ => self.write_entries(rel, merged, lanes, &mut effect)?,
+            }
+        }
+        Ok(effect)
+    }
+
+    /// The entries of the table dword at `rel` whose byte lanes were written.
+    fn write_entries(
+        &mut self,
+        rel: u16,
+        merged: u32,
+        lanes: u32,
+        effect: &mut Effect,
+    ) -> Result<(), Error> {
+        let first = (rel - 0xc) / 2;
+        let rw = fields::entry_rw_mask(self.vcap.cap.ext);
+        let mut changed = Vec::new();
+        for (k, index) in [(0u32, first), (1, first + 1)] {
+            if (lanes >> (16 * k)) & 0xffff == 0 || usize::from(index) >= self.table.len() {
+                continue;
+            }
+            changed.push((index, (merged >> (16 * k)) as u16 & rw));
+        }
+        self.set_guest_entries(&changed, effect)
+    }
+
+    /// A trapped guest write of Vector Control of MSI-X entry `vector` (the VMM traps the MSI-X
+    /// table). The ST half (31:16) is this layer's when the table lives in MSI-X; bit 0 is the
+    /// VMM's.
+    pub fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<MsixWrite, Error> {
+        let mut effect = Effect::default();
+        let in_msix = self.vcap.cap.location == StLocation::MsiX;
+        let st = (value >> 16) as u16 & fields::vector_control_st_mask(in_msix);
+        if in_msix && usize::from(vector) < self.table.len() {
+            self.set_guest_entries(&[(vector, st)], &mut effect)?;
+        }
+        let mask_bit = fields::mask(fields::VECTOR_CONTROL_WITH_ST, 0xc, Attr::Rw) & 1;
+        Ok(MsixWrite {
+            masked: value & mask_bit != 0,
+            effect,
+        })
+    }
+
+    /// The ST half of Vector Control of `vector` as the guest reads it (the VMM merges its own
+    /// mask bit into bits 15:0).
+    pub fn read_vector_control_st(&self, vector: u16) -> u16 {
+        if self.vcap.cap.location != StLocation::MsiX {
+            return 0;
+        }
+        self.table.get(usize::from(vector)).copied().unwrap_or(0)
+    }
+
+    /// The VMM enabled host MSI-X vectors `0..count` (its `VFIO_DEVICE_SET_IRQS`): entries of
+    /// a table in MSI-X can be programmed only on enabled vectors, so the ones waiting are
+    /// programmed now (one batched call).
+    pub fn host_msix_enabled(&mut self, count: u32) -> Result<Effect, Error> {
+        self.host_vectors = count;
+        self.dev.note_msix_vectors(count);
+        if self.vcap.cap.location != StLocation::MsiX {
+            return Ok(Effect::default());
+        }
+        // The kernel re-allocated the vectors: what their Vector Control words hold now is
+        // its business, so every entry is programmed again.
+        self.host.iter_mut().for_each(|h| *h = HostEntry::Unknown);
+        let mut effect = Effect::default();
+        self.sync_all(&mut effect)?;
+        Ok(effect)
+    }
+
+    /// The VMM is about to change the host's MSI-X vectors (its `VFIO_DEVICE_SET_IRQS`): every
+    /// entry this layer programmed on a vector that may go away is cleared first (one batched
+    /// call), because the kernel cannot reach the table entry of a vector that is not enabled
+    /// and a tag left there would outlive the vCPU's pinning. While the guest has TPH off the
+    /// host is enabled just for that clear and disabled again: clearing is allowed at any time,
+    /// programming tags only while the guest has TPH on. Follow with
+    /// [`VirtualTph::host_msix_enabled`].
+    pub fn host_msix_will_change(&mut self) -> Result<Effect, Error> {
+        let mut effect = Effect::default();
+        if self.vcap.cap.location != StLocation::MsiX {
+            return Ok(effect);
+        }
+        let clear: Vec<u16> = (0..self.vcap.entries)
+            .filter(|i| self.programmable(*i))
+            .filter(|i| !matches!(self.host.get(usize::from(*i)), Some(HostEntry::Clear)))
+            .collect();
+        if clear.is_empty() {
+            return Ok(effect);
+        }
+        let enabled_here = self.host_mode.is_none();
+        if enabled_here {
+            self.host_call(&mut effect);
+            self.dev.enable(Mode::Iv).map_err(Error::host("enable"))?;
+        }
+        self.host_call(&mut effect);
+        let cleared = self.dev.clear_entries(&clear);
+        match cleared {
+            Ok(()) => self.note_host(&[], &clear),
+            Err(_) => self.forget_host(&[], &clear),
+        }
+        if enabled_here {
+            self.host_call(&mut effect);
+            self.dev.disable().map_err(Error::host("disable"))?;
+        }
+        cleared.map_err(Error::host("steering table clearing"))?;
+        Ok(effect)
+    }
+
+    /// Re-pins `vcpu` to `host_cpu` (`None`: unpinned). Every entry holding one of its tags is
+    /// re-targeted in one batched call (cleared while unpinned).
+    pub fn pin(&mut self, vcpu: u32, host_cpu: Option<u32>) -> Result<Effect, Error> {
+        let vcpus = self.space.vcpus();
+        if self.cfg.unsafe_ds && self.vcap.cap.ds {
+            return Err(Error::FixedPinning);
+        }
+        if host_cpu == Some(tph_abi::CPU_CLEAR) {
+            return Err(Error::ClearValueAsCpu(tph_abi::CPU_CLEAR));
+        }
+        let slot = self
+            .cfg
+            .pins
+            .get_mut(vcpu as usize)
+            .ok_or(Error::NoSuchVcpu { vcpu, vcpus })?;
+        *slot = host_cpu;
+        let mut effect = Effect::default();
+        let width = self.width();
+        let owned: Vec<u16> = (0u16..)
+            .zip(&self.table)
+            .filter(|(_, t)| {
+                width.is_some_and(|w| matches!(self.space.decode(**t, w), Decoded::Vcpu { vcpu: v, .. } if v == vcpu))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        self.sync(&owned, &mut effect)?;
+        Ok(effect)
+    }
+
+    /// The guest plays itself (tools and tests): a raw write of `value` into its ST entry
+    /// `index` wherever the table lives (a 16-bit config write into the capability, or the ST
+    /// half of Vector Control with the vector unmasked). Error for an index beyond the table.
+    pub fn write_guest_entry(&mut self, index: u16, value: u16) -> Result<Effect, Error> {
+        if usize::from(index) >= self.table.len() {
+            return Err(Error::NoSuchEntry {
+                index,
+                entries: self.vcap.entries,
+            });
+        }
+        match self.vcap.cap.location {
+            StLocation::Capability => {
+                let at = self.offset + tph_regs::tph::TPH_TABLE as u16 + 2 * index;
+                self.write_config(at, &value.to_le_bytes())
+            }
+            _ => Ok(self
+                .write_vector_control(index, u32::from(value) << 16)?
+                .effect),
+        }
+    }
+
+    /// The guest plays itself: writes `mode` into Control with the widest requester type its
+    /// root port completes (TPH Requester Enable 3 on an extended path, else 1), or Control 0
+    /// for `None`.
+    pub fn write_guest_control(&mut self, mode: Option<StMode>) -> Result<Effect, Error> {
+        let value = match mode {
+            None => 0,
+            Some(mode) => TphControl {
+                mode,
+                enable: if self.extended() {
+                    ReqEnable::ExtTph
+                } else {
+                    ReqEnable::Tph
+                },
+                other_bits: 0,
+            }
+            .to_bits(),
+        };
+        let at = self.offset + TPH_CTRL as u16;
+        self.write_config(at, &value.to_le_bytes())
+    }
+
+    /// The tag width the guest enabled, `None` while its TPH is off.
+    pub fn guest_width(&self) -> Option<Width> {
+        self.width()
+    }
+
+    /// The tag width the guest enabled, `None` while its TPH is off.
+    fn width(&self) -> Option<Width> {
+        match TphControl::from_bits(self.control).enable {
+            ReqEnable::Tph => Some(Width::Bits8),
+            ReqEnable::ExtTph => Some(Width::Bits16),
+            _ => None,
+        }
+    }
+
+    /// Stores guest entry values, counts foreign tags, programs the host when enabled.
+    fn set_guest_entries(
+        &mut self,
+        writes: &[(u16, u16)],
+        effect: &mut Effect,
+    ) -> Result<(), Error> {
+        let width = self.width().unwrap_or(if self.vcap.cap.ext {
+            Width::Bits16
+        } else {
+            Width::Bits8
+        });
+        let mut indexes = Vec::with_capacity(writes.len());
+        for &(index, value) in writes {
+            if let Some(slot) = self.table.get_mut(usize::from(index)) {
+                *slot = value;
+                indexes.push(index);
+                effect.entries.push(index);
+            }
+            if let Decoded::Foreign(tag) = self.space.decode(value, width) {
+                self.stats.foreign_tags += 1;
+                effect.foreign.push(Foreign { index, tag });
+            }
+        }
+        self.sync(&indexes, effect)
+    }
+
+    /// What the host entry `index` should hold now (`None`: the host is not programmed).
+    fn desired(&self, index: u16) -> Option<HostEntry> {
+        let ctrl = TphControl::from_bits(self.control);
+        let width = self.width()?;
+        if ctrl.mode == StMode::NoSt {
+            return Some(HostEntry::Clear);
+        }
+        let raw = self.table.get(usize::from(index)).copied()?;
+        Some(match self.space.decode(raw, width) {
+            Decoded::Vcpu { vcpu, mem } => match self.cfg.pins.get(vcpu as usize) {
+                Some(Some(cpu)) => HostEntry::Cpu(*cpu, mem),
+                // Unpinned policy: cleared until pinned.
+                _ => HostEntry::Clear,
+            },
+            Decoded::None | Decoded::Foreign(_) => HostEntry::Clear,
+        })
+    }
+
+    /// The host can take a SET_ST for `index` now.
+    fn programmable(&self, index: u16) -> bool {
+        match self.vcap.cap.location {
+            StLocation::Capability => usize::from(index) < self.table.len(),
+            StLocation::MsiX => u32::from(index) < self.host_vectors,
+            _ => false,
+        }
+    }
+
+    fn sync_all(&mut self, effect: &mut Effect) -> Result<(), Error> {
+        let all: Vec<u16> = (0..self.vcap.entries).collect();
+        self.sync(&all, effect)
+    }
+
+    /// Brings the host entries at `indexes` to what they should hold: one SET_ST batch for
+    /// the ones that differ, only while the host is enabled for this guest.
+    fn sync(&mut self, indexes: &[u16], effect: &mut Effect) -> Result<(), Error> {
+        if self.host_mode.is_none() {
+            return Ok(());
+        }
+        let (mut set, mut clear) = (Vec::new(), Vec::new());
+        for &i in indexes {
+            let Some(want) = self.desired(i).filter(|_| self.programmable(i)) else {
+                continue;
+            };
+            if self.host.get(usize::from(i)) == Some(&want) {
+                continue;
+            }
+            match want {
+                HostEntry::Cpu(cpu, mem) => set.push(Steer {
+                    index: i,
+                    cpu,
+                    mem: mem.into(),
+                }),
+                HostEntry::Clear => clear.push(i),
+                HostEntry::Unknown => {}
+            }
+        }
+        if set.is_empty() && clear.is_empty() {
+            return Ok(());
+        }
+        self.host_call(effect);
+        match self.dev.program(&set, &clear) {
+            Ok(()) => {
+                self.note_host(&set, &clear);
+                Ok(())
+            }
+            Err(e) => {
+                self.forget_host(&set, &clear);
+                Err(Error::host("steering table programming")(e))
+            }
+        }
+    }
+
+    fn note_host(&mut self, set: &[Steer], clear: &[u16]) {
+        for s in set {
+            let mem = match s.mem {
+                tph_client::MemType::Volatile => Mem::Volatile,
+                tph_client::MemType::Persistent => Mem::Persistent,
+            };
+            if let Some(h) = self.host.get_mut(usize::from(s.index)) {
+                *h = HostEntry::Cpu(s.cpu, mem);
+            }
+        }
+        for i in clear {
+            if let Some(h) = self.host.get_mut(usize::from(*i)) {
+                *h = HostEntry::Clear;
+            }
+        }
+    }
+
+    /// After a failed batch: its entries are unknown; a failed hardware write made the kernel
+    /// turn TPH off (the client notices and says so).
+    fn forget_host(&mut self, set: &[Steer], clear: &[u16]) {
+        for i in set.iter().map(|s| s.index).chain(clear.iter().copied()) {
+            if let Some(h) = self.host.get_mut(usize::from(i)) {
+                *h = HostEntry::Unknown;
+            }
+        }
+        if self.dev.believed_mode().is_none() {
+            self.host_mode = None;
+        }
+    }
+
+    fn host_call(&mut self, effect: &mut Effect) {
+        effect.host_calls += 1;
+        self.stats.host_calls += 1;
+    }
+
+    /// The guest wrote Control (already merged with the bytes it did not write).
+    fn write_control(&mut self, merged: u32, effect: &mut Effect) -> Result<ControlChange, Error> {
+        let value = merged & fields::mask(fields::TPH, TPH_CTRL as u16, Attr::Rw);
+        let ctrl = TphControl::from_bits(value);
+        if !self.offers(&ctrl) {
+            self.stats.refused_controls += 1;
+            return Ok(ControlChange::Refused { value: merged });
+        }
+        let before = (self.control, self.width());
+        self.control = value;
+        if let Err(e) = self.apply_host_mode(effect) {
+            // The guest sees TPH off when the host could not follow.
+            let off = TphControl {
+                enable: ReqEnable::Disabled,
+                ..ctrl
+            };
+            self.control = off.to_bits();
+            return Err(e);
+        }
+        self.sync_all(effect)?;
+        Ok(match self.width() {
+            None if before.1.is_some() => ControlChange::Disabled,
+            Some(width) if before != (value, Some(width)) => ControlChange::Enabled {
+                mode: ctrl.mode,
+                width,
+            },
+            _ => ControlChange::Unchanged,
+        })
+    }
+
+    /// The virtual device offers this mode and requester type (reserved values never).
+    fn offers(&self, ctrl: &TphControl) -> bool {
+        let cap = &self.vcap.cap;
+        let mode = match ctrl.mode {
+            StMode::NoSt => cap.no_st,
+            StMode::InterruptVector => cap.iv,
+            StMode::DeviceSpecific => cap.ds,
+            StMode::Reserved(_) => false,
+        };
+        let enable = match ctrl.enable {
+            ReqEnable::Disabled => true,
+            ReqEnable::Tph => self.vcap.completer.field() >= 1,
+            ReqEnable::ExtTph => cap.ext,
+            ReqEnable::Reserved => false,
+        };
+        mode && enable
+    }
+
+    /// The host mode the guest's Control asks for: IV for IV, and for No-ST when the host has
+    /// IV (every entry then cleared: each request carries tag 0, as No-ST does); DS for DS.
+    fn wanted_host_mode(&self) -> Option<Mode> {
+        self.width()?;
+        match TphControl::from_bits(self.control).mode {
+            StMode::InterruptVector => Some(Mode::Iv),
+            StMode::NoSt if self.vcap.cap.iv => Some(Mode::Iv),
+            StMode::DeviceSpecific => Some(Mode::Ds),
+            _ => None,
+        }
+    }
+
+    /// Guest enable/disable become host enable/disable (a mode change is both).
+    fn apply_host_mode(&mut self, effect: &mut Effect) -> Result<(), Error> {
+        let want = self.wanted_host_mode();
+        if want == self.host_mode {
+            return Ok(());
+        }
+        if self.host_mode.is_some() {
+            self.host_call(effect);
+            self.dev.disable().map_err(Error::host("disable"))?;
+            self.host_mode = None;
+        }
+        if let Some(mode) = want {
+            self.host_call(effect);
+            self.dev.enable(mode).map_err(Error::host("enable"))?;
+            self.host_mode = Some(mode);
+        }
+        Ok(())
+    }
+
+    /// The guest-visible state, for migration (see [`crate::state::VmState`]).
+    pub fn save(&self) -> crate::state::VmState {
+        crate::state::VmState {
+            vcpus: self.space.vcpus(),
+            capability: self.vcap.cap.to_bits(),
+            control: self.control,
+            table: self.table.clone(),
+        }
+    }
+
+    /// Builds the virtual device on the destination host (`dev`, `cfg` with that host's
+    /// pinning) and restores the guest-visible `state`; when the guest had TPH enabled, the host
+    /// is enabled and every programmable entry programmed (one batched call). Refused when the
+    /// guest would see another capability or another vCPU count.
+    pub fn restore(
+        dev: TphDevice<B>,
+        cfg: VmConfig,
+        state: &crate::state::VmState,
+    ) -> Result<Self, Error> {
+        let mut v = Self::new(dev, cfg)?;
+        state.check_fits(v.space.vcpus(), v.vcap.cap.to_bits(), v.table.len())?;
+        let control = TphControl::from_bits(state.control);
+        let rw = fields::mask(fields::TPH, TPH_CTRL as u16, Attr::Rw);
+        if state.control & !rw != 0 || !v.offers(&control) {
+            return Err(Error::StateMismatch(format!(
+                "Control {:#x} is not a value this device accepts",
+                state.control
+            )));
+        }
+        // Entries as the register semantics would have kept them.
+        let entry_rw = match v.vcap.cap.location {
+            StLocation::MsiX => fields::vector_control_st_mask(true),
+            _ => fields::entry_rw_mask(v.vcap.cap.ext),
+        };
+        v.table = state.table.iter().map(|e| e & entry_rw).collect();
+        v.control = state.control;
+        let mut effect = Effect::default();
+        v.apply_host_mode(&mut effect)?;
+        v.sync_all(&mut effect)?;
+        Ok(v)
+    }
+}
+
+fn header_bytes(config: &[u8], offset: u16) -> [u8; 4] {
+    let at = usize::from(offset);
+    config
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; 4])
+}

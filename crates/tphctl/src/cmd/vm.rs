@@ -1,0 +1,480 @@
+//! `tphctl vm SOURCE BDF --pin VCPU:PCPU,...`: an interactive view of the VM layer
+//! (`tph-vmm`) for VMM developers. The device of an emulated host is passed through to a VM
+//! whose vCPUs are pinned as given; commands on stdin act as the guest (raw register writes to
+//! the virtual device, its firmware's `_DSM`) or, for `pin`, as the VMM; `guest` and `host`
+//! show both sides of the translation.
+
+use std::io::{BufRead, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use serde_json::{json, Map, Value};
+use tph_acpi::{AmlSource, MemType, SteeringTagSource, TagWidth};
+use tph_client::{Errno, Revision, TphDevice};
+use tph_emu::EmulatedBackend;
+use tph_kernel::{Host, HostOptions, KernelAbi};
+use tph_regs::machine::{Bdf, Machine};
+use tph_regs::tph::{StMode, Upstream};
+use tph_vmm::ssdt::{self, SsdtSpec};
+use tph_vmm::vtag::Width;
+use tph_vmm::{ControlChange, VirtualTph, VmConfig};
+
+use super::{CliError, CmdResult, Found};
+
+/// Arguments of `tphctl vm`.
+#[derive(clap::Args, Debug)]
+#[command(
+    group(clap::ArgGroup::new("source").required(true).args(["dump", "emulated"])),
+    after_long_help = "Commands (one per line on stdin; guest side unless noted): \
+    dsm VCPU[:vm|pm] (the guest firmware's tag for that vCPU, in the width the guest enabled, \
+    else the widest the path allows) | enable iv|ds|ns | disable | irqs N (guest enables MSI-X \
+    vectors 0..N-1; the VMM follows on the host) | write INDEX TAG (raw tag into the guest's ST \
+    entry, in the capability or in Vector Control) | pin VCPU:PCPU|none (host side: the VMM \
+    re-pins) | guest (Control and table as the guest reads them) | host (the physical device's \
+    Control and table). Lines starting with # are skipped.\n\
+    --json: one object per command with `cmd`, `ok`, `errno` (name or null), `error` (message \
+    or null), `host_calls` for commands that may call the host, `tag` (number, null when the \
+    firmware marks it invalid) for dsm, `foreign` for write, `control` and `st_table` \
+    (numbers) for guest and host.\n\
+    Exit status 1 when BDF is not in the machine, 2 when the VM cannot be set up."
+)]
+pub struct Args {
+    /// Emulate the machine read from this `lspci -xxxx` dump.
+    #[arg(long, value_name = "FILE")]
+    dump: Option<PathBuf>,
+    /// Emulate the built-in default machine.
+    #[arg(long)]
+    emulated: bool,
+    /// The device passed through, as lspci prints it: 02:00.0 or 0000:02:00.0.
+    bdf: String,
+    /// vCPU pinning: VCPU:PCPU pairs, comma-separated (vCPUs not named are unpinned).
+    #[arg(long, value_name = "VCPU:PCPU,...", required = true)]
+    pin: String,
+    /// vCPUs of the VM [default: the highest pinned vCPU + 1].
+    #[arg(long, value_name = "N")]
+    vcpus: Option<u32>,
+    /// Emulated host: number of present CPUs (default 8).
+    #[arg(long, value_name = "N")]
+    cpus: Option<u32>,
+    /// The emulated host's kernel interface: v7 (VFIO_DEVICE_PCI_TPH) or feature
+    /// (VFIO_DEVICE_FEATURE_TPH_ST) [default: v7].
+    #[arg(long, value_name = "REV")]
+    kernel_abi: Option<Revision>,
+    /// Host vfio-pci enable_unsafe_tph_ds_mode=1, and the VMM's unsafe option: Device Specific
+    /// mode is shown to the guest and the pinning is fixed.
+    #[arg(long)]
+    unsafe_ds_mode: bool,
+    /// One JSON object per command instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> CmdResult {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let found = start(&args, &mut stdin.lock(), &mut out)?;
+    out.flush()
+        .map_err(|e| CliError::new("writing output", e))?;
+    Ok(found)
+}
+
+fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResult {
+    let abi = match args.kernel_abi.unwrap_or(Revision::V7) {
+        Revision::V7 => KernelAbi::V7,
+        Revision::Feature => KernelAbi::Feature,
+        Revision::Unknown => {
+            return Err(CliError::new("vm", "--kernel-abi takes v7 or feature"));
+        }
+    };
+    let host = build_host(args, abi)?;
+    let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new("vm", e))?;
+    if host.machine().function(bdf).is_none() {
+        eprintln!("tphctl: vm: no device {} in the machine", args.bdf);
+        return Ok(Found::No);
+    }
+    let context = format!("vm {bdf}");
+    let cfg = vm_config(args, host.machine(), bdf).map_err(|e| CliError::new(&context, e))?;
+    let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
+    let revision = match abi {
+        KernelAbi::V7 => Revision::V7,
+        KernelAbi::Feature => Revision::Feature,
+    };
+    let dev =
+        TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
+    let vm = Vm::new(dev, cfg).map_err(|e| CliError::new(&context, e))?;
+    serve(vm, args.json, input, out)
+}
+
+fn build_host(args: &Args, abi: KernelAbi) -> Result<Host, CliError> {
+    let mut options = HostOptions {
+        unsafe_ds: args.unsafe_ds_mode,
+        abi,
+        ..HostOptions::default()
+    };
+    if let Some(n) = args.cpus {
+        options.cpus = n;
+    }
+    match &args.dump {
+        None => Ok(Host::with_default_machine(options)),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::new(format!("reading {}", path.display()), e))?;
+            let machine = tph_regs::dump::parse_lspci_dump(&text)
+                .map_err(|e| CliError::new(format!("dump {}", path.display()), e))?;
+            Ok(Host::new(machine, options))
+        }
+    }
+}
+
+/// What sits above `bdf` on the host: what a VMM reads from sysfs before passing it through.
+fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
+    if machine.is_rciep(bdf) {
+        return Upstream::RcIntegrated;
+    }
+    match machine.root_port_of(bdf).and_then(|p| machine.function(p)) {
+        Some(port) => Upstream::RootPort(
+            port.express()
+                .and_then(|e| e.completer())
+                .unwrap_or(tph_regs::tph::CompleterSupport::None),
+        ),
+        None => Upstream::NoRootPort,
+    }
+}
+
+fn parse_pins(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    text.split(',')
+        .map(|p| {
+            let (v, c) = p
+                .split_once(':')
+                .ok_or_else(|| format!("pin {p:?} is not VCPU:PCPU"))?;
+            Ok((number(v)?, number(c)?))
+        })
+        .collect()
+}
+
+fn vm_config(args: &Args, machine: &Machine, bdf: Bdf) -> Result<VmConfig, String> {
+    let pins = parse_pins(&args.pin)?;
+    let needed = pins.iter().map(|(v, _)| v + 1).max().unwrap_or(1);
+    let vcpus = args.vcpus.unwrap_or(needed);
+    let mut cfg = VmConfig::new(vcpus)
+        .with_pins(&pins)
+        .map_err(|e| e.to_string())?;
+    cfg.host_upstream = upstream(machine, bdf);
+    cfg.unsafe_ds = args.unsafe_ds_mode;
+    Ok(cfg)
+}
+
+fn number(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let parsed = match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("{s:?} is not a number"))
+}
+
+/// The VM: the virtual device, the guest firmware, the eventfds the VMM wired to MSI-X.
+struct Vm {
+    vtph: VirtualTph<EmulatedBackend>,
+    firmware: AmlSource,
+    irqs: Vec<OwnedFd>,
+}
+
+impl Vm {
+    fn new(
+        dev: TphDevice<EmulatedBackend>,
+        cfg: VmConfig,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let vtph = VirtualTph::new(dev, cfg)?;
+        let spec = SsdtSpec {
+            bridge: "\\_SB.PCI0".into(),
+            uids: vtph.config().uids.clone(),
+            extended: vtph.extended(),
+        };
+        let table =
+            ssdt::generate(&spec, &vtph.tag_space()).ok_or("the SSDT cannot be generated")?;
+        let firmware = AmlSource::from_tables(&[&ssdt::bridge_dsdt(), &table])?;
+        Ok(Self {
+            vtph,
+            firmware,
+            irqs: Vec::new(),
+        })
+    }
+}
+
+/// One command's answer.
+enum Data {
+    /// Done; how many host calls it took.
+    Done { host_calls: u32 },
+    /// A write to the ST table: host calls, and whether the tag named no vCPU.
+    Write { host_calls: u32, foreign: bool },
+    /// A firmware tag (None: marked invalid).
+    Tag(Option<u16>),
+    /// Control and table.
+    Regs { control: u32, st_table: Vec<u16> },
+}
+
+struct Failure {
+    errno: Option<Errno>,
+    message: String,
+}
+
+impl From<tph_vmm::Error> for Failure {
+    fn from(e: tph_vmm::Error) -> Self {
+        Self {
+            errno: e.errno(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            errno: None,
+            message,
+        }
+    }
+}
+
+/// Answers every command; as `session`, the exit status says whether any failed (2), and
+/// stderr names their line numbers once.
+fn serve(mut vm: Vm, json: bool, input: &mut impl BufRead, out: &mut impl Write) -> CmdResult {
+    let (mut commands, mut failed) = (0usize, Vec::new());
+    for (number, line) in (1..).zip(input.lines()) {
+        let line = line.map_err(|e| CliError::new("vm", e))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let result = execute(&mut vm, line);
+        commands += 1;
+        if result.is_err() {
+            failed.push(number);
+        }
+        let written = if json {
+            render_json(out, line, &result)
+        } else {
+            render_text(out, line, &result)
+        };
+        written
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::new("writing output", e))?;
+    }
+    if failed.is_empty() {
+        return Ok(Found::Yes);
+    }
+    eprintln!(
+        "tphctl: vm: {} of {commands} commands failed (line{} {})",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        super::session::line_list(&failed)
+    );
+    Ok(Found::Failed)
+}
+
+fn execute(vm: &mut Vm, line: &str) -> Result<Data, Failure> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["dsm", arg] => dsm(vm, arg),
+        ["enable", mode] => enable(vm, mode),
+        ["disable"] => control(vm, None),
+        ["irqs", n] => irqs(vm, number(n)?),
+        ["write", index, tag] => write(vm, number(index)?, number(tag)?),
+        ["pin", arg] => pin(vm, arg),
+        ["guest"] => Ok(Data::Regs {
+            control: vm.vtph.guest_control(),
+            st_table: vm.vtph.guest_table().to_vec(),
+        }),
+        ["host"] => {
+            let snap = vm.vtph.device().backend().device().snapshot();
+            Ok(Data::Regs {
+                control: snap.control.unwrap_or(0),
+                st_table: snap.st_table,
+            })
+        }
+        _ => Err(format!("unknown command {line:?} (see tphctl vm --help)").into()),
+    }
+}
+
+fn dsm(vm: &Vm, arg: &str) -> Result<Data, Failure> {
+    let (vcpu, mem) = match arg.split_once(':') {
+        None => (arg, MemType::Volatile),
+        Some((v, "vm")) => (v, MemType::Volatile),
+        Some((v, "pm")) => (v, MemType::Persistent),
+        Some((_, m)) => return Err(format!("memory type {m:?} is not vm or pm").into()),
+    };
+    let vcpu = number(vcpu)?;
+    let uid = vm
+        .vtph
+        .config()
+        .uids
+        .get(vcpu as usize)
+        .copied()
+        .ok_or_else(|| format!("the VM has no vCPU {vcpu}"))?;
+    let info = vm
+        .firmware
+        .st_info(uid)
+        .map_err(|e| format!("the guest firmware's _DSM failed: {e}"))?;
+    Ok(Data::Tag(info.tag(mem, guest_width(vm))))
+}
+
+/// The width the guest enabled, else the widest its path allows.
+fn guest_width(vm: &Vm) -> TagWidth {
+    match vm.vtph.guest_width() {
+        Some(Width::Bits8) => TagWidth::Bits8,
+        Some(Width::Bits16) => TagWidth::Bits16,
+        None if vm.vtph.extended() => TagWidth::Bits16,
+        None => TagWidth::Bits8,
+    }
+}
+
+fn enable(vm: &mut Vm, mode: &str) -> Result<Data, Failure> {
+    let mode = match mode {
+        "ns" => StMode::NoSt,
+        "iv" => StMode::InterruptVector,
+        "ds" => StMode::DeviceSpecific,
+        m => return Err(format!("unknown mode {m:?} (iv, ds or ns)").into()),
+    };
+    control(vm, Some(mode))
+}
+
+fn control(vm: &mut Vm, mode: Option<StMode>) -> Result<Data, Failure> {
+    let effect = vm.vtph.write_guest_control(mode)?;
+    if let Some(ControlChange::Refused { value }) = effect.control {
+        return Err(format!(
+            "the virtual device does not offer Control {value:#x}: the write was dropped"
+        )
+        .into());
+    }
+    Ok(Data::Done {
+        host_calls: effect.host_calls,
+    })
+}
+
+fn irqs(vm: &mut Vm, n: u32) -> Result<Data, Failure> {
+    let mut calls = vm.vtph.host_msix_will_change()?.host_calls;
+    let fds = (0..n)
+        .map(|_| tph_client::backend::eventfd())
+        .collect::<Result<Vec<OwnedFd>, Errno>>()
+        .map_err(|errno| Failure {
+            errno: Some(errno),
+            message: "creating eventfds".into(),
+        })?;
+    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    vm.vtph
+        .device_mut()
+        .enable_msix(&borrowed)
+        .map_err(|e| Failure {
+            errno: e.errno(),
+            message: e.to_string(),
+        })?;
+    vm.irqs = fds;
+    calls += vm.vtph.host_msix_enabled(n)?.host_calls;
+    Ok(Data::Done { host_calls: calls })
+}
+
+fn write(vm: &mut Vm, index: u32, tag: u32) -> Result<Data, Failure> {
+    let index = u16::try_from(index).map_err(|_| format!("index {index} is out of range"))?;
+    let tag = u16::try_from(tag).map_err(|_| format!("tag {tag:#x} does not fit 16 bits"))?;
+    let effect = vm.vtph.write_guest_entry(index, tag)?;
+    Ok(Data::Write {
+        host_calls: effect.host_calls,
+        foreign: !effect.foreign.is_empty(),
+    })
+}
+
+fn pin(vm: &mut Vm, arg: &str) -> Result<Data, Failure> {
+    let (v, c) = arg
+        .split_once(':')
+        .ok_or_else(|| format!("pin {arg:?} is not VCPU:PCPU"))?;
+    let cpu = match c {
+        "none" | "-" => None,
+        c => Some(number(c)?),
+    };
+    let effect = vm.vtph.pin(number(v)?, cpu)?;
+    Ok(Data::Done {
+        host_calls: effect.host_calls,
+    })
+}
+
+fn table_text(t: &[u16]) -> String {
+    let set: Vec<String> = t
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0)
+        .map(|(i, v)| format!("{i}={v:#06x}"))
+        .collect();
+    let shown = if set.is_empty() {
+        "all 0".to_string()
+    } else {
+        format!("{}, others 0", set.join(" "))
+    };
+    format!("{shown} ({} entries)", t.len())
+}
+
+fn render_text(out: &mut impl Write, cmd: &str, r: &Result<Data, Failure>) -> std::io::Result<()> {
+    writeln!(out, "> {cmd}")?;
+    match r {
+        Err(f) => match f.errno {
+            Some(e) => writeln!(out, "error: {} ({e})", f.message),
+            None => writeln!(out, "error: {}", f.message),
+        },
+        Ok(Data::Done { host_calls }) => writeln!(out, "ok; host calls {host_calls}"),
+        Ok(Data::Write {
+            host_calls,
+            foreign,
+        }) => {
+            let f = if *foreign {
+                "; foreign tag (no vCPU of this VM): host entry cleared"
+            } else {
+                ""
+            };
+            writeln!(out, "ok; host calls {host_calls}{f}")
+        }
+        Ok(Data::Tag(Some(t))) => writeln!(out, "tag {t:#06x}"),
+        Ok(Data::Tag(None)) => writeln!(out, "tag invalid (the firmware marks it invalid)"),
+        Ok(Data::Regs { control, st_table }) => {
+            writeln!(
+                out,
+                "control {control:#010x}; st_table {}",
+                table_text(st_table)
+            )
+        }
+    }
+}
+
+fn render_json(out: &mut impl Write, cmd: &str, r: &Result<Data, Failure>) -> std::io::Result<()> {
+    let mut m = Map::new();
+    m.insert("cmd".into(), json!(cmd));
+    m.insert("ok".into(), json!(r.is_ok()));
+    let (errno, error) = match r {
+        Err(f) => (json!(f.errno.map(|e| e.name())), json!(f.message)),
+        Ok(_) => (Value::Null, Value::Null),
+    };
+    m.insert("errno".into(), errno);
+    m.insert("error".into(), error);
+    match r {
+        Ok(Data::Done { host_calls }) => {
+            m.insert("host_calls".into(), json!(host_calls));
+        }
+        Ok(Data::Write {
+            host_calls,
+            foreign,
+        }) => {
+            m.insert("host_calls".into(), json!(host_calls));
+            m.insert("foreign".into(), json!(foreign));
+        }
+        Ok(Data::Tag(t)) => {
+            m.insert("tag".into(), json!(t));
+        }
+        Ok(Data::Regs { control, st_table }) => {
+            m.insert("control".into(), json!(control));
+            m.insert("st_table".into(), json!(st_table));
+        }
+        Err(_) => {}
+    }
+    writeln!(out, "{}", Value::Object(m))
+}
