@@ -405,7 +405,7 @@ impl VfioHostHandler {
             return Err(Errno(libc::EINVAL)); // already in a container
         }
         if !self.is_container(call, container) {
-            return Err(Errno::EBADF);
+            return Err(Errno(libc::EBADFD)); // mainline: "the FD passed is not recognized"
         }
         self.containers.entry(container).or_default().groups += 1;
         self.groups.insert(
@@ -436,24 +436,36 @@ impl VfioHostHandler {
         Ok(0)
     }
 
-    /// `VFIO_SET_IOMMU` on a container: a type1 IOMMU, once, with a group in it.
+    /// `VFIO_SET_IOMMU` on a container: once, with a group in it (else EINVAL), a type1 IOMMU
+    /// (else ENODEV, as `vfio_ioctl_set_iommu` when no driver offers the type).
     fn set_iommu(&mut self, call: &Trapped) -> Result<i32, Errno> {
         if !self.is_container(call, call.fd) {
             return Err(Errno(libc::ENOTTY));
         }
         let c = self.containers.entry(call.fd).or_default();
-        if c.groups == 0 || c.iommu || !TYPE1.contains(&call.arg) {
+        if c.groups == 0 || c.iommu {
             return Err(Errno(libc::EINVAL));
+        }
+        if !TYPE1.contains(&call.arg) {
+            return Err(Errno(libc::ENODEV)); // no IOMMU driver offers that type
         }
         c.iommu = true;
         Ok(0)
     }
 
-    /// `VFIO_GROUP_GET_DEVICE_FD`: the named device of this group, once the group is in a
-    /// container with its IOMMU type set.
+    /// `VFIO_GROUP_GET_DEVICE_FD`: the named device of this group (else ENODEV), once the
+    /// group is in a container with its IOMMU type set (else EINVAL), as mainline orders them.
     fn get_device_fd(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
         let Some(g) = self.group_of(call) else {
             return Reply::Fail(Errno(libc::ENOTTY));
+        };
+        let name = read_name(call, mem);
+        let Some(dev) = self
+            .devices
+            .iter()
+            .position(|d| d.group == g.group && name == d.bdf.to_string().as_bytes())
+        else {
+            return Reply::Fail(Errno::ENODEV); // no such device in this group
         };
         let ready = g
             .container
@@ -462,14 +474,6 @@ impl VfioHostHandler {
         if !ready {
             return Reply::Fail(Errno::EINVAL);
         }
-        let name = read_name(call, mem);
-        let Some(dev) = self
-            .devices
-            .iter()
-            .position(|d| d.group == g.group && name == d.bdf.to_string().as_bytes())
-        else {
-            return Reply::Fail(Errno::EINVAL);
-        };
         let file = self.device_file(dev);
         match (self.devices[dev].device.open(), file) {
             (Ok(fd), Ok(file)) => {
