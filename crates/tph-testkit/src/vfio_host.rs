@@ -1,14 +1,16 @@
-//! A whole VFIO host for a supervised, unmodified program: the ioctls that `vfio-ioctls` issues
-//! while opening a device (legacy container/group, or the device cdev bound to an iommufd), the
-//! device's region reads, and the TPH/MSI-X/reset calls, all answered by the kernel model
-//! (`tph-kernel`).
+//! A whole VFIO host for a supervised, unmodified program: the ioctls that `vfio-ioctls` (or
+//! any C driver) issues while opening devices (legacy container/group, or the device cdev bound
+//! to an iommufd), the devices' region reads and config writes, and the TPH/MSI-X/reset calls,
+//! all answered by the kernel model (`tph-kernel`).
 //!
-//! With [`FakeVfioTree`] (a `/sys` and `/dev` bind-mounted in the child's private mount
-//! namespace: vfio-pci's module parameter, the device bound to vfio-pci in IOMMU group 7,
-//! `/dev/vfio/vfio` and `/dev/vfio/7`; with [`FakeVfioTree::create_cdev`] also the device's
-//! `vfio-dev/vfio0` entry, `/dev/vfio/devices/vfio0` and `/dev/iommu`), a program such as
+//! With a [`FakeVfioTree`] (a `/sys` and `/dev` bind-mounted in the child's private mount
+//! namespace: vfio-pci's module parameter, each device bound to vfio-pci in its own IOMMU group,
+//! `/dev/vfio/vfio` and `/dev/vfio/<group>`; with a cdev also each device's `vfio-dev/vfioN`
+//! entry, `/dev/vfio/devices/vfioN` and `/dev/iommu`), a program such as
 //! `tphctl session --vfio BDF` runs its real-device path end to end, every VFIO call crossing
-//! the real syscall boundary.
+//! the real syscall boundary. [`VfioHostHandler::for_tree`] serves every device of a tree and
+//! tells the child's fds apart by the tree node they are open on;
+//! [`VfioHostHandler::new`] serves one device without a tree (group [`GROUP`]).
 //!
 //! On the cdev path the device fd is the child's own open of `/dev/vfio/devices/vfio0` (a plain
 //! file in the fake tree): the host adopts it as the device when the child binds it to the
