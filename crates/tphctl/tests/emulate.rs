@@ -441,3 +441,14 @@ fn emulate_legacy_opening_out_of_order_is_refused_step_by_step() {
                 get-device-fd ok\n";
     assert_eq!(stdout(&out), want);
 }
+
+#[test]
+fn emulate_keeps_the_machines_other_dev_entries_next_to_the_fake_vfio() {
+    let script = "echo hidden > /dev/null && test -c /dev/null && test -e /dev/vfio/vfio \
+                  && head -c 4 /dev/urandom | wc -c";
+    let Some(out) = emulate(&["--emulated", "--", "sh", "-c", script], b"") else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "4");
+}
