@@ -452,3 +452,34 @@ fn emulate_keeps_the_machines_other_dev_entries_next_to_the_fake_vfio() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "4");
 }
+
+#[test]
+fn emulate_dump_machine_and_cpus_are_what_the_program_sees() {
+    let dump = tests_dir("data/intel-dsa-pri-pasid.lspci");
+    let script = "ls /sys/bus/pci/devices; cat /sys/devices/system/cpu/present";
+    let args = [
+        "--dump",
+        dump.to_str().unwrap(),
+        "--cpus",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ];
+    let Some(out) = emulate(&args, b"") else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let machine = tph_regs::dump::parse_lspci_dump(&text).unwrap();
+    let host = Host::new(machine, HostOptions::default());
+    let functions = tph_testkit::emulate::tph_functions(&host);
+    assert!(!functions.is_empty(), "the DSA dump has a TPH function");
+    let mut want: String = functions
+        .iter()
+        .map(|(bdf, _)| format!("{bdf}\n"))
+        .collect();
+    want += "0-2\n";
+    assert_eq!(stdout(&out), want);
+}
