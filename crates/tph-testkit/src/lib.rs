@@ -1,5 +1,6 @@
-//! Test kit (never published): run a real, unmodified program whose VFIO calls cross the real
-//! syscall boundary and are answered by the kernel model.
+//! Test kit (never published on its own; it ships inside `tphctl` for `tphctl emulate`): run a
+//! real, unmodified program whose VFIO calls cross the real syscall boundary and are answered
+//! by the kernel model.
 //!
 //! - [`harness`]: a child process whose chosen ioctls (and whole syscalls) are trapped with
 //!   seccomp user notification and answered by an [`harness::IoctlHandler`] in this process.

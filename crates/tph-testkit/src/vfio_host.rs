@@ -1,14 +1,16 @@
-//! A whole VFIO host for a supervised, unmodified program: the ioctls that `vfio-ioctls` issues
-//! while opening a device (legacy container/group, or the device cdev bound to an iommufd), the
-//! device's region reads, and the TPH/MSI-X/reset calls, all answered by the kernel model
-//! (`tph-kernel`).
+//! A whole VFIO host for a supervised, unmodified program: the ioctls that `vfio-ioctls` (or
+//! any C driver) issues while opening devices (legacy container/group, or the device cdev bound
+//! to an iommufd), the devices' region reads and config writes, and the TPH/MSI-X/reset calls,
+//! all answered by the kernel model (`tph-kernel`).
 //!
-//! With [`FakeVfioTree`] (a `/sys` and `/dev` bind-mounted in the child's private mount
-//! namespace: vfio-pci's module parameter, the device bound to vfio-pci in IOMMU group 7,
-//! `/dev/vfio/vfio` and `/dev/vfio/7`; with [`FakeVfioTree::create_cdev`] also the device's
-//! `vfio-dev/vfio0` entry, `/dev/vfio/devices/vfio0` and `/dev/iommu`), a program such as
+//! With a [`FakeVfioTree`] (a `/sys` and `/dev` bind-mounted in the child's private mount
+//! namespace: vfio-pci's module parameter, each device bound to vfio-pci in its own IOMMU group,
+//! `/dev/vfio/vfio` and `/dev/vfio/<group>`; with a cdev also each device's `vfio-dev/vfioN`
+//! entry, `/dev/vfio/devices/vfioN` and `/dev/iommu`), a program such as
 //! `tphctl session --vfio BDF` runs its real-device path end to end, every VFIO call crossing
-//! the real syscall boundary.
+//! the real syscall boundary. [`VfioHostHandler::for_tree`] serves every device of a tree and
+//! tells the child's fds apart by the tree node they are open on;
+//! [`VfioHostHandler::new`] serves one device without a tree (group [`GROUP`]).
 //!
 //! On the cdev path the device fd is the child's own open of `/dev/vfio/devices/vfio0` (a plain
 //! file in the fake tree): the host adopts it as the device when the child binds it to the
@@ -405,7 +407,7 @@ impl VfioHostHandler {
             return Err(Errno(libc::EINVAL)); // already in a container
         }
         if !self.is_container(call, container) {
-            return Err(Errno::EBADF);
+            return Err(Errno(libc::EBADFD)); // mainline: "the FD passed is not recognized"
         }
         self.containers.entry(container).or_default().groups += 1;
         self.groups.insert(
@@ -436,24 +438,36 @@ impl VfioHostHandler {
         Ok(0)
     }
 
-    /// `VFIO_SET_IOMMU` on a container: a type1 IOMMU, once, with a group in it.
+    /// `VFIO_SET_IOMMU` on a container: once, with a group in it (else EINVAL), a type1 IOMMU
+    /// (else ENODEV, as `vfio_ioctl_set_iommu` when no driver offers the type).
     fn set_iommu(&mut self, call: &Trapped) -> Result<i32, Errno> {
         if !self.is_container(call, call.fd) {
             return Err(Errno(libc::ENOTTY));
         }
         let c = self.containers.entry(call.fd).or_default();
-        if c.groups == 0 || c.iommu || !TYPE1.contains(&call.arg) {
+        if c.groups == 0 || c.iommu {
             return Err(Errno(libc::EINVAL));
+        }
+        if !TYPE1.contains(&call.arg) {
+            return Err(Errno(libc::ENODEV)); // no IOMMU driver offers that type
         }
         c.iommu = true;
         Ok(0)
     }
 
-    /// `VFIO_GROUP_GET_DEVICE_FD`: the named device of this group, once the group is in a
-    /// container with its IOMMU type set.
+    /// `VFIO_GROUP_GET_DEVICE_FD`: the named device of this group (else ENODEV), once the
+    /// group is in a container with its IOMMU type set (else EINVAL), as mainline orders them.
     fn get_device_fd(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
         let Some(g) = self.group_of(call) else {
             return Reply::Fail(Errno(libc::ENOTTY));
+        };
+        let name = read_name(call, mem);
+        let Some(dev) = self
+            .devices
+            .iter()
+            .position(|d| d.group == g.group && name == d.bdf.to_string().as_bytes())
+        else {
+            return Reply::Fail(Errno::ENODEV); // no such device in this group
         };
         let ready = g
             .container
@@ -462,14 +476,6 @@ impl VfioHostHandler {
         if !ready {
             return Reply::Fail(Errno::EINVAL);
         }
-        let name = read_name(call, mem);
-        let Some(dev) = self
-            .devices
-            .iter()
-            .position(|d| d.group == g.group && name == d.bdf.to_string().as_bytes())
-        else {
-            return Reply::Fail(Errno::EINVAL);
-        };
         let file = self.device_file(dev);
         match (self.devices[dev].device.open(), file) {
             (Ok(fd), Ok(file)) => {

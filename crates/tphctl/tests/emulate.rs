@@ -411,3 +411,78 @@ fn emulate_two_devices_open_at_once_and_a_dup_keeps_a_device_open() {
     let want = format!("{a} table {ta}\n{b} table {tb}\n{a} table {ta}\n");
     assert_eq!(stdout(&out), want);
 }
+
+/// The container/group rules of the fake host (docs/decisions.md, "`tphctl emulate`"), each
+/// step of a C program's out-of-order opening answered as mainline VFIO answers it.
+#[test]
+fn emulate_legacy_opening_out_of_order_is_refused_step_by_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("vfio_order", dir.path()) else {
+        return;
+    };
+    let args = [
+        "--emulated",
+        "--",
+        exe.to_str().unwrap(),
+        "0000:02:00.0",
+        "0000:01:00.0",
+    ];
+    let Some(out) = emulate(&args, b"") else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let want = "get-device-fd-without-container errno EINVAL\n\
+                set-iommu-without-group errno EINVAL\n\
+                set-container-to-a-group-fd errno EBADFD\n\
+                set-container ok\n\
+                set-container-again errno EINVAL\n\
+                get-device-fd-without-iommu errno EINVAL\n\
+                set-iommu-not-type1 errno ENODEV\n\
+                set-iommu ok\n\
+                set-iommu-again errno EINVAL\n\
+                get-device-fd-of-another-group errno ENODEV\n\
+                get-device-fd ok\n";
+    assert_eq!(stdout(&out), want);
+}
+
+#[test]
+fn emulate_keeps_the_machines_other_dev_entries_next_to_the_fake_vfio() {
+    let script = "echo hidden > /dev/null && test -c /dev/null && test -e /dev/vfio/vfio \
+                  && head -c 4 /dev/urandom | wc -c";
+    let Some(out) = emulate(&["--emulated", "--", "sh", "-c", script], b"") else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "4");
+}
+
+#[test]
+fn emulate_dump_machine_and_cpus_are_what_the_program_sees() {
+    let dump = tests_dir("data/intel-dsa-pri-pasid.lspci");
+    let script = "ls /sys/bus/pci/devices; cat /sys/devices/system/cpu/present";
+    let args = [
+        "--dump",
+        dump.to_str().unwrap(),
+        "--cpus",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ];
+    let Some(out) = emulate(&args, b"") else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let machine = tph_regs::dump::parse_lspci_dump(&text).unwrap();
+    let host = Host::new(machine, HostOptions::default());
+    let functions = tph_testkit::emulate::tph_functions(&host);
+    assert!(!functions.is_empty(), "the DSA dump has a TPH function");
+    let mut want: String = functions
+        .iter()
+        .map(|(bdf, _)| format!("{bdf}\n"))
+        .collect();
+    want += "0-2\n";
+    assert_eq!(stdout(&out), want);
+}
