@@ -52,8 +52,10 @@ impl SourceArgs {
 
     /// Tells the user (on stderr) that nothing with a TPH capability was found, and how many
     /// functions were read, so an empty answer is not mistaken for a failed read.
-    /// When some functions were read only in part (a plain user reading sysfs), "none" cannot
-    /// be told: the line says so instead, as lspci prints `<access denied>`.
+    ///
+    /// When some functions were read only in part (a plain user reading sysfs; a source's only
+    /// warnings are such short reads), "none" cannot be told: the line says so instead, as
+    /// lspci prints `<access denied>` (found on a real kernel: it used to claim "no function").
     pub fn report_none(&self, loaded: &Loaded) {
         let n = loaded.machine.functions.len();
         let short = loaded.warnings.len();
