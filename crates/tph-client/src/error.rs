@@ -306,7 +306,7 @@ pub enum Error {
         errno: Errno,
     },
     /// Opening a VFIO node was refused.
-    #[error("permission denied opening {}: only root may open it (fix: run as root, or as root: chown $USER {})", .path.display(), .path.display())]
+    #[error("permission denied opening {}: this user may not open it (fix: sudo chown $USER {})", .path.display(), .path.display())]
     PermissionDenied {
         /// The node.
         path: PathBuf,

@@ -108,33 +108,32 @@ fn find_package(series: Series) -> Result<(String, String), String> {
         .args(["show", META])
         .output()
         .map_err(|e| format!("running apt-cache: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    image_package(&String::from_utf8_lossy(&out.stdout), series).ok_or_else(|| {
+        format!(
+            "apt knows no {META} depending on linux-image-{}.*: run `bash .ci/guest-deps` (adds \
+             the backports suite, installs QEMU and busybox-static; as root)",
+            series.0
+        )
+    })
+}
+
+/// From `apt-cache show` of the metapackage: the first stanza's `linux-image-<series>.*`
+/// dependency, as (package, version).
+fn image_package(text: &str, series: Series) -> Option<(String, String)> {
     let prefix = format!("linux-image-{}.", series.0);
-    for stanza in text.split("\n\n") {
-        let field = |name: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(str::trim)
-        };
-        let Some(depends) = field("Depends:") else {
-            continue;
-        };
-        for dep in depends.split(',').map(str::trim) {
-            let pkg = dep.split_whitespace().next().unwrap_or("");
-            let ver = dep
-                .split_once("(=")
-                .map(|(_, v)| v.trim_end_matches(')').trim().to_string());
-            if let (true, Some(ver)) = (pkg.starts_with(&prefix), ver) {
-                return Ok((pkg.to_string(), ver));
-            }
-        }
-    }
-    Err(format!(
-        "apt knows no {META} depending on linux-image-{}.*: run `bash .ci/guest-deps` (adds the \
-         backports suite, installs QEMU and busybox-static; as root)",
-        series.0
-    ))
+    text.split("\n\n")
+        .filter_map(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Depends:")))
+        .flat_map(|depends| depends.split(','))
+        .find_map(|dep| {
+            let pkg = dep.split_whitespace().next()?;
+            let (_, ver) = dep.split_once("(=")?;
+            pkg.starts_with(&prefix).then(|| {
+                (
+                    pkg.to_string(),
+                    ver.trim_end_matches(')').trim().to_string(),
+                )
+            })
+        })
 }
 
 /// The unpacked kernel of `series`, fetched into `cache` on first use.
@@ -229,6 +228,34 @@ mod tests {
             "vfio_pci"
         );
         assert_eq!(module_name("kernel/virt/lib/irqbypass.ko"), "irqbypass");
+    }
+
+    /// The shape of `apt-cache show linux-image-cloud-amd64` on Debian 12 with backports.
+    const APT_SHOW: &str = "Package: linux-image-cloud-amd64\nVersion: 6.12.95-1~bpo12+1\n\
+        Depends: linux-image-6.12.95+deb12-cloud-amd64 (= 6.12.95-1~bpo12+1)\n\n\
+        Package: linux-image-cloud-amd64\nVersion: 6.1.192-3\n\
+        Depends: linux-image-6.1.0-57-cloud-amd64 (= 6.1.192-3)\n\n\
+        Package: linux-image-cloud-amd64\nVersion: 6.1.176-1\n\
+        Depends: linux-image-6.1.0-50-cloud-amd64 (= 6.1.176-1)\n";
+
+    #[test]
+    fn image_package_takes_the_first_stanza_of_the_series() {
+        assert_eq!(
+            image_package(APT_SHOW, DEBIAN_6_1),
+            Some((
+                "linux-image-6.1.0-57-cloud-amd64".into(),
+                "6.1.192-3".into()
+            ))
+        );
+        assert_eq!(
+            image_package(APT_SHOW, DEBIAN_6_12),
+            Some((
+                "linux-image-6.12.95+deb12-cloud-amd64".into(),
+                "6.12.95-1~bpo12+1".into()
+            ))
+        );
+        // "6.1" must not match a 6.12 package, nor "6.12" a 6.1 one.
+        assert_eq!(image_package(APT_SHOW, Series("6.2")), None);
     }
 
     #[test]

@@ -449,3 +449,43 @@ impl<'a> Checked<'a> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(out: &str) -> GuestRun {
+        let status = std::process::Command::new("true")
+            .status()
+            .expect("true runs");
+        GuestRun::parse(
+            DEBIAN_6_1,
+            out,
+            "console".into(),
+            qemu::Ended::Exited(status),
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn markers_split_outputs_and_statuses_per_scenario() {
+        let run = parsed(
+            "noise\r\n@@@GUEST 6.1.0-57-cloud-amd64 up 4.25\n@@@BEGIN a b\nline 1\nline 2\n\
+             @@@END a b 2\n@@@BEGIN c\n@@@END c 0\n@@@DONE up 9.0\n",
+        );
+        assert_eq!(run.release, "6.1.0-57-cloud-amd64");
+        assert_eq!(run.boot_seconds, 4.25);
+        assert!(run.finished);
+        let a = run.outcome("a b").status(2);
+        assert_eq!(a.output(), "line 1\nline 2\n");
+        assert_eq!(run.outcome("c").status(0).output(), "");
+    }
+
+    #[test]
+    #[should_panic(expected = "scenario d: the scenario did not finish")]
+    fn a_scenario_cut_off_by_the_deadline_fails_with_the_console() {
+        let run = parsed("@@@GUEST x up 1.0\n@@@BEGIN d\nhalf");
+        assert!(!run.finished);
+        run.outcome("d");
+    }
+}

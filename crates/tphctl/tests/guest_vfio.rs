@@ -95,9 +95,16 @@ fn vfio_guest(series: Series) -> Guest {
     );
     g.scenario(
         "not_root",
-        "ls -l /dev/vfio/$(basename $(readlink /sys/bus/pci/devices/0000:01:00.0/iommu_group))\n\
-         su -s /bin/sh user -c 'tphctl session --vfio 01:00.0 --kernel-abi v7 < /dev/null'\n\
-         echo \"status $?\"",
+        r#"ls -l /dev/vfio/$(basename $(readlink /sys/bus/pci/devices/0000:01:00.0/iommu_group))
+su -s /bin/sh user -c 'tphctl session --vfio 01:00.0 --kernel-abi v7 < /dev/null' > /tmp/msg 2>&1
+echo "status $?"
+cat /tmp/msg
+fix=$(sed -n 's/.*(fix: sudo \(.*\))$/\1/p' /tmp/msg)
+echo "running as root for user: $fix"
+USER=user sh -c "$fix"
+su -s /bin/sh user -c 'echo irqs 1 | tphctl session --vfio 01:00.0 --kernel-abi v7'
+echo "after the fix: status $?"
+"#,
     );
     g.scenario(
         "bdf_absent",
@@ -145,9 +152,10 @@ fn run(series: Series) -> Option<&'static GuestRun> {
 const NO_INTERFACE_V7: &str = "error: this kernel has no VFIO TPH interface: it answered the v7 \
     ioctl call with ENOTTY (25) (a kernel with the vfio-pci TPH series is needed; --kernel-abi \
     picks the revision)";
-const NO_INTERFACE_FEATURE: &str = "error: this kernel has no VFIO TPH interface: it answered the \
-    feature revision call with ENOTTY (25) (a kernel with the vfio-pci TPH series is needed; \
-    --kernel-abi picks the revision)";
+const NO_INTERFACE_FEATURE: &str = "error: this kernel has no VFIO TPH interface for this device: \
+    VFIO_DEVICE_FEATURE 13 (TPH_ST) answered ENOTTY (25) (a kernel without the vfio-pci TPH \
+    series, vfio-pci enable_unsafe_tph=0, no usable TPH capability, or a kernel that numbers the \
+    feature differently)";
 const NO_TPH: &str = "error: the device has no usable TPH capability (no capability, or the host \
     booted with pci=notph): ENODEV (19)";
 
@@ -278,7 +286,7 @@ fn group_not_viable_names_the_other_function_and_its_unbind(series: Series) {
     o.line("after the fix: status 0");
 }
 
-fn not_root_names_the_group_node_and_chown(series: Series) {
+fn not_root_names_the_group_node_and_the_chown_that_fixes_it(series: Series) {
     let Some(run) = run(series) else { return };
     let o = run.outcome("not_root").status(0);
     o.line("status 2");
@@ -289,10 +297,15 @@ fn not_root_names_the_group_node_and_chown(series: Series) {
         .unwrap_or("")
         .to_string();
     o.line(&format!(
-        "tphctl: session --vfio 01:00.0: permission denied opening {node}: only root may open \
-         it (fix: run as root, or as root: chown $USER {node})"
+        "tphctl: session --vfio 01:00.0: permission denied opening {node}: this user may not \
+         open it (fix: sudo chown $USER {node})"
     ));
     o.lacks("/dev/iommu");
+    // The named fix lets the plain user open the device and enable a vector.
+    o.line(&format!("running as root for user: chown $USER {node}"));
+    o.line("after the fix: status 0");
+    o.line("> irqs 1");
+    assert!(o.output().contains("> irqs 1\nok\n"), "{}", o.output());
 }
 
 fn bdf_absent_says_so(series: Series) {
@@ -305,14 +318,13 @@ fn bdf_absent_says_so(series: Series) {
 }
 
 /// The kernel refuses `VFIO_DEVICE_RESET` (EINVAL) for a device without a reset method; the
-/// session must say so. Ignored until the truthful real backend (issue 11 item 3) lands: the
-/// `vfio-ioctls` backend reports success whatever the kernel answers (run with `--ignored` to
-/// see it).
+/// session says so (the client resets through the raw ioctl and keeps the errno; the old
+/// `vfio-ioctls` path reported success whatever the kernel answered), and exits 2.
 fn reset_refused_by_the_kernel_is_reported(series: Series) {
     let Some(run) = run(series) else { return };
     let o = run.outcome("reset_refused").status(0);
     o.line("kernel reset methods: []");
-    o.line("status 0");
+    o.line("status 2");
     let text = o.output();
     assert!(
         !text.contains("> reset\nok\n"),
@@ -323,20 +335,6 @@ fn reset_refused_by_the_kernel_is_reported(series: Series) {
         reply.starts_with("error: ") && reply.contains("EINVAL (22)"),
         "{text}"
     );
-}
-
-mod pending_item_3 {
-    #[test]
-    #[ignore = "needs the truthful real backend (issue 11 item 3): vfio-ioctls hides the errno"]
-    fn debian_6_1_reset_refused_by_the_kernel_is_reported() {
-        super::reset_refused_by_the_kernel_is_reported(tph_guest::DEBIAN_6_1)
-    }
-
-    #[test]
-    #[ignore = "needs the truthful real backend (issue 11 item 3): vfio-ioctls hides the errno"]
-    fn debian_6_12_reset_refused_by_the_kernel_is_reported() {
-        super::reset_refused_by_the_kernel_is_reported(tph_guest::DEBIAN_6_12)
-    }
 }
 
 macro_rules! on_each_kernel {
@@ -351,6 +349,7 @@ macro_rules! on_each_kernel {
 }
 
 on_each_kernel!(
+    reset_refused_by_the_kernel_is_reported,
     type1_not_loaded_names_modprobe_and_the_fix_works,
     probe_says_unknown_and_opens_nothing,
     v7_forced_opens_enables_msix_and_reports_enotty_as_no_interface,
@@ -358,6 +357,6 @@ on_each_kernel!(
     bound_to_own_driver_names_the_rebind,
     bound_to_no_driver_names_the_bind,
     group_not_viable_names_the_other_function_and_its_unbind,
-    not_root_names_the_group_node_and_chown,
+    not_root_names_the_group_node_and_the_chown_that_fixes_it,
     bdf_absent_says_so,
 );
