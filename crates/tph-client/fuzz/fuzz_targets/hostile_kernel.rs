@@ -12,18 +12,19 @@ use tph_client::{CpuQuery, Errno, MemType, Mode, Revision, Steer, TphDevice};
 #[derive(Debug)]
 struct Hostile {
     input: Vec<u8>,
-    at: usize,
+    /// Read position (a `Cell`: config reads take `&self`).
+    at: std::cell::Cell<usize>,
 }
 
 impl Hostile {
-    fn take(&mut self, n: usize) -> &[u8] {
-        let start = self.at.min(self.input.len());
+    fn take(&self, n: usize) -> &[u8] {
+        let start = self.at.get().min(self.input.len());
         let end = (start + n).min(self.input.len());
-        self.at = end;
+        self.at.set(end);
         &self.input[start..end]
     }
 
-    fn answer(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+    fn answer(&self, arg: &mut [u8]) -> Result<i32, Errno> {
         let errno = self.take(1).first().copied().unwrap_or(0);
         let n = self.take(1).first().copied().unwrap_or(0) as usize;
         let bytes = self.take(n).to_vec();
@@ -61,7 +62,9 @@ impl Backend for Hostile {
 fn ops(dev: &mut TphDevice<Hostile>) {
     let _ = dev.capabilities();
     let _ = dev.enable(Mode::Iv);
-    let _ = dev.enable_msix(4);
+    let irqs: Vec<_> = (0..4).filter_map(|_| tph_client::backend::eventfd().ok()).collect();
+    let fds: Vec<_> = irqs.iter().map(std::os::fd::AsFd::as_fd).collect();
+    let _ = dev.enable_msix(&fds);
     let steer = [Steer { index: 0, cpu: 1, mem: MemType::Volatile }, Steer { index: 3, cpu: 99, mem: MemType::Persistent }];
     let _ = dev.set_entries(&steer);
     let _ = dev.clear_entries(&[0, 3, 9]);
@@ -77,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = abi::decode_entries(data, data.first().copied().unwrap_or(0) as usize);
     let _ = tph_client::abi::vfio::decode_msix_irq_count(data);
     for revision in [Revision::V7, Revision::Feature] {
-        let backend = Hostile { input: data.to_vec(), at: 0 };
+        let backend = Hostile { input: data.to_vec(), at: std::cell::Cell::new(0) };
         if let Ok(mut dev) = TphDevice::with_revision(backend, revision) {
             ops(&mut dev);
             let mut raw = data.to_vec();
