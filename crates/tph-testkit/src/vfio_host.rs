@@ -697,10 +697,10 @@ impl VfioHostHandler {
                 None => self.iommufd.attached = false, // detached as it is released
             }
         }
-        if let Some(g) = self.groups.remove(&call.fd) {
-            if let Some(c) = g.container.and_then(|c| self.containers.get_mut(&c)) {
-                c.groups = c.groups.saturating_sub(1);
-            }
+        if let Some(g) = self.groups.remove(&call.fd)
+            && let Some(c) = g.container.and_then(|c| self.containers.get_mut(&c))
+        {
+            c.groups = c.groups.saturating_sub(1);
         }
         self.containers.remove(&call.fd);
         if Some(call.fd) == self.iommufd.fd {

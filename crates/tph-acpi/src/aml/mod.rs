@@ -187,13 +187,12 @@ impl Aml {
             }),
             None => 0x0f,
         };
-        if sta & 1 != 0 {
-            if let Some(ini) = self
+        if sta & 1 != 0
+            && let Some(ini) = self
                 .child(node, "_INI")
                 .filter(|i| self.tree.path(*i) != "\\_SB_._INI")
-            {
-                self.init_call(ini);
-            }
+        {
+            self.init_call(ini);
         }
         sta & 0x9 != 0
     }

@@ -376,10 +376,10 @@ impl Tree {
         while self.nodes.len() > len.max(1) {
             let Some(n) = self.nodes.pop() else { break };
             let id = self.nodes.len();
-            if let Some(p) = self.nodes.get_mut(n.parent) {
-                if p.children.get(&n.seg) == Some(&id) {
-                    p.children.remove(&n.seg);
-                }
+            if let Some(p) = self.nodes.get_mut(n.parent)
+                && p.children.get(&n.seg) == Some(&id)
+            {
+                p.children.remove(&n.seg);
             }
         }
     }

@@ -481,7 +481,7 @@ fn unit_bits(def: &FieldDef) -> u64 {
 }
 
 /// The access units a field covers: (unit number, first field bit, end field bit) in region bits.
-fn units(def: &FieldDef) -> impl Iterator<Item = (u64, u64, u64)> {
+fn units(def: &FieldDef) -> impl Iterator<Item = (u64, u64, u64)> + use<> {
     let ub = unit_bits(def);
     let (start, end) = (def.bit_off, def.bit_off.saturating_add(def.bit_len));
     let first = start / ub;

@@ -135,13 +135,13 @@ impl Limits {
             _ => return None,
         };
         let mut why = Vec::new();
-        if let (Some(i), Some(n)) = (entries.into_iter().find(|&i| past(i)), self.st_entries) {
-            if !message.contains(&format!("index {i} ")) {
-                why.push(format!(
-                    "index {i} is past the {n}-entry ST table (0-{})",
-                    n - 1
-                ));
-            }
+        if let (Some(i), Some(n)) = (entries.into_iter().find(|&i| past(i)), self.st_entries)
+            && !message.contains(&format!("index {i} "))
+        {
+            why.push(format!(
+                "index {i} is past the {n}-entry ST table (0-{})",
+                n - 1
+            ));
         }
         if let (Some(c), Some(n)) = (cpus.into_iter().find(|&c| cpu_out(c)), self.cpus) {
             match message.contains(&format!("CPU {c} ")) {
