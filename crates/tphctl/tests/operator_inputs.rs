@@ -399,6 +399,24 @@ fn session_get_st_in_iv_mode_says_it_needs_ds_mode() {
     );
 }
 
+#[test]
+fn session_set_st_says_when_firmware_gave_no_tag_and_tag_0_was_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fw = dir.path().join("fw.txt");
+    // UID 0: no valid bit at all; UID 1: a valid 8-bit VM tag 0x15 (firmware-dsm.md bits).
+    std::fs::write(&fw, "0 0x0\n1 0x1501\n").expect("write");
+    let out = tphctl_stdin(
+        &["session", "--emulated", "02:00.0", "--firmware", s(&fw)],
+        b"enable iv\nset-st 0=1\nset-st 1=0 2=1\n",
+    );
+    assert_eq!(
+        stdout(&out),
+        "> enable iv\nok\n> set-st 0=1\nok\n> set-st 1=0 2=1\nok\nwarning: firmware has no \
+         valid 8-bit tag for entry 1 (CPU 0 vm): tag 0 written (no steering)\n"
+    );
+    assert_eq!(out.status.code(), Some(0), "a warning is not a failure");
+}
+
 // 5. One vocabulary; runs folded.
 
 #[test]

@@ -27,7 +27,7 @@ use tph_regs::report::{tph_presence, TphPresence};
 use tph_regs::source::{read_dump_for, DUMP_FIX};
 
 use super::{CliError, CmdResult, Found};
-use exec::{run_line, Limits, Reply, SessionBackend};
+use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
 
 /// Arguments of `tphctl session`.
 #[derive(clap::Args, Debug)]
@@ -131,7 +131,13 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
             return Err(CliError::new(format!("session {bdf}"), why));
         }
     }
-    let limits = Limits::of(&f.config, Some(host.options().cpus));
+    let limits = Limits {
+        firmware: Some(HostFirmware {
+            source: Arc::clone(&host.options().firmware),
+            cpu_uids: host.options().cpu_uids.clone(),
+        }),
+        ..Limits::of(&f.config, Some(host.options().cpus))
+    };
     let context = format!("session {bdf}");
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let dev =
