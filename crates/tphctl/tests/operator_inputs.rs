@@ -84,6 +84,27 @@ fn list_on_a_256_byte_dump_says_unknown_once_with_a_count() {
 }
 
 #[test]
+fn list_and_show_on_a_256_byte_dump_match_the_golden_text() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Run in the folder, by relative name: the golden text names the file.
+    cut_to_256(&i350(), dir.path());
+    let mut text = String::new();
+    for args in [&["list"][..], &["show"], &["show", "01:00.0"]] {
+        let mut full = args.to_vec();
+        full.extend(["--dump", "short.lspci"]);
+        let out = common::tphctl(dir.path(), &full);
+        text += &format!(
+            "$ tphctl {} (status {:?})\n{}{}",
+            full.join(" "),
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    common::golden("unknown-i350-256.txt", &text);
+}
+
+#[test]
 fn show_json_on_a_256_byte_dump_carries_the_unknown_verdict_as_a_field() {
     let dir = tempfile::tempdir().expect("tmp");
     let short = cut_to_256(&dsa(), dir.path());
