@@ -71,7 +71,7 @@ pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {
 
 /// Reads a dump from `input` line by line, within `limits`.
 pub fn read_lspci_dump(input: impl BufRead, limits: DumpLimits) -> Result<Machine, Error> {
-    read_focused(input, limits, None)
+    read_focused(input, limits, Keep::All)
 }
 
 /// Reads a dump for work on one function, `focus`: every other endpoint keeps only its
@@ -82,16 +82,34 @@ pub fn read_lspci_dump_for(
     limits: DumpLimits,
     focus: Bdf,
 ) -> Result<Machine, Error> {
-    read_focused(input, limits, Some(focus))
+    read_focused(input, limits, Keep::Focus(focus))
 }
 
-fn read_focused(
+/// Reads a dump for TPH reports (`crate::report`): every endpoint keeps the bytes
+/// [`crate::report::report_extent`] says the verdict and the report read (bridges keep
+/// everything), so a machine of TPH endpoints takes a few hundred bytes a function instead of
+/// 4 KiB. Not for a full decode such as [`crate::lspci`].
+pub fn read_lspci_dump_for_reports(
     input: impl BufRead,
     limits: DumpLimits,
-    focus: Option<Bdf>,
 ) -> Result<Machine, Error> {
+    read_focused(input, limits, Keep::Reports)
+}
+
+/// What the reader keeps of each endpoint once it is complete (bridges keep everything).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// Every byte.
+    All,
+    /// Every byte of this function; the header of the others.
+    Focus(Bdf),
+    /// What the TPH verdict and report read.
+    Reports,
+}
+
+fn read_focused(input: impl BufRead, limits: DumpLimits, keep: Keep) -> Result<Machine, Error> {
     let mut reader = DumpReader::new(limits);
-    reader.focus = focus;
+    reader.keep = keep;
     let mut input = input;
     let mut buf = Vec::with_capacity(128);
     let mut total: u64 = 0;
@@ -153,8 +171,8 @@ struct DumpReader {
     device_line: usize,
     /// Whether a non-empty line of any kind was read (for the "empty dump" error).
     any_text: bool,
-    /// The one endpoint kept whole (see [`read_lspci_dump_for`]).
-    focus: Option<Bdf>,
+    /// What to keep of each endpoint.
+    keep: Keep,
 }
 
 impl DumpReader {
@@ -166,7 +184,7 @@ impl DumpReader {
             rows: Box::new([0; CONFIG_MAX / 16]),
             device_line: 0,
             any_text: false,
-            focus: None,
+            keep: Keep::All,
         }
     }
 
@@ -229,7 +247,9 @@ impl DumpReader {
         }
         self.functions.push(Function {
             bdf,
-            config: Vec::new(),
+            // One allocation for the whole space (lspci -xxxx writes 4096 bytes); a shorter
+            // function gives the rest back when it is complete.
+            config: Vec::with_capacity(CONFIG_MAX),
         });
         self.rows.fill(0);
         self.device_line = number;
@@ -248,11 +268,15 @@ impl DumpReader {
                 line: self.device_line,
             });
         }
-        let trim = self.focus.is_some_and(|b| b != f.bdf) && f.bridge_buses().is_none();
-        if trim && f.config.len() > HEADER_LEN {
-            f.config.truncate(HEADER_LEN);
-            f.config.shrink_to_fit();
-        }
+        let keep = match self.keep {
+            _ if f.bridge_buses().is_some() => f.config.len(),
+            Keep::All => f.config.len(),
+            Keep::Focus(b) if b == f.bdf => f.config.len(),
+            Keep::Focus(_) => HEADER_LEN,
+            Keep::Reports => crate::report::report_extent(&f.config),
+        };
+        f.config.truncate(keep);
+        f.config.shrink_to_fit();
         Ok(())
     }
 

@@ -33,8 +33,8 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// Loads the machine.
-    pub fn load(&self) -> Result<Loaded, CliError> {
+    /// Loads the machine for TPH reports (a dump keeps only what reports read), or whole.
+    pub fn load(&self, whole: bool) -> Result<Loaded, CliError> {
         if self.emulated {
             return Ok(Loaded {
                 machine: tph_kernel::machines::default_machine(),
@@ -46,7 +46,11 @@ impl SourceArgs {
             (Some(path), _) => Source::Dump(path.clone()),
             (None, root) => Source::Sysfs(root.clone().unwrap_or_else(|| "/sys".into())),
         };
-        source.load().map_err(|e| CliError::new(self.describe(), e))
+        let loaded = match whole {
+            true => source.load(),
+            false => source.load_for_reports(),
+        };
+        loaded.map_err(|e| CliError::new(self.describe(), e))
     }
 
     /// Tells the user (on stderr) that nothing with a TPH capability was found, and how many
@@ -251,7 +255,7 @@ pub fn outcome(found: bool, unknown: &[(Bdf, Unread)]) -> Found {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
-    let loaded = args.source.load()?;
+    let loaded = args.source.load(false)?;
     let (reports, unknown) = reports(&loaded);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
