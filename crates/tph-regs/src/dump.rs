@@ -85,10 +85,10 @@ pub fn read_lspci_dump_for(
     read_focused(input, limits, Keep::Focus(focus))
 }
 
-/// Reads a dump for TPH reports (`crate::report`): every endpoint keeps the bytes
-/// [`crate::report::report_extent`] says the verdict and the report read (bridges keep
-/// everything), so a machine of TPH endpoints takes a few hundred bytes a function instead of
-/// 4 KiB. Not for a full decode such as [`crate::lspci`].
+/// Reads a dump for TPH output (`crate::report`, `crate::lspci`): every endpoint keeps the
+/// bytes [`crate::report::report_extent`] and [`crate::lspci::lspci_extent`] say the verdict,
+/// the report and the lspci lines read (bridges keep everything), so a machine of TPH
+/// endpoints takes a few hundred bytes a function instead of 4 KiB.
 pub fn read_lspci_dump_for_reports(
     input: impl BufRead,
     limits: DumpLimits,
@@ -273,7 +273,9 @@ impl DumpReader {
             Keep::All => f.config.len(),
             Keep::Focus(b) if b == f.bdf => f.config.len(),
             Keep::Focus(_) => HEADER_LEN,
-            Keep::Reports => crate::report::report_extent(&f.config),
+            Keep::Reports => {
+                crate::report::report_extent(&f.config).max(crate::lspci::lspci_extent(&f.config))
+            }
         };
         f.config.truncate(keep);
         f.config.shrink_to_fit();

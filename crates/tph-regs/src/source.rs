@@ -43,8 +43,9 @@ impl Source {
         self.load_keeping(false)
     }
 
-    /// Reads the machine for TPH reports only (`crate::report`): a dump's endpoints keep just
-    /// the bytes a report reads (see [`crate::dump::read_lspci_dump_for_reports`]).
+    /// Reads the machine for TPH output only (`crate::report`, `crate::lspci`): a dump's
+    /// endpoints keep just the bytes those read (see
+    /// [`crate::dump::read_lspci_dump_for_reports`]).
     pub fn load_for_reports(&self) -> Result<Loaded, Error> {
         self.load_keeping(true)
     }

@@ -1,6 +1,6 @@
 //! Reading a dump for reports only (`read_lspci_dump_for_reports`, what `tphctl list/show`
 //! use) keeps a few hundred bytes a TPH endpoint instead of 4 KiB, and must not change any
-//! verdict or report: checked on random extended-capability chains (loops, zero and all-ones
+//! verdict, report or lspci line: checked on random extended-capability chains (loops, zero and all-ones
 //! headers, pointers below 0x100 or past the end, several TPH capabilities, cut dumps).
 
 use tph_regs::dump::{read_lspci_dump, read_lspci_dump_for_reports, write_lspci_dump, DumpLimits};
@@ -95,6 +95,12 @@ fn reading_for_reports_changes_no_verdict_and_no_report() {
     }
     let reports = |m: &Machine| format!("{:?}", report_all(m, &ConfigOnly));
     assert_eq!(reports(&whole), reports(&kept));
+    let lspci = |m: &Machine| {
+        let mut out = Vec::new();
+        tph_regs::lspci::write_machine(m, &mut out).expect("vec write");
+        out
+    };
+    assert_eq!(lspci(&whole), lspci(&kept));
     assert!(present > 300, "only {present} functions with TPH generated");
     assert!(saved > 2000 * 2048, "only {saved} bytes saved");
 }

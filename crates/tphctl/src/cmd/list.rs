@@ -33,8 +33,9 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// Loads the machine for TPH reports (a dump keeps only what reports read), or whole.
-    pub fn load(&self, whole: bool) -> Result<Loaded, CliError> {
+    /// Loads the machine for TPH output: a dump keeps only the bytes the reports and the
+    /// lspci lines read (`tph_regs::source::Source::load_for_reports`).
+    pub fn load(&self) -> Result<Loaded, CliError> {
         if self.emulated {
             return Ok(Loaded {
                 machine: tph_kernel::machines::default_machine(),
@@ -46,11 +47,9 @@ impl SourceArgs {
             (Some(path), _) => Source::Dump(path.clone()),
             (None, root) => Source::Sysfs(root.clone().unwrap_or_else(|| "/sys".into())),
         };
-        let loaded = match whole {
-            true => source.load(),
-            false => source.load_for_reports(),
-        };
-        loaded.map_err(|e| CliError::new(self.describe(), e))
+        source
+            .load_for_reports()
+            .map_err(|e| CliError::new(self.describe(), e))
     }
 
     /// Tells the user (on stderr) that nothing with a TPH capability was found, and how many
@@ -255,7 +254,7 @@ pub fn outcome(found: bool, unknown: &[(Bdf, Unread)]) -> Found {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
-    let loaded = args.source.load(false)?;
+    let loaded = args.source.load()?;
     let (reports, unknown) = reports(&loaded);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

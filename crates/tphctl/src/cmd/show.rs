@@ -83,7 +83,7 @@ pub fn run(mut args: Args) -> CmdResult {
         .transpose()
         .map_err(|e| CliError::new("show", e))?;
     let explicit_uids = explicit_uids(&args.owners)?;
-    let loaded = args.source.load(args.lspci)?;
+    let loaded = args.source.load()?;
     let owners = if args.lspci {
         None
     } else {
