@@ -163,8 +163,11 @@ fn line_text(buf: &[u8], number: usize, max_line: usize) -> Result<&str, Error> 
 struct DumpReader {
     limits: DumpLimits,
     functions: Vec<Function>,
-    /// Line of each function's device line, to name the first one of a duplicate.
-    seen: HashMap<Bdf, usize>,
+    /// Device line of each function read, in order, to name the first of a duplicate.
+    lines: Vec<usize>,
+    /// Functions by address, built only once a dump leaves address order (lspci writes it
+    /// sorted, so the usual check is one comparison with the highest address so far).
+    seen: Option<HashMap<Bdf, usize>>,
     /// Line of each hex row of the current function (0: not given yet).
     rows: Box<[usize; CONFIG_MAX / 16]>,
     /// Line of the current function's device line.
@@ -180,7 +183,8 @@ impl DumpReader {
         Self {
             limits,
             functions: Vec::new(),
-            seen: HashMap::new(),
+            lines: Vec::new(),
+            seen: None,
             rows: Box::new([0; CONFIG_MAX / 16]),
             device_line: 0,
             any_text: false,
@@ -234,7 +238,7 @@ impl DumpReader {
                 quote(line)
             ))
         })?;
-        if let Some(first) = self.seen.insert(bdf, number) {
+        if let Some(first) = self.first_line_of(bdf, number) {
             return Err(syntax(format!(
                 "function {bdf} appears twice (first on line {first})"
             )));
@@ -254,6 +258,29 @@ impl DumpReader {
         self.rows.fill(0);
         self.device_line = number;
         Ok(())
+    }
+
+    /// The device line of an earlier function at `bdf` (now on line `number`), if any.
+    fn first_line_of(&mut self, bdf: Bdf, number: usize) -> Option<usize> {
+        let sorted_so_far = self.seen.is_none();
+        if sorted_so_far && self.functions.last().is_none_or(|f| f.bdf < bdf) {
+            self.lines.push(number);
+            return None;
+        }
+        let (functions, lines) = (&self.functions, &self.lines);
+        let seen = self.seen.get_or_insert_with(|| {
+            functions
+                .iter()
+                .map(|f| f.bdf)
+                .zip(lines.iter().copied())
+                .collect()
+        });
+        let first = seen.get(&bdf).copied();
+        if first.is_none() {
+            seen.insert(bdf, number);
+            self.lines.push(number);
+        }
+        first
     }
 
     /// The function read last must hold at least one byte; out of focus, an endpoint keeps
@@ -583,5 +610,17 @@ mod tests {
         );
         let all = read_lspci_dump(text.as_bytes(), DumpLimits::default()).expect("valid");
         assert_eq!(all.functions[1].config[..64], m.functions[1].config[..]);
+    }
+
+    #[test]
+    fn dump_out_of_order_duplicate_is_found_after_sorted_functions() {
+        let text = "00:01.0 x\n00: 00\n00:03.0 x\n00: 00\n00:02.0 x\n00: 00\n00:01.0 y\n00: 00\n";
+        let e = parse_lspci_dump(text).expect_err("dup");
+        assert_eq!(
+            e.to_string(),
+            "line 7: function 0000:00:01.0 appears twice (first on line 1)"
+        );
+        let fine = "00:02.0 x\n00: 00\n00:01.0 x\n00: 00\n00:03.0 x\n00: 00\n";
+        assert_eq!(parse_lspci_dump(fine).expect("valid").functions.len(), 3);
     }
 }

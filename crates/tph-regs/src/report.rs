@@ -376,11 +376,11 @@ pub fn upstream_of(t: &Topology<'_>, f: &Function) -> (Option<Upstream>, Option<
     if f.is_rciep() {
         return (Some(Upstream::RcIntegrated), None);
     }
-    let Some(rp) = t.root_port_of(f.bdf) else {
+    let Some(rp) = t.root_port_of(f) else {
         return (Some(Upstream::NoRootPort), None);
     };
     let completer = t
-        .function(rp)
+        .bridge(rp)
         .and_then(Function::express)
         .and_then(|e| e.completer());
     let report = RootPortReport {
