@@ -171,10 +171,18 @@ pub fn open_source(path: &Path) -> Result<Arc<dyn SteeringTagSource>, FirmwareEr
     open(path).map(|f| f.source)
 }
 
+/// The file as text; an error names the line (and byte in it) that is not UTF-8.
 fn text(path: &Path, bytes: &[u8]) -> Result<String, FirmwareError> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| FirmwareError::Io {
-        path: path.display().to_string(),
-        why: format!("not UTF-8 text: {e}"),
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        let good = bytes
+            .get(..e.utf8_error().valid_up_to())
+            .unwrap_or_default();
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        FirmwareError::Io {
+            path: path.display().to_string(),
+            why: format!("line {line}: not UTF-8 text (byte {column} of the line is invalid)"),
+        }
     })
 }
 
@@ -279,6 +287,15 @@ mod tests {
             err.to_string()
                 .ends_with("larger than 16777216 bytes (the firmware file limit)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn firmware_text_not_utf8_names_the_line_and_byte() {
+        let err = text(Path::new("fw.txt"), b"0 0x1\n1 0x\xff2\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "fw.txt: line 2: not UTF-8 text (byte 5 of the line is invalid)"
         );
     }
 }

@@ -71,7 +71,7 @@ pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {
 
 /// Reads a dump from `input` line by line, within `limits`.
 pub fn read_lspci_dump(input: impl BufRead, limits: DumpLimits) -> Result<Machine, Error> {
-    read_focused(input, limits, None)
+    read_focused(input, limits, Keep::All)
 }
 
 /// Reads a dump for work on one function, `focus`: every other endpoint keeps only its
@@ -82,16 +82,34 @@ pub fn read_lspci_dump_for(
     limits: DumpLimits,
     focus: Bdf,
 ) -> Result<Machine, Error> {
-    read_focused(input, limits, Some(focus))
+    read_focused(input, limits, Keep::Focus(focus))
 }
 
-fn read_focused(
+/// Reads a dump for TPH output (`crate::report`, `crate::lspci`): every endpoint keeps the
+/// bytes [`crate::report::report_extent`] and [`crate::lspci::lspci_extent`] say the verdict,
+/// the report and the lspci lines read (bridges keep everything), so a machine of TPH
+/// endpoints takes a few hundred bytes a function instead of 4 KiB.
+pub fn read_lspci_dump_for_reports(
     input: impl BufRead,
     limits: DumpLimits,
-    focus: Option<Bdf>,
 ) -> Result<Machine, Error> {
+    read_focused(input, limits, Keep::Reports)
+}
+
+/// What the reader keeps of each endpoint once it is complete (bridges keep everything).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// Every byte.
+    All,
+    /// Every byte of this function; the header of the others.
+    Focus(Bdf),
+    /// What the TPH verdict and report read.
+    Reports,
+}
+
+fn read_focused(input: impl BufRead, limits: DumpLimits, keep: Keep) -> Result<Machine, Error> {
     let mut reader = DumpReader::new(limits);
-    reader.focus = focus;
+    reader.keep = keep;
     let mut input = input;
     let mut buf = Vec::with_capacity(128);
     let mut total: u64 = 0;
@@ -145,16 +163,19 @@ fn line_text(buf: &[u8], number: usize, max_line: usize) -> Result<&str, Error> 
 struct DumpReader {
     limits: DumpLimits,
     functions: Vec<Function>,
-    /// Line of each function's device line, to name the first one of a duplicate.
-    seen: HashMap<Bdf, usize>,
+    /// Device line of each function read, in order, to name the first of a duplicate.
+    lines: Vec<usize>,
+    /// Functions by address, built only once a dump leaves address order (lspci writes it
+    /// sorted, so the usual check is one comparison with the highest address so far).
+    seen: Option<HashMap<Bdf, usize>>,
     /// Line of each hex row of the current function (0: not given yet).
     rows: Box<[usize; CONFIG_MAX / 16]>,
     /// Line of the current function's device line.
     device_line: usize,
     /// Whether a non-empty line of any kind was read (for the "empty dump" error).
     any_text: bool,
-    /// The one endpoint kept whole (see [`read_lspci_dump_for`]).
-    focus: Option<Bdf>,
+    /// What to keep of each endpoint.
+    keep: Keep,
 }
 
 impl DumpReader {
@@ -162,11 +183,12 @@ impl DumpReader {
         Self {
             limits,
             functions: Vec::new(),
-            seen: HashMap::new(),
+            lines: Vec::new(),
+            seen: None,
             rows: Box::new([0; CONFIG_MAX / 16]),
             device_line: 0,
             any_text: false,
-            focus: None,
+            keep: Keep::All,
         }
     }
 
@@ -216,7 +238,7 @@ impl DumpReader {
                 quote(line)
             ))
         })?;
-        if let Some(first) = self.seen.insert(bdf, number) {
+        if let Some(first) = self.first_line_of(bdf, number) {
             return Err(syntax(format!(
                 "function {bdf} appears twice (first on line {first})"
             )));
@@ -229,11 +251,36 @@ impl DumpReader {
         }
         self.functions.push(Function {
             bdf,
-            config: Vec::new(),
+            // One allocation for the whole space (lspci -xxxx writes 4096 bytes); a shorter
+            // function gives the rest back when it is complete.
+            config: Vec::with_capacity(CONFIG_MAX),
         });
         self.rows.fill(0);
         self.device_line = number;
         Ok(())
+    }
+
+    /// The device line of an earlier function at `bdf` (now on line `number`), if any.
+    fn first_line_of(&mut self, bdf: Bdf, number: usize) -> Option<usize> {
+        let sorted_so_far = self.seen.is_none();
+        if sorted_so_far && self.functions.last().is_none_or(|f| f.bdf < bdf) {
+            self.lines.push(number);
+            return None;
+        }
+        let (functions, lines) = (&self.functions, &self.lines);
+        let seen = self.seen.get_or_insert_with(|| {
+            functions
+                .iter()
+                .map(|f| f.bdf)
+                .zip(lines.iter().copied())
+                .collect()
+        });
+        let first = seen.get(&bdf).copied();
+        if first.is_none() {
+            seen.insert(bdf, number);
+            self.lines.push(number);
+        }
+        first
     }
 
     /// The function read last must hold at least one byte; out of focus, an endpoint keeps
@@ -248,11 +295,17 @@ impl DumpReader {
                 line: self.device_line,
             });
         }
-        let trim = self.focus.is_some_and(|b| b != f.bdf) && f.bridge_buses().is_none();
-        if trim && f.config.len() > HEADER_LEN {
-            f.config.truncate(HEADER_LEN);
-            f.config.shrink_to_fit();
-        }
+        let keep = match self.keep {
+            _ if f.bridge_buses().is_some() => f.config.len(),
+            Keep::All => f.config.len(),
+            Keep::Focus(b) if b == f.bdf => f.config.len(),
+            Keep::Focus(_) => HEADER_LEN,
+            Keep::Reports => {
+                crate::report::report_extent(&f.config).max(crate::lspci::lspci_extent(&f.config))
+            }
+        };
+        f.config.truncate(keep);
+        f.config.shrink_to_fit();
         Ok(())
     }
 
@@ -557,5 +610,17 @@ mod tests {
         );
         let all = read_lspci_dump(text.as_bytes(), DumpLimits::default()).expect("valid");
         assert_eq!(all.functions[1].config[..64], m.functions[1].config[..]);
+    }
+
+    #[test]
+    fn dump_out_of_order_duplicate_is_found_after_sorted_functions() {
+        let text = "00:01.0 x\n00: 00\n00:03.0 x\n00: 00\n00:02.0 x\n00: 00\n00:01.0 y\n00: 00\n";
+        let e = parse_lspci_dump(text).expect_err("dup");
+        assert_eq!(
+            e.to_string(),
+            "line 7: function 0000:00:01.0 appears twice (first on line 1)"
+        );
+        let fine = "00:02.0 x\n00: 00\n00:01.0 x\n00: 00\n00:03.0 x\n00: 00\n";
+        assert_eq!(parse_lspci_dump(fine).expect("valid").functions.len(), 3);
     }
 }

@@ -23,27 +23,49 @@ const EXT_DWORDS: usize = 1024;
 
 /// Offsets and version of each TPH capability lspci would print for `cfg`.
 pub fn lspci_tph_caps(cfg: &[u8]) -> Vec<(usize, u8)> {
+    let mut found = Vec::new();
+    walk_like_lspci(cfg, |at, header| {
+        if header & 0xffff == u32::from(EXT_CAP_ID_TPH) {
+            found.push((at, ((header >> 16) & 0xf) as u8));
+        }
+    });
+    found
+}
+
+/// How many leading bytes of `cfg` [`write_function`] reads: the standard space, every
+/// extended header lspci's walk reads (the one that ends it too) and each TPH Capability
+/// register. Bytes past it can be dropped without changing the output.
+pub fn lspci_extent(cfg: &[u8]) -> usize {
+    let mut end = EXT_START;
+    let last = walk_like_lspci(cfg, |at, header| {
+        let tph = header & 0xffff == u32::from(EXT_CAP_ID_TPH);
+        end = end.max(at + if tph { TPH_CAP + 4 } else { 4 });
+    });
+    end.max(last.map_or(0, |at| at + 4)).min(cfg.len())
+}
+
+/// lspci's extended capability walk (PCI Express or PCI-X functions only): calls `visit`
+/// for each capability; returns the offset whose header ended the walk (0, all-ones or past
+/// the end), `None` when it ended on a loop or never started.
+fn walk_like_lspci(cfg: &[u8], mut visit: impl FnMut(usize, u32)) -> Option<usize> {
     let std_caps = walk_caps(cfg);
     if std_caps.find(CAP_ID_EXP).is_none() && std_caps.find(CAP_ID_PCIX).is_none() {
-        return Vec::new();
+        return None;
     }
-    let mut found = Vec::new();
     let mut seen = [false; EXT_DWORDS];
     let mut at = EXT_START;
     while at != 0 {
         let Some(header) = rd32(cfg, at).filter(|h| *h != 0 && *h != u32::MAX) else {
-            break;
+            return Some(at);
         };
         match seen.get_mut(at / 4) {
             Some(s) if !*s => *s = true,
-            _ => break,
+            _ => return None,
         }
-        if header & 0xffff == u32::from(EXT_CAP_ID_TPH) {
-            found.push((at, ((header >> 16) & 0xf) as u8));
-        }
+        visit(at, header);
         at = (header >> 20) as usize & !3;
     }
-    found
+    None
 }
 
 /// Writes the lines `lspci -vvv` prints for the TPH capability at `offset`.

@@ -182,9 +182,10 @@ impl Machine {
         self.topology().upstream_bridges(bdf)
     }
 
-    /// The root port above `bdf` (see [`Topology::root_port_of`]).
+    /// The root port above `bdf` (see [`Topology::root_port_of`]); `None` also when no
+    /// function is at `bdf`.
     pub fn root_port_of(&self, bdf: Bdf) -> Option<Bdf> {
-        self.topology().root_port_of(bdf)
+        self.topology().root_port_of(self.function(bdf)?)
     }
 
     /// Whether the function at `bdf` is a Root Complex integrated endpoint.
@@ -199,25 +200,25 @@ type Candidate = (u16, usize);
 /// The two best candidates of one bus, best first (the second answers for the best itself).
 type BusParents = [Option<Candidate>; 2];
 
-/// Functions by address and parent-bridge candidates by bus, for one machine.
+/// Bridges by address and parent-bridge candidates by bus, for one machine.
 ///
 /// Building it costs one pass over the functions plus, per bridge, one step per bus it
 /// covers (at most 256); every question after that is a hash lookup per bridge level.
 pub struct Topology<'m> {
     machine: &'m Machine,
-    index: HashMap<Bdf, usize>,
+    bridges: HashMap<Bdf, usize>,
     buses: HashMap<u16, Box<[BusParents; 256]>>,
 }
 
 impl<'m> Topology<'m> {
     fn new(machine: &'m Machine) -> Self {
-        let mut index = HashMap::with_capacity(machine.functions.len());
+        let mut bridges = HashMap::new();
         let mut buses: HashMap<u16, Box<[BusParents; 256]>> = HashMap::new();
         for (i, f) in machine.functions.iter().enumerate() {
-            index.entry(f.bdf).or_insert(i);
             let Some((sec, sub)) = f.bridge_buses() else {
                 continue;
             };
+            bridges.entry(f.bdf).or_insert(i);
             if sec == 0 || sub < sec {
                 continue;
             }
@@ -236,14 +237,14 @@ impl<'m> Topology<'m> {
         }
         Self {
             machine,
-            index,
+            bridges,
             buses,
         }
     }
 
-    /// The function at `bdf`.
-    pub fn function(&self, bdf: Bdf) -> Option<&'m Function> {
-        self.index
+    /// The bridge (type-1 function) at `bdf`.
+    pub fn bridge(&self, bdf: Bdf) -> Option<&'m Function> {
+        self.bridges
             .get(&bdf)
             .and_then(|&i| self.machine.functions.get(i))
     }
@@ -277,15 +278,15 @@ impl<'m> Topology<'m> {
         chain
     }
 
-    /// The root port above `bdf` (walking bridges by secondary/subordinate bus numbers);
+    /// The root port above `f` (walking bridges by secondary/subordinate bus numbers);
     /// `None` for a Root Complex integrated endpoint or when no root port covers its bus.
-    pub fn root_port_of(&self, bdf: Bdf) -> Option<Bdf> {
-        if self.function(bdf).is_some_and(Function::is_rciep) {
+    pub fn root_port_of(&self, f: &Function) -> Option<Bdf> {
+        if f.is_rciep() {
             return None;
         }
-        self.upstream_bridges(bdf)
+        self.upstream_bridges(f.bdf)
             .into_iter()
-            .find(|b| self.function(*b).and_then(Function::port_type) == Some(PortType::RootPort))
+            .find(|b| self.bridge(*b).and_then(Function::port_type) == Some(PortType::RootPort))
     }
 }
 
@@ -423,6 +424,7 @@ mod tests {
         assert_eq!(t.parent_bridge(bdf("03:00.0")), Some(bdf("01:00.0")));
         assert_eq!(t.parent_bridge(bdf("05:00.0")), Some(bdf("00:01.0")));
         assert_eq!(t.parent_bridge(bdf("01:00.0")), Some(bdf("00:01.0")));
-        assert_eq!(t.root_port_of(bdf("03:00.0")), Some(bdf("00:01.0")));
+        let f = m.function(bdf("03:00.0")).expect("present");
+        assert_eq!(t.root_port_of(f), Some(bdf("00:01.0")));
     }
 }

@@ -279,6 +279,41 @@ pub fn tph_presence(cfg: &[u8]) -> TphPresence {
     }
 }
 
+/// How many leading bytes of `cfg` [`tph_presence`] and [`report_in`] read for an endpoint:
+/// the standard space, every extended capability header the walk visits or points at, and the
+/// TPH capability's registers and table. Bytes past it can be dropped without changing either
+/// answer (a walk that runs off the end keeps everything).
+pub fn report_extent(cfg: &[u8]) -> usize {
+    use crate::caps::{walk_ext_caps, ChainEnd, EXT_START};
+    let chain = walk_ext_caps(cfg);
+    if matches!(chain.end, ChainEnd::Truncated { .. }) {
+        return cfg.len();
+    }
+    let header_end = |at: usize| at.saturating_add(4);
+    let mut end = header_end(EXT_START);
+    for c in &chain.caps {
+        let at = usize::from(c.offset);
+        end = end.max(header_end(at));
+        let next = crate::bytes::rd32(cfg, at).map_or(0, |h| (h >> 20) as usize & 0xffc);
+        end = end.max(header_end(next));
+        if c.id == crate::caps::EXT_CAP_ID_TPH {
+            end = end.max(tph_end(cfg, at));
+        }
+    }
+    end.min(cfg.len())
+}
+
+/// End of the TPH capability at `at`: its registers and the entries of a table in it.
+fn tph_end(cfg: &[u8], at: usize) -> usize {
+    use crate::tph::{TphCapability, TPH_CAP, TPH_CAP_TABLE_MAX, TPH_TABLE};
+    let cap = crate::bytes::rd32(cfg, at.saturating_add(TPH_CAP)).map(TphCapability::from_bits);
+    let entries = match cap {
+        Some(c) if c.location == StLocation::Capability => c.table_size.min(TPH_CAP_TABLE_MAX),
+        _ => 0,
+    };
+    at.saturating_add(TPH_TABLE + 2 * usize::from(entries))
+}
+
 /// PCI-X capability ID (a PCI-X 2.0 function has an extended space too).
 const CAP_ID_PCIX: u8 = 0x07;
 
@@ -348,11 +383,11 @@ pub fn upstream_of(t: &Topology<'_>, f: &Function) -> (Option<Upstream>, Option<
     if f.is_rciep() {
         return (Some(Upstream::RcIntegrated), None);
     }
-    let Some(rp) = t.root_port_of(f.bdf) else {
+    let Some(rp) = t.root_port_of(f) else {
         return (Some(Upstream::NoRootPort), None);
     };
     let completer = t
-        .function(rp)
+        .bridge(rp)
         .and_then(Function::express)
         .and_then(|e| e.completer());
     let report = RootPortReport {

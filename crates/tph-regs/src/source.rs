@@ -4,7 +4,7 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use crate::dump::{read_lspci_dump, read_lspci_dump_for, DumpLimits};
+use crate::dump::{read_lspci_dump, read_lspci_dump_for, read_lspci_dump_for_reports, DumpLimits};
 use crate::machine::{Bdf, Machine};
 use crate::report::{ConfigOnly, MsixTableReader};
 use crate::sysfs::Sysfs;
@@ -40,9 +40,20 @@ pub const SYSFS_FIX: &str = "run as root: the kernel returns the bytes past the 
 impl Source {
     /// Reads the machine.
     pub fn load(&self) -> Result<Loaded, Error> {
+        self.load_keeping(false)
+    }
+
+    /// Reads the machine for TPH output only (`crate::report`, `crate::lspci`): a dump's
+    /// endpoints keep just the bytes those read (see
+    /// [`crate::dump::read_lspci_dump_for_reports`]).
+    pub fn load_for_reports(&self) -> Result<Loaded, Error> {
+        self.load_keeping(true)
+    }
+
+    fn load_keeping(&self, reports_only: bool) -> Result<Loaded, Error> {
         match self {
             Self::Dump(path) => Ok(Loaded {
-                machine: read_dump(path, DumpLimits::default())?,
+                machine: read_dump_keeping(path, DumpLimits::default(), reports_only)?,
                 msix: Box::new(ConfigOnly),
                 unread_fix: DUMP_FIX,
             }),
@@ -61,10 +72,22 @@ impl Source {
 
 /// Reads the dump at `path` (`-`: standard input) within `limits`, streaming.
 pub fn read_dump(path: &Path, limits: DumpLimits) -> Result<Machine, Error> {
+    read_dump_keeping(path, limits, false)
+}
+
+fn read_dump_keeping(
+    path: &Path,
+    limits: DumpLimits,
+    reports_only: bool,
+) -> Result<Machine, Error> {
+    let read = |input: &mut dyn std::io::BufRead| match reports_only {
+        true => read_lspci_dump_for_reports(input, limits),
+        false => read_lspci_dump(input, limits),
+    };
     if path == Path::new("-") {
-        return read_lspci_dump(std::io::stdin().lock(), limits);
+        return read(&mut std::io::stdin().lock());
     }
-    read_lspci_dump(open(path)?, limits)
+    read(&mut open(path)?)
 }
 
 /// [`read_dump`] for work on the function `focus` alone (see

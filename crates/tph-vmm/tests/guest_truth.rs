@@ -298,7 +298,7 @@ fn migration_restores_onto_another_host_with_other_cpus_and_kernel_revision() {
         let state = VmState::from_bytes(&bytes).unwrap();
         // The destination: another kernel revision, the vCPUs on other CPUs, vCPU 2 unpinned.
         let dest_pins = [Some(14), Some(2), None, Some(0)];
-        let dest = host(to, false);
+        let dest = common::host_with_tph(to);
         let dev = HostDevice::CapTable;
         let restored =
             VirtualTph::restore(client(&dest, dev, to), config(dev, &dest_pins), &state).unwrap();

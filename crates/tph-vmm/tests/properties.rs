@@ -247,7 +247,7 @@ fn broken_translation_without_tag_filtering_is_caught() {
         });
         let dev = HostDevice::CapTable;
         let result = runner.run(&scenario(), |(pins, ops)| {
-            let host = common::host(abi, false);
+            let host = common::host_with_tph(abi);
             let vtph = VirtualTph::new(common::client(&host, dev, abi), common::config(dev, &pins))
                 .unwrap();
             run(Rig::with_vmm(host, NoTagFiltering(vtph)), &ops)

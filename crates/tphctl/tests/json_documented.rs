@@ -123,6 +123,15 @@ fn outputs(dir: &Path) -> Vec<(&'static str, Vec<Value>)> {
         ],
         b"cap\nenable ds\nget-st 1\nshow\nirqs 2\ntrace\nraw 10\nfrob\n",
     );
+    // UID 0's firmware answer has no valid bit: set-st for CPU 0 writes tag 0, with a warning.
+    std::fs::write(dir.join("fw0.txt"), "0 0x0\n").expect("write firmware");
+    let warned = common::tphctl_stdin(
+        &["session", "--emulated", "02:00.0", "--json", "--firmware"]
+            .into_iter()
+            .chain([dir.join("fw0.txt").to_str().expect("utf-8")])
+            .collect::<Vec<_>>(),
+        b"enable iv\nset-st 0=0\n",
+    );
     let tables = tempfile::tempdir().expect("temp dir");
     common::iasl(
         &common::acpi_data("asl/helper_methods.asl"),
@@ -153,7 +162,10 @@ fn outputs(dir: &Path) -> Vec<(&'static str, Vec<Value>)> {
                 run(&["list", "--dump", short, "--json"]),
             ],
         ),
-        ("session", common::json_lines(&session)),
+        (
+            "session",
+            [common::json_lines(&session), common::json_lines(&warned)].concat(),
+        ),
         (
             "st-map",
             vec![st_map(tables.path(), "0-1"), st_map(failing.path(), "4-6")],

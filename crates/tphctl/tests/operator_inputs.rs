@@ -84,6 +84,27 @@ fn list_on_a_256_byte_dump_says_unknown_once_with_a_count() {
 }
 
 #[test]
+fn list_and_show_on_a_256_byte_dump_match_the_golden_text() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Run in the folder, by relative name: the golden text names the file.
+    cut_to_256(&i350(), dir.path());
+    let mut text = String::new();
+    for args in [&["list"][..], &["show"], &["show", "01:00.0"]] {
+        let mut full = args.to_vec();
+        full.extend(["--dump", "short.lspci"]);
+        let out = common::tphctl(dir.path(), &full);
+        text += &format!(
+            "$ tphctl {} (status {:?})\n{}{}",
+            full.join(" "),
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    common::golden("unknown-i350-256.txt", &text);
+}
+
+#[test]
 fn show_json_on_a_256_byte_dump_carries_the_unknown_verdict_as_a_field() {
     let dir = tempfile::tempdir().expect("tmp");
     let short = cut_to_256(&dsa(), dir.path());
@@ -285,7 +306,8 @@ fn session_options_that_do_not_apply_to_the_source_are_refused() {
     for args in [
         &["session", "--vfio", "01:00.0", "--cpus", "4"][..],
         &["session", "--vfio", "01:00.0", "--unsafe-ds-mode"],
-        &["session", "--emulated", "01:00.0", "--kernel-abi", "v7"],
+        // (`--kernel-abi` does apply to an emulated host: it picks the revision it speaks.)
+        &["session", "--vfio", "01:00.0", "--notph"],
         &[
             "session",
             "--emulated",
@@ -397,6 +419,24 @@ fn session_get_st_in_iv_mode_says_it_needs_ds_mode() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn session_set_st_says_when_firmware_gave_no_tag_and_tag_0_was_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fw = dir.path().join("fw.txt");
+    // UID 0: no valid bit at all; UID 1: a valid 8-bit VM tag 0x15 (firmware-dsm.md bits).
+    std::fs::write(&fw, "0 0x0\n1 0x1501\n").expect("write");
+    let out = tphctl_stdin(
+        &["session", "--emulated", "02:00.0", "--firmware", s(&fw)],
+        b"enable iv\nset-st 0=1\nset-st 1=0 2=1\n",
+    );
+    assert_eq!(
+        stdout(&out),
+        "> enable iv\nok\n> set-st 0=1\nok\n> set-st 1=0 2=1\nok\nwarning: firmware has no \
+         valid 8-bit tag for entry 1 (CPU 0 vm): tag 0 written (no steering)\n"
+    );
+    assert_eq!(out.status.code(), Some(0), "a warning is not a failure");
 }
 
 // 5. One vocabulary; runs folded.

@@ -15,10 +15,20 @@ const FUNCTIONS: usize = 4096;
 /// Every 65th function is a root port (one port, then its 64 endpoints).
 const ROOT_PORTS: usize = FUNCTIONS.div_ceil(65);
 
-fn tree() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    synth::write_sysfs(FUNCTIONS, dir.path()).expect("write the tree");
-    dir
+/// The tree in cargo's per-target scratch folder, generated once (a marker file says it is
+/// complete) and shared by the tests of this binary.
+fn tree() -> &'static Path {
+    static TREE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    TREE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sysfs-4096");
+        let done = dir.join("complete");
+        if !done.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+            synth::write_sysfs(FUNCTIONS, &dir).expect("write the tree");
+            std::fs::write(&done, "").expect("marker");
+        }
+        dir
+    })
 }
 
 fn tphctl(args: &[&str], root: &Path) -> std::process::Output {
@@ -36,13 +46,13 @@ fn sysfs_4096_functions_tph_blocks_equal_real_lspci() {
     let root = tree();
     let lspci = Command::new("lspci")
         .args(["-A", "linux-sysfs", "-O"])
-        .arg(format!("sysfs.path={}/bus/pci", root.path().display()))
+        .arg(format!("sysfs.path={}/bus/pci", root.display()))
         .arg("-vvv")
         .output()
         .expect("lspci (pciutils) must be installed");
     assert!(lspci.status.success(), "lspci failed: {lspci:?}");
     let expected = common::extract_tph_blocks(&String::from_utf8_lossy(&lspci.stdout));
-    let ours = tphctl(&["show", "--lspci"], root.path());
+    let ours = tphctl(&["show", "--lspci"], root);
     assert_eq!(ours.status.code(), Some(0), "{}", common::stderr(&ours));
     assert_eq!(common::stdout(&ours), expected);
     let devices = expected.lines().filter(|l| !l.starts_with('\t')).count();
@@ -52,7 +62,7 @@ fn sysfs_4096_functions_tph_blocks_equal_real_lspci() {
 #[test]
 fn sysfs_4096_functions_list_has_a_row_per_endpoint_with_its_root_port() {
     let root = tree();
-    let out = tphctl(&["list", "--json"], root.path());
+    let out = tphctl(&["list", "--json"], root);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let rows = rows.as_array().expect("array");

@@ -148,7 +148,14 @@ pub struct Rig<V: Vmm> {
     pub ever_pinned: Vec<u32>,
 }
 
-/// The host of a VM: the default machine with [`HOST_CPUS`] CPUs, `abi`, unsafe DS as given.
+/// A host whose TPH interface exists: a feature-revision host needs `enable_unsafe_tph`, which
+/// gates the whole TPH_ST feature (the series author's header); a v7 host keeps DS hidden.
+pub fn host_with_tph(abi: KernelAbi) -> Host {
+    host(abi, abi == KernelAbi::Feature)
+}
+
+/// The host of a VM: the default machine with [`HOST_CPUS`] CPUs, `abi`, the revision's unsafe
+/// parameter as given.
 pub fn host(abi: KernelAbi, unsafe_ds: bool) -> Host {
     Host::with_default_machine(HostOptions {
         cpus: HOST_CPUS,
@@ -182,7 +189,7 @@ pub fn config(dev: HostDevice, pins: &[Option<u32>]) -> VmConfig {
 impl Rig<VirtualTph<EmulatedBackend>> {
     /// A VM of `pins.len()` vCPUs on a fresh host.
     pub fn new(abi: KernelAbi, dev: HostDevice, pins: &[Option<u32>]) -> Self {
-        let host = host(abi, false);
+        let host = host_with_tph(abi);
         let vtph = VirtualTph::new(client(&host, dev, abi), config(dev, pins)).unwrap();
         Rig::with_vmm(host, vtph)
     }
@@ -358,12 +365,13 @@ impl<V: Vmm> Rig<V> {
         self.guest.drain_trace();
         let v = self.vmm.vtph_mut();
         v.host_msix_will_change()?;
-        v.device()
-            .backend()
-            .fd()
-            .unwrap()
-            .set_irqs(u32::from(n))
-            .unwrap();
+        let fd = v.device().backend().fd().unwrap();
+        // Mainline updates an enabled MSI-X block in place (vectors above the block stay
+        // allocated), so a VMM that changes the vector count disables MSI-X first.
+        if n > 0 && v.device().backend().device().snapshot().msix_vectors > 0 {
+            fd.set_irqs(0).unwrap();
+        }
+        fd.set_irqs(u32::from(n)).unwrap();
         v.host_msix_enabled(u32::from(n)).map(drop)
     }
 

@@ -33,7 +33,8 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// Loads the machine.
+    /// Loads the machine for TPH output: a dump keeps only the bytes the reports and the
+    /// lspci lines read (`tph_regs::source::Source::load_for_reports`).
     pub fn load(&self) -> Result<Loaded, CliError> {
         if self.emulated {
             return Ok(Loaded {
@@ -46,7 +47,9 @@ impl SourceArgs {
             (Some(path), _) => Source::Dump(path.clone()),
             (None, root) => Source::Sysfs(root.clone().unwrap_or_else(|| "/sys".into())),
         };
-        source.load().map_err(|e| CliError::new(self.describe(), e))
+        source
+            .load_for_reports()
+            .map_err(|e| CliError::new(self.describe(), e))
     }
 
     /// Tells the user (on stderr) that nothing with a TPH capability was found, and how many

@@ -27,7 +27,7 @@ use tph_regs::report::{tph_presence, TphPresence};
 use tph_regs::source::{read_dump_for, DUMP_FIX};
 
 use super::{CliError, CmdResult, Found};
-use exec::{run_line, Limits, Reply, SessionBackend};
+use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
 
 /// Arguments of `tphctl session`.
 #[derive(clap::Args, Debug)]
@@ -140,7 +140,13 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
             return Err(CliError::new(format!("session {bdf}"), why));
         }
     }
-    let limits = Limits::of(&f.config, Some(host.options().cpus));
+    let limits = Limits {
+        firmware: Some(HostFirmware {
+            source: Arc::clone(&host.options().firmware),
+            cpu_uids: host.options().cpu_uids.clone(),
+        }),
+        ..Limits::of(&f.config, Some(host.options().cpus))
+    };
     let context = format!("session {bdf}");
     let revision = match host.options().abi {
         KernelAbi::V7 => Revision::V7,

@@ -1,10 +1,13 @@
 //! Runs session commands through the client, whatever the backend below it.
 
+use std::sync::Arc;
 use tph_client::backend::Backend;
-use tph_client::{Capabilities, CpuQuery, Errno, Error, TphDevice};
+
+use tph_acpi::{SteeringTagSource, TagWidth};
+use tph_client::{Capabilities, CpuQuery, Errno, Error, MemType, Steer, TphDevice};
 use tph_kernel::hw::Access;
 use tph_regs::msix::MsixCap;
-use tph_regs::tph::{StLocation, TphRequester};
+use tph_regs::tph::{ReqEnable, StLocation, TphControl, TphRequester};
 
 use super::parse::Command;
 
@@ -61,6 +64,8 @@ pub struct Reply {
     pub errno: Option<Errno>,
     /// The message when the command failed.
     pub error: Option<String>,
+    /// Something about a command that succeeded (a tag 0 written for want of a firmware tag).
+    pub warning: Option<String>,
     /// The results.
     pub data: Data,
 }
@@ -77,6 +82,7 @@ impl Reply {
             cmd: cmd.to_string(),
             errno: None,
             error: Some(message),
+            warning: None,
             data: Data::None,
         }
     }
@@ -88,7 +94,7 @@ pub type Irqs = Vec<std::os::fd::OwnedFd>;
 
 /// The device's limits, read from its configuration space when the session starts, so a
 /// refusal can name the field and the limit it broke.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Limits {
     /// ST table entries (MSI-X vectors for a table in MSI-X).
     pub st_entries: Option<u16>,
@@ -96,6 +102,60 @@ pub struct Limits {
     pub vectors: Option<u16>,
     /// Present CPUs (`0..cpus`).
     pub cpus: Option<u32>,
+    /// The emulated host's firmware, to tell when SET_ST wrote tag 0 for want of a tag.
+    pub firmware: Option<HostFirmware>,
+}
+
+/// The firmware an emulated host answers `_DSM` from, and its CPU -> UID map.
+#[derive(Clone)]
+pub struct HostFirmware {
+    /// The `_DSM` answers.
+    pub source: Arc<dyn SteeringTagSource>,
+    /// UID of CPU n (n itself when not listed).
+    pub cpu_uids: Vec<u32>,
+}
+
+impl HostFirmware {
+    /// Which of `entries` got tag 0 because firmware has no valid tag for the CPU at the width
+    /// `control` (the TPH Control register after the write) selects; `None` when all had one.
+    fn untagged(&self, entries: &[Steer], control: u32) -> Option<String> {
+        let width = match TphControl::from_bits(control).enable {
+            ReqEnable::Tph => TagWidth::Bits8,
+            ReqEnable::ExtTph => TagWidth::Bits16,
+            _ => return None,
+        };
+        let missing: Vec<String> = entries
+            .iter()
+            .filter(|e| self.tag(e.cpu, e.mem, width).is_none())
+            .map(|e| format!("entry {} (CPU {} {})", e.index, e.cpu, mem_word(e.mem)))
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "firmware has no valid {}-bit tag for {}: tag 0 written (no steering)",
+                width.bits(),
+                missing.join(", ")
+            )
+        })
+    }
+
+    fn tag(&self, cpu: u32, mem: MemType, width: TagWidth) -> Option<u16> {
+        let uid = usize::try_from(cpu)
+            .ok()
+            .and_then(|i| self.cpu_uids.get(i).copied())
+            .unwrap_or(cpu);
+        let mem = match mem {
+            MemType::Volatile => tph_acpi::MemType::Volatile,
+            MemType::Persistent => tph_acpi::MemType::Persistent,
+        };
+        self.source.st_info(uid).ok()?.tag(mem, width)
+    }
+}
+
+fn mem_word(m: MemType) -> &'static str {
+    match m {
+        MemType::Volatile => "vm",
+        MemType::Persistent => "pm",
+    }
 }
 
 impl Limits {
@@ -112,6 +172,7 @@ impl Limits {
             st_entries,
             vectors,
             cpus,
+            firmware: None,
         }
     }
 
@@ -179,12 +240,22 @@ pub fn run_line<B: SessionBackend>(
         other => (execute(dev, irqs, other), Data::None),
     };
     match result {
-        Ok(data) => Reply {
-            cmd: line.to_string(),
-            errno: None,
-            error: None,
-            data,
-        },
+        Ok(data) => {
+            let warning = match &asked {
+                Command::SetSt(entries) => limits.firmware.as_ref().and_then(|f| {
+                    let control = dev.backend_mut().registers().ok()?.control;
+                    f.untagged(entries, control)
+                }),
+                _ => None,
+            };
+            Reply {
+                cmd: line.to_string(),
+                errno: None,
+                error: None,
+                warning,
+                data,
+            }
+        }
         Err(e) => {
             let message = e.to_string();
             let hint = match e.errno().map(|n| n.name()) {
@@ -198,6 +269,7 @@ pub fn run_line<B: SessionBackend>(
                 cmd: line.to_string(),
                 errno: e.errno(),
                 error: Some(format!("{message}{hint}")),
+                warning: None,
                 data: data_on_error,
             }
         }
@@ -272,6 +344,7 @@ fn raw_reply(line: &str, result: Result<i32, Errno>, out: Vec<u8>) -> Reply {
         cmd: line.to_string(),
         errno,
         error: errno.map(|e| format!("the kernel refused the raw call: {e}")),
+        warning: None,
         data: Data::Raw { ret, out },
     }
 }

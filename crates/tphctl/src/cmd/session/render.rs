@@ -52,6 +52,10 @@ pub fn text(out: &mut impl Write, r: &Reply) -> io::Result<()> {
         Data::Tags(t) => text_tags(out, t),
         Data::Show(regs) => text_show(out, regs),
         Data::Trace(lines) => text_trace(out, lines),
+    }?;
+    match &r.warning {
+        Some(w) => writeln!(out, "warning: {w}"),
+        None => Ok(()),
     }
 }
 
@@ -180,6 +184,9 @@ pub fn json_line(out: &mut impl Write, r: &Reply, number: usize) -> io::Result<(
     m.insert("errno".into(), json!(r.errno.map(|e| e.name())));
     if let Some(e) = &r.error {
         m.insert("error".into(), json!(e));
+    }
+    if let Some(w) = &r.warning {
+        m.insert("warning".into(), json!(w));
     }
     json_data(&mut m, &r.data);
     writeln!(out, "{}", Value::Object(m))
