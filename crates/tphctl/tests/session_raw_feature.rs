@@ -86,8 +86,23 @@ fn session(args: &[&str]) -> Vec<Value> {
     let mut full = vec!["session", "--json"];
     full.extend_from_slice(args);
     let out = tphctl_stdin(&full, script().as_bytes());
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    json_lines(&out)
+    let lines = json_lines(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(expected_status(&lines)),
+        "stderr: {}",
+        stderr(&out)
+    );
+    lines
+}
+
+/// The session's exit status scheme: 2 when any command was refused, else 0.
+fn expected_status(lines: &[Value]) -> i32 {
+    if lines.iter().any(|v| v["ok"] == Value::Bool(false)) {
+        2
+    } else {
+        0
+    }
 }
 
 #[test]
@@ -163,7 +178,12 @@ fn session_feature_raw_commands_through_vfio_under_emulate_match_the_emulated_se
         eprintln!("SKIPPED: {}", stderr(&out));
         return;
     }
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(expected_status(&json_lines(&out))),
+        "stderr: {}",
+        stderr(&out)
+    );
     let emulated = session(&[
         "--emulated",
         "--kernel-abi",
