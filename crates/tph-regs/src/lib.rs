@@ -17,6 +17,7 @@ pub mod caps;
 pub mod dump;
 mod error;
 pub mod express;
+pub mod fields;
 pub mod header;
 pub mod lspci;
 pub mod machine;

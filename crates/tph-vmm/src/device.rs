@@ -304,7 +304,7 @@ impl<B: Backend> VirtualTph<B> {
         if in_msix && usize::from(vector) < self.table.len() {
             self.set_guest_entries(&[(vector, st)], &mut effect)?;
         }
-        let mask_bit = fields::mask(fields::VECTOR_CONTROL_WITH_ST, 0xc, Attr::Rw) & 1;
+        let mask_bit = fields::vector_control_mask_bit();
         Ok(MsixWrite {
             masked: value & mask_bit != 0,
             effect,

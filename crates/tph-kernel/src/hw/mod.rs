@@ -4,7 +4,7 @@
 
 pub mod config;
 mod device;
-pub mod fields;
+pub use tph_regs::fields;
 mod trace;
 
 pub use device::{st_offset, Function, MsixLayout, TphLayout, TRACE_CAPACITY};

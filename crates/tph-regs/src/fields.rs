@@ -1,6 +1,7 @@
 //! Register semantics as data: every modelled register field declared once as
 //! (offset, bit range, attribute, reset value). Write masks and reset images are derived from
-//! these tables (see [`super::config::ConfigSpace`]), never written as literals.
+//! these tables (the emulated hardware's configuration space in `tph-kernel`, the VMM layer's
+//! virtual capability in `tph-vmm`), never written as literals. One definition for both.
 
 /// Software-visible behaviour of a register field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,10 +69,10 @@ use Attr::{HwInit, Ro, RsvdP, Rw, Rw1c};
 
 /// Vector Control's offset in an MSI-X entry, TPH Capability, Control and the first ST entry
 /// in the TPH capability (`tph-regs`' one definition of each).
-const VC: u16 = tph_regs::msix::MSIX_VECTOR_CTRL as u16;
-const T_CAP: u16 = tph_regs::tph::TPH_CAP as u16;
-const T_CTRL: u16 = tph_regs::tph::TPH_CTRL as u16;
-const T_TABLE: u16 = tph_regs::tph::TPH_TABLE as u16;
+const VC: u16 = crate::msix::MSIX_VECTOR_CTRL as u16;
+const T_CAP: u16 = crate::tph::TPH_CAP as u16;
+const T_CTRL: u16 = crate::tph::TPH_CTRL as u16;
+const T_TABLE: u16 = crate::tph::TPH_TABLE as u16;
 
 /// Type 0 configuration header (offsets from 0). BAR sizing is not modelled: BARs are HwInit.
 pub const HEADER: &[Field] = &[
