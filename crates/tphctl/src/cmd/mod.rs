@@ -53,6 +53,22 @@ impl CliError {
 /// Result type of every subcommand.
 pub type CmdResult = Result<Found, CliError>;
 
+/// Runs a stdin-driven subcommand (`session`, `vm`) on locked stdin and a buffered stdout,
+/// flushing what it wrote before the outcome is returned.
+pub fn on_stdio(
+    start: impl FnOnce(
+        &mut std::io::StdinLock<'static>,
+        &mut std::io::BufWriter<std::io::StdoutLock<'static>>,
+    ) -> CmdResult,
+) -> CmdResult {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let found = start(&mut std::io::stdin().lock(), &mut out)?;
+    out.flush()
+        .map_err(|e| CliError::new("writing output", e))?;
+    Ok(found)
+}
+
 /// Maps a subcommand result to the process exit code, printing the error once.
 pub fn finish(result: CmdResult) -> i32 {
     match result {

@@ -71,13 +71,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let found = start(&args, &mut stdin.lock(), &mut out)?;
-    out.flush()
-        .map_err(|e| CliError::new("writing output", e))?;
-    Ok(found)
+    super::on_stdio(|input, out| start(&args, input, out))
 }
 
 fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResult {
