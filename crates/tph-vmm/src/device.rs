@@ -3,7 +3,7 @@
 //! the client.
 
 use tph_client::backend::Backend;
-use tph_client::{Mode, Steer, TphDevice};
+use tph_client::{CpuQuery, MemType, Mode, Steer, TphDevice};
 use tph_regs::msix::MsixCap;
 use tph_regs::tph::{ReqEnable, StLocation, StMode, TphControl, TphRequester, TPH_CTRL};
 
@@ -102,6 +102,9 @@ pub struct VirtualTph<B: Backend> {
     control: u32,
     table: Vec<u16>,
     host_mode: Option<Mode>,
+    /// Under the unsafe DS option: the host tags the guest firmware hands out, to the vCPU and
+    /// memory type each stands for (filled by `ds_firmware_results`).
+    ds_tags: std::collections::HashMap<u16, (u32, Mem)>,
     host: Vec<HostEntry>,
     host_vectors: u32,
     stats: Stats,
@@ -143,6 +146,7 @@ impl<B: Backend> VirtualTph<B> {
             control: 0,
             table: vec![0; n],
             host_mode: None,
+            ds_tags: std::collections::HashMap::new(),
             host: vec![HostEntry::Unknown; n],
             host_vectors: 0,
             stats: Stats::default(),
@@ -375,6 +379,87 @@ impl<B: Backend> VirtualTph<B> {
         Ok(effect)
     }
 
+    /// The guest firmware's `_DSM` results (one per vCPU, in the bit layout of
+    /// `docs/spec/firmware-dsm.md`) while Device Specific mode is exposed with the unsafe option:
+    /// the *host* tags of each vCPU's fixed host CPU, as the host kernel gives them (GET_ST in DS
+    /// mode, both memory types, one call each; the device is enabled in DS just for the query
+    /// when the guest has TPH off). In DS mode the guest driver writes tags into device-specific
+    /// places the VMM cannot see, so only host tags steer anywhere; that is why the pinning is
+    /// fixed and the option is unsafe. `None` without the option (the firmware then gives the
+    /// virtual tags of [`TagSpace::st_info`]). An unpinned vCPU gets no valid tag. Call it when
+    /// building the guest's tables (guest TPH off) or while the guest runs DS; while the host is
+    /// in IV mode for the guest it is refused ([`Error::HostModeBusy`]).
+    pub fn ds_firmware_results(&mut self) -> Result<Option<Vec<u64>>, Error> {
+        if !(self.cfg.unsafe_ds && self.vcap.cap.ds) {
+            return Ok(None);
+        }
+        if self.host_mode == Some(Mode::Iv) {
+            return Err(Error::HostModeBusy);
+        }
+        let borrowed = self.host_mode.is_none();
+        if borrowed {
+            self.dev
+                .enable(Mode::Ds)
+                .map_err(Error::host("enable DS"))?;
+        }
+        let results = self.host_ds_tags();
+        if borrowed {
+            self.dev.disable().map_err(Error::host("disable"))?;
+        }
+        results.map(Some)
+    }
+
+    /// A guest tag: a host tag the firmware handed out under the unsafe DS option stands for its
+    /// (fixed) vCPU; anything else is decoded as a virtual tag.
+    fn decode(&self, raw: u16, width: Width) -> Decoded {
+        let tag = match width {
+            Width::Bits8 => raw & 0xff,
+            Width::Bits16 => raw,
+        };
+        match self.ds_tags.get(&tag) {
+            Some(&(vcpu, mem)) if tag != 0 => Decoded::Vcpu { vcpu, mem },
+            _ => self.space.decode(raw, width),
+        }
+    }
+
+    /// GET_ST for every pinned vCPU's host CPU, both memory types, into `_DSM` results: the
+    /// 8-bit field when the host path is TPH only, the 16-bit one with extended TPH.
+    fn host_ds_tags(&mut self) -> Result<Vec<u64>, Error> {
+        let pins = self.cfg.pins.clone();
+        let cpus: Vec<u32> = pins.iter().flatten().copied().collect();
+        let query =
+            |mem| -> Vec<CpuQuery> { cpus.iter().map(|&cpu| CpuQuery { cpu, mem }).collect() };
+        let (vm, pm) = if cpus.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let vm = self.dev.steering_tags(&query(MemType::Volatile));
+            let vm = vm.map_err(Error::host("GET_ST"))?;
+            let pm = self.dev.steering_tags(&query(MemType::Persistent));
+            (vm, pm.map_err(Error::host("GET_ST"))?)
+        };
+        let ext = self.vcap.cap.ext;
+        let half = |tag: u16| -> u64 {
+            match ext {
+                true => 2 | u64::from(tag) << 16,
+                false => 1 | u64::from(tag & 0xff) << 8,
+            }
+        };
+        let mut at = 0;
+        let mut results = Vec::with_capacity(pins.len());
+        for (vcpu, pin) in (0u32..).zip(&pins) {
+            if pin.is_none() {
+                results.push(0);
+                continue;
+            }
+            for (tag, mem) in [(vm[at], Mem::Volatile), (pm[at], Mem::Persistent)] {
+                self.ds_tags.entry(tag).or_insert((vcpu, mem));
+            }
+            results.push(half(vm[at]) | half(pm[at]) << 32);
+            at += 1;
+        }
+        Ok(results)
+    }
+
     /// Re-pins `vcpu` to `host_cpu` (`None`: unpinned). Every entry holding one of its tags is
     /// re-targeted in one batched call (cleared while unpinned).
     pub fn pin(&mut self, vcpu: u32, host_cpu: Option<u32>) -> Result<Effect, Error> {
@@ -396,7 +481,9 @@ impl<B: Backend> VirtualTph<B> {
         let owned: Vec<u16> = (0u16..)
             .zip(&self.table)
             .filter(|(_, t)| {
-                width.is_some_and(|w| matches!(self.space.decode(**t, w), Decoded::Vcpu { vcpu: v, .. } if v == vcpu))
+                width.is_some_and(
+                    |w| matches!(self.decode(**t, w), Decoded::Vcpu { vcpu: v, .. } if v == vcpu),
+                )
             })
             .map(|(i, _)| i)
             .collect();
@@ -478,7 +565,7 @@ impl<B: Backend> VirtualTph<B> {
                 indexes.push(index);
                 effect.entries.push(index);
             }
-            if let Decoded::Foreign(tag) = self.space.decode(value, width) {
+            if let Decoded::Foreign(tag) = self.decode(value, width) {
                 self.stats.foreign_tags += 1;
                 effect.foreign.push(Foreign { index, tag });
             }
@@ -494,7 +581,7 @@ impl<B: Backend> VirtualTph<B> {
             return Some(HostEntry::Clear);
         }
         let raw = self.table.get(usize::from(index)).copied()?;
-        Some(match self.space.decode(raw, width) {
+        Some(match self.decode(raw, width) {
             Decoded::Vcpu { vcpu, mem } => match self.cfg.pins.get(vcpu as usize) {
                 Some(Some(cpu)) => HostEntry::Cpu(*cpu, mem),
                 // Unpinned policy: cleared until pinned.

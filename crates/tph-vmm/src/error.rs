@@ -31,6 +31,9 @@ pub enum Error {
     /// Device Specific mode was exposed with the unsafe option, which fixes the pinning.
     #[error("the pinning is fixed while Device Specific mode is exposed to the guest")]
     FixedPinning,
+    /// The host device is in IV mode for the guest: DS tags cannot be queried now.
+    #[error("the host device is in IV mode for the guest: DS steering tags cannot be queried now")]
+    HostModeBusy,
     /// A host call through the client failed.
     #[error("host {op} failed: {source}")]
     Host {

@@ -99,12 +99,12 @@ pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
 }
 
 /// The 8-byte result buffer each UID maps to.
-fn result_buffers(spec: &SsdtSpec, space: &TagSpace) -> Vec<Vec<u8>> {
-    (0u32..)
-        .zip(&spec.uids)
-        .map(|(v, uid)| {
-            let info = space.st_info(v, spec.extended).to_le_bytes();
-            aml::package(&[aml::int(u64::from(*uid)), aml::buffer(&info)])
+fn result_buffers(spec: &SsdtSpec, results: &[u64]) -> Vec<Vec<u8>> {
+    spec.uids
+        .iter()
+        .zip(results)
+        .map(|(uid, info)| {
+            aml::package(&[aml::int(u64::from(*uid)), aml::buffer(&info.to_le_bytes())])
         })
         .collect()
 }
@@ -163,11 +163,20 @@ fn dsm_method(count: usize, uuid: &[u8; 16]) -> Vec<u8> {
 /// assert_eq!(t.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0);
 /// ```
 pub fn generate(spec: &SsdtSpec, space: &TagSpace) -> Option<Vec<u8>> {
-    if usize::try_from(space.vcpus()).ok()? != spec.uids.len() {
+    let results: Vec<u64> = (0..space.vcpus())
+        .map(|v| space.st_info(v, spec.extended))
+        .collect();
+    generate_with_results(spec, &results)
+}
+
+/// [`generate`] with the `_DSM` result of each vCPU given (index = vCPU): the host tags of
+/// `VirtualTph::ds_firmware_results` under the unsafe DS option. `None` when the counts differ.
+pub fn generate_with_results(spec: &SsdtSpec, results: &[u64]) -> Option<Vec<u8>> {
+    if results.len() != spec.uids.len() {
         return None;
     }
     let uuid = uuid_bytes(TPH_DSM_UUID)?;
-    let entries = result_buffers(spec, space);
+    let entries = result_buffers(spec, results);
     let inside = [
         aml::name_obj(TABLE_NAME, &aml::package(&entries)),
         dsm_method(entries.len(), &uuid),

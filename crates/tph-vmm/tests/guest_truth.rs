@@ -381,3 +381,66 @@ fn migration_state_with_a_control_value_the_device_refuses_is_refused() {
     );
     assert!(matches!(r, Err(Error::StateMismatch(_))));
 }
+
+/// Under the unsafe DS option the guest firmware hands out the *host* tags of the fixed pinning
+/// (in DS mode the guest driver writes tags where the VMM cannot see them, so only host tags
+/// steer); the mainline core as guest gets exactly those, in DS mode reaches the host in DS
+/// mode, and a host tag written into the ST table in IV mode is still translated to its vCPU's
+/// host CPU (the tag names a pinned vCPU, not a foreign one).
+#[test]
+fn unsafe_ds_firmware_gives_host_tags_of_the_fixed_pinning() {
+    for abi in ABIS {
+        let dev = HostDevice::CapTable;
+        let h = host(abi, true);
+        let mut cfg = config(dev, &PINS);
+        cfg.unsafe_ds = true;
+        let vtph = VirtualTph::new(client(&h, dev, abi), cfg).unwrap();
+        let mut rig = Rig::with_vmm(h, vtph);
+        // What the host kernel itself answers for each pinned CPU, in DS mode.
+        let mut probe = client(&host(abi, true), dev, abi);
+        probe.enable(tph_client::Mode::Ds).unwrap();
+        let cpus: Vec<tph_client::CpuQuery> = PINS
+            .iter()
+            .flatten()
+            .map(|&cpu| tph_client::CpuQuery {
+                cpu,
+                mem: tph_client::MemType::Volatile,
+            })
+            .collect();
+        let host_tags = probe.steering_tags(&cpus).unwrap();
+        let (r, vmm) = rig.guest_enable(2); // DS
+        r.unwrap();
+        vmm.unwrap();
+        for (v, want) in (0u32..).zip(&host_tags) {
+            let got = rig.guest_tag(v, Mem::Volatile).unwrap();
+            assert_eq!(got, *want, "{abi:?} vCPU {v}: the guest gets the host tag");
+            assert_ne!(got, v as u16 + 1, "{abi:?}: not the virtual tag");
+        }
+        let host_ctrl = rig
+            .vmm
+            .device()
+            .backend()
+            .device()
+            .snapshot()
+            .control
+            .unwrap();
+        assert_eq!(host_ctrl & 7, 2, "{abi:?}: the host runs DS for the guest");
+        rig.guest_disable().unwrap();
+        // The same host tag written in IV mode steers entry 1 to vCPU 2's host CPU.
+        let (r, vmm) = rig.guest_enable(1);
+        r.unwrap();
+        vmm.unwrap();
+        let tag = rig.guest_tag(2, Mem::Volatile).unwrap();
+        rig.guest_set_entry(1, tag).1.unwrap();
+        let t = rig.vmm.device().backend().device().snapshot().st_table;
+        assert_eq!(
+            t[1], host_tags[2],
+            "{abi:?}: entry 1 holds vCPU 2's host tag"
+        );
+        assert_eq!(
+            rig.vmm.stats().foreign_tags,
+            0,
+            "{abi:?}: not counted as foreign"
+        );
+    }
+}

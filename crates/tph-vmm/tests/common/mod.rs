@@ -197,7 +197,9 @@ impl Rig<VirtualTph<EmulatedBackend>> {
 
 impl<V: Vmm> Rig<V> {
     /// The guest around an already built VMM.
-    pub fn with_vmm(host: Host, vmm: V) -> Self {
+    pub fn with_vmm(host: Host, mut vmm: V) -> Self {
+        // Under the unsafe DS option the guest firmware gives the host tags of the pinning.
+        let ds_results = vmm.vtph_mut().ds_firmware_results().unwrap();
         let v = vmm.vtph();
         let cap = v.cap_offset();
         let mut config = vec![0u8; 4096];
@@ -216,7 +218,11 @@ impl<V: Vmm> Rig<V> {
             uids: uids.clone(),
             extended: v.extended(),
         };
-        let ssdt = ssdt::generate(&spec, &v.tag_space()).unwrap();
+        let ssdt = match &ds_results {
+            Some(results) => ssdt::generate_with_results(&spec, results),
+            None => ssdt::generate(&spec, &v.tag_space()),
+        }
+        .unwrap();
         let firmware = Arc::new(AmlSource::from_tables(&[guest_dsdt(), &ssdt]).unwrap());
         let ever_pinned = v.config().pins.iter().flatten().copied().collect();
         let location = v.virtual_cap().cap.location;

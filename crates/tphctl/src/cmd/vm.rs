@@ -181,14 +181,18 @@ impl Vm {
         dev: TphDevice<EmulatedBackend>,
         cfg: VmConfig,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let vtph = VirtualTph::new(dev, cfg)?;
+        let mut vtph = VirtualTph::new(dev, cfg)?;
         let spec = SsdtSpec {
             bridge: "\\_SB.PCI0".into(),
             uids: vtph.config().uids.clone(),
             extended: vtph.extended(),
         };
-        let table =
-            ssdt::generate(&spec, &vtph.tag_space()).ok_or("the SSDT cannot be generated")?;
+        // Under the unsafe DS option the firmware hands out the host tags of the fixed pinning.
+        let table = match vtph.ds_firmware_results()? {
+            Some(results) => ssdt::generate_with_results(&spec, &results),
+            None => ssdt::generate(&spec, &vtph.tag_space()),
+        }
+        .ok_or("the SSDT cannot be generated")?;
         let firmware = AmlSource::from_tables(&[&ssdt::bridge_dsdt(), &table])?;
         Ok(Self {
             vtph,
