@@ -9,8 +9,9 @@
 //!
 //! A backend never owns the driver's interrupt wiring: MSI-X set-up takes the caller's eventfds.
 
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use tph_abi::vfio::{encode_msix_irq_set_at, RegionInfo, Request, CONFIG_REGION_INDEX};
 
@@ -116,51 +117,53 @@ pub fn present_cpus(sysfs_root: &std::path::Path) -> Option<u32> {
 }
 
 /// The raw calls both real backends make on a device fd: one implementation, so the same kernel
-/// answer is the same error whichever backend a program uses.
+/// answer is the same error whichever backend a program uses. A region's offset within the
+/// device fd is asked for once (`VFIO_DEVICE_GET_REGION_INFO`) and kept: it does not change
+/// while the fd is open.
 #[derive(Debug, Default)]
 struct RawDevice {
-    config_offset: OnceLock<u64>,
+    offsets: Mutex<BTreeMap<u32, u64>>,
 }
 
 impl RawDevice {
-    fn config_region_offset(&self, fd: BorrowedFd<'_>) -> Result<u64, Errno> {
-        if let Some(off) = self.config_offset.get() {
+    fn region_offset(&self, fd: BorrowedFd<'_>, index: u32) -> Result<u64, Errno> {
+        let mut offsets = self.offsets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(off) = offsets.get(&index) {
             return Ok(*off);
         }
-        let off = Self::region_offset(fd, CONFIG_REGION_INDEX)?;
-        Ok(*self.config_offset.get_or_init(|| off))
-    }
-
-    fn region_offset(fd: BorrowedFd<'_>, index: u32) -> Result<u64, Errno> {
         let mut info = RegionInfo::query(index).to_bytes();
         sys::ioctl_buf(fd, Request::DeviceGetRegionInfo, &mut info)?;
-        Ok(RegionInfo::from_bytes(&info).map_or(0, |i| i.offset))
+        let off = RegionInfo::from_bytes(&info).map_or(0, |i| i.offset);
+        offsets.insert(index, off);
+        Ok(off)
     }
 
     fn read_region(
+        &self,
         fd: BorrowedFd<'_>,
         index: u32,
-        offset: u64,
+        at: u64,
         buf: &mut [u8],
     ) -> Result<(), Errno> {
-        let base = Self::region_offset(fd, index)?;
-        sys::pread_exact(fd, buf, base + offset)
+        let base = self.region_offset(fd, index)?;
+        sys::pread_exact(fd, buf, base + at)
+    }
+
+    fn write_region(
+        &self,
+        fd: BorrowedFd<'_>,
+        index: u32,
+        at: u64,
+        data: &[u8],
+    ) -> Result<(), Errno> {
+        let base = self.region_offset(fd, index)?;
+        sys::pwrite_all(fd, data, base + at)
     }
 
     fn set_msix(fd: BorrowedFd<'_>, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
         let raw: Vec<i32> = eventfds.iter().map(AsRawFd::as_raw_fd).collect();
         let mut arg = encode_msix_irq_set_at(start, &raw);
         sys::ioctl_buf(fd, Request::DeviceSetIrqs, &mut arg).map(|_| ())
-    }
-
-    fn read_config(&self, fd: BorrowedFd<'_>, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let base = self.config_region_offset(fd)?;
-        sys::pread_exact(fd, buf, base + offset)
-    }
-
-    fn write_config(&self, fd: BorrowedFd<'_>, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        let base = self.config_region_offset(fd)?;
-        sys::pwrite_all(fd, data, base + offset)
     }
 }
 
@@ -222,7 +225,7 @@ impl<F: AsFd> FdBackend<F> {
     /// Reads `buf.len()` bytes of VFIO region `index` (a BAR number, or the config region) at
     /// `offset`, with the kernel's errno on refusal.
     pub fn read_region(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        RawDevice::read_region(self.fd.as_fd(), index, offset, buf)
+        self.raw.read_region(self.fd.as_fd(), index, offset, buf)
     }
 }
 
@@ -240,7 +243,8 @@ impl<F: AsFd + Send> Backend for FdBackend<F> {
     }
 
     fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.raw.read_config(self.fd.as_fd(), offset, buf)
+        self.raw
+            .read_region(self.fd.as_fd(), CONFIG_REGION_INDEX, offset, buf)
     }
 
     fn cpu_count(&self) -> Option<u32> {
@@ -252,7 +256,8 @@ impl<F: AsFd + Send> Backend for FdBackend<F> {
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        self.raw.write_config(self.fd.as_fd(), offset, data)
+        self.raw
+            .write_region(self.fd.as_fd(), CONFIG_REGION_INDEX, offset, data)
     }
 }
 
@@ -267,7 +272,7 @@ mod vfio_dev {
     use super::{present_cpus, Backend, RawDevice};
     use crate::error::Errno;
     use crate::sys;
-    use tph_abi::vfio::Request;
+    use tph_abi::vfio::{Request, CONFIG_REGION_INDEX};
 
     /// Real kernel backend over a `vfio_ioctls::VfioDevice` the program (a rust-vmm VMM) already
     /// opened: `&VfioDevice`, `Arc<VfioDevice>` or an owned one. The same raw calls as
@@ -321,7 +326,8 @@ mod vfio_dev {
         }
 
         fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-            self.raw.read_config(self.fd(), offset, buf)
+            self.raw
+                .read_region(self.fd(), CONFIG_REGION_INDEX, offset, buf)
         }
 
         fn cpu_count(&self) -> Option<u32> {
@@ -333,7 +339,8 @@ mod vfio_dev {
         }
 
         fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-            self.raw.write_config(self.fd(), offset, data)
+            self.raw
+                .write_region(self.fd(), CONFIG_REGION_INDEX, offset, data)
         }
     }
 }

@@ -464,9 +464,9 @@ impl<B: Backend> TphDevice<B> {
         r
     }
 
-    /// Wires MSI-X vectors `0..eventfds.len()` to the caller's eventfds through the kernel
-    /// (`VFIO_DEVICE_SET_IRQS`), as IV mode with the table in MSI-X needs. The caller keeps
-    /// owning the eventfds and receives the interrupts; no eventfds disables MSI-X. A driver
+    /// Wires MSI-X vectors `0..eventfds.len()`, and only those, to the caller's eventfds through
+    /// the kernel (`VFIO_DEVICE_SET_IRQS`), as IV mode with the table in MSI-X needs. The caller
+    /// keeps owning the eventfds and receives the interrupts; no eventfds disables MSI-X. A driver
     /// that sets MSI-X up itself tells the client with [`TphDevice::note_msix_vectors`] instead.
     ///
     /// ```
@@ -487,6 +487,17 @@ impl<B: Backend> TphDevice<B> {
             op: "enabling MSI-X vectors",
             errno: Errno::EINVAL,
         })?;
+        // The kernel updates an enabled MSI-X block in place (vectors past it stay allocated),
+        // so "vectors 0..n and only those" on fewer vectors than before needs MSI-X off first.
+        if count > 0 && self.known.msix.is_some_and(|k| k > count) {
+            self.backend
+                .set_msix(0, &[])
+                .map_err(|errno| Error::Backend {
+                    op: "disabling MSI-X",
+                    errno,
+                })?;
+            self.known.msix = Some(0);
+        }
         self.backend
             .set_msix(0, eventfds)
             .map_err(|errno| Error::Backend {

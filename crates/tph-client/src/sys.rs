@@ -14,15 +14,6 @@ use tph_abi::vfio::Request;
 
 use crate::error::Errno;
 
-fn last_errno() -> Errno {
-    Errno::last()
-}
-
-/// A syscall's return value: negative means failure with `errno`.
-fn check(rc: libc::c_int) -> Result<i32, Errno> {
-    Errno::result(rc)
-}
-
 /// How a request passes its argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Arg {
@@ -85,7 +76,7 @@ pub(crate) fn ioctl_buf(
     // which is at least the fixed head the kernel copies first (`min`, per `arg_of`) and at least
     // the size field that bounds everything else it reads or writes (checked just above). The
     // buffer outlives the call.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), request.number() as _, arg.as_mut_ptr()) })
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), request.number() as _, arg.as_mut_ptr()) })
 }
 
 /// `ioctl(fd, request)` for a request without an argument.
@@ -93,7 +84,7 @@ pub(crate) fn ioctl_none(fd: BorrowedFd<'_>, request: Request) -> Result<i32, Er
     expect(request, |a| a == Arg::None)?;
     // SAFETY: `fd` is live for the borrow and the request takes no argument (checked), so no
     // memory is passed to the kernel.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), request.number() as _) })
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), request.number() as _) })
 }
 
 /// `ioctl(fd, request, value)` for a request whose argument is an integer, not a pointer.
@@ -101,7 +92,7 @@ pub(crate) fn ioctl_value(fd: BorrowedFd<'_>, request: Request, value: u32) -> R
     expect(request, |a| a == Arg::Value)?;
     // SAFETY: `fd` is live for the borrow; the request takes its argument by value (checked), so
     // the kernel dereferences nothing.
-    check(unsafe {
+    Errno::result(unsafe {
         libc::ioctl(
             fd.as_raw_fd(),
             request.number() as _,
@@ -120,7 +111,8 @@ pub(crate) fn group_set_container(
     let raw: libc::c_int = container.as_raw_fd();
     // SAFETY: both fds are live for their borrows; the kernel reads one `int` through the
     // pointer, which points to `raw`, alive for the call.
-    check(unsafe { libc::ioctl(group.as_raw_fd(), request.number() as _, &raw) }).map(|_| ())
+    Errno::result(unsafe { libc::ioctl(group.as_raw_fd(), request.number() as _, &raw) })
+        .map(|_| ())
 }
 
 /// `VFIO_GROUP_GET_DEVICE_FD`: the device called `name` in `group`, as a new owned fd.
@@ -129,8 +121,9 @@ pub(crate) fn group_get_device_fd(group: BorrowedFd<'_>, name: &CStr) -> Result<
     expect(request, |a| a == Arg::Name)?;
     // SAFETY: `group` is live for the borrow; `name` is a NUL-terminated string alive for the
     // call, and the kernel reads it up to the NUL only.
-    let fd =
-        check(unsafe { libc::ioctl(group.as_raw_fd(), request.number() as _, name.as_ptr()) })?;
+    let fd = Errno::result(unsafe {
+        libc::ioctl(group.as_raw_fd(), request.number() as _, name.as_ptr())
+    })?;
     // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -146,7 +139,7 @@ pub(crate) fn pread_exact(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Re
         // `rest`, a valid writable slice alive for the call.
         let n = unsafe { libc::pread(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len(), at) };
         match n {
-            n if n < 0 => return Err(last_errno()),
+            n if n < 0 => return Err(Errno::last()),
             0 => return Err(Errno(libc::EIO)),
             n => done += n as usize,
         }
@@ -164,7 +157,7 @@ pub(crate) fn pwrite_all(fd: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result
         // `rest`, a valid slice alive for the call.
         let n = unsafe { libc::pwrite(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), at) };
         match n {
-            n if n < 0 => return Err(last_errno()),
+            n if n < 0 => return Err(Errno::last()),
             0 => return Err(Errno(libc::EIO)),
             n => done += n as usize,
         }
@@ -175,7 +168,7 @@ pub(crate) fn pwrite_all(fd: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result
 /// `eventfd(0, EFD_CLOEXEC)`: a new eventfd owned by the caller.
 pub(crate) fn eventfd() -> Result<OwnedFd, Errno> {
     // SAFETY: eventfd takes no pointers.
-    let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
+    let fd = Errno::result(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
     // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -203,3 +203,22 @@ fn failed_teardown_gives_the_device_back() {
     back.clear_entries(&[0]).unwrap();
     assert_eq!(dev.snapshot().st_table[0], 0);
 }
+
+#[test]
+fn enable_msix_with_fewer_vectors_leaves_only_those_enabled() {
+    let host = Host::with_default_machine(HostOptions::default());
+    let inner = EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
+    let device = inner.device().clone();
+    let mut dev = TphDevice::with_revision(inner, Revision::V7).unwrap();
+    let _four = tph_testkit::enable_msix(&mut dev, 4).unwrap();
+    assert_eq!(device.snapshot().msix_vectors, 4);
+    // An enabled block is updated in place by the kernel; the client turns MSI-X off first.
+    let _two = tph_testkit::enable_msix(&mut dev, 2).unwrap();
+    assert_eq!(device.snapshot().msix_vectors, 2);
+    let _six = tph_testkit::enable_msix(&mut dev, 6).unwrap();
+    assert_eq!(
+        device.snapshot().msix_vectors,
+        6,
+        "growing needs no disable"
+    );
+}

@@ -450,6 +450,20 @@ impl<'a> Checked<'a> {
     }
 }
 
+/// One `#[test]` per kernel series for each scenario function `fn NAME(series: Series)`:
+/// modules `debian_6_1` and `debian_6_12`, each with a test named after the function.
+#[macro_export]
+macro_rules! on_each_kernel {
+    ($($name:ident),* $(,)?) => {
+        mod debian_6_1 {
+            $(#[test] fn $name() { super::$name($crate::DEBIAN_6_1) })*
+        }
+        mod debian_6_12 {
+            $(#[test] fn $name() { super::$name($crate::DEBIAN_6_12) })*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

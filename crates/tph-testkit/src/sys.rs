@@ -11,15 +11,6 @@ use std::process::Command;
 
 use tph_client::Errno;
 
-fn last_errno() -> Errno {
-    Errno::last()
-}
-
-/// A syscall's return value: negative means failure with `errno`.
-fn check(rc: libc::c_int) -> Result<i32, Errno> {
-    Errno::result(rc)
-}
-
 // ---- seccomp user notification (the syscall-boundary harness) ----
 
 const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
@@ -240,7 +231,7 @@ pub(crate) fn notif_recv(listener: BorrowedFd<'_>) -> Result<Notif, Errno> {
     // SAFETY: all-zero is a valid `seccomp_notif` and the kernel requires it zeroed.
     let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     // SAFETY: `n` is a live, writable `seccomp_notif`, the exact type this request fills.
-    check(unsafe {
+    Errno::result(unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_RECV as _,
@@ -303,7 +294,7 @@ fn send_resp(
         flags,
     };
     // SAFETY: `resp` is a live `seccomp_notif_resp`, the type this request reads.
-    check(unsafe {
+    Errno::result(unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_SEND as _,
@@ -329,7 +320,7 @@ pub(crate) fn notif_addfd_send(
     };
     // SAFETY: `add` is a live `seccomp_notif_addfd`, the type this request reads; `fd` is live
     // for the call (the kernel duplicates it into the target).
-    check(unsafe {
+    Errno::result(unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_ADDFD as _,
@@ -359,7 +350,7 @@ pub(crate) fn poll_in(fd: BorrowedFd<'_>, timeout_ms: i32) -> Result<Ready, Errn
     // SAFETY: `p` is one live `pollfd` and the count passed is 1.
     let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
     if rc < 0 {
-        let e = last_errno();
+        let e = Errno::last();
         return if e.0 == libc::EINTR {
             Ok(Ready::Timeout)
         } else {

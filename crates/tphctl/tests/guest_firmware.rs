@@ -233,18 +233,7 @@ fn acpiexec_buffer_line_parses_little_endian() {
     assert_eq!(v, Some(0xF000_E003_0100_4003));
 }
 
-macro_rules! on_each_kernel {
-    ($($name:ident),* $(,)?) => {
-        mod debian_6_1 {
-            $(#[test] fn $name() { super::$name(tph_guest::DEBIAN_6_1) })*
-        }
-        mod debian_6_12 {
-            $(#[test] fn $name() { super::$name(tph_guest::DEBIAN_6_12) })*
-        }
-    };
-}
-
-on_each_kernel!(
+tph_guest::on_each_kernel!(
     no_iommu_says_so_and_names_the_boot_option,
     list_show_sysfs_as_root_agree_with_lspci,
     list_show_sysfs_as_user_cannot_rule_out_tph_like_lspci,

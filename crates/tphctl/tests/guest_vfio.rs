@@ -337,18 +337,7 @@ fn reset_refused_by_the_kernel_is_reported(series: Series) {
     );
 }
 
-macro_rules! on_each_kernel {
-    ($($name:ident),* $(,)?) => {
-        mod debian_6_1 {
-            $(#[test] fn $name() { super::$name(tph_guest::DEBIAN_6_1) })*
-        }
-        mod debian_6_12 {
-            $(#[test] fn $name() { super::$name(tph_guest::DEBIAN_6_12) })*
-        }
-    };
-}
-
-on_each_kernel!(
+tph_guest::on_each_kernel!(
     reset_refused_by_the_kernel_is_reported,
     type1_not_loaded_names_modprobe_and_the_fix_works,
     probe_says_unknown_and_opens_nothing,

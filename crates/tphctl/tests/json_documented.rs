@@ -94,23 +94,10 @@ fn data(name: &str) -> PathBuf {
     common::tests_dir(&format!("data/{name}"))
 }
 
-/// The DSA dump cut to 256 bytes a function, as `lspci -xxx` writes it.
-fn dump_256(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(data("intel-dsa-pri-pasid.lspci")).expect("dump");
-    let short: String = text
-        .lines()
-        .filter(|l| l.split_once(':').is_none_or(|(off, _)| off.len() != 3))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let path = dir.join("short.lspci");
-    std::fs::write(&path, short).expect("write");
-    path
-}
-
 fn outputs(dir: &Path) -> Vec<(&'static str, Vec<Value>)> {
     let dsa = data("intel-dsa-pri-pasid.lspci");
     let dsa = dsa.to_str().expect("utf-8");
-    let short = dump_256(dir);
+    let short = common::cut_to_256(&data("intel-dsa-pri-pasid.lspci"), dir);
     let short = short.to_str().expect("utf-8");
     let run = |args: &[&str]| json(&common::tphctl(dir, args));
     let session = common::tphctl_stdin(

@@ -2,8 +2,10 @@
 //! decode as from the dump, and a clear warning when only 64 bytes are readable.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
 
 fn dsa_config() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,20 +26,10 @@ fn tree(len: usize) -> tempfile::TempDir {
     root
 }
 
-fn tphctl(args: &[&str], root: &Path) -> Output {
-    let mut sysfs = std::ffi::OsString::from("--sysfs=");
-    sysfs.push(root);
-    Command::new(env!("CARGO_BIN_EXE_tphctl"))
-        .args(args)
-        .arg(sysfs)
-        .output()
-        .expect("runs")
-}
-
 #[test]
 fn sysfs_show_matches_dump_show() {
     let root = tree(4096);
-    let from_sysfs = tphctl(&["show", "6a:01.0"], root.path());
+    let from_sysfs = common::tphctl_sysfs(&["show", "6a:01.0"], root.path());
     let dump = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tph-regs/tests/data/intel-dsa-pri-pasid.lspci");
     let from_dump = Command::new(env!("CARGO_BIN_EXE_tphctl"))
@@ -52,7 +44,7 @@ fn sysfs_show_matches_dump_show() {
 #[test]
 fn sysfs_unprivileged_64_bytes_is_unknown_not_absent_with_root_fix_exit_2() {
     let root = tree(64);
-    let out = tphctl(&["list"], root.path());
+    let out = common::tphctl_sysfs(&["list"], root.path());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "said once: {err}");
@@ -61,7 +53,7 @@ fn sysfs_unprivileged_64_bytes_is_unknown_not_absent_with_root_fix_exit_2() {
         "{err}"
     );
     assert!(err.contains("run as root"), "{err}");
-    let show = tphctl(&["show", "6a:01.0"], root.path());
+    let show = common::tphctl_sysfs(&["show", "6a:01.0"], root.path());
     assert_eq!(show.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&show.stderr).contains("has no TPH"));
 }

@@ -27,19 +27,6 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// `dump` as `lspci -xxx` writes it: 256 bytes a function (no hex line at 0x100 or above).
-fn cut_to_256(dump: &Path, dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(dump).expect("dump");
-    let short: String = text
-        .lines()
-        .filter(|l| l.split_once(':').is_none_or(|(off, _)| off.len() != 3))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let path = dir.join("short.lspci");
-    std::fs::write(&path, short).expect("write");
-    path
-}
-
 /// Runs `sh -c SCRIPT` with `$T` the tphctl binary; its output.
 fn sh(script: &str) -> Output {
     Command::new("bash")
@@ -54,7 +41,7 @@ fn sh(script: &str) -> Output {
 #[test]
 fn show_bdf_on_a_256_byte_dump_is_unknown_with_the_xxxx_fix_and_exits_2() {
     let dir = tempfile::tempdir().expect("tmp");
-    let short = cut_to_256(&dsa(), dir.path());
+    let short = common::cut_to_256(&dsa(), dir.path());
     let out = run(&["show", "6a:01.0", "--dump", s(&short)]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -69,7 +56,7 @@ fn show_bdf_on_a_256_byte_dump_is_unknown_with_the_xxxx_fix_and_exits_2() {
 #[test]
 fn list_on_a_256_byte_dump_says_unknown_once_with_a_count() {
     let dir = tempfile::tempdir().expect("tmp");
-    let short = cut_to_256(&i350(), dir.path());
+    let short = common::cut_to_256(&i350(), dir.path());
     let out = run(&["list", "--dump", s(&short)]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -87,7 +74,7 @@ fn list_on_a_256_byte_dump_says_unknown_once_with_a_count() {
 fn list_and_show_on_a_256_byte_dump_match_the_golden_text() {
     let dir = tempfile::tempdir().expect("tmp");
     // Run in the folder, by relative name: the golden text names the file.
-    cut_to_256(&i350(), dir.path());
+    common::cut_to_256(&i350(), dir.path());
     let mut text = String::new();
     for args in [&["list"][..], &["show"], &["show", "01:00.0"]] {
         let mut full = args.to_vec();
@@ -107,7 +94,7 @@ fn list_and_show_on_a_256_byte_dump_match_the_golden_text() {
 #[test]
 fn show_json_on_a_256_byte_dump_carries_the_unknown_verdict_as_a_field() {
     let dir = tempfile::tempdir().expect("tmp");
-    let short = cut_to_256(&dsa(), dir.path());
+    let short = common::cut_to_256(&dsa(), dir.path());
     let out = run(&["show", "6a:01.0", "--dump", s(&short), "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");

@@ -31,16 +31,6 @@ fn tree() -> &'static Path {
     })
 }
 
-fn tphctl(args: &[&str], root: &Path) -> std::process::Output {
-    let mut sysfs = std::ffi::OsString::from("--sysfs=");
-    sysfs.push(root);
-    Command::new(env!("CARGO_BIN_EXE_tphctl"))
-        .args(args)
-        .arg(sysfs)
-        .output()
-        .expect("tphctl runs")
-}
-
 #[test]
 fn sysfs_4096_functions_tph_blocks_equal_real_lspci() {
     let root = tree();
@@ -52,7 +42,7 @@ fn sysfs_4096_functions_tph_blocks_equal_real_lspci() {
         .expect("lspci (pciutils) must be installed");
     assert!(lspci.status.success(), "lspci failed: {lspci:?}");
     let expected = common::extract_tph_blocks(&String::from_utf8_lossy(&lspci.stdout));
-    let ours = tphctl(&["show", "--lspci"], root);
+    let ours = common::tphctl_sysfs(&["show", "--lspci"], root);
     assert_eq!(ours.status.code(), Some(0), "{}", common::stderr(&ours));
     assert_eq!(common::stdout(&ours), expected);
     let devices = expected.lines().filter(|l| !l.starts_with('\t')).count();
@@ -62,7 +52,7 @@ fn sysfs_4096_functions_tph_blocks_equal_real_lspci() {
 #[test]
 fn sysfs_4096_functions_list_has_a_row_per_endpoint_with_its_root_port() {
     let root = tree();
-    let out = tphctl(&["list", "--json"], root);
+    let out = common::tphctl_sysfs(&["list", "--json"], root);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let rows = rows.as_array().expect("array");

@@ -20,6 +20,31 @@ pub fn acpi_data(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// `dump` as `lspci -xxx` writes it: 256 bytes a function (no hex line at 0x100 or above),
+/// written to `dir/short.lspci`.
+pub fn cut_to_256(dump: &Path, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(dump).expect("dump");
+    let short: String = text
+        .lines()
+        .filter(|l| l.split_once(':').is_none_or(|(off, _)| off.len() != 3))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = dir.join("short.lspci");
+    std::fs::write(&path, short).expect("write");
+    path
+}
+
+/// Runs `tphctl ARGS --sysfs=ROOT`.
+pub fn tphctl_sysfs(args: &[&str], root: &Path) -> Output {
+    let mut sysfs = std::ffi::OsString::from("--sysfs=");
+    sysfs.push(root);
+    Command::new(env!("CARGO_BIN_EXE_tphctl"))
+        .args(args)
+        .arg(sysfs)
+        .output()
+        .expect("tphctl runs")
+}
+
 /// Runs tphctl in `dir` (so relative paths in its output are stable).
 pub fn tphctl(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tphctl"))

@@ -7,7 +7,7 @@ use tph_client::open::{open_vfio, VfioOpened, VfioPaths};
 use tph_client::{Errno, Error};
 use tph_emu::EmulatedBackend;
 use tph_kernel::hw::Access;
-use tph_regs::msix::{vector_control_st, MsixCap};
+use tph_regs::msix::{vector_control_st, MsixCap, MSIX_ENTRY_SIZE, MSIX_VECTOR_CTRL};
 use tph_regs::tph::{StLocation, TphRequester};
 
 use super::exec::{Registers, SessionBackend};
@@ -78,18 +78,21 @@ impl RealDevice {
             errno,
         })?;
         let n = size.min(msix.table_size);
-        let bar = u32::from(msix.table_bir);
-        (0..n)
-            .map(|i| {
-                let mut v = [0u8; 4];
-                b.read_region(bar, msix.vector_control_offset(i), &mut v)
-                    .map_err(|errno| Error::Backend {
-                        op: "reading the MSI-X table",
-                        errno,
-                    })?;
-                Ok(vector_control_st(u32::from_le_bytes(v)))
-            })
-            .collect()
+        // The whole table in one read; each entry's Vector Control holds its tag.
+        let mut table = vec![0u8; usize::from(n) * MSIX_ENTRY_SIZE as usize];
+        b.read_region(
+            u32::from(msix.table_bir),
+            u64::from(msix.table_offset),
+            &mut table,
+        )
+        .map_err(|errno| Error::Backend {
+            op: "reading the MSI-X table",
+            errno,
+        })?;
+        Ok(table
+            .chunks_exact(MSIX_ENTRY_SIZE as usize)
+            .map(|e| vector_control_st(tph_client::abi::le32(e, MSIX_VECTOR_CTRL as usize)))
+            .collect())
     }
 }
 
