@@ -34,13 +34,13 @@ impl fmt::Display for Mode {
 }
 
 impl std::str::FromStr for Mode {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "iv" | "IV" => Ok(Mode::Iv),
             "ds" | "DS" => Ok(Mode::Ds),
-            _ => Err(format!("unknown mode {s:?} (iv or ds)")),
+            _ => Err(crate::Error::unknown_name("mode", s, "iv or ds")),
         }
     }
 }

@@ -55,7 +55,7 @@ mod device {
     }
     impl fmt::Display for Mode {}
     impl std::str::FromStr for Mode {
-        type Err = String;
+        type Err = crate::Error;
     }
     pub use tph_abi::MemType;
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,7 @@ mod error {
         DuplicateQueue(u16),
         DuplicateSlot(u16),
         ClearValueAsCpu(u32),
+        UnknownName { kind: &'static str, text: String, expected: &'static str },
         Backend { op: &'static str, errno: Errno },
     }
     impl Error {
@@ -158,7 +159,7 @@ pub mod open {
         Legacy,
     }
     impl std::str::FromStr for VfioInterface {
-        type Err = String;
+        type Err = crate::Error;
     }
     impl std::fmt::Display for VfioInterface {}
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +201,7 @@ pub mod probe {
     }
     impl fmt::Display for Revision {}
     impl std::str::FromStr for Revision {
-        type Err = String;
+        type Err = crate::Error;
     }
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct ProbeReport {
