@@ -16,7 +16,7 @@ use tph_client::backend::Backend;
 use tph_client::{Errno, MemType, Mode, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::KernelAbi;
-use tph_vmm::vtag::{Mem, Width};
+use tph_vmm::vtag::TagWidth;
 use tph_vmm::{ControlChange, Effect, VirtualTph};
 
 /// A host call as the recording backend saw it.
@@ -167,10 +167,10 @@ impl Vm {
         }
     }
 
-    fn width(&self) -> Width {
+    fn width(&self) -> TagWidth {
         match self.dev {
-            HostDevice::MsixTable => Width::Bits16,
-            HostDevice::CapTable => Width::Bits8,
+            HostDevice::MsixTable => TagWidth::Bits16,
+            HostDevice::CapTable => TagWidth::Bits8,
         }
     }
 
@@ -263,7 +263,10 @@ fn msix_change_clears_only_what_the_layer_programmed() {
         let t = vm.host_table();
         assert_eq!(
             (t[1], t[3]),
-            (host_tag(6, Mem::Volatile, w), host_tag(9, Mem::Volatile, w))
+            (
+                host_tag(6, MemType::Volatile, w),
+                host_tag(9, MemType::Volatile, w)
+            )
         );
         let effect = ok(vm.v.host_msix_will_change());
         assert_eq!(effect.host_calls, 1, "{abi:?}: one batched clear");
@@ -271,7 +274,7 @@ fn msix_change_clears_only_what_the_layer_programmed() {
         assert_eq!((t[1], t[3]), (0, 0), "{abi:?}");
         assert_eq!(
             t[5],
-            host_tag(11, Mem::Volatile, w),
+            host_tag(11, MemType::Volatile, w),
             "{abi:?}: not ours, left alone"
         );
         // Nothing of ours is left: a second change costs nothing.
@@ -284,7 +287,10 @@ fn msix_change_clears_only_what_the_layer_programmed() {
         let t = vm.host_table();
         assert_eq!(
             (t[1], t[3]),
-            (host_tag(6, Mem::Volatile, w), host_tag(9, Mem::Volatile, w))
+            (
+                host_tag(6, MemType::Volatile, w),
+                host_tag(9, MemType::Volatile, w)
+            )
         );
     }
 }
@@ -341,7 +347,10 @@ fn reset_leaves_the_host_off_and_clean_and_the_registers_at_reset_values() {
             // The next guest starts from scratch and works.
             ok(vm.v.write_config(vm.cap() + 8, &iv.to_le_bytes()));
             ok(vm.guest_entry(0, 3));
-            assert_eq!(vm.host_table()[0], host_tag(7, Mem::Volatile, vm.width()));
+            assert_eq!(
+                vm.host_table()[0],
+                host_tag(7, MemType::Volatile, vm.width())
+            );
         }
     }
 }

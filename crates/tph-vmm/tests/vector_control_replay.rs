@@ -29,7 +29,6 @@ use common::{client, config, guest_dsdt, host_tag, HostDevice};
 use tph_acpi::{AmlSource, MemType, SteeringTagSource, TagWidth};
 use tph_kernel::KernelAbi;
 use tph_vmm::ssdt::{self, SsdtSpec};
-use tph_vmm::vtag::{Mem, Width};
 use tph_vmm::VirtualTph;
 
 /// Vectors the guest driver allocates.
@@ -240,7 +239,7 @@ fn mainline_vector_control_writes_leave_the_pinned_cpus_tags_on_the_host() {
             let pin = PINS[vcpu_of(vector) as usize].unwrap();
             assert_eq!(
                 t[usize::from(vector)],
-                host_tag(pin, Mem::Volatile, Width::Bits16),
+                host_tag(pin, MemType::Volatile, TagWidth::Bits16),
                 "{abi:?}: vector {vector}"
             );
             assert_eq!(
@@ -271,7 +270,7 @@ fn mainline_vector_control_writes_leave_the_pinned_cpus_tags_on_the_host() {
         for vector in (0..VECTORS).filter(|v| vcpu_of(*v) == 1) {
             assert_eq!(
                 host_table(&v)[usize::from(vector)],
-                host_tag(12, Mem::Volatile, Width::Bits16)
+                host_tag(12, MemType::Volatile, TagWidth::Bits16)
             );
         }
     }
@@ -288,7 +287,11 @@ fn qword_writes_of_message_data_and_vector_control_steer_too() {
         let r = replay(&mut v, &[qword_write(5, tags[3]), qword_write(6, 0)]);
         assert_eq!(r.host_calls, 2, "{abi:?}: one SET_ST per write");
         let t = host_table(&v);
-        assert_eq!(t[5], host_tag(9, Mem::Volatile, Width::Bits16), "{abi:?}");
+        assert_eq!(
+            t[5],
+            host_tag(9, MemType::Volatile, TagWidth::Bits16),
+            "{abi:?}"
+        );
         assert_eq!(t[6], 0, "{abi:?}");
         assert_eq!(r.masked[5], Some(false));
         // Message Data alone (a dword at 8) leaves the tag as it is.
