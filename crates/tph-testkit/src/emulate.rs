@@ -196,7 +196,7 @@ pub fn run(
         .map(|(bdf, _)| {
             host.take_over(*bdf).map_err(|e| Error::Model {
                 op: "taking the device over",
-                errno: tph_client::Errno(e.number()),
+                errno: e,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

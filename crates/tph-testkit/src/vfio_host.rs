@@ -574,7 +574,7 @@ impl VfioHostHandler {
                 });
                 Reply::Fd(file.into())
             }
-            (Err(e), _) => Reply::Fail(Errno(e.number())),
+            (Err(e), _) => Reply::Fail(e),
             (_, Err(e)) => Reply::Fail(Errno::from_io(&e)),
         }
     }
@@ -843,11 +843,10 @@ impl VfioHostHandler {
         let done = match (index, write) {
             (CONFIG_REGION, true) => mem
                 .read(buf, &mut data)
-                .and_then(|()| fd.config_write(at, &data).map_err(kernel_errno))
+                .and_then(|()| fd.config_write(at, &data))
                 .map(|()| data.len()),
             (CONFIG_REGION, false) => fd
                 .config_read(at, &mut data)
-                .map_err(kernel_errno)
                 .and_then(|()| mem.write(buf, &data))
                 .map(|()| data.len()),
             (0..=5, true) => mem
@@ -961,10 +960,6 @@ impl VfioHostHandler {
             }
         }
     }
-}
-
-fn kernel_errno(e: tph_kernel::Errno) -> Errno {
-    Errno(e.number())
 }
 
 /// The NUL-terminated device name at the call's argument (at most 64 bytes read).

@@ -64,14 +64,7 @@ mod device {
     impl std::str::FromStr for Mode {
         type Err = String;
     }
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-    pub enum MemType {
-        Volatile,
-        Persistent,
-    }
-    impl MemType {
-        pub fn uapi(self) -> u8 {}
-    }
+    pub use tph_abi::MemType;
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Capabilities {
         pub iv: bool,
@@ -119,21 +112,7 @@ mod device {
     }
 }
 mod error {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub struct Errno(pub i32);
-    impl Errno {
-        pub const EBADF: Errno = Errno(libc::EBADF);
-        pub const ENODEV: Errno = Errno(libc::ENODEV);
-        pub const EINVAL: Errno = Errno(libc::EINVAL);
-        pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
-        pub fn name(self) -> &'static str {}
-        pub fn from_name(name: &str) -> Option<Self> {}
-        pub fn from_io(e: &std::io::Error) -> Self {}
-        pub fn last() -> Self {}
-        pub fn result(rc: i32) -> Result<i32, Self> {}
-    }
-    impl fmt::Display for Errno {}
-    impl std::error::Error for Errno {}
+    pub use tph_abi::Errno;
     #[derive(Debug, thiserror::Error)]
     #[non_exhaustive]
     pub enum Error {

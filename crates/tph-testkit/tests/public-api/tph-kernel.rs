@@ -67,34 +67,7 @@ pub mod core {
     pub fn read_devcap2(port: &mut Function) -> Option<u32> {}
 }
 mod errno {
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-    pub enum Errno {
-        EIO,
-        ENXIO,
-        EBADF,
-        EFAULT,
-        EBUSY,
-        ENODEV,
-        EINVAL,
-        ENOTTY,
-        EOPNOTSUPP,
-    }
-    impl Errno {
-        pub const ALL: [Errno; 9] = [
-            Errno::EIO,
-            Errno::ENXIO,
-            Errno::EBADF,
-            Errno::EFAULT,
-            Errno::EBUSY,
-            Errno::ENODEV,
-            Errno::EINVAL,
-            Errno::ENOTTY,
-            Errno::EOPNOTSUPP,
-        ];
-        pub fn number(self) -> i32 {}
-        pub fn name(self) -> &'static str {}
-        pub fn from_number(n: i32) -> Option<Errno> {}
-    }
+    pub use tph_abi::Errno;
 }
 pub mod host {
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -75,11 +75,11 @@ mod device {
     pub enum HostEntry {
         Unknown,
         Clear,
-        Cpu(u32, Mem),
+        Cpu(u32, MemType),
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum ControlChange {
-        Enabled { mode: StMode, width: Width },
+        Enabled { mode: StMode, width: TagWidth },
         Disabled,
         Unchanged,
         Refused { value: u32 },
@@ -154,7 +154,7 @@ mod device {
             &mut self,
             mode: Option<StMode>,
         ) -> Result<Effect, Error> {}
-        pub fn guest_width(&self) -> Option<Width> {}
+        pub fn guest_width(&self) -> Option<TagWidth> {}
         pub fn save(&self) -> crate::state::VmState {}
         pub fn restore(
             dev: TphDevice<B>,
@@ -226,25 +226,11 @@ pub mod state {
     }
 }
 pub mod vtag {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum Mem {
-        Volatile,
-        Persistent,
-    }
-    impl From<Mem> for tph_client::MemType {}
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum Width {
-        Bits8,
-        Bits16,
-    }
-    impl Width {
-        pub fn space(self) -> u32 {}
-        pub fn mask(self, raw: u16) -> u16 {}
-    }
+    pub use tph_abi::{MemType, TagWidth};
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum Decoded {
         None,
-        Vcpu { vcpu: u32, mem: Mem },
+        Vcpu { vcpu: u32, mem: MemType },
         Foreign(u16),
     }
     pub const MAX_VCPUS: u32 = 0xffff;
@@ -254,9 +240,9 @@ pub mod vtag {
     impl TagSpace {
         pub fn new(vcpus: u32) -> Option<Self> {}
         pub fn vcpus(&self) -> u32 {}
-        pub fn pm_valid(&self, width: Width) -> bool {}
-        pub fn tag(&self, vcpu: u32, mem: Mem, width: Width) -> Option<u16> {}
-        pub fn decode(&self, raw: u16, width: Width) -> Decoded {}
+        pub fn pm_valid(&self, width: TagWidth) -> bool {}
+        pub fn tag(&self, vcpu: u32, mem: MemType, width: TagWidth) -> Option<u16> {}
+        pub fn decode(&self, raw: u16, width: TagWidth) -> Decoded {}
         pub fn st_info(&self, vcpu: u32, extended: bool) -> u64 {}
     }
 }
