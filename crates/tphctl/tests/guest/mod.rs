@@ -150,7 +150,10 @@ impl Served {
                 return served;
             }
             if let Ok(Some(status)) = served.child.try_wait() {
-                panic!("tphctl serve {args:?} exited ({status}): {}", served.output());
+                panic!(
+                    "tphctl serve {args:?} exited ({status}): {}",
+                    served.output()
+                );
             }
             if start.elapsed() > std::time::Duration::from_secs(60) {
                 panic!("tphctl serve {args:?} did not listen: {}", served.output());
@@ -183,7 +186,9 @@ impl Served {
 
     /// `-device` JSON for QEMU's vfio-user client on this socket at `place` (`"bus":"rp1"`).
     pub fn device(&self, rig: &Rig, place: &str) -> String {
-        let path = rig.guest_path(&self.socket).expect("socket under the QEMU root");
+        let path = rig
+            .guest_path(&self.socket)
+            .expect("socket under the QEMU root");
         format!(
             "{{\"driver\":\"vfio-user-pci\",\"socket\":{{\"path\":\"{path}\",\"type\":\"unix\"}},{place}}}"
         )
