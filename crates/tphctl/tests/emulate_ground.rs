@@ -372,23 +372,22 @@ fn expected_tph(revision: tph_client::Revision, lcores: &[u32]) -> String {
 }
 
 /// Runs `dpdk_style.c` on the NIC under `tphctl emulate --kernel-abi ABI --unsafe-ds-mode`
-/// and compares every line with what a real kernel (and, for the TPH part, the in-process
-/// model) answers.
-fn dpdk_style_on_both_paths(abi: &str, revision: tph_client::Revision) {
+/// (with `cdev`: `--cdev`, the driver opening the device cdev and mapping DMA in an iommufd
+/// IOAS) and compares every line with what a real kernel (and, for the TPH part, the
+/// in-process model) answers.
+fn dpdk_style(abi: &str, revision: tph_client::Revision, cdev: bool) {
     let dir = tempfile::tempdir().unwrap();
     let Some(exe) = compile("dpdk_style", dir.path()) else {
         return;
     };
-    let args = [
-        "--emulated",
-        "--kernel-abi",
-        abi,
-        "--unsafe-ds-mode",
-        "--",
-        exe.to_str().unwrap(),
-        NIC,
-        abi,
-    ];
+    let mut args = vec!["--emulated", "--kernel-abi", abi, "--unsafe-ds-mode"];
+    if cdev {
+        args.push("--cdev");
+    }
+    args.extend(["--", exe.to_str().unwrap(), NIC, abi]);
+    if cdev {
+        args.push("cdev");
+    }
     let Some(out) = emulate(&args) else {
         return;
     };
@@ -409,9 +408,14 @@ fn dpdk_style_on_both_paths(abi: &str, revision: tph_client::Revision) {
     want += "module vfio: loaded\nmodule vfio_pci: loaded\nmodule vfio_iommu_type1: loaded\n\
              0000:01:00.0: BAR 0 memory, 65536 bytes\n\
              0000:01:00.0: vendor 0x1ab0 device 0x1000 class 0x020000 numa -1 driver vfio-pci\n\
-             scan: 11 functions, 5 bound to vfio-pci\n\
-             iommu: page sizes 0x40201000\n\
-             dma: 4096 pages of 4 KiB mapped, IOVA = VA\n\
+             scan: 11 functions, 5 bound to vfio-pci\n";
+    // The NIC is the second bound function (after 00:05.0): its cdev is vfio1.
+    want += if cdev {
+        "opened /dev/vfio/devices/vfio1 through its cdev, bound to iommufd, IOAS attached\n"
+    } else {
+        "iommu: page sizes 0x40201000\n"
+    };
+    want += "dma: 4096 pages of 4 KiB mapped, IOVA = VA\n\
              device: flags 0x3, 9 regions, 5 irqs\n\
              bar 0: 65536 bytes mapped, MSI-X table mappable\n\
              reset, bus master on\n";
@@ -425,10 +429,49 @@ fn dpdk_style_on_both_paths(abi: &str, revision: tph_client::Revision) {
 
 #[test]
 fn emulate_dpdk_style_driver_runs_its_whole_tph_sequence_on_v7() {
-    dpdk_style_on_both_paths("v7", tph_client::Revision::V7);
+    dpdk_style("v7", tph_client::Revision::V7, false);
 }
 
 #[test]
 fn emulate_dpdk_style_driver_runs_its_whole_tph_sequence_on_the_feature_revision() {
-    dpdk_style_on_both_paths("feature", tph_client::Revision::Feature);
+    dpdk_style("feature", tph_client::Revision::Feature, false);
+}
+
+#[test]
+fn emulate_dpdk_style_driver_through_the_cdev_and_iommufd_on_v7() {
+    dpdk_style("v7", tph_client::Revision::V7, true);
+}
+
+#[test]
+fn emulate_iommufd_ioas_mapping_follows_iommufd_rules_and_errno() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("iommufd", dir.path()) else {
+        return;
+    };
+    let Some(out) = emulate(&["--emulated", "--cdev", "--", exe.to_str().unwrap()]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    // iommufd_ioas_map / iopt_check_iova / iopt_alloc_iova / iopt_unmap_iova_range: EEXIST on
+    // overlap, EINVAL for alignment, length 0, no access or a reserved range, EOPNOTSUPP for
+    // an unknown flag, EFAULT for memory not there, ENOENT for another IOAS; the kernel's
+    // IOVA is the lowest hole past the first page, aligned as the user address; an unmap
+    // that would split an area, or finds none, is ENOENT.
+    let want = "map 64 KiB at 0x100000: 0 - iova 0x100000\n\
+                map the same again: -1 EEXIST\n\
+                map overlapping its end: -1 EEXIST\n\
+                map iova not page aligned: -1 EINVAL\n\
+                map length 0: -1 EINVAL\n\
+                map neither READABLE nor WRITEABLE: -1 EINVAL\n\
+                map unknown flag: -1 EOPNOTSUPP\n\
+                map in the interrupt window: -1 EINVAL\n\
+                map memory not mapped: -1 EFAULT\n\
+                map an IOAS that does not exist: -1 ENOENT\n\
+                map 4 KiB, the kernel choosing the iova: 0 - iova 0x1000\n\
+                map 64 KiB, the kernel choosing the iova: 0 - iova 0x10000\n\
+                unmap half of the first area: -1 ENOENT\n\
+                unmap where nothing is: -1 ENOENT\n\
+                unmap the first area: 0 - length 0x10000\n\
+                unmap everything: 0 - length 0x11000\n";
+    assert_eq!(stdout(&out), want);
 }

@@ -329,10 +329,11 @@ impl Ioas {
             .is_some_and(|(&s, &l)| s + l > start)
     }
 
-    /// The lowest free IOVA aligned to `align` that holds `len` bytes (first fit).
+    /// The lowest free IOVA aligned to `align` that holds `len` bytes (first fit; never in
+    /// the first page, as `iopt_alloc_iova` starts its search at `PAGE_SIZE`).
     fn alloc(&self, len: u64, align: u64) -> Option<u64> {
         for (s, e) in IOVA_RANGES {
-            let mut at = s.next_multiple_of(align);
+            let mut at = s.max(PGSIZE).next_multiple_of(align);
             loop {
                 let last = at.checked_add(len - 1)?;
                 if last > e {
@@ -458,8 +459,9 @@ mod tests {
     #[test]
     fn ioas_first_fit_skips_areas_and_keeps_alignment() {
         let mut a = Ioas::default();
-        a.areas.insert(0, 0x2000);
-        assert_eq!(a.alloc(0x1000, 0x1000), Some(0x2000));
+        assert_eq!(a.alloc(0x1000, 0x1000), Some(0x1000), "never page 0");
+        a.areas.insert(0x1000, 0x2000);
+        assert_eq!(a.alloc(0x1000, 0x1000), Some(0x3000));
         assert_eq!(a.alloc(0x4000, 0x4000), Some(0x4000));
     }
 }

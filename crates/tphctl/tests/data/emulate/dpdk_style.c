@@ -4,7 +4,8 @@
  *  2. the vfio modules in /sys/module;
  *  3. the PCI scan: every /sys/bus/pci/devices entry's IDs, class, NUMA node, resource lines
  *     and driver, the target bound to vfio-pci;
- *  4. container and group (type1), DMA: a 16 MiB region mapped in 4 KiB pages with IOVA = VA;
+ *  4. container and group (type1), or with `cdev` the device cdev bound to an iommufd IOAS;
+ *     DMA: a 16 MiB region mapped in 4 KiB pages with IOVA = VA (MAP_DMA, or IOAS_MAP);
  *  5. the device: its info, config space, every BAR's region info, BARs mapped with mmap
  *     (the MSI-X table's BAR too when it is MSIX_MAPPABLE), reset, Bus Master on;
  *  6. interrupts: MSI-X eventfds for one queue per lcore, the request notifier (REQ index);
@@ -12,7 +13,8 @@
  *     (Control written through the config region, VFIO_DEVICE_FEATURE TPH_ST), each queue's
  *     vector steered to its lcore, the tags read back through the BAR mapping;
  *  8. teardown in the reverse order.
- * Usage: dpdk_style BDF v7|feature. Prints one line per step; exits 0 when all succeeded. */
+ * Usage: dpdk_style BDF v7|feature [cdev]. Prints one line per step; exits 0 when all
+ * succeeded. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <pthread.h>
@@ -41,6 +43,15 @@
 #define VFIO_DMA_UNMAP_FLAG_ALL (1 << 1)
 #define PCI_CAP_ID_MSIX 0x11
 #define PCI_EXT_CAP_ID_TPH 0x17
+#define VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
+#define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
+#define IOMMU_DESTROY _IO(VFIO_TYPE, 0x80)
+#define IOMMU_IOAS_ALLOC _IO(VFIO_TYPE, 0x81)
+#define IOMMU_IOAS_MAP _IO(VFIO_TYPE, 0x85)
+#define IOMMU_IOAS_UNMAP _IO(VFIO_TYPE, 0x86)
+#define IOMMU_IOAS_MAP_FIXED_IOVA (1 << 0)
+#define IOMMU_IOAS_MAP_WRITEABLE (1 << 1)
+#define IOMMU_IOAS_MAP_READABLE (1 << 2)
 #define MAX_LCORES 64
 #define DMA_BYTES (16u << 20)
 
@@ -61,6 +72,28 @@ struct vfio_dma_map {
 struct vfio_dma_unmap {
 	uint32_t argsz, flags;
 	uint64_t iova, size;
+};
+struct iommu_ioas_alloc {
+	uint32_t size, flags, out_ioas_id;
+};
+struct vfio_device_bind_iommufd {
+	uint32_t argsz, flags;
+	int32_t iommufd;
+	uint32_t out_devid;
+};
+struct vfio_device_attach_iommufd_pt {
+	uint32_t argsz, flags, pt_id;
+};
+struct iommu_ioas_map {
+	uint32_t size, flags, ioas_id, reserved;
+	uint64_t user_va, length, iova;
+};
+struct iommu_ioas_unmap {
+	uint32_t size, ioas_id;
+	uint64_t iova, length;
+};
+struct iommu_destroy {
+	uint32_t size, id;
 };
 
 /* v7: VFIO_DEVICE_PCI_TPH (the series' include/uapi/linux/vfio.h). */
@@ -97,6 +130,9 @@ struct feature_tph_st {
 #define FEATURE_TPH_ST 13
 
 static int lcores[MAX_LCORES], n_lcores;
+/* cdev mode: the iommufd and the IOAS the device is attached to. */
+static int cdev_mode;
+static uint32_t ioas_id;
 
 static void read_line(const char *path, char *buf, size_t len)
 {
@@ -220,7 +256,81 @@ static void scan(const char *target)
 	printf("scan: %d functions, %d bound to vfio-pci\n", total, vfio);
 }
 
-/* One MAP_DMA per 4 KiB page of a fresh region, IOVA = VA (DPDK's iova-mode va). */
+/* The device through its cdev (the vfio-dev entry of sysfs names it), bound to a new iommufd
+ * and attached to a fresh IOAS, and the config region's place in the device fd. */
+static struct vfio_dev cdev_open(const char *bdf)
+{
+	struct vfio_dev d = { .group = -1 };
+	char path[512];
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	DIR *dir = opendir(path);
+	if (!dir)
+		FAIL("opendir %s", path);
+	struct dirent *e;
+	char name[256] = "";
+	while ((e = readdir(dir)))
+		if (strncmp(e->d_name, "vfio", 4) == 0)
+			snprintf(name, sizeof(name), "%s", e->d_name);
+	closedir(dir);
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
+	d.fd = open(path, O_RDWR);
+	if (d.fd < 0)
+		FAIL("open %s", path);
+	d.container = open("/dev/iommu", O_RDWR);
+	if (d.container < 0)
+		FAIL("open /dev/iommu");
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	if (ioctl(d.container, IOMMU_IOAS_ALLOC, &alloc) != 0)
+		FAIL("IOMMU_IOAS_ALLOC");
+	ioas_id = alloc.out_ioas_id;
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = d.container };
+	if (ioctl(d.fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) != 0)
+		FAIL("VFIO_DEVICE_BIND_IOMMUFD");
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = ioas_id };
+	if (ioctl(d.fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) != 0)
+		FAIL("VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+	struct vfio_region_info reg = { .argsz = sizeof(reg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	if (ioctl(d.fd, VFIO_DEVICE_GET_REGION_INFO, &reg) != 0)
+		FAIL("VFIO_DEVICE_GET_REGION_INFO config");
+	d.config = reg.offset;
+	printf("opened %s through its cdev, bound to iommufd, IOAS attached\n", path);
+	return d;
+}
+
+/* One DMA mapping of `len` bytes at `va`, IOVA = VA: MAP_DMA, or IOAS_MAP in cdev mode. */
+static int dma_map(int fd, char *va, uint64_t len)
+{
+	if (cdev_mode) {
+		struct iommu_ioas_map m = { .size = sizeof(m), .ioas_id = ioas_id,
+					    .flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+						     IOMMU_IOAS_MAP_WRITEABLE |
+						     IOMMU_IOAS_MAP_READABLE,
+					    .user_va = (uint64_t)(uintptr_t)va, .length = len,
+					    .iova = (uint64_t)(uintptr_t)va };
+		return ioctl(fd, IOMMU_IOAS_MAP, &m);
+	}
+	struct vfio_dma_map m = { .argsz = sizeof(m), .flags = 3, .vaddr = (uint64_t)(uintptr_t)va,
+				  .iova = (uint64_t)(uintptr_t)va, .size = len };
+	return ioctl(fd, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+/* Every DMA mapping gone: UNMAP_DMA with ALL, or IOAS_UNMAP of the whole space. */
+static uint64_t dma_unmap_all(int fd)
+{
+	if (cdev_mode) {
+		struct iommu_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas_id, .iova = 0,
+					      .length = UINT64_MAX };
+		if (ioctl(fd, IOMMU_IOAS_UNMAP, &u) != 0)
+			FAIL("IOMMU_IOAS_UNMAP");
+		return u.length;
+	}
+	struct vfio_dma_unmap u = { .argsz = sizeof(u), .flags = VFIO_DMA_UNMAP_FLAG_ALL };
+	if (ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &u) != 0)
+		FAIL("VFIO_IOMMU_UNMAP_DMA");
+	return u.size;
+}
+
+/* One DMA mapping per 4 KiB page of a fresh region, IOVA = VA (DPDK's iova-mode va). */
 static char *dma_region(int container)
 {
 	char *mem = mmap(NULL, DMA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -228,11 +338,8 @@ static char *dma_region(int container)
 		FAIL("mmap of the DMA region");
 	unsigned pages = 0;
 	for (size_t off = 0; off < DMA_BYTES; off += 4096, pages++) {
-		struct vfio_dma_map m = { .argsz = sizeof(m), .flags = 3,
-					  .vaddr = (uint64_t)(uintptr_t)(mem + off),
-					  .iova = (uint64_t)(uintptr_t)(mem + off), .size = 4096 };
-		if (ioctl(container, VFIO_IOMMU_MAP_DMA, &m) != 0)
-			FAIL("VFIO_IOMMU_MAP_DMA page %u", pages);
+		if (dma_map(container, mem + off, 4096) != 0)
+			FAIL("DMA mapping of page %u", pages);
 	}
 	printf("dma: %u pages of 4 KiB mapped, IOVA = VA\n", pages);
 	return mem;
@@ -346,10 +453,12 @@ static void unsteer(const struct vfio_dev *d, int feature, uint32_t tph)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[2], "v7") && strcmp(argv[2], "feature"))) {
-		fprintf(stderr, "usage: %s BDF v7|feature\n", argv[0]);
+	if (argc < 3 || argc > 4 || (strcmp(argv[2], "v7") && strcmp(argv[2], "feature")) ||
+	    (argc == 4 && strcmp(argv[3], "cdev"))) {
+		fprintf(stderr, "usage: %s BDF v7|feature [cdev]\n", argv[0]);
 		return 2;
 	}
+	cdev_mode = argc == 4;
 	const char *bdf = argv[1];
 	int feature = strcmp(argv[2], "feature") == 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -358,11 +467,16 @@ int main(int argc, char **argv)
 	modules();
 	scan(bdf);
 
-	struct vfio_dev d = vfio_open(bdf); /* container, group, type1, device fd */
-	struct { uint32_t argsz, flags; uint64_t pgsizes; } iommu = { .argsz = 16 };
-	if (ioctl(d.container, VFIO_IOMMU_GET_INFO, &iommu) != 0)
-		FAIL("VFIO_IOMMU_GET_INFO");
-	printf("iommu: page sizes %#llx\n", (unsigned long long)iommu.pgsizes);
+	struct vfio_dev d;
+	if (cdev_mode) {
+		d = cdev_open(bdf);
+	} else {
+		d = vfio_open(bdf); /* container, group, type1, device fd */
+		struct { uint32_t argsz, flags; uint64_t pgsizes; } iommu = { .argsz = 16 };
+		if (ioctl(d.container, VFIO_IOMMU_GET_INFO, &iommu) != 0)
+			FAIL("VFIO_IOMMU_GET_INFO");
+		printf("iommu: page sizes %#llx\n", (unsigned long long)iommu.pgsizes);
+	}
 	char *dma = dma_region(d.container);
 
 	struct vfio_device_info info = { .argsz = sizeof(info) };
@@ -443,15 +557,20 @@ int main(int argc, char **argv)
 		FAIL("disabling the request notifier");
 	if (set_irqs(d.fd, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE, 0, NULL))
 		FAIL("disabling MSI-X");
-	struct vfio_dma_unmap u = { .argsz = sizeof(u), .flags = VFIO_DMA_UNMAP_FLAG_ALL };
-	if (ioctl(d.container, VFIO_IOMMU_UNMAP_DMA, &u) != 0)
-		FAIL("VFIO_IOMMU_UNMAP_DMA");
-	printf("dma: %llu bytes unmapped\n", (unsigned long long)u.size);
+	printf("dma: %llu bytes unmapped\n", (unsigned long long)dma_unmap_all(d.container));
 	munmap(dma, DMA_BYTES);
 	for (int i = 0; i < 6; i++)
 		if (bars[i])
 			munmap(bars[i], bar_size[i]);
-	vfio_close(&d);
+	if (cdev_mode) {
+		struct iommu_destroy destroy = { .size = sizeof(destroy), .id = ioas_id };
+		close(d.fd); /* the device first: it is detached as it is released */
+		if (ioctl(d.container, IOMMU_DESTROY, &destroy) != 0)
+			FAIL("IOMMU_DESTROY");
+		close(d.container);
+	} else {
+		vfio_close(&d);
+	}
 	printf("closed\n");
 	return 0;
 }
