@@ -26,6 +26,9 @@ pub enum Errno {
     /// 22: invalid argument.
     #[error("EINVAL: invalid argument")]
     EINVAL,
+    /// 34: a range is empty (`pci_alloc_irq_vectors` asked for no vector).
+    #[error("ERANGE: numerical result out of range")]
+    ERANGE,
     /// 25: unknown ioctl request.
     #[error("ENOTTY: inappropriate ioctl for device")]
     ENOTTY,
@@ -36,7 +39,7 @@ pub enum Errno {
 
 impl Errno {
     /// Every variant, in numeric order.
-    pub const ALL: [Errno; 9] = [
+    pub const ALL: [Errno; 10] = [
         Errno::EIO,
         Errno::ENXIO,
         Errno::EBADF,
@@ -45,6 +48,7 @@ impl Errno {
         Errno::ENODEV,
         Errno::EINVAL,
         Errno::ENOTTY,
+        Errno::ERANGE,
         Errno::EOPNOTSUPP,
     ];
 
@@ -59,6 +63,7 @@ impl Errno {
             Errno::ENODEV => 19,
             Errno::EINVAL => 22,
             Errno::ENOTTY => 25,
+            Errno::ERANGE => 34,
             Errno::EOPNOTSUPP => 95,
         }
     }
@@ -74,6 +79,7 @@ impl Errno {
             Errno::ENODEV => "ENODEV",
             Errno::EINVAL => "EINVAL",
             Errno::ENOTTY => "ENOTTY",
+            Errno::ERANGE => "ERANGE",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
         }
     }

@@ -100,14 +100,13 @@ const TYPE1: [u64; 2] = [1, 3];
 const DEVICE_FLAGS: u32 = 0b11;
 /// Regions: BAR0..5, ROM, config, VGA (`VFIO_PCI_NUM_REGIONS`).
 const NUM_REGIONS: u32 = 9;
-/// IRQ indexes: INTx, MSI, MSI-X, ERR, REQ (`VFIO_PCI_NUM_IRQS`).
-const NUM_IRQS: u32 = 5;
+/// IRQ indexes: INTx, MSI, MSI-X, ERR, REQ (`VFIO_PCI_NUM_IRQS`); the model answers
+/// `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS` for each.
+const NUM_IRQS: u32 = tph_client::abi::vfio::NUM_IRQS;
 const CONFIG_REGION: u32 = 7;
 const VGA_REGION: u32 = 8;
 /// `VFIO_REGION_INFO_FLAG_READ | WRITE`.
 const REGION_RW: u32 = 0b11;
-/// `VFIO_IRQ_INFO_EVENTFD`.
-const IRQ_EVENTFD: u32 = 1;
 /// Region offsets within the device fd: index << 40, as vfio-pci does.
 const REGION_SHIFT: u32 = 40;
 /// The IOMMU group the fake tree puts the device in.
@@ -594,20 +593,6 @@ impl VfioHostHandler {
         mem.write(call.arg, &info).map(|()| 0)
     }
 
-    fn irq_info(dev: &VfioDevice, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
-        let mut info = [0u8; 16];
-        mem.read(call.arg, &mut info)?;
-        let count = match le32(&info, 8) {
-            2 => msix_cap(dev).map_or(0, |m| u32::from(m.table_size)),
-            1 => 0,
-            i if i < NUM_IRQS => 1,
-            _ => return Err(Errno::EINVAL),
-        };
-        info[4..8].copy_from_slice(&IRQ_EVENTFD.to_le_bytes());
-        info[12..16].copy_from_slice(&count.to_le_bytes());
-        mem.write(call.arg, &info).map(|()| 0)
-    }
-
     /// The container requests, answered on any fd that is (or, without a tree, may be) a
     /// container.
     fn container_ioctl(&mut self, call: &Trapped) -> Option<Result<i32, Errno>> {
@@ -644,7 +629,6 @@ impl VfioHostHandler {
                 mem.write(call.arg + 4, &bytes).map(|()| 0)
             }
             DEVICE_GET_REGION_INFO => Self::region_info(dev, call, mem),
-            DEVICE_GET_IRQ_INFO => Self::irq_info(dev, call, mem),
             _ => {
                 let key = self.open_key(call).ok_or(Errno(libc::ENOTTY))?;
                 let open = self.open.get_mut(&key).ok_or(Errno(libc::ENOTTY))?;
