@@ -1,5 +1,6 @@
 //! The revision-neutral safe API: one handle per VFIO device.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::os::fd::BorrowedFd;
 
@@ -44,33 +45,7 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// The memory type a steering tag is for.
-///
-/// ```
-/// assert_eq!(tph_client::MemType::default(), tph_client::MemType::Volatile);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MemType {
-    /// Volatile memory (`vm`).
-    #[default]
-    Volatile,
-    /// Persistent memory (`pm`).
-    Persistent,
-}
-
-impl MemType {
-    /// The UAPI encoding (0 volatile, 1 persistent).
-    ///
-    /// ```
-    /// assert_eq!(tph_client::MemType::Persistent.uapi(), 1);
-    /// ```
-    pub fn uapi(self) -> u8 {
-        match self {
-            MemType::Volatile => 0,
-            MemType::Persistent => 1,
-        }
-    }
-}
+pub use tph_abi::MemType;
 
 /// What the kernel offers for this device.
 ///
@@ -118,12 +93,25 @@ pub struct CpuQuery {
     pub mem: MemType,
 }
 
+/// The errno a table write is refused with in validation, before any hardware write.
+pub(crate) const SET_VALIDATION: [i32; 5] = [
+    libc::EINVAL,
+    libc::ENXIO,
+    libc::ENODEV,
+    libc::EOPNOTSUPP,
+    libc::ENOTTY,
+];
+
 /// What the client knows about the device, used to explain refusals.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Known {
     pub caps: Option<Capabilities>,
     pub mode: Option<Mode>,
     pub msix: Option<u32>,
+    /// What this handle last programmed at each table index (CPU, UAPI memory type;
+    /// `CPU_CLEAR` for a cleared entry): what a batch that fails part-way puts back. An index
+    /// missing here holds a value this handle never wrote; it is put back as cleared (ST 0).
+    pub table: BTreeMap<u16, (u32, u8)>,
 }
 
 /// A safe handle over one VFIO device's TPH interface.
@@ -277,7 +265,8 @@ impl<B: Backend> TphDevice<B> {
         self.backend
     }
 
-    /// The modes and table size the kernel offers (one GET_CAP).
+    /// The modes and table size the kernel offers (v7: one GET_CAP; feature revision: a
+    /// config-region read of the capability and, once per handle, one PROBE).
     ///
     /// ```
     /// # use tph_emu::EmulatedBackend;
@@ -297,7 +286,8 @@ impl<B: Backend> TphDevice<B> {
         Ok(caps)
     }
 
-    /// Enables TPH in `mode` (one ENABLE).
+    /// Enables TPH in `mode` (v7: one ENABLE; feature revision: one Control write through the
+    /// config region, read back).
     ///
     /// ```
     /// # use tph_emu::EmulatedBackend;
@@ -318,7 +308,8 @@ impl<B: Backend> TphDevice<B> {
         Ok(())
     }
 
-    /// Disables TPH (one DISABLE; also fine when already off).
+    /// Disables TPH (v7: one DISABLE; feature revision: a Control write of 0; also fine when
+    /// already off).
     ///
     /// ```
     /// # use tph_emu::EmulatedBackend;
@@ -339,7 +330,8 @@ impl<B: Backend> TphDevice<B> {
         Ok(())
     }
 
-    /// The steering tags of `cpus`, in order (one GET_ST; DS mode only).
+    /// The steering tags of `cpus`, in order (DS mode only; v7: one GET_ST; feature revision:
+    /// one GET per memory type in the batch).
     ///
     /// ```
     /// # use tph_emu::EmulatedBackend;
@@ -369,7 +361,16 @@ impl<B: Backend> TphDevice<B> {
         }
     }
 
-    /// Programs `entries` into the steering table, all or nothing (one SET_ST).
+    /// Programs `entries` into the steering table, all or nothing.
+    ///
+    /// Calls: v7 sends one SET_ST, which the kernel validates whole before its first write. The
+    /// feature revision writes contiguous entries of one memory type per call, so the batch is
+    /// one SET per contiguous run: with more than one run the client first checks the whole
+    /// batch as the kernel would (table size, present CPUs, enabled MSI-X vectors, as far as it
+    /// knows them) and sends nothing when that finds a refusal; when the kernel still refuses a
+    /// later run, the runs already written get back what this handle last programmed there
+    /// (tag 0 where it never did). After a failed hardware write (not a refusal) the core has
+    /// turned TPH off on either revision ([`TphDevice::believed_mode`] says so).
     ///
     /// ```
     /// # use tph_emu::EmulatedBackend;
@@ -389,7 +390,8 @@ impl<B: Backend> TphDevice<B> {
         self.program(entries, &[])
     }
 
-    /// Programs `set` and clears `clear` in one SET_ST batch (all or nothing), `set` first:
+    /// Programs `set` and clears `clear` in one batch (all or nothing, calls as
+    /// [`TphDevice::set_entries`]), `set` first:
     /// what a VMM re-targeting a vCPU's entries needs (some move, some are cleared).
     ///
     /// ```
@@ -424,7 +426,8 @@ impl<B: Backend> TphDevice<B> {
         self.set_raw_entries(&raw)
     }
 
-    /// Clears the entries at `indexes` to steering tag 0 (one SET_ST with `cpu = 0xFFFFFFFF`).
+    /// Clears the entries at `indexes` to steering tag 0 (entries with `cpu = 0xFFFFFFFF`,
+    /// calls as [`TphDevice::set_entries`]).
     ///
     /// ```
     /// # use tph_emu::EmulatedBackend;
@@ -449,17 +452,22 @@ impl<B: Backend> TphDevice<B> {
             }
             _ => v7::set_st(&mut self.backend, raw, &self.known),
         };
-        let validation = [
-            libc::EINVAL,
-            libc::ENXIO,
-            libc::ENODEV,
-            libc::EOPNOTSUPP,
-            libc::ENOTTY,
-        ];
-        if matches!(r, Err(ref e) if e.errno().is_some_and(|n| !validation.contains(&n.0))) {
-            // A refusal in validation changes nothing; any other failure is a failed hardware
-            // write, after which the core has disabled TPH entirely [core].
-            self.known.mode = None;
+        match &r {
+            Ok(()) => {
+                for e in raw {
+                    self.known.table.insert(e.index, (e.cpu, e.mem_type));
+                }
+            }
+            Err(e) if e.errno().is_some_and(|n| !SET_VALIDATION.contains(&n.0)) => {
+                // A refusal in validation changes nothing; any other failure is a failed
+                // hardware write, after which the core has disabled TPH entirely [core] and
+                // the batch's entries hold values nobody can name.
+                self.known.mode = None;
+                for e in raw {
+                    self.known.table.remove(&e.index);
+                }
+            }
+            Err(_) => {}
         }
         r
     }
@@ -538,6 +546,10 @@ impl<B: Backend> TphDevice<B> {
     /// assert_eq!(dev.backend().device().snapshot().control, Some(0x101));
     /// ```
     pub fn reset(&mut self) -> Result<(), Error> {
+        if self.known.mode.is_none() {
+            // Nothing restores a table the kernel did not save: its values are the device's.
+            self.known.table.clear();
+        }
         self.backend.reset().map_err(|errno| Error::Backend {
             op: "device reset",
             errno,

@@ -9,15 +9,21 @@
 //! `tph_abi::FEATURE_TPH_ST`, overridable with `TphDevice::with_feature_number`) and is
 //! confirmed with `VFIO_DEVICE_FEATURE_PROBE` before the first GET or SET that uses it. SET
 //! programs *contiguous* entries from one index with one memory type, so a batch is sent as one
-//! call per contiguous run; if a later run fails, the runs already written by this batch are
-//! cleared again (all or nothing, as in v7). Errno is explained as in v7, except ENOTTY (no
+//! call per contiguous run. All or nothing, as in v7: a batch of several runs is first checked
+//! whole as the kernel would check it (nothing is sent when that finds a refusal); if the kernel
+//! still refuses a later run in validation (a CPU the firmware has no tag for, a vector the
+//! client did not know was off), the runs already written get back what this handle last
+//! programmed there (cleared where it never did). A failed hardware write is the exception:
+//! the core turns TPH off and nothing can be written afterwards. Errno is explained as in v7, except ENOTTY (no
 //! such feature here: the number, or `enable_unsafe_tph` off, which gates the whole feature)
 //! and EOPNOTSUPP from a Control write (the same gate).
 
 use tph_regs::tph::{ReqEnable, StLocation, StMode, TphControl, TphRequester, TPH_CTRL};
 
 use crate::backend::Backend;
-use crate::device::{Capabilities, Known, Mode};
+use std::collections::BTreeMap;
+
+use crate::device::{Capabilities, Known, Mode, SET_VALIDATION};
 use crate::error::{Errno, Error};
 use crate::v7;
 use tph_abi::{self as abi, TphEntry};
@@ -275,10 +281,22 @@ pub(crate) fn set_st(
     }
     confirm(b, feature, abi::FEATURE_SET)?;
     let runs = runs(entries);
+    if runs.len() > 1 {
+        // The kernel validates each call on its own: the whole batch is checked here first,
+        // as the kernel would check it, so a refusal it can foresee sends nothing.
+        if let Some(err) = precheck(b, entries, known)? {
+            return Err(err);
+        }
+    }
     for (done, (mem, index, cpus)) in runs.iter().enumerate() {
         let mut arg = encode(feature, abi::FEATURE_SET, *mem, *index, cpus)?;
         if let Err(errno) = b.device_feature(&mut arg) {
-            rollback(b, feature, runs.get(..done).unwrap_or(&[]));
+            if SET_VALIDATION.contains(&errno.0) {
+                // Refused in validation (TPH still on): the earlier runs go back to what this
+                // handle knew was there. After a failed hardware write the core has turned
+                // TPH off and no entry can be written any more.
+                put_back(b, feature, runs.get(..done).unwrap_or(&[]), &known.table);
+            }
             return Err(explain(feature, errno, |e| {
                 v7::explain_set_st("TPH_ST SET", b, entries, known, e)
             }));
@@ -287,11 +305,66 @@ pub(crate) fn set_st(
     Ok(())
 }
 
-/// Clears what earlier runs of a failed batch wrote (best effort: the batch already failed).
-fn rollback(b: &mut dyn Backend, feature: &Feature, written: &[(u8, u16, Vec<u32>)]) {
-    for (mem, index, cpus) in written {
-        let clear = vec![abi::CPU_CLEAR; cpus.len()];
-        if let Ok(mut arg) = encode(feature, abi::FEATURE_SET, *mem, *index, &clear) {
+/// The kernel's per-entry checks of SET, in its order (index within the table: EINVAL; CPU
+/// present: EINVAL; for a table in MSI-X, the vector enabled: ENXIO), on what the client knows
+/// (a check whose input is unknown is left to the kernel). Only while TPH is believed on and the
+/// table located: otherwise the kernel refuses the first call whole.
+fn precheck(
+    b: &mut dyn Backend,
+    entries: &[TphEntry],
+    known: &Known,
+) -> Result<Option<Error>, Error> {
+    if known.mode.is_none() {
+        return Ok(None);
+    }
+    let t = tph(b)?;
+    let msix = match t.cap.location {
+        StLocation::Capability => false,
+        StLocation::MsiX => true,
+        StLocation::None | StLocation::Reserved(_) => return Ok(None),
+    };
+    let cpus = b.cpu_count();
+    let errno = entries.iter().find_map(|e| {
+        if e.index >= t.cap.table_size
+            || (e.cpu != abi::CPU_CLEAR && cpus.is_some_and(|n| e.cpu >= n))
+        {
+            Some(Errno::EINVAL)
+        } else if msix && known.msix.is_some_and(|n| u32::from(e.index) >= n) {
+            Some(Errno(libc::ENXIO))
+        } else {
+            None
+        }
+    });
+    Ok(errno.map(|errno| v7::explain_set_st("TPH_ST SET", b, entries, known, errno)))
+}
+
+/// Writes back, over what the runs of a failed batch already wrote, what this handle last
+/// programmed there (cleared where it never programmed the entry). Best effort: the batch has
+/// already failed, and its error is what the caller hears.
+fn put_back(
+    b: &mut dyn Backend,
+    feature: &Feature,
+    written: &[(u8, u16, Vec<u32>)],
+    table: &BTreeMap<u16, (u32, u8)>,
+) {
+    let mut before: BTreeMap<u16, TphEntry> = BTreeMap::new();
+    for (_, start, cpus) in written {
+        for index in (*start..).take(cpus.len()) {
+            let (cpu, mem_type) = table.get(&index).copied().unwrap_or((abi::CPU_CLEAR, 0));
+            before.insert(
+                index,
+                TphEntry {
+                    cpu,
+                    index,
+                    mem_type,
+                    ..TphEntry::default()
+                },
+            );
+        }
+    }
+    let entries: Vec<TphEntry> = before.into_values().collect();
+    for (mem, index, cpus) in runs(&entries) {
+        if let Ok(mut arg) = encode(feature, abi::FEATURE_SET, mem, index, &cpus) {
             let _ = b.device_feature(&mut arg);
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! Layers, top to bottom:
 //! - [`TphDevice`]: the revision-neutral safe API (capabilities, enable, disable, tags for CPUs,
-//!   program and clear table entries, each one batched call), with errors in user terms
+//!   program and clear table entries, each batched and all or nothing: see
+//!   [`TphDevice::set_entries`] for the calls per revision), with errors in user terms
 //!   ([`Error`], carrying the kernel's errno). [`steer::QueueSteering`] builds the driver
 //!   pattern (bind queues to polling CPUs) on top.
 //! - One adapter per kernel revision (private): v7 (`VFIO_DEVICE_PCI_TPH` ops) and the later

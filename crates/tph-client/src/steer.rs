@@ -3,7 +3,8 @@
 //! A driver binds each queue (its MSI-X vector in IV mode, its device-specific slot in DS mode) to
 //! the CPU that polls it. In IV mode the kernel programs the steering table; in DS mode the helper
 //! returns the tag for the driver to write into its queue context. Every kernel call is batched:
-//! binding N queues is one SET_ST (IV) or one GET_ST (DS).
+//! binding N queues is one SET_ST (IV) or one GET_ST (DS) on v7; on the feature revision one
+//! SET per contiguous run of slots (IV) or one GET per memory type (DS).
 //!
 //! ```
 //! use tph_client::steer::{Placement, Queue};
@@ -155,7 +156,8 @@ impl<B: Backend> QueueSteering<B> {
         &mut self.dev
     }
 
-    /// Binds `queues` in one kernel call; all or nothing. Returns each queue's placement in order.
+    /// Binds `queues` in one batch ([`TphDevice::set_entries`] says how many calls that is per
+    /// kernel revision); all or nothing. Returns each queue's placement in order.
     ///
     /// A queue already bound is re-bound: in IV mode its old slot is cleared in the same call
     /// when it moves to another slot. Refused before any call: the same queue id twice, the same
@@ -211,7 +213,8 @@ impl<B: Backend> QueueSteering<B> {
         }
     }
 
-    /// Moves queue `id` to `cpu` (its thread moved): one kernel call. See the type's example.
+    /// Moves queue `id` to `cpu` (its thread moved): one kernel call on either revision. See the
+    /// type's example.
     pub fn retarget(&mut self, id: u16, cpu: u32) -> Result<Placement, Error> {
         let Some(old) = self.queues.get(&id).copied() else {
             return Err(Error::UnknownQueue(id));
@@ -225,7 +228,7 @@ impl<B: Backend> QueueSteering<B> {
         Ok(placed.first().copied().unwrap_or(Placement::Tag { tag: 0 }))
     }
 
-    /// Clears every entry it ever programmed (one SET_ST, IV mode), then disables TPH (one
+    /// Clears every entry it ever programmed (one batch, IV mode), then disables TPH (one
     /// DISABLE) even when the clear failed. When a failed table write made the kernel turn TPH
     /// off (the core does that), the entries written before it are still in the table: TPH is
     /// enabled again just to clear them. On failure the device comes back in the error.

@@ -218,24 +218,6 @@ fn feature_set_st_one_call_per_contiguous_run() {
 }
 
 #[test]
-fn feature_set_st_failure_rolls_back_earlier_runs() {
-    let mut d = dev();
-    d.enable(Mode::Iv).unwrap();
-    d.backend_mut().fail_call = Some(1);
-    let err = d
-        .set_entries(&[steer(0, 1), steer(1, 2), steer(5, 3)])
-        .unwrap_err();
-    assert_eq!(err.errno(), Some(Errno(libc::EIO)));
-    let calls = &d.backend().calls;
-    assert_eq!(calls.len(), 3);
-    assert_eq!(
-        calls[2],
-        set_call(0, 0, &[CPU_CLEAR, CPU_CLEAR]),
-        "first run cleared again"
-    );
-}
-
-#[test]
 fn feature_clear_sends_all_ones_cpu() {
     let mut d = dev();
     d.enable(Mode::Iv).unwrap();

@@ -113,7 +113,7 @@ pub fn run(host: &Host, program: Command, root: PathBuf, trace: bool) -> Result<
         .map(|(bdf, _)| {
             host.take_over(*bdf).map_err(|e| Error::Model {
                 op: "taking the device over",
-                errno: tph_client::Errno(e.number()),
+                errno: e,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

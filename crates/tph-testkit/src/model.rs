@@ -26,10 +26,6 @@ const CONFIG_REGION_SIZE: u64 = 4096;
 /// `VFIO_REGION_INFO_FLAG_READ | WRITE`.
 const REGION_RW: u32 = 0b11;
 
-fn errno(e: tph_kernel::Errno) -> Errno {
-    Errno(e.number())
-}
-
 /// The supervised child's memory as the model's `UserMemory`.
 struct Remote<'a>(&'a ChildMemory);
 
@@ -114,8 +110,7 @@ impl ModelHandler {
         let fds = ChildEventfds { pid: call.pid };
         let r = self
             .fd
-            .ioctl_with_eventfds(abi::VFIO_DEVICE_SET_IRQS, call.arg, &mut Remote(mem), &fds)
-            .map_err(errno);
+            .ioctl_with_eventfds(abi::VFIO_DEVICE_SET_IRQS, call.arg, &mut Remote(mem), &fds);
         for signal in self.fd.device().drain_irq_signals() {
             // A closed eventfd cannot be signalled; the kernel would hold its own reference.
             let _ = crate::sys::signal_child_eventfd(call.pid, signal.fd);
@@ -131,11 +126,11 @@ struct ChildEventfds {
 }
 
 impl EventfdCheck for ChildEventfds {
-    fn check(&self, fd: i32) -> Result<(), tph_kernel::Errno> {
+    fn check(&self, fd: i32) -> Result<(), Errno> {
         match std::fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)) {
-            Err(_) => Err(tph_kernel::Errno::EBADF),
+            Err(_) => Err(Errno::EBADF),
             Ok(target) if target.as_os_str() == "anon_inode:[eventfd]" => Ok(()),
-            Ok(_) => Err(tph_kernel::Errno::EINVAL),
+            Ok(_) => Err(Errno::EINVAL),
         }
     }
 }
@@ -170,11 +165,10 @@ impl ModelHandler {
         let mut data = vec![0u8; usize::try_from(len).map_or(0, |l| l.min(4096))];
         let r = if call.nr == libc::SYS_pwrite64 {
             mem.read(buf, &mut data)
-                .and_then(|()| self.fd.config_write(at, &data).map_err(errno))
+                .and_then(|()| self.fd.config_write(at, &data))
         } else {
             self.fd
                 .config_read(at, &mut data)
-                .map_err(errno)
                 .and_then(|()| mem.write(buf, &data))
         };
         match r {
@@ -202,10 +196,7 @@ impl IoctlHandler for ModelHandler {
     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         match call.request {
             abi::VFIO_DEVICE_SET_IRQS => self.set_irqs(call, mem),
-            request => self
-                .fd
-                .ioctl(request, call.arg, &mut Remote(mem))
-                .map_err(errno),
+            request => self.fd.ioctl(request, call.arg, &mut Remote(mem)),
         }
     }
 }

@@ -484,7 +484,7 @@ impl VfioHostHandler {
                 });
                 Reply::Fd(file.into())
             }
-            (Err(e), _) => Reply::Fail(Errno(e.number())),
+            (Err(e), _) => Reply::Fail(e),
             (_, Err(e)) => Reply::Fail(Errno::from_io(&e)),
         }
     }
@@ -653,12 +653,12 @@ impl VfioHostHandler {
         let dev = &self.devices[open.dev].device;
         let done = if call.nr == libc::SYS_pwrite64 {
             mem.read(buf, &mut data).and_then(|()| match index {
-                CONFIG_REGION => fd.config_write(at, &data).map_err(kernel_errno),
+                CONFIG_REGION => fd.config_write(at, &data),
                 _ => Err(Errno::EINVAL),
             })
         } else {
             match index {
-                CONFIG_REGION => fd.config_read(at, &mut data).map_err(kernel_errno),
+                CONFIG_REGION => fd.config_read(at, &mut data),
                 i => read_bar(dev, i, at, &mut data),
             }
             .and_then(|()| mem.write(buf, &data))
@@ -730,10 +730,6 @@ impl VfioHostHandler {
             }
         }
     }
-}
-
-fn kernel_errno(e: tph_kernel::Errno) -> Errno {
-    Errno(e.number())
 }
 
 /// The NUL-terminated device name at the call's argument (at most 64 bytes read).

@@ -10,7 +10,7 @@ use tph_regs::tph::{ReqEnable, StLocation, StMode, TphControl, TphRequester, TPH
 use crate::config::{VirtualCap, VmConfig};
 use crate::error::Error;
 use crate::fields::{self, Attr};
-use crate::vtag::{Decoded, Mem, TagSpace, Width};
+use crate::vtag::{Decoded, TagSpace, TagWidth};
 
 /// Bytes of configuration space read from the host device (PCI Express: 4 KiB).
 const CONFIG_SPACE: usize = 4096;
@@ -23,7 +23,7 @@ pub enum HostEntry {
     /// Cleared to tag 0.
     Clear,
     /// The tag of this host CPU for this memory type.
-    Cpu(u32, Mem),
+    Cpu(u32, MemType),
 }
 
 /// A Control write's outcome.
@@ -34,7 +34,7 @@ pub enum ControlChange {
         /// The guest's ST mode.
         mode: StMode,
         /// The tag width it enabled.
-        width: Width,
+        width: TagWidth,
     },
     /// The guest turned TPH off.
     Disabled,
@@ -104,7 +104,7 @@ pub struct VirtualTph<B: Backend> {
     host_mode: Option<Mode>,
     /// Under the unsafe DS option: the host tags the guest firmware hands out, to the vCPU and
     /// memory type each stands for (filled by `ds_firmware_results`).
-    ds_tags: std::collections::HashMap<u16, (u32, Mem)>,
+    ds_tags: std::collections::HashMap<u16, (u32, MemType)>,
     host: Vec<HostEntry>,
     host_vectors: u32,
     stats: Stats,
@@ -411,10 +411,10 @@ impl<B: Backend> VirtualTph<B> {
 
     /// A guest tag: a host tag the firmware handed out under the unsafe DS option stands for its
     /// (fixed) vCPU; anything else is decoded as a virtual tag.
-    fn decode(&self, raw: u16, width: Width) -> Decoded {
+    fn decode(&self, raw: u16, width: TagWidth) -> Decoded {
         let tag = match width {
-            Width::Bits8 => raw & 0xff,
-            Width::Bits16 => raw,
+            TagWidth::Bits8 => raw & 0xff,
+            TagWidth::Bits16 => raw,
         };
         match self.ds_tags.get(&tag) {
             Some(&(vcpu, mem)) if tag != 0 => Decoded::Vcpu { vcpu, mem },
@@ -451,7 +451,7 @@ impl<B: Backend> VirtualTph<B> {
                 results.push(0);
                 continue;
             }
-            for (tag, mem) in [(vm[at], Mem::Volatile), (pm[at], Mem::Persistent)] {
+            for (tag, mem) in [(vm[at], MemType::Volatile), (pm[at], MemType::Persistent)] {
                 self.ds_tags.entry(tag).or_insert((vcpu, mem));
             }
             results.push(half(vm[at]) | half(pm[at]) << 32);
@@ -534,15 +534,15 @@ impl<B: Backend> VirtualTph<B> {
     }
 
     /// The tag width the guest enabled, `None` while its TPH is off.
-    pub fn guest_width(&self) -> Option<Width> {
+    pub fn guest_width(&self) -> Option<TagWidth> {
         self.width()
     }
 
     /// The tag width the guest enabled, `None` while its TPH is off.
-    fn width(&self) -> Option<Width> {
+    fn width(&self) -> Option<TagWidth> {
         match TphControl::from_bits(self.control).enable {
-            ReqEnable::Tph => Some(Width::Bits8),
-            ReqEnable::ExtTph => Some(Width::Bits16),
+            ReqEnable::Tph => Some(TagWidth::Bits8),
+            ReqEnable::ExtTph => Some(TagWidth::Bits16),
             _ => None,
         }
     }
@@ -554,9 +554,9 @@ impl<B: Backend> VirtualTph<B> {
         effect: &mut Effect,
     ) -> Result<(), Error> {
         let width = self.width().unwrap_or(if self.vcap.cap.ext {
-            Width::Bits16
+            TagWidth::Bits16
         } else {
-            Width::Bits8
+            TagWidth::Bits8
         });
         let mut indexes = Vec::with_capacity(writes.len());
         for &(index, value) in writes {
@@ -620,11 +620,7 @@ impl<B: Backend> VirtualTph<B> {
                 continue;
             }
             match want {
-                HostEntry::Cpu(cpu, mem) => set.push(Steer {
-                    index: i,
-                    cpu,
-                    mem: mem.into(),
-                }),
+                HostEntry::Cpu(cpu, mem) => set.push(Steer { index: i, cpu, mem }),
                 HostEntry::Clear => clear.push(i),
                 HostEntry::Unknown => {}
             }
@@ -647,12 +643,8 @@ impl<B: Backend> VirtualTph<B> {
 
     fn note_host(&mut self, set: &[Steer], clear: &[u16]) {
         for s in set {
-            let mem = match s.mem {
-                tph_client::MemType::Volatile => Mem::Volatile,
-                tph_client::MemType::Persistent => Mem::Persistent,
-            };
             if let Some(h) = self.host.get_mut(usize::from(s.index)) {
-                *h = HostEntry::Cpu(s.cpu, mem);
+                *h = HostEntry::Cpu(s.cpu, s.mem);
             }
         }
         for i in clear {

@@ -20,7 +20,7 @@ use common::{HostDevice, Rig, Vmm, GUEST_ENTRIES, HOST_CPUS};
 use tph_client::Steer;
 use tph_emu::EmulatedBackend;
 use tph_kernel::KernelAbi;
-use tph_vmm::vtag::{Mem, Width};
+use tph_vmm::vtag::{MemType, TagWidth};
 use tph_vmm::{Effect, Error, VirtualTph};
 
 /// Cases per property when `PROPTEST_CASES` is not set, table in the capability: 600 on
@@ -95,7 +95,11 @@ fn step<V: Vmm>(rig: &mut Rig<V>, op: &Op) -> Result<(), String> {
         Op::Enable(mode) => vmm(rig.guest_enable(mode).1),
         Op::Disable => vmm(rig.guest_disable()),
         Op::Program { index, vcpu, pm } => {
-            let mem = if pm { Mem::Persistent } else { Mem::Volatile };
+            let mem = if pm {
+                MemType::Persistent
+            } else {
+                MemType::Volatile
+            };
             let tag = rig
                 .guest_tag(vcpu, mem)
                 .map_err(|e| format!("get_cpu_st: {e:?}"))?;
@@ -115,12 +119,12 @@ fn step<V: Vmm>(rig: &mut Rig<V>, op: &Op) -> Result<(), String> {
 fn firmware_tag_is_the_virtual_tag<V: Vmm>(
     rig: &Rig<V>,
     vcpu: u32,
-    mem: Mem,
+    mem: MemType,
     tag: u16,
 ) -> Result<(), String> {
     let width = match rig.core.req_type() {
-        tph_regs::tph::ReqEnable::Tph => Some(Width::Bits8),
-        tph_regs::tph::ReqEnable::ExtTph => Some(Width::Bits16),
+        tph_regs::tph::ReqEnable::Tph => Some(TagWidth::Bits8),
+        tph_regs::tph::ReqEnable::ExtTph => Some(TagWidth::Bits16),
         _ => None,
     };
     let space = rig.vmm.vtph().tag_space();

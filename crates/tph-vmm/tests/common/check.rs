@@ -2,24 +2,24 @@
 
 use tph_kernel::KernelAbi;
 use tph_regs::tph::StLocation;
-use tph_vmm::vtag::{Decoded, Width};
+use tph_vmm::vtag::{Decoded, TagWidth};
 
 use super::{host_tag, Rig, Vmm, GUEST_ENTRIES};
-use tph_vmm::vtag::Mem;
+use tph_vmm::vtag::MemType;
 
-fn width_of(control: u32) -> Option<Width> {
+fn width_of(control: u32) -> Option<TagWidth> {
     match (control >> 8) & 3 {
-        1 => Some(Width::Bits8),
-        3 => Some(Width::Bits16),
+        1 => Some(TagWidth::Bits8),
+        3 => Some(TagWidth::Bits16),
         _ => None,
     }
 }
 
-fn allowed(cpus: &[u32], widths: &[Width], st: u16) -> bool {
+fn allowed(cpus: &[u32], widths: &[TagWidth], st: u16) -> bool {
     st == 0
         || cpus.iter().any(|c| {
             widths.iter().any(|w| {
-                [Mem::Volatile, Mem::Persistent]
+                [MemType::Volatile, MemType::Persistent]
                     .iter()
                     .any(|m| host_tag(*c, *m, *w) == st)
             })
@@ -59,7 +59,7 @@ pub fn check<V: Vmm>(rig: &Rig<V>) -> Result<(), String> {
 fn host_only_pinned_tags<V: Vmm>(
     rig: &Rig<V>,
     table: &[u16],
-    host_width: Option<Width>,
+    host_width: Option<TagWidth>,
 ) -> Result<(), String> {
     let pinned: Vec<u32> = rig
         .vmm
@@ -73,7 +73,7 @@ fn host_only_pinned_tags<V: Vmm>(
     for (i, st) in table.iter().enumerate() {
         let ok = match host_width {
             Some(w) => allowed(&pinned, &[w], *st),
-            None => allowed(&rig.ever_pinned, &[Width::Bits8, Width::Bits16], *st),
+            None => allowed(&rig.ever_pinned, &[TagWidth::Bits8, TagWidth::Bits16], *st),
         };
         if !ok {
             return Err(format!(
@@ -90,8 +90,8 @@ fn translation<V: Vmm>(
     rig: &Rig<V>,
     table: &[u16],
     host_vectors: u32,
-    host_width: Width,
-    guest_width: Width,
+    host_width: TagWidth,
+    guest_width: TagWidth,
 ) -> Result<(), String> {
     let v = rig.vmm.vtph();
     let no_st = v.guest_control() & 7 == 0;

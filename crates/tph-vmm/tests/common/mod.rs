@@ -25,7 +25,6 @@ use tph_kernel::hw::{Access, Function};
 use tph_kernel::{machines, Host, HostOptions, KernelAbi};
 use tph_regs::tph::{StLocation, TPH_CTRL};
 use tph_vmm::ssdt::{self, SsdtSpec};
-use tph_vmm::vtag::{Mem, Width};
 use tph_vmm::{Effect, Error, VirtualTph, VmConfig};
 
 /// The VMM under test, seen through the calls a VMM's trap handlers make. The real layer
@@ -318,11 +317,7 @@ impl<V: Vmm> Rig<V> {
     }
 
     /// Guest: `pcie_tph_get_cpu_st(mem, vcpu)`.
-    pub fn guest_tag(&self, vcpu: u32, mem: Mem) -> Result<u16, tph_kernel::Errno> {
-        let mem = match mem {
-            Mem::Volatile => MemType::Volatile,
-            Mem::Persistent => MemType::Persistent,
-        };
+    pub fn guest_tag(&self, vcpu: u32, mem: MemType) -> Result<u16, tph_kernel::Errno> {
         self.core.get_cpu_st(&self.platform, mem, vcpu)
     }
 
@@ -410,14 +405,8 @@ impl<V: Vmm> Rig<V> {
 
 /// The host tag firmware gives host CPU `cpu` (the emulated host's default firmware, UID =
 /// CPU number).
-pub fn host_tag(cpu: u32, mem: Mem, width: Width) -> u16 {
-    let mem = match mem {
-        Mem::Volatile => MemType::Volatile,
-        Mem::Persistent => MemType::Persistent,
-    };
-    let w = match width {
-        Width::Bits8 => TagWidth::Bits8,
-        Width::Bits16 => TagWidth::Bits16,
-    };
-    TableSource::default_st_info(cpu).tag(mem, w).unwrap_or(0)
+pub fn host_tag(cpu: u32, mem: MemType, width: TagWidth) -> u16 {
+    TableSource::default_st_info(cpu)
+        .tag(mem, width)
+        .unwrap_or(0)
 }

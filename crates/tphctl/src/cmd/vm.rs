@@ -16,7 +16,6 @@ use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::{Bdf, Machine};
 use tph_regs::tph::{StMode, Upstream};
 use tph_vmm::ssdt::{self, SsdtSpec};
-use tph_vmm::vtag::Width;
 use tph_vmm::{ControlChange, VirtualTph, VmConfig};
 
 use super::{CliError, CmdResult, Found};
@@ -322,8 +321,7 @@ fn dsm(vm: &Vm, arg: &str) -> Result<Data, Failure> {
 /// The width the guest enabled, else the widest its path allows.
 fn guest_width(vm: &Vm) -> TagWidth {
     match vm.vtph.guest_width() {
-        Some(Width::Bits8) => TagWidth::Bits8,
-        Some(Width::Bits16) => TagWidth::Bits16,
+        Some(width) => width,
         None if vm.vtph.extended() => TagWidth::Bits16,
         None => TagWidth::Bits8,
     }
