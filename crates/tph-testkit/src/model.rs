@@ -108,9 +108,12 @@ impl ModelHandler {
     /// eventfds.
     fn set_irqs(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         let fds = ChildEventfds { pid: call.pid };
-        let r = self
-            .fd
-            .ioctl_with_eventfds(abi::VFIO_DEVICE_SET_IRQS, call.arg, &mut Remote(mem), &fds);
+        let r = self.fd.ioctl_with_eventfds(
+            abi::VFIO_DEVICE_SET_IRQS,
+            call.arg,
+            &mut Remote(mem),
+            &fds,
+        );
         for signal in self.fd.device().drain_irq_signals() {
             // A closed eventfd cannot be signalled; the kernel would hold its own reference.
             let _ = crate::sys::signal_child_eventfd(call.pid, signal.fd);
