@@ -32,7 +32,7 @@ fn main() {
 
 fn run(bdf: &str, n: u16) -> Result<(), Box<dyn std::error::Error>> {
     // The driver's own device and interrupts.
-    let device = open_vfio(bdf, &VfioPaths::default())?;
+    let device = open_vfio(bdf.parse()?, &VfioPaths::default())?;
     let irqs: Vec<OwnedFd> = (0..n)
         .map(|_| tph_client::backend::eventfd())
         .collect::<Result<_, _>>()?;

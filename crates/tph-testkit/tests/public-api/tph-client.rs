@@ -165,12 +165,12 @@ mod error {
         UnknownQueue(u16),
         NoVfio { path: PathBuf },
         NoIommufd { path: PathBuf },
-        NoVfioCdev { bdf: String, path: PathBuf },
-        NoSuchDevice { bdf: String, path: PathBuf },
-        NotBoundToVfio { bdf: String, driver: Option<String> },
-        NoIommu { bdf: String },
+        NoVfioCdev { bdf: crate::Bdf, path: PathBuf },
+        NoSuchDevice { bdf: crate::Bdf, path: PathBuf },
+        NotBoundToVfio { bdf: crate::Bdf, driver: Option<String> },
+        NoIommu { bdf: crate::Bdf },
         NoIommuType1,
-        GroupNotViable { bdf: String, group: String, users: Vec<(String, String)> },
+        GroupNotViable { bdf: crate::Bdf, group: String, users: Vec<(String, String)> },
         NoTphInterface { revision: Revision, errno: Errno },
         PermissionDenied { path: PathBuf, #[source] source: std::io::Error },
         Io { path: PathBuf, #[source] source: std::io::Error },
@@ -189,6 +189,7 @@ mod error {
 mod feature {
     impl Default for Feature {}
 }
+#[cfg(feature = "open")]
 pub mod open {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub enum VfioInterface {
@@ -212,9 +213,8 @@ pub mod open {
         Cdev { sysfs: PathBuf, cdev: PathBuf, iommufd: PathBuf },
         Legacy { sysfs: PathBuf, group: String },
     }
-    pub fn sysfs_bdf(bdf: &str) -> String {}
-    pub fn check_vfio(bdf: &str, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {}
-    pub fn plan_vfio(bdf: &str, paths: &VfioPaths) -> Result<OpenPlan, Error> {}
+    pub fn check_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {}
+    pub fn plan_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<OpenPlan, Error> {}
     #[derive(Debug)]
     #[api(private_fields)]
     pub struct VfioOpened {}
@@ -226,7 +226,7 @@ pub mod open {
         pub fn into_device(self) -> OwnedFd {}
     }
     impl AsFd for VfioOpened {}
-    pub fn open_vfio(bdf: &str, paths: &VfioPaths) -> Result<VfioOpened, Error> {}
+    pub fn open_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<VfioOpened, Error> {}
 }
 pub mod probe {
     pub const V7_PARAM: &str = "enable_unsafe_tph_ds_mode";
@@ -296,3 +296,4 @@ mod sys {
 pub use device::{Capabilities, CpuQuery, MemType, Mode, Steer, TphDevice};
 pub use error::{Errno, Error};
 pub use probe::{Probe, Revision};
+pub use tph_regs::machine::Bdf;
