@@ -75,5 +75,6 @@ fn report(q: &Queue, placed: Placement) {
             println!("queue {} -> CPU {}: entry {index} programmed", q.id, q.cpu)
         }
         Placement::Tag { tag } => println!("queue {} -> CPU {}: write tag {tag:#06x}", q.id, q.cpu),
+        other => println!("queue {} -> CPU {}: {other:?}", q.id, q.cpu),
     }
 }

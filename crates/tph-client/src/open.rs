@@ -41,6 +41,7 @@ use crate::Bdf;
 
 /// Which VFIO interface opens the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum VfioInterface {
     /// The device cdev when the kernel offers one for the device, else the legacy path. When the
     /// cdev is offered but cannot be used (no `/dev/iommu`, no permission) the legacy path is
@@ -114,6 +115,7 @@ impl Default for VfioPaths {
 /// How a checked device will be opened: the nodes the chosen interface needs, all present and
 /// openable read-write.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OpenPlan {
     /// Through the device cdev and an iommufd.
     Cdev {

@@ -87,6 +87,7 @@ pub mod backend {
 }
 mod device {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
     pub enum Mode {
         Iv,
         Ds,
@@ -97,10 +98,14 @@ mod device {
     }
     pub use tph_abi::MemType;
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Capabilities {
         pub iv: bool,
         pub ds: bool,
         pub st_table_size: u16,
+    }
+    impl Capabilities {
+        pub fn new(iv: bool, ds: bool, st_table_size: u16) -> Self {}
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Steer {
@@ -192,6 +197,7 @@ mod feature {
 #[cfg(feature = "open")]
 pub mod open {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    #[non_exhaustive]
     pub enum VfioInterface {
         Auto,
         Cdev,
@@ -209,6 +215,7 @@ pub mod open {
     }
     impl Default for VfioPaths {}
     #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum OpenPlan {
         Cdev { sysfs: PathBuf, cdev: PathBuf, iommufd: PathBuf },
         Legacy { sysfs: PathBuf, group: String },
@@ -232,6 +239,7 @@ pub mod probe {
     pub const V7_PARAM: &str = "enable_unsafe_tph_ds_mode";
     pub const FEATURE_PARAM: &str = "enable_unsafe_tph";
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
     pub enum Revision {
         V7,
         Feature,
@@ -242,6 +250,7 @@ pub mod probe {
         type Err = crate::Error;
     }
     #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct ProbeReport {
         pub revision: Revision,
         pub evidence: Vec<String>,
@@ -264,6 +273,7 @@ pub mod steer {
         pub cpu: u32,
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum Placement {
         Programmed { index: u16 },
         Tag { tag: u16 },
