@@ -36,7 +36,8 @@ fn ssdt(rig: &Rig, dir: &std::path::Path) -> String {
         .output()
         .expect("iasl (Debian package acpica-tools)");
     assert!(out.status.success(), "iasl failed: {out:?}");
-    rig.guest_path(&dir.join("tph-dsm.aml")).unwrap()
+    rig.guest_path(&dir.join("tph-dsm.aml"))
+        .expect("the SSDT under the QEMU root")
 }
 
 /// The model's 01:00.0 (ST table in MSI-X) as an `lspci -xxxx` dump, with 64 MSI-X vectors
@@ -45,7 +46,7 @@ fn ssdt(rig: &Rig, dir: &std::path::Path) -> String {
 /// overlap ("table & pba overlap, or they don't fit in BARs").
 fn msix_dump(dir: &std::path::Path) -> std::path::PathBuf {
     let machine = tph_kernel::machines::default_machine();
-    let bdf: tph_regs::machine::Bdf = "01:00.0".parse().unwrap();
+    let bdf: tph_regs::machine::Bdf = "01:00.0".parse().expect("a BDF");
     let mut config = machine.function(bdf).expect("01:00.0").config.clone();
     let msix = 0x80;
     assert_eq!(config[msix], 0x11, "MSI-X capability at 0x80");
@@ -57,7 +58,7 @@ fn msix_dump(dir: &std::path::Path) -> std::path::PathBuf {
         text.push_str(&format!("{:02x}: {}\n", i * 16, bytes.join(" ")));
     }
     let path = dir.join("msix-64.lspci");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, text).expect("writing the dump");
     path
 }
 
@@ -68,9 +69,11 @@ struct Boot {
 
 /// Boots the rig with the four served functions, running `scenarios`.
 fn boot(rig: &Rig, append: &str, scenarios: &[(&str, String)]) -> Boot {
-    let dir = rig.work_dir("serve").unwrap();
+    let dir = rig
+        .work_dir("serve")
+        .expect("a directory under the QEMU root");
     let dump = msix_dump(&dir);
-    let dump = dump.to_str().unwrap();
+    let dump = dump.to_str().expect("a UTF-8 path");
     let served = [
         (
             "ep_msix",
@@ -110,7 +113,7 @@ fn boot(rig: &Rig, append: &str, scenarios: &[(&str, String)]) -> Boot {
         g.qemu_args.push("-device".into());
         g.qemu_args.push(s.device(rig, place));
     }
-    g.setup = format!("mount -t debugfs debugfs /sys/kernel/debug\ninsmod /rig/tph_test.ko\n");
+    g.setup = "mount -t debugfs debugfs /sys/kernel/debug\ninsmod /rig/tph_test.ko\n".into();
     for (name, script) in scenarios {
         g.scenario(name, &format!("{T}{script}"));
     }
