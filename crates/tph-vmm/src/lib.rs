@@ -54,7 +54,7 @@ pub mod vtag;
 
 /// The integration guide (`docs/vmm-integration.md`), compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../../docs/vmm-integration.md")]
+#[doc = include_str!("../GUIDE.md")]
 mod vmm_integration_guide {}
 
 pub use config::{VirtualCap, VmConfig};
