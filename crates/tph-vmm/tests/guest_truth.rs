@@ -5,7 +5,7 @@
 mod common;
 
 use common::check::{check, ABIS};
-use common::{client, config, host, host_tag, HostDevice, Rig};
+use common::{client, config, host, host_ok, host_tag, HostDevice, Rig};
 use tph_kernel::KernelAbi;
 use tph_regs::tph::{CompleterSupport, StLocation};
 use tph_vmm::state::VmState;
@@ -92,7 +92,7 @@ fn repin_retargets_every_entry_of_the_vcpu_in_one_batched_call() {
     for abi in ABIS {
         let mut rig = Rig::new(abi, HostDevice::MsixTable, &PINS);
         // 2,048 vectors, all holding vCPU 1's tag.
-        rig.vmm.host_msix_will_change().unwrap();
+        host_ok(rig.vmm.host_msix_will_change()).unwrap();
         rig.vmm
             .device()
             .backend()
@@ -100,7 +100,7 @@ fn repin_retargets_every_entry_of_the_vcpu_in_one_batched_call() {
             .unwrap()
             .set_irqs(2048)
             .unwrap();
-        rig.vmm.host_msix_enabled(2048).unwrap();
+        host_ok(rig.vmm.host_msix_enabled(2048)).unwrap();
         rig.guest_enable(MODE_IV).1.unwrap();
         let tag = rig.guest_tag(1, MemType::Volatile).unwrap();
         for vector in 0..2048 {
@@ -124,10 +124,11 @@ fn foreign_tag_is_cleared_counted_and_reported() {
         let tag = rig.guest_tag(0, MemType::Volatile).unwrap();
         rig.guest_set_entry(2, tag).1.unwrap();
         // Tag 0x30 names no vCPU of a 4-vCPU VM (VM tags 1..=4, PM tags 5..=8).
-        let effect = rig
-            .vmm
-            .write_config(rig.cap + 0xc + 2 * 2, &0x30u16.to_le_bytes())
-            .unwrap();
+        let effect = host_ok(
+            rig.vmm
+                .write_config(rig.cap + 0xc + 2 * 2, &0x30u16.to_le_bytes()),
+        )
+        .unwrap();
         assert_eq!(
             effect.foreign,
             vec![tph_vmm::Foreign {
@@ -167,10 +168,7 @@ fn unpinned_vcpu_entries_stay_clear_until_pinned() {
 fn host_is_programmed_only_while_the_guest_has_tph_enabled() {
     for abi in ABIS {
         let mut rig = Rig::new(abi, HostDevice::CapTable, &PINS);
-        let effect = rig
-            .vmm
-            .write_config(rig.cap + 0xc, &1u16.to_le_bytes())
-            .unwrap();
+        let effect = host_ok(rig.vmm.write_config(rig.cap + 0xc, &1u16.to_le_bytes())).unwrap();
         assert_eq!(effect.host_calls, 0, "{abi:?}: TPH off, nothing sent");
         assert_eq!(host_table(&rig)[0], 0);
         rig.guest_enable(MODE_IV).1.unwrap();
@@ -213,10 +211,7 @@ fn control_writes_the_device_does_not_offer_are_refused_and_counted() {
         let mut rig = Rig::new(abi, HostDevice::CapTable, &PINS);
         // DS (hidden), reserved mode 3, reserved requester type 2, extended TPH (TPH-only path).
         for value in [0x102u32, 0x103, 0x201, 0x301] {
-            let e = rig
-                .vmm
-                .write_config(rig.cap + 8, &value.to_le_bytes())
-                .unwrap();
+            let e = host_ok(rig.vmm.write_config(rig.cap + 8, &value.to_le_bytes())).unwrap();
             assert_eq!(
                 e.control,
                 Some(ControlChange::Refused { value }),
@@ -248,9 +243,7 @@ fn ds_is_shown_only_with_the_unsafe_option_and_then_pinning_is_fixed() {
     let mut ds = VirtualTph::new(plain.into_device(), cfg).unwrap();
     assert!(ds.virtual_cap().cap.ds);
     assert!(matches!(ds.pin(0, Some(1)), Err(Error::FixedPinning)));
-    let e = ds
-        .write_config(ds.cap_offset() + 8, &0x102u32.to_le_bytes())
-        .unwrap();
+    let e = host_ok(ds.write_config(ds.cap_offset() + 8, &0x102u32.to_le_bytes())).unwrap();
     assert!(matches!(e.control, Some(ControlChange::Enabled { .. })));
     let host_ctrl = ds.device().backend().device().snapshot().control.unwrap();
     assert_eq!(host_ctrl & 7, 2, "host enabled in DS mode");
@@ -344,9 +337,8 @@ fn guest_helpers_write_where_the_table_lives() {
     for dev in [HostDevice::CapTable, HostDevice::MsixTable] {
         let h = host(KernelAbi::V7, false);
         let mut v = VirtualTph::new(client(&h, dev, KernelAbi::V7), config(dev, &PINS)).unwrap();
-        let e = v
-            .write_guest_control(Some(tph_regs::tph::StMode::InterruptVector))
-            .unwrap();
+        let e =
+            host_ok(v.write_guest_control(Some(tph_regs::tph::StMode::InterruptVector))).unwrap();
         let width = if dev == HostDevice::MsixTable {
             TagWidth::Bits16
         } else {
@@ -362,7 +354,7 @@ fn guest_helpers_write_where_the_table_lives() {
             v.write_guest_entry(beyond, 1),
             Err(Error::NoSuchEntry { .. })
         ));
-        v.write_guest_control(None).unwrap();
+        host_ok(v.write_guest_control(None)).unwrap();
         assert_eq!(v.guest_control(), 0);
     }
 }

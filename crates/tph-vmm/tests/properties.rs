@@ -21,7 +21,7 @@ use tph_client::Steer;
 use tph_emu::EmulatedBackend;
 use tph_kernel::KernelAbi;
 use tph_vmm::vtag::{MemType, TagWidth};
-use tph_vmm::{Effect, Error, VirtualTph};
+use tph_vmm::{Effect, VirtualTph};
 
 /// Cases per property when `PROPTEST_CASES` is not set, table in the capability: 600 on
 /// each revision.
@@ -90,7 +90,7 @@ fn scenario() -> impl Strategy<Value = (Vec<Option<u32>>, Vec<Op>)> {
 
 /// Runs one step; host-call failures are failures of the VMM.
 fn step<V: Vmm>(rig: &mut Rig<V>, op: &Op) -> Result<(), String> {
-    let vmm = |r: Result<(), Error>| r.map_err(|e| format!("{op:?}: VMM error {e}"));
+    let vmm = |r: Result<(), String>| r.map_err(|e| format!("{op:?}: VMM error {e}"));
     match *op {
         Op::Enable(mode) => vmm(rig.guest_enable(mode).1),
         Op::Disable => vmm(rig.guest_disable()),
@@ -193,7 +193,7 @@ fn properties_hold_on_feature_revision_msix_table() {
 struct NoTagFiltering(VirtualTph<EmulatedBackend>);
 
 impl NoTagFiltering {
-    fn unfiltered(&mut self, effect: &Effect) -> Result<(), Error> {
+    fn unfiltered(&mut self, effect: &Effect) -> Result<(), String> {
         let width = self.0.guest_control() >> 8 & 3;
         if width == 0 {
             return Ok(());
@@ -215,10 +215,7 @@ impl NoTagFiltering {
         self.0
             .device_mut()
             .set_entries(&steer)
-            .map_err(|source| Error::Host {
-                op: "mutant",
-                source,
-            })
+            .map_err(|e| format!("mutant: {e}"))
     }
 }
 
@@ -229,13 +226,13 @@ impl Vmm for NoTagFiltering {
     fn vtph_mut(&mut self) -> &mut VirtualTph<EmulatedBackend> {
         &mut self.0
     }
-    fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, Error> {
-        let effect = self.0.write_config(offset, data)?;
+    fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, String> {
+        let effect = common::host_ok(self.0.write_config(offset, data))?;
         self.unfiltered(&effect)?;
         Ok(effect)
     }
-    fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<Effect, Error> {
-        let effect = self.0.write_vector_control(vector, value)?.effect;
+    fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<Effect, String> {
+        let effect = common::host_ok(self.0.write_vector_control(vector, value).effect)?;
         self.unfiltered(&effect)?;
         Ok(effect)
     }

@@ -31,6 +31,13 @@ pub mod backend {
             offset: u64,
             buf: &mut [u8],
         ) -> Result<(), Errno> {}
+        pub fn map_region(&self, index: u32) -> Result<RegionMap, Errno> {}
+    }
+    #[derive(Debug)]
+    #[api(private_fields)]
+    pub struct RegionMap {}
+    impl RegionMap {
+        pub fn read_u32(&self, offset: u64) -> Option<u32> {}
     }
     impl<F: AsFd + Send> Backend for FdBackend<F> {}
     #[cfg(feature = "vfio-ioctls")]
@@ -248,6 +255,11 @@ pub mod steer {
         pub fn retarget(&mut self, id: u16, cpu: u32) -> Result<Placement, Error> {}
         pub fn teardown(mut self) -> Result<TphDevice<B>, TeardownError<B>> {}
     }
+}
+mod sys {
+    unsafe impl Send for SharedMap {}
+    unsafe impl Sync for SharedMap {}
+    impl Drop for SharedMap {}
 }
 pub use device::{Capabilities, CpuQuery, MemType, Mode, Steer, TphDevice};
 pub use error::{Errno, Error};

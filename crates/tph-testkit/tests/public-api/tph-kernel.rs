@@ -179,6 +179,7 @@ pub mod hw {
             pub fn peek_tph_control(&self) -> Option<u32> {}
             pub fn peek_st_table(&self) -> Vec<u16> {}
             pub fn peek_vector_controls(&self) -> Vec<u32> {}
+            pub fn peek_msix_table(&self) -> &[[u32; 4]] {}
         }
         pub fn st_offset(tph: u16, index: u16) -> usize {}
     }
