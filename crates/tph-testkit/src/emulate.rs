@@ -78,6 +78,9 @@ pub struct Setup {
     pub online: Option<Vec<u32>>,
     /// Record every trapped call and hardware access.
     pub trace: bool,
+    /// Also offer each bound function's device cdev (`/dev/vfio/devices/vfioN`, its
+    /// `vfio-dev/vfioN` in sysfs) and `/dev/iommu`, as a kernel with iommufd does.
+    pub cdev: bool,
 }
 
 /// The CPUs this process may run on (`Cpus_allowed_list` of `/proc/self/status`, the
@@ -167,7 +170,7 @@ fn tree_spec(host: &Host, setup: &Setup) -> TreeSpec {
         online: setup.online.clone(),
         functions,
         params: vec![(param.to_string(), options.unsafe_ds)],
-        cdev: false,
+        cdev: setup.cdev,
         mirror_host_dev: true,
     }
 }

@@ -54,7 +54,8 @@ mod trace;
 mod tree;
 
 use bars::{BarMemory, Layout, REGION_SHIFT};
-use dma::{Ioas, Type1};
+use dma::Ioas;
+pub use dma::Type1;
 pub use tree::{FakeVfioTree, TreeSpec};
 use tree::{FileId, Node};
 

@@ -296,3 +296,182 @@ fn emulate_bind_all_binds_the_function_without_tph_too() {
                 0000:04:00.0\n1 2 3 4 5 6 vfio ";
     assert_eq!(stdout(&out), want);
 }
+
+/// What `dpdk_style.c` prints for its TPH part, from the same steps made in-process with the
+/// client on a host like the emulated one: the capability as the revision reports it, Control
+/// after enabling IV mode, each queue's Vector Control with its tag after steering queue `i`
+/// to `lcores[i]`, Control after disabling.
+fn expected_tph(revision: tph_client::Revision, lcores: &[u32]) -> String {
+    use tph_client::{Mode, Steer, TphDevice};
+    use tph_kernel::KernelAbi;
+    let abi = match revision {
+        tph_client::Revision::Feature => KernelAbi::Feature,
+        _ => KernelAbi::V7,
+    };
+    let opts = HostOptions {
+        abi,
+        unsafe_ds: true,
+        cpus: lcores.last().unwrap() + 1,
+        ..HostOptions::default()
+    };
+    let host = Host::with_default_machine(opts);
+    let backend = tph_emu::EmulatedBackend::take_over(&host, NIC.parse().unwrap()).unwrap();
+    let device = backend.device().clone();
+    // The capability as each revision's caller sees it: v7 GET_CAP's modes byte (IV 1, DS 2);
+    // the feature revision's caller reads the TPH Capability register's mode bits.
+    let fd = device.open().unwrap();
+    let tph =
+        tph_regs::tph::TphRequester::find(&device.with_hardware(|f| f.config_bytes().to_vec()))
+            .unwrap()
+            .unwrap();
+    let modes = match abi {
+        KernelAbi::V7 => {
+            let mut arg = tph_client::abi::encode_get_cap();
+            fd.ioctl_bytes(tph_client::abi::VFIO_DEVICE_PCI_TPH, &mut arg)
+                .unwrap();
+            u32::from(arg[8])
+        }
+        KernelAbi::Feature => {
+            let mut cap = [0u8; 4];
+            fd.config_read(u64::from(tph.offset) + 4, &mut cap).unwrap();
+            u32::from_le_bytes(cap) & 7
+        }
+    };
+    fd.close();
+    let mut want = format!("tph: modes {modes:#x} table {}\n", tph.cap.table_size);
+    let mut dev = TphDevice::with_revision(backend, revision).unwrap();
+    let irqs = tph_testkit::enable_msix(&mut dev, lcores.len() as u32).unwrap();
+    dev.enable(Mode::Iv).unwrap();
+    want += &format!(
+        "tph: control 0x{:08x}\n",
+        device.snapshot().control.unwrap()
+    );
+    let steer: Vec<Steer> = (0..)
+        .zip(lcores)
+        .map(|(index, &cpu)| Steer {
+            index,
+            cpu,
+            mem: tph_client::MemType::Volatile,
+        })
+        .collect();
+    dev.set_entries(&steer).unwrap();
+    let vcs = device.with_hardware(|f| f.peek_vector_controls());
+    for (i, cpu) in lcores.iter().enumerate() {
+        want += &format!(
+            "queue {i} -> lcore {cpu}: vector control 0x{:08x}, tag 0x{:04x}\n",
+            vcs[i],
+            vcs[i] >> 16
+        );
+    }
+    dev.disable().unwrap();
+    drop(irqs);
+    want + &format!(
+        "tph: disabled, control 0x{:08x}\n",
+        device.snapshot().control.unwrap()
+    )
+}
+
+/// Runs `dpdk_style.c` on the NIC under `tphctl emulate --kernel-abi ABI --unsafe-ds-mode`
+/// (with `cdev`: `--cdev`, the driver opening the device cdev and mapping DMA in an iommufd
+/// IOAS) and compares every line with what a real kernel (and, for the TPH part, the
+/// in-process model) answers.
+fn dpdk_style(abi: &str, revision: tph_client::Revision, cdev: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("dpdk_style", dir.path()) else {
+        return;
+    };
+    let mut args = vec!["--emulated", "--kernel-abi", abi, "--unsafe-ds-mode"];
+    if cdev {
+        args.push("--cdev");
+    }
+    args.extend(["--", exe.to_str().unwrap(), NIC, abi]);
+    if cdev {
+        args.push("cdev");
+    }
+    let Some(out) = emulate(&args) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let lcores = allowed_cpus();
+    let list = {
+        let text = std::fs::read_to_string("/proc/self/status").unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let mut want = format!("lcores online: {list}\n");
+    for c in &lcores {
+        want += &format!("lcore {c}: core {c} socket 0, thread pinned: yes\n");
+    }
+    want += "module vfio: loaded\nmodule vfio_pci: loaded\nmodule vfio_iommu_type1: loaded\n\
+             0000:01:00.0: BAR 0 memory, 65536 bytes\n\
+             0000:01:00.0: vendor 0x1ab0 device 0x1000 class 0x020000 numa -1 driver vfio-pci\n\
+             scan: 11 functions, 5 bound to vfio-pci\n";
+    // The NIC is the second bound function (after 00:05.0): its cdev is vfio1.
+    want += if cdev {
+        "opened /dev/vfio/devices/vfio1 through its cdev, bound to iommufd, IOAS attached\n"
+    } else {
+        "iommu: page sizes 0x40201000\n"
+    };
+    want += "dma: 4096 pages of 4 KiB mapped, IOVA = VA\n\
+             device: flags 0x3, 9 regions, 5 irqs\n\
+             bar 0: 65536 bytes mapped, MSI-X table mappable\n\
+             reset, bus master on\n";
+    want += &format!("msix: 2048 vectors, {} queues wired\n", lcores.len());
+    // The request notifier (VFIO_PCI_REQ_IRQ_INDEX): what main's SET_IRQS answers today.
+    want += "request notifier: EINVAL\n";
+    want += &expected_tph(revision, &lcores);
+    want += "dma: 16777216 bytes unmapped\nclosed\n";
+    assert_eq!(stdout(&out), want);
+}
+
+#[test]
+fn emulate_dpdk_style_driver_runs_its_whole_tph_sequence_on_v7() {
+    dpdk_style("v7", tph_client::Revision::V7, false);
+}
+
+#[test]
+fn emulate_dpdk_style_driver_runs_its_whole_tph_sequence_on_the_feature_revision() {
+    dpdk_style("feature", tph_client::Revision::Feature, false);
+}
+
+#[test]
+fn emulate_dpdk_style_driver_through_the_cdev_and_iommufd_on_v7() {
+    dpdk_style("v7", tph_client::Revision::V7, true);
+}
+
+#[test]
+fn emulate_iommufd_ioas_mapping_follows_iommufd_rules_and_errno() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("iommufd", dir.path()) else {
+        return;
+    };
+    let Some(out) = emulate(&["--emulated", "--cdev", "--", exe.to_str().unwrap()]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    // iommufd_ioas_map / iopt_check_iova / iopt_alloc_iova / iopt_unmap_iova_range: EEXIST on
+    // overlap, EINVAL for alignment, length 0, no access or a reserved range, EOPNOTSUPP for
+    // an unknown flag, EFAULT for memory not there, ENOENT for another IOAS; the kernel's
+    // IOVA is the lowest hole past the first page, aligned as the user address; an unmap
+    // that would split an area, or finds none, is ENOENT.
+    let want = "map 64 KiB at 0x100000: 0 - iova 0x100000\n\
+                map the same again: -1 EEXIST\n\
+                map overlapping its end: -1 EEXIST\n\
+                map iova not page aligned: -1 EINVAL\n\
+                map length 0: -1 EINVAL\n\
+                map neither READABLE nor WRITEABLE: -1 EINVAL\n\
+                map unknown flag: -1 EOPNOTSUPP\n\
+                map in the interrupt window: -1 EINVAL\n\
+                map memory not mapped: -1 EFAULT\n\
+                map an IOAS that does not exist: -1 ENOENT\n\
+                map 4 KiB, the kernel choosing the iova: 0 - iova 0x1000\n\
+                map 64 KiB, the kernel choosing the iova: 0 - iova 0x10000\n\
+                unmap half of the first area: -1 ENOENT\n\
+                unmap where nothing is: -1 ENOENT\n\
+                unmap the first area: 0 - length 0x10000\n\
+                unmap everything: 0 - length 0x11000\n";
+    assert_eq!(stdout(&out), want);
+}

@@ -69,9 +69,24 @@ fn iova_valid(start: u64, last: u64) -> bool {
     IOVA_RANGES.iter().any(|&(s, e)| start >= s && last <= e)
 }
 
-/// The mappings of one type1 container.
+/// The mappings of one type1 container (public for benchmarks: the in-process answer to a
+/// `VFIO_IOMMU_MAP_DMA` the supervisor gives a trapped one).
+///
+/// ```
+/// use tph_testkit::harness::ChildMemory;
+/// use tph_testkit::vfio_host::Type1;
+/// let page = vec![0u8; 8192];
+/// let vaddr = (page.as_ptr() as u64 + 4095) & !4095;
+/// let mut arg = Vec::new();
+/// for v in [32u32, 3] { arg.extend_from_slice(&v.to_le_bytes()); } // argsz, READ | WRITE
+/// for v in [vaddr, 0x10_0000, 4096] { arg.extend_from_slice(&v.to_le_bytes()); }
+/// let mut iommu = Type1::new(3);
+/// let mem = ChildMemory::of_self().unwrap();
+/// assert_eq!(iommu.map(arg.as_ptr() as u64, &mem), Ok(0));
+/// assert_eq!(iommu.len(), 1);
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Type1 {
+pub struct Type1 {
     /// `VFIO_TYPE1v2_IOMMU` (unmaps must not bisect a mapping).
     v2: bool,
     /// iova -> (size, vaddr).
@@ -80,7 +95,8 @@ pub(crate) struct Type1 {
 }
 
 impl Type1 {
-    /// An empty container IOMMU of `iommu_type` (1 or 3).
+    /// An empty container IOMMU of `iommu_type` (`VFIO_TYPE1_IOMMU` 1 or `VFIO_TYPE1v2_IOMMU`
+    /// 3).
     pub fn new(iommu_type: u64) -> Self {
         Self {
             v2: iommu_type == 3,
@@ -92,6 +108,11 @@ impl Type1 {
     /// Number of mappings.
     pub fn len(&self) -> usize {
         self.maps.len()
+    }
+
+    /// No mapping.
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty()
     }
 
     /// `vfio_find_dma`: a mapping that overlaps `[start, start + size)` (with `size` 0: one
@@ -155,7 +176,7 @@ impl Type1 {
         info_chain(&chain, 24)
     }
 
-    /// `VFIO_IOMMU_MAP_DMA`.
+    /// `VFIO_IOMMU_MAP_DMA` with its argument at `arg` in `mem`.
     pub fn map(&mut self, arg: u64, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut m = [0u8; 32];
         mem.read(arg, &mut m)?;
@@ -202,7 +223,8 @@ impl Type1 {
         Ok(0)
     }
 
-    /// `VFIO_IOMMU_UNMAP_DMA`: the unmapped size is written back into the argument.
+    /// `VFIO_IOMMU_UNMAP_DMA` with its argument at `arg` in `mem`: the unmapped size is
+    /// written back into the argument.
     pub fn unmap(&mut self, arg: u64, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut u = [0u8; 24];
         mem.read(arg, &mut u)?;
@@ -307,10 +329,11 @@ impl Ioas {
             .is_some_and(|(&s, &l)| s + l > start)
     }
 
-    /// The lowest free IOVA aligned to `align` that holds `len` bytes (first fit).
+    /// The lowest free IOVA aligned to `align` that holds `len` bytes (first fit; never in
+    /// the first page, as `iopt_alloc_iova` starts its search at `PAGE_SIZE`).
     fn alloc(&self, len: u64, align: u64) -> Option<u64> {
         for (s, e) in IOVA_RANGES {
-            let mut at = s.next_multiple_of(align);
+            let mut at = s.max(PGSIZE).next_multiple_of(align);
             loop {
                 let last = at.checked_add(len - 1)?;
                 if last > e {
@@ -436,8 +459,9 @@ mod tests {
     #[test]
     fn ioas_first_fit_skips_areas_and_keeps_alignment() {
         let mut a = Ioas::default();
-        a.areas.insert(0, 0x2000);
-        assert_eq!(a.alloc(0x1000, 0x1000), Some(0x2000));
+        assert_eq!(a.alloc(0x1000, 0x1000), Some(0x1000), "never page 0");
+        a.areas.insert(0x1000, 0x2000);
+        assert_eq!(a.alloc(0x1000, 0x1000), Some(0x3000));
         assert_eq!(a.alloc(0x4000, 0x4000), Some(0x4000));
     }
 }

@@ -84,6 +84,11 @@ pub struct Args {
     /// Which functions are bound to vfio-pci (the others are shown, without a driver).
     #[arg(long, value_name = "WHICH", value_enum, default_value_t)]
     bind: BindArg,
+    /// Also offer each bound function's device cdev (/dev/vfio/devices/vfioN, numbered from 0
+    /// in address order, and its sysfs vfio-dev/vfioN) and /dev/iommu, as a kernel with
+    /// iommufd does; the legacy group interface stays.
+    #[arg(long)]
+    cdev: bool,
     /// The firmware answering the steering-tag `_DSM`: a table file of lines `UID 0xST_INFO`,
     /// an ASL file (compiled with iasl), an AML table or a folder of DSDT/SSDT files [default:
     /// built-in answers, UID u: VM tag u (16-bit 0x100+u), PM tag 0x80|u (16-bit 0x8000|u)].
@@ -142,6 +147,7 @@ fn start(args: &Args) -> Result<i32, CliError> {
         },
         online,
         trace: args.trace.is_some(),
+        cdev: args.cdev,
     };
     let ran = match tph_testkit::emulate::run(&host, cmd, scratch_root(), &setup) {
         Ok(ran) => ran,
