@@ -122,7 +122,7 @@ fn build_host(args: &Args, abi: KernelAbi) -> Result<Host, CliError> {
 }
 
 /// What sits above `bdf` on the host: what a VMM reads from sysfs before passing it through.
-fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
+pub(super) fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
     if machine.is_rciep(bdf) {
         return Upstream::RcIntegrated;
     }
@@ -136,7 +136,7 @@ fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
     }
 }
 
-fn parse_pins(text: &str) -> Result<Vec<(u32, u32)>, String> {
+pub(super) fn parse_pins(text: &str) -> Result<Vec<(u32, u32)>, String> {
     text.split(',')
         .map(|p| {
             let (v, c) = p
@@ -159,7 +159,7 @@ fn vm_config(args: &Args, machine: &Machine, bdf: Bdf) -> Result<VmConfig, Strin
     Ok(cfg)
 }
 
-fn number(s: &str) -> Result<u32, String> {
+pub(super) fn number(s: &str) -> Result<u32, String> {
     let s = s.trim();
     let parsed = match s.strip_prefix("0x") {
         Some(h) => u32::from_str_radix(h, 16),
