@@ -94,7 +94,9 @@ fn tree_spec(host: &Host) -> TreeSpec {
     }
 }
 
-/// Runs `program` (stdin, stdout and stderr shared with this process, no time limit) against
+/// Runs `program` (stdin, stdout and stderr shared with this process, no time limit; SIGINT,
+/// SIGTERM, SIGHUP and SIGQUIT passed on to it and its calls answered until it exits, see
+/// [`Sandbox::forward_signals`]) against
 /// `host`, with its fake tree under `root` (which must not exist; removed afterwards). Every
 /// TPH function of the host is taken over by vfio-pci first. [`Error::Unsupported`] when this
 /// kernel has no seccomp user notification; a private mount namespace needs `CAP_SYS_ADMIN`
@@ -123,6 +125,7 @@ pub fn run(host: &Host, program: Command, root: PathBuf, trace: bool) -> Result<
     }
     let sandbox = Sandbox {
         inherit_stdio: true,
+        forward_signals: true,
         ..tree.sandbox()
     };
     let out = supervise_in(

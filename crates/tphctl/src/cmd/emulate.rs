@@ -46,8 +46,12 @@ impl From<Abi> for KernelAbi {
     The rest of this machine's /dev is visible as usual.\n\
     Needs seccomp user notification (Linux 5.0+) and CAP_SYS_ADMIN for the private mount \
     namespace (run as root); without them tphctl says so and exits 2.\n\
+    SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to tphctl are passed on to the program (a \
+    terminal's Ctrl-C reaches both already); its calls are answered until it exits, then the \
+    trace is written and its exit status returned.\n\
     Exit status: the program's (128+N when signal N ended it; 127 when it cannot be found, 126 \
-    when it cannot be run), 2 when tphctl itself fails.\n\
+    when it cannot be run), 2 when tphctl itself fails (also when the trace cannot be written \
+    after a program that exited 0).\n\
     Example: tphctl emulate --emulated --kernel-abi feature --unsafe-ds-mode -- ./my-driver \
     0000:02:00.0"
 )]
@@ -65,7 +69,8 @@ pub struct Args {
     /// enable_unsafe_tph=Y (feature).
     #[arg(long)]
     unsafe_ds_mode: bool,
-    /// Number of present CPUs (default 8).
+    /// Number of present CPUs, 1 to 65536 (default 8); with the built-in firmware at most 128,
+    /// the CPUs its 8-bit tags tell apart.
     #[arg(long, value_name = "N")]
     cpus: Option<u32>,
     /// The firmware answering the steering-tag `_DSM`: a table file of lines `UID 0xST_INFO`,
@@ -76,7 +81,8 @@ pub struct Args {
     /// The host booted with pci=notph.
     #[arg(long)]
     notph: bool,
-    /// Write every trapped call and every hardware access it caused to FILE.
+    /// Write every trapped call and every hardware access it caused to FILE (checked before
+    /// the program starts: a file that cannot be written is refused with status 2).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
     /// The program and its arguments, after `--`.
@@ -99,8 +105,12 @@ fn start(args: &Args) -> Result<i32, CliError> {
         abi: args.kernel_abi.into(),
         ..HostOptions::default()
     };
-    if let Some(n) = args.cpus {
+    if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         options.cpus = n;
+    }
+    if let Some(path) = &args.trace {
+        // Found out now, not after the program ran.
+        super::check_output("--trace", path)?;
     }
     if let Some(path) = &args.firmware {
         options.firmware = super::session::firmware(path)?;
@@ -116,10 +126,16 @@ fn start(args: &Args) -> Result<i32, CliError> {
         Ok(ran) => ran,
         Err(e) => return launch_failure(&name, e),
     };
+    let code = ran.exit_code();
     if let Some(path) = &args.trace {
-        write_trace(path, &ran)?;
+        if let Err(e) = write_trace(path, &ran) {
+            // The program's status stays what tphctl returns, unless it would hide the
+            // failure (0).
+            finish(Err(e));
+            return Ok(if code == 0 { 2 } else { code });
+        }
     }
-    Ok(ran.exit_code())
+    Ok(code)
 }
 
 /// A fresh folder for the fake tree (removed when the program ends).
