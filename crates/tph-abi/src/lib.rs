@@ -8,6 +8,8 @@
 //! - The VFIO requests around them ([`vfio`]): MSI-X set-up, reset, regions, and the legacy and
 //!   cdev opening sequences.
 //!
+//! - The vocabulary every crate shares: [`Errno`], [`MemType`], [`TagWidth`].
+//!
 //! Structs are `#[repr(C)]` mirrors of the UAPI with compile-time size and offset assertions;
 //! argument buffers are built and read with explicit little-endian byte encoding (never
 //! `transmute`).
@@ -21,7 +23,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod errno;
+mod tag;
 pub mod vfio;
+
+pub use errno::Errno;
+pub use tag::{MemType, TagWidth};
 
 use std::mem::{offset_of, size_of};
 

@@ -67,6 +67,13 @@ requests! {
     DeviceSetIrqs = vfio(10),
     /// `VFIO_DEVICE_RESET`: no argument.
     DeviceReset = vfio(11),
+    /// `VFIO_IOMMU_GET_INFO` (type1 container): `struct vfio_iommu_type1_info` and its
+    /// capability chain.
+    IommuGetInfo = vfio(12),
+    /// `VFIO_IOMMU_MAP_DMA` (type1 container): `struct vfio_iommu_type1_dma_map`.
+    IommuMapDma = vfio(13),
+    /// `VFIO_IOMMU_UNMAP_DMA` (type1 container): `struct vfio_iommu_type1_dma_unmap`.
+    IommuUnmapDma = vfio(14),
     /// `VFIO_DEVICE_FEATURE`: the feature revision's TPH_ST calls.
     DeviceFeature = vfio(17),
     /// `VFIO_DEVICE_BIND_IOMMUFD` (device cdev): [`BindIommufd`].
@@ -81,6 +88,10 @@ requests! {
     IommuDestroy = io(VFIO_TYPE, 0x80),
     /// `IOMMU_IOAS_ALLOC` (iommufd): [`IoasAlloc`].
     IommuIoasAlloc = io(VFIO_TYPE, 0x81),
+    /// `IOMMU_IOAS_MAP` (iommufd): `struct iommu_ioas_map`.
+    IommuIoasMap = io(VFIO_TYPE, 0x85),
+    /// `IOMMU_IOAS_UNMAP` (iommufd): `struct iommu_ioas_unmap`.
+    IommuIoasUnmap = io(VFIO_TYPE, 0x86),
 }
 
 impl Request {
@@ -455,6 +466,12 @@ mod tests {
         assert_eq!(Request::DeviceBindIommufd.number(), 0x3B76);
         assert_eq!(Request::DevicePciTph.number(), 0x3B7A);
         assert_eq!(Request::IommuIoasAlloc.number(), 0x3B81);
+        // linux/vfio.h: VFIO_BASE + 12, 13, 14; linux/iommufd.h: IOMMUFD_CMD_IOAS_MAP 0x85.
+        assert_eq!(Request::IommuGetInfo.number(), 0x3B70);
+        assert_eq!(Request::IommuMapDma.number(), 0x3B71);
+        assert_eq!(Request::IommuUnmapDma.number(), 0x3B72);
+        assert_eq!(Request::IommuIoasMap.number(), 0x3B85);
+        assert_eq!(Request::IommuIoasUnmap.number(), 0x3B86);
     }
 
     #[test]

@@ -1,45 +1,6 @@
 //! The 64-bit result of the `_DSM` steering-tag query.
 
-/// Memory type a tag is asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub enum MemType {
-    /// Volatile memory (bits 31:0 of the result).
-    Volatile,
-    /// Persistent memory (bits 63:32 of the result).
-    Persistent,
-}
-
-/// Width of the tags the kernel hands out, from the negotiated requester type
-/// (`pci-tph-core.md` section 2, `get_cpu_st`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub enum TagWidth {
-    /// Requester type 1 (TPH only): the 8-bit `st`.
-    Bits8,
-    /// Requester type 3 (TPH and extended TPH): the 16-bit `xst`.
-    Bits16,
-}
-
-impl TagWidth {
-    /// The width for a requester type (TPH Control bits 9:8); `None` for 0 and the reserved 2,
-    /// for which `get_cpu_st` gives tag 0.
-    pub fn for_requester_type(t: u8) -> Option<Self> {
-        match t {
-            1 => Some(Self::Bits8),
-            3 => Some(Self::Bits16),
-            _ => None,
-        }
-    }
-
-    /// 8 or 16.
-    pub fn bits(self) -> u8 {
-        match self {
-            Self::Bits8 => 8,
-            Self::Bits16 => 16,
-        }
-    }
-}
+pub use tph_abi::{MemType, TagWidth};
 
 /// The `_DSM` function 0xF result: a little-endian u64 with a VM half and a PM half.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

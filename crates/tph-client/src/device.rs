@@ -45,33 +45,7 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// The memory type a steering tag is for.
-///
-/// ```
-/// assert_eq!(tph_client::MemType::default(), tph_client::MemType::Volatile);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MemType {
-    /// Volatile memory (`vm`).
-    #[default]
-    Volatile,
-    /// Persistent memory (`pm`).
-    Persistent,
-}
-
-impl MemType {
-    /// The UAPI encoding (0 volatile, 1 persistent).
-    ///
-    /// ```
-    /// assert_eq!(tph_client::MemType::Persistent.uapi(), 1);
-    /// ```
-    pub fn uapi(self) -> u8 {
-        match self {
-            MemType::Volatile => 0,
-            MemType::Persistent => 1,
-        }
-    }
-}
+pub use tph_abi::MemType;
 
 /// What the kernel offers for this device.
 ///

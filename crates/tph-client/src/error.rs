@@ -1,114 +1,10 @@
 //! The crate's error type and the errno it carries.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use crate::probe::Revision;
 
-/// A Linux errno value as returned by the kernel (positive, e.g. 22 for `EINVAL`).
-///
-/// ```
-/// let e = tph_client::Errno(22);
-/// assert_eq!(e.name(), "EINVAL");
-/// assert_eq!(e.to_string(), "EINVAL (22)");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Errno(pub i32);
-
-/// (value, name) of the errno values this interface produces or meets.
-const ERRNO_NAMES: &[(i32, &str)] = &[
-    (libc::EPERM, "EPERM"),
-    (libc::ENOENT, "ENOENT"),
-    (libc::ESRCH, "ESRCH"),
-    (libc::EIO, "EIO"),
-    (libc::ENXIO, "ENXIO"),
-    (libc::E2BIG, "E2BIG"),
-    (libc::EBADF, "EBADF"),
-    (libc::EAGAIN, "EAGAIN"),
-    (libc::ENOMEM, "ENOMEM"),
-    (libc::EACCES, "EACCES"),
-    (libc::EFAULT, "EFAULT"),
-    (libc::EBUSY, "EBUSY"),
-    (libc::ENODEV, "ENODEV"),
-    (libc::EINVAL, "EINVAL"),
-    (libc::ENOTTY, "ENOTTY"),
-    (libc::ENOSPC, "ENOSPC"),
-    (libc::ERANGE, "ERANGE"),
-    (libc::ENOSYS, "ENOSYS"),
-    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
-    (libc::ETIMEDOUT, "ETIMEDOUT"),
-];
-
-impl Errno {
-    /// Bad file descriptor.
-    pub const EBADF: Errno = Errno(libc::EBADF);
-    /// No such device.
-    pub const ENODEV: Errno = Errno(libc::ENODEV);
-    /// Invalid argument.
-    pub const EINVAL: Errno = Errno(libc::EINVAL);
-    /// Operation not supported.
-    pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
-
-    /// The symbolic name (`"EINVAL"`), or `"E?"` for a value this crate does not name.
-    ///
-    /// ```
-    /// assert_eq!(tph_client::Errno(95).name(), "EOPNOTSUPP");
-    /// assert_eq!(tph_client::Errno(4242).name(), "E?");
-    /// ```
-    pub fn name(self) -> &'static str {
-        ERRNO_NAMES
-            .iter()
-            .find(|(v, _)| *v == self.0)
-            .map_or("E?", |(_, n)| n)
-    }
-
-    /// The errno of a name such as `"ENXIO"`.
-    ///
-    /// ```
-    /// assert_eq!(tph_client::Errno::from_name("ENXIO"), Some(tph_client::Errno(6)));
-    /// ```
-    pub fn from_name(name: &str) -> Option<Self> {
-        ERRNO_NAMES
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map(|(v, _)| Errno(*v))
-    }
-
-    /// The errno of an I/O error, `EIO` when it carries none.
-    ///
-    /// ```
-    /// let io = std::io::Error::from_raw_os_error(13);
-    /// assert_eq!(tph_client::Errno::from_io(&io).name(), "EACCES");
-    /// ```
-    pub fn from_io(e: &std::io::Error) -> Self {
-        Errno(e.raw_os_error().unwrap_or(libc::EIO))
-    }
-
-    /// The calling thread's `errno` now (right after a failed system call).
-    pub fn last() -> Self {
-        Self::from_io(&std::io::Error::last_os_error())
-    }
-
-    /// A system call's `int` return value: negative means failure with [`Errno::last`].
-    ///
-    /// ```
-    /// assert_eq!(tph_client::Errno::result(3), Ok(3));
-    /// ```
-    pub fn result(rc: i32) -> Result<i32, Self> {
-        if rc < 0 {
-            return Err(Self::last());
-        }
-        Ok(rc)
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name(), self.0)
-    }
-}
-
-impl std::error::Error for Errno {}
+pub use tph_abi::Errno;
 
 /// Everything that can go wrong, in the terms of the person using TPH.
 ///
@@ -438,14 +334,6 @@ fn unbind_fix(users: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errno_names_round_trip() {
-        for (v, n) in ERRNO_NAMES {
-            assert_eq!(Errno(*v).name(), *n);
-            assert_eq!(Errno::from_name(n), Some(Errno(*v)));
-        }
-    }
 
     #[test]
     fn vector_not_enabled_message_names_vector() {

@@ -165,6 +165,68 @@ pub(crate) fn pwrite_all(fd: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result
     Ok(())
 }
 
+/// A read-only shared mapping of `len` bytes of a file at `offset` (a VFIO region mapped with
+/// `mmap`), unmapped on drop. Reads are volatile: the bytes are device memory.
+#[derive(Debug)]
+pub(crate) struct SharedMap {
+    addr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; reading it from another thread is
+// as sound as from this one (only volatile reads are made, never references into it).
+unsafe impl Send for SharedMap {}
+// SAFETY: as above; `&SharedMap` only offers volatile reads.
+unsafe impl Sync for SharedMap {}
+
+impl SharedMap {
+    /// `mmap(NULL, len, PROT_READ, MAP_SHARED, fd, offset)`.
+    pub(crate) fn new(fd: BorrowedFd<'_>, offset: u64, len: usize) -> Result<Self, Errno> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let off = libc::off_t::try_from(offset).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: a new mapping at an address the kernel chooses (NULL hint) overlaps no memory
+        // of this program; `fd` is live for the borrow (the mapping keeps its own reference).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                off,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let addr = std::ptr::NonNull::new(p.cast::<u8>()).ok_or(Errno::EINVAL)?;
+        Ok(Self { addr, len })
+    }
+
+    /// The little-endian dword at byte `at` (4-aligned, inside the mapping), read once.
+    pub(crate) fn read_u32(&self, at: usize) -> Option<u32> {
+        if !at.is_multiple_of(4) || at.checked_add(4)? > self.len {
+            return None;
+        }
+        // SAFETY: `at + 4 <= len` and `at` is 4-aligned on a page-aligned base, so the read is
+        // an aligned u32 inside the live mapping; volatile, as device memory may change.
+        let v = unsafe { std::ptr::read_volatile(self.addr.as_ptr().add(at).cast::<u32>()) };
+        Some(u32::from_le(v))
+    }
+}
+
+impl Drop for SharedMap {
+    fn drop(&mut self) {
+        // SAFETY: `addr`/`len` are exactly what mmap returned and nothing refers into the
+        // mapping past this point.
+        unsafe {
+            libc::munmap(self.addr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
 /// `eventfd(0, EFD_CLOEXEC)`: a new eventfd owned by the caller.
 pub(crate) fn eventfd() -> Result<OwnedFd, Errno> {
     // SAFETY: eventfd takes no pointers.

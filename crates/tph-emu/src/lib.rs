@@ -30,10 +30,6 @@ use tph_client::abi;
 use tph_client::backend::Backend;
 use tph_client::{Errno, Error};
 
-fn errno(e: tph_kernel::Errno) -> Errno {
-    Errno(e.number())
-}
-
 /// One taken-over device of an emulated host, with an open fd (see the module example).
 #[derive(Debug)]
 pub struct EmulatedBackend {
@@ -53,7 +49,7 @@ impl EmulatedBackend {
     pub fn take_over(host: &Host, bdf: Bdf) -> Result<Self, Error> {
         let device = host.take_over(bdf).map_err(|e| Error::Backend {
             op: "taking over the device",
-            errno: errno(e),
+            errno: e,
         })?;
         Self::open(device)
     }
@@ -71,7 +67,7 @@ impl EmulatedBackend {
     pub fn open(device: VfioDevice) -> Result<Self, Error> {
         let fd = device.open().map_err(|e| Error::Backend {
             op: "opening the device",
-            errno: errno(e),
+            errno: e,
         })?;
         Ok(Self {
             device,
@@ -119,7 +115,7 @@ impl EmulatedBackend {
         if let Some(fd) = self.fd.take() {
             fd.close();
         }
-        self.fd = Some(self.device.open().map_err(errno)?);
+        self.fd = Some(self.device.open()?);
         Ok(())
     }
 
@@ -130,9 +126,7 @@ impl EmulatedBackend {
 
 impl Backend for EmulatedBackend {
     fn tph_ioctl(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        self.open_fd()?
-            .ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, arg)
-            .map_err(errno)
+        self.open_fd()?.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, arg)
     }
 
     /// The model's `VFIO_DEVICE_SET_IRQS` for vectors `start..start + n` (mainline: in place
@@ -140,17 +134,15 @@ impl Backend for EmulatedBackend {
     /// eventfds disables MSI-X.
     fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
         let triggers = vec![true; eventfds.len()];
-        self.open_fd()?
-            .set_irqs_block(start, &triggers)
-            .map_err(errno)
+        self.open_fd()?.set_irqs_block(start, &triggers)
     }
 
     fn reset(&mut self) -> Result<(), Errno> {
-        self.open_fd()?.reset().map_err(errno)
+        self.open_fd()?.reset()
     }
 
     fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        self.open_fd()?.config_read(offset, buf).map_err(errno)
+        self.open_fd()?.config_read(offset, buf)
     }
 
     fn cpu_count(&self) -> Option<u32> {
@@ -160,14 +152,12 @@ impl Backend for EmulatedBackend {
     /// `VFIO_DEVICE_FEATURE` on the model: answered on a `KernelAbi::Feature` host, ENOTTY on a
     /// v7 host.
     fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
-        self.open_fd()?
-            .ioctl_bytes(abi::VFIO_DEVICE_FEATURE, arg)
-            .map_err(errno)
+        self.open_fd()?.ioctl_bytes(abi::VFIO_DEVICE_FEATURE, arg)
     }
 
     /// A config-region write on the model (the feature revision enables TPH this way; a v7
     /// host drops it).
     fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
-        self.open_fd()?.config_write(offset, data).map_err(errno)
+        self.open_fd()?.config_write(offset, data)
     }
 }

@@ -4,10 +4,11 @@
 //! [`VfioHostHandler`] (`tphctl emulate` is this, from the command line).
 //!
 //! ```no_run
-//! use tph_testkit::emulate::{run, Emulation};
+//! use tph_testkit::emulate::{run, Emulation, Setup};
 //! let host = tph_kernel::Host::with_default_machine(Default::default());
 //! let root = std::env::temp_dir().join("tph-emulate-doc");
-//! let ran: Emulation = run(&host, std::process::Command::new("./my-driver"), root, false).unwrap();
+//! let setup = Setup::default(); // TPH functions bound, every CPU online, no trace
+//! let ran: Emulation = run(&host, std::process::Command::new("./my-driver"), root, &setup).unwrap();
 //! std::process::exit(ran.exit_code());
 //! ```
 
@@ -57,6 +58,77 @@ impl Emulation {
     }
 }
 
+/// Which functions `tphctl emulate` binds to vfio-pci.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Bind {
+    /// Every function with a TPH Requester capability.
+    #[default]
+    Tph,
+    /// Every function vfio-pci can take: each with a type 0 header that is not a bridge
+    /// (class 0x06).
+    All,
+}
+
+/// How [`run`] shows the host to the program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Setup {
+    /// Which functions are bound to vfio-pci.
+    pub bind: Bind,
+    /// The CPUs online (`None`: every CPU of the host); the others are present but offline.
+    pub online: Option<Vec<u32>>,
+    /// Record every trapped call and hardware access.
+    pub trace: bool,
+    /// Also offer each bound function's device cdev (`/dev/vfio/devices/vfioN`, its
+    /// `vfio-dev/vfioN` in sysfs) and `/dev/iommu`, as a kernel with iommufd does.
+    pub cdev: bool,
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` of `/proc/self/status`, the
+/// affinity `sched_getaffinity` gives), ascending; `None` when it cannot be read.
+///
+/// ```
+/// let cpus = tph_testkit::emulate::allowed_cpus().unwrap();
+/// assert!(!cpus.is_empty());
+/// ```
+pub fn allowed_cpus() -> Option<Vec<u32>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b) = (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?);
+        cpus.extend(a..=b);
+    }
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+/// The functions `bind` selects, each with its IOMMU group (1, 2, ... in address order).
+///
+/// ```
+/// use tph_testkit::emulate::{bound_functions, Bind};
+/// let host = tph_kernel::Host::with_default_machine(Default::default());
+/// assert_eq!(bound_functions(&host, Bind::Tph).len(), 5);
+/// assert_eq!(bound_functions(&host, Bind::All).len(), 6); // and the RCiEP without TPH
+/// ```
+pub fn bound_functions(host: &Host, bind: Bind) -> Vec<(Bdf, u32)> {
+    if bind == Bind::Tph {
+        return tph_functions(host);
+    }
+    host.devices()
+        .into_iter()
+        .filter(|bdf| {
+            host.machine().function(*bdf).is_some_and(|f| {
+                let c = &f.config;
+                c.get(0x0e).is_some_and(|t| t & 0x7f == 0) && c.get(0x0b) != Some(&0x06)
+            })
+        })
+        .zip(1..)
+        .collect()
+}
+
 /// The host's functions with a TPH Requester capability, each with its IOMMU group (1, 2, ...
 /// in address order).
 ///
@@ -77,19 +149,28 @@ pub fn tph_functions(host: &Host) -> Vec<(Bdf, u32)> {
         .collect()
 }
 
-/// The tree `host` shows its program: its TPH functions, its CPUs, vfio-pci's parameter of
-/// the host's revision set as the host's unsafe-DS option, this machine's other `/dev` entries.
-fn tree_spec(host: &Host) -> TreeSpec {
+/// The tree `host` shows its program: every function (those `setup` binds bound to
+/// vfio-pci), its CPUs, vfio-pci's parameter of the host's revision set as the host's
+/// unsafe-DS option, this machine's other `/dev` entries.
+fn tree_spec(host: &Host, setup: &Setup) -> TreeSpec {
     let options = host.options();
     let param = match options.abi {
         KernelAbi::V7 => tph_client::probe::V7_PARAM,
         KernelAbi::Feature => tph_client::probe::FEATURE_PARAM,
     };
+    let functions = host
+        .machine()
+        .sorted()
+        .into_iter()
+        .map(|f| (f.bdf, f.config.clone()))
+        .collect();
     TreeSpec {
-        devices: tph_functions(host),
+        devices: bound_functions(host, setup.bind),
         cpus: options.cpus,
+        online: setup.online.clone(),
+        functions,
         params: vec![(param.to_string(), options.unsafe_ds)],
-        cdev: false,
+        cdev: setup.cdev,
         mirror_host_dev: true,
     }
 }
@@ -98,29 +179,34 @@ fn tree_spec(host: &Host) -> TreeSpec {
 /// SIGTERM, SIGHUP and SIGQUIT passed on to it and its calls answered until it exits, see
 /// [`Sandbox::forward_signals`]) against
 /// `host`, with its fake tree under `root` (which must not exist; removed afterwards). Every
-/// TPH function of the host is taken over by vfio-pci first. [`Error::Unsupported`] when this
+/// function `setup` binds is taken over by vfio-pci first. [`Error::Unsupported`] when this
 /// kernel has no seccomp user notification; a private mount namespace needs `CAP_SYS_ADMIN`
 /// (else [`Error::Harness`] with EPERM).
-pub fn run(host: &Host, program: Command, root: PathBuf, trace: bool) -> Result<Emulation, Error> {
+pub fn run(
+    host: &Host,
+    program: Command,
+    root: PathBuf,
+    setup: &Setup,
+) -> Result<Emulation, Error> {
     if !user_notif_available() {
         return Err(Error::Unsupported {
             what: "seccomp user notification (SECCOMP_RET_USER_NOTIF, Linux 5.0 or later, \
                    listed in /proc/sys/kernel/seccomp/actions_avail)",
         });
     }
-    let tree = FakeVfioTree::build(root, tree_spec(host))?;
+    let tree = FakeVfioTree::build(root, tree_spec(host, setup))?;
     let devices = tree
         .devices()
         .iter()
         .map(|(bdf, _)| {
             host.take_over(*bdf).map_err(|e| Error::Model {
                 op: "taking the device over",
-                errno: tph_client::Errno(e.number()),
+                errno: e,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut handler = VfioHostHandler::for_tree(&tree, devices)?;
-    if trace {
+    if setup.trace {
         handler = handler.with_trace();
     }
     let sandbox = Sandbox {

@@ -134,6 +134,24 @@ pub struct ChildMemory {
 }
 
 impl ChildMemory {
+    /// This process's own memory (`/proc/self/mem`): to answer a call in-process the way the
+    /// supervisor answers a trapped one (benchmarks of the trapping's cost).
+    ///
+    /// ```
+    /// let mem = tph_testkit::harness::ChildMemory::of_self().unwrap();
+    /// let x = 0x1234_5678u32;
+    /// let mut b = [0u8; 4];
+    /// mem.read(&x as *const u32 as u64, &mut b).unwrap();
+    /// assert_eq!(u32::from_le_bytes(b), x);
+    /// ```
+    pub fn of_self() -> std::io::Result<Self> {
+        let mem = File::options()
+            .read(true)
+            .write(true)
+            .open("/proc/self/mem")?;
+        Ok(Self { mem })
+    }
+
     /// Reads `buf.len()` bytes at `addr` in the child; EFAULT where it is not mapped.
     ///
     /// ```no_run

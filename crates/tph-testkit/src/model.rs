@@ -28,10 +28,6 @@ const CONFIG_REGION_SIZE: u64 = 4096;
 /// `VFIO_REGION_INFO_FLAG_READ | WRITE`.
 const REGION_RW: u32 = 0b11;
 
-fn errno(e: tph_kernel::Errno) -> Errno {
-    Errno(e.number())
-}
-
 /// The supervised child's memory as the model's `UserMemory`.
 struct Remote<'a>(&'a ChildMemory);
 
@@ -118,10 +114,7 @@ impl ModelHandler {
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map_or(0, u32::from_le_bytes);
         let triggers = vec![true; count as usize];
-        self.fd
-            .set_irqs_block(start, &triggers)
-            .map_err(errno)
-            .map(|()| 0)
+        self.fd.set_irqs_block(start, &triggers).map(|()| 0)
     }
 }
 
@@ -155,11 +148,10 @@ impl ModelHandler {
         let mut data = vec![0u8; usize::try_from(len).map_or(0, |l| l.min(4096))];
         let r = if call.nr == libc::SYS_pwrite64 {
             mem.read(buf, &mut data)
-                .and_then(|()| self.fd.config_write(at, &data).map_err(errno))
+                .and_then(|()| self.fd.config_write(at, &data))
         } else {
             self.fd
                 .config_read(at, &mut data)
-                .map_err(errno)
                 .and_then(|()| mem.write(buf, &data))
         };
         match r {
@@ -187,10 +179,7 @@ impl IoctlHandler for ModelHandler {
     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         match call.request {
             abi::VFIO_DEVICE_SET_IRQS => self.set_irqs(call, mem),
-            request => self
-                .fd
-                .ioctl(request, call.arg, &mut Remote(mem))
-                .map_err(errno),
+            request => self.fd.ioctl(request, call.arg, &mut Remote(mem)),
         }
     }
 }

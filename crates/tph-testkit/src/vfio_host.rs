@@ -48,9 +48,14 @@ use crate::harness::{ChildMemory, IoctlHandler, Reply, Trapped};
 use crate::model::ModelHandler;
 use crate::Error;
 
+mod bars;
+mod dma;
 mod trace;
 mod tree;
 
+use bars::{BarMemory, Layout, REGION_SHIFT};
+use dma::Ioas;
+pub use dma::Type1;
 pub use tree::{FakeVfioTree, TreeSpec};
 use tree::{FileId, Node};
 
@@ -69,13 +74,21 @@ const DEVICE_ATTACH_IOMMUFD_PT: u32 = Request::DeviceAttachIommufdPt.number();
 const DEVICE_DETACH_IOMMUFD_PT: u32 = Request::DeviceDetachIommufdPt.number();
 const IOMMU_DESTROY: u32 = Request::IommuDestroy.number();
 const IOMMU_IOAS_ALLOC: u32 = Request::IommuIoasAlloc.number();
+const IOMMU_IOAS_MAP: u32 = Request::IommuIoasMap.number();
+const IOMMU_IOAS_UNMAP: u32 = Request::IommuIoasUnmap.number();
+const IOMMU_GET_INFO: u32 = Request::IommuGetInfo.number();
+const IOMMU_MAP_DMA: u32 = Request::IommuMapDma.number();
+const IOMMU_UNMAP_DMA: u32 = Request::IommuUnmapDma.number();
 
-/// Every VFIO ioctl the host answers (container, group, cdev and iommufd, device, TPH of either
-/// revision).
-pub const TRAPPED_VFIO_REQUESTS: [u32; 19] = [
+/// Every VFIO ioctl the host answers (container and its type1 IOMMU, group, cdev and iommufd,
+/// device, TPH of either revision).
+pub const TRAPPED_VFIO_REQUESTS: [u32; 24] = [
     GET_API_VERSION,
     CHECK_EXTENSION,
     SET_IOMMU,
+    IOMMU_GET_INFO,
+    IOMMU_MAP_DMA,
+    IOMMU_UNMAP_DMA,
     GROUP_GET_STATUS,
     GROUP_SET_CONTAINER,
     GROUP_UNSET_CONTAINER,
@@ -88,6 +101,8 @@ pub const TRAPPED_VFIO_REQUESTS: [u32; 19] = [
     DEVICE_DETACH_IOMMUFD_PT,
     IOMMU_DESTROY,
     IOMMU_IOAS_ALLOC,
+    IOMMU_IOAS_MAP,
+    IOMMU_IOAS_UNMAP,
     tph_client::abi::VFIO_DEVICE_SET_IRQS,
     tph_client::abi::VFIO_DEVICE_RESET,
     tph_client::abi::VFIO_DEVICE_PCI_TPH,
@@ -103,13 +118,19 @@ const NUM_REGIONS: u32 = 9;
 /// IRQ indexes: INTx, MSI, MSI-X, ERR, REQ (`VFIO_PCI_NUM_IRQS`).
 const NUM_IRQS: u32 = 5;
 const CONFIG_REGION: u32 = 7;
+const ROM_REGION: u32 = 6;
 const VGA_REGION: u32 = 8;
 /// `VFIO_REGION_INFO_FLAG_READ | WRITE`.
 const REGION_RW: u32 = 0b11;
+/// `VFIO_REGION_INFO_FLAG_MMAP`, `VFIO_REGION_INFO_FLAG_CAPS`.
+const REGION_MMAP: u32 = 1 << 2;
+const REGION_CAPS: u32 = 1 << 3;
+/// `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`.
+const CAP_MSIX_MAPPABLE: u16 = 3;
+/// `sizeof(struct vfio_region_info)`.
+const REGION_INFO_SIZE: u32 = 32;
 /// `VFIO_IRQ_INFO_EVENTFD`.
 const IRQ_EVENTFD: u32 = 1;
-/// Region offsets within the device fd: index << 40, as vfio-pci does.
-const REGION_SHIFT: u32 = 40;
 /// The IOMMU group the fake tree puts the device in.
 pub const GROUP: u32 = 7;
 /// The device cdev [`FakeVfioTree::create_cdev`] offers (`/dev/vfio/devices/vfio0`).
@@ -149,11 +170,12 @@ struct GroupFd {
     container: Option<i32>,
 }
 
-/// A container fd of the child: how many groups are in it, whether its IOMMU type is set.
-#[derive(Debug, Default, Clone, Copy)]
+/// A container fd of the child: how many groups are in it, its IOMMU once the type is set
+/// (with the DMA mappings made through it).
+#[derive(Debug, Default, Clone)]
 struct Container {
     groups: u32,
-    iommu: bool,
+    iommu: Option<Type1>,
 }
 
 /// Answers every VFIO call of one supervised program with devices of the kernel model: the
@@ -165,6 +187,10 @@ struct Container {
 #[derive(Debug)]
 pub struct VfioHostHandler {
     devices: Vec<ServedDevice>,
+    /// Each device's BAR layout, and its BAR memory (the tree's device file; none without a
+    /// tree).
+    layouts: Vec<Layout>,
+    memory: Vec<Option<BarMemory>>,
     /// The tree's nodes by file identity; empty for a handler built without a tree (then a
     /// group fd is the only device's group and any device call goes to the open device).
     nodes: HashMap<FileId, Node>,
@@ -185,7 +211,7 @@ pub struct VfioHostHandler {
 #[derive(Debug, Default)]
 struct Iommufd {
     fd: Option<i32>,
-    ioas: bool,
+    ioas: Option<Ioas>,
     attached: bool,
     binds: u32,
 }
@@ -252,8 +278,23 @@ impl VfioHostHandler {
                 op: "serving the tree's devices",
                 errno: Errno::ENODEV,
             })?;
-        let files = (0..served.len()).map(|i| tree.device_file(i)).collect();
-        Ok(Self::serve(served, tree.node_ids(), files))
+        let files: Vec<PathBuf> = (0..served.len()).map(|i| tree.device_file(i)).collect();
+        let mut host = Self::serve(served, tree.node_ids(), files.clone());
+        for (i, path) in files.iter().enumerate() {
+            let tree_err = |source| Error::Tree {
+                path: path.clone(),
+                source,
+            };
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(tree_err)?;
+            let mem = BarMemory::new(file, host.layouts[i].clone(), &host.devices[i].device)
+                .map_err(tree_err)?;
+            host.memory[i] = Some(mem);
+        }
+        Ok(host)
     }
 
     fn serve(
@@ -261,7 +302,16 @@ impl VfioHostHandler {
         nodes: HashMap<FileId, Node>,
         files: Vec<PathBuf>,
     ) -> Self {
+        let layouts: Vec<Layout> = devices
+            .iter()
+            .map(|d| {
+                let config = d.device.with_hardware(|f| f.config_bytes().to_vec());
+                bars::layout_of(&config, d.bdf)
+            })
+            .collect();
         Self {
+            memory: devices.iter().map(|_| None).collect(),
+            layouts,
             devices,
             nodes,
             files,
@@ -324,6 +374,24 @@ impl VfioHostHandler {
         self.iommufd.binds
     }
 
+    /// How many DMA mappings the child holds now: those of every container's type1 IOMMU and
+    /// the areas of its IOAS.
+    ///
+    /// ```
+    /// let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// let bdf = "02:00.0".parse().unwrap();
+    /// let h = tph_testkit::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// assert_eq!(h.dma_mappings(), 0);
+    /// ```
+    pub fn dma_mappings(&self) -> usize {
+        let type1: usize = self
+            .containers
+            .values()
+            .filter_map(|c| c.iommu.as_ref().map(Type1::len))
+            .sum();
+        type1 + self.iommufd.ioas.as_ref().map_or(0, Ioas::len)
+    }
+
     /// The first model device (snapshots, traces).
     pub fn device(&self) -> &VfioDevice {
         &self.devices[0].device
@@ -345,7 +413,7 @@ impl VfioHostHandler {
         }
         let first = self.open.keys().next().copied();
         let dev = match self.node(call) {
-            Some(Node::DeviceFile(i) | Node::Cdev(i)) => i,
+            Some(Node::Device(i)) => i,
             _ if self.nodes.is_empty() && self.open.len() == 1 => return first,
             _ => return None,
         };
@@ -426,7 +494,9 @@ impl VfioHostHandler {
         let c = g.container.ok_or(Errno(libc::EINVAL))?;
         if let Some(container) = self.containers.get_mut(&c) {
             container.groups = container.groups.saturating_sub(1);
-            container.iommu &= container.groups > 0;
+            if container.groups == 0 {
+                container.iommu = None; // the last group out takes the IOMMU (and its mappings)
+            }
         }
         self.groups.insert(
             call.fd,
@@ -445,14 +515,34 @@ impl VfioHostHandler {
             return Err(Errno(libc::ENOTTY));
         }
         let c = self.containers.entry(call.fd).or_default();
-        if c.groups == 0 || c.iommu {
+        if c.groups == 0 || c.iommu.is_some() {
             return Err(Errno(libc::EINVAL));
         }
         if !TYPE1.contains(&call.arg) {
             return Err(Errno(libc::ENODEV)); // no IOMMU driver offers that type
         }
-        c.iommu = true;
+        c.iommu = Some(Type1::new(call.arg));
         Ok(0)
+    }
+
+    /// The type1 IOMMU's requests on a container: EINVAL before `VFIO_SET_IOMMU` (no driver
+    /// to pass them to), ENOTTY on an fd that is no container.
+    fn type1_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        if !self.is_container(call, call.fd) {
+            return Err(Errno(libc::ENOTTY));
+        }
+        let Some(iommu) = self
+            .containers
+            .get_mut(&call.fd)
+            .and_then(|c| c.iommu.as_mut())
+        else {
+            return Err(Errno::EINVAL);
+        };
+        match call.request {
+            IOMMU_GET_INFO => iommu.get_info(call.arg, mem),
+            IOMMU_MAP_DMA => iommu.map(call.arg, mem),
+            _ => iommu.unmap(call.arg, mem),
+        }
     }
 
     /// `VFIO_GROUP_GET_DEVICE_FD`: the named device of this group (else ENODEV), once the
@@ -472,7 +562,7 @@ impl VfioHostHandler {
         let ready = g
             .container
             .and_then(|c| self.containers.get(&c))
-            .is_some_and(|c| c.iommu);
+            .is_some_and(|c| c.iommu.is_some());
         if !ready {
             return Reply::Fail(Errno::EINVAL);
         }
@@ -485,7 +575,7 @@ impl VfioHostHandler {
                 });
                 Reply::Fd(file.into())
             }
-            (Err(e), _) => Reply::Fail(Errno(e.number())),
+            (Err(e), _) => Reply::Fail(e),
             (_, Err(e)) => Reply::Fail(Errno::from_io(&e)),
         }
     }
@@ -501,13 +591,13 @@ impl VfioHostHandler {
 
     /// `IOMMU_IOAS_ALLOC` on the child's `/dev/iommu` fd: one IOAS at a time.
     fn ioas_alloc(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
-        if self.iommufd.ioas {
+        if self.iommufd.ioas.is_some() {
             return Err(Errno(libc::ENOSPC)); // the fake serves one IOAS
         }
         mem.write(call.arg + 8, &IOAS_ID.to_le_bytes())?;
         self.iommufd = Iommufd {
             fd: Some(call.fd),
-            ioas: true,
+            ioas: Some(Ioas::default()),
             ..std::mem::take(&mut self.iommufd)
         };
         Ok(0)
@@ -517,10 +607,49 @@ impl VfioHostHandler {
     fn destroy(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut arg = [0u8; 8];
         mem.read(call.arg, &mut arg)?;
-        if Some(call.fd) != self.iommufd.fd || !self.iommufd.ioas || le32(&arg, 4) != IOAS_ID {
+        if Some(call.fd) != self.iommufd.fd
+            || self.iommufd.ioas.is_none()
+            || le32(&arg, 4) != IOAS_ID
+        {
             return Err(Errno(libc::ENOENT));
         }
-        self.iommufd.ioas = false;
+        self.iommufd.ioas = None;
+        Ok(0)
+    }
+
+    /// `IOMMU_IOAS_MAP` / `IOMMU_IOAS_UNMAP` on the iommufd: the IOAS's areas (`dma.rs`). The
+    /// `size` head is checked as `iommufd_fops_ioctl` does (shorter than the command: EINVAL).
+    fn ioas_map(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let map = call.request == IOMMU_IOAS_MAP;
+        let need = if map { 40 } else { 24 };
+        let mut head = [0u8; 8];
+        mem.read(call.arg, &mut head)?;
+        if Some(call.fd) != self.iommufd.fd {
+            return Err(Errno(libc::ENOTTY));
+        }
+        if le32(&head, 0) < need {
+            return Err(Errno::EINVAL);
+        }
+        let ioas_at = if map { 8 } else { 4 };
+        let mut id = [0u8; 4];
+        mem.read(call.arg + ioas_at, &mut id)?;
+        let ioas = self
+            .iommufd
+            .ioas
+            .as_mut()
+            .filter(|_| u32::from_le_bytes(id) == IOAS_ID)
+            .ok_or(Errno(libc::ENOENT))?;
+        if map {
+            let mut cmd = [0u8; 40];
+            mem.read(call.arg, &mut cmd)?;
+            ioas.map(&mut cmd, mem)?;
+            mem.write(call.arg, &cmd)?;
+        } else {
+            let mut cmd = [0u8; 24];
+            mem.read(call.arg, &mut cmd)?;
+            ioas.unmap(&mut cmd)?;
+            mem.write(call.arg, &cmd)?;
+        }
         Ok(0)
     }
 
@@ -533,10 +662,13 @@ impl VfioHostHandler {
             return Err(Errno::EINVAL);
         }
         let dev = match self.node(call) {
-            Some(Node::Cdev(i)) => i,
+            Some(Node::Device(i)) => i,
             _ if self.nodes.is_empty() => 0,
             _ => return Err(Errno(libc::ENOTTY)),
         };
+        if self.open.contains_key(&call.fd) {
+            return Err(Errno::EINVAL); // a device fd of the group path: binding is for cdevs
+        }
         if self.open.values().any(|o| o.dev == dev) {
             return Err(Errno(libc::EBUSY)); // one open of the device at a time
         }
@@ -560,7 +692,7 @@ impl VfioHostHandler {
         if attach {
             let mut arg = [0u8; 12];
             mem.read(call.arg, &mut arg)?;
-            if !self.iommufd.ioas || le32(&arg, 8) != IOAS_ID {
+            if self.iommufd.ioas.is_none() || le32(&arg, 8) != IOAS_ID {
                 return Err(Errno(libc::ENOENT));
             }
         }
@@ -571,6 +703,7 @@ impl VfioHostHandler {
     fn iommufd_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Option<Result<i32, Errno>> {
         Some(match call.request {
             IOMMU_IOAS_ALLOC => self.ioas_alloc(call, mem),
+            IOMMU_IOAS_MAP | IOMMU_IOAS_UNMAP => self.ioas_map(call, mem),
             IOMMU_DESTROY => self.destroy(call, mem),
             DEVICE_BIND_IOMMUFD => self.bind(call, mem),
             DEVICE_ATTACH_IOMMUFD_PT => self.attach(call, mem, true),
@@ -579,16 +712,45 @@ impl VfioHostHandler {
         })
     }
 
-    fn region_info(dev: &VfioDevice, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
-        let mut info = [0u8; 32];
+    /// `VFIO_DEVICE_GET_REGION_INFO` as `vfio_pci_ioctl_get_region_info`: the config region
+    /// (the function's config size), each BAR (its size, read/write, `MMAP` for a memory BAR,
+    /// and on the MSI-X table's BAR the `MSIX_MAPPABLE` capability; size 0 and no flags when
+    /// not implemented), the ROM (none: size 0), no VGA (EINVAL).
+    fn region_info(layout: &Layout, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
+        let mut info = [0u8; REGION_INFO_SIZE as usize];
         mem.read(call.arg, &mut info)?;
-        let index = le32(&info, 8);
-        if index == VGA_REGION || index >= NUM_REGIONS {
+        let (argsz, index) = (le32(&info, 0), le32(&info, 8));
+        if argsz < REGION_INFO_SIZE || index >= NUM_REGIONS || index == VGA_REGION {
             return Err(Errno::EINVAL);
         }
-        let size = region_size(dev, index);
-        info[4..8].copy_from_slice(&REGION_RW.to_le_bytes());
-        info[12..16].copy_from_slice(&0u32.to_le_bytes());
+        let (mut flags, size, msix_cap) = match index {
+            CONFIG_REGION => (REGION_RW, layout.cfg_size, false),
+            ROM_REGION => (0, 0, false),
+            i => match layout.bar(i) {
+                Some(bar) if bar.is_mem() => {
+                    let msix = layout.msix.is_some_and(|m| u32::from(m.table_bir) == i);
+                    (REGION_RW | REGION_MMAP, bar.size, msix)
+                }
+                Some(bar) => (REGION_RW, bar.size, false),
+                None => (0, 0, false),
+            },
+        };
+        let mut cap_offset = 0u32;
+        let mut argsz_out = argsz;
+        if msix_cap {
+            flags |= REGION_CAPS;
+            let cap = dma::info_chain(&[(CAP_MSIX_MAPPABLE, Vec::new())], REGION_INFO_SIZE);
+            let need = REGION_INFO_SIZE + cap.len() as u32;
+            if argsz < need {
+                argsz_out = need;
+            } else {
+                mem.write(call.arg + u64::from(REGION_INFO_SIZE), &cap)?;
+                cap_offset = REGION_INFO_SIZE;
+            }
+        }
+        info[0..4].copy_from_slice(&argsz_out.to_le_bytes());
+        info[4..8].copy_from_slice(&flags.to_le_bytes());
+        info[12..16].copy_from_slice(&cap_offset.to_le_bytes());
         info[16..24].copy_from_slice(&size.to_le_bytes());
         info[24..32].copy_from_slice(&(u64::from(index) << REGION_SHIFT).to_le_bytes());
         mem.write(call.arg, &info).map(|()| 0)
@@ -610,7 +772,7 @@ impl VfioHostHandler {
 
     /// The container requests, answered on any fd that is (or, without a tree, may be) a
     /// container.
-    fn container_ioctl(&mut self, call: &Trapped) -> Option<Result<i32, Errno>> {
+    fn container_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Option<Result<i32, Errno>> {
         Some(match call.request {
             GET_API_VERSION | CHECK_EXTENSION if !self.is_container(call, call.fd) => {
                 Err(Errno(libc::ENOTTY))
@@ -618,6 +780,7 @@ impl VfioHostHandler {
             GET_API_VERSION => Ok(API_VERSION),
             CHECK_EXTENSION => Ok(i32::from(TYPE1.contains(&call.arg))),
             SET_IOMMU => self.set_iommu(call),
+            IOMMU_GET_INFO | IOMMU_MAP_DMA | IOMMU_UNMAP_DMA => self.type1_ioctl(call, mem),
             _ => return None,
         })
     }
@@ -626,7 +789,7 @@ impl VfioHostHandler {
         if let Some(r) = self.iommufd_ioctl(call, mem) {
             return r;
         }
-        if let Some(r) = self.container_ioctl(call) {
+        if let Some(r) = self.container_ioctl(call, mem) {
             return r;
         }
         match call.request {
@@ -643,7 +806,7 @@ impl VfioHostHandler {
                 let bytes: Vec<u8> = info.iter().flat_map(|v| v.to_le_bytes()).collect();
                 mem.write(call.arg + 4, &bytes).map(|()| 0)
             }
-            DEVICE_GET_REGION_INFO => Self::region_info(dev, call, mem),
+            DEVICE_GET_REGION_INFO => Self::region_info(&self.layouts[open.dev], call, mem),
             DEVICE_GET_IRQ_INFO => Self::irq_info(dev, call, mem),
             _ => {
                 let key = self.open_key(call).ok_or(Errno(libc::ENOTTY))?;
@@ -653,8 +816,10 @@ impl VfioHostHandler {
         }
     }
 
-    /// `pread64` / `pwrite64` on a device fd: the config region or the MSI-X table (reads)
-    /// from the model; other regions: EINVAL. On other fds the kernel runs the call.
+    /// `pread64` / `pwrite64` on a device fd, as `vfio_pci_rw`: the config region from the
+    /// model, a BAR from the device's BAR memory (the MSI-X table excluded: 0xff, writes
+    /// dropped), the ROM (none) and VGA and anything else: EINVAL; 0 bytes: 0. On other fds
+    /// the kernel runs the call.
     fn region_access(&self, call: &Trapped, mem: &ChildMemory) -> Reply {
         let Some(open) = self.open_device(call) else {
             return Reply::Continue;
@@ -664,23 +829,38 @@ impl VfioHostHandler {
             (off >> REGION_SHIFT) as u32,
             off & ((1 << REGION_SHIFT) - 1),
         );
-        let mut data = vec![0u8; usize::try_from(len).unwrap_or(0).min(4096)];
-        let fd = open.model.fd();
-        let dev = &self.devices[open.dev].device;
-        let done = if call.nr == libc::SYS_pwrite64 {
-            mem.read(buf, &mut data).and_then(|()| match index {
-                CONFIG_REGION => fd.config_write(at, &data).map_err(kernel_errno),
-                _ => Err(Errno::EINVAL),
-            })
+        let write = call.nr == libc::SYS_pwrite64;
+        let cap = if index == CONFIG_REGION {
+            4096
         } else {
-            match index {
-                CONFIG_REGION => fd.config_read(at, &mut data).map_err(kernel_errno),
-                i => read_bar(dev, i, at, &mut data),
-            }
-            .and_then(|()| mem.write(buf, &data))
+            1 << 20
+        };
+        let mut data = vec![0u8; usize::try_from(len).unwrap_or(0).min(cap)];
+        if data.is_empty() {
+            return Reply::Value(0);
+        }
+        let fd = open.model.fd();
+        let bars = self.memory[open.dev].as_ref();
+        let done = match (index, write) {
+            (CONFIG_REGION, true) => mem
+                .read(buf, &mut data)
+                .and_then(|()| fd.config_write(at, &data))
+                .map(|()| data.len()),
+            (CONFIG_REGION, false) => fd
+                .config_read(at, &mut data)
+                .and_then(|()| mem.write(buf, &data))
+                .map(|()| data.len()),
+            (0..=5, true) => mem
+                .read(buf, &mut data)
+                .and_then(|()| bars.ok_or(Errno::EINVAL)?.rw(index, at, &mut data, true)),
+            (0..=5, false) => bars
+                .ok_or(Errno::EINVAL)
+                .and_then(|b| b.rw(index, at, &mut data, false))
+                .and_then(|n| mem.write(buf, &data[..n]).map(|()| n)),
+            _ => Err(Errno::EINVAL),
         };
         match done {
-            Ok(()) => Reply::Value(data.len() as i64),
+            Ok(n) => Reply::Value(n as i64),
             Err(e) => Reply::Fail(e),
         }
     }
@@ -706,7 +886,7 @@ impl VfioHostHandler {
         if Some(call.fd) == self.iommufd.fd {
             // The last close of an iommufd destroys what was allocated in it.
             self.iommufd.fd = None;
-            self.iommufd.ioas = false;
+            self.iommufd.ioas = None;
         }
         Reply::Continue
     }
@@ -721,6 +901,41 @@ impl VfioHostHandler {
         fds.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|&fd| fd != call.fd && !self.open.contains_key(&fd))
             .find(|&fd| child_file_id(call.pid, fd) == Some(id))
+    }
+
+    /// The device a call acts on: an ioctl other than the container and iommufd requests, a
+    /// region access or a close, on one of the device's fds.
+    fn device_of_call(&self, call: &Trapped) -> Option<usize> {
+        let not_device = [
+            GET_API_VERSION,
+            CHECK_EXTENSION,
+            SET_IOMMU,
+            IOMMU_GET_INFO,
+            IOMMU_MAP_DMA,
+            IOMMU_UNMAP_DMA,
+            IOMMU_IOAS_ALLOC,
+            IOMMU_IOAS_MAP,
+            IOMMU_IOAS_UNMAP,
+            IOMMU_DESTROY,
+        ];
+        if call.nr == libc::SYS_ioctl && not_device.contains(&call.request) {
+            return None;
+        }
+        self.open_device(call).map(|o| o.dev)
+    }
+
+    /// Reconciles device `dev`'s MSI-X table in its BAR memory with the model: before the call
+    /// (`before`), what the program wrote through its mapping goes to the device; after it,
+    /// the mapping shows the device's table.
+    fn sync(&mut self, dev: usize, before: bool) {
+        let (Some(Some(mem)), Some(d)) = (self.memory.get_mut(dev), self.devices.get(dev)) else {
+            return;
+        };
+        if before {
+            mem.pull(&d.device);
+        } else {
+            mem.push(&d.device);
+        }
     }
 
     fn dispatch(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
@@ -748,10 +963,6 @@ impl VfioHostHandler {
     }
 }
 
-fn kernel_errno(e: tph_kernel::Errno) -> Errno {
-    Errno(e.number())
-}
-
 /// The NUL-terminated device name at the call's argument (at most 64 bytes read).
 fn read_name(call: &Trapped, mem: &ChildMemory) -> Vec<u8> {
     let mut name = [0u8; 64];
@@ -766,41 +977,20 @@ fn msix_cap(dev: &VfioDevice) -> Option<MsixCap> {
     dev.with_hardware(|f| MsixCap::find(f.config_bytes()))
 }
 
-fn region_size(dev: &VfioDevice, index: u32) -> u64 {
-    match (index, msix_cap(dev)) {
-        (CONFIG_REGION, _) => 4096,
-        (i, Some(m)) if i == u32::from(m.table_bir) => {
-            (u64::from(m.table_offset) + 16 * u64::from(m.table_size)).next_power_of_two()
-        }
-        _ => 0,
-    }
-}
-
-/// A read of the MSI-X table's BAR at `at` (only the table is served).
-fn read_bar(dev: &VfioDevice, index: u32, at: u64, data: &mut [u8]) -> Result<(), Errno> {
-    let m = msix_cap(dev)
-        .filter(|m| u32::from(m.table_bir) == index)
-        .ok_or(Errno::EINVAL)?;
-    let start = at
-        .checked_sub(u64::from(m.table_offset))
-        .ok_or(Errno::EINVAL)?;
-    dev.with_hardware(|f| {
-        for (i, chunk) in data.chunks_mut(4).enumerate() {
-            let byte = start + 4 * i as u64;
-            let v = f.msix_read((byte / 16) as u16, (byte % 16) as u8);
-            chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
-        }
-    });
-    Ok(())
-}
-
 impl IoctlHandler for VfioHostHandler {
     fn ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         self.simple_ioctl(call, mem)
     }
 
     fn handle(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        let dev = self.device_of_call(call);
+        if let Some(d) = dev {
+            self.sync(d, true);
+        }
         let reply = self.dispatch(call, mem);
+        if let Some(d) = dev {
+            self.sync(d, false);
+        }
         self.record(call, &reply);
         reply
     }

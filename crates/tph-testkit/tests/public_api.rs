@@ -23,7 +23,7 @@ use syn::{Attribute, Fields, ImplItem, Item, TraitItem, Visibility};
 
 /// Every library crate that `cargo package` publishes (tph-testkit and tph-guest are
 /// `publish = false`; tphctl is a binary, its interface is the command line).
-const PUBLISHED: [&str; 7] = [
+const PUBLISHED: [&str; 8] = [
     "tph-abi",
     "tph-regs",
     "tph-acpi",
@@ -31,6 +31,7 @@ const PUBLISHED: [&str; 7] = [
     "tph-client",
     "tph-emu",
     "tph-vmm",
+    "tph-vfio-user",
 ];
 
 fn crates_dir() -> PathBuf {
@@ -364,6 +365,11 @@ fn tph_emu_public_api() {
 #[test]
 fn tph_vmm_public_api() {
     check("tph-vmm");
+}
+
+#[test]
+fn tph_vfio_user_public_api() {
+    check("tph-vfio-user");
 }
 
 /// Every published library crate has a golden file and a test above, and a CHANGELOG.

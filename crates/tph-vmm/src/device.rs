@@ -10,7 +10,7 @@ use tph_regs::tph::{ReqEnable, StLocation, StMode, TphControl, TphRequester, TPH
 use crate::config::{VirtualCap, VmConfig};
 use crate::error::Error;
 use crate::fields::{self, Attr};
-use crate::vtag::{Decoded, Mem, TagSpace, Width};
+use crate::vtag::{Decoded, TagSpace, TagWidth};
 
 /// Bytes of configuration space read from the host device (PCI Express: 4 KiB).
 const CONFIG_SPACE: usize = 4096;
@@ -23,7 +23,7 @@ pub enum HostEntry {
     /// Cleared to tag 0.
     Clear,
     /// The tag of this host CPU for this memory type.
-    Cpu(u32, Mem),
+    Cpu(u32, MemType),
 }
 
 /// A Control write's outcome.
@@ -34,12 +34,18 @@ pub enum ControlChange {
         /// The guest's ST mode.
         mode: StMode,
         /// The tag width it enabled.
-        width: Width,
+        width: TagWidth,
     },
     /// The guest turned TPH off.
     Disabled,
     /// Nothing the device would act on changed.
     Unchanged,
+    /// The host could not follow (see [`Effect::host_failures`]): the guest reads its Control
+    /// with Requester Enable 0, TPH off, and may try again.
+    HostFailed {
+        /// The value the guest wrote (merged into the register).
+        value: u32,
+    },
     /// The write named a mode or requester type the virtual device does not offer (reserved
     /// values included) and was dropped: Control keeps its value.
     Refused {
@@ -68,6 +74,58 @@ pub struct Effect {
     pub foreign: Vec<Foreign>,
     /// Calls made to the host (enable, disable, one SET_ST batch each).
     pub host_calls: u32,
+    /// Host calls that failed, in order. The hook itself never fails on them: the guest sees
+    /// what the host could do (TPH off when it could not be enabled, its own tags in the
+    /// table either way), and the VMM logs or counts these.
+    pub host_failures: Vec<HostFailure>,
+}
+
+impl Effect {
+    /// Every host call this effect made succeeded.
+    pub fn host_ok(&self) -> bool {
+        self.host_failures.is_empty()
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.host_failures.push(HostFailure::from(e));
+    }
+}
+
+/// A host call that failed under a hook (reported in [`Effect::host_failures`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFailure {
+    /// What the layer asked the host for.
+    pub op: &'static str,
+    /// The kernel's errno, when the call failed with one.
+    pub errno: Option<tph_client::Errno>,
+    /// The client's explanation.
+    pub message: String,
+}
+
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host {} failed: {}", self.op, self.message)
+    }
+}
+
+impl std::error::Error for HostFailure {}
+
+impl From<Error> for HostFailure {
+    fn from(e: Error) -> Self {
+        let errno = e.errno();
+        match e {
+            Error::Host { op, source } => Self {
+                op,
+                errno,
+                message: source.to_string(),
+            },
+            other => Self {
+                op: "host call",
+                errno,
+                message: other.to_string(),
+            },
+        }
+    }
 }
 
 /// A trapped MSI-X Vector Control write: the ST half handled here, the mask bit for the VMM.
@@ -104,8 +162,14 @@ pub struct VirtualTph<B: Backend> {
     host_mode: Option<Mode>,
     /// Under the unsafe DS option: the host tags the guest firmware hands out, to the vCPU and
     /// memory type each stands for (filled by `ds_firmware_results`).
-    ds_tags: std::collections::HashMap<u16, (u32, Mem)>,
+    ds_tags: std::collections::HashMap<u16, (u32, MemType)>,
     host: Vec<HostEntry>,
+    /// Entries that may hold a host tag this layer programmed (a SET_ST with a CPU was sent and
+    /// no clear has succeeded since): the only entries the layer ever clears on its own.
+    ours: Vec<bool>,
+    /// The host mode this layer last enabled (to clear its entries on reset while the guest
+    /// has TPH off).
+    last_mode: Option<Mode>,
     host_vectors: u32,
     stats: Stats,
 }
@@ -148,6 +212,8 @@ impl<B: Backend> VirtualTph<B> {
             host_mode: None,
             ds_tags: std::collections::HashMap::new(),
             host: vec![HostEntry::Unknown; n],
+            ours: vec![false; n],
+            last_mode: None,
             host_vectors: 0,
             stats: Stats::default(),
         })
@@ -250,7 +316,8 @@ impl<B: Backend> VirtualTph<B> {
     /// A trapped guest configuration write of `data` at `offset` (1, 2 or 4 bytes; bytes
     /// outside the capability are ignored). Register semantics follow [`crate::fields`]:
     /// read-only and reserved bits are ignored; see [`ControlChange::Refused`] for Control.
-    pub fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, Error> {
+    /// Never fails: what the host refused is in [`Effect::host_failures`].
+    pub fn write_config(&mut self, offset: u16, data: &[u8]) -> Effect {
         let mut effect = Effect::default();
         let mut dwords: Vec<(u16, u32, u32)> = Vec::new();
         for (at, b) in (offset..).zip(data) {
@@ -271,21 +338,15 @@ impl<B: Backend> VirtualTph<B> {
             let merged = (self.dword(rel) & !lanes) | value;
             match rel {
                 0 | 4 => {} // header RO, Capability HwInit
-                8 => effect.control = Some(self.write_control(merged, &mut effect)?),
-                _ => self.write_entries(rel, merged, lanes, &mut effect)?,
+                8 => effect.control = Some(self.write_control(merged, &mut effect)),
+                _ => self.write_entries(rel, merged, lanes, &mut effect),
             }
         }
-        Ok(effect)
+        effect
     }
 
     /// The entries of the table dword at `rel` whose byte lanes were written.
-    fn write_entries(
-        &mut self,
-        rel: u16,
-        merged: u32,
-        lanes: u32,
-        effect: &mut Effect,
-    ) -> Result<(), Error> {
+    fn write_entries(&mut self, rel: u16, merged: u32, lanes: u32, effect: &mut Effect) {
         let first = (rel - 0xc) / 2;
         let rw = fields::entry_rw_mask(self.vcap.cap.ext);
         let mut changed = Vec::new();
@@ -300,19 +361,88 @@ impl<B: Backend> VirtualTph<B> {
 
     /// A trapped guest write of Vector Control of MSI-X entry `vector` (the VMM traps the MSI-X
     /// table). The ST half (31:16) is this layer's when the table lives in MSI-X; bit 0 is the
-    /// VMM's.
-    pub fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<MsixWrite, Error> {
+    /// VMM's. Never fails: what the host refused is in [`Effect::host_failures`].
+    pub fn write_vector_control(&mut self, vector: u16, value: u32) -> MsixWrite {
         let mut effect = Effect::default();
         let in_msix = self.vcap.cap.location == StLocation::MsiX;
         let st = (value >> 16) as u16 & fields::vector_control_st_mask(in_msix);
         if in_msix && usize::from(vector) < self.table.len() {
-            self.set_guest_entries(&[(vector, st)], &mut effect)?;
+            self.set_guest_entries(&[(vector, st)], &mut effect);
         }
         let mask_bit = fields::vector_control_mask_bit();
-        Ok(MsixWrite {
+        MsixWrite {
             masked: value & mask_bit != 0,
             effect,
-        })
+        }
+    }
+
+    /// A trapped guest write of `data` at byte `offset` of the MSI-X table (the access as the
+    /// guest made it: 4 bytes, or 8 bytes covering Message Data and Vector Control, or any
+    /// other width a hostile guest tries). The layer takes the ST half (bytes 14 and 15 of
+    /// each entry it covers) when the table lives in MSI-X; everything else, the mask bit
+    /// included, stays the VMM's own emulation. Never fails.
+    ///
+    /// ```
+    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
+    /// # let backend = tph_emu::EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
+    /// # let dev = tph_client::TphDevice::with_revision(backend, tph_client::Revision::V7).unwrap();
+    /// # let cfg = tph_vmm::VmConfig::new(2).with_pins(&[(0, 5), (1, 6)]).unwrap();
+    /// # let mut vtph = tph_vmm::VirtualTph::new(dev, cfg).unwrap();
+    /// // The guest writes entry 3's Message Data and Vector Control (tag 2) in one qword.
+    /// let qword = 0x4000u64 | (2u64 << 16 | 1) << 32;
+    /// vtph.write_msix_table(3 * 16 + 8, &qword.to_le_bytes());
+    /// assert_eq!(vtph.read_vector_control_st(3), 2);
+    /// ```
+    pub fn write_msix_table(&mut self, offset: u64, data: &[u8]) -> Effect {
+        let mut effect = Effect::default();
+        if self.vcap.cap.location != StLocation::MsiX {
+            return effect;
+        }
+        let st_mask = fields::vector_control_st_mask(true);
+        let mut writes: Vec<(u16, u16)> = Vec::new();
+        for (at, b) in (offset..).zip(data) {
+            let (Ok(vector), byte) = (u16::try_from(at / 16), at % 16) else {
+                break;
+            };
+            if byte < 14 || usize::from(vector) >= self.table.len() {
+                continue;
+            }
+            let shift = 8 * (byte - 14);
+            let lane = 0xffu16 << shift;
+            let base = match writes.last() {
+                Some(&(v, value)) if v == vector => value,
+                _ => self.table[usize::from(vector)],
+            };
+            let value = ((base & !lane) | u16::from(*b) << shift) & st_mask;
+            match writes.last_mut() {
+                Some((v, w)) if *v == vector => *w = value,
+                _ => writes.push((vector, value)),
+            }
+        }
+        if !writes.is_empty() {
+            self.set_guest_entries(&writes, &mut effect);
+        }
+        effect
+    }
+
+    /// A trapped guest read of `buf.len()` bytes at byte `offset` of the MSI-X table: the VMM
+    /// fills `buf` from its own emulation first, then this puts the guest's ST half (bytes 14
+    /// and 15 of each entry) over it when the table lives in MSI-X.
+    pub fn read_msix_table(&self, offset: u64, buf: &mut [u8]) {
+        if self.vcap.cap.location != StLocation::MsiX {
+            return;
+        }
+        for (at, b) in (offset..).zip(buf.iter_mut()) {
+            let (Ok(vector), byte) = (u16::try_from(at / 16), at % 16) else {
+                break;
+            };
+            if byte < 14 {
+                continue;
+            }
+            if let Some(st) = self.table.get(usize::from(vector)) {
+                *b = st.to_le_bytes()[usize::from(byte == 15)];
+            }
+        }
     }
 
     /// The ST half of Vector Control of `vector` as the guest reads it (the VMM merges its own
@@ -326,57 +456,101 @@ impl<B: Backend> VirtualTph<B> {
 
     /// The VMM enabled host MSI-X vectors `0..count` (its `VFIO_DEVICE_SET_IRQS`): entries of
     /// a table in MSI-X can be programmed only on enabled vectors, so the ones waiting are
-    /// programmed now (one batched call).
-    pub fn host_msix_enabled(&mut self, count: u32) -> Result<Effect, Error> {
+    /// programmed now (one batched call, only while the guest has TPH on). Never fails: what
+    /// the host refused is in [`Effect::host_failures`].
+    pub fn host_msix_enabled(&mut self, count: u32) -> Effect {
         self.host_vectors = count;
         self.dev.note_msix_vectors(count);
+        let mut effect = Effect::default();
         if self.vcap.cap.location != StLocation::MsiX {
-            return Ok(Effect::default());
+            return effect;
         }
         // The kernel re-allocated the vectors: what their Vector Control words hold now is
         // its business, so every entry is programmed again.
         self.host.iter_mut().for_each(|h| *h = HostEntry::Unknown);
-        let mut effect = Effect::default();
-        self.sync_all(&mut effect)?;
-        Ok(effect)
+        self.sync_all(&mut effect);
+        effect
     }
 
-    /// The VMM is about to change the host's MSI-X vectors (its `VFIO_DEVICE_SET_IRQS`): every
-    /// entry this layer programmed on a vector that may go away is cleared first (one batched
-    /// call), because the kernel cannot reach the table entry of a vector that is not enabled
-    /// and a tag left there would outlive the vCPU's pinning. While the guest has TPH off the
-    /// host is enabled just for that clear and disabled again: clearing is allowed at any time,
-    /// programming tags only while the guest has TPH on. Follow with
+    /// The VMM is about to change the host's MSI-X vectors (its `VFIO_DEVICE_SET_IRQS`): the
+    /// entries this layer programmed are cleared first (one batched call), because the kernel
+    /// cannot reach the table entry of a vector that is not enabled and a tag left there would
+    /// outlive the vCPU's pinning. Only while the guest has TPH on: with TPH off the host is
+    /// never enabled for it, the device does not use its table, and the next enable programs
+    /// every entry again. Entries this layer never programmed are left alone. Never fails:
+    /// what the host refused is in [`Effect::host_failures`]. Follow with
     /// [`VirtualTph::host_msix_enabled`].
-    pub fn host_msix_will_change(&mut self) -> Result<Effect, Error> {
+    pub fn host_msix_will_change(&mut self) -> Effect {
         let mut effect = Effect::default();
-        if self.vcap.cap.location != StLocation::MsiX {
-            return Ok(effect);
+        if self.vcap.cap.location != StLocation::MsiX || self.host_mode.is_none() {
+            return effect;
         }
-        let clear: Vec<u16> = (0..self.vcap.entries)
-            .filter(|i| self.programmable(*i))
-            .filter(|i| !matches!(self.host.get(usize::from(*i)), Some(HostEntry::Clear)))
-            .collect();
-        if clear.is_empty() {
-            return Ok(effect);
-        }
-        let enabled_here = self.host_mode.is_none();
-        if enabled_here {
+        let owned = self.owned_entries();
+        self.clear_host(&owned, &mut effect);
+        effect
+    }
+
+    /// The guest reset the function (Function Level Reset, or the VM rebooted): the entries
+    /// this layer programmed are cleared (one batched call), the host's TPH is disabled, and
+    /// the virtual Control and steering table go back to their reset value 0. Call it before
+    /// the VMM's own reset of the device and of its MSI-X emulation. A guest that left entries
+    /// behind with TPH off (its driver disabled TPH without clearing them) has the host
+    /// enabled in the mode they were programmed in just for the clear. A guest that never
+    /// enabled TPH causes no host call. Never fails: what the host refused is in
+    /// [`Effect::host_failures`].
+    pub fn reset(&mut self) -> Effect {
+        let mut effect = Effect::default();
+        let owned = self.owned_entries();
+        if let (None, Some(mode), false) = (self.host_mode, self.last_mode, owned.is_empty()) {
             self.host_call(&mut effect);
-            self.dev.enable(Mode::Iv).map_err(Error::host("enable"))?;
+            match self.dev.enable(mode) {
+                Ok(()) => self.host_mode = Some(mode),
+                Err(e) => effect.fail(Error::host("enable (to clear on reset)")(e)),
+            }
         }
-        self.host_call(&mut effect);
-        let cleared = self.dev.clear_entries(&clear);
-        match cleared {
-            Ok(()) => self.note_host(&[], &clear),
-            Err(_) => self.forget_host(&[], &clear),
-        }
-        if enabled_here {
+        if self.host_mode.is_some() {
+            self.clear_host(&owned, &mut effect);
             self.host_call(&mut effect);
-            self.dev.disable().map_err(Error::host("disable"))?;
+            match self.dev.disable() {
+                Ok(()) => self.host_mode = None,
+                Err(e) => effect.fail(Error::host("disable")(e)),
+            }
         }
-        cleared.map_err(Error::host("steering table clearing"))?;
-        Ok(effect)
+        if self.width().is_some() {
+            effect.control = Some(ControlChange::Disabled);
+        }
+        self.control = 0;
+        for (i, e) in (0u16..).zip(self.table.iter_mut()) {
+            if *e != 0 {
+                effect.entries.push(i);
+                *e = 0;
+            }
+        }
+        effect
+    }
+
+    /// Entries that may hold a host tag this layer programmed and that the host can reach now.
+    fn owned_entries(&self) -> Vec<u16> {
+        (0u16..)
+            .zip(&self.ours)
+            .filter(|(i, ours)| **ours && self.programmable(*i))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// One SET_ST clearing `indexes` (nothing when empty).
+    fn clear_host(&mut self, indexes: &[u16], effect: &mut Effect) {
+        if indexes.is_empty() {
+            return;
+        }
+        self.host_call(effect);
+        match self.dev.clear_entries(indexes) {
+            Ok(()) => self.note_host(&[], indexes),
+            Err(e) => {
+                self.forget_host(&[], indexes);
+                effect.fail(Error::host("steering table clearing")(e));
+            }
+        }
     }
 
     /// The guest firmware's `_DSM` results (one per vCPU, in the bit layout of
@@ -411,10 +585,10 @@ impl<B: Backend> VirtualTph<B> {
 
     /// A guest tag: a host tag the firmware handed out under the unsafe DS option stands for its
     /// (fixed) vCPU; anything else is decoded as a virtual tag.
-    fn decode(&self, raw: u16, width: Width) -> Decoded {
+    fn decode(&self, raw: u16, width: TagWidth) -> Decoded {
         let tag = match width {
-            Width::Bits8 => raw & 0xff,
-            Width::Bits16 => raw,
+            TagWidth::Bits8 => raw & 0xff,
+            TagWidth::Bits16 => raw,
         };
         match self.ds_tags.get(&tag) {
             Some(&(vcpu, mem)) if tag != 0 => Decoded::Vcpu { vcpu, mem },
@@ -451,7 +625,7 @@ impl<B: Backend> VirtualTph<B> {
                 results.push(0);
                 continue;
             }
-            for (tag, mem) in [(vm[at], Mem::Volatile), (pm[at], Mem::Persistent)] {
+            for (tag, mem) in [(vm[at], MemType::Volatile), (pm[at], MemType::Persistent)] {
                 self.ds_tags.entry(tag).or_insert((vcpu, mem));
             }
             results.push(half(vm[at]) | half(pm[at]) << 32);
@@ -461,7 +635,9 @@ impl<B: Backend> VirtualTph<B> {
     }
 
     /// Re-pins `vcpu` to `host_cpu` (`None`: unpinned). Every entry holding one of its tags is
-    /// re-targeted in one batched call (cleared while unpinned).
+    /// re-targeted in one batched call (cleared while unpinned). Errors are the VMM's own
+    /// mistakes only (no such vCPU, the clear value as a CPU, a fixed pinning); what the host
+    /// refused is in [`Effect::host_failures`].
     pub fn pin(&mut self, vcpu: u32, host_cpu: Option<u32>) -> Result<Effect, Error> {
         let vcpus = self.space.vcpus();
         if self.cfg.unsafe_ds && self.vcap.cap.ds {
@@ -487,7 +663,7 @@ impl<B: Backend> VirtualTph<B> {
             })
             .map(|(i, _)| i)
             .collect();
-        self.sync(&owned, &mut effect)?;
+        self.sync(&owned, &mut effect);
         Ok(effect)
     }
 
@@ -504,10 +680,10 @@ impl<B: Backend> VirtualTph<B> {
         match self.vcap.cap.location {
             StLocation::Capability => {
                 let at = self.offset + tph_regs::tph::TPH_TABLE as u16 + 2 * index;
-                self.write_config(at, &value.to_le_bytes())
+                Ok(self.write_config(at, &value.to_le_bytes()))
             }
             _ => Ok(self
-                .write_vector_control(index, u32::from(value) << 16)?
+                .write_vector_control(index, u32::from(value) << 16)
                 .effect),
         }
     }
@@ -515,7 +691,7 @@ impl<B: Backend> VirtualTph<B> {
     /// The guest plays itself: writes `mode` into Control with the widest requester type its
     /// root port completes (TPH Requester Enable 3 on an extended path, else 1), or Control 0
     /// for `None`.
-    pub fn write_guest_control(&mut self, mode: Option<StMode>) -> Result<Effect, Error> {
+    pub fn write_guest_control(&mut self, mode: Option<StMode>) -> Effect {
         let value = match mode {
             None => 0,
             Some(mode) => TphControl {
@@ -534,29 +710,25 @@ impl<B: Backend> VirtualTph<B> {
     }
 
     /// The tag width the guest enabled, `None` while its TPH is off.
-    pub fn guest_width(&self) -> Option<Width> {
+    pub fn guest_width(&self) -> Option<TagWidth> {
         self.width()
     }
 
     /// The tag width the guest enabled, `None` while its TPH is off.
-    fn width(&self) -> Option<Width> {
+    fn width(&self) -> Option<TagWidth> {
         match TphControl::from_bits(self.control).enable {
-            ReqEnable::Tph => Some(Width::Bits8),
-            ReqEnable::ExtTph => Some(Width::Bits16),
+            ReqEnable::Tph => Some(TagWidth::Bits8),
+            ReqEnable::ExtTph => Some(TagWidth::Bits16),
             _ => None,
         }
     }
 
     /// Stores guest entry values, counts foreign tags, programs the host when enabled.
-    fn set_guest_entries(
-        &mut self,
-        writes: &[(u16, u16)],
-        effect: &mut Effect,
-    ) -> Result<(), Error> {
+    fn set_guest_entries(&mut self, writes: &[(u16, u16)], effect: &mut Effect) {
         let width = self.width().unwrap_or(if self.vcap.cap.ext {
-            Width::Bits16
+            TagWidth::Bits16
         } else {
-            Width::Bits8
+            TagWidth::Bits8
         });
         let mut indexes = Vec::with_capacity(writes.len());
         for &(index, value) in writes {
@@ -570,7 +742,7 @@ impl<B: Backend> VirtualTph<B> {
                 effect.foreign.push(Foreign { index, tag });
             }
         }
-        self.sync(&indexes, effect)
+        self.sync(&indexes, effect);
     }
 
     /// What the host entry `index` should hold now (`None`: the host is not programmed).
@@ -600,14 +772,21 @@ impl<B: Backend> VirtualTph<B> {
         }
     }
 
-    fn sync_all(&mut self, effect: &mut Effect) -> Result<(), Error> {
+    fn sync_all(&mut self, effect: &mut Effect) {
         let all: Vec<u16> = (0..self.vcap.entries).collect();
-        self.sync(&all, effect)
+        self.sync(&all, effect);
+    }
+
+    /// [`VirtualTph::try_sync`], a failure reported in `effect`.
+    fn sync(&mut self, indexes: &[u16], effect: &mut Effect) {
+        if let Err(e) = self.try_sync(indexes, effect) {
+            effect.fail(e);
+        }
     }
 
     /// Brings the host entries at `indexes` to what they should hold: one SET_ST batch for
     /// the ones that differ, only while the host is enabled for this guest.
-    fn sync(&mut self, indexes: &[u16], effect: &mut Effect) -> Result<(), Error> {
+    fn try_sync(&mut self, indexes: &[u16], effect: &mut Effect) -> Result<(), Error> {
         if self.host_mode.is_none() {
             return Ok(());
         }
@@ -620,11 +799,7 @@ impl<B: Backend> VirtualTph<B> {
                 continue;
             }
             match want {
-                HostEntry::Cpu(cpu, mem) => set.push(Steer {
-                    index: i,
-                    cpu,
-                    mem: mem.into(),
-                }),
+                HostEntry::Cpu(cpu, mem) => set.push(Steer { index: i, cpu, mem }),
                 HostEntry::Clear => clear.push(i),
                 HostEntry::Unknown => {}
             }
@@ -633,6 +808,11 @@ impl<B: Backend> VirtualTph<B> {
             return Ok(());
         }
         self.host_call(effect);
+        for s in &set {
+            if let Some(o) = self.ours.get_mut(usize::from(s.index)) {
+                *o = true;
+            }
+        }
         match self.dev.program(&set, &clear) {
             Ok(()) => {
                 self.note_host(&set, &clear);
@@ -647,17 +827,16 @@ impl<B: Backend> VirtualTph<B> {
 
     fn note_host(&mut self, set: &[Steer], clear: &[u16]) {
         for s in set {
-            let mem = match s.mem {
-                tph_client::MemType::Volatile => Mem::Volatile,
-                tph_client::MemType::Persistent => Mem::Persistent,
-            };
             if let Some(h) = self.host.get_mut(usize::from(s.index)) {
-                *h = HostEntry::Cpu(s.cpu, mem);
+                *h = HostEntry::Cpu(s.cpu, s.mem);
             }
         }
         for i in clear {
             if let Some(h) = self.host.get_mut(usize::from(*i)) {
                 *h = HostEntry::Clear;
+            }
+            if let Some(o) = self.ours.get_mut(usize::from(*i)) {
+                *o = false;
             }
         }
     }
@@ -681,12 +860,12 @@ impl<B: Backend> VirtualTph<B> {
     }
 
     /// The guest wrote Control (already merged with the bytes it did not write).
-    fn write_control(&mut self, merged: u32, effect: &mut Effect) -> Result<ControlChange, Error> {
+    fn write_control(&mut self, merged: u32, effect: &mut Effect) -> ControlChange {
         let value = merged & fields::mask(fields::TPH, TPH_CTRL as u16, Attr::Rw);
         let ctrl = TphControl::from_bits(value);
         if !self.offers(&ctrl) {
             self.stats.refused_controls += 1;
-            return Ok(ControlChange::Refused { value: merged });
+            return ControlChange::Refused { value: merged };
         }
         let before = (self.control, self.width());
         self.control = value;
@@ -697,17 +876,18 @@ impl<B: Backend> VirtualTph<B> {
                 ..ctrl
             };
             self.control = off.to_bits();
-            return Err(e);
+            effect.fail(e);
+            return ControlChange::HostFailed { value: merged };
         }
-        self.sync_all(effect)?;
-        Ok(match self.width() {
+        self.sync_all(effect);
+        match self.width() {
             None if before.1.is_some() => ControlChange::Disabled,
             Some(width) if before != (value, Some(width)) => ControlChange::Enabled {
                 mode: ctrl.mode,
                 width,
             },
             _ => ControlChange::Unchanged,
-        })
+        }
     }
 
     /// The virtual device offers this mode and requester type (reserved values never).
@@ -755,6 +935,7 @@ impl<B: Backend> VirtualTph<B> {
             self.host_call(effect);
             self.dev.enable(mode).map_err(Error::host("enable"))?;
             self.host_mode = Some(mode);
+            self.last_mode = Some(mode);
         }
         Ok(())
     }
@@ -797,7 +978,8 @@ impl<B: Backend> VirtualTph<B> {
         v.control = state.control;
         let mut effect = Effect::default();
         v.apply_host_mode(&mut effect)?;
-        v.sync_all(&mut effect)?;
+        let all: Vec<u16> = (0..v.vcap.entries).collect();
+        v.try_sync(&all, &mut effect)?;
         Ok(v)
     }
 }

@@ -30,8 +30,8 @@
 //! let cfg = VmConfig::new(2).with_pins(&[(0, 5), (1, 6)]).unwrap();
 //! let mut vtph = VirtualTph::new(dev, cfg).unwrap();
 //! let cap = vtph.cap_offset();
-//! vtph.write_config(cap + 8, &0x101u32.to_le_bytes()).unwrap(); // guest: IV, TPH only
-//! vtph.write_config(cap + 0xc, &2u16.to_le_bytes()).unwrap(); // entry 0 = tag of vCPU 1
+//! vtph.write_config(cap + 8, &0x101u32.to_le_bytes()); // guest: IV, TPH only
+//! vtph.write_config(cap + 0xc, &2u16.to_le_bytes()); // entry 0 = tag of vCPU 1
 //! assert_eq!(vtph.guest_table()[0], 2); // the guest reads its own tag back
 //! let host_table = vtph.device().backend().device().snapshot().st_table;
 //! assert_eq!(host_table[0], 6); // host CPU 6's tag (the default firmware: UID 6 -> tag 6)
@@ -53,5 +53,7 @@ pub mod state;
 pub mod vtag;
 
 pub use config::{VirtualCap, VmConfig};
-pub use device::{ControlChange, Effect, Foreign, HostEntry, MsixWrite, Stats, VirtualTph};
+pub use device::{
+    ControlChange, Effect, Foreign, HostEntry, HostFailure, MsixWrite, Stats, VirtualTph,
+};
 pub use error::Error;

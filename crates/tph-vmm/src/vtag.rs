@@ -8,50 +8,7 @@
 //! The same number is used in both widths, so a guest that switches to extended TPH keeps its
 //! tags.
 
-/// Memory type of a tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mem {
-    /// Volatile memory.
-    Volatile,
-    /// Persistent memory.
-    Persistent,
-}
-
-impl From<Mem> for tph_client::MemType {
-    fn from(m: Mem) -> Self {
-        match m {
-            Mem::Volatile => tph_client::MemType::Volatile,
-            Mem::Persistent => tph_client::MemType::Persistent,
-        }
-    }
-}
-
-/// Tag width the guest enabled (TPH Requester Enable 1: 8-bit, 3: 16-bit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Width {
-    /// TPH only: ST Lower (8 bits) is the tag.
-    Bits8,
-    /// TPH and extended TPH: the whole 16-bit entry is the tag.
-    Bits16,
-}
-
-impl Width {
-    /// Number of tags of this width (256 or 65536).
-    pub fn space(self) -> u32 {
-        match self {
-            Width::Bits8 => 1 << 8,
-            Width::Bits16 => 1 << 16,
-        }
-    }
-
-    /// `raw` reduced to the bits a device of this width uses.
-    pub fn mask(self, raw: u16) -> u16 {
-        match self {
-            Width::Bits8 => raw & 0xff,
-            Width::Bits16 => raw,
-        }
-    }
-}
+pub use tph_abi::{MemType, TagWidth};
 
 /// What a virtual tag names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +20,7 @@ pub enum Decoded {
         /// The vCPU index.
         vcpu: u32,
         /// The memory type.
-        mem: Mem,
+        mem: MemType,
     },
     /// A tag the firmware of this VM never hands out (hostile or stale guest).
     Foreign(u16),
@@ -75,12 +32,12 @@ pub const MAX_VCPUS: u32 = 0xffff;
 /// The virtual tag space of one VM.
 ///
 /// ```
-/// use tph_vmm::vtag::{Decoded, Mem, TagSpace, Width};
+/// use tph_vmm::vtag::{Decoded, MemType, TagSpace, TagWidth};
 /// let s = TagSpace::new(8).unwrap();
-/// assert_eq!(s.tag(3, Mem::Volatile, Width::Bits8), Some(4));
-/// assert_eq!(s.tag(3, Mem::Persistent, Width::Bits8), Some(12));
-/// assert_eq!(s.decode(12, Width::Bits8), Decoded::Vcpu { vcpu: 3, mem: Mem::Persistent });
-/// assert_eq!(s.decode(17, Width::Bits8), Decoded::Foreign(17));
+/// assert_eq!(s.tag(3, MemType::Volatile, TagWidth::Bits8), Some(4));
+/// assert_eq!(s.tag(3, MemType::Persistent, TagWidth::Bits8), Some(12));
+/// assert_eq!(s.decode(12, TagWidth::Bits8), Decoded::Vcpu { vcpu: 3, mem: MemType::Persistent });
+/// assert_eq!(s.decode(17, TagWidth::Bits8), Decoded::Foreign(17));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TagSpace {
@@ -99,37 +56,37 @@ impl TagSpace {
     }
 
     /// PM tags exist in `width`: `2N + 1` tags fit (`2N + 1 <= space`).
-    pub fn pm_valid(&self, width: Width) -> bool {
+    pub fn pm_valid(&self, width: TagWidth) -> bool {
         2 * self.vcpus < width.space()
     }
 
     /// The tag of `vcpu` for `mem` in `width`, `None` when it does not fit (or no such vCPU).
-    pub fn tag(&self, vcpu: u32, mem: Mem, width: Width) -> Option<u16> {
+    pub fn tag(&self, vcpu: u32, mem: MemType, width: TagWidth) -> Option<u16> {
         if vcpu >= self.vcpus {
             return None;
         }
         let t = match mem {
-            Mem::Volatile => vcpu + 1,
-            Mem::Persistent if self.pm_valid(width) => self.vcpus + vcpu + 1,
-            Mem::Persistent => return None,
+            MemType::Volatile => vcpu + 1,
+            MemType::Persistent if self.pm_valid(width) => self.vcpus + vcpu + 1,
+            MemType::Persistent => return None,
         };
         (t < width.space()).then_some(t as u16)
     }
 
     /// What the raw entry value `raw` names when the guest enabled tags of `width` (only the
     /// bits of that width count, as in hardware).
-    pub fn decode(&self, raw: u16, width: Width) -> Decoded {
+    pub fn decode(&self, raw: u16, width: TagWidth) -> Decoded {
         let t = u32::from(width.mask(raw));
         let n = self.vcpus;
         match t {
             0 => Decoded::None,
             t if t <= n => Decoded::Vcpu {
                 vcpu: t - 1,
-                mem: Mem::Volatile,
+                mem: MemType::Volatile,
             },
             t if t <= 2 * n && self.pm_valid(width) => Decoded::Vcpu {
                 vcpu: t - n - 1,
-                mem: Mem::Persistent,
+                mem: MemType::Persistent,
             },
             t => Decoded::Foreign(t as u16),
         }
@@ -145,9 +102,9 @@ impl TagSpace {
     /// assert_eq!(s.st_info(0, false), 0x0000_0901_0000_0101);
     /// ```
     pub fn st_info(&self, vcpu: u32, extended: bool) -> u64 {
-        let half = |mem: Mem| -> u64 {
-            let st = self.tag(vcpu, mem, Width::Bits8);
-            let xst = self.tag(vcpu, mem, Width::Bits16).filter(|_| extended);
+        let half = |mem: MemType| -> u64 {
+            let st = self.tag(vcpu, mem, TagWidth::Bits8);
+            let xst = self.tag(vcpu, mem, TagWidth::Bits16).filter(|_| extended);
             let mut h = 0u64;
             if let Some(t) = st {
                 h |= 1 | u64::from(t) << 8;
@@ -157,7 +114,7 @@ impl TagSpace {
             }
             h
         };
-        half(Mem::Volatile) | half(Mem::Persistent) << 32
+        half(MemType::Volatile) | half(MemType::Persistent) << 32
     }
 }
 
@@ -168,18 +125,18 @@ mod tests {
     #[test]
     fn tagspace_255_vcpus_fit_8_bit_vm_tags_without_pm() {
         let s = TagSpace::new(255).unwrap();
-        assert_eq!(s.tag(254, Mem::Volatile, Width::Bits8), Some(255));
-        assert_eq!(s.tag(0, Mem::Persistent, Width::Bits8), None);
-        assert_eq!(s.tag(0, Mem::Persistent, Width::Bits16), Some(256));
+        assert_eq!(s.tag(254, MemType::Volatile, TagWidth::Bits8), Some(255));
+        assert_eq!(s.tag(0, MemType::Persistent, TagWidth::Bits8), None);
+        assert_eq!(s.tag(0, MemType::Persistent, TagWidth::Bits16), Some(256));
     }
 
     #[test]
     fn tagspace_decode_inverts_tag_for_every_vcpu() {
         for n in [1, 8, 127, 128, 255] {
             let s = TagSpace::new(n).unwrap();
-            for w in [Width::Bits8, Width::Bits16] {
+            for w in [TagWidth::Bits8, TagWidth::Bits16] {
                 for v in 0..n {
-                    for m in [Mem::Volatile, Mem::Persistent] {
+                    for m in [MemType::Volatile, MemType::Persistent] {
                         if let Some(t) = s.tag(v, m, w) {
                             assert_eq!(s.decode(t, w), Decoded::Vcpu { vcpu: v, mem: m });
                         }
@@ -193,13 +150,13 @@ mod tests {
     fn tagspace_8_bit_decode_ignores_st_upper() {
         let s = TagSpace::new(4).unwrap();
         assert_eq!(
-            s.decode(0x0102, Width::Bits8),
+            s.decode(0x0102, TagWidth::Bits8),
             Decoded::Vcpu {
                 vcpu: 1,
-                mem: Mem::Volatile
+                mem: MemType::Volatile
             }
         );
-        assert_eq!(s.decode(0x0102, Width::Bits16), Decoded::Foreign(0x0102));
+        assert_eq!(s.decode(0x0102, TagWidth::Bits16), Decoded::Foreign(0x0102));
     }
 
     #[test]

@@ -5,11 +5,11 @@
 mod common;
 
 use common::check::{check, ABIS};
-use common::{client, config, host, host_tag, HostDevice, Rig};
+use common::{client, config, host, host_ok, host_tag, HostDevice, Rig};
 use tph_kernel::KernelAbi;
 use tph_regs::tph::{CompleterSupport, StLocation};
 use tph_vmm::state::VmState;
-use tph_vmm::vtag::{Mem, Width};
+use tph_vmm::vtag::{MemType, TagWidth};
 use tph_vmm::{ControlChange, Error, VirtualTph};
 
 /// ST Mode Select values the guest core takes.
@@ -43,13 +43,13 @@ fn host_table(rig: &Rig<VirtualTph<tph_emu::EmulatedBackend>>) -> Vec<u16> {
 fn guest_core_gets_exactly_the_virtual_tags_from_the_generated_dsm() {
     for abi in ABIS {
         for (dev, width) in [
-            (HostDevice::CapTable, Width::Bits8),
-            (HostDevice::MsixTable, Width::Bits16),
+            (HostDevice::CapTable, TagWidth::Bits8),
+            (HostDevice::MsixTable, TagWidth::Bits16),
         ] {
             let rig = enabled_rig(abi, dev, &PINS);
             let space = rig.vmm.tag_space();
             for v in 0..4 {
-                for mem in [Mem::Volatile, Mem::Persistent] {
+                for mem in [MemType::Volatile, MemType::Persistent] {
                     let want = space.tag(v, mem, width).unwrap();
                     assert_eq!(
                         rig.guest_tag(v, mem),
@@ -66,19 +66,19 @@ fn guest_core_gets_exactly_the_virtual_tags_from_the_generated_dsm() {
 fn guest_set_st_entry_programs_the_host_tag_of_the_pinned_cpu() {
     for abi in ABIS {
         for (dev, width) in [
-            (HostDevice::CapTable, Width::Bits8),
-            (HostDevice::MsixTable, Width::Bits16),
+            (HostDevice::CapTable, TagWidth::Bits8),
+            (HostDevice::MsixTable, TagWidth::Bits16),
         ] {
             let mut rig = enabled_rig(abi, dev, &PINS);
             for (index, v) in [(0u16, 3u32), (1, 0), (5, 2)] {
-                let tag = rig.guest_tag(v, Mem::Volatile).unwrap();
+                let tag = rig.guest_tag(v, MemType::Volatile).unwrap();
                 let (r, vmm) = rig.guest_set_entry(index, tag);
                 r.unwrap();
                 vmm.unwrap();
                 let pin = PINS[v as usize].unwrap();
                 assert_eq!(
                     host_table(&rig)[usize::from(index)],
-                    host_tag(pin, Mem::Volatile, width)
+                    host_tag(pin, MemType::Volatile, width)
                 );
                 assert_eq!(rig.vmm.guest_table()[usize::from(index)], tag);
             }
@@ -92,7 +92,7 @@ fn repin_retargets_every_entry_of_the_vcpu_in_one_batched_call() {
     for abi in ABIS {
         let mut rig = Rig::new(abi, HostDevice::MsixTable, &PINS);
         // 2,048 vectors, all holding vCPU 1's tag.
-        rig.vmm.host_msix_will_change().unwrap();
+        host_ok(rig.vmm.host_msix_will_change()).unwrap();
         rig.vmm
             .device()
             .backend()
@@ -100,9 +100,9 @@ fn repin_retargets_every_entry_of_the_vcpu_in_one_batched_call() {
             .unwrap()
             .set_irqs(2048)
             .unwrap();
-        rig.vmm.host_msix_enabled(2048).unwrap();
+        host_ok(rig.vmm.host_msix_enabled(2048)).unwrap();
         rig.guest_enable(MODE_IV).1.unwrap();
-        let tag = rig.guest_tag(1, Mem::Volatile).unwrap();
+        let tag = rig.guest_tag(1, MemType::Volatile).unwrap();
         for vector in 0..2048 {
             rig.guest_raw_entry(vector, tag).unwrap();
         }
@@ -111,7 +111,7 @@ fn repin_retargets_every_entry_of_the_vcpu_in_one_batched_call() {
             effect.host_calls, 1,
             "{abi:?}: one SET_ST for 2,048 entries"
         );
-        let want = host_tag(12, Mem::Volatile, Width::Bits16);
+        let want = host_tag(12, MemType::Volatile, TagWidth::Bits16);
         assert!(host_table(&rig).iter().all(|st| *st == want), "{abi:?}");
         check(&rig).unwrap();
     }
@@ -121,13 +121,14 @@ fn repin_retargets_every_entry_of_the_vcpu_in_one_batched_call() {
 fn foreign_tag_is_cleared_counted_and_reported() {
     for abi in ABIS {
         let mut rig = enabled_rig(abi, HostDevice::CapTable, &PINS);
-        let tag = rig.guest_tag(0, Mem::Volatile).unwrap();
+        let tag = rig.guest_tag(0, MemType::Volatile).unwrap();
         rig.guest_set_entry(2, tag).1.unwrap();
         // Tag 0x30 names no vCPU of a 4-vCPU VM (VM tags 1..=4, PM tags 5..=8).
-        let effect = rig
-            .vmm
-            .write_config(rig.cap + 0xc + 2 * 2, &0x30u16.to_le_bytes())
-            .unwrap();
+        let effect = host_ok(
+            rig.vmm
+                .write_config(rig.cap + 0xc + 2 * 2, &0x30u16.to_le_bytes()),
+        )
+        .unwrap();
         assert_eq!(
             effect.foreign,
             vec![tph_vmm::Foreign {
@@ -149,14 +150,14 @@ fn foreign_tag_is_cleared_counted_and_reported() {
 fn unpinned_vcpu_entries_stay_clear_until_pinned() {
     for abi in ABIS {
         let mut rig = enabled_rig(abi, HostDevice::CapTable, &[Some(3), None]);
-        let tag = rig.guest_tag(1, Mem::Volatile).unwrap();
+        let tag = rig.guest_tag(1, MemType::Volatile).unwrap();
         rig.guest_set_entry(4, tag).1.unwrap();
         assert_eq!(host_table(&rig)[4], 0);
         let effect = rig.vmm.pin(1, Some(11)).unwrap();
         assert_eq!(effect.host_calls, 1);
         assert_eq!(
             host_table(&rig)[4],
-            host_tag(11, Mem::Volatile, Width::Bits8)
+            host_tag(11, MemType::Volatile, TagWidth::Bits8)
         );
         rig.vmm.pin(1, None).unwrap();
         assert_eq!(host_table(&rig)[4], 0, "{abi:?}: unpinning clears again");
@@ -167,16 +168,13 @@ fn unpinned_vcpu_entries_stay_clear_until_pinned() {
 fn host_is_programmed_only_while_the_guest_has_tph_enabled() {
     for abi in ABIS {
         let mut rig = Rig::new(abi, HostDevice::CapTable, &PINS);
-        let effect = rig
-            .vmm
-            .write_config(rig.cap + 0xc, &1u16.to_le_bytes())
-            .unwrap();
+        let effect = host_ok(rig.vmm.write_config(rig.cap + 0xc, &1u16.to_le_bytes())).unwrap();
         assert_eq!(effect.host_calls, 0, "{abi:?}: TPH off, nothing sent");
         assert_eq!(host_table(&rig)[0], 0);
         rig.guest_enable(MODE_IV).1.unwrap();
         assert_eq!(
             host_table(&rig)[0],
-            host_tag(5, Mem::Volatile, Width::Bits8)
+            host_tag(5, MemType::Volatile, TagWidth::Bits8)
         );
         rig.guest_disable().unwrap();
         assert_eq!(
@@ -190,7 +188,7 @@ fn host_is_programmed_only_while_the_guest_has_tph_enabled() {
 fn no_st_guest_enable_is_host_iv_with_every_entry_cleared() {
     for abi in ABIS {
         let mut rig = enabled_rig(abi, HostDevice::CapTable, &PINS);
-        let tag = rig.guest_tag(2, Mem::Volatile).unwrap();
+        let tag = rig.guest_tag(2, MemType::Volatile).unwrap();
         rig.guest_set_entry(0, tag).1.unwrap();
         rig.guest_disable().unwrap();
         let (r, vmm) = rig.guest_enable(MODE_NO_ST);
@@ -213,10 +211,7 @@ fn control_writes_the_device_does_not_offer_are_refused_and_counted() {
         let mut rig = Rig::new(abi, HostDevice::CapTable, &PINS);
         // DS (hidden), reserved mode 3, reserved requester type 2, extended TPH (TPH-only path).
         for value in [0x102u32, 0x103, 0x201, 0x301] {
-            let e = rig
-                .vmm
-                .write_config(rig.cap + 8, &value.to_le_bytes())
-                .unwrap();
+            let e = host_ok(rig.vmm.write_config(rig.cap + 8, &value.to_le_bytes())).unwrap();
             assert_eq!(
                 e.control,
                 Some(ControlChange::Refused { value }),
@@ -248,9 +243,7 @@ fn ds_is_shown_only_with_the_unsafe_option_and_then_pinning_is_fixed() {
     let mut ds = VirtualTph::new(plain.into_device(), cfg).unwrap();
     assert!(ds.virtual_cap().cap.ds);
     assert!(matches!(ds.pin(0, Some(1)), Err(Error::FixedPinning)));
-    let e = ds
-        .write_config(ds.cap_offset() + 8, &0x102u32.to_le_bytes())
-        .unwrap();
+    let e = host_ok(ds.write_config(ds.cap_offset() + 8, &0x102u32.to_le_bytes())).unwrap();
     assert!(matches!(e.control, Some(ControlChange::Enabled { .. })));
     let host_ctrl = ds.device().backend().device().snapshot().control.unwrap();
     assert_eq!(host_ctrl & 7, 2, "host enabled in DS mode");
@@ -291,7 +284,7 @@ fn migration_restores_onto_another_host_with_other_cpus_and_kernel_revision() {
     ] {
         let mut rig = enabled_rig(from, HostDevice::CapTable, &PINS);
         for (index, v) in [(0u16, 0u32), (1, 3), (2, 1)] {
-            let tag = rig.guest_tag(v, Mem::Volatile).unwrap();
+            let tag = rig.guest_tag(v, MemType::Volatile).unwrap();
             rig.guest_set_entry(index, tag).1.unwrap();
         }
         let bytes = rig.vmm.save().to_bytes();
@@ -307,11 +300,11 @@ fn migration_restores_onto_another_host_with_other_cpus_and_kernel_revision() {
         let t = restored.device().backend().device().snapshot().st_table;
         assert_eq!(
             t[0],
-            host_tag(14, Mem::Volatile, Width::Bits8),
+            host_tag(14, MemType::Volatile, TagWidth::Bits8),
             "{from:?} -> {to:?}"
         );
-        assert_eq!(t[1], host_tag(0, Mem::Volatile, Width::Bits8));
-        assert_eq!(t[2], host_tag(2, Mem::Volatile, Width::Bits8));
+        assert_eq!(t[1], host_tag(0, MemType::Volatile, TagWidth::Bits8));
+        assert_eq!(t[2], host_tag(2, MemType::Volatile, TagWidth::Bits8));
         let rig2 = Rig::with_vmm(dest, restored);
         check(&rig2).unwrap();
     }
@@ -344,13 +337,12 @@ fn guest_helpers_write_where_the_table_lives() {
     for dev in [HostDevice::CapTable, HostDevice::MsixTable] {
         let h = host(KernelAbi::V7, false);
         let mut v = VirtualTph::new(client(&h, dev, KernelAbi::V7), config(dev, &PINS)).unwrap();
-        let e = v
-            .write_guest_control(Some(tph_regs::tph::StMode::InterruptVector))
-            .unwrap();
+        let e =
+            host_ok(v.write_guest_control(Some(tph_regs::tph::StMode::InterruptVector))).unwrap();
         let width = if dev == HostDevice::MsixTable {
-            Width::Bits16
+            TagWidth::Bits16
         } else {
-            Width::Bits8
+            TagWidth::Bits8
         };
         assert!(matches!(e.control, Some(ControlChange::Enabled { width: w, .. }) if w == width));
         v.write_guest_entry(3, 2).unwrap();
@@ -362,7 +354,7 @@ fn guest_helpers_write_where_the_table_lives() {
             v.write_guest_entry(beyond, 1),
             Err(Error::NoSuchEntry { .. })
         ));
-        v.write_guest_control(None).unwrap();
+        host_ok(v.write_guest_control(None)).unwrap();
         assert_eq!(v.guest_control(), 0);
     }
 }
@@ -412,7 +404,7 @@ fn unsafe_ds_firmware_gives_host_tags_of_the_fixed_pinning() {
         r.unwrap();
         vmm.unwrap();
         for (v, want) in (0u32..).zip(&host_tags) {
-            let got = rig.guest_tag(v, Mem::Volatile).unwrap();
+            let got = rig.guest_tag(v, MemType::Volatile).unwrap();
             assert_eq!(got, *want, "{abi:?} vCPU {v}: the guest gets the host tag");
             assert_ne!(got, v as u16 + 1, "{abi:?}: not the virtual tag");
         }
@@ -430,7 +422,7 @@ fn unsafe_ds_firmware_gives_host_tags_of_the_fixed_pinning() {
         let (r, vmm) = rig.guest_enable(1);
         r.unwrap();
         vmm.unwrap();
-        let tag = rig.guest_tag(2, Mem::Volatile).unwrap();
+        let tag = rig.guest_tag(2, MemType::Volatile).unwrap();
         rig.guest_set_entry(1, tag).1.unwrap();
         let t = rig.vmm.device().backend().device().snapshot().st_table;
         assert_eq!(

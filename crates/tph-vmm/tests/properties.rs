@@ -20,8 +20,8 @@ use common::{HostDevice, Rig, Vmm, GUEST_ENTRIES, HOST_CPUS};
 use tph_client::Steer;
 use tph_emu::EmulatedBackend;
 use tph_kernel::KernelAbi;
-use tph_vmm::vtag::{Mem, Width};
-use tph_vmm::{Effect, Error, VirtualTph};
+use tph_vmm::vtag::{MemType, TagWidth};
+use tph_vmm::{Effect, VirtualTph};
 
 /// Cases per property when `PROPTEST_CASES` is not set, table in the capability: 600 on
 /// each revision.
@@ -90,12 +90,16 @@ fn scenario() -> impl Strategy<Value = (Vec<Option<u32>>, Vec<Op>)> {
 
 /// Runs one step; host-call failures are failures of the VMM.
 fn step<V: Vmm>(rig: &mut Rig<V>, op: &Op) -> Result<(), String> {
-    let vmm = |r: Result<(), Error>| r.map_err(|e| format!("{op:?}: VMM error {e}"));
+    let vmm = |r: Result<(), String>| r.map_err(|e| format!("{op:?}: VMM error {e}"));
     match *op {
         Op::Enable(mode) => vmm(rig.guest_enable(mode).1),
         Op::Disable => vmm(rig.guest_disable()),
         Op::Program { index, vcpu, pm } => {
-            let mem = if pm { Mem::Persistent } else { Mem::Volatile };
+            let mem = if pm {
+                MemType::Persistent
+            } else {
+                MemType::Volatile
+            };
             let tag = rig
                 .guest_tag(vcpu, mem)
                 .map_err(|e| format!("get_cpu_st: {e:?}"))?;
@@ -115,12 +119,12 @@ fn step<V: Vmm>(rig: &mut Rig<V>, op: &Op) -> Result<(), String> {
 fn firmware_tag_is_the_virtual_tag<V: Vmm>(
     rig: &Rig<V>,
     vcpu: u32,
-    mem: Mem,
+    mem: MemType,
     tag: u16,
 ) -> Result<(), String> {
     let width = match rig.core.req_type() {
-        tph_regs::tph::ReqEnable::Tph => Some(Width::Bits8),
-        tph_regs::tph::ReqEnable::ExtTph => Some(Width::Bits16),
+        tph_regs::tph::ReqEnable::Tph => Some(TagWidth::Bits8),
+        tph_regs::tph::ReqEnable::ExtTph => Some(TagWidth::Bits16),
         _ => None,
     };
     let space = rig.vmm.vtph().tag_space();
@@ -189,7 +193,7 @@ fn properties_hold_on_feature_revision_msix_table() {
 struct NoTagFiltering(VirtualTph<EmulatedBackend>);
 
 impl NoTagFiltering {
-    fn unfiltered(&mut self, effect: &Effect) -> Result<(), Error> {
+    fn unfiltered(&mut self, effect: &Effect) -> Result<(), String> {
         let width = self.0.guest_control() >> 8 & 3;
         if width == 0 {
             return Ok(());
@@ -211,10 +215,7 @@ impl NoTagFiltering {
         self.0
             .device_mut()
             .set_entries(&steer)
-            .map_err(|source| Error::Host {
-                op: "mutant",
-                source,
-            })
+            .map_err(|e| format!("mutant: {e}"))
     }
 }
 
@@ -225,13 +226,13 @@ impl Vmm for NoTagFiltering {
     fn vtph_mut(&mut self) -> &mut VirtualTph<EmulatedBackend> {
         &mut self.0
     }
-    fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, Error> {
-        let effect = self.0.write_config(offset, data)?;
+    fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, String> {
+        let effect = common::host_ok(self.0.write_config(offset, data))?;
         self.unfiltered(&effect)?;
         Ok(effect)
     }
-    fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<Effect, Error> {
-        let effect = self.0.write_vector_control(vector, value)?.effect;
+    fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<Effect, String> {
+        let effect = common::host_ok(self.0.write_vector_control(vector, value).effect)?;
         self.unfiltered(&effect)?;
         Ok(effect)
     }

@@ -3,7 +3,7 @@
 //! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
 //! codes (0 success, 1 the asked-for thing is absent, 2 error; see `cmd::EXIT_STATUS`). Nothing
 //! links it; it links `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client`, `tph-emu`,
-//! `tph-testkit` (for `emulate`) and `tph-vmm`.
+//! `tph-testkit` (for `emulate`), `tph-vmm` and `tph-vfio-user` (for `serve`).
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -35,6 +35,9 @@ enum Command {
     Emulate(cmd::emulate::Args),
     /// Pass one device through to a VM (tph-vmm) and drive its guest and VMM sides from stdin.
     Vm(cmd::vm::Args),
+    /// Serve one function of an emulated machine as a vfio-user device (QEMU's vfio-user-pci)
+    /// until the client leaves.
+    Serve(cmd::serve::Args),
 }
 
 fn main() {
@@ -50,6 +53,7 @@ fn main() {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Emulate(a) => std::process::exit(cmd::emulate::run(a)),
         Command::Vm(a) => cmd::vm::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     std::process::exit(cmd::finish(result));
 }

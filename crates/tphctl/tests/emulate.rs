@@ -133,9 +133,12 @@ fn run_driver(name: &str, extra: &[&str]) -> Option<(Output, String)> {
     let dir = tempfile::tempdir().unwrap();
     let exe = compile(name, dir.path())?;
     let trace = dir.path().join("trace.txt");
+    // The drivers steer to CPUs up to 5: eight emulated CPUs, as in the expectations.
     let mut args = vec![
         "--emulated",
         "--unsafe-ds-mode",
+        "--cpus",
+        "8",
         "--trace",
         trace.to_str().unwrap(),
     ];
@@ -201,7 +204,17 @@ fn emulate_session_vfio_prints_what_the_emulated_session_prints() {
     let script = std::fs::read(tests_dir("data/session/vfio-e2e.in")).unwrap();
     let tphctl = env!("CARGO_BIN_EXE_tphctl");
     let nic = "01:00.0";
-    let args = ["--emulated", "--", tphctl, "session", "--vfio", nic];
+    // Eight emulated CPUs, as the in-process session's host has.
+    let args = [
+        "--emulated",
+        "--cpus",
+        "8",
+        "--",
+        tphctl,
+        "session",
+        "--vfio",
+        nic,
+    ];
     let Some(out) = emulate(&args, &script) else {
         return;
     };
@@ -236,7 +249,7 @@ fn poller_on_the_nic(abi: KernelAbi, revision: Revision, extra: &[&str]) {
         return;
     }
     let nic = "0000:01:00.0";
-    let mut args = vec!["--emulated"];
+    let mut args = vec!["--emulated", "--cpus", "8"];
     args.extend_from_slice(extra);
     args.extend(["--", poller.to_str().unwrap(), nic, "4"]);
     let Some(out) = emulate(&args, b"") else {

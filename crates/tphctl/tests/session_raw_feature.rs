@@ -160,12 +160,15 @@ fn session_kernel_abi_unknown_on_an_emulated_host_is_an_error() {
 #[test]
 fn session_feature_raw_commands_through_vfio_under_emulate_match_the_emulated_session() {
     let tphctl = env!("CARGO_BIN_EXE_tphctl");
+    // Eight emulated CPUs, as the in-process session's host has.
     let args = [
         "emulate",
         "--emulated",
         "--kernel-abi",
         "feature",
         "--unsafe-ds-mode",
+        "--cpus",
+        "8",
         "--",
         tphctl,
         "session",

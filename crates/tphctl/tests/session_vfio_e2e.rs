@@ -62,8 +62,10 @@ fn supervised_session(
     let host = Host::with_default_machine(HostOptions::default());
     let root = std::env::temp_dir().join(format!("tphctl-vfio-{name}-{}", std::process::id()));
     let tree = make(root, bdf, HostOptions::default().cpus).expect("fake tree");
-    let mut handler =
-        VfioHostHandler::new(host.take_over(bdf).expect("take over"), bdf).expect("handler");
+    // Served over the tree's device file, whose BAR memory the session maps to read the
+    // MSI-X table.
+    let device = host.take_over(bdf).expect("take over");
+    let mut handler = VfioHostHandler::for_tree(&tree, vec![device]).expect("handler");
     let sandbox = Sandbox {
         stdin: Some(script()),
         ..tree.sandbox()

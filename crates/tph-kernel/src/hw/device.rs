@@ -312,6 +312,12 @@ impl Function {
         self.table.iter().map(|e| e[VECTOR_CTRL_DWORD]).collect()
     }
 
+    /// The whole MSI-X table (each entry's four dwords), without tracing: what a userspace
+    /// mapping of the table shows.
+    pub fn peek_msix_table(&self) -> &[[u32; 4]] {
+        &self.table
+    }
+
     fn record(&mut self, a: Access) {
         if self.trace.len() >= TRACE_CAPACITY {
             self.trace.pop_front();

@@ -19,6 +19,9 @@ fn request_name(request: u32) -> Option<&'static str> {
         Request::DeviceGetIrqInfo => "VFIO_DEVICE_GET_IRQ_INFO",
         Request::DeviceSetIrqs => "VFIO_DEVICE_SET_IRQS",
         Request::DeviceReset => "VFIO_DEVICE_RESET",
+        Request::IommuGetInfo => "VFIO_IOMMU_GET_INFO",
+        Request::IommuMapDma => "VFIO_IOMMU_MAP_DMA",
+        Request::IommuUnmapDma => "VFIO_IOMMU_UNMAP_DMA",
         Request::DeviceFeature => "VFIO_DEVICE_FEATURE",
         Request::DeviceBindIommufd => "VFIO_DEVICE_BIND_IOMMUFD",
         Request::DeviceAttachIommufdPt => "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
@@ -26,6 +29,8 @@ fn request_name(request: u32) -> Option<&'static str> {
         Request::DevicePciTph => "VFIO_DEVICE_PCI_TPH",
         Request::IommuDestroy => "IOMMU_DESTROY",
         Request::IommuIoasAlloc => "IOMMU_IOAS_ALLOC",
+        Request::IommuIoasMap => "IOMMU_IOAS_MAP",
+        Request::IommuIoasUnmap => "IOMMU_IOAS_UNMAP",
         _ => return None,
     })
 }

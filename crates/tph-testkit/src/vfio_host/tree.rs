@@ -21,10 +21,10 @@ pub(crate) enum Node {
     Container,
     /// `/dev/vfio/<group>`.
     Group(u32),
-    /// `/dev/vfio/devices/vfioN` of device N (the index in the tree's device list).
-    Cdev(usize),
-    /// The file behind the device fds `VFIO_GROUP_GET_DEVICE_FD` hands out for device N.
-    DeviceFile(usize),
+    /// Device N (the index in the tree's device list): the file behind the device fds
+    /// `VFIO_GROUP_GET_DEVICE_FD` hands out, which `/dev/vfio/devices/vfioN` is a hard link
+    /// of (one file, so every open of the device shares its BAR memory).
+    Device(usize),
 }
 
 /// What a [`FakeVfioTree`] shows.
@@ -33,13 +33,22 @@ pub(crate) enum Node {
 /// let spec = tph_testkit::vfio_host::TreeSpec::default();
 /// assert_eq!((spec.cpus, spec.cdev, spec.mirror_host_dev), (8, false, false));
 /// assert_eq!(spec.params, [("enable_unsafe_tph_ds_mode".to_string(), false)]);
+/// assert!(spec.online.is_none() && spec.functions.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeSpec {
     /// The devices bound to vfio-pci, each with its IOMMU group (one device per group).
     pub devices: Vec<(Bdf, u32)>,
-    /// CPUs `0..cpus` are present (`/sys/devices/system/cpu/present`).
+    /// CPUs `0..cpus` are present and possible (`/sys/devices/system/cpu/present`,
+    /// `possible`).
     pub cpus: u32,
+    /// The CPUs online, ascending (`None`: all of `0..cpus`); only those have a `topology`.
+    pub online: Option<Vec<u32>>,
+    /// Every PCI function shown in `/sys/bus/pci/devices`, with its configuration space: its
+    /// attribute files (`vendor`, `device`, `subsystem_vendor`, `subsystem_device`, `class`,
+    /// `revision`, `config`, `resource`, `numa_node`) are written from it. A bound device
+    /// missing here still gets its folder (without those files).
+    pub functions: Vec<(Bdf, Vec<u8>)>,
     /// vfio-pci's module parameters, name and value (`Y` / `N`).
     pub params: Vec<(String, bool)>,
     /// The kernel also offers each device's cdev (`vfio-dev/vfioN`, `/dev/vfio/devices/vfioN`,
@@ -55,6 +64,8 @@ impl Default for TreeSpec {
         Self {
             devices: Vec::new(),
             cpus: 8,
+            online: None,
+            functions: Vec::new(),
             params: vec![(tph_client::probe::V7_PARAM.to_string(), false)],
             cdev: false,
             mirror_host_dev: false,
@@ -157,26 +168,139 @@ impl FakeVfioTree {
 
     fn populate(&mut self) -> std::io::Result<()> {
         let sys = self.root.join("sys");
-        std::fs::create_dir_all(sys.join("bus/pci/drivers/vfio-pci"))?;
+        let driver = sys.join("bus/pci/drivers/vfio-pci");
+        std::fs::create_dir_all(&driver)?;
+        for name in ["bind", "unbind", "new_id", "remove_id", "uevent"] {
+            std::fs::write(driver.join(name), b"")?;
+        }
+        symlink("../../../../module/vfio_pci", &driver.join("module"))?;
         std::fs::create_dir_all(self.root.join("dev/vfio"))?;
         std::fs::create_dir_all(self.root.join("device-files"))?;
         std::fs::write(self.root.join("dev/vfio/vfio"), b"")?;
+        for (bdf, config) in &self.spec.functions {
+            self.add_function(*bdf, config)?;
+        }
         for (i, (bdf, group)) in self.spec.devices.clone().into_iter().enumerate() {
             self.add_device(i, bdf, group)?;
         }
-        let params = sys.join("module/vfio_pci/parameters");
-        std::fs::create_dir_all(&params)?;
-        for (name, on) in &self.spec.params {
-            std::fs::write(params.join(name), if *on { "Y\n" } else { "N\n" })?;
-        }
-        std::fs::create_dir_all(sys.join("devices/system/cpu"))?;
-        let present = format!("0-{}\n", self.spec.cpus.saturating_sub(1));
-        std::fs::write(sys.join("devices/system/cpu/present"), present)?;
+        self.add_modules()?;
+        self.add_cpus()?;
         if self.spec.cdev {
             std::fs::write(self.root.join("dev/iommu"), b"")?;
         }
         if self.spec.mirror_host_dev {
             self.mirror_host_dev()?;
+        }
+        Ok(())
+    }
+
+    /// The attribute files of function `bdf` with configuration space `config`, in the
+    /// kernel's formats (`drivers/pci/pci-sysfs.c`): IDs as `0x%04x`, the class as `0x%06x`,
+    /// the revision as `0x%02x`, the `resource` lines, `config` as many bytes as the function
+    /// has (4096 for PCI Express, 256 otherwise), `numa_node` -1 (no NUMA affinity known).
+    fn add_function(&self, bdf: Bdf, config: &[u8]) -> std::io::Result<()> {
+        let dir = self.root.join("sys/bus/pci/devices").join(bdf.to_string());
+        std::fs::create_dir_all(&dir)?;
+        let b = |i: usize| config.get(i).copied().unwrap_or(0);
+        let w = |i: usize| u16::from_le_bytes([b(i), b(i + 1)]);
+        let type0 = b(0x0e) & 0x7f == 0;
+        let (ssvid, ssid) = if type0 { (w(0x2c), w(0x2e)) } else { (0, 0) };
+        let class = u32::from_le_bytes([b(0x09), b(0x0a), b(0x0b), 0]);
+        let layout = super::bars::layout_of(config, bdf);
+        let cfg_len = usize::try_from(layout.cfg_size).unwrap_or(256);
+        let mut cfg = config.to_vec();
+        cfg.resize(cfg_len, 0);
+        let files: [(&str, Vec<u8>); 9] = [
+            ("vendor", format!("0x{:04x}\n", w(0)).into()),
+            ("device", format!("0x{:04x}\n", w(2)).into()),
+            ("subsystem_vendor", format!("0x{ssvid:04x}\n").into()),
+            ("subsystem_device", format!("0x{ssid:04x}\n").into()),
+            ("class", format!("0x{class:06x}\n").into()),
+            ("revision", format!("0x{:02x}\n", b(0x08)).into()),
+            ("resource", layout.resource_file().into()),
+            ("numa_node", b"-1\n".to_vec()),
+            ("config", cfg),
+        ];
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// `/sys/module/{vfio,vfio_pci,vfio_iommu_type1}` with their parameters (vfio-pci's TPH
+    /// parameter as the spec says; the others at their defaults).
+    fn add_modules(&self) -> std::io::Result<()> {
+        let module = self.root.join("sys/module");
+        let mut params: Vec<(&str, String, String)> = vec![
+            ("vfio", "enable_unsafe_noiommu_mode".into(), "N".into()),
+            (
+                "vfio_iommu_type1",
+                "allow_unsafe_interrupts".into(),
+                "N".into(),
+            ),
+            ("vfio_iommu_type1", "disable_hugepages".into(), "N".into()),
+            (
+                "vfio_iommu_type1",
+                "dma_entry_limit".into(),
+                super::dma::DMA_ENTRY_LIMIT.to_string(),
+            ),
+            ("vfio_pci", "ids".into(), String::new()),
+            ("vfio_pci", "nointxmask".into(), "N".into()),
+            ("vfio_pci", "disable_vga".into(), "N".into()),
+            ("vfio_pci", "disable_idle_d3".into(), "N".into()),
+            ("vfio_pci", "enable_sriov".into(), "N".into()),
+            ("vfio_pci", "disable_denylist".into(), "N".into()),
+        ];
+        for (name, on) in &self.spec.params {
+            let v = if *on { "Y" } else { "N" };
+            params.push(("vfio_pci", name.clone(), v.into()));
+        }
+        for (m, name, value) in params {
+            let dir = module.join(m).join("parameters");
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(name), format!("{value}\n"))?;
+        }
+        Ok(())
+    }
+
+    /// `/sys/devices/system/cpu`: `possible`, `present` (`0..cpus`), `online`, and per CPU its
+    /// `online` (not for CPU 0, as on x86) and, when online, its `topology`: one core per CPU,
+    /// one package (0) holding them all.
+    fn add_cpus(&self) -> std::io::Result<()> {
+        let cpu = self.root.join("sys/devices/system/cpu");
+        std::fs::create_dir_all(&cpu)?;
+        let all: Vec<u32> = (0..self.spec.cpus).collect();
+        let online = self.spec.online.clone().unwrap_or_else(|| all.clone());
+        let online_list = cpu_list(&online);
+        let present = cpu_list(&all);
+        std::fs::write(cpu.join("present"), &present)?;
+        std::fs::write(cpu.join("possible"), &present)?;
+        std::fs::write(cpu.join("online"), &online_list)?;
+        for n in all {
+            let dir = cpu.join(format!("cpu{n}"));
+            std::fs::create_dir_all(&dir)?;
+            let up = online.contains(&n);
+            if n != 0 {
+                std::fs::write(dir.join("online"), if up { "1\n" } else { "0\n" })?;
+            }
+            if !up {
+                continue;
+            }
+            let topo = dir.join("topology");
+            std::fs::create_dir_all(&topo)?;
+            let own = format!("{n}\n");
+            let files = [
+                ("core_id", own.clone()),
+                ("physical_package_id", "0\n".to_string()),
+                ("die_id", "0\n".to_string()),
+                ("core_cpus_list", own.clone()),
+                ("thread_siblings_list", own),
+                ("core_siblings_list", online_list.clone()),
+                ("package_cpus_list", online_list.clone()),
+            ];
+            for (name, text) in files {
+                std::fs::write(topo.join(name), text)?;
+            }
         }
         Ok(())
     }
@@ -190,6 +314,11 @@ impl FakeVfioTree {
         std::fs::create_dir_all(&dev)?;
         std::fs::create_dir_all(group_dir.join("devices"))?;
         symlink("../../../../bus/pci/drivers/vfio-pci", &dev.join("driver"))?;
+        let from_driver = format!("../../devices/{bdf}");
+        symlink(
+            &from_driver,
+            &sys.join("bus/pci/drivers/vfio-pci").join(bdf.to_string()),
+        )?;
         let to_group = format!("../../../../kernel/iommu_groups/{group}");
         symlink(&to_group, &dev.join("iommu_group"))?;
         let to_dev = format!("../../../../bus/pci/devices/{bdf}");
@@ -200,7 +329,8 @@ impl FakeVfioTree {
             let name = format!("vfio{i}");
             std::fs::create_dir_all(dev.join("vfio-dev").join(&name))?;
             std::fs::create_dir_all(self.root.join("dev/vfio/devices"))?;
-            std::fs::write(self.root.join("dev/vfio/devices").join(name), b"")?;
+            let cdev = self.root.join("dev/vfio/devices").join(name);
+            std::fs::hard_link(self.device_file(i), cdev)?;
         }
         Ok(())
     }
@@ -251,8 +381,7 @@ impl FakeVfioTree {
                 dev.join("vfio").join(group.to_string()),
                 Node::Group(*group),
             ));
-            nodes.push((self.device_file(i), Node::DeviceFile(i)));
-            nodes.push((dev.join(format!("vfio/devices/vfio{i}")), Node::Cdev(i)));
+            nodes.push((self.device_file(i), Node::Device(i)));
         }
         nodes
             .into_iter()
@@ -278,8 +407,39 @@ impl FakeVfioTree {
     }
 }
 
+/// A CPU list as the kernel prints one (`0-3,5,7-8`), with a newline.
+fn cpu_list(cpus: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        out.push(if j == i {
+            cpus[i].to_string()
+        } else {
+            format!("{}-{}", cpus[i], cpus[j])
+        });
+        i = j + 1;
+    }
+    out.join(",") + "\n"
+}
+
 impl Drop for FakeVfioTree {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_are_ranges_as_the_kernel_prints_them() {
+        assert_eq!(cpu_list(&[0, 1, 2, 3]), "0-3\n");
+        assert_eq!(cpu_list(&[0, 2, 3, 5]), "0,2-3,5\n");
+        assert_eq!(cpu_list(&[7]), "7\n");
     }
 }

@@ -548,22 +548,7 @@ mod source {
     impl SteeringTagSource for TableSource {}
 }
 mod stinfo {
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub enum MemType {
-        Volatile,
-        Persistent,
-    }
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub enum TagWidth {
-        Bits8,
-        Bits16,
-    }
-    impl TagWidth {
-        pub fn for_requester_type(t: u8) -> Option<Self> {}
-        pub fn bits(self) -> u8 {}
-    }
+    pub use tph_abi::{MemType, TagWidth};
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct StInfo(pub u64);

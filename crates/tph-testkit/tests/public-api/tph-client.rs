@@ -31,6 +31,13 @@ pub mod backend {
             offset: u64,
             buf: &mut [u8],
         ) -> Result<(), Errno> {}
+        pub fn map_region(&self, index: u32) -> Result<RegionMap, Errno> {}
+    }
+    #[derive(Debug)]
+    #[api(private_fields)]
+    pub struct RegionMap {}
+    impl RegionMap {
+        pub fn read_u32(&self, offset: u64) -> Option<u32> {}
     }
     impl<F: AsFd + Send> Backend for FdBackend<F> {}
     #[cfg(feature = "vfio-ioctls")]
@@ -57,14 +64,7 @@ mod device {
     impl std::str::FromStr for Mode {
         type Err = String;
     }
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-    pub enum MemType {
-        Volatile,
-        Persistent,
-    }
-    impl MemType {
-        pub fn uapi(self) -> u8 {}
-    }
+    pub use tph_abi::MemType;
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Capabilities {
         pub iv: bool,
@@ -112,21 +112,7 @@ mod device {
     }
 }
 mod error {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub struct Errno(pub i32);
-    impl Errno {
-        pub const EBADF: Errno = Errno(libc::EBADF);
-        pub const ENODEV: Errno = Errno(libc::ENODEV);
-        pub const EINVAL: Errno = Errno(libc::EINVAL);
-        pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
-        pub fn name(self) -> &'static str {}
-        pub fn from_name(name: &str) -> Option<Self> {}
-        pub fn from_io(e: &std::io::Error) -> Self {}
-        pub fn last() -> Self {}
-        pub fn result(rc: i32) -> Result<i32, Self> {}
-    }
-    impl fmt::Display for Errno {}
-    impl std::error::Error for Errno {}
+    pub use tph_abi::Errno;
     #[derive(Debug, thiserror::Error)]
     #[non_exhaustive]
     pub enum Error {
@@ -269,6 +255,11 @@ pub mod steer {
         pub fn retarget(&mut self, id: u16, cpu: u32) -> Result<Placement, Error> {}
         pub fn teardown(mut self) -> Result<TphDevice<B>, TeardownError<B>> {}
     }
+}
+mod sys {
+    unsafe impl Send for SharedMap {}
+    unsafe impl Sync for SharedMap {}
+    impl Drop for SharedMap {}
 }
 pub use device::{Capabilities, CpuQuery, MemType, Mode, Steer, TphDevice};
 pub use error::{Errno, Error};

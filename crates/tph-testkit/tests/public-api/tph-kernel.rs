@@ -67,34 +67,7 @@ pub mod core {
     pub fn read_devcap2(port: &mut Function) -> Option<u32> {}
 }
 mod errno {
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-    pub enum Errno {
-        EIO,
-        ENXIO,
-        EBADF,
-        EFAULT,
-        EBUSY,
-        ENODEV,
-        EINVAL,
-        ENOTTY,
-        EOPNOTSUPP,
-    }
-    impl Errno {
-        pub const ALL: [Errno; 9] = [
-            Errno::EIO,
-            Errno::ENXIO,
-            Errno::EBADF,
-            Errno::EFAULT,
-            Errno::EBUSY,
-            Errno::ENODEV,
-            Errno::EINVAL,
-            Errno::ENOTTY,
-            Errno::EOPNOTSUPP,
-        ];
-        pub fn number(self) -> i32 {}
-        pub fn name(self) -> &'static str {}
-        pub fn from_number(n: i32) -> Option<Errno> {}
-    }
+    pub use tph_abi::Errno;
 }
 pub mod host {
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -206,6 +179,7 @@ pub mod hw {
             pub fn peek_tph_control(&self) -> Option<u32> {}
             pub fn peek_st_table(&self) -> Vec<u16> {}
             pub fn peek_vector_controls(&self) -> Vec<u32> {}
+            pub fn peek_msix_table(&self) -> &[[u32; 4]] {}
         }
         pub fn st_offset(tph: u16, index: u16) -> usize {}
     }

@@ -75,13 +75,14 @@ mod device {
     pub enum HostEntry {
         Unknown,
         Clear,
-        Cpu(u32, Mem),
+        Cpu(u32, MemType),
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum ControlChange {
-        Enabled { mode: StMode, width: Width },
+        Enabled { mode: StMode, width: TagWidth },
         Disabled,
         Unchanged,
+        HostFailed { value: u32 },
         Refused { value: u32 },
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,20 @@ mod device {
         pub entries: Vec<u16>,
         pub foreign: Vec<Foreign>,
         pub host_calls: u32,
+        pub host_failures: Vec<HostFailure>,
     }
+    impl Effect {
+        pub fn host_ok(&self) -> bool {}
+    }
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct HostFailure {
+        pub op: &'static str,
+        pub errno: Option<tph_client::Errno>,
+        pub message: String,
+    }
+    impl std::fmt::Display for HostFailure {}
+    impl std::error::Error for HostFailure {}
+    impl From<Error> for HostFailure {}
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct MsixWrite {
         pub masked: bool,
@@ -126,19 +140,14 @@ mod device {
         pub fn device_mut(&mut self) -> &mut TphDevice<B> {}
         pub fn into_device(self) -> TphDevice<B> {}
         pub fn read_config(&self, offset: u16, buf: &mut [u8]) {}
-        pub fn write_config(
-            &mut self,
-            offset: u16,
-            data: &[u8],
-        ) -> Result<Effect, Error> {}
-        pub fn write_vector_control(
-            &mut self,
-            vector: u16,
-            value: u32,
-        ) -> Result<MsixWrite, Error> {}
+        pub fn write_config(&mut self, offset: u16, data: &[u8]) -> Effect {}
+        pub fn write_vector_control(&mut self, vector: u16, value: u32) -> MsixWrite {}
+        pub fn write_msix_table(&mut self, offset: u64, data: &[u8]) -> Effect {}
+        pub fn read_msix_table(&self, offset: u64, buf: &mut [u8]) {}
         pub fn read_vector_control_st(&self, vector: u16) -> u16 {}
-        pub fn host_msix_enabled(&mut self, count: u32) -> Result<Effect, Error> {}
-        pub fn host_msix_will_change(&mut self) -> Result<Effect, Error> {}
+        pub fn host_msix_enabled(&mut self, count: u32) -> Effect {}
+        pub fn host_msix_will_change(&mut self) -> Effect {}
+        pub fn reset(&mut self) -> Effect {}
         pub fn ds_firmware_results(&mut self) -> Result<Option<Vec<u64>>, Error> {}
         pub fn pin(
             &mut self,
@@ -150,11 +159,8 @@ mod device {
             index: u16,
             value: u16,
         ) -> Result<Effect, Error> {}
-        pub fn write_guest_control(
-            &mut self,
-            mode: Option<StMode>,
-        ) -> Result<Effect, Error> {}
-        pub fn guest_width(&self) -> Option<Width> {}
+        pub fn write_guest_control(&mut self, mode: Option<StMode>) -> Effect {}
+        pub fn guest_width(&self) -> Option<TagWidth> {}
         pub fn save(&self) -> crate::state::VmState {}
         pub fn restore(
             dev: TphDevice<B>,
@@ -226,25 +232,11 @@ pub mod state {
     }
 }
 pub mod vtag {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum Mem {
-        Volatile,
-        Persistent,
-    }
-    impl From<Mem> for tph_client::MemType {}
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum Width {
-        Bits8,
-        Bits16,
-    }
-    impl Width {
-        pub fn space(self) -> u32 {}
-        pub fn mask(self, raw: u16) -> u16 {}
-    }
+    pub use tph_abi::{MemType, TagWidth};
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub enum Decoded {
         None,
-        Vcpu { vcpu: u32, mem: Mem },
+        Vcpu { vcpu: u32, mem: MemType },
         Foreign(u16),
     }
     pub const MAX_VCPUS: u32 = 0xffff;
@@ -254,14 +246,14 @@ pub mod vtag {
     impl TagSpace {
         pub fn new(vcpus: u32) -> Option<Self> {}
         pub fn vcpus(&self) -> u32 {}
-        pub fn pm_valid(&self, width: Width) -> bool {}
-        pub fn tag(&self, vcpu: u32, mem: Mem, width: Width) -> Option<u16> {}
-        pub fn decode(&self, raw: u16, width: Width) -> Decoded {}
+        pub fn pm_valid(&self, width: TagWidth) -> bool {}
+        pub fn tag(&self, vcpu: u32, mem: MemType, width: TagWidth) -> Option<u16> {}
+        pub fn decode(&self, raw: u16, width: TagWidth) -> Decoded {}
         pub fn st_info(&self, vcpu: u32, extended: bool) -> u64 {}
     }
 }
 pub use config::{VirtualCap, VmConfig};
 pub use device::{
-    ControlChange, Effect, Foreign, HostEntry, MsixWrite, Stats, VirtualTph,
+    ControlChange, Effect, Foreign, HostEntry, HostFailure, MsixWrite, Stats, VirtualTph,
 };
 pub use error::Error;

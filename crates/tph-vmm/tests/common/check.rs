@@ -2,24 +2,24 @@
 
 use tph_kernel::KernelAbi;
 use tph_regs::tph::StLocation;
-use tph_vmm::vtag::{Decoded, Width};
+use tph_vmm::vtag::{Decoded, TagWidth};
 
 use super::{host_tag, Rig, Vmm, GUEST_ENTRIES};
-use tph_vmm::vtag::Mem;
+use tph_vmm::vtag::MemType;
 
-fn width_of(control: u32) -> Option<Width> {
+fn width_of(control: u32) -> Option<TagWidth> {
     match (control >> 8) & 3 {
-        1 => Some(Width::Bits8),
-        3 => Some(Width::Bits16),
+        1 => Some(TagWidth::Bits8),
+        3 => Some(TagWidth::Bits16),
         _ => None,
     }
 }
 
-fn allowed(cpus: &[u32], widths: &[Width], st: u16) -> bool {
+fn allowed(cpus: &[u32], widths: &[TagWidth], st: u16) -> bool {
     st == 0
         || cpus.iter().any(|c| {
             widths.iter().any(|w| {
-                [Mem::Volatile, Mem::Persistent]
+                [MemType::Volatile, MemType::Persistent]
                     .iter()
                     .any(|m| host_tag(*c, *m, *w) == st)
             })
@@ -46,7 +46,7 @@ pub fn check<V: Vmm>(rig: &Rig<V>) -> Result<(), String> {
             v.guest_control()
         ));
     }
-    host_only_pinned_tags(rig, &snap.st_table, host_width)?;
+    host_only_pinned_tags(rig, &snap.st_table, snap.msix_vectors, host_width)?;
     if let (Some(hw), Some(gw)) = (host_width, guest_width) {
         translation(rig, &snap.st_table, snap.msix_vectors, hw, gw)?;
     }
@@ -55,11 +55,15 @@ pub fn check<V: Vmm>(rig: &Rig<V>) -> Result<(), String> {
 
 /// Property 1: the host table only holds 0 or tags of host CPUs this VM is pinned to (while
 /// the host has TPH on; while it is off the table is not in use and may still hold tags of
-/// CPUs the VM was pinned to before, re-targeted on the next enable).
+/// CPUs the VM was pinned to before, re-targeted on the next enable). The same holds for the
+/// entries of MSI-X vectors the host has not enabled: the kernel cannot reach them, and the
+/// MSI-X hooks never enable the host's TPH to clear them while the guest has it off; they are
+/// programmed when their vector is enabled again.
 fn host_only_pinned_tags<V: Vmm>(
     rig: &Rig<V>,
     table: &[u16],
-    host_width: Option<Width>,
+    host_vectors: u32,
+    host_width: Option<TagWidth>,
 ) -> Result<(), String> {
     let pinned: Vec<u32> = rig
         .vmm
@@ -71,9 +75,10 @@ fn host_only_pinned_tags<V: Vmm>(
         .copied()
         .collect();
     for (i, st) in table.iter().enumerate() {
+        let unreachable = rig.location == StLocation::MsiX && i as u32 >= host_vectors;
         let ok = match host_width {
-            Some(w) => allowed(&pinned, &[w], *st),
-            None => allowed(&rig.ever_pinned, &[Width::Bits8, Width::Bits16], *st),
+            Some(w) if !unreachable => allowed(&pinned, &[w], *st),
+            _ => allowed(&rig.ever_pinned, &[TagWidth::Bits8, TagWidth::Bits16], *st),
         };
         if !ok {
             return Err(format!(
@@ -90,8 +95,8 @@ fn translation<V: Vmm>(
     rig: &Rig<V>,
     table: &[u16],
     host_vectors: u32,
-    host_width: Width,
-    guest_width: Width,
+    host_width: TagWidth,
+    guest_width: TagWidth,
 ) -> Result<(), String> {
     let v = rig.vmm.vtph();
     let no_st = v.guest_control() & 7 == 0;

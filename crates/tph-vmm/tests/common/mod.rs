@@ -25,8 +25,16 @@ use tph_kernel::hw::{Access, Function};
 use tph_kernel::{machines, Host, HostOptions, KernelAbi};
 use tph_regs::tph::{StLocation, TPH_CTRL};
 use tph_vmm::ssdt::{self, SsdtSpec};
-use tph_vmm::vtag::{Mem, Width};
-use tph_vmm::{Effect, Error, VirtualTph, VmConfig};
+use tph_vmm::{Effect, VirtualTph, VmConfig};
+
+/// The hooks never fail on a host refusal (it is in the effect); the rig treats one as a
+/// failure of the step.
+pub fn host_ok(effect: Effect) -> Result<Effect, String> {
+    match effect.host_failures.first() {
+        Some(f) => Err(f.to_string()),
+        None => Ok(effect),
+    }
+}
 
 /// The VMM under test, seen through the calls a VMM's trap handlers make. The real layer
 /// implements it; a test may wrap it in a deliberately broken translation.
@@ -36,18 +44,16 @@ pub trait Vmm {
     /// The virtual device, mutably.
     fn vtph_mut(&mut self) -> &mut VirtualTph<EmulatedBackend>;
     /// A trapped configuration write.
-    fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, Error> {
-        self.vtph_mut().write_config(offset, data)
+    fn write_config(&mut self, offset: u16, data: &[u8]) -> Result<Effect, String> {
+        host_ok(self.vtph_mut().write_config(offset, data))
     }
     /// A trapped MSI-X Vector Control write.
-    fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<Effect, Error> {
-        self.vtph_mut()
-            .write_vector_control(vector, value)
-            .map(|w| w.effect)
+    fn write_vector_control(&mut self, vector: u16, value: u32) -> Result<Effect, String> {
+        host_ok(self.vtph_mut().write_vector_control(vector, value).effect)
     }
     /// The VMM re-pins a vCPU.
-    fn pin(&mut self, vcpu: u32, cpu: Option<u32>) -> Result<Effect, Error> {
-        self.vtph_mut().pin(vcpu, cpu)
+    fn pin(&mut self, vcpu: u32, cpu: Option<u32>) -> Result<Effect, String> {
+        host_ok(self.vtph_mut().pin(vcpu, cpu).map_err(|e| e.to_string())?)
     }
 }
 
@@ -127,6 +133,14 @@ impl HostDevice {
         }
     }
 }
+
+/// Both revisions, each with its unsafe module parameter off (the default) and on.
+pub const ABIS_AND_GATES: [(KernelAbi, bool); 4] = [
+    (KernelAbi::V7, false),
+    (KernelAbi::V7, true),
+    (KernelAbi::Feature, false),
+    (KernelAbi::Feature, true),
+];
 
 /// Host CPUs of the emulated host.
 pub const HOST_CPUS: u32 = 16;
@@ -247,7 +261,7 @@ impl<V: Vmm> Rig<V> {
 
     /// Delivers the guest's writes to the VMM (and the reference), then refreshes the guest's
     /// view from the virtual device. Host-call failures are returned.
-    pub fn deliver(&mut self) -> Result<(), Error> {
+    pub fn deliver(&mut self) -> Result<(), String> {
         let mut result = Ok(());
         for a in self.guest.drain_trace() {
             let r = match a {
@@ -305,24 +319,23 @@ impl<V: Vmm> Rig<V> {
     }
 
     /// Guest: `pcie_enable_tph(mode)` (mode: 0 No-ST, 1 IV, 2 DS).
-    pub fn guest_enable(&mut self, mode: u8) -> (Result<(), tph_kernel::Errno>, Result<(), Error>) {
+    pub fn guest_enable(
+        &mut self,
+        mode: u8,
+    ) -> (Result<(), tph_kernel::Errno>, Result<(), String>) {
         let mode = tph_regs::tph::StMode::from_field(mode);
         let r = self.core.enable(&mut self.guest, &self.platform, mode);
         (r, self.deliver())
     }
 
     /// Guest: `pcie_disable_tph()`.
-    pub fn guest_disable(&mut self) -> Result<(), Error> {
+    pub fn guest_disable(&mut self) -> Result<(), String> {
         self.core.disable(&mut self.guest);
         self.deliver()
     }
 
     /// Guest: `pcie_tph_get_cpu_st(mem, vcpu)`.
-    pub fn guest_tag(&self, vcpu: u32, mem: Mem) -> Result<u16, tph_kernel::Errno> {
-        let mem = match mem {
-            Mem::Volatile => MemType::Volatile,
-            Mem::Persistent => MemType::Persistent,
-        };
+    pub fn guest_tag(&self, vcpu: u32, mem: MemType) -> Result<u16, tph_kernel::Errno> {
         self.core.get_cpu_st(&self.platform, mem, vcpu)
     }
 
@@ -331,7 +344,7 @@ impl<V: Vmm> Rig<V> {
         &mut self,
         index: u16,
         tag: u16,
-    ) -> (Result<(), tph_kernel::Errno>, Result<(), Error>) {
+    ) -> (Result<(), tph_kernel::Errno>, Result<(), String>) {
         let r = self
             .core
             .set_st_entry(&mut self.guest, &mut self.msi, index, tag);
@@ -339,7 +352,7 @@ impl<V: Vmm> Rig<V> {
     }
 
     /// Hostile guest: a raw 16-bit write of `raw` into entry `index`, bypassing the core.
-    pub fn guest_raw_entry(&mut self, index: u16, raw: u16) -> Result<(), Error> {
+    pub fn guest_raw_entry(&mut self, index: u16, raw: u16) -> Result<(), String> {
         match self.location {
             StLocation::Capability => {
                 self.guest
@@ -354,7 +367,7 @@ impl<V: Vmm> Rig<V> {
     }
 
     /// Hostile guest: a raw Control write, bypassing the core.
-    pub fn guest_raw_control(&mut self, value: u32) -> Result<(), Error> {
+    pub fn guest_raw_control(&mut self, value: u32) -> Result<(), String> {
         self.guest
             .config_write(self.cap + TPH_CTRL as u16, 4, value);
         self.deliver()
@@ -362,7 +375,7 @@ impl<V: Vmm> Rig<V> {
 
     /// Guest enables MSI-X vectors `0..n`; the VMM enables them on the host and tells the
     /// virtual device.
-    pub fn irqs(&mut self, n: u16) -> Result<(), Error> {
+    pub fn irqs(&mut self, n: u16) -> Result<(), String> {
         self.msi = MsiState {
             enabled: n > 0,
             vector_ctrl: (0..n).map(|v| self.guest.msix_read(v, 12)).collect(),
@@ -370,7 +383,7 @@ impl<V: Vmm> Rig<V> {
         };
         self.guest.drain_trace();
         let v = self.vmm.vtph_mut();
-        v.host_msix_will_change()?;
+        host_ok(v.host_msix_will_change())?;
         let fd = v.device().backend().fd().unwrap();
         // Mainline updates an enabled MSI-X block in place (vectors above the block stay
         // allocated), so a VMM that changes the vector count disables MSI-X first.
@@ -378,11 +391,11 @@ impl<V: Vmm> Rig<V> {
             fd.set_irqs(0).unwrap();
         }
         fd.set_irqs(u32::from(n)).unwrap();
-        v.host_msix_enabled(u32::from(n)).map(drop)
+        host_ok(v.host_msix_enabled(u32::from(n))).map(drop)
     }
 
     /// The VMM re-pins `vcpu`.
-    pub fn repin(&mut self, vcpu: u32, cpu: Option<u32>) -> Result<(), Error> {
+    pub fn repin(&mut self, vcpu: u32, cpu: Option<u32>) -> Result<(), String> {
         if let Some(c) = cpu {
             self.ever_pinned.push(c);
         }
@@ -407,14 +420,8 @@ impl<V: Vmm> Rig<V> {
 
 /// The host tag firmware gives host CPU `cpu` (the emulated host's default firmware, UID =
 /// CPU number).
-pub fn host_tag(cpu: u32, mem: Mem, width: Width) -> u16 {
-    let mem = match mem {
-        Mem::Volatile => MemType::Volatile,
-        Mem::Persistent => MemType::Persistent,
-    };
-    let w = match width {
-        Width::Bits8 => TagWidth::Bits8,
-        Width::Bits16 => TagWidth::Bits16,
-    };
-    TableSource::default_st_info(cpu).tag(mem, w).unwrap_or(0)
+pub fn host_tag(cpu: u32, mem: MemType, width: TagWidth) -> u16 {
+    TableSource::default_st_info(cpu)
+        .tag(mem, width)
+        .unwrap_or(0)
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use tph_kernel::{HostOptions, KernelAbi};
-use tph_testkit::emulate::Emulation;
+use tph_testkit::emulate::{Bind, Emulation, Setup};
 
 use super::{finish, CliError};
 
@@ -31,19 +31,31 @@ impl From<Abi> for KernelAbi {
     }
 }
 
+/// Which functions are bound to vfio-pci.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BindArg {
+    /// Every function with a TPH Requester capability.
+    #[default]
+    Tph,
+    /// Every endpoint (type 0 header, not a bridge), with TPH or without.
+    All,
+}
+
 /// Arguments of `tphctl emulate`.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("machine").required(true).args(["dump", "emulated"])),
-    after_long_help = "PROGRAM runs unmodified in a child process whose /dev/vfio, \
-    /sys/bus/pci/devices/*/iommu_group, /sys/kernel/iommu_groups and \
-    /sys/module/vfio_pci/parameters show every TPH-capable function of the machine bound to \
-    vfio-pci, one IOMMU group each (1, 2, ... in address order; `tphctl list` with the same \
-    machine shows them), and /sys/devices/system/cpu/present the emulated CPUs. Its VFIO calls \
-    (container, group, device fd, region info, config pread/pwrite, MSI-X table reads, \
-    SET_IRQS, RESET, VFIO_DEVICE_PCI_TPH, VFIO_DEVICE_FEATURE) are trapped with seccomp user \
-    notification and answered by the kernel model; everything else runs in the real kernel. \
-    The rest of this machine's /dev is visible as usual.\n\
+    after_long_help = "PROGRAM runs unmodified in a child process whose /dev/vfio and /sys \
+    show every function of the machine in /sys/bus/pci/devices (vendor, device, class, \
+    resource, config, ... in the kernel's formats), those --bind selects bound to vfio-pci, one \
+    IOMMU group each (1, 2, ... in address order), /sys/module/{vfio,vfio_pci,vfio_iommu_type1} \
+    (vfio_pci with the revision's unsafe parameter), and /sys/devices/system/cpu the emulated \
+    CPUs (by default the CPUs tphctl may run on, so the program can pin threads to them). Its \
+    VFIO calls (container and type1 DMA mapping, group, cdev and iommufd, device fd, region \
+    info, region pread/pwrite, SET_IRQS, RESET, VFIO_DEVICE_PCI_TPH, VFIO_DEVICE_FEATURE) are \
+    trapped with seccomp user notification and answered by the kernel model; a BAR mapped with \
+    mmap is shared memory whose MSI-X table is the device's. Everything else runs in the real \
+    kernel. The rest of this machine's /dev is visible as usual.\n\
     Needs seccomp user notification (Linux 5.0+) and CAP_SYS_ADMIN for the private mount \
     namespace (run as root); without them tphctl says so and exits 2.\n\
     SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to tphctl are passed on to the program (a \
@@ -69,10 +81,19 @@ pub struct Args {
     /// enable_unsafe_tph=Y (feature).
     #[arg(long)]
     unsafe_ds_mode: bool,
-    /// Number of present CPUs, 1 to 65536 (default 8); with the built-in firmware at most 128,
-    /// the CPUs its 8-bit tags tell apart.
+    /// Number of present CPUs, all online, 1 to 65536; with the built-in firmware at most 128,
+    /// the CPUs its 8-bit tags tell apart [default: CPUs 0 to the highest CPU tphctl may run
+    /// on are present, and online are those it may run on; the same limits apply].
     #[arg(long, value_name = "N")]
     cpus: Option<u32>,
+    /// Which functions are bound to vfio-pci (the others are shown, without a driver).
+    #[arg(long, value_name = "WHICH", value_enum, default_value_t)]
+    bind: BindArg,
+    /// Also offer each bound function's device cdev (/dev/vfio/devices/vfioN, numbered from 0
+    /// in address order, and its sysfs vfio-dev/vfioN) and /dev/iommu, as a kernel with
+    /// iommufd does; the legacy group interface stays.
+    #[arg(long)]
+    cdev: bool,
     /// The firmware answering the steering-tag `_DSM`: a table file of lines `UID 0xST_INFO`,
     /// an ASL file (compiled with iasl), an AML table or a folder of DSDT/SSDT files [default:
     /// built-in answers, UID u: VM tag u (16-bit 0x100+u), PM tag 0x80|u (16-bit 0x8000|u)].
@@ -105,8 +126,23 @@ fn start(args: &Args) -> Result<i32, CliError> {
         abi: args.kernel_abi.into(),
         ..HostOptions::default()
     };
-    if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
-        options.cpus = n;
+    let mut online = None;
+    match super::emulated_cpus(args.cpus, args.firmware.is_some())? {
+        Some(n) => options.cpus = n,
+        None => {
+            if let Some(cpus) = tph_testkit::emulate::allowed_cpus() {
+                let n = cpus.last().map_or(options.cpus, |last| last + 1);
+                // The machine's own count follows the same rule as --cpus.
+                super::emulated_cpus(Some(n), args.firmware.is_some()).map_err(|e| {
+                    CliError::new(
+                        format!("emulate: this machine's {n} CPUs"),
+                        format!("{} (or --cpus 128)", e.cause),
+                    )
+                })?;
+                options.cpus = n;
+                online = Some(cpus);
+            }
+        }
     }
     if let Some(path) = &args.trace {
         // Found out now, not after the program ran.
@@ -122,7 +158,16 @@ fn start(args: &Args) -> Result<i32, CliError> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
     let name = program.to_string_lossy().into_owned();
-    let ran = match tph_testkit::emulate::run(&host, cmd, scratch_root(), args.trace.is_some()) {
+    let setup = Setup {
+        bind: match args.bind {
+            BindArg::Tph => Bind::Tph,
+            BindArg::All => Bind::All,
+        },
+        online,
+        trace: args.trace.is_some(),
+        cdev: args.cdev,
+    };
+    let ran = match tph_testkit::emulate::run(&host, cmd, scratch_root(), &setup) {
         Ok(ran) => ran,
         Err(e) => return launch_failure(&name, e),
     };

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod emulate;
 pub mod list;
+pub mod serve;
 pub mod session;
 pub mod show;
 pub mod stmap;

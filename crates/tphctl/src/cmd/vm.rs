@@ -16,7 +16,6 @@ use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::{Bdf, Machine};
 use tph_regs::tph::{StMode, TphControl, Upstream};
 use tph_vmm::ssdt::{self, SsdtSpec};
-use tph_vmm::vtag::Width;
 use tph_vmm::{ControlChange, VirtualTph, VmConfig};
 
 use super::{CliError, CmdResult, Found};
@@ -268,6 +267,24 @@ impl From<tph_vmm::Error> for Failure {
     }
 }
 
+impl From<tph_vmm::HostFailure> for Failure {
+    fn from(f: tph_vmm::HostFailure) -> Self {
+        Self {
+            errno: f.errno,
+            message: f.to_string(),
+        }
+    }
+}
+
+/// The hooks never fail on a host refusal (it is in the effect); this command reports the
+/// first one as its failure.
+fn checked(effect: tph_vmm::Effect) -> Result<tph_vmm::Effect, Failure> {
+    match effect.host_failures.first() {
+        Some(f) => Err(f.clone().into()),
+        None => Ok(effect),
+    }
+}
+
 impl From<String> for Failure {
     fn from(message: String) -> Self {
         Self {
@@ -359,8 +376,7 @@ fn dsm(vm: &Vm, arg: &str) -> Result<Data, Failure> {
 /// The width the guest enabled, else the widest its path allows.
 fn guest_width(vm: &Vm) -> TagWidth {
     match vm.vtph.guest_width() {
-        Some(Width::Bits8) => TagWidth::Bits8,
-        Some(Width::Bits16) => TagWidth::Bits16,
+        Some(width) => width,
         None if vm.vtph.extended() => TagWidth::Bits16,
         None => TagWidth::Bits8,
     }
@@ -377,7 +393,7 @@ fn enable(vm: &mut Vm, mode: &str) -> Result<Data, Failure> {
 }
 
 fn control(vm: &mut Vm, mode: Option<StMode>) -> Result<Data, Failure> {
-    let effect = vm.vtph.write_guest_control(mode)?;
+    let effect = checked(vm.vtph.write_guest_control(mode))?;
     if let Some(ControlChange::Refused { value }) = effect.control {
         return Err(refused_control(vm, value).into());
     }
@@ -426,7 +442,7 @@ fn irqs(vm: &mut Vm, n: u32) -> Result<Data, Failure> {
     if n > MAX_VECTORS {
         return Err(format!("irqs {n}: MSI-X has at most {MAX_VECTORS} vectors").into());
     }
-    let mut calls = vm.vtph.host_msix_will_change()?.host_calls;
+    let mut calls = checked(vm.vtph.host_msix_will_change())?.host_calls;
     let fds = (0..n)
         .map(|_| tph_client::backend::eventfd())
         .collect::<Result<Vec<OwnedFd>, Errno>>()
@@ -443,14 +459,14 @@ fn irqs(vm: &mut Vm, n: u32) -> Result<Data, Failure> {
             message: e.to_string(),
         })?;
     vm.irqs = fds;
-    calls += vm.vtph.host_msix_enabled(n)?.host_calls;
+    calls += checked(vm.vtph.host_msix_enabled(n))?.host_calls;
     Ok(Data::Done { host_calls: calls })
 }
 
 fn write(vm: &mut Vm, index: u32, tag: u32) -> Result<Data, Failure> {
     let index = u16::try_from(index).map_err(|_| format!("index {index} is out of range"))?;
     let tag = u16::try_from(tag).map_err(|_| format!("tag {tag:#x} does not fit 16 bits"))?;
-    let effect = vm.vtph.write_guest_entry(index, tag)?;
+    let effect = checked(vm.vtph.write_guest_entry(index, tag)?)?;
     Ok(Data::Write {
         host_calls: effect.host_calls,
         foreign: !effect.foreign.is_empty(),
@@ -465,7 +481,7 @@ fn pin(vm: &mut Vm, arg: &str) -> Result<Data, Failure> {
         "none" | "-" => None,
         c => Some(number(c)?),
     };
-    let effect = vm.vtph.pin(number(v)?, cpu)?;
+    let effect = checked(vm.vtph.pin(number(v)?, cpu)?)?;
     Ok(Data::Done {
         host_calls: effect.host_calls,
     })

@@ -71,28 +71,32 @@ impl RealDevice {
         self.backend.as_ref().ok_or(Errno::EBADF)
     }
 
+    /// The tags in the MSI-X table, read through a mapping of its BAR as a driver reads it
+    /// (vfio-pci's region `pread` shows the table as 0xff bytes).
     fn msix_table(&mut self, cfg: &[u8], size: u16) -> Result<Vec<u16>, Error> {
         let msix = MsixCap::find(cfg).ok_or_else(no_tph)?;
         let b = self.opened().map_err(|errno| Error::Backend {
             op: "reading MSI-X",
             errno,
         })?;
+        let map = b
+            .map_region(u32::from(msix.table_bir))
+            .map_err(|errno| Error::Backend {
+                op: "mapping the MSI-X table's BAR",
+                errno,
+            })?;
         let n = size.min(msix.table_size);
-        // The whole table in one read; each entry's Vector Control holds its tag.
-        let mut table = vec![0u8; usize::from(n) * MSIX_ENTRY_SIZE as usize];
-        b.read_region(
-            u32::from(msix.table_bir),
-            u64::from(msix.table_offset),
-            &mut table,
-        )
-        .map_err(|errno| Error::Backend {
-            op: "reading the MSI-X table",
-            errno,
-        })?;
-        Ok(table
-            .chunks_exact(MSIX_ENTRY_SIZE as usize)
-            .map(|e| vector_control_st(tph_client::abi::le32(e, MSIX_VECTOR_CTRL as usize)))
-            .collect())
+        (0..u64::from(n))
+            .map(|i| {
+                let at = u64::from(msix.table_offset) + i * MSIX_ENTRY_SIZE + MSIX_VECTOR_CTRL;
+                map.read_u32(at)
+                    .map(vector_control_st)
+                    .ok_or(Error::Backend {
+                        op: "reading the MSI-X table (beyond its BAR)",
+                        errno: Errno::EINVAL,
+                    })
+            })
+            .collect()
     }
 }
 
