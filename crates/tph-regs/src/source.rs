@@ -104,7 +104,7 @@ fn open(path: &Path) -> Result<BufReader<std::fs::File>, Error> {
 /// Opens `path` for reading when it is a regular file (after symbolic links). A FIFO, device
 /// or socket is refused before it is opened: opening a FIFO blocks until a writer comes, and a
 /// device such as `/dev/zero` never ends. A dump from a pipe is read with `-` (standard input).
-pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() && !meta.is_dir() {
         return Err(std::io::Error::new(

@@ -437,7 +437,7 @@ impl HeldSignals {
             )
         };
         (usize::try_from(n).ok() == Some(size))
-            .then(|| (info.ssi_signo as i32, info.ssi_code != SI_KERNEL))
+            .then_some((info.ssi_signo as i32, info.ssi_code != SI_KERNEL))
     }
 }
 

@@ -172,13 +172,13 @@ fn start(args: &Args) -> Result<i32, CliError> {
         Err(e) => return launch_failure(&name, e),
     };
     let code = ran.exit_code();
-    if let Some(path) = &args.trace {
-        if let Err(e) = write_trace(path, &ran) {
-            // The program's status stays what tphctl returns, unless it would hide the
-            // failure (0).
-            finish(Err(e));
-            return Ok(if code == 0 { 2 } else { code });
-        }
+    if let Some(path) = &args.trace
+        && let Err(e) = write_trace(path, &ran)
+    {
+        // The program's status stays what tphctl returns, unless it would hide the
+        // failure (0).
+        finish(Err(e));
+        return Ok(if code == 0 { 2 } else { code });
     }
     Ok(code)
 }

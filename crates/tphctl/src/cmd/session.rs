@@ -304,6 +304,9 @@ fn read_line<'b>(
         .map(|line| line.map_err(|(cmd, why)| Reply::bad_line(&cmd, why))))
 }
 
+/// A line refused before it was parsed: its quoted start and why.
+pub(super) type BadLine = (String, String);
+
 /// One line of `input` (for the subcommand `what`), at most [`MAX_LINE`] bytes kept: `None` at
 /// end of input, the trimmed text, or for a line too long or not UTF-8 its quoted start and
 /// why it is refused (the rest of a long line is skipped without being kept in memory).
@@ -312,7 +315,7 @@ pub(super) fn read_bounded_line<'b>(
     buf: &'b mut Vec<u8>,
     number: usize,
     what: &str,
-) -> Result<Option<Result<&'b str, (String, String)>>, CliError> {
+) -> Result<Option<Result<&'b str, BadLine>>, CliError> {
     let io = |e| CliError::new(format!("{what}: reading standard input"), e);
     buf.clear();
     let n = Read::take(&mut *input, MAX_LINE as u64 + 1)

@@ -14,7 +14,7 @@ use tph_client::{Errno, Revision, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::{Bdf, Machine};
-use tph_regs::tph::{StMode, TphControl, Upstream};
+use tph_regs::tph::{StMode, TphCapability, TphControl, TphRequester, Upstream};
 use tph_vmm::ssdt::{self, SsdtSpec};
 use tph_vmm::{ControlChange, VirtualTph, VmConfig};
 
@@ -105,6 +105,12 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
         TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
     let mut vm = Vm::new(dev, cfg).map_err(|e| CliError::new(&context, e))?;
     vm.unsafe_ds = args.unsafe_ds_mode;
+    vm.host_cap = host
+        .machine()
+        .function(bdf)
+        .and_then(|f| TphRequester::find(&f.config))
+        .and_then(Result::ok)
+        .map(|t| t.cap);
     serve(vm, args.json, input, out)
 }
 
@@ -212,6 +218,8 @@ struct Vm {
     irqs: Vec<OwnedFd>,
     /// The host's and the VMM's unsafe DS option (`--unsafe-ds-mode`), to explain refusals.
     unsafe_ds: bool,
+    /// The physical device's TPH capability (what it has, before any kernel or VMM hides it).
+    host_cap: Option<TphCapability>,
 }
 
 impl Vm {
@@ -237,6 +245,7 @@ impl Vm {
             firmware,
             irqs: Vec::new(),
             unsafe_ds: false,
+            host_cap: None,
         })
     }
 }
@@ -406,20 +415,32 @@ fn control(vm: &mut Vm, mode: Option<StMode>) -> Result<Data, Failure> {
 fn refused_control(vm: &Vm, value: u32) -> String {
     let ctrl = TphControl::from_bits(value);
     let vcap = vm.vtph.virtual_cap();
+    let has = |f: fn(&TphCapability) -> bool| vm.host_cap.as_ref().is_some_and(f);
     let cause = match ctrl.mode {
+        StMode::DeviceSpecific if !vcap.cap.ds && !has(|c| c.ds) => {
+            "the device has no Device Specific mode (`tphctl show` lists its modes)".to_string()
+        }
         StMode::DeviceSpecific if !vcap.cap.ds && !vm.unsafe_ds => {
             "Device Specific mode is shown to the guest only under the unsafe DS option (fix: \
-             --unsafe-ds-mode, for a device that has DS mode)"
+             --unsafe-ds-mode)"
                 .to_string()
         }
-        StMode::DeviceSpecific if !vcap.cap.ds => {
-            "the host device (or its vfio-pci) offers no Device Specific mode (fix: pass \
-             through a device with DS mode; `tphctl show` lists its modes)"
+        StMode::InterruptVector if !vcap.cap.iv && !has(|c| c.iv) => {
+            "the device has no Interrupt Vector mode (fix: enable ns, or enable ds with \
+             --unsafe-ds-mode on a device with DS mode; `tphctl show` lists its modes)"
                 .to_string()
+        }
+        StMode::DeviceSpecific | StMode::InterruptVector
+            if !vcap.cap.iv && !vcap.cap.ds && !vm.unsafe_ds =>
+        {
+            "the host's vfio-pci offers no TPH for the device (on the feature revision its \
+             enable_unsafe_tph parameter gates all of TPH; fix: --unsafe-ds-mode, which sets \
+             it)"
+            .to_string()
         }
         StMode::InterruptVector if !vcap.cap.iv => {
-            "the host device offers no Interrupt Vector mode (it has no steering table in \
-             its capability or in MSI-X; fix: enable ds with --unsafe-ds-mode, or ns)"
+            "the host's vfio-pci does not offer the device's Interrupt Vector mode (its steering \
+             table is not in the capability or in MSI-X)"
                 .to_string()
         }
         _ if vcap.completer.field() == 0 => {
