@@ -124,6 +124,35 @@ pub const IRQ_SET_DATA_BOOL: u32 = 1 << 1;
 pub const IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
 /// `VFIO_IRQ_SET_ACTION_TRIGGER`.
 pub const IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
+/// `VFIO_IRQ_SET_ACTION_MASK`.
+pub const IRQ_SET_ACTION_MASK: u32 = 1 << 3;
+/// `VFIO_IRQ_SET_ACTION_UNMASK`.
+pub const IRQ_SET_ACTION_UNMASK: u32 = 1 << 4;
+/// `VFIO_IRQ_SET_DATA_TYPE_MASK`.
+pub const IRQ_SET_DATA_TYPE_MASK: u32 = 0x7;
+/// `VFIO_IRQ_SET_ACTION_TYPE_MASK`.
+pub const IRQ_SET_ACTION_TYPE_MASK: u32 = 0x38;
+/// `VFIO_PCI_INTX_IRQ_INDEX`.
+pub const INTX_IRQ_INDEX: u32 = 0;
+/// `VFIO_PCI_MSI_IRQ_INDEX`.
+pub const MSI_IRQ_INDEX: u32 = 1;
+/// `VFIO_PCI_ERR_IRQ_INDEX`.
+pub const ERR_IRQ_INDEX: u32 = 3;
+/// `VFIO_PCI_REQ_IRQ_INDEX`.
+pub const REQ_IRQ_INDEX: u32 = 4;
+/// `VFIO_PCI_NUM_IRQS`.
+pub const NUM_IRQS: u32 = 5;
+/// `VFIO_IRQ_INFO_EVENTFD`.
+pub const IRQ_INFO_EVENTFD: u32 = 1 << 0;
+/// `VFIO_IRQ_INFO_MASKABLE`.
+pub const IRQ_INFO_MASKABLE: u32 = 1 << 1;
+/// `VFIO_IRQ_INFO_AUTOMASKED`.
+pub const IRQ_INFO_AUTOMASKED: u32 = 1 << 2;
+/// `VFIO_IRQ_INFO_NORESIZE`: the index's vector count cannot change while it is enabled
+/// (disable, then enable the new count).
+pub const IRQ_INFO_NORESIZE: u32 = 1 << 3;
+/// `sizeof(struct vfio_irq_info)` (`argsz`, `flags`, `index`, `count`).
+pub const IRQ_INFO_SIZE: usize = 16;
 /// `sizeof(struct vfio_irq_set)` without its data (`argsz`, `flags`, `index`, `start`, `count`).
 pub const IRQ_SET_HEADER_SIZE: usize = size_of::<IrqSet>();
 /// `VFIO_REGION_INFO_FLAG_READ`.

@@ -25,4 +25,4 @@ mod stinfo;
 pub use dsm::AmlSource;
 pub use firmware::{open as open_firmware, open_source, Firmware, FirmwareKind};
 pub use source::{FirmwareError, HostBridgeId, SteeringTagSource, TableSource};
-pub use stinfo::{MemType, StInfo, TagWidth};
+pub use stinfo::{MemType, StHalf, StInfo, TagWidth};

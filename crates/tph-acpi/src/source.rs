@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::StInfo;
+use crate::{StHalf, StInfo};
 
 /// Why firmware gave no steering-tag result.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -135,9 +135,17 @@ impl TableSource {
 
     /// The documented synthetic result for `uid`.
     pub fn default_st_info(uid: u32) -> StInfo {
-        let vm = 0x3 | (uid & 0xff) << 8 | (0x100u32.wrapping_add(uid) & 0xffff) << 16;
-        let pm = 0x3 | (0x80 | (uid & 0x7f)) << 8 | ((0x8000 | uid) & 0xffff) << 16;
-        StInfo(u64::from(vm) | u64::from(pm) << 32)
+        let vm = StHalf {
+            st: Some(uid as u8),
+            xst: Some(0x100u32.wrapping_add(uid) as u16),
+            ph_ignore: false,
+        };
+        let pm = StHalf {
+            st: Some(0x80 | (uid & 0x7f) as u8),
+            xst: Some((0x8000 | uid) as u16),
+            ph_ignore: false,
+        };
+        StInfo::from_halves(vm, pm)
     }
 
     /// A source answering exactly from `table`.

@@ -2,12 +2,60 @@
 
 pub use tph_abi::{MemType, TagWidth};
 
+/// One half of a `_DSM` function 0xF result (one memory type), as firmware builds it: the
+/// tags it hands out (`None`: marked invalid) and the `ph_ignore` bit.
+///
+/// ```
+/// use tph_acpi::{StHalf, StInfo};
+/// let vm = StHalf { st: Some(0x12), xst: Some(0x3456), ph_ignore: false };
+/// let pm = StHalf { st: Some(0x9a), xst: None, ph_ignore: true };
+/// assert_eq!(StInfo::from_halves(vm, pm), StInfo(0x0000_9a05_3456_1203));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct StHalf {
+    /// The 8-bit tag (bits 15:8, valid bit 0).
+    pub st: Option<u8>,
+    /// The 16-bit extended tag (bits 31:16, valid bit 1).
+    pub xst: Option<u16>,
+    /// Bit 2: processing hints are ignored.
+    pub ph_ignore: bool,
+}
+
+impl StHalf {
+    fn bits(self) -> u32 {
+        let st = self.st.map_or(0, |t| 1 | u32::from(t) << 8);
+        let xst = self.xst.map_or(0, |t| 2 | u32::from(t) << 16);
+        st | xst | u32::from(self.ph_ignore) << 2
+    }
+}
+
 /// The `_DSM` function 0xF result: a little-endian u64 with a VM half and a PM half.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StInfo(pub u64);
 
 impl StInfo {
+    /// The result with these halves (the one encoder of the bit layout: the firmware this
+    /// workspace generates and the tables it answers from use it).
+    pub fn from_halves(vm: StHalf, pm: StHalf) -> Self {
+        Self(u64::from(vm.bits()) | u64::from(pm.bits()) << 32)
+    }
+
+    /// The half of `mem`, decoded.
+    pub fn half_of(self, mem: MemType) -> StHalf {
+        StHalf {
+            st: self.st_valid(mem).then(|| self.st(mem)),
+            xst: self.xst_valid(mem).then(|| self.xst(mem)),
+            ph_ignore: self.ph_ignore(mem),
+        }
+    }
+
+    /// The 8 bytes of the result buffer (little-endian).
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0.to_le_bytes()
+    }
+
     fn half(self, mem: MemType) -> u32 {
         match mem {
             MemType::Volatile => self.0 as u32,
@@ -92,6 +140,25 @@ mod tests {
             TagWidth::for_requester_type(3).map(TagWidth::bits),
             Some(16)
         );
+    }
+
+    #[test]
+    fn halves_encode_and_decode_every_field() {
+        for bits in [0u64, 0xbcde_9a05_3456_1203, 0x800a_8a01_100a_0a02, u64::MAX] {
+            // Reserved bits 7:3 of each half do not survive; everything else does.
+            let v = StInfo(bits & !(0xf8 | 0xf8 << 32));
+            let back =
+                StInfo::from_halves(v.half_of(MemType::Volatile), v.half_of(MemType::Persistent));
+            // An invalid tag is encoded as 0 with its valid bit clear.
+            let valid = |h: u64| {
+                let st = if h & 1 != 0 { 0xff01 } else { 0 };
+                let xst = if h & 2 != 0 { 0xffff_0002 } else { 0 };
+                st | xst | 4
+            };
+            let mask = valid(bits & 0xffff_ffff) | valid(bits >> 32) << 32;
+            assert_eq!(back, StInfo(v.0 & mask), "{bits:#x}");
+        }
+        assert_eq!(StInfo(0x1234).to_bytes()[..2], [0x34, 0x12]);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! feature, `VfioBackend` does the same on a borrowed or shared `vfio_ioctls::VfioDevice`. Both
 //! go through the same raw calls (region `pread`/`pwrite`, `VFIO_DEVICE_RESET`), so the same
 //! kernel answer gives the same error. The emulated backend (crate `tph-emu`) hands the same
-//! bytes to the kernel model in-process.
+//! bytes to the kernel model in-process. [`Recorder`] talks to no kernel: it records what the
+//! client sends and answers from replies queued in advance (unit tests, examples).
 //!
 //! A backend never owns the driver's interrupt wiring: MSI-X set-up takes the caller's eventfds.
 
@@ -17,6 +18,9 @@ use tph_abi::vfio::{encode_msix_irq_set_at, RegionInfo, Request, CONFIG_REGION_I
 
 use crate::error::Errno;
 use crate::sys;
+
+mod recorder;
+pub use recorder::{Call, Recorder, Reply};
 
 /// What the client needs from a kernel (real or modelled) for one VFIO device.
 ///

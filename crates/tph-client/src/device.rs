@@ -13,7 +13,7 @@ use tph_abi::{self as abi, TphEntry};
 /// A TPH mode a user can ask for.
 ///
 /// ```
-/// assert_eq!("ds".parse::<tph_client::Mode>(), Ok(tph_client::Mode::Ds));
+/// assert_eq!("ds".parse::<tph_client::Mode>().ok(), Some(tph_client::Mode::Ds));
 /// assert_eq!(tph_client::Mode::Iv.to_string(), "IV");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,13 +34,13 @@ impl fmt::Display for Mode {
 }
 
 impl std::str::FromStr for Mode {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "iv" | "IV" => Ok(Mode::Iv),
             "ds" | "DS" => Ok(Mode::Ds),
-            _ => Err(format!("unknown mode {s:?} (iv or ds)")),
+            _ => Err(crate::Error::unknown_name("mode", s, "iv or ds")),
         }
     }
 }
@@ -146,13 +146,12 @@ impl<B: Backend> TphDevice<B> {
     /// Refuses with [`Error::NoInterface`] unless the probe finds a revision this client speaks.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Probe, Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
+    /// # use tph_client::backend::Recorder;
+    /// use tph_client::{Probe, Revision, TphDevice};
     /// let probe = Probe::new("/sys").with_override(Revision::V7);
-    /// let dev = TphDevice::with_probe(backend, &probe).unwrap();
-    /// # let _ = dev;
+    /// let dev = TphDevice::with_probe(Recorder::new(), &probe).unwrap();
+    /// assert_eq!(dev.revision(), Revision::V7);
+    /// assert!(dev.backend().calls().is_empty(), "probing sends nothing");
     /// ```
     pub fn with_probe(backend: B, probe: &Probe) -> Result<Self, Error> {
         Self::with_revision(backend, probe.run().revision)
@@ -163,11 +162,9 @@ impl<B: Backend> TphDevice<B> {
     /// `Revision::Unknown` is refused: nothing is ever sent to a kernel nobody identified.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// assert!(TphDevice::with_revision(backend, Revision::Unknown).is_err());
+    /// # use tph_client::backend::Recorder;
+    /// use tph_client::{Revision, TphDevice};
+    /// assert!(TphDevice::with_revision(Recorder::new(), Revision::Unknown).is_err());
     /// ```
     pub fn with_revision(backend: B, revision: Revision) -> Result<Self, Error> {
         match revision {
@@ -186,11 +183,9 @@ impl<B: Backend> TphDevice<B> {
     /// confirmed with `VFIO_DEVICE_FEATURE_PROBE` before the first call that uses it.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// let dev = TphDevice::with_revision(backend, Revision::Feature).unwrap();
+    /// # use tph_client::backend::Recorder;
+    /// use tph_client::{Revision, TphDevice};
+    /// let dev = TphDevice::with_revision(Recorder::new(), Revision::Feature).unwrap();
     /// let dev = dev.with_feature_number(14);
     /// assert_eq!(dev.feature_number(), 14);
     /// ```
@@ -210,11 +205,9 @@ impl<B: Backend> TphDevice<B> {
     /// The kernel revision this handle speaks.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// assert_eq!(dev.revision(), Revision::V7);
     /// ```
     pub fn revision(&self) -> Revision {
@@ -224,13 +217,11 @@ impl<B: Backend> TphDevice<B> {
     /// The backend below (for emulation-only extras such as traces).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// let snapshot = dev.backend().device().snapshot();
-    /// assert_eq!(snapshot.control, Some(0));
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// dev.capabilities().unwrap();
+    /// assert_eq!(dev.backend().calls(), [Call::Tph(abi::encode_get_cap())]);
     /// ```
     pub fn backend(&self) -> &B {
         &self.backend
@@ -239,12 +230,11 @@ impl<B: Backend> TphDevice<B> {
     /// The backend below, mutably.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// dev.backend_mut().reopen().unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// dev.backend_mut().reply(Reply::Fail(Errno::ENODEV));
+    /// assert!(dev.capabilities().is_err());
     /// ```
     pub fn backend_mut(&mut self) -> &mut B {
         &mut self.backend
@@ -253,13 +243,12 @@ impl<B: Backend> TphDevice<B> {
     /// Unwraps the backend.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// let backend = dev.into_backend();
-    /// assert!(backend.fd().is_some());
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// dev.disable().unwrap();
+    /// let recorder = dev.into_backend();
+    /// assert_eq!(recorder.calls(), [Call::Tph(abi::encode_disable())]);
     /// ```
     pub fn into_backend(self) -> B {
         self.backend
@@ -269,11 +258,11 @@ impl<B: Backend> TphDevice<B> {
     /// config-region read of the capability and, once per handle, one PROBE).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// // The kernel answers GET_CAP at offset 8: IV supported, 16 table entries.
+    /// dev.backend_mut().reply(Reply::Fill { offset: 8, bytes: vec![abi::MODE_IV, 0, 16, 0] });
     /// let caps = dev.capabilities().unwrap();
     /// assert_eq!((caps.iv, caps.ds, caps.st_table_size), (true, false, 16));
     /// ```
@@ -290,13 +279,14 @@ impl<B: Backend> TphDevice<B> {
     /// config region, read back).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// use tph_client::{Error, Mode};
     /// dev.enable(Mode::Iv).unwrap();
+    /// assert_eq!(dev.backend().calls(), [Call::Tph(abi::encode_enable(abi::MODE_IV))]);
+    /// // A second ENABLE: the kernel answers EBUSY.
+    /// dev.backend_mut().reply(Reply::Fail(Errno::EBUSY));
     /// assert!(matches!(dev.enable(Mode::Iv), Err(Error::AlreadyEnabled { .. })));
     /// ```
     pub fn enable(&mut self, mode: Mode) -> Result<(), Error> {
@@ -312,14 +302,13 @@ impl<B: Backend> TphDevice<B> {
     /// already off).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// dev.enable(tph_client::Mode::Iv).unwrap();
     /// dev.disable().unwrap();
     /// dev.disable().unwrap(); // also fine when already off
+    /// assert_eq!(dev.backend().calls().last(), Some(&Call::Tph(abi::encode_disable())));
     /// ```
     pub fn disable(&mut self) -> Result<(), Error> {
         match self.revision {
@@ -334,15 +323,16 @@ impl<B: Backend> TphDevice<B> {
     /// one GET per memory type in the batch).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// use tph_client::{CpuQuery, Error, MemType};
-    /// // GET_ST needs DS mode, which this host does not allow.
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// use tph_client::{CpuQuery, MemType, Mode};
+    /// dev.enable(Mode::Ds).unwrap();
+    /// // The kernel writes each tag into the `st` field of its entry.
+    /// let st = (abi::ENTS_OFFSET + abi::ENTRY_ST_OFFSET) as usize;
+    /// dev.backend_mut().reply(Reply::Fill { offset: st, bytes: vec![0x12, 0] });
     /// let q = [CpuQuery { cpu: 1, mem: MemType::Volatile }];
-    /// assert!(matches!(dev.steering_tags(&q), Err(Error::DsDisabled { .. })));
+    /// assert_eq!(dev.steering_tags(&q).unwrap(), [0x12]);
     /// ```
     pub fn steering_tags(&mut self, cpus: &[CpuQuery]) -> Result<Vec<u16>, Error> {
         let entries: Vec<TphEntry> = cpus
@@ -373,15 +363,15 @@ impl<B: Backend> TphDevice<B> {
     /// turned TPH off on either revision ([`TphDevice::believed_mode`] says so).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// use tph_client::{MemType, Mode, Steer};
     /// dev.enable(Mode::Iv).unwrap();
     /// dev.set_entries(&[Steer { index: 0, cpu: 1, mem: MemType::Volatile }]).unwrap();
-    /// assert_ne!(dev.backend().device().snapshot().st_table[0], 0);
+    /// // v7: one SET_ST with the entry (CPU 1, volatile, index 0).
+    /// let sent = abi::encode_st(abi::OP_SET_ST, &[abi::TphEntry::new(1, 0, 0)]).unwrap();
+    /// assert_eq!(dev.backend().calls().last(), Some(&Call::Tph(sent)));
     /// ```
     ///
     /// `0xFFFFFFFF` is the ABI's clear value, not a CPU: such an entry is refused before anything
@@ -395,17 +385,16 @@ impl<B: Backend> TphDevice<B> {
     /// what a VMM re-targeting a vCPU's entries needs (some move, some are cleared).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// use tph_client::{Mode, Steer};
     /// dev.enable(Mode::Iv).unwrap();
-    /// dev.set_entries(&[Steer { index: 1, cpu: 2, mem: Default::default() }]).unwrap();
     /// dev.program(&[Steer { index: 0, cpu: 3, mem: Default::default() }], &[1]).unwrap();
-    /// let t = dev.backend().device().snapshot().st_table;
-    /// assert_eq!((t[0], t[1]), (3, 0));
+    /// // v7: one SET_ST, the set entry first, then the cleared one.
+    /// let entries = [abi::TphEntry::new(3, 0, 0), abi::TphEntry::new(abi::CPU_CLEAR, 0, 1)];
+    /// let sent = abi::encode_st(abi::OP_SET_ST, &entries).unwrap();
+    /// assert_eq!(dev.backend().calls().last(), Some(&Call::Tph(sent)));
     /// ```
     pub fn program(&mut self, set: &[Steer], clear: &[u16]) -> Result<(), Error> {
         if let Some(s) = set.iter().find(|s| s.cpu == abi::CPU_CLEAR) {
@@ -430,16 +419,14 @@ impl<B: Backend> TphDevice<B> {
     /// calls as [`TphDevice::set_entries`]).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// use tph_client::{Mode, Steer};
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// use tph_client::Mode;
     /// dev.enable(Mode::Iv).unwrap();
-    /// dev.set_entries(&[Steer { index: 2, cpu: 3, mem: Default::default() }]).unwrap();
     /// dev.clear_entries(&[2]).unwrap();
-    /// assert_eq!(dev.backend().device().snapshot().st_table[2], 0);
+    /// let sent = abi::encode_st(abi::OP_SET_ST, &[abi::TphEntry::new(abi::CPU_CLEAR, 0, 2)]).unwrap();
+    /// assert_eq!(dev.backend().calls().last(), Some(&Call::Tph(sent)));
     /// ```
     pub fn clear_entries(&mut self, indexes: &[u16]) -> Result<(), Error> {
         self.program(&[], indexes)
@@ -478,17 +465,14 @@ impl<B: Backend> TphDevice<B> {
     /// that sets MSI-X up itself tells the client with [`TphDevice::note_msix_vectors`] instead.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// # use std::os::fd::AsFd;
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// let irqs: Vec<std::fs::File> = (0..4).map(|_| tempfile()).collect(); // the driver's eventfds
-    /// # fn tempfile() -> std::fs::File { std::fs::File::open("/dev/null").unwrap() }
+    /// let irqs: Vec<_> = (0..4).map(|_| tph_client::backend::eventfd().unwrap()).collect();
     /// let fds: Vec<_> = irqs.iter().map(|f| f.as_fd()).collect();
     /// dev.enable_msix(&fds).unwrap();
-    /// assert_eq!(dev.backend().device().snapshot().msix_vectors, 4);
+    /// assert!(dev.backend().calls().contains(&Call::SetMsix { start: 0, count: 4 }));
     /// ```
     pub fn enable_msix(&mut self, eventfds: &[BorrowedFd<'_>]) -> Result<(), Error> {
         let count = u32::try_from(eventfds.len()).map_err(|_| Error::Backend {
@@ -536,14 +520,12 @@ impl<B: Backend> TphDevice<B> {
     /// Function-level reset of the device (TPH state survives when the kernel enabled it).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// dev.enable(tph_client::Mode::Iv).unwrap();
     /// dev.reset().unwrap();
-    /// assert_eq!(dev.backend().device().snapshot().control, Some(0x101));
+    /// assert_eq!(dev.backend().calls().last(), Some(&Call::Reset));
     /// ```
     pub fn reset(&mut self) -> Result<(), Error> {
         if self.known.mode.is_none() {
@@ -559,14 +541,13 @@ impl<B: Backend> TphDevice<B> {
     /// Reads `buf.len()` bytes of configuration space at `offset`.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
+    /// # use tph_client::backend::Recorder;
     /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
+    /// let recorder = Recorder::new().with_config(vec![0x86, 0x80, 0x34, 0x12]);
+    /// let dev = TphDevice::with_revision(recorder, Revision::V7).unwrap();
     /// let mut id = [0u8; 4];
     /// dev.read_config(0, &mut id).unwrap();
-    /// assert_ne!(id, [0xff; 4]);
+    /// assert_eq!(id, [0x86, 0x80, 0x34, 0x12]);
     /// ```
     pub fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         self.backend
@@ -581,12 +562,11 @@ impl<B: Backend> TphDevice<B> {
     /// answer. On a kernel of another revision nothing is sent: ENOTTY.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// let mut arg = tph_client::abi::encode_get_cap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// dev.backend_mut().reply(Reply::Fill { offset: 10, bytes: vec![16, 0] });
+    /// let mut arg = abi::encode_get_cap();
     /// assert_eq!(dev.raw_ioctl(&mut arg), Ok(0));
     /// assert_eq!(arg[10], 16); // st_table_sz
     /// ```
@@ -608,13 +588,12 @@ impl<B: Backend> TphDevice<B> {
     /// Forgets what the client believed about the device (after a close and reopen).
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Revision, TphDevice};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let backend = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// # let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
-    /// dev.backend_mut().reopen().unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Errno, Revision, TphDevice};
+    /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// dev.enable(tph_client::Mode::Iv).unwrap();
     /// dev.forget_state();
+    /// assert_eq!(dev.believed_mode(), None);
     /// ```
     pub fn forget_state(&mut self) {
         self.known = Known::default();

@@ -132,7 +132,7 @@ pub enum Error {
         errno: Errno,
     },
     /// The caller asked for something invalid before anything was sent.
-    #[error("invalid request: {0}")]
+    #[error("invalid request")]
     InvalidArgument(#[from] crate::abi::AbiError),
     /// A queue id that was never bound.
     #[error("queue {0} is not bound to any CPU")]
@@ -150,7 +150,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// The VFIO device cdev was asked for but the kernel offers none for this device.
-    #[error("device {bdf} has no VFIO device cdev in {}: the kernel is built without CONFIG_VFIO_DEVICE_CDEV (fix: --vfio-interface legacy)", .path.display())]
+    #[error("device {bdf} has no VFIO device cdev in {}: the kernel is built without CONFIG_VFIO_DEVICE_CDEV (the legacy container and group interface does not need it)", .path.display())]
     NoVfioCdev {
         /// The BDF.
         bdf: String,
@@ -194,7 +194,7 @@ pub enum Error {
         users: Vec<(String, String)>,
     },
     /// The kernel answered a TPH call with ENOTTY: it has no such interface.
-    #[error("this kernel has no VFIO TPH interface: it answered the {revision} call with {errno} (a kernel with the vfio-pci TPH series is needed; --kernel-abi picks the revision)")]
+    #[error("this kernel has no VFIO TPH interface: it answered the {revision} call with {errno} (a kernel with the vfio-pci TPH series for this revision is needed)")]
     NoTphInterface {
         /// The revision whose call was sent.
         revision: Revision,
@@ -211,7 +211,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file could not be read or opened.
-    #[error("{}: {source}", .path.display())]
+    #[error("cannot open {}", .path.display())]
     Io {
         /// The path.
         path: PathBuf,
@@ -242,6 +242,17 @@ pub enum Error {
     /// `0xFFFFFFFF` is the ABI's "clear this entry" value, never a CPU.
     #[error("CPU {0:#x} is the ABI's clear-entry value, not a CPU (use clear_entries)")]
     ClearValueAsCpu(u32),
+    /// A name that is none of the values of a `FromStr` type ([`crate::Mode`], [`crate::Revision`],
+    /// [`crate::open::VfioInterface`]).
+    #[error("unknown {kind} {text:?} ({expected})")]
+    UnknownName {
+        /// What was being named (`mode`, `kernel revision`, `VFIO interface`).
+        kind: &'static str,
+        /// The text offered, cut to its first 40 characters.
+        text: String,
+        /// The names there are.
+        expected: &'static str,
+    },
     /// A backend operation other than the TPH ioctl failed (reset, interrupts, config read).
     #[error("{op} failed: {errno}")]
     Backend {
@@ -253,6 +264,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::UnknownName`], with `text` cut to 40 characters.
+    pub(crate) fn unknown_name(kind: &'static str, text: &str, expected: &'static str) -> Self {
+        Error::UnknownName {
+            kind,
+            text: text.chars().take(40).collect(),
+            expected,
+        }
+    }
+
     /// The kernel errno behind this error, if it came from the kernel.
     ///
     /// ```
@@ -293,7 +313,8 @@ impl Error {
             | GroupNotViable { .. }
             | DuplicateQueue(_)
             | DuplicateSlot(_)
-            | ClearValueAsCpu(_) => None,
+            | ClearValueAsCpu(_)
+            | UnknownName { .. } => None,
         }
     }
 }
@@ -334,6 +355,37 @@ fn unbind_fix(users: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source is printed once: by whoever walks `source()`, never in the error's own message.
+    #[test]
+    fn io_source_is_reachable_and_not_repeated() {
+        let e = Error::Io {
+            path: "/dev/vfio/7".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(e.to_string(), "cannot open /dev/vfio/7");
+        assert!(source.is_some_and(|s| s.contains("No such file")));
+        let abi = Error::from(crate::abi::AbiError::BadCount(0));
+        assert_eq!(abi.to_string(), "invalid request");
+        assert!(std::error::Error::source(&abi).is_some());
+    }
+
+    #[test]
+    fn unknown_names_are_typed_and_cut() {
+        let long = "x".repeat(100);
+        match long.parse::<crate::Mode>() {
+            Err(Error::UnknownName { kind, text, .. }) => {
+                assert_eq!((kind, text.len()), ("mode", 40));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = "nope".parse::<crate::Revision>().map(|_| ()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"unknown kernel revision "nope" (v7, feature, unknown)"#
+        );
+    }
 
     #[test]
     fn vector_not_enabled_message_names_vector() {

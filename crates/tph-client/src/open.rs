@@ -56,19 +56,24 @@ pub enum VfioInterface {
 ///
 /// ```
 /// use tph_client::open::VfioInterface;
-/// assert_eq!("cdev".parse::<VfioInterface>(), Ok(VfioInterface::Cdev));
+/// assert_eq!("cdev".parse::<VfioInterface>().ok(), Some(VfioInterface::Cdev));
 /// assert_eq!(VfioInterface::Legacy.to_string(), "legacy");
-/// assert!("group".parse::<VfioInterface>().is_err());
+/// let err = "group".parse::<VfioInterface>().unwrap_err();
+/// assert_eq!(err.to_string(), r#"unknown VFIO interface "group" (auto, cdev, legacy)"#);
 /// ```
 impl std::str::FromStr for VfioInterface {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(Self::Auto),
             "cdev" => Ok(Self::Cdev),
             "legacy" => Ok(Self::Legacy),
-            _ => Err(format!("unknown VFIO interface {s:?} (auto, cdev, legacy)")),
+            _ => Err(crate::Error::unknown_name(
+                "VFIO interface",
+                s,
+                "auto, cdev, legacy",
+            )),
         }
     }
 }

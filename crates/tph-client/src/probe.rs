@@ -36,15 +36,17 @@ impl fmt::Display for Revision {
 }
 
 impl std::str::FromStr for Revision {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "v7" => Ok(Revision::V7),
             "feature" => Ok(Revision::Feature),
             "unknown" => Ok(Revision::Unknown),
-            _ => Err(format!(
-                "unknown kernel revision {s:?} (v7, feature, unknown)"
+            _ => Err(crate::Error::unknown_name(
+                "kernel revision",
+                s,
+                "v7, feature, unknown",
             )),
         }
     }
@@ -212,7 +214,7 @@ mod tests {
 
     #[test]
     fn revision_parses_its_names() {
-        assert_eq!("v7".parse::<Revision>(), Ok(Revision::V7));
+        assert_eq!("v7".parse::<Revision>().ok(), Some(Revision::V7));
         assert!("v9".parse::<Revision>().is_err());
     }
 }

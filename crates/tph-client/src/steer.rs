@@ -112,13 +112,13 @@ impl<B: Backend> QueueSteering<B> {
     /// Enables TPH in `mode` on `dev` (one ENABLE) and starts with no queues bound.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Mode, Revision, TphDevice};
-    /// # use tph_client::steer::QueueSteering;
-    /// let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// let s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Iv).unwrap();
+    /// # use tph_client::backend::{Call, Recorder};
+    /// # use tph_client::{abi, Mode, Revision, TphDevice};
+    /// use tph_client::steer::QueueSteering;
+    /// let dev = TphDevice::with_revision(Recorder::new(), Revision::V7).unwrap();
+    /// let mut s = QueueSteering::start(dev, Mode::Iv).unwrap();
     /// assert_eq!(s.mode(), Mode::Iv);
+    /// assert_eq!(s.device().backend().calls(), [Call::Tph(abi::encode_enable(abi::MODE_IV))]);
     /// ```
     pub fn start(mut dev: TphDevice<B>, mode: Mode) -> Result<Self, Error> {
         dev.enable(mode)?;
@@ -144,12 +144,12 @@ impl<B: Backend> QueueSteering<B> {
     /// The device underneath.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Mode, Revision, TphDevice};
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Mode, Revision, TphDevice};
     /// # use tph_client::steer::QueueSteering;
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// let mut s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Iv).unwrap();
+    /// # let dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// let mut s = QueueSteering::start(dev, Mode::Iv).unwrap();
+    /// s.device().backend_mut().reply(Reply::Fill { offset: 8, bytes: vec![abi::MODE_IV, 0, 16, 0] });
     /// assert_eq!(s.device().capabilities().unwrap().st_table_size, 16);
     /// ```
     pub fn device(&mut self) -> &mut TphDevice<B> {
@@ -166,14 +166,17 @@ impl<B: Backend> QueueSteering<B> {
     /// In DS mode the placements are tags for the driver to write:
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Mode, Revision, TphDevice};
-    /// use tph_client::steer::{Placement, Queue, QueueSteering};
-    /// let host = tph_kernel::Host::with_default_machine(tph_kernel::HostOptions { unsafe_ds: true, ..Default::default() });
-    /// let b = EmulatedBackend::take_over(&host, "03:00.0".parse().unwrap()).unwrap();
-    /// let mut s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Ds).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Mode, Revision, TphDevice};
+    /// # use tph_client::steer::QueueSteering;
+    /// # let dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// use tph_client::steer::{Placement, Queue};
+    /// let mut s = QueueSteering::start(dev, Mode::Ds).unwrap();
+    /// // GET_ST: the kernel writes CPU 2's tag into the entry's `st` field.
+    /// let st = (abi::ENTS_OFFSET + abi::ENTRY_ST_OFFSET) as usize;
+    /// s.device().backend_mut().reply(Reply::Fill { offset: st, bytes: vec![0x21, 0] });
     /// let placed = s.bind(&[Queue { id: 0, slot: 0, cpu: 2 }]).unwrap();
-    /// assert!(matches!(placed[0], Placement::Tag { .. }));
+    /// assert_eq!(placed, [Placement::Tag { tag: 0x21 }]);
     /// ```
     pub fn bind(&mut self, queues: &[Queue]) -> Result<Vec<Placement>, Error> {
         self.check_bind(queues)?;
@@ -234,16 +237,18 @@ impl<B: Backend> QueueSteering<B> {
     /// enabled again just to clear them. On failure the device comes back in the error.
     ///
     /// ```
-    /// # use tph_emu::EmulatedBackend;
-    /// # use tph_client::{Mode, Revision, TphDevice};
-    /// # use tph_client::steer::{Queue, QueueSteering};
-    /// # let host = tph_kernel::Host::with_default_machine(Default::default());
-    /// # let b = EmulatedBackend::take_over(&host, "02:00.0".parse().unwrap()).unwrap();
-    /// let mut s = QueueSteering::start(TphDevice::with_revision(b, Revision::V7).unwrap(), Mode::Iv).unwrap();
+    /// # use tph_client::backend::{Call, Recorder, Reply};
+    /// # use tph_client::{abi, Mode, Revision, TphDevice};
+    /// # use tph_client::steer::QueueSteering;
+    /// # let dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
+    /// use tph_client::steer::Queue;
+    /// let mut s = QueueSteering::start(dev, Mode::Iv).unwrap();
     /// s.bind(&[Queue { id: 0, slot: 4, cpu: 1 }]).unwrap();
     /// let dev = s.teardown().unwrap();
-    /// let snap = dev.backend().device().snapshot();
-    /// assert_eq!((snap.control, snap.st_table[4]), (Some(0), 0));
+    /// // The last two calls: the entry cleared, then TPH disabled.
+    /// let clear = abi::encode_st(abi::OP_SET_ST, &[abi::TphEntry::new(abi::CPU_CLEAR, 0, 4)]).unwrap();
+    /// let calls = dev.backend().calls();
+    /// assert_eq!(calls[calls.len() - 2..], [Call::Tph(clear), Call::Tph(abi::encode_disable())]);
     /// ```
     pub fn teardown(mut self) -> Result<TphDevice<B>, TeardownError<B>> {
         let slots: Vec<u16> = self.programmed.iter().copied().collect();

@@ -8,6 +8,9 @@
 //! status ([`GuestRun`]); the whole boot is bounded by a deadline. A failing assertion prints
 //! the guest's console.
 //!
+//! [`Guest::on_rig`] boots the rig's 7.3 kernel (built with the TPH core, [`rig`]) under the
+//! rig's QEMU 11.1 instead; [`rig::for_test`] says whether a test can run it.
+//!
 //! Where QEMU itself cannot run, [`Guest::run`] returns `None` after printing why (the only
 //! skip), except when the environment variable `CI` is set (not empty): then it fails. Anything else that goes wrong (no kernel package, a kernel that does not come up,
 //! a scenario that never ran) fails the test with the console attached.
@@ -17,6 +20,7 @@ pub mod cpio;
 pub mod initramfs;
 pub mod kernel;
 pub mod qemu;
+pub mod rig;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,7 @@ use std::process::Command;
 use std::time::Duration;
 
 pub use kernel::{Series, DEBIAN_6_1, DEBIAN_6_12};
+pub use rig::{Rig, RIG_7_3};
 
 /// One named shell script run in the guest (busybox `sh`, as root, in `/tmp`).
 #[derive(Debug, Clone)]
@@ -61,6 +66,24 @@ pub struct Guest {
     pub boot_limit: Duration,
     /// Where kernels and initramfs images are kept (the test's `CARGO_TARGET_TMPDIR`).
     pub cache: PathBuf,
+    /// Boot the rig's 7.3 kernel under its QEMU 11.1 instead of a Debian kernel.
+    pub rig: Option<Rig>,
+    /// Host files copied in: (host path, guest path).
+    pub files: Vec<(PathBuf, String)>,
+    /// Added to the kernel command line.
+    pub append: String,
+}
+
+/// How one boot starts QEMU: the paths as QEMU names them, and where the host reads the two
+/// serial ports.
+struct Launch {
+    qemu: Vec<String>,
+    accel: Vec<String>,
+    kernel: String,
+    initrd: String,
+    console: (PathBuf, String),
+    output: (PathBuf, String),
+    log: PathBuf,
 }
 
 impl Guest {
@@ -79,7 +102,19 @@ impl Guest {
             deadline: Duration::from_secs(240),
             boot_limit: Duration::from_secs(90),
             cache: cache.into(),
+            rig: None,
+            files: Vec::new(),
+            append: String::new(),
         }
+    }
+
+    /// A q35 guest of the rig's 7.3 kernel with 1 CPU, no IOMMU, no devices; its `/rig/` holds
+    /// the rig's guest files and its set-up starts with the rig's preparation (root ports
+    /// report the TPH completer "TPH only").
+    pub fn on_rig(rig: Rig, cache: impl Into<PathBuf>) -> Self {
+        let mut g = Self::new(RIG_7_3, cache);
+        g.rig = Some(rig);
+        g
     }
 
     /// Adds a scenario.
@@ -94,6 +129,9 @@ impl Guest {
     /// Boots, runs every scenario, powers off. `None` (with a message on stderr) only when QEMU
     /// cannot run on this machine; every other failure panics with what is known.
     pub fn run(&self) -> Option<GuestRun> {
+        if let Some(rig) = &self.rig {
+            return Some(self.run_rig(rig));
+        }
         let qemu = match qemu::qemu() {
             Ok(q) => q,
             Err(why) => {
@@ -131,19 +169,79 @@ impl Guest {
             .initramfs(&kernel)
             .unwrap_or_else(|e| panic!("initramfs: {e}"));
         std::fs::write(&initrd, image).expect("writing the initramfs");
-        let run = self.boot(&qemu, &kernel, &initrd, &work);
+        let host = |p: &Path| p.display().to_string();
+        let launch = Launch {
+            qemu: vec![qemu.display().to_string()],
+            accel: qemu::accel_args(&cache, &kernel.vmlinuz(), &initrd),
+            kernel: host(&kernel.vmlinuz()),
+            initrd: host(&initrd),
+            console: (work.join("console.log"), host(&work.join("console.log"))),
+            output: (work.join("output.log"), host(&work.join("output.log"))),
+            log: work.join("qemu.log"),
+        };
+        let run = self.boot(&launch);
         let _ = std::fs::remove_dir_all(&work);
         Some(run)
+    }
+
+    /// Boots the rig's kernel under the rig's QEMU: every file QEMU opens is put under the
+    /// QEMU root. Software emulation only (the QEMU root has no `/dev/kvm`).
+    fn run_rig(&self, rig: &Rig) -> GuestRun {
+        let work = rig.work_dir("boot").unwrap_or_else(|e| panic!("rig: {e}"));
+        let kernel = work.join("bzImage");
+        std::fs::copy(&rig.kernel, &kernel)
+            .unwrap_or_else(|e| panic!("copying {}: {e}", rig.kernel.display()));
+        let image = self
+            .rig_initramfs(rig)
+            .unwrap_or_else(|e| panic!("initramfs: {e}"));
+        let initrd = work.join("initrd.cpio");
+        std::fs::write(&initrd, image).expect("writing the initramfs");
+        let guest = |p: &Path| rig.guest_path(p).unwrap_or_else(|e| panic!("rig: {e}"));
+        let launch = Launch {
+            qemu: rig.qemu.clone(),
+            accel: ["-accel", "tcg", "-cpu", "max"].map(String::from).to_vec(),
+            kernel: guest(&kernel),
+            initrd: guest(&initrd),
+            console: (work.join("console.log"), guest(&work.join("console.log"))),
+            output: (work.join("output.log"), guest(&work.join("output.log"))),
+            log: work.join("qemu.log"),
+        };
+        let run = self.boot(&launch);
+        let _ = std::fs::remove_dir_all(&work);
+        run
+    }
+
+    fn rig_initramfs(&self, rig: &Rig) -> Result<Vec<u8>, String> {
+        let mut fs = initramfs::Initramfs::new()?;
+        let dir = std::fs::read_dir(&rig.guest_files)
+            .map_err(|e| format!("{}: {e}", rig.guest_files.display()))?;
+        for entry in dir {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            fs.host_file(&path, &format!("/rig/{name}"), 0o644)?;
+        }
+        let setup = format!("{}\n{}", rig.guest_prep, self.setup);
+        self.fill(&mut fs, &setup)?;
+        Ok(fs.finish())
     }
 
     fn initramfs(&self, kernel: &kernel::KernelTree) -> Result<Vec<u8>, String> {
         let mut fs = initramfs::Initramfs::new()?;
         fs.modules(kernel, &self.modules)?;
+        self.fill(&mut fs, &self.setup)?;
+        Ok(fs.finish())
+    }
+
+    /// Binaries, files, `/init`, the set-up and the scenarios.
+    fn fill(&self, fs: &mut initramfs::Initramfs, setup: &str) -> Result<(), String> {
         for (host, guest) in &self.binaries {
             fs.binary(host, guest)?;
         }
+        for (host, guest) in &self.files {
+            fs.host_file(host, guest, 0o644)?;
+        }
         fs.add("/init", 0o755, init_script().as_bytes());
-        fs.add("/setup.sh", 0o644, self.setup.as_bytes());
+        fs.add("/setup.sh", 0o644, setup.as_bytes());
         let mut list = String::new();
         for (i, s) in self.scenarios.iter().enumerate() {
             let file = format!("/scenarios/{i:03}.sh");
@@ -156,23 +254,17 @@ impl Guest {
             0o644,
             self.scenario_timeout.to_string().as_bytes(),
         );
-        Ok(fs.finish())
+        Ok(())
     }
 
     /// Boots up to [`BOOT_ATTEMPTS`] times: under TCG on a loaded host a kernel can hang or
     /// panic before its `/init` runs (timer trouble; seen on 6.12), which is no fault of the
     /// code under test. Every attempt that did not come up is reported on stderr and its
     /// console kept in the run's console. Once `/init` has run, nothing is retried.
-    fn boot(
-        &self,
-        qemu: &Path,
-        kernel: &kernel::KernelTree,
-        initrd: &Path,
-        work: &Path,
-    ) -> GuestRun {
+    fn boot(&self, launch: &Launch) -> GuestRun {
         let mut earlier = String::new();
         for attempt in 1..=BOOT_ATTEMPTS {
-            let (ended, took, console, output) = self.boot_once(qemu, kernel, initrd, work);
+            let (ended, took, console, output) = self.boot_once(launch);
             // No marker from /init: hung (killed) or panicked (QEMU exited) before it ran.
             if !output.contains("@@@GUEST ") && attempt < BOOT_ATTEMPTS {
                 eprintln!(
@@ -192,32 +284,23 @@ impl Guest {
         unreachable!("the last attempt returns")
     }
 
-    fn boot_once(
-        &self,
-        qemu: &Path,
-        kernel: &kernel::KernelTree,
-        initrd: &Path,
-        work: &Path,
-    ) -> (qemu::Ended, Duration, String, String) {
-        let console = work.join("console.log");
-        let output = work.join("output.log");
-        let mut cmd = Command::new(qemu);
-        cmd.args(qemu::accel_args(
-            &self.cache.join("guest"),
-            &kernel.vmlinuz(),
-            initrd,
-        ));
+    fn boot_once(&self, launch: &Launch) -> (qemu::Ended, Duration, String, String) {
+        let (console, output) = (&launch.console.0, &launch.output.0);
+        let _ = std::fs::remove_file(console);
+        let _ = std::fs::remove_file(output);
+        let mut cmd = Command::new(&launch.qemu[0]);
+        cmd.args(&launch.qemu[1..]).args(&launch.accel);
         cmd.args(["-machine", "q35", "-m", "1024", "-smp"])
             .arg(self.cpus.to_string())
             .args(["-nodefaults", "-display", "none", "-no-reboot"])
             .arg("-serial")
-            .arg(format!("file:{}", console.display()))
+            .arg(format!("file:{}", launch.console.1))
             .arg("-serial")
-            .arg(format!("file:{}", output.display()))
+            .arg(format!("file:{}", launch.output.1))
             .arg("-kernel")
-            .arg(kernel.vmlinuz())
+            .arg(&launch.kernel)
             .arg("-initrd")
-            .arg(initrd);
+            .arg(&launch.initrd);
         // no_timer_check: under TCG on a loaded host the IO-APIC timer check can miss its
         // window, and with interrupt remapping on (intel-iommu) the kernel then panics
         // ("timer doesn't work through Interrupt-remapped IO-APIC"; seen on 6.12).
@@ -226,22 +309,26 @@ impl Guest {
             cmd.args(["-device", "intel-iommu"]);
             append.push_str(" intel_iommu=on");
         }
+        if !self.append.is_empty() {
+            append.push(' ');
+            append.push_str(&self.append);
+        }
         cmd.arg("-append").arg(append).args(&self.qemu_args);
-        let log = work.join("qemu.log");
-        let up = || std::fs::read_to_string(&output).is_ok_and(|o| o.contains("@@@GUEST "));
+        let log = &launch.log;
+        let up = || std::fs::read_to_string(output).is_ok_and(|o| o.contains("@@@GUEST "));
         let watch = qemu::BootWatch {
             within: self.boot_limit,
             up: &up,
         };
-        let (ended, took) = qemu::run_bounded(&mut cmd, self.deadline, Some(&log), Some(watch))
+        let (ended, took) = qemu::run_bounded(&mut cmd, self.deadline, Some(log), Some(watch))
             .unwrap_or_else(|e| panic!("QEMU: {e}"));
-        let mut console_text = std::fs::read_to_string(&console).unwrap_or_default();
-        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut console_text = std::fs::read_to_string(console).unwrap_or_default();
+        let log = std::fs::read_to_string(log).unwrap_or_default();
         if !log.trim().is_empty() {
             console_text.push_str("\n--- QEMU's own output ---\n");
             console_text.push_str(&log);
         }
-        let output = std::fs::read_to_string(&output).unwrap_or_default();
+        let output = std::fs::read_to_string(output).unwrap_or_default();
         (ended, took, console_text, output)
     }
 }

@@ -53,6 +53,23 @@ pub enum KernelAbi {
     Feature,
 }
 
+/// How the host's platform allocates MSI-X vectors (see `docs/decisions.md`, "SET_IRQS as
+/// mainline"): the difference between a 6.1 kernel and a newer one on a platform whose MSI
+/// domain allocates vectors dynamically (`pci_msix_can_alloc_dyn`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum MsixAlloc {
+    /// Linux 6.1 (`vfio_msi_set_block` checks the block against the vectors allocated at
+    /// enable): an enabled MSI-X block cannot grow (EINVAL), a loopback beyond the allocated
+    /// vectors is EINVAL, and `VFIO_DEVICE_GET_IRQ_INFO` reports `NORESIZE` for MSI-X.
+    Static,
+    /// Linux 6.5 and later with dynamic MSI-X (x86, and every kernel the TPH series targets):
+    /// an eventfd for a vector beyond the allocated ones allocates it while MSI-X stays
+    /// enabled; no `NORESIZE` for MSI-X.
+    #[default]
+    Dynamic,
+}
+
 /// Host configuration.
 #[derive(Clone, Debug)]
 pub struct HostOptions {
@@ -76,6 +93,8 @@ pub struct HostOptions {
     pub locking: Locking,
     /// The kernel interface (default v7).
     pub abi: KernelAbi,
+    /// MSI-X vector allocation (default dynamic, as on the kernels TPH needs).
+    pub msix_alloc: MsixAlloc,
 }
 
 impl Default for HostOptions {
@@ -90,6 +109,7 @@ impl Default for HostOptions {
             restore_order: RestoreOrder::default(),
             locking: Locking::default(),
             abi: KernelAbi::default(),
+            msix_alloc: MsixAlloc::default(),
         }
     }
 }

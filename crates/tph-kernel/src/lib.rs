@@ -83,5 +83,5 @@ pub mod machines;
 pub mod vfio;
 
 pub use errno::Errno;
-pub use host::{Host, HostOptions, KernelAbi, Locking, RestoreOrder};
+pub use host::{Host, HostOptions, KernelAbi, Locking, MsixAlloc, RestoreOrder};
 pub use vfio::{DeviceFd, Interleave, ResetMethod, TphSnapshot, VfioDevice};

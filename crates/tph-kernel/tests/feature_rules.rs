@@ -554,8 +554,8 @@ fn control_enable_core_rules_carry_over_set_and_last_close() {
 fn config_writes_outside_control_are_dropped() {
     let f = fx(CAP_DEV);
     for (offset, bytes) in [
-        (0x04u64, vec![0u8, 0]),              // Command
-        (CAPABILITY, vec![0xff; 4]),          // TPH Capability (read-only)
+        (0x10u64, vec![0xff; 4]), // BAR 0 (virtual in mainline: hardware untouched)
+        (CAPABILITY, vec![0xff; 4]), // TPH Capability (read-only)
         (TPH_AT as u64 + 0xc, vec![0x55, 0]), // ST table entry 0: only SET programs it
     ] {
         assert_eq!(f.fd.config_write(offset, &bytes), Ok(()), "{offset:#x}");

@@ -243,12 +243,13 @@ fn injected(trace: &[Access]) -> bool {
 }
 
 /// Config writes the model may make: TPH Control, the capability ST table, MSI-X Message
-/// Control, Device Control (FLR) and Command (restore after FLR).
+/// Control, Device Control (FLR), Command (restore after FLR, INTx Disable, a user's write)
+/// and the header bytes mainline passes through (Cache Line Size, Latency Timer, BIST).
 fn allowed_config_write(dev: &VfioDevice, offset: u16) -> bool {
     let (tph, msix, exp) = dev.with_hardware(|hw| (hw.tph(), hw.msix(), hw.express()));
     let ctrl = tph.map(|t| t.offset + 8);
     let table = tph.map(|t| (t.offset + 0xc, t.offset + 0xc + 2 * t.cap_entries()));
-    offset == 0x4
+    matches!(offset, 0x4 | 0x5 | 0xc | 0xd | 0xf)
         || dev.is_unassigned(offset)
         || Some(offset) == ctrl
         || table.is_some_and(|(lo, hi)| (lo..hi).contains(&offset))
@@ -504,9 +505,11 @@ fn run(device: &str, options: HostOptions, ops: &[Op]) -> Result<(), TestCaseErr
 }
 
 /// Mainline's own hazard, reproduced on purpose: (re-)enabling MSI-X masks every entry by
-/// writing Vector Control = 1 (`msix_capability_init`), which rewrites the ST bits of an MSI-X
-/// located table even while TPH is enabled. The device flags it; the kernel does it. Pinned by
-/// `vfio_mainline::msix_enable_while_tph_is_enabled_rewrites_tags_with_requests_on`.
+/// writing Vector Control = 1 (`msix_capability_init`, after caching each allocated vector's
+/// Vector Control), which rewrites the ST bits of an MSI-X located table even while TPH is
+/// enabled, and unmasking a re-allocated vector writes its cached tag back. The device flags
+/// it; the kernel does it. Pinned by
+/// `vfio_mainline::msix_reenable_gives_a_reallocated_vector_back_its_vector_control`.
 fn is_mainline_msix_enable_hazard(op: &Op, new: &[tph_kernel::hw::Violation]) -> bool {
     matches!(op, Op::SetIrqs(n) if *n > 0)
         && new

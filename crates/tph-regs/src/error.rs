@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A BDF string is not `[DDDD:]BB:DD.F` in hexadecimal.
-    #[error("invalid BDF {text}: {why} (expected [DDDD:]BB:DD.F in hexadecimal)")]
+    #[error("invalid BDF {text}: {problem} (expected [DDDD:]BB:DD.F in hexadecimal)")]
     BadBdf {
         /// The text offered, quoted and cut to a short prefix.
         text: String,
-        /// Which field is wrong.
-        why: String,
+        /// Which field is wrong, and how.
+        problem: crate::machine::BdfProblem,
     },
     /// A line of an lspci dump could not be understood.
     #[error("line {line}: {what}")]
@@ -50,7 +50,7 @@ pub enum Error {
     #[error("reading the dump: {0}")]
     DumpRead(String),
     /// A file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// What was being read.
         path: PathBuf,

@@ -51,40 +51,96 @@ impl fmt::Display for Bdf {
     }
 }
 
-/// One hex field of a BDF: 1 to `max_len` digits, at most `max`.
-fn hex_field(s: &str, name: &str, max_len: usize, max: u32) -> Result<u32, String> {
-    if s.is_empty() {
-        return Err(format!("the {name} is missing"));
-    }
-    if s.len() > max_len || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "the {name} {} is not 1 to {max_len} hex digits",
-            crate::dump::quote(s)
-        ));
-    }
-    let v = u32::from_str_radix(s, 16).map_err(|e| e.to_string())?;
-    if v > max {
-        return Err(format!("the {name} {v:#x} is above its limit {max:#x}"));
-    }
-    Ok(v)
+/// Why a text is not a BDF (the `problem` of [`Error::BadBdf`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BdfProblem {
+    /// No `.` before the function number.
+    NoFunction,
+    /// Not one or two `:` before the `.`.
+    Separators,
+    /// A field is empty.
+    Missing {
+        /// `domain`, `bus`, `device` or `function`.
+        field: &'static str,
+    },
+    /// A field is not 1 to `max_digits` hexadecimal digits.
+    NotHex {
+        /// The field.
+        field: &'static str,
+        /// Its text, quoted and cut to a short prefix.
+        text: String,
+        /// The most digits it may have.
+        max_digits: u8,
+    },
+    /// A field is above its limit (device 0x1f, function 7).
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u32,
+        /// Its limit.
+        max: u32,
+    },
 }
 
-fn parse_bdf(s: &str) -> Result<Bdf, String> {
-    let (rest, func) = s
-        .rsplit_once('.')
-        .ok_or("no `.` before the function number")?;
+impl fmt::Display for BdfProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoFunction => f.write_str("no `.` before the function number"),
+            Self::Separators => f.write_str("expected one or two `:`"),
+            Self::Missing { field } => write!(f, "the {field} is missing"),
+            Self::NotHex {
+                field,
+                text,
+                max_digits,
+            } => write!(f, "the {field} {text} is not 1 to {max_digits} hex digits"),
+            Self::TooLarge { field, value, max } => {
+                write!(f, "the {field} {value:#x} is above its limit {max:#x}")
+            }
+        }
+    }
+}
+
+/// One hex field of a BDF: 1 to `max_digits` digits, at most `max`.
+fn hex_field(s: &str, field: &'static str, max_digits: u8, max: u32) -> Result<u32, BdfProblem> {
+    if s.is_empty() {
+        return Err(BdfProblem::Missing { field });
+    }
+    let not_hex = || BdfProblem::NotHex {
+        field,
+        text: crate::dump::quote(s),
+        max_digits,
+    };
+    if s.len() > usize::from(max_digits) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_hex());
+    }
+    let value = u32::from_str_radix(s, 16).map_err(|_| not_hex())?;
+    if value > max {
+        return Err(BdfProblem::TooLarge { field, value, max });
+    }
+    Ok(value)
+}
+
+fn parse_bdf(s: &str) -> Result<Bdf, BdfProblem> {
+    let (rest, func) = s.rsplit_once('.').ok_or(BdfProblem::NoFunction)?;
     let parts: Vec<&str> = rest.split(':').collect();
     let (domain, bus, device) = match parts.as_slice() {
         [b, d] => ("0", *b, *d),
         [dom, b, d] => (*dom, *b, *d),
-        _ => return Err("expected one or two `:`".into()),
+        _ => return Err(BdfProblem::Separators),
     };
-    let num = |v: u32| v as u8;
+    // Each field is checked against its limit, so the narrowing below keeps every bit.
     let domain = hex_field(domain, "domain", 4, 0xffff)? as u16;
-    let bus = num(hex_field(bus, "bus", 2, 0xff)?);
-    let device = num(hex_field(device, "device", 2, 0x1f)?);
-    let function = num(hex_field(func, "function", 1, 7)?);
-    Bdf::new(domain, bus, device, function).ok_or_else(|| "out of range".into())
+    let bus = hex_field(bus, "bus", 2, 0xff)? as u8;
+    let device = hex_field(device, "device", 2, 0x1f)? as u8;
+    let function = hex_field(func, "function", 1, 7)? as u8;
+    Ok(Bdf {
+        domain,
+        bus,
+        device,
+        function,
+    })
 }
 
 impl FromStr for Bdf {
@@ -92,9 +148,9 @@ impl FromStr for Bdf {
 
     /// Accepts `BB:DD.F` and `DDDD:BB:DD.F`, hexadecimal, as lspci prints them.
     fn from_str(s: &str) -> Result<Self, Error> {
-        parse_bdf(s).map_err(|why| Error::BadBdf {
+        parse_bdf(s).map_err(|problem| Error::BadBdf {
             text: crate::dump::quote(s),
-            why,
+            problem,
         })
     }
 }
@@ -308,6 +364,42 @@ mod tests {
 
     fn bdf(s: &str) -> Bdf {
         s.parse().expect("valid test BDF")
+    }
+
+    fn problem(s: &str) -> BdfProblem {
+        match s.parse::<Bdf>() {
+            Err(Error::BadBdf { problem, .. }) => problem,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bdf_parse_errors_name_the_field_and_its_limit() {
+        assert_eq!(problem("01:00"), BdfProblem::NoFunction);
+        assert_eq!(problem("0:0:0:0.0"), BdfProblem::Separators);
+        assert_eq!(problem(":00.0"), BdfProblem::Missing { field: "bus" });
+        assert_eq!(
+            problem("01:20.0"),
+            BdfProblem::TooLarge {
+                field: "device",
+                value: 0x20,
+                max: 0x1f
+            }
+        );
+        assert!(matches!(
+            problem("0g:00.0"),
+            BdfProblem::NotHex {
+                field: "bus",
+                max_digits: 2,
+                ..
+            }
+        ));
+        assert_eq!(bdf("ffff:ff:1f.7").to_string(), "ffff:ff:1f.7");
+        assert_eq!(
+            "01:20.0".parse::<Bdf>().unwrap_err().to_string(),
+            "invalid BDF \"01:20.0\": the device 0x20 is above its limit 0x1f \
+             (expected [DDDD:]BB:DD.F in hexadecimal)"
+        );
     }
 
     #[test]

@@ -2,11 +2,9 @@
 //! calls with one open fd of the kernel model (`tph-kernel`).
 
 use tph_client::abi;
-use tph_client::abi::vfio::{
-    decode_msix_irq_count, Request, CONFIG_REGION_INDEX, IRQ_SET_HEADER_SIZE,
-};
+use tph_client::abi::vfio::{Request, CONFIG_REGION_INDEX};
 use tph_client::Errno;
-use tph_kernel::vfio::{DeviceFd, Fault, UserMemory};
+use tph_kernel::vfio::{DeviceFd, EventfdCheck, Fault, UserMemory};
 
 use crate::harness::{ChildMemory, IoctlHandler, Reply, Sandbox, Trapped};
 
@@ -43,7 +41,8 @@ impl UserMemory for Remote<'_> {
 
 /// Answers a supervised child's VFIO ioctls with one open fd of the kernel model: the TPH ioctl
 /// of the host's revision (v7 `VFIO_DEVICE_PCI_TPH` or `VFIO_DEVICE_FEATURE`; argument read
-/// and written in the child's memory), `VFIO_DEVICE_SET_IRQS` for MSI-X, `VFIO_DEVICE_RESET`,
+/// and written in the child's memory), `VFIO_DEVICE_SET_IRQS` (every index; the child's
+/// eventfds resolved and signalled), `VFIO_DEVICE_GET_IRQ_INFO`, `VFIO_DEVICE_RESET`,
 /// and, for a feature-revision client, the config region (`VFIO_DEVICE_GET_REGION_INFO`, then
 /// `pread64` / `pwrite64` trapped with [`ModelHandler::config_region_sandbox`]). The child's fd
 /// number is not checked: one child drives one device.
@@ -104,17 +103,38 @@ impl ModelHandler {
         &self.fd
     }
 
+    /// `VFIO_DEVICE_SET_IRQS`, every index, answered by the model with the child's eventfds
+    /// resolved as the kernel resolves them; the loopback signals it sends reach the child's
+    /// eventfds.
     fn set_irqs(&self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
-        let mut head = [0u8; IRQ_SET_HEADER_SIZE];
-        mem.read(call.arg, &mut head)?;
-        let count = decode_msix_irq_count(&head).ok_or(Errno(libc::EINVAL))?;
-        // `start` (bytes 12..16): the model updates the block in place, as mainline does.
-        let start = head
-            .get(12..16)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map_or(0, u32::from_le_bytes);
-        let triggers = vec![true; count as usize];
-        self.fd.set_irqs_block(start, &triggers).map(|()| 0)
+        let fds = ChildEventfds { pid: call.pid };
+        let r = self.fd.ioctl_with_eventfds(
+            abi::VFIO_DEVICE_SET_IRQS,
+            call.arg,
+            &mut Remote(mem),
+            &fds,
+        );
+        for signal in self.fd.device().drain_irq_signals() {
+            // A closed eventfd cannot be signalled; the kernel would hold its own reference.
+            let _ = crate::sys::signal_child_eventfd(call.pid, signal.fd);
+        }
+        r
+    }
+}
+
+/// The supervised child's fds as `eventfd_ctx_fdget` sees them: EBADF when the fd is not open,
+/// EINVAL when it is not an eventfd.
+struct ChildEventfds {
+    pid: u32,
+}
+
+impl EventfdCheck for ChildEventfds {
+    fn check(&self, fd: i32) -> Result<(), Errno> {
+        match std::fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)) {
+            Err(_) => Err(Errno::EBADF),
+            Ok(target) if target.as_os_str() == "anon_inode:[eventfd]" => Ok(()),
+            Ok(_) => Err(Errno::EINVAL),
+        }
     }
 }
 

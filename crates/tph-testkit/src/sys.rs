@@ -11,6 +11,41 @@ use std::process::Command;
 
 use tph_client::Errno;
 
+// ---- the child's eventfds ----
+
+/// The thread-group id of thread `tid` (`Tgid:` of `/proc/<tid>/status`).
+fn tgid_of(tid: u32) -> io::Result<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// Adds 1 to the counter of the eventfd the child (thread `tid`) holds as `fd`, through a
+/// duplicate of it (`pidfd_open`, `pidfd_getfd`), as the kernel's `eventfd_signal` would.
+pub(crate) fn signal_child_eventfd(tid: u32, fd: i32) -> io::Result<()> {
+    use std::io::Write;
+    let tgid = tgid_of(tid)?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
+    if pidfd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    // SAFETY: pidfd_getfd takes a pidfd we own, the child's fd number and flags; it returns a
+    // new fd or -1 and touches no memory of ours.
+    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    let dup = unsafe { OwnedFd::from_raw_fd(dup as RawFd) };
+    std::fs::File::from(dup).write_all(&1u64.to_ne_bytes())
+}
+
 // ---- seccomp user notification (the syscall-boundary harness) ----
 
 const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS

@@ -39,7 +39,6 @@ use std::path::PathBuf;
 
 use tph_kernel::vfio::VfioDevice;
 use tph_regs::machine::Bdf;
-use tph_regs::msix::MsixCap;
 
 use tph_client::abi::vfio::{Request, API_VERSION, GROUP_FLAGS_CONTAINER_SET, GROUP_FLAGS_VIABLE};
 use tph_client::Errno;
@@ -115,8 +114,9 @@ const TYPE1: [u64; 2] = [1, 3];
 const DEVICE_FLAGS: u32 = 0b11;
 /// Regions: BAR0..5, ROM, config, VGA (`VFIO_PCI_NUM_REGIONS`).
 const NUM_REGIONS: u32 = 9;
-/// IRQ indexes: INTx, MSI, MSI-X, ERR, REQ (`VFIO_PCI_NUM_IRQS`).
-const NUM_IRQS: u32 = 5;
+/// IRQ indexes: INTx, MSI, MSI-X, ERR, REQ (`VFIO_PCI_NUM_IRQS`); the model answers
+/// `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS` for each.
+const NUM_IRQS: u32 = tph_client::abi::vfio::NUM_IRQS;
 const CONFIG_REGION: u32 = 7;
 const ROM_REGION: u32 = 6;
 const VGA_REGION: u32 = 8;
@@ -129,8 +129,6 @@ const REGION_CAPS: u32 = 1 << 3;
 const CAP_MSIX_MAPPABLE: u16 = 3;
 /// `sizeof(struct vfio_region_info)`.
 const REGION_INFO_SIZE: u32 = 32;
-/// `VFIO_IRQ_INFO_EVENTFD`.
-const IRQ_EVENTFD: u32 = 1;
 /// The IOMMU group the fake tree puts the device in.
 pub const GROUP: u32 = 7;
 /// The device cdev [`FakeVfioTree::create_cdev`] offers (`/dev/vfio/devices/vfio0`).
@@ -756,20 +754,6 @@ impl VfioHostHandler {
         mem.write(call.arg, &info).map(|()| 0)
     }
 
-    fn irq_info(dev: &VfioDevice, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
-        let mut info = [0u8; 16];
-        mem.read(call.arg, &mut info)?;
-        let count = match le32(&info, 8) {
-            2 => msix_cap(dev).map_or(0, |m| u32::from(m.table_size)),
-            1 => 0,
-            i if i < NUM_IRQS => 1,
-            _ => return Err(Errno::EINVAL),
-        };
-        info[4..8].copy_from_slice(&IRQ_EVENTFD.to_le_bytes());
-        info[12..16].copy_from_slice(&count.to_le_bytes());
-        mem.write(call.arg, &info).map(|()| 0)
-    }
-
     /// The container requests, answered on any fd that is (or, without a tree, may be) a
     /// container.
     fn container_ioctl(&mut self, call: &Trapped, mem: &ChildMemory) -> Option<Result<i32, Errno>> {
@@ -799,7 +783,6 @@ impl VfioHostHandler {
             _ => {}
         }
         let open = self.open_device(call).ok_or(Errno(libc::ENOTTY))?;
-        let dev = &self.devices[open.dev].device;
         match call.request {
             DEVICE_GET_INFO => {
                 let info = [DEVICE_FLAGS, NUM_REGIONS, NUM_IRQS];
@@ -807,7 +790,6 @@ impl VfioHostHandler {
                 mem.write(call.arg + 4, &bytes).map(|()| 0)
             }
             DEVICE_GET_REGION_INFO => Self::region_info(&self.layouts[open.dev], call, mem),
-            DEVICE_GET_IRQ_INFO => Self::irq_info(dev, call, mem),
             _ => {
                 let key = self.open_key(call).ok_or(Errno(libc::ENOTTY))?;
                 let open = self.open.get_mut(&key).ok_or(Errno(libc::ENOTTY))?;
@@ -971,10 +953,6 @@ fn read_name(call: &Trapped, mem: &ChildMemory) -> Vec<u8> {
         .find(|&n| mem.read(call.arg, &mut name[..n]).is_ok());
     let name = &name[..got.unwrap_or(0)];
     name.split(|&b| b == 0).next().unwrap_or(&[]).to_vec()
-}
-
-fn msix_cap(dev: &VfioDevice) -> Option<MsixCap> {
-    dev.with_hardware(|f| MsixCap::find(f.config_bytes()))
 }
 
 impl IoctlHandler for VfioHostHandler {

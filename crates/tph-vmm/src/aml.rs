@@ -1,6 +1,7 @@
 //! A small AML encoder (ACPI 6.5 section 20.2, "AML Grammar Definition"): exactly the terms
-//! the guest's steering-tag SSDT needs. Each function returns the encoded bytes of one term,
-//! so terms nest by concatenation.
+//! the guest's steering-tag SSDT and the merged `_DSM` need. Each function returns the encoded
+//! bytes of one term, so terms nest by concatenation. Private: the crate's API is the tables
+//! and fragments of `ssdt`, never this encoder.
 
 /// `ZeroOp`.
 const ZERO_OP: u8 = 0x00;
@@ -27,8 +28,13 @@ const ROOT_CHAR: u8 = b'\\';
 /// `Local0Op` and `Arg0Op`.
 const LOCAL0_OP: u8 = 0x60;
 const ARG0_OP: u8 = 0x68;
-/// `StoreOp`, `IncrementOp`, `DerefOfOp`, `IndexOp`.
+/// `StoreOp`, `ConcatOp`, `IncrementOp`, `OrOp`, `DerefOfOp`, `SizeOfOp`, `IndexOp`,
+/// `ObjectTypeOp`.
 const STORE_OP: u8 = 0x70;
+const CONCAT_OP: u8 = 0x73;
+const OR_OP: u8 = 0x7d;
+const SIZE_OF_OP: u8 = 0x87;
+const OBJECT_TYPE_OP: u8 = 0x8e;
 const INCREMENT_OP: u8 = 0x75;
 const DEREF_OF_OP: u8 = 0x83;
 const INDEX_OP: u8 = 0x88;
@@ -45,20 +51,15 @@ const NULL_NAME: u8 = 0x00;
 
 /// Object types of `External` (ACPI 6.5 table 19.28, `ObjectType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectType {
+pub(crate) enum ObjectType {
     /// 6: a Device.
     Device,
-    /// 8: a Method.
-    Method,
+    /// 8: a Method taking this many arguments.
+    Method(u8),
 }
 
 /// `PkgLength` followed by `body`: the length counts its own bytes (1 to 4 of them).
-///
-/// ```
-/// assert_eq!(tph_vmm::aml::pkg(&[0xaa; 2]), vec![3, 0xaa, 0xaa]);
-/// assert_eq!(tph_vmm::aml::pkg(&[0; 100])[..2], [0x46, 0x06]); // 102 = 0x66
-/// ```
-pub fn pkg(body: &[u8]) -> Vec<u8> {
+pub(crate) fn pkg(body: &[u8]) -> Vec<u8> {
     let mut out = pkg_length(body.len());
     out.extend_from_slice(body);
     out
@@ -90,11 +91,7 @@ fn name_seg(seg: &str) -> [u8; 4] {
 }
 
 /// A `NameString`: `\_SB.PCI0` (absolute) or `TPHT` (relative).
-///
-/// ```
-/// assert_eq!(tph_vmm::aml::name("\\_SB.PCI0"), b"\\\x2e_SB_PCI0".to_vec());
-/// ```
-pub fn name(path: &str) -> Vec<u8> {
+pub(crate) fn name(path: &str) -> Vec<u8> {
     let (root, rest) = match path.strip_prefix('\\') {
         Some(r) => (true, r),
         None => (false, path),
@@ -119,12 +116,7 @@ pub fn name(path: &str) -> Vec<u8> {
 }
 
 /// The shortest integer encoding of `v` (`ZeroOp`, `OneOp`, byte, word, dword, qword).
-///
-/// ```
-/// assert_eq!(tph_vmm::aml::int(0x0f), vec![0x0a, 0x0f]);
-/// assert_eq!(tph_vmm::aml::int(0x1234), vec![0x0b, 0x34, 0x12]);
-/// ```
-pub fn int(v: u64) -> Vec<u8> {
+pub(crate) fn int(v: u64) -> Vec<u8> {
     match v {
         0 => vec![ZERO_OP],
         1 => vec![ONE_OP],
@@ -136,14 +128,14 @@ pub fn int(v: u64) -> Vec<u8> {
 }
 
 /// `Buffer (len) { bytes }`.
-pub fn buffer(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn buffer(bytes: &[u8]) -> Vec<u8> {
     let mut body = int(bytes.len() as u64);
     body.extend_from_slice(bytes);
     [vec![BUFFER_OP], pkg(&body)].concat()
 }
 
 /// `Package () { elements }` (`VarPackageOp` above 255 elements).
-pub fn package(elements: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn package(elements: &[Vec<u8>]) -> Vec<u8> {
     let (op, mut body) = match u8::try_from(elements.len()) {
         Ok(n) => (PACKAGE_OP, vec![n]),
         Err(_) => (VAR_PACKAGE_OP, int(elements.len() as u64)),
@@ -153,25 +145,25 @@ pub fn package(elements: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// `Name (name, value)`.
-pub fn name_obj(n: &str, value: &[u8]) -> Vec<u8> {
+pub(crate) fn name_obj(n: &str, value: &[u8]) -> Vec<u8> {
     [vec![NAME_OP], name(n), value.to_vec()].concat()
 }
 
 /// `Scope (path) { terms }`.
-pub fn scope(path: &str, terms: &[u8]) -> Vec<u8> {
+pub(crate) fn scope(path: &str, terms: &[u8]) -> Vec<u8> {
     [vec![SCOPE_OP], pkg(&[name(path), terms.to_vec()].concat())].concat()
 }
 
-/// `External (path, type)` (argument count 0), inside `If (Zero) { }`: the opcode is for
-/// compilers and disassemblers, and an interpreter that met it at load time (ACPICA 2020 tries
-/// to create the named object and fails with AE_ALREADY_EXISTS) must never execute it. `iasl`
-/// emits the same guard.
-pub fn external(path: &str, ty: ObjectType) -> Vec<u8> {
-    let ty = match ty {
-        ObjectType::Device => 6,
-        ObjectType::Method => 8,
+/// `External (path, type)` (with the argument count of a method), inside `If (Zero) { }`:
+/// the opcode is for compilers and disassemblers, and an interpreter that met it at load time
+/// (ACPICA 2020 tries to create the named object and fails with AE_ALREADY_EXISTS) must never
+/// execute it. `iasl` emits the same guard.
+pub(crate) fn external(path: &str, ty: ObjectType) -> Vec<u8> {
+    let (ty, args) = match ty {
+        ObjectType::Device => (6, 0),
+        ObjectType::Method(args) => (8, args & 7),
     };
-    let op = [vec![EXTERNAL_OP], name(path), vec![ty, 0]].concat();
+    let op = [vec![EXTERNAL_OP], name(path), vec![ty, args]].concat();
     if_(&int(0), &op)
 }
 
@@ -180,81 +172,106 @@ const EXT_OP_PREFIX: u8 = 0x5b;
 const DEVICE_OP: u8 = 0x82;
 
 /// `Device (name) { terms }`.
-pub fn device(n: &str, terms: &[u8]) -> Vec<u8> {
+pub(crate) fn device(n: &str, terms: &[u8]) -> Vec<u8> {
     let body = [name(n), terms.to_vec()].concat();
     [vec![EXT_OP_PREFIX, DEVICE_OP], pkg(&body)].concat()
 }
 
 /// `Method (name, args, Serialized or NotSerialized) { terms }` (sync level 0).
-pub fn method(n: &str, args: u8, serialized: bool, terms: &[u8]) -> Vec<u8> {
+pub(crate) fn method(n: &str, args: u8, serialized: bool, terms: &[u8]) -> Vec<u8> {
     let flags = (args & 7) | u8::from(serialized) << 3;
     let body = [name(n), vec![flags], terms.to_vec()].concat();
     [vec![METHOD_OP], pkg(&body)].concat()
 }
 
 /// `If (predicate) { terms }`.
-pub fn if_(predicate: &[u8], terms: &[u8]) -> Vec<u8> {
+pub(crate) fn if_(predicate: &[u8], terms: &[u8]) -> Vec<u8> {
     [vec![IF_OP], pkg(&[predicate, terms].concat())].concat()
 }
 
 /// `While (predicate) { terms }`.
-pub fn while_(predicate: &[u8], terms: &[u8]) -> Vec<u8> {
+pub(crate) fn while_(predicate: &[u8], terms: &[u8]) -> Vec<u8> {
     [vec![WHILE_OP], pkg(&[predicate, terms].concat())].concat()
 }
 
 /// `Return (value)`.
-pub fn return_(value: &[u8]) -> Vec<u8> {
+pub(crate) fn return_(value: &[u8]) -> Vec<u8> {
     [&[RETURN_OP][..], value].concat()
 }
 
 /// `LEqual (a, b)`.
-pub fn lequal(a: &[u8], b: &[u8]) -> Vec<u8> {
+pub(crate) fn lequal(a: &[u8], b: &[u8]) -> Vec<u8> {
     [&[LEQUAL_OP][..], a, b].concat()
 }
 
 /// `LLess (a, b)`.
-pub fn lless(a: &[u8], b: &[u8]) -> Vec<u8> {
+pub(crate) fn lless(a: &[u8], b: &[u8]) -> Vec<u8> {
     [&[LLESS_OP][..], a, b].concat()
 }
 
 /// `LAnd (a, b)`.
-pub fn land(a: &[u8], b: &[u8]) -> Vec<u8> {
+pub(crate) fn land(a: &[u8], b: &[u8]) -> Vec<u8> {
     [&[LAND_OP][..], a, b].concat()
 }
 
 /// `Store (value, target)`.
-pub fn store(value: &[u8], target: &[u8]) -> Vec<u8> {
+pub(crate) fn store(value: &[u8], target: &[u8]) -> Vec<u8> {
     [&[STORE_OP][..], value, target].concat()
 }
 
+/// `Or (a, b)` without a target.
+pub(crate) fn or(a: &[u8], b: &[u8]) -> Vec<u8> {
+    [&[OR_OP][..], a, b, &[NULL_NAME]].concat()
+}
+
+/// `Concatenate (a, b, target)`.
+pub(crate) fn concatenate(a: &[u8], b: &[u8], target: &[u8]) -> Vec<u8> {
+    [&[CONCAT_OP][..], a, b, target].concat()
+}
+
+/// `SizeOf (object)`.
+pub(crate) fn size_of(object: &[u8]) -> Vec<u8> {
+    [&[SIZE_OF_OP][..], object].concat()
+}
+
+/// `ObjectType (object)`.
+pub(crate) fn object_type(object: &[u8]) -> Vec<u8> {
+    [&[OBJECT_TYPE_OP][..], object].concat()
+}
+
+/// A method invocation: `path (args...)` (the callee's argument count must match).
+pub(crate) fn call(path: &str, args: &[Vec<u8>]) -> Vec<u8> {
+    [name(path), args.concat()].concat()
+}
+
 /// `Increment (target)`.
-pub fn increment(target: &[u8]) -> Vec<u8> {
+pub(crate) fn increment(target: &[u8]) -> Vec<u8> {
     [&[INCREMENT_OP][..], target].concat()
 }
 
 /// `DerefOf (reference)`.
-pub fn deref_of(reference: &[u8]) -> Vec<u8> {
+pub(crate) fn deref_of(reference: &[u8]) -> Vec<u8> {
     [&[DEREF_OF_OP][..], reference].concat()
 }
 
 /// `Index (object, index)` without a target.
-pub fn index(object: &[u8], idx: &[u8]) -> Vec<u8> {
+pub(crate) fn index(object: &[u8], idx: &[u8]) -> Vec<u8> {
     [&[INDEX_OP][..], object, idx, &[NULL_NAME]].concat()
 }
 
 /// `LocalN` (0..=7).
-pub fn local(n: u8) -> Vec<u8> {
+pub(crate) fn local(n: u8) -> Vec<u8> {
     vec![LOCAL0_OP + (n & 7)]
 }
 
 /// `ArgN` (0..=6).
-pub fn arg(n: u8) -> Vec<u8> {
+pub(crate) fn arg(n: u8) -> Vec<u8> {
     vec![ARG0_OP + n.min(6)]
 }
 
 /// Identification fields of a definition block header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableId<'a> {
+pub(crate) struct TableId<'a> {
     /// Signature, e.g. `SSDT`.
     pub signature: &'a [u8; 4],
     /// Compliance revision (2: 64-bit integers; this SSDT uses none wider than 32 bits).
@@ -272,19 +289,10 @@ const CREATOR_ID: &[u8; 4] = b"TPHV";
 /// Creator revision.
 const CREATOR_REVISION: u32 = 1;
 /// Size of the ACPI table header.
-pub const HEADER_LEN: usize = 36;
+pub(crate) const HEADER_LEN: usize = 36;
 
 /// A whole definition block: the 36-byte header (length and checksum filled in) and `terms`.
-///
-/// ```
-/// let id = tph_vmm::aml::TableId {
-///     signature: b"SSDT", revision: 2, oem_id: b"TPHVMM", oem_table_id: b"TPHVTAGS", oem_revision: 1,
-/// };
-/// let t = tph_vmm::aml::table(&id, &[]);
-/// assert_eq!(t.len(), 36);
-/// assert_eq!(t.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0);
-/// ```
-pub fn table(id: &TableId<'_>, terms: &[u8]) -> Vec<u8> {
+pub(crate) fn table(id: &TableId<'_>, terms: &[u8]) -> Vec<u8> {
     let len = (HEADER_LEN + terms.len()) as u32;
     let mut t = Vec::with_capacity(HEADER_LEN + terms.len());
     t.extend_from_slice(id.signature);
@@ -324,6 +332,36 @@ mod tests {
     fn name_multi_segment_path_uses_multi_name_prefix() {
         assert_eq!(name("\\_SB.PCI0.S00"), b"\\\x2f\x03_SB_PCI0S00_".to_vec());
         assert_eq!(name("TPHT"), b"TPHT".to_vec());
+    }
+
+    #[test]
+    fn small_terms_encode_as_the_grammar_says() {
+        assert_eq!(pkg(&[0xaa; 2]), vec![3, 0xaa, 0xaa]);
+        assert_eq!(pkg(&[0; 100])[..2], [0x46, 0x06]); // 102 = 0x66
+        assert_eq!(name("\\_SB.PCI0"), b"\\\x2e_SB_PCI0".to_vec());
+        assert_eq!(int(0x0f), vec![0x0a, 0x0f]);
+        assert_eq!(int(0x1234), vec![0x0b, 0x34, 0x12]);
+        assert_eq!(
+            or(&int(1), &local(3)),
+            vec![OR_OP, ONE_OP, LOCAL0_OP + 3, 0]
+        );
+        assert_eq!(call("DSMO", &[arg(0)]), b"DSMO\x68".to_vec());
+        let ext = external("\\_SB.PC00.DSMO", ObjectType::Method(4));
+        assert_eq!(ext[ext.len() - 2..], [8, 4]);
+    }
+
+    #[test]
+    fn table_header_has_length_and_checksum() {
+        let id = TableId {
+            signature: b"SSDT",
+            revision: 2,
+            oem_id: b"TPHVMM",
+            oem_table_id: b"TPHVTAGS",
+            oem_revision: 1,
+        };
+        let t = table(&id, &[]);
+        assert_eq!(t.len(), 36);
+        assert_eq!(t.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! capability, and the translation of the guest's steering tags into host programming through
 //! the client.
 
+use tph_acpi::{StHalf, StInfo};
 use tph_client::backend::Backend;
 use tph_client::{CpuQuery, MemType, Mode, Steer, TphDevice};
 use tph_regs::msix::MsixCap;
@@ -563,7 +564,7 @@ impl<B: Backend> VirtualTph<B> {
     /// virtual tags of [`TagSpace::st_info`]). An unpinned vCPU gets no valid tag. Call it when
     /// building the guest's tables (guest TPH off) or while the guest runs DS; while the host is
     /// in IV mode for the guest it is refused ([`Error::HostModeBusy`]).
-    pub fn ds_firmware_results(&mut self) -> Result<Option<Vec<u64>>, Error> {
+    pub fn ds_firmware_results(&mut self) -> Result<Option<Vec<StInfo>>, Error> {
         if !(self.cfg.unsafe_ds && self.vcap.cap.ds) {
             return Ok(None);
         }
@@ -598,7 +599,7 @@ impl<B: Backend> VirtualTph<B> {
 
     /// GET_ST for every pinned vCPU's host CPU, both memory types, into `_DSM` results: the
     /// 8-bit field when the host path is TPH only, the 16-bit one with extended TPH.
-    fn host_ds_tags(&mut self) -> Result<Vec<u64>, Error> {
+    fn host_ds_tags(&mut self) -> Result<Vec<StInfo>, Error> {
         let pins = self.cfg.pins.clone();
         let cpus: Vec<u32> = pins.iter().flatten().copied().collect();
         let query =
@@ -612,23 +613,27 @@ impl<B: Backend> VirtualTph<B> {
             (vm, pm.map_err(Error::host("GET_ST"))?)
         };
         let ext = self.vcap.cap.ext;
-        let half = |tag: u16| -> u64 {
-            match ext {
-                true => 2 | u64::from(tag) << 16,
-                false => 1 | u64::from(tag & 0xff) << 8,
-            }
+        let half = |tag: u16| match ext {
+            true => StHalf {
+                xst: Some(tag),
+                ..StHalf::default()
+            },
+            false => StHalf {
+                st: Some(tag as u8),
+                ..StHalf::default()
+            },
         };
         let mut at = 0;
         let mut results = Vec::with_capacity(pins.len());
         for (vcpu, pin) in (0u32..).zip(&pins) {
             if pin.is_none() {
-                results.push(0);
+                results.push(StInfo(0));
                 continue;
             }
             for (tag, mem) in [(vm[at], MemType::Volatile), (pm[at], MemType::Persistent)] {
                 self.ds_tags.entry(tag).or_insert((vcpu, mem));
             }
-            results.push(half(vm[at]) | half(pm[at]) << 32);
+            results.push(StInfo::from_halves(half(vm[at]), half(pm[at])));
             at += 1;
         }
         Ok(results)

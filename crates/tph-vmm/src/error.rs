@@ -35,7 +35,7 @@ pub enum Error {
     #[error("the host device is in IV mode for the guest: DS steering tags cannot be queried now")]
     HostModeBusy,
     /// A host call through the client failed.
-    #[error("host {op} failed: {source}")]
+    #[error("host {op} failed")]
     Host {
         /// What the VM layer asked the host for.
         op: &'static str,

@@ -15,8 +15,8 @@
 //!   completer bits.
 //! - [`vtag`]: the virtual tag encoding (tag 0 none, VM tag of vCPU v = v + 1, PM tag =
 //!   N + v + 1 when it fits).
-//! - [`ssdt`] and [`aml`]: the guest firmware, an SSDT whose host-bridge `_DSM` (revision 7,
-//!   functions 0 and 0xF) hands out those tags.
+//! - [`ssdt`]: the guest firmware, a host-bridge `_DSM` (revision 7, functions 0 and 0xF)
+//!   that hands out those tags: a standalone SSDT, or merged into a bridge's own `_DSM`.
 //! - [`state`]: the guest-visible state for live migration, restored onto a host with other
 //!   CPUs or another kernel revision by [`VirtualTph::restore`].
 //!
@@ -43,7 +43,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod aml;
+mod aml;
 mod config;
 mod device;
 mod error;

@@ -1,5 +1,14 @@
-//! The guest's steering-tag firmware: an SSDT whose host-bridge `_DSM` (`firmware-dsm.md`)
-//! gives each vCPU's ACPI processor UID its virtual tags.
+//! The guest's steering-tag firmware: a host-bridge `_DSM` (`firmware-dsm.md`) that gives
+//! each vCPU's ACPI processor UID its virtual tags, in two forms:
+//!
+//! - [`generate`]: a standalone SSDT, for a host bridge that has no `_DSM` of its own (QEMU's
+//!   q35 `PCI0`): load it with the guest's other tables (`-acpitable`);
+//! - [`merged_dsm`] (terms for the bridge's `Device`) and [`generate_merged`] (the same as an
+//!   SSDT): for a bridge that already has a `_DSM` with the same UUID (cloud-hypervisor's
+//!   `PC00`, QEMU's arm64 and RISC-V host bridges). The VMM renames its own method to
+//!   [`ORIGINAL_DSM`] (same body, same arguments); the new `_DSM` answers function 0xF, adds
+//!   bits 0 and 15 to what the original's function 0 answers at revision 7, and hands every
+//!   other call to the original unchanged.
 //!
 //! The ASL equivalent of what [`generate`] emits (for `N` vCPUs, bridge `\_SB.PCI0`):
 //!
@@ -29,27 +38,51 @@
 //! }
 //! ```
 //!
+//! The merged `_DSM` has the same function 0xF; the rest reads:
+//!
+//! ```text
+//!             If (LEqual (Arg2, Zero)) {
+//!                 Store (DSMO (Arg0, Arg1, Arg2, Arg3), Local3)
+//!                 If (LEqual (ObjectType (Local3), 3)) {          // a Buffer bitmap
+//!                     While (LLess (SizeOf (Local3), 2)) {
+//!                         Concatenate (Local3, Buffer (One) { 0 }, Local3)
+//!                     }
+//!                     Store (Or (DerefOf (Index (Local3, Zero)), One), Index (Local3, Zero))
+//!                     Store (Or (DerefOf (Index (Local3, One)), 0x80), Index (Local3, One))
+//!                 }
+//!                 If (LEqual (ObjectType (Local3), One)) {        // an Integer bitmap
+//!                     Store (Or (Local3, 0x8001), Local3)
+//!                 }
+//!                 Return (Local3)
+//!             }
+//!         }
+//!         Return (DSMO (Arg0, Arg1, Arg2, Arg3))
+//! ```
+//!
 //! The 64-bit results are precomputed by the VMM and stored as 8-byte buffers, so the method
 //! does no arithmetic wider than the loop counter: it runs unchanged under a revision-1 DSDT
-//! (32-bit integers), as QEMU's q35 DSDT is.
+//! (32-bit integers), as QEMU's q35 DSDT is. The UUID, revision, function and result layout
+//! are `tph-acpi`'s ([`tph_acpi::dsm`], [`tph_acpi::StInfo`]), the same the host side reads.
+
+use tph_acpi::dsm::{uuid_bytes, PCI_DSM_UUID, TPH_DSM_FUNCTION, TPH_DSM_REVISION};
+use tph_acpi::StInfo;
 
 use crate::aml::{self, ObjectType, TableId};
 use crate::vtag::TagSpace;
 
-/// The PCI Firmware `_DSM` UUID (`firmware-dsm.md`).
-pub const TPH_DSM_UUID: &str = "E5C937D0-3553-4D7A-9117-EA4D19C3434D";
-/// The `_DSM` revision that defines function 0xF.
-pub const TPH_DSM_REVISION: u64 = 7;
-/// Function index of the steering-tag query.
-pub const TPH_DSM_FUNCTION: u64 = 0xf;
 /// Name of the UID/result table inside the bridge scope.
 pub const TABLE_NAME: &str = "TPHT";
 
-/// What the SSDT describes.
+/// The name a VMM gives its own host-bridge `_DSM` when it merges function 0xF into it
+/// ([`merged_dsm`]): the method keeps its body and its four arguments.
+pub const ORIGINAL_DSM: &str = "DSMO";
+
+/// What the firmware describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsdtSpec {
-    /// The host bridge device the `_DSM` goes into (it must exist in the guest's DSDT and must
-    /// not have a `_DSM` of its own).
+    /// The host bridge device the `_DSM` goes into (it must exist in the guest's DSDT; for
+    /// [`generate`] it must not have a `_DSM` of its own, for [`generate_merged`] its own is
+    /// named [`ORIGINAL_DSM`]).
     pub bridge: String,
     /// ACPI processor UID of each vCPU, index = vCPU (QEMU and cloud-hypervisor: the index).
     pub uids: Vec<u32>,
@@ -68,51 +101,42 @@ impl SsdtSpec {
     }
 }
 
-/// A GUID in ACPI's mixed-endian byte order (what `ToUUID` compiles to); `None` if malformed.
+/// The `_DSM` result of every vCPU (index = vCPU) in the tag space `space`: its virtual tags.
+/// `None` when the vCPU count differs from the UID count.
 ///
 /// ```
-/// let b = tph_vmm::ssdt::uuid_bytes(tph_vmm::ssdt::TPH_DSM_UUID).unwrap();
-/// assert_eq!(b[..4], [0xd0, 0x37, 0xc9, 0xe5]);
+/// use tph_vmm::{ssdt, vtag::TagSpace};
+/// let r = ssdt::virtual_results(&ssdt::SsdtSpec::identity(2, false), &TagSpace::new(2).unwrap());
+/// assert_eq!(r.unwrap()[1], TagSpace::new(2).unwrap().st_info(1, false));
 /// ```
-pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
-    // (hex digits, stored little-endian) of each group.
-    const LAYOUT: [(usize, bool); 5] = [(8, true), (4, true), (4, true), (4, false), (12, false)];
-    let groups: Vec<&str> = text.split('-').collect();
-    if groups.len() != LAYOUT.len() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(16);
-    for (g, (want, swap)) in groups.iter().zip(LAYOUT) {
-        if g.len() != want {
-            return None;
-        }
-        let mut bytes = (0..want)
-            .step_by(2)
-            .map(|i| u8::from_str_radix(g.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        if swap {
-            bytes.reverse();
-        }
-        out.extend(bytes);
-    }
-    out.try_into().ok()
+pub fn virtual_results(spec: &SsdtSpec, space: &TagSpace) -> Option<Vec<StInfo>> {
+    let n = u32::try_from(spec.uids.len()).ok()?;
+    (n == space.vcpus()).then(|| (0..n).map(|v| space.st_info(v, spec.extended)).collect())
 }
 
-/// The 8-byte result buffer each UID maps to.
-fn result_buffers(spec: &SsdtSpec, results: &[u64]) -> Vec<Vec<u8>> {
+/// The `Package { UID, Buffer (8) }` each UID maps to.
+fn result_entries(spec: &SsdtSpec, results: &[StInfo]) -> Vec<Vec<u8>> {
     spec.uids
         .iter()
         .zip(results)
         .map(|(uid, info)| {
-            aml::package(&[aml::int(u64::from(*uid)), aml::buffer(&info.to_le_bytes())])
+            aml::package(&[aml::int(u64::from(*uid)), aml::buffer(&info.to_bytes())])
         })
         .collect()
 }
 
-/// The `_DSM` method body (see the module documentation).
-fn dsm_method(count: usize, uuid: &[u8; 16]) -> Vec<u8> {
-    let (arg0, arg1, arg2, arg3) = (aml::arg(0), aml::arg(1), aml::arg(2), aml::arg(3));
-    let (l0, l1, l2) = (aml::local(0), aml::local(1), aml::local(2));
+/// The condition both `_DSM`s start with: the PCI firmware UUID and revision 7.
+fn uuid_and_revision() -> Option<Vec<u8>> {
+    let uuid = uuid_bytes(PCI_DSM_UUID)?;
+    Some(aml::land(
+        &aml::lequal(&aml::arg(0), &aml::buffer(&uuid)),
+        &aml::lequal(&aml::arg(1), &aml::int(TPH_DSM_REVISION)),
+    ))
+}
+
+/// `If (LEqual (Arg2, 0x0F)) { .. }`: the UID lookup in the table of `count` entries.
+fn function_f(count: usize) -> Vec<u8> {
+    let (arg3, l0, l1, l2) = (aml::arg(3), aml::local(0), aml::local(1), aml::local(2));
     let table = aml::name(TABLE_NAME);
     let found = aml::if_(
         &aml::lequal(&aml::deref_of(&aml::index(&l2, &aml::int(0))), &l1),
@@ -131,29 +155,87 @@ fn dsm_method(count: usize, uuid: &[u8; 16]) -> Vec<u8> {
         aml::return_(&aml::buffer(&[0; 8])),
     ]
     .concat();
+    aml::if_(
+        &aml::lequal(&aml::arg(2), &aml::int(TPH_DSM_FUNCTION)),
+        &query,
+    )
+}
+
+/// Function 0's bitmap bits this `_DSM` adds: bit 0 (other functions exist) and bit 0xF.
+const FUNCTION_BITS: u64 = 1 | 1 << TPH_DSM_FUNCTION;
+
+/// The standalone `_DSM` method (see the module documentation).
+fn dsm_method(count: usize) -> Option<Vec<u8>> {
+    let bits = FUNCTION_BITS.to_le_bytes();
     let functions = [
         aml::if_(
-            &aml::lequal(&arg2, &aml::int(0)),
-            // Function 0: bit 0 (other functions exist) and bit 15 (function 0xF).
-            &aml::return_(&aml::buffer(&[0x01, 0x80])),
+            &aml::lequal(&aml::arg(2), &aml::int(0)),
+            &aml::return_(&aml::buffer(&bits[..2])),
         ),
-        aml::if_(&aml::lequal(&arg2, &aml::int(TPH_DSM_FUNCTION)), &query),
+        function_f(count),
     ]
     .concat();
-    let guard = aml::land(
-        &aml::lequal(&arg0, &aml::buffer(uuid)),
-        &aml::lequal(&arg1, &aml::int(TPH_DSM_REVISION)),
-    );
     let terms = [
-        aml::if_(&guard, &functions),
+        aml::if_(&uuid_and_revision()?, &functions),
         aml::return_(&aml::buffer(&[0])),
     ]
     .concat();
-    aml::method("_DSM", 4, true, &terms)
+    Some(aml::method("_DSM", 4, true, &terms))
+}
+
+/// The merged `_DSM` method (see the module documentation): function 0xF here, every other
+/// call to [`ORIGINAL_DSM`], function 0 of revision 7 with bits 0 and 15 added.
+fn merged_dsm_method(count: usize) -> Option<Vec<u8>> {
+    let args: Vec<Vec<u8>> = (0..4).map(aml::arg).collect();
+    let original = aml::call(ORIGINAL_DSM, &args);
+    let l3 = aml::local(3);
+    let bits = FUNCTION_BITS.to_le_bytes();
+    let set_byte = |i: u64, bit: u8| {
+        aml::store(
+            &aml::or(
+                &aml::deref_of(&aml::index(&l3, &aml::int(i))),
+                &aml::int(bit.into()),
+            ),
+            &aml::index(&l3, &aml::int(i)),
+        )
+    };
+    let in_buffer = [
+        aml::while_(
+            &aml::lless(&aml::size_of(&l3), &aml::int(2)),
+            &aml::concatenate(&l3, &aml::buffer(&[0]), &l3),
+        ),
+        set_byte(0, bits[0]),
+        set_byte(1, bits[1]),
+    ]
+    .concat();
+    let is = |ty: u64| aml::lequal(&aml::object_type(&l3), &aml::int(ty));
+    const INTEGER: u64 = 1;
+    const BUFFER: u64 = 3;
+    let function_0 = [
+        aml::store(&original, &l3),
+        aml::if_(&is(BUFFER), &in_buffer),
+        aml::if_(
+            &is(INTEGER),
+            &aml::store(&aml::or(&l3, &aml::int(FUNCTION_BITS)), &l3),
+        ),
+        aml::return_(&l3),
+    ]
+    .concat();
+    let functions = [
+        function_f(count),
+        aml::if_(&aml::lequal(&aml::arg(2), &aml::int(0)), &function_0),
+    ]
+    .concat();
+    let terms = [
+        aml::if_(&uuid_and_revision()?, &functions),
+        aml::return_(&original),
+    ]
+    .concat();
+    Some(aml::method("_DSM", 4, true, &terms))
 }
 
 /// The SSDT bytes for `spec` in the tag space `space` (its vCPU count must equal the UID
-/// count; `None` otherwise).
+/// count; `None` otherwise): a standalone `_DSM` for a bridge that has none.
 ///
 /// ```
 /// use tph_vmm::{ssdt, vtag::TagSpace};
@@ -163,23 +245,19 @@ fn dsm_method(count: usize, uuid: &[u8; 16]) -> Vec<u8> {
 /// assert_eq!(t.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0);
 /// ```
 pub fn generate(spec: &SsdtSpec, space: &TagSpace) -> Option<Vec<u8>> {
-    let results: Vec<u64> = (0..space.vcpus())
-        .map(|v| space.st_info(v, spec.extended))
-        .collect();
-    generate_with_results(spec, &results)
+    generate_with_results(spec, &virtual_results(spec, space)?)
 }
 
 /// [`generate`] with the `_DSM` result of each vCPU given (index = vCPU): the host tags of
 /// `VirtualTph::ds_firmware_results` under the unsafe DS option. `None` when the counts differ.
-pub fn generate_with_results(spec: &SsdtSpec, results: &[u64]) -> Option<Vec<u8>> {
+pub fn generate_with_results(spec: &SsdtSpec, results: &[StInfo]) -> Option<Vec<u8>> {
     if results.len() != spec.uids.len() {
         return None;
     }
-    let uuid = uuid_bytes(TPH_DSM_UUID)?;
-    let entries = result_buffers(spec, results);
+    let entries = result_entries(spec, results);
     let inside = [
         aml::name_obj(TABLE_NAME, &aml::package(&entries)),
-        dsm_method(entries.len(), &uuid),
+        dsm_method(entries.len())?,
     ]
     .concat();
     let terms = [
@@ -187,14 +265,59 @@ pub fn generate_with_results(spec: &SsdtSpec, results: &[u64]) -> Option<Vec<u8>
         aml::scope(&spec.bridge, &inside),
     ]
     .concat();
-    let id = TableId {
+    Some(aml::table(&ssdt_id(), &terms))
+}
+
+/// The terms a VMM puts inside its host bridge's `Device` (next to its own `_DSM`, renamed
+/// [`ORIGINAL_DSM`]) to merge function 0xF into it: the result table and the new `_DSM`.
+/// `results` as for [`generate_with_results`] ([`virtual_results`], or the host tags under the
+/// unsafe DS option); `None` when the counts differ.
+///
+/// ```
+/// use tph_vmm::{ssdt, vtag::TagSpace};
+/// let spec = ssdt::SsdtSpec::identity(2, false);
+/// let results = ssdt::virtual_results(&spec, &TagSpace::new(2).unwrap()).unwrap();
+/// let terms = ssdt::merged_dsm(&spec, &results).unwrap();
+/// // A Name (TPHT) and a Method (_DSM) calling DSMO: bytes for the VMM's Device body.
+/// assert_eq!(&terms[..5], b"\x08TPHT");
+/// assert!(terms.windows(4).any(|w| w == b"DSMO"));
+/// ```
+pub fn merged_dsm(spec: &SsdtSpec, results: &[StInfo]) -> Option<Vec<u8>> {
+    if results.len() != spec.uids.len() {
+        return None;
+    }
+    let entries = result_entries(spec, results);
+    Some(
+        [
+            aml::name_obj(TABLE_NAME, &aml::package(&entries)),
+            merged_dsm_method(entries.len())?,
+        ]
+        .concat(),
+    )
+}
+
+/// [`merged_dsm`] as an SSDT: for a VMM whose DSDT names its bridge's own method
+/// [`ORIGINAL_DSM`] and that adds tables rather than editing its bridge's `Device`.
+pub fn generate_merged(spec: &SsdtSpec, results: &[StInfo]) -> Option<Vec<u8>> {
+    let inside = merged_dsm(spec, results)?;
+    let original = format!("{}.{ORIGINAL_DSM}", spec.bridge);
+    let terms = [
+        aml::external(&spec.bridge, ObjectType::Device),
+        aml::external(&original, ObjectType::Method(4)),
+        aml::scope(&spec.bridge, &inside),
+    ]
+    .concat();
+    Some(aml::table(&ssdt_id(), &terms))
+}
+
+fn ssdt_id() -> TableId<'static> {
+    TableId {
         signature: b"SSDT",
         revision: 2,
         oem_id: b"TPHVMM",
         oem_table_id: b"TPHVTAGS",
         oem_revision: 1,
-    };
-    Some(aml::table(&id, &terms))
+    }
 }
 
 /// `EisaId ("PNP0A08")`: a PCI Express host bridge.
@@ -225,13 +348,6 @@ pub fn bridge_dsdt() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuid_bytes_refuses_malformed_text() {
-        assert!(uuid_bytes("E5C937D0-3553-4D7A-9117").is_none());
-        assert!(uuid_bytes("E5C937D0-3553-4D7A-9117-EA4D19C3434Z").is_none());
-        assert!(uuid_bytes("E5C937D0-3553-4D7A-9117-EA4D19C3434D-00").is_none());
-    }
 
     #[test]
     fn generate_refuses_uid_count_mismatch() {

@@ -9,6 +9,7 @@
 //! tags.
 
 pub use tph_abi::{MemType, TagWidth};
+use tph_acpi::{StHalf, StInfo};
 
 /// What a virtual tag names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,29 +93,22 @@ impl TagSpace {
         }
     }
 
-    /// The 64-bit `_DSM` function 0xF result for `vcpu` (`firmware-dsm.md`): valid bits and
-    /// tags of both memory types in both widths; 16-bit tags only when `extended` (the guest
-    /// path allows extended TPH).
+    /// The `_DSM` function 0xF result for `vcpu` (`firmware-dsm.md`): tags of both memory
+    /// types in both widths, each marked valid where it exists; 16-bit tags only when
+    /// `extended` (the guest path allows extended TPH).
     ///
     /// ```
     /// let s = tph_vmm::vtag::TagSpace::new(8).unwrap();
     /// // VM: st valid, tag 1; PM: st valid, tag 9.
-    /// assert_eq!(s.st_info(0, false), 0x0000_0901_0000_0101);
+    /// assert_eq!(s.st_info(0, false), tph_acpi::StInfo(0x0000_0901_0000_0101));
     /// ```
-    pub fn st_info(&self, vcpu: u32, extended: bool) -> u64 {
-        let half = |mem: MemType| -> u64 {
-            let st = self.tag(vcpu, mem, TagWidth::Bits8);
-            let xst = self.tag(vcpu, mem, TagWidth::Bits16).filter(|_| extended);
-            let mut h = 0u64;
-            if let Some(t) = st {
-                h |= 1 | u64::from(t) << 8;
-            }
-            if let Some(t) = xst {
-                h |= 2 | u64::from(t) << 16;
-            }
-            h
+    pub fn st_info(&self, vcpu: u32, extended: bool) -> StInfo {
+        let half = |mem: MemType| StHalf {
+            st: self.tag(vcpu, mem, TagWidth::Bits8).map(|t| t as u8),
+            xst: self.tag(vcpu, mem, TagWidth::Bits16).filter(|_| extended),
+            ph_ignore: false,
         };
-        half(MemType::Volatile) | half(MemType::Persistent) << 32
+        StInfo::from_halves(half(MemType::Volatile), half(MemType::Persistent))
     }
 }
 

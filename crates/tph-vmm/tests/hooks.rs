@@ -147,10 +147,13 @@ impl Vm {
     fn irqs(&mut self, n: u32) -> (Effect, Effect) {
         let before = self.v.host_msix_will_change();
         let fd = self.v.device().backend().inner.fd().unwrap();
+        // Disabling MSI-X that is off is EINVAL (mainline), so only what is needed.
         if self.snapshot().msix_vectors > 0 {
             fd.set_irqs(0).unwrap();
         }
-        fd.set_irqs(n).unwrap();
+        if n > 0 {
+            fd.set_irqs(n).unwrap();
+        }
         let after = self.v.host_msix_enabled(n);
         (before, after)
     }

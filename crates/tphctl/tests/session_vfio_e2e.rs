@@ -166,8 +166,8 @@ fn session_vfio_cdev_chosen_syscall_boundary_without_vfio_dev_entry_says_so() {
     assert_eq!(
         out.stderr,
         "tphctl: session --vfio 01:00.0: device 0000:01:00.0 has no VFIO device cdev in \
-         /dev/vfio/devices: the kernel is built without CONFIG_VFIO_DEVICE_CDEV (fix: \
-         --vfio-interface legacy)\n"
+         /dev/vfio/devices: the kernel is built without CONFIG_VFIO_DEVICE_CDEV (the legacy \
+         container and group interface does not need it) (fix: --vfio-interface legacy)\n"
     );
     assert!(out.stdout.is_empty());
 }

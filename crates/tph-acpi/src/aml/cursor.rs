@@ -142,7 +142,7 @@ impl Cursor {
         let count = match self.peek() {
             Some(0x00) => 0,
             Some(0x2e) => 2,
-            Some(0x2f) => usize::from(self.peek_at(1).unwrap_or(0)),
+            Some(0x2f) => usize::from(self.peek_at(1).ok_or_else(|| truncated(self.pos))?),
             _ => 1,
         };
         match self.peek() {
@@ -207,5 +207,12 @@ mod tests {
         let mut c = cur(b"^.ABCDEFGH");
         assert_eq!(c.name().unwrap().to_string(), "^ABCD.EFGH");
         assert!(cur(b"AB").name().is_err());
+    }
+
+    /// A MultiNamePrefix cut before its segment count is truncated AML, not an empty name.
+    #[test]
+    fn multiname_without_count_is_truncated() {
+        let err = cur(b"\\/").name().unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
     }
 }

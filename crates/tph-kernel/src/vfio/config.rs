@@ -14,14 +14,18 @@ use tph_regs::caps::{
     walk_caps, walk_ext_caps, CapEntry, CAP_ID_EXP, CAP_ID_MSIX, CAP_ID_PM, EXT_CAP_ID_TPH,
     EXT_START,
 };
-use tph_regs::header::HEADER_LEN;
+use tph_regs::header::{COMMAND, COMMAND_INTX_DISABLE, HEADER_LEN};
 use tph_regs::tph::TPH_TABLE;
 
-use super::{feature, DeviceInner};
+use super::{feature, irqs, DeviceInner, DeviceState};
 use crate::host::KernelAbi;
 use crate::hw;
 use crate::Errno;
 
+/// Cache Line Size, Latency Timer and BIST: header bytes mainline passes through.
+const CACHE_LINE: usize = 0x0c;
+const LATENCY: usize = 0x0d;
+const BIST: usize = 0x0f;
 /// Config size of a conventional (non-Express) function.
 const CONVENTIONAL_SIZE: usize = 256;
 /// Config size of a PCI Express function.
@@ -118,8 +122,14 @@ pub(super) fn read(inner: &DeviceInner, offset: u64, buf: &mut [u8]) -> Result<(
         let base = (at & !3) as u16;
         let value = match dword {
             Some((b0, v)) if b0 == base => v,
-            _ if virt => feature::virt_read(&mut st, &plat, base),
-            _ => st.hw.config_read(base, 4),
+            _ if virt => {
+                let v = feature::virt_read(&mut st, &plat, base);
+                virt_header(&st, base, v)
+            }
+            _ => {
+                let phys = st.hw.config_read(base, 4);
+                virt_header(&st, base, phys)
+            }
         };
         dword = Some((base, value));
         *b = (value >> (8 * (at & 3))) as u8;
@@ -132,6 +142,7 @@ pub(super) fn read(inner: &DeviceInner, offset: u64, buf: &mut [u8]) -> Result<(
 pub(super) fn write(inner: &DeviceInner, offset: u64, data: &[u8]) -> Result<(), Errno> {
     let mut st = inner.lock();
     let start = check_range(&st.hw, offset, data.len())?;
+    write_header(&mut st, start, data);
     for (at, b) in (start..).zip(data) {
         if inner.unassigned.get(at) == Some(&true) {
             st.hw.config_write(at as u16, 1, u32::from(*b));
@@ -141,4 +152,58 @@ pub(super) fn write(inner: &DeviceInner, offset: u64, data: &[u8]) -> Result<(),
         return Ok(());
     }
     feature::config_write(&mut st, &inner.platform(), offset, data)
+}
+
+/// The header as `vfio_pci_config.c` virtualises it for reads: Command's INTx Disable and the
+/// Interrupt Line come from the virtual config space, the rest from the hardware.
+fn virt_header(st: &DeviceState, base: u16, phys: u32) -> u32 {
+    match base {
+        b if b == COMMAND as u16 => {
+            let intx = u32::from(COMMAND_INTX_DISABLE);
+            (phys & !intx) | if st.irqs.virq_disabled { intx } else { 0 }
+        }
+        irqs::INTERRUPT_LINE => (phys & !0xff) | u32::from(st.vconfig_line),
+        _ => phys,
+    }
+}
+
+/// Header writes with the permissions of `init_pci_cap_basic_perm`: every Command bit but
+/// INTx Disable goes to the hardware (one write of the bytes given), INTx Disable is virtual
+/// (`vfio_pci_intx_mask` / `unmask` follow it); Cache Line Size, Latency Timer and BIST are
+/// written raw; the Interrupt Line is virtual. Every other header byte is dropped (the BARs,
+/// which mainline virtualises, included).
+fn write_header(st: &mut DeviceState, start: usize, data: &[u8]) {
+    let cmd = COMMAND;
+    let lo = start.max(cmd);
+    let hi = (start + data.len()).min(cmd + 2);
+    if lo < hi {
+        let phys = st.hw.config_read(cmd as u16, 4) as u16;
+        let mut new = phys.to_le_bytes();
+        new[lo - cmd..hi - cmd].copy_from_slice(&data[lo - start..hi - start]);
+        let user = u16::from_le_bytes(new);
+        let intx = COMMAND_INTX_DISABLE;
+        let value = (user & !intx) | (phys & intx);
+        let width = (hi - lo) as u8;
+        let shift = 8 * (lo - cmd);
+        st.hw
+            .config_write(lo as u16, width, u32::from(value) >> shift & mask(width));
+        irqs::virtual_intx_disable(st, user & intx != 0);
+    }
+    for (at, b) in (start..).zip(data) {
+        match at {
+            CACHE_LINE | LATENCY | BIST => {
+                st.hw.config_write(at as u16, 1, u32::from(*b));
+            }
+            a if a == usize::from(irqs::INTERRUPT_LINE) => st.vconfig_line = *b,
+            _ => {}
+        }
+    }
+}
+
+fn mask(width: u8) -> u32 {
+    match width {
+        1 => 0xff,
+        2 => 0xffff,
+        _ => u32::MAX,
+    }
 }

@@ -7,7 +7,9 @@
 use std::sync::PoisonError;
 
 use tph_regs::caps::{DEVCTL_FLR, EXP_DEVCTL, PM_CTRL, PM_CTRL_STATE_MASK};
-use tph_regs::header::{BRIDGE_CONTROL, BRIDGE_CTL_BUS_RESET, COMMAND, COMMAND_INTX_DISABLE};
+use tph_regs::header::{
+    BRIDGE_CONTROL, BRIDGE_CTL_BUS_RESET, COMMAND, COMMAND_INTX_DISABLE, COMMAND_MASTER,
+};
 
 use super::{clear_tph, irqs, DeviceInner, DeviceState};
 use crate::host::{Locking, RestoreOrder};
@@ -45,24 +47,57 @@ pub(super) fn reset_method(inner: &DeviceInner, st: &DeviceState) -> Option<Rese
     inner.bus_reset_port.as_ref().map(|_| ResetMethod::Bus)
 }
 
-/// `vfio_pci_core_enable`: `pci_try_reset_function` (when a method exists), then the state
-/// after it is saved (`pci_store_saved_state`; the model keeps the Command register).
+/// `vfio_pci_core_enable`: Bus Master cleared (`pci_clear_master`: "don't allow our initial
+/// saved state to include busmaster"), `pci_try_reset_function` (when a method exists), the
+/// state after it saved (`pci_store_saved_state`; the model keeps the Command register), INTx
+/// masking probed (`pci_intx_mask_supported`: INTx Disable toggled and put back) and, when
+/// supported, INTx Disable cleared; then the virtual config space starts from the hardware
+/// (`vfio_config_init`: the virtual INTx Disable and Interrupt Line).
 pub(super) fn first_open(inner: &DeviceInner, st: &mut DeviceState) {
+    let command = read_command(st);
+    if command & COMMAND_MASTER != 0 {
+        write_command(st, command & !COMMAND_MASTER);
+    }
     if let Some(method) = reset_method(inner, st) {
         let command = save_and_disable(st);
         start_reset(inner, st, method);
         restore(st, command, inner.host.options.restore_order);
     }
     st.open_state = Some(read_command(st));
+    st.irqs.pci_2_3 = intx_mask_supported(st);
+    let command = read_command(st);
+    if st.irqs.pci_2_3 && command & COMMAND_INTX_DISABLE != 0 {
+        write_command(st, command & !COMMAND_INTX_DISABLE);
+    }
+    st.irqs.virq_disabled = read_command(st) & COMMAND_INTX_DISABLE != 0;
+    st.vconfig_line = st.hw.config_read(irqs::INTERRUPT_LINE, 4) as u8;
 }
 
-/// `vfio_pci_core_disable`: TPH off [decision, v7 changelog], IRQs off, Bus Master off
-/// (Command = INTx disable), the function reset when it can be, then the open-time state
-/// restored. TPH is no longer enabled, so its save/restore writes nothing and the ST entries
-/// and MSI-X tags are what the reset left (as at open).
+/// `pci_intx_mask_supported`: INTx Disable flipped; when it took (and nothing else changed),
+/// it is put back and masking is supported.
+fn intx_mask_supported(st: &mut DeviceState) -> bool {
+    let orig = read_command(st);
+    write_command(st, orig ^ COMMAND_INTX_DISABLE);
+    let new = read_command(st);
+    let supported = (new ^ orig) & !COMMAND_INTX_DISABLE == 0 && (new ^ orig) != 0;
+    if supported {
+        write_command(st, orig);
+    }
+    supported
+}
+
+/// `vfio_pci_core_disable`: TPH off [decision, v7 changelog], Bus Master cleared, every
+/// interrupt released (`SET_IRQS` `DATA_NONE` count 0 on the enabled index, the ERR and REQ
+/// triggers), Command = INTx disable, the function reset when it can be, then the open-time
+/// state restored. TPH is no longer enabled, so its save/restore writes nothing and the ST
+/// entries and MSI-X tags are what the reset left (as at open).
 pub(super) fn last_close(inner: &DeviceInner, st: &mut DeviceState) {
     clear_tph(st);
-    irqs::disable(st);
+    let command = read_command(st);
+    if command & COMMAND_MASTER != 0 {
+        write_command(st, command & !COMMAND_MASTER);
+    }
+    irqs::release_all(st);
     write_command(st, COMMAND_INTX_DISABLE);
     if let Some(method) = reset_method(inner, st) {
         start_reset(inner, st, method);

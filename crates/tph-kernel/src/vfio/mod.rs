@@ -32,6 +32,7 @@ use crate::host::{DevicePlatform, HostShared, KernelAbi, Links, Locking};
 use crate::hw::{self, Access, Violation};
 use crate::Errno;
 
+pub use irqs::{AnyEventfd, EventfdCheck, IrqInfo, IrqSignal};
 pub use lifecycle::{Interleave, ResetMethod};
 pub use memory::{Fault, SliceMemory, UserMemory, SLICE_BASE};
 
@@ -44,12 +45,14 @@ pub(crate) struct DeviceState {
     pub(crate) hw: hw::Function,
     pub(crate) tph: TphState,
     pub(crate) msi: MsiState,
-    /// MSI-X vectors with an eventfd trigger (VFIO's per-vector context), index = vector.
-    triggers: Vec<bool>,
+    /// VFIO's interrupt contexts (`vfio_pci_intrs.c`).
+    pub(crate) irqs: irqs::IrqState,
     taken: bool,
     open_fds: u32,
     /// What first open saved after its reset (`pci_store_saved_state`): the Command register.
     open_state: Option<u16>,
+    /// The virtual Interrupt Line (`vconfig`; userspace writes it, the hardware keeps its own).
+    vconfig_line: u8,
 }
 
 /// One device of a host (shared by its handles).
@@ -95,10 +98,11 @@ impl DeviceInner {
                 hw,
                 tph,
                 msi: MsiState::default(),
-                triggers: Vec::new(),
+                irqs: irqs::IrqState::default(),
                 taken: false,
                 open_fds: 0,
                 open_state: None,
+                vconfig_line: 0,
             }),
             igate: Mutex::new(()),
             memory_lock: Mutex::new(()),
@@ -153,6 +157,17 @@ impl DeviceInner {
         clear_tph(&mut st);
         Ok(())
     }
+}
+
+/// A `vfio_irq_set` header for `count` vectors and `data` bytes (appended by the caller).
+fn irq_set(flags: u32, index: u32, start: u32, count: usize, data: usize) -> Vec<u8> {
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    let data = u32::try_from(data).unwrap_or(u32::MAX);
+    let argsz = (abi::IRQ_SET_HEADER_SIZE as u32).saturating_add(data);
+    [argsz, flags, index, start, count]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect()
 }
 
 /// Writes Control = 0 in hardware and clears the core's state, whatever the core believed
@@ -276,6 +291,11 @@ impl VfioDevice {
         self.inner.unassigned.get(usize::from(offset)) == Some(&true)
     }
 
+    /// The eventfd signals the kernel sent (loopback triggers) since the last drain.
+    pub fn drain_irq_signals(&self) -> Vec<IrqSignal> {
+        std::mem::take(&mut self.inner.lock().irqs.signals)
+    }
+
     /// Every TPH spec violation the device has observed.
     pub fn violations(&self) -> Vec<Violation> {
         self.inner.lock().hw.violations().to_vec()
@@ -309,11 +329,25 @@ impl DeviceFd {
     }
 
     /// The ioctl entry point: `request` with argument pointer `arg` in the caller's `mem`.
-    /// Answers `VFIO_DEVICE_RESET`, `VFIO_DEVICE_SET_IRQS` (MSI-X), and the TPH ioctl of the
-    /// host's [`KernelAbi`]: `VFIO_DEVICE_PCI_TPH` (v7) or `VFIO_DEVICE_FEATURE` (feature
-    /// revision); returns the ioctl's return value (0) or the errno. Other requests, the other
-    /// revision's TPH ioctl included, give ENOTTY.
+    /// Answers `VFIO_DEVICE_RESET`, `VFIO_DEVICE_SET_IRQS` and `VFIO_DEVICE_GET_IRQ_INFO`
+    /// (every index, see `irqs.rs`; any fd >= 0 is taken for an eventfd: see
+    /// [`DeviceFd::ioctl_with_eventfds`]), and the TPH ioctl of the host's [`KernelAbi`]:
+    /// `VFIO_DEVICE_PCI_TPH` (v7) or `VFIO_DEVICE_FEATURE` (feature revision); returns the
+    /// ioctl's return value (0) or the errno. Other requests, the other revision's TPH ioctl
+    /// included, give ENOTTY.
     pub fn ioctl(&self, request: u32, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
+        self.ioctl_with_eventfds(request, arg, mem, &AnyEventfd)
+    }
+
+    /// [`DeviceFd::ioctl`] with the caller's eventfds resolved by `fds` (`eventfd_ctx_fdget`:
+    /// EBADF, EINVAL), as a host serving another process does.
+    pub fn ioctl_with_eventfds(
+        &self,
+        request: u32,
+        arg: u64,
+        mem: &mut dyn UserMemory,
+        fds: &dyn EventfdCheck,
+    ) -> Result<i32, Errno> {
         let abi = self.inner.abi();
         match request {
             abi::VFIO_DEVICE_PCI_TPH if abi == KernelAbi::V7 => {
@@ -327,7 +361,19 @@ impl DeviceFd {
                 feature::ioctl(&mut st, &self.inner.platform(), arg, mem)
             }
             abi::VFIO_DEVICE_RESET => self.reset().map(|()| 0),
-            abi::VFIO_DEVICE_SET_IRQS => self.set_irqs_ioctl(arg, mem),
+            abi::VFIO_DEVICE_SET_IRQS => {
+                let _igate = self.inner.igate();
+                let mut st = self.inner.lock();
+                let host = irqs::IrqHost {
+                    alloc: self.inner.host.options.msix_alloc,
+                    fds,
+                };
+                irqs::set_irqs_ioctl(&mut st, &host, arg, mem)
+            }
+            abi::VFIO_DEVICE_GET_IRQ_INFO => {
+                let mut st = self.inner.lock();
+                irqs::irq_info_ioctl(&mut st, self.inner.host.options.msix_alloc, arg, mem)
+            }
             _ => Err(Errno::ENOTTY),
         }
     }
@@ -350,30 +396,54 @@ impl DeviceFd {
         self.ioctl(request, SLICE_BASE, &mut SliceMemory::new(buf))
     }
 
-    /// `VFIO_DEVICE_SET_IRQS` on the MSI-X index with eventfds for vectors `0..count`
-    /// (in place when MSI-X is already on); `count == 0` disables MSI-X. EINVAL without MSI-X
-    /// or beyond its table.
+    /// `VFIO_DEVICE_GET_IRQ_INFO` for `index`: flags (`NORESIZE` for MSI-X only on a
+    /// [`crate::MsixAlloc::Static`] host) and vector count.
+    pub fn irq_info(&self, index: u32) -> Result<IrqInfo, Errno> {
+        let mut st = self.inner.lock();
+        irqs::irq_info(&mut st, self.inner.host.options.msix_alloc, index)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS` on the MSI-X index with eventfds for vectors `0..count` (enables
+    /// MSI-X when it is off, else sets the triggers in place); `count == 0` is `DATA_NONE`
+    /// with count 0: disables MSI-X when it is on, EINVAL when it is off.
     pub fn set_irqs(&self, count: u32) -> Result<(), Errno> {
-        match count {
-            0 => self.set_irqs_block(0, &[]),
-            n => self.set_irqs_block(0, &vec![true; n as usize]),
-        }
+        self.set_irqs_block(0, &vec![true; count as usize])
     }
 
     /// `VFIO_DEVICE_SET_IRQS` on the MSI-X index for vectors `start..start + triggers.len()`
-    /// (`true`: an eventfd, `false`: fd -1, the trigger removed): enables MSI-X with
-    /// `start + len` vectors when it is off (every table entry masked first), else updates
-    /// the block in place; an empty block disables MSI-X. See `irqs.rs`.
+    /// (`true`: an eventfd, `false`: fd -1, the trigger removed); an empty block is `DATA_NONE`
+    /// with count 0 at `start`. See `irqs.rs`.
     pub fn set_irqs_block(&self, start: u32, triggers: &[bool]) -> Result<(), Errno> {
-        let _igate = self.inner.igate();
-        let mut st = self.inner.lock();
-        irqs::set_block(&mut st, start, triggers)
+        let fds: Vec<i32> = triggers
+            .iter()
+            .map(|on| if *on { i32::MAX } else { -1 })
+            .collect();
+        self.set_irqs_eventfds(abi::MSIX_IRQ_INDEX, start, &fds)
     }
 
-    /// `VFIO_DEVICE_SET_IRQS` at the byte level (MSI-X index only; see `irqs.rs`).
-    fn set_irqs_ioctl(&self, arg: u64, mem: &mut dyn UserMemory) -> Result<i32, Errno> {
-        let (start, triggers) = irqs::decode(arg, mem)?;
-        self.set_irqs_block(start, &triggers).map(|()| 0)
+    /// `VFIO_DEVICE_SET_IRQS` `DATA_EVENTFD | ACTION_TRIGGER` on `index` for vectors
+    /// `start..start + fds.len()` (no fds: `DATA_NONE` with count 0).
+    pub fn set_irqs_eventfds(&self, index: u32, start: u32, fds: &[i32]) -> Result<(), Errno> {
+        let data = match fds.is_empty() {
+            true => abi::IRQ_SET_DATA_NONE,
+            false => abi::IRQ_SET_DATA_EVENTFD,
+        };
+        let flags = data | abi::IRQ_SET_ACTION_TRIGGER;
+        let mut arg = irq_set(flags, index, start, fds.len(), 4 * fds.len());
+        for fd in fds {
+            arg.extend_from_slice(&fd.to_le_bytes());
+        }
+        self.ioctl_bytes(abi::VFIO_DEVICE_SET_IRQS, &mut arg)
+            .map(drop)
+    }
+
+    /// A loopback `VFIO_DEVICE_SET_IRQS` (`DATA_NONE | ACTION_TRIGGER`) of `count` vectors from
+    /// `start` on `index`: the kernel signals their triggers ([`VfioDevice::drain_irq_signals`]).
+    pub fn trigger_irqs(&self, index: u32, start: u32, count: u32) -> Result<(), Errno> {
+        let flags = abi::IRQ_SET_DATA_NONE | abi::IRQ_SET_ACTION_TRIGGER;
+        let mut arg = irq_set(flags, index, start, count as usize, 0);
+        self.ioctl_bytes(abi::VFIO_DEVICE_SET_IRQS, &mut arg)
+            .map(drop)
     }
 
     /// `VFIO_DEVICE_RESET`: `pci_reset_function` with the method the function has, the PCI

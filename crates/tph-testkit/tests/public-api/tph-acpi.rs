@@ -549,10 +549,20 @@ mod source {
 }
 mod stinfo {
     pub use tph_abi::{MemType, TagWidth};
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub struct StHalf {
+        pub st: Option<u8>,
+        pub xst: Option<u16>,
+        pub ph_ignore: bool,
+    }
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     pub struct StInfo(pub u64);
     impl StInfo {
+        pub fn from_halves(vm: StHalf, pm: StHalf) -> Self {}
+        pub fn half_of(self, mem: MemType) -> StHalf {}
+        pub fn to_bytes(self) -> [u8; 8] {}
         pub fn st_valid(self, mem: MemType) -> bool {}
         pub fn xst_valid(self, mem: MemType) -> bool {}
         pub fn ph_ignore(self, mem: MemType) -> bool {}
@@ -565,4 +575,4 @@ mod stinfo {
 pub use dsm::AmlSource;
 pub use firmware::{open as open_firmware, open_source, Firmware, FirmwareKind};
 pub use source::{FirmwareError, HostBridgeId, SteeringTagSource, TableSource};
-pub use stinfo::{MemType, StInfo, TagWidth};
+pub use stinfo::{MemType, StHalf, StInfo, TagWidth};

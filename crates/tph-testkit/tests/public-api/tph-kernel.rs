@@ -85,6 +85,12 @@ pub mod host {
         V7,
         Feature,
     }
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    pub enum MsixAlloc {
+        Static,
+        Dynamic,
+    }
     #[derive(Clone, Debug)]
     pub struct HostOptions {
         pub cpus: u32,
@@ -96,6 +102,7 @@ pub mod host {
         pub restore_order: RestoreOrder,
         pub locking: Locking,
         pub abi: KernelAbi,
+        pub msix_alloc: MsixAlloc,
     }
     impl Default for HostOptions {}
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,10 +267,35 @@ pub mod machines {
 pub mod vfio {
     pub mod abi {
         pub use tph_abi::vfio::{
-            CONFIG_REGION_INDEX, IRQ_SET_ACTION_TRIGGER, IRQ_SET_DATA_EVENTFD,
-            IRQ_SET_DATA_NONE, IRQ_SET_HEADER_SIZE, MSIX_IRQ_INDEX,
+            CONFIG_REGION_INDEX, ERR_IRQ_INDEX, INTX_IRQ_INDEX, IRQ_INFO_AUTOMASKED,
+            IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE, IRQ_INFO_NORESIZE, IRQ_INFO_SIZE,
+            IRQ_SET_ACTION_MASK, IRQ_SET_ACTION_TRIGGER, IRQ_SET_ACTION_TYPE_MASK,
+            IRQ_SET_ACTION_UNMASK, IRQ_SET_DATA_BOOL, IRQ_SET_DATA_EVENTFD,
+            IRQ_SET_DATA_NONE, IRQ_SET_DATA_TYPE_MASK, IRQ_SET_HEADER_SIZE,
+            MSIX_IRQ_INDEX, MSI_IRQ_INDEX, NUM_IRQS, REQ_IRQ_INDEX,
         };
+        pub const VFIO_DEVICE_GET_IRQ_INFO: u32 = tph_abi::vfio::Request::DeviceGetIrqInfo
+            .number();
         pub use tph_abi::*;
+    }
+    mod irqs {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct IrqSignal {
+            pub index: u32,
+            pub vector: u32,
+            pub fd: i32,
+        }
+        pub trait EventfdCheck {
+            fn check(&self, fd: i32) -> Result<(), Errno>;
+        }
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct AnyEventfd;
+        impl EventfdCheck for AnyEventfd {}
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct IrqInfo {
+            pub flags: u32,
+            pub count: u32,
+        }
     }
     mod lifecycle {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,6 +327,7 @@ pub mod vfio {
         }
         impl UserMemory for SliceMemory<'_> {}
     }
+    pub use irqs::{AnyEventfd, EventfdCheck, IrqInfo, IrqSignal};
     pub use lifecycle::{Interleave, ResetMethod};
     pub use memory::{Fault, SliceMemory, UserMemory, SLICE_BASE};
     impl std::fmt::Debug for DeviceInner {}
@@ -324,6 +357,7 @@ pub mod vfio {
         pub fn drain_trace(&self) -> Vec<Access> {}
         pub fn drain_root_port_trace(&self) -> Vec<Access> {}
         pub fn is_unassigned(&self, offset: u16) -> bool {}
+        pub fn drain_irq_signals(&self) -> Vec<IrqSignal> {}
         pub fn violations(&self) -> Vec<Violation> {}
         pub fn inject_write_failure(&self, n: u32) {}
         pub fn with_hardware<R>(&self, f: impl FnOnce(&mut hw::Function) -> R) -> R {}
@@ -339,12 +373,32 @@ pub mod vfio {
             arg: u64,
             mem: &mut dyn UserMemory,
         ) -> Result<i32, Errno> {}
+        pub fn ioctl_with_eventfds(
+            &self,
+            request: u32,
+            arg: u64,
+            mem: &mut dyn UserMemory,
+            fds: &dyn EventfdCheck,
+        ) -> Result<i32, Errno> {}
         pub fn ioctl_bytes(&self, request: u32, buf: &mut [u8]) -> Result<i32, Errno> {}
+        pub fn irq_info(&self, index: u32) -> Result<IrqInfo, Errno> {}
         pub fn set_irqs(&self, count: u32) -> Result<(), Errno> {}
         pub fn set_irqs_block(
             &self,
             start: u32,
             triggers: &[bool],
+        ) -> Result<(), Errno> {}
+        pub fn set_irqs_eventfds(
+            &self,
+            index: u32,
+            start: u32,
+            fds: &[i32],
+        ) -> Result<(), Errno> {}
+        pub fn trigger_irqs(
+            &self,
+            index: u32,
+            start: u32,
+            count: u32,
         ) -> Result<(), Errno> {}
         pub fn reset(&self) -> Result<(), Errno> {}
         pub fn config_read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {}
@@ -356,5 +410,5 @@ pub mod vfio {
     impl Drop for DeviceFd {}
 }
 pub use errno::Errno;
-pub use host::{Host, HostOptions, KernelAbi, Locking, RestoreOrder};
+pub use host::{Host, HostOptions, KernelAbi, Locking, MsixAlloc, RestoreOrder};
 pub use vfio::{DeviceFd, Interleave, ResetMethod, TphSnapshot, VfioDevice};

@@ -93,7 +93,7 @@ pub mod dump {
 mod error {
     #[derive(Debug, thiserror::Error)]
     pub enum Error {
-        BadBdf { text: String, why: String },
+        BadBdf { text: String, problem: crate::machine::BdfProblem },
         DumpSyntax { line: usize, what: String },
         EmptyFunction { bdf: String, line: usize },
         EmptyDump { text: bool },
@@ -400,6 +400,16 @@ pub mod machine {
         pub fn lspci_str(&self, show_domain: bool) -> String {}
     }
     impl fmt::Display for Bdf {}
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum BdfProblem {
+        NoFunction,
+        Separators,
+        Missing { field: &'static str },
+        NotHex { field: &'static str, text: String, max_digits: u8 },
+        TooLarge { field: &'static str, value: u32, max: u32 },
+    }
+    impl fmt::Display for BdfProblem {}
     impl FromStr for Bdf {
         type Err = Error;
     }

@@ -386,11 +386,14 @@ impl<V: Vmm> Rig<V> {
         host_ok(v.host_msix_will_change())?;
         let fd = v.device().backend().fd().unwrap();
         // Mainline updates an enabled MSI-X block in place (vectors above the block stay
-        // allocated), so a VMM that changes the vector count disables MSI-X first.
-        if n > 0 && v.device().backend().device().snapshot().msix_vectors > 0 {
+        // allocated), so a VMM that changes the vector count disables MSI-X first; disabling
+        // MSI-X that is off is EINVAL.
+        if v.device().backend().device().snapshot().msix_vectors > 0 {
             fd.set_irqs(0).unwrap();
         }
-        fd.set_irqs(u32::from(n)).unwrap();
+        if n > 0 {
+            fd.set_irqs(u32::from(n)).unwrap();
+        }
         host_ok(v.host_msix_enabled(u32::from(n))).map(drop)
     }
 

@@ -177,10 +177,33 @@ pub fn finish(result: CmdResult) -> i32 {
         Ok(Found::Failed) => 2,
         Err(e) if is_broken_pipe(&*e.cause) => 0,
         Err(e) => {
-            eprintln!("tphctl: {}: {}", e.context, e.cause);
+            eprintln!("tphctl: {}: {}", e.context, chain(&*e.cause));
             2
         }
     }
+}
+
+/// An error and each of its sources, `: `-separated: the libraries print a source only through
+/// `source()`, never in their own message.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        next = s.source();
+    }
+    text
+}
+
+/// A client error as `tphctl` reports it: its chain, then the option of this tool that fixes it.
+pub fn client_error(e: &tph_client::Error) -> String {
+    let hint = match e {
+        tph_client::Error::NoVfioCdev { .. } => " (fix: --vfio-interface legacy)",
+        tph_client::Error::NoTphInterface { .. } => " (--kernel-abi picks the revision)",
+        _ => "",
+    };
+    format!("{}{hint}", chain(e))
 }
 
 fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -216,3 +239,39 @@ pub fn check_stdout() -> Result<(), CliError> {
 const O_ACCMODE: u32 = 0o3;
 /// Read-write access.
 const O_RDWR: u32 = 0o2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chain prints each source once, in order, after the error's own message.
+    #[test]
+    fn chain_appends_each_source_once() {
+        let host = tph_vmm::Error::Host {
+            op: "ENABLE",
+            source: tph_client::Error::Io {
+                path: "/dev/vfio/3".into(),
+                source: std::io::Error::from_raw_os_error(13),
+            },
+        };
+        let text = chain(&host);
+        assert!(
+            text.starts_with("host ENABLE failed: cannot open /dev/vfio/3: Permission denied"),
+            "{text}"
+        );
+        assert_eq!(text.matches("Permission denied").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn client_errors_get_the_option_that_fixes_them() {
+        let e = tph_client::Error::NoVfioCdev {
+            bdf: "0000:01:00.0".into(),
+            path: "/dev/vfio/devices".into(),
+        };
+        assert!(client_error(&e).ends_with("(fix: --vfio-interface legacy)"));
+        assert!(
+            !e.to_string().contains("--"),
+            "the library names no tphctl option"
+        );
+    }
+}

@@ -271,7 +271,7 @@ impl From<tph_vmm::Error> for Failure {
     fn from(e: tph_vmm::Error) -> Self {
         Self {
             errno: e.errno(),
-            message: e.to_string(),
+            message: super::chain(&e),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Shared by the real-kernel tests: a QEMU guest (`tph-guest`) holding this build's `tphctl`
-//! and the host's `lspci`, and one boot per kernel per test binary, shared by its tests.
+//! and the host's `lspci`, and one boot per kernel per test binary, shared by its tests; the
+//! rig's guest and `tphctl serve` children for the rig's tests. Each test binary uses a part.
+#![allow(dead_code)]
 
 use std::sync::OnceLock;
 
-use tph_guest::{Guest, GuestRun, Series, DEBIAN_6_1, DEBIAN_6_12};
+use tph_guest::{Guest, GuestRun, Rig, Series, DEBIAN_6_1, DEBIAN_6_12};
 
 /// A guest of `series` with `tphctl` at `/bin/tphctl` and pciutils' `lspci`.
 pub fn guest(series: Series) -> Guest {
@@ -12,6 +14,29 @@ pub fn guest(series: Series) -> Guest {
         (env!("CARGO_BIN_EXE_tphctl").into(), "/bin/tphctl".into()),
         ("/usr/bin/lspci".into(), "/usr/bin/lspci".into()),
     ];
+    g
+}
+
+/// A guest of the rig's 7.3 kernel with `tphctl`, `lspci` and the guest test module at
+/// `/rig/tph_test.ko` (built against the rig's kernel for this test binary).
+pub fn rig_guest(rig: Rig) -> Guest {
+    static MODULE: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
+    let module = MODULE.get_or_init(|| {
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rig-module");
+        let kos = rig.build_module(std::path::Path::new(tph_guest::rig::TEST_MODULE), &out)?;
+        kos.into_iter()
+            .find(|k| k.ends_with("tph_test.ko"))
+            .ok_or_else(|| "no tph_test.ko".to_string())
+    });
+    let module = module
+        .clone()
+        .unwrap_or_else(|e| panic!("the guest test module: {e}"));
+    let mut g = Guest::on_rig(rig, env!("CARGO_TARGET_TMPDIR"));
+    g.binaries = vec![
+        (env!("CARGO_BIN_EXE_tphctl").into(), "/bin/tphctl".into()),
+        ("/usr/bin/lspci".into(), "/usr/bin/lspci".into()),
+    ];
+    g.files = vec![(module, "/rig/tph_test.ko".into())];
     g
 }
 
@@ -79,4 +104,100 @@ pub fn devices(list: &[&str]) -> Vec<String> {
     list.iter()
         .flat_map(|d| ["-device".to_string(), d.to_string()])
         .collect()
+}
+
+/// A `tphctl serve --vfio-user` child serving one function, its socket and trace under the
+/// rig's QEMU root (so QEMU in the root connects to it); killed if still running when dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// The socket, a host path.
+    pub socket: std::path::PathBuf,
+    /// The `--trace` file.
+    pub trace: std::path::PathBuf,
+    out: std::path::PathBuf,
+}
+
+impl Served {
+    /// Starts `tphctl serve --vfio-user DIR/NAME.sock --trace DIR/NAME.trace ARGS...` and waits
+    /// until it says it listens.
+    pub fn start(dir: &std::path::Path, name: &str, args: &[&str]) -> Self {
+        let socket = dir.join(format!("{name}.sock"));
+        let trace = dir.join(format!("{name}.trace"));
+        let out = dir.join(format!("{name}.out"));
+        let log = std::fs::File::create(&out).expect("serve output file");
+        let err = log.try_clone().expect("serve output file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tphctl"))
+            .arg("serve")
+            .arg("--vfio-user")
+            .arg(&socket)
+            .arg("--trace")
+            .arg(&trace)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("starting tphctl serve");
+        let mut served = Self {
+            child,
+            socket,
+            trace,
+            out,
+        };
+        let start = std::time::Instant::now();
+        loop {
+            if served.output().contains("listening on") {
+                return served;
+            }
+            if let Ok(Some(status)) = served.child.try_wait() {
+                panic!(
+                    "tphctl serve {args:?} exited ({status}): {}",
+                    served.output()
+                );
+            }
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                panic!("tphctl serve {args:?} did not listen: {}", served.output());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// What the server printed (standard output and error).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Waits (up to 30 s) for the server to end once its client has left: its exit status,
+    /// output and trace.
+    pub fn finish(mut self) -> (Option<i32>, String, String) {
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status.code();
+            }
+            if start.elapsed() > std::time::Duration::from_secs(30) {
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let trace = std::fs::read_to_string(&self.trace).unwrap_or_default();
+        (status, self.output(), trace)
+    }
+
+    /// `-device` JSON for QEMU's vfio-user client on this socket at `place` (`"bus":"rp1"`).
+    pub fn device(&self, rig: &Rig, place: &str) -> String {
+        let path = rig
+            .guest_path(&self.socket)
+            .expect("socket under the QEMU root");
+        format!(
+            "{{\"driver\":\"vfio-user-pci\",\"socket\":{{\"path\":\"{path}\",\"type\":\"unix\"}},{place}}}"
+        )
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -257,7 +257,7 @@ pub fn run_line<B: SessionBackend>(
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            let message = super::super::client_error(&e);
             let hint = match e.errno().map(|n| n.name()) {
                 Some("EOPNOTSUPP") if get_st => GET_ST_HINT.to_owned(),
                 Some("EINVAL") => explain(&asked, &message)
