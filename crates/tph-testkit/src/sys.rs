@@ -259,6 +259,8 @@ pub(crate) struct Notif {
     pub pid: u32,
     pub nr: i32,
     pub args: [u64; 6],
+    /// The trapped thread's instruction pointer.
+    pub ip: u64,
 }
 
 /// `SECCOMP_IOCTL_NOTIF_RECV`.
@@ -278,7 +280,25 @@ pub(crate) fn notif_recv(listener: BorrowedFd<'_>) -> Result<Notif, Errno> {
         pid: n.pid,
         nr: n.data.nr,
         args: n.data.args,
+        ip: n.data.instruction_pointer,
     })
+}
+
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (include/uapi/linux/seccomp.h).
+const NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+
+/// `SECCOMP_IOCTL_NOTIF_SET_FLAGS` with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`: the kernel wakes
+/// the supervisor and the trapped thread synchronously (Linux 6.6+; EINVAL before).
+pub(crate) fn notif_sync_wake_up(listener: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: this request takes its flags by value; no memory is passed.
+    Errno::result(unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS as _,
+            NOTIF_FD_SYNC_WAKE_UP,
+        )
+    })
+    .map(|_| ())
 }
 
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the trapped thread is still waiting for this answer.

@@ -475,3 +475,23 @@ fn emulate_iommufd_ioas_mapping_follows_iommufd_rules_and_errno() {
                 unmap everything: 0 - length 0x11000\n";
     assert_eq!(stdout(&out), want);
 }
+
+#[test]
+fn emulate_shows_this_machines_huge_page_pools() {
+    let script = "ls /sys/kernel/mm/hugepages 2>/dev/null || echo absent";
+    let Some(out) = emulate(&["--emulated", "--", "sh", "-c", script]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let want = match std::fs::read_dir("/sys/kernel/mm/hugepages") {
+        Ok(dir) => {
+            let mut names: Vec<String> = dir
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names.iter().map(|n| format!("{n}\n")).collect()
+        }
+        Err(_) => "absent\n".to_string(),
+    };
+    assert_eq!(stdout(&out), want);
+}
