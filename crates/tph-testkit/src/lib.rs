@@ -8,6 +8,8 @@
 //!   one open fd of the model.
 //! - [`vfio_host`]: a whole VFIO host (the legacy and cdev opening sequences, region and IRQ
 //!   info) over a fake `/sys` and `/dev` bind-mounted in the child's private mount namespace.
+//! - [`differential`]: a real kernel's TPH core (through a served function's trace) against
+//!   the model's: the same calls, the same return values and register accesses.
 //! - [`emulate`]: any program run against an emulated host, every TPH function bound to
 //!   vfio-pci (`tphctl emulate`).
 //!
@@ -18,6 +20,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod differential;
 pub mod emulate;
 mod error;
 pub mod harness;

@@ -129,7 +129,7 @@ fn build_host(args: &Args, abi: KernelAbi, bdf: Bdf) -> Result<Host, CliError> {
 }
 
 /// What sits above `bdf` on the host: what a VMM reads from sysfs before passing it through.
-fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
+pub(super) fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
     if machine.is_rciep(bdf) {
         return Upstream::RcIntegrated;
     }
@@ -147,7 +147,7 @@ fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
 const MAX_VCPUS: u32 = 4096;
 
 /// `--pin VCPU:PCPU,...`: each vCPU below [`MAX_VCPUS`], named once; each host CPU present.
-fn parse_pins(text: &str, host_cpus: u32) -> Result<Vec<(u32, u32)>, String> {
+pub(super) fn parse_pins(text: &str, host_cpus: u32) -> Result<Vec<(u32, u32)>, String> {
     let mut pins: Vec<(u32, u32)> = Vec::new();
     for p in text.split(',') {
         let (v, c) = p
@@ -174,11 +174,30 @@ fn parse_pins(text: &str, host_cpus: u32) -> Result<Vec<(u32, u32)>, String> {
     Ok(pins)
 }
 
-/// The VM's configuration, every size checked before anything is allocated for it.
 fn vm_config(args: &Args, machine: &Machine, bdf: Bdf, host_cpus: u32) -> Result<VmConfig, String> {
-    let pins = parse_pins(&args.pin, host_cpus)?;
+    checked_config(
+        &args.pin,
+        args.vcpus,
+        args.unsafe_ds_mode,
+        machine,
+        bdf,
+        host_cpus,
+    )
+}
+
+/// The VM's configuration from `--pin` and `--vcpus` (`vm` and `serve --vm`), every size
+/// checked before anything is allocated for it.
+pub(super) fn checked_config(
+    pin: &str,
+    vcpus: Option<u32>,
+    unsafe_ds: bool,
+    machine: &Machine,
+    bdf: Bdf,
+    host_cpus: u32,
+) -> Result<VmConfig, String> {
+    let pins = parse_pins(pin, host_cpus)?;
     let needed = pins.iter().map(|(v, _)| v + 1).max().unwrap_or(1);
-    let vcpus = args.vcpus.unwrap_or(needed);
+    let vcpus = vcpus.unwrap_or(needed);
     if vcpus == 0 || vcpus > MAX_VCPUS {
         return Err(format!(
             "--vcpus {vcpus}: a VM has 1 to {MAX_VCPUS} vCPUs (KVM's limit)"
@@ -195,11 +214,11 @@ fn vm_config(args: &Args, machine: &Machine, bdf: Bdf, host_cpus: u32) -> Result
         .with_pins(&pins)
         .map_err(|e| e.to_string())?;
     cfg.host_upstream = upstream(machine, bdf);
-    cfg.unsafe_ds = args.unsafe_ds_mode;
+    cfg.unsafe_ds = unsafe_ds;
     Ok(cfg)
 }
 
-fn number(s: &str) -> Result<u32, String> {
+pub(super) fn number(s: &str) -> Result<u32, String> {
     let s = s.trim();
     let parsed = match s.strip_prefix("0x") {
         Some(h) => u32::from_str_radix(h, 16),
