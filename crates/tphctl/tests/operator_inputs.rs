@@ -348,13 +348,23 @@ fn session_irqs_over_2048_is_refused_naming_the_msix_limit() {
 }
 
 #[test]
-fn session_on_a_function_without_tph_exits_1_naming_it() {
-    let out = tphctl_stdin(&["session", "--emulated", "00:06.0"], b"cap\n");
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "tphctl: session: 0000:00:06.0 has no TPH Requester capability\n"
+fn session_on_a_function_without_tph_asks_the_kernel_which_answers_enodev() {
+    // The v7 raw-ABI path a driver takes on a device without TPH: the kernel's ENODEV.
+    let raw_get_cap = "raw 10000000000000000000000000000000\n";
+    let script = format!("cap\n{raw_get_cap}");
+    let out = tphctl_stdin(&["session", "--emulated", "00:06.0"], script.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "commands failed");
+    assert!(
+        stderr(&out).starts_with(
+            "tphctl: session: note: 0000:00:06.0 has no TPH Requester capability; the kernel \
+             is asked anyway (it answers ENODEV)\n"
+        ),
+        "{}",
+        stderr(&out)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ENODEV (19)"), "{stdout}");
+    assert!(stdout.contains("ret -1 errno ENODEV"), "{stdout}");
 }
 
 #[test]

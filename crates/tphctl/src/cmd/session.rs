@@ -47,8 +47,9 @@ use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
     the errno, and the argument bytes after the call (the bytes read for cfg-read).\n\
     --json: one object per command with `cmd`, `line`, `ok`, `errno` (name or null), `error` \
     (message, when not ok) and the results; field names: crates/tphctl/README-json.md.\n\n\
-    Exit status: 0 every command succeeded; 1 BDF is not in the machine or has no TPH \
-    capability; 2 an error: the device cannot be taken over, or some command failed (each \
+    A function without a TPH capability is taken over too (a note on stderr says so): the \
+    kernel answers its TPH calls with ENODEV, as for a driver.\n\n\
+    Exit status: 0 every command succeeded; 1 BDF is not in the machine; 2 an error: the device cannot be taken over, or some command failed (each \
     failure is answered in the output; stderr counts them, with their line numbers). A \
     closed pipe on standard output ends the session quietly with status 0."
 )]
@@ -120,8 +121,11 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
     match tph_presence(&f.config) {
         TphPresence::Present(_) => {}
         TphPresence::Absent => {
-            eprintln!("tphctl: session: {bdf} has no TPH Requester capability");
-            return Ok(Found::No);
+            // A driver asks the kernel, whose ENODEV is its "this device has no TPH" path.
+            eprintln!(
+                "tphctl: session: note: {bdf} has no TPH Requester capability; the kernel is \
+                 asked anyway (it answers ENODEV)"
+            );
         }
         TphPresence::Unknown(u) => {
             let why = format!("TPH unknown: {}; {DUMP_FIX}", u.phrase());
