@@ -59,6 +59,9 @@ pub struct SavedTph {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TphState {
     cap: u16,
+    /// The port type is RCiEP (`pci_pcie_type()`: from the Express Flags the PCI core cached at
+    /// enumeration, so no access at enable time).
+    rciep: bool,
     enabled: bool,
     mode: StMode,
     req_type: ReqEnable,
@@ -69,6 +72,7 @@ impl Default for TphState {
     fn default() -> Self {
         Self {
             cap: 0,
+            rciep: false,
             enabled: false,
             mode: StMode::NoSt,
             req_type: ReqEnable::Disabled,
@@ -80,9 +84,12 @@ impl Default for TphState {
 impl TphState {
     /// Core init: finds the capability and does **not** adopt a Control register left enabled
     /// by firmware or a previous owner.
+    /// The device's port type is read here, untraced, as the PCI core caches Express Flags
+    /// at enumeration (`pcie_flags_reg`).
     pub fn init(dev: &Function) -> Self {
         Self {
             cap: dev.tph().map_or(0, |t| t.offset),
+            rciep: is_rciep(dev),
             ..Self::default()
         }
     }
@@ -152,7 +159,7 @@ impl TphState {
     /// The arithmetic is `tph_regs::tph::negotiate`; the inputs are read from hardware here.
     fn negotiate_req_type(&self, dev: &mut Function, plat: &dyn Platform) -> ReqEnable {
         let cap = TphCapability::from_bits(self.cfg_read(dev, TPH_CAP));
-        let upstream = if is_rciep(dev) {
+        let upstream = if self.rciep {
             Upstream::RcIntegrated
         } else {
             match plat.root_port_devcap2() {
@@ -267,15 +274,13 @@ impl TphState {
     }
 
     /// `pcie_tph_get_st_table_size()`: field + 1 when the table is in the capability, else 0.
+    /// Two reads of the Capability register, as mainline: the location
+    /// (`pcie_tph_get_st_table_loc`), then the size.
     pub fn get_st_table_size(&self, dev: &mut Function) -> u16 {
-        if self.cap == 0 {
+        if self.get_st_table_loc(dev) != StLocation::Capability {
             return 0;
         }
-        let cap = self.capability(dev);
-        if cap.location != StLocation::Capability {
-            return 0;
-        }
-        cap.table_size
+        self.capability(dev).table_size
     }
 
     /// `pcie_tph_get_st_modes()` (exported by v7): capability bits 2:0, 0 without capability.
@@ -334,8 +339,11 @@ impl TphState {
         }
     }
 
+    /// The saved entries, as many as `pcie_tph_get_st_table_size()` says now (mainline asks
+    /// again at restore).
     fn restore_entries(&self, dev: &mut Function, entries: &[u16]) {
-        for (i, e) in (0u16..).zip(entries) {
+        let n = usize::from(self.get_st_table_size(dev));
+        for (i, e) in (0u16..).zip(entries.iter().take(n)) {
             if let Ok(off) = u16::try_from(st_offset(self.cap, i)) {
                 dev.config_write(off, 2, u32::from(*e));
             }
@@ -384,12 +392,16 @@ fn write_tag_to_msix(
     Ok(())
 }
 
-fn is_rciep(dev: &mut Function) -> bool {
+fn is_rciep(dev: &Function) -> bool {
     let Some(exp) = dev.express() else {
         return false;
     };
-    let flags = dev.config_read(exp + EXP_FLAGS as u16, 2);
-    PortType::from_exp_flags(flags as u16) == PortType::RcIntegratedEndpoint
+    let at = usize::from(exp) + EXP_FLAGS;
+    let flags = dev
+        .config_bytes()
+        .get(at..at + 2)
+        .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+    PortType::from_exp_flags(flags) == PortType::RcIntegratedEndpoint
 }
 
 /// Reads Device Capabilities 2 of a (root port) function through its config space.

@@ -6,6 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A line of a guest test's call log (`differential`) that cannot be read.
+    #[error("call log line {line}: {why}")]
+    CallLog {
+        /// Line number (from 1).
+        line: usize,
+        /// What is wrong, with the line's start.
+        why: String,
+    },
     /// The harness could not set up or run its child.
     #[error("harness: {what}: {source}")]
     Harness {

@@ -105,6 +105,7 @@ impl From<Result<i32, Errno>> for Reply {
 /// ```
 /// let s = tph_testkit::harness::Sandbox::default();
 /// assert!(s.binds.is_empty() && s.syscalls.is_empty() && s.stdin.is_none() && !s.inherit_stdio);
+/// assert!(!s.forward_signals);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
@@ -117,6 +118,12 @@ pub struct Sandbox {
     /// The child uses this process's stdin (unless `stdin` is set), stdout and stderr; then
     /// [`Supervised::stdout`] and [`Supervised::stderr`] are empty.
     pub inherit_stdio: bool,
+    /// SIGINT, SIGTERM, SIGHUP and SIGQUIT do not end the supervisor: while the child runs
+    /// they are held (in the calling thread, which must be the process's only thread so far)
+    /// and each one a process sent is passed on to the child, whose calls are answered until it
+    /// exits. A terminal's Ctrl-C or hang-up already reaches the child (it is in the same
+    /// process group) and is not sent twice.
+    pub forward_signals: bool,
 }
 
 /// The trapped thread's memory, read and written through `/proc/<tid>/mem`; handed to an
@@ -328,6 +335,16 @@ pub fn supervise_in(
     handler: &mut dyn IoctlHandler,
     timeout: Duration,
 ) -> Result<Supervised, Error> {
+    // Held before anything is spawned, so threads started below inherit the mask; the child
+    // unblocks them before `exec`.
+    let held =
+        if sandbox.forward_signals {
+            Some(sys::HeldSignals::hold().map_err(|e| {
+                harness_err("holding signals", std::io::Error::from_raw_os_error(e.0))
+            })?)
+        } else {
+            None
+        };
     let (parent, child_end) = UnixStream::pair().map_err(|e| harness_err("socketpair", e))?;
     parent
         .set_read_timeout(Some(timeout.min(LISTENER_WAIT)))
@@ -356,16 +373,23 @@ pub fn supervise_in(
             max: sys::MAX_TRAPPED,
         })?;
     sys::install_listener_before_exec(&mut cmd, filter, binds, OwnedFd::from(child_end));
+    if held.is_some() {
+        sys::unblock_forwarded_before_exec(&mut cmd);
+    }
     let mut guard = Guard(
         cmd.spawn()
             .map_err(|e| harness_err("spawning the child", e))?,
     );
     drop(cmd); // closes our copy of the child's socket end
     let listener = sys::recv_fd(&parent).map_err(|e| harness_err("receiving the listener", e))?;
+    // Linux 6.6+: the trapped thread and the supervisor hand over on one CPU, which makes a
+    // trapped call several times cheaper; older kernels refuse the flag and keep the usual
+    // wake-up.
+    let _ = sys::notif_sync_wake_up(listener.as_fd());
     let out = reader(guard.0.stdout.take());
     let err = reader(guard.0.stderr.take());
     let deadline = Instant::now().checked_add(timeout);
-    let answered = serve(&mut guard.0, &listener, handler, deadline)?;
+    let answered = serve(&mut guard.0, &listener, handler, deadline, held.as_ref())?;
     let status = guard
         .0
         .wait()
@@ -383,14 +407,20 @@ fn serve(
     listener: &OwnedFd,
     handler: &mut dyn IoctlHandler,
     deadline: Option<Instant>,
+    signals: Option<&sys::HeldSignals>,
 ) -> Result<usize, Error> {
     let mut answered = 0;
+    let mut mems = MemCache::default();
     loop {
         if deadline.is_some_and(|d| Instant::now() > d) {
             return Err(Error::Timeout);
         }
-        match sys::poll_in(listener.as_fd(), POLL_MS) {
-            Ok(Ready::In) => answered += usize::from(answer_one(listener, handler)),
+        let polled = sys::poll_in_or(listener.as_fd(), signals.map(sys::HeldSignals::fd), POLL_MS);
+        if matches!(polled, Ok((_, true))) {
+            forward(child, signals);
+        }
+        match polled.map(|(ready, _)| ready) {
+            Ok(Ready::In) => answered += usize::from(answer_one(listener, handler, &mut mems)),
             Ok(Ready::Hangup) => return Ok(answered),
             Ok(Ready::Timeout) => {
                 if matches!(child.try_wait(), Ok(Some(_))) {
@@ -407,8 +437,54 @@ fn serve(
     }
 }
 
+/// Passes every held signal a process sent on to the child (best effort: it may have exited).
+fn forward(child: &Child, signals: Option<&sys::HeldSignals>) {
+    let Some(held) = signals else { return };
+    while let Some((signal, from_a_process)) = held.next() {
+        if from_a_process {
+            let _ = sys::send_signal(child.id(), signal);
+        }
+    }
+}
+
+/// The `/proc/<tid>/mem` files of the threads that made trapped calls, kept open between
+/// calls: opening one per call is a third of a trapped call's cost. A kept file is used again
+/// only if it still reads the trapped thread's code at its instruction pointer: the file of a
+/// thread whose process has exited or exec'd another program reads nothing (its memory is
+/// gone), and is replaced by a fresh open, checked as every open is (notification still
+/// valid after it). A thread id reused by another process while the first one lives cannot
+/// happen (ids are unique among live threads).
+#[derive(Default)]
+struct MemCache(std::collections::HashMap<u32, File>);
+
+/// Threads whose files are kept at most (a program with more gets them reopened).
+const MEM_CACHE_MAX: usize = 256;
+
+impl MemCache {
+    /// The memory of thread `pid` trapped at `ip`: the kept file when it still reads there,
+    /// else a fresh open.
+    fn take(&mut self, pid: u32, ip: u64) -> std::io::Result<File> {
+        if let Some(f) = self.0.remove(&pid)
+            && f.read_exact_at(&mut [0u8; 1], ip).is_ok()
+        {
+            return Ok(f);
+        }
+        File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{pid}/mem"))
+    }
+
+    fn keep(&mut self, pid: u32, f: File) {
+        if self.0.len() >= MEM_CACHE_MAX {
+            self.0.clear();
+        }
+        self.0.insert(pid, f);
+    }
+}
+
 /// Receives and answers one notification; false when it vanished (the thread died).
-fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler) -> bool {
+fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler, mems: &mut MemCache) -> bool {
     let Ok(n) = sys::notif_recv(listener.as_fd()) else {
         return false;
     };
@@ -420,16 +496,18 @@ fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler) -> bool {
         request: n.args[1] as u32,
         arg: n.args[2],
     };
-    let mem = File::options()
-        .read(true)
-        .write(true)
-        .open(format!("/proc/{}/mem", n.pid));
+    let mem = mems.take(n.pid, n.ip);
     // The id check after opening makes sure `pid` still names the trapped thread.
     if !sys::notif_id_valid(listener.as_fd(), n.id) {
         return false;
     }
     let reply = match mem {
-        Ok(mem) => handler.handle(&call, &ChildMemory { mem }),
+        Ok(mem) => {
+            let child = ChildMemory { mem };
+            let reply = handler.handle(&call, &child);
+            mems.keep(n.pid, child.mem);
+            reply
+        }
         Err(_) => Reply::Fail(Errno(libc::EFAULT)),
     };
     send(listener, n.id, reply, handler)

@@ -308,12 +308,12 @@ impl<F: Function> State<F> {
             "irqs {} {start}+{count}: {outcome}",
             irq_name(index)
         ));
-        if result.is_ok() {
-            let vectors = self
-                .eventfds
-                .get(index as usize)
-                .map_or(0, |v| v.iter().filter(|f| f.is_some()).count());
-            self.function.irqs_changed(index, vectors as u32);
+        let changed =
+            flags & DATA_MASK == DATA_EVENTFD || (flags & DATA_MASK == DATA_NONE && count == 0);
+        if result.is_ok() && flags & ACTION_MASK == ACTION_TRIGGER && changed {
+            let empty = Vec::new();
+            let fds = self.eventfds.get(index as usize).unwrap_or(&empty);
+            self.function.irqs_changed(index, fds);
             self.done();
         }
         result.map(|_| ())

@@ -24,10 +24,10 @@ pub trait Function: Send {
     fn msix_write(&mut self, vector: u16, offset: u8, value: u32);
     /// The client reset the device (`VFIO_USER_DEVICE_RESET`).
     fn reset(&mut self);
-    /// The client's interrupt set-up changed: `vectors` vectors of IRQ `index` now have an
-    /// eventfd (0: none). The default does nothing.
-    fn irqs_changed(&mut self, index: u32, vectors: u32) {
-        let _ = (index, vectors);
+    /// The client's interrupt set-up changed: `eventfds` holds, per vector of IRQ `index`,
+    /// the client's eventfd (`None`: the vector has none). The default does nothing.
+    fn irqs_changed(&mut self, index: u32, eventfds: &[Option<std::fs::File>]) {
+        let _ = (index, eventfds);
     }
     /// Moves the trace lines recorded since the last call into `out`, in the vocabulary of
     /// `tphctl session --trace` (each `tph_kernel::hw::Access` as it displays).

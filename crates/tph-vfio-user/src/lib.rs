@@ -6,7 +6,9 @@
 //!
 //! - [`Function`]: what is served, register by register; [`EmulatedFunction`] is the model's
 //!   hardware as it is. A VMM serves its own view (e.g. `tph-vmm`'s virtual function in
-//!   front of a host device) by implementing the trait.
+//!   front of a host device) by implementing the trait; [`VmFunction`] is that view: the
+//!   guest sees `tph-vmm`'s virtual TPH capability in front of a host function opened through
+//!   `tph-client` (its tags name vCPUs; the host gets the pinned host CPUs' tags).
 //! - [`Device`]: the vfio-user side: configuration space as region 7, the BARs that hold the
 //!   MSI-X table and PBA, the client's eventfds from `SET_IRQS` (interrupts signalled on
 //!   them, [`Handle::trigger_msix`]), DMA maps recorded, device reset as FLR, and a trace of
@@ -31,9 +33,11 @@ mod error;
 mod function;
 pub mod layout;
 mod server;
+mod vm;
 
 pub use backend::{Counters, Device, DmaMap, Handle};
 pub use error::Error;
 pub use function::{EmulatedFunction, Function};
 pub use layout::Layout;
 pub use server::{Server, Session, VERSION_TIMEOUT};
+pub use vm::{HostTrace, VmFunction};

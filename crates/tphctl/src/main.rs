@@ -30,8 +30,8 @@ enum Command {
     StMap(cmd::stmap::Args),
     /// Run the built-in demonstration scenario on the embedded emulated machine.
     Demo(cmd::demo::Args),
-    /// Run a program unmodified against the emulated kernel: every TPH function bound to
-    /// vfio-pci, its VFIO calls answered by the model.
+    /// Run a program unmodified against the emulated kernel: the TPH functions (or every
+    /// endpoint) bound to vfio-pci, its VFIO calls answered by the model.
     Emulate(cmd::emulate::Args),
     /// Pass one device through to a VM (tph-vmm) and drive its guest and VMM sides from stdin.
     Vm(cmd::vm::Args),

@@ -139,7 +139,14 @@ fn emulate_dma_mapping_follows_type1_rules_and_errno() {
     let Some(exe) = compile("dma", dir.path()) else {
         return;
     };
-    let Some(out) = emulate(&["--emulated", "--", exe.to_str().unwrap(), NIC]) else {
+    let args = [
+        "--emulated",
+        "--",
+        exe.to_str().unwrap(),
+        NIC,
+        "0000:02:00.0",
+    ];
+    let Some(out) = emulate(&args) else {
         return;
     };
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
@@ -180,7 +187,15 @@ fn emulate_dma_mapping_follows_type1_rules_and_errno() {
            unmap around the second: 0 - size 0x1000\n\
            mapped 64 MiB in 16384 pages\n"
         + &info(65535 - 16384)
-        + "unmap ALL: 0 - size 0x4000000\n";
+        + "unmap ALL: 0 - size 0x4000000\n"
+        // The original type1: an unmap from inside a mapping unmaps nothing and succeeds, one
+        // that covers a mapping's first IOVA unmaps all of it (vfio_dma_do_unmap's v1 rules).
+        + "type1 (v1):\n\
+           map 64 KiB at iova 0x100000: 0 -\n\
+           map 64 KiB at iova 0x200000: 0 -\n\
+           unmap inside the first: 0 - size 0\n\
+           unmap from the first's start, 4 KiB: 0 - size 0x10000\n\
+           unmap across the second's start: 0 - size 0x10000\n";
     assert_eq!(stdout(&out), want);
 }
 
@@ -474,4 +489,48 @@ fn emulate_iommufd_ioas_mapping_follows_iommufd_rules_and_errno() {
                 unmap the first area: 0 - length 0x10000\n\
                 unmap everything: 0 - length 0x11000\n";
     assert_eq!(stdout(&out), want);
+}
+
+#[test]
+fn emulate_shows_this_machines_huge_page_pools() {
+    let script = "ls /sys/kernel/mm/hugepages 2>/dev/null || echo absent";
+    let Some(out) = emulate(&["--emulated", "--", "sh", "-c", script]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let want = match std::fs::read_dir("/sys/kernel/mm/hugepages") {
+        Ok(dir) => {
+            let mut names: Vec<String> = dir
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names.iter().map(|n| format!("{n}\n")).collect()
+        }
+        Err(_) => "absent\n".to_string(),
+    };
+    assert_eq!(stdout(&out), want);
+}
+
+#[test]
+fn emulate_bind_all_lets_a_driver_meet_the_kernels_enodev_on_a_function_without_tph() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("v7_ioctl", dir.path()) else {
+        return;
+    };
+    // 00:06.0 has MSI-X but no TPH Requester capability: the v7 ioctl's GET_CAP is ENODEV,
+    // the "this device has no TPH" answer a driver has to handle.
+    let args = [
+        "--emulated",
+        "--bind",
+        "all",
+        "--",
+        exe.to_str().unwrap(),
+        "0000:00:06.0",
+        "1",
+    ];
+    let Some(out) = emulate(&args) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", stdout(&out));
+    assert_eq!(stderr(&out), "GET_CAP (errno 19: No such device)\n");
 }

@@ -132,3 +132,134 @@ fn a_client_of_another_protocol_is_status_2() {
         "{err}"
     );
 }
+
+/// `serve --vm` on 02:00.0 (table in the capability, 16 entries, host root port completes TPH
+/// only): vCPU 0 on host CPU 5, vCPU 1 on 6; the built-in host firmware gives CPU n tag n.
+fn start_vm(dir: &Path, extra: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
+    let socket = dir.join("tph.sock");
+    let ssdt = dir.join("guest.aml");
+    let state = dir.join("host.json");
+    let mut args = vec![
+        "--emulated",
+        "02:00.0",
+        "--vm",
+        "--pin",
+        "0:5,1:6",
+        "--ssdt",
+        ssdt.to_str().unwrap(),
+        "--host-state",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut child = tphctl()
+        .arg("serve")
+        .arg("--vfio-user")
+        .arg(&socket)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, format!("listening on {}\n", socket.display()));
+    (child, out)
+}
+
+fn host_state(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("host.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v[0]["tph"].clone()
+}
+
+#[test]
+fn vm_guest_tags_reach_the_host_as_the_pinned_cpus_and_follow_a_repin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut out) = start_vm(dir.path(), &[]);
+    // The SSDT is an ACPI table for -acpitable.
+    let ssdt = std::fs::read(dir.path().join("guest.aml")).unwrap();
+    assert_eq!(&ssdt[..4], b"SSDT");
+    let mut c = vfio_user::Client::new(&dir.path().join("tph.sock")).unwrap();
+    // The guest sees the virtual capability: IV offered, 16 entries in the capability, no
+    // extended TPH (the host's root port completes TPH only).
+    assert_eq!(read32(&mut c, 7, 0x104) & 0x07ff_0707, 0x000f_0203);
+    // Its core enables IV with TPH requests and writes entry 0 = the virtual tag of vCPU 1 (2).
+    c.region_write(7, 0x108, &0x101u32.to_le_bytes()).unwrap();
+    c.region_write(7, 0x108, &0x001u32.to_le_bytes()).unwrap();
+    c.region_write(7, 0x10c, &2u16.to_le_bytes()).unwrap();
+    c.region_write(7, 0x108, &0x101u32.to_le_bytes()).unwrap();
+    assert_eq!(
+        read32(&mut c, 7, 0x10c) & 0xffff,
+        2,
+        "the guest reads its own tag"
+    );
+    // The VMM re-pins vCPU 1 while the guest runs.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"pin 1:7\n").unwrap();
+    let mut answer = String::new();
+    out.read_line(&mut answer).unwrap();
+    out.read_line(&mut answer).unwrap();
+    assert_eq!(answer, "> pin 1:7\nok; host calls 1\n");
+    c.shutdown().unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    // Written before the host function was closed: TPH on, entry 0 = host CPU 7's tag.
+    let tph = host_state(dir.path());
+    assert_eq!(tph["control"]["raw"], 0x101);
+    assert_eq!(tph["entries"][0]["st"], 7);
+}
+
+#[test]
+fn vm_guest_flr_leaves_the_host_off_and_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let (mut child, _out) = start_vm(dir.path(), &["--trace", trace.to_str().unwrap()]);
+    let mut c = vfio_user::Client::new(&dir.path().join("tph.sock")).unwrap();
+    c.region_write(7, 0x108, &0x101u32.to_le_bytes()).unwrap();
+    c.region_write(7, 0x10c, &1u16.to_le_bytes()).unwrap();
+    // Initiate Function Level Reset in Device Control (PCI Express capability at 0x40).
+    c.region_write(7, 0x48, &0xa810u16.to_le_bytes()).unwrap();
+    assert_eq!(
+        read32(&mut c, 7, 0x108),
+        0,
+        "the guest's Control is back to 0"
+    );
+    c.shutdown().unwrap();
+    assert!(child.wait().unwrap().success());
+    let tph = host_state(dir.path());
+    assert_eq!(tph["control"]["raw"], 0);
+    assert_eq!(tph["entries"][0]["st"], 0);
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(t.contains("vm guest FLR: reset hook: host calls 2"), "{t}");
+}
+
+#[test]
+fn vm_guest_that_never_touches_tph_causes_no_host_tph_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let (mut child, _out) = start_vm(dir.path(), &["--trace", trace.to_str().unwrap()]);
+    let mut c = vfio_user::Client::new(&dir.path().join("tph.sock")).unwrap();
+    // Enumeration-like reads, MSI-X set-up with two eventfds, a device reset.
+    assert_eq!(read32(&mut c, 7, 0), 0x1001_1ab0);
+    let fds: Vec<std::os::fd::OwnedFd> = (0..2)
+        .map(|_| tph_client::backend::eventfd().unwrap())
+        .collect();
+    let raw: Vec<i32> = fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+    c.set_irqs(2, 4 | 32, 0, 2, &raw).unwrap();
+    c.reset().unwrap();
+    c.shutdown().unwrap();
+    assert!(child.wait().unwrap().success());
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(t.contains("vm host MSI-X 2 vectors: host calls 0"), "{t}");
+    assert!(
+        !t.lines().any(|l| l.starts_with("host cfg  wr 0x108")),
+        "host TPH Control was written:\n{t}"
+    );
+    assert!(
+        !t.contains("host calls 1") && !t.contains("host calls 2"),
+        "{t}"
+    );
+}

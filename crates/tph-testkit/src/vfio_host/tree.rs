@@ -55,7 +55,8 @@ pub struct TreeSpec {
     /// `/dev/iommu`).
     pub cdev: bool,
     /// Every other entry of this machine's `/dev` is visible in the child too (bound over an
-    /// empty placeholder), so a general program finds `/dev/null`, `/dev/urandom`, `/dev/shm`.
+    /// empty placeholder), so a general program finds `/dev/null`, `/dev/urandom`, `/dev/shm`
+    /// (and `/dev/hugepages`); so is `/sys/kernel/mm/hugepages`.
     pub mirror_host_dev: bool,
 }
 
@@ -357,6 +358,14 @@ impl FakeVfioTree {
                 std::fs::write(&place, b"")?;
             }
             self.mirrored.push((entry.path(), place));
+        }
+        // The huge page pools, so a program that sizes its memory from them (DPDK's EAL)
+        // finds this machine's, next to the emulated /sys.
+        let hugepages = Path::new("/sys/kernel/mm/hugepages");
+        if hugepages.is_dir() {
+            let place = self.root.join("sys/kernel/mm/hugepages");
+            std::fs::create_dir_all(&place)?;
+            self.mirrored.push((hugepages.to_path_buf(), place));
         }
         Ok(())
     }

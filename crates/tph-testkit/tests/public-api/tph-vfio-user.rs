@@ -59,7 +59,7 @@ mod function {
         fn msix_read(&mut self, vector: u16, offset: u8) -> u32;
         fn msix_write(&mut self, vector: u16, offset: u8, value: u32);
         fn reset(&mut self);
-        fn irqs_changed(&mut self, index: u32, vectors: u32) {}
+        fn irqs_changed(&mut self, index: u32, eventfds: &[Option<std::fs::File>]) {}
         fn drain_trace(&mut self, out: &mut Vec<String>);
     }
     #[derive(Debug)]
@@ -119,8 +119,27 @@ mod server {
     }
     impl Drop for Server {}
 }
+mod vm {
+    pub type HostTrace = Box<dyn FnMut(&mut Vec<String>) + Send>;
+    #[api(private_fields)]
+    pub struct VmFunction<B: Backend> {}
+    impl<B: Backend> std::fmt::Debug for VmFunction<B> {}
+    impl<B: Backend> VmFunction<B> {
+        pub fn new(
+            vtph: VirtualTph<B>,
+            config: &[u8],
+            host_trace: Option<HostTrace>,
+        ) -> Self {}
+        pub fn vtph(&self) -> &VirtualTph<B> {}
+        pub fn vtph_mut(&mut self) -> &mut VirtualTph<B> {}
+        pub fn host_failures(&self) -> u64 {}
+        pub fn note_effect(&mut self, what: &str, effect: &Effect) {}
+    }
+    impl<B: Backend + Send> Function for VmFunction<B> {}
+}
 pub use backend::{Counters, Device, DmaMap, Handle};
 pub use error::Error;
 pub use function::{EmulatedFunction, Function};
 pub use layout::Layout;
 pub use server::{Server, Session, VERSION_TIMEOUT};
+pub use vm::{HostTrace, VmFunction};

@@ -1,13 +1,20 @@
 //! `tphctl serve --vfio-user SOCKET SOURCE BDF`: serves one function of an emulated machine as
-//! a vfio-user device (`tph-vfio-user`) until the client (QEMU's `vfio-user-pci`) leaves. A
-//! thin wrapper: the server is the library's.
+//! a vfio-user device (`tph-vfio-user`) until the client (QEMU's `vfio-user-pci`) leaves; with
+//! `--vm`, `tph-vmm`'s virtual function in front of the emulated host's function. A thin
+//! wrapper: the server is the library's.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 
-use tph_kernel::HostOptions;
+use tph_client::{Revision, TphDevice};
+use tph_emu::EmulatedBackend;
+use tph_kernel::vfio::VfioDevice;
+use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::Bdf;
-use tph_vfio_user::{Device, EmulatedFunction, Error, Server};
+use tph_regs::msix::MsixCap;
+use tph_vfio_user::{Device, EmulatedFunction, Error, Function, Handle, Server, VmFunction};
+use tph_vmm::ssdt::{self, SsdtSpec};
+use tph_vmm::VirtualTph;
 
 use super::{CliError, CmdResult, Found};
 
@@ -27,10 +34,20 @@ use super::{CliError, CmdResult, Found};
     client leaves, one line counts what it did.\n\
     --trace FILE: one line per access as `tphctl session` shows a trace (`cfg  wr 0x108/4 <- \
     0x101: TPH Control: NS off -> IV TPH`, `msix wr vec 0 +0xc <- ...`), and one per server \
-    event (`irqs msix 0+4: eventfds set`, `reset (DEVICE_RESET): ...`, `dma map ...`).\n\n\
+    event (`irqs msix 0+4: eventfds set`, `reset (DEVICE_RESET): ...`, `dma map ...`).\n\
+    --vm: the guest sees tph-vmm's virtual function in front of the function of an emulated \
+    host (the host's kernel: --kernel-abi, --cpus, --firmware, --unsafe-ds-mode), as `tphctl \
+    vm` has it: the TPH capability is the layer's (guest tags name vCPUs, the host gets the \
+    tags of the pinned host CPUs), the rest of configuration space passes through to the host, \
+    the MSI-X table is the VMM's own with Vector Control's tag half handed to the layer, the \
+    client's MSI-X eventfds become the host's MSI-X set-up, and a guest FLR or device reset \
+    runs the layer's reset hook. The trace adds `vm ...` lines (each hook's effect) and \
+    `host ...` lines (the host function's accesses). Commands on standard input while the \
+    guest runs: `pin VCPU:PCPU` (or `pin VCPU:none`) re-pins, answered `> pin 1:6` and `ok; \
+    host calls N` or `error: ...` on standard output.\n\n\
     Exit status: 0 the client came and left; 1 BDF is not in the machine; 2 an error: the \
     socket is in use or is not a socket, the client does not speak vfio-user 0.x (protocol \
-    mismatch), the trace cannot be written."
+    mismatch), the trace or a file cannot be written, the VM cannot be set up."
 )]
 pub struct Args {
     /// The socket to listen on (a socket nobody listens on is replaced; anything else there
@@ -48,6 +65,38 @@ pub struct Args {
     /// Write every access and server event to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Serve tph-vmm's virtual function in front of the emulated host's function.
+    #[arg(long, requires = "pin")]
+    vm: bool,
+    /// With --vm: vCPU pinning, VCPU:PCPU pairs, comma-separated (vCPUs not named are
+    /// unpinned).
+    #[arg(long, value_name = "VCPU:PCPU,...", requires = "vm")]
+    pin: Option<String>,
+    /// With --vm: vCPUs of the VM [default: the highest pinned vCPU + 1].
+    #[arg(long, value_name = "N", requires = "vm")]
+    vcpus: Option<u32>,
+    /// With --vm: the emulated host's present CPUs (default 8).
+    #[arg(long, value_name = "N", requires = "vm")]
+    cpus: Option<u32>,
+    /// With --vm: the emulated host's firmware answering the steering-tag `_DSM` (as for
+    /// `tphctl session --firmware`).
+    #[arg(long, value_name = "PATH", requires = "vm")]
+    firmware: Option<PathBuf>,
+    /// With --vm: the emulated host's kernel interface, v7 or feature [default: v7].
+    #[arg(long, value_name = "REV", requires = "vm")]
+    kernel_abi: Option<Revision>,
+    /// With --vm: the host's vfio-pci unsafe parameter and the VMM's unsafe option (Device
+    /// Specific mode shown to the guest, pinning fixed).
+    #[arg(long, requires = "vm")]
+    unsafe_ds_mode: bool,
+    /// With --vm: write the guest's SSDT (its host bridge `_DSM` handing out the vCPUs'
+    /// virtual tags) to FILE, for QEMU's `-acpitable file=FILE`.
+    #[arg(long, value_name = "FILE", requires = "vm")]
+    ssdt: Option<PathBuf>,
+    /// With --vm: when the guest goes away, before the host function is closed, write the
+    /// host function as `tphctl show --json` shows one function (entries included) to FILE.
+    #[arg(long, value_name = "FILE", requires = "vm")]
+    host_state: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -59,6 +108,9 @@ pub fn run(args: Args) -> CmdResult {
             "give the dump as a file (standard input is kept for commands)",
         ));
     }
+    if args.vm {
+        return run_vm(&args, bdf);
+    }
     let host = super::session::host(args.dump.as_deref(), HostOptions::default(), Some(bdf))?;
     let function = match EmulatedFunction::from_machine(host.machine(), bdf) {
         Ok(f) => f,
@@ -68,20 +120,32 @@ pub fn run(args: Args) -> CmdResult {
         }
         Err(e) => return Err(CliError::new(format!("serve {bdf}"), e)),
     };
-    let trace = match &args.trace {
-        None => None,
-        Some(path) => Some(Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .map_err(|e| CliError::new(format!("--trace {}", path.display()), e))?,
-        )) as Box<dyn Write + Send>),
+    let mut device = Device::new(function, trace_file(args.trace.as_deref())?);
+    let handle = device.handle();
+    serve(&args, bdf, &mut device, &handle)
+}
+
+fn trace_file(path: Option<&Path>) -> Result<Option<Box<dyn Write + Send>>, CliError> {
+    let Some(path) = path else {
+        return Ok(None);
     };
+    let file = std::fs::File::create(path)
+        .map_err(|e| CliError::new(format!("--trace {}", path.display()), e))?;
+    Ok(Some(Box::new(std::io::BufWriter::new(file))))
+}
+
+/// Listens, serves one client, and says how it went.
+fn serve<F: Function>(
+    args: &Args,
+    bdf: Bdf,
+    device: &mut Device<F>,
+    handle: &Handle<F>,
+) -> CmdResult {
     let context = format!("serve {bdf} on {}", args.vfio_user.display());
     let server = Server::bind(&args.vfio_user).map_err(|e| CliError::new(&context, e))?;
-    let mut device = Device::new(function, trace);
-    let handle = device.handle();
     announce(&format!("listening on {}", args.vfio_user.display()))?;
     let session = server
-        .serve(&mut device)
+        .serve(device)
         .map_err(|e| CliError::new(&context, e))?;
     if let Some(e) = handle.take_trace_error() {
         return Err(CliError::new("writing the trace", e));
@@ -107,4 +171,174 @@ fn announce(line: &str) -> Result<(), CliError> {
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .map_err(|e| CliError::new("writing output", e))
+}
+
+/// `--vm`: the emulated host's function behind tph-vmm's virtual function.
+fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
+    let abi = match args.kernel_abi.unwrap_or(Revision::V7) {
+        Revision::V7 => KernelAbi::V7,
+        Revision::Feature => KernelAbi::Feature,
+        Revision::Unknown => {
+            return Err(CliError::new(
+                "serve --vm",
+                "--kernel-abi takes v7 or feature",
+            ));
+        }
+    };
+    let mut options = HostOptions {
+        unsafe_ds: args.unsafe_ds_mode,
+        abi,
+        ..HostOptions::default()
+    };
+    if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
+        options.cpus = n;
+    }
+    if let Some(path) = &args.firmware {
+        options.firmware = super::session::firmware(path)?;
+    }
+    let host = super::session::host(args.dump.as_deref(), options, Some(bdf))?;
+    let Some(config) = host.machine().function(bdf).map(|f| f.config.clone()) else {
+        eprintln!("tphctl: serve: no function {bdf} in the machine");
+        return Ok(Found::No);
+    };
+    let context = format!("serve --vm {bdf}");
+    let cfg = super::vm::checked_config(
+        args.pin.as_deref().unwrap_or_default(),
+        args.vcpus,
+        args.unsafe_ds_mode,
+        host.machine(),
+        bdf,
+        host.options().cpus,
+    )
+    .map_err(|e| CliError::new(&context, e))?;
+    let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
+    let host_device = backend.device().clone();
+    let revision = match abi {
+        KernelAbi::V7 => Revision::V7,
+        KernelAbi::Feature => Revision::Feature,
+    };
+    let dev =
+        TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
+    let mut vtph = VirtualTph::new(dev, cfg).map_err(|e| CliError::new(&context, e))?;
+    if let Some(path) = &args.ssdt {
+        let table = guest_ssdt(&mut vtph).map_err(|e| CliError::new(&context, e))?;
+        std::fs::write(path, table)
+            .map_err(|e| CliError::new(format!("--ssdt {}", path.display()), e))?;
+    }
+    // What vfio-pci did at take-over and open is the host's set-up, not the guest's doing.
+    host_device.drain_trace();
+    let traced = host_device.clone();
+    let host_trace = Box::new(move |out: &mut Vec<String>| {
+        out.extend(traced.drain_trace().iter().map(ToString::to_string));
+    });
+    let function = VmFunction::new(vtph, &config, Some(host_trace));
+    let mut device = Device::new(function, trace_file(args.trace.as_deref())?);
+    let handle = device.handle();
+    let commands = handle.clone();
+    std::thread::spawn(move || repin_from_stdin(&commands));
+    let found = serve(args, bdf, &mut device, &handle)?;
+    if let Some(path) = &args.host_state {
+        write_host_state(path, &host, bdf, &host_device)?;
+    }
+    Ok(found)
+}
+
+/// The guest's SSDT, as `tphctl vm` builds it.
+fn guest_ssdt(
+    vtph: &mut VirtualTph<EmulatedBackend>,
+) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    let spec = SsdtSpec {
+        bridge: "\\_SB.PCI0".into(),
+        uids: vtph.config().uids.clone(),
+        extended: vtph.extended(),
+    };
+    let table = match vtph.ds_firmware_results()? {
+        Some(results) => ssdt::generate_with_results(&spec, &results),
+        None => ssdt::generate(&spec, &vtph.tag_space()),
+    };
+    Ok(table.ok_or("the SSDT cannot be generated")?)
+}
+
+/// `pin VCPU:PCPU` lines from standard input, each answered on standard output.
+fn repin_from_stdin(handle: &Handle<VmFunction<EmulatedBackend>>) {
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { return };
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let answer = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["pin", arg] => repin(handle, arg),
+            _ => Err(format!("unknown command {line:?} (pin VCPU:PCPU)")),
+        };
+        let text = match answer {
+            Ok(calls) => format!("> {line}\nok; host calls {calls}"),
+            Err(e) => format!("> {line}\nerror: {e}"),
+        };
+        if announce(&text).is_err() {
+            return;
+        }
+    }
+}
+
+fn repin(handle: &Handle<VmFunction<EmulatedBackend>>, arg: &str) -> Result<u32, String> {
+    let (v, c) = arg
+        .split_once(':')
+        .ok_or_else(|| format!("pin {arg:?} is not VCPU:PCPU"))?;
+    let vcpu = super::vm::number(v)?;
+    let cpu = match c {
+        "none" | "-" => None,
+        c => Some(super::vm::number(c)?),
+    };
+    handle.with_function(|f| {
+        let effect = f.vtph_mut().pin(vcpu, cpu).map_err(|e| e.to_string())?;
+        f.note_effect(&format!("pin {vcpu}:{c}"), &effect);
+        match effect.host_failures.first() {
+            Some(failure) => Err(failure.to_string()),
+            None => Ok(effect.host_calls),
+        }
+    })
+}
+
+/// The host function as `tphctl show --json` shows it (a one-element array), from its
+/// registers and MSI-X table as they are now.
+fn write_host_state(path: &Path, host: &Host, bdf: Bdf, dev: &VfioDevice) -> Result<(), CliError> {
+    let context = format!("--host-state {}", path.display());
+    let (config, table) =
+        dev.with_hardware(|hw| (hw.config_bytes().to_vec(), hw.peek_msix_table().to_vec()));
+    let mut machine = host.machine().clone();
+    if let Some(f) = machine.functions.iter_mut().find(|f| f.bdf == bdf) {
+        f.config = config;
+    }
+    let function = machine
+        .function(bdf)
+        .ok_or_else(|| CliError::new(&context, "the function left the machine"))?;
+    let reader = LiveTable(table);
+    let report = tph_regs::report::report_function(&machine, function, &reader)
+        .ok_or_else(|| CliError::new(&context, "the function has no TPH capability"))?
+        .map_err(|e| CliError::new(&context, e))?;
+    let json = super::show::function_json(&report).map_err(|e| CliError::new(&context, e))?;
+    let text = serde_json::to_string_pretty(&serde_json::Value::Array(vec![json]))
+        .map_err(|e| CliError::new(&context, e))?;
+    std::fs::write(path, text + "\n").map_err(|e| CliError::new(&context, e))
+}
+
+/// The host's MSI-X table as it is (for a steering table in MSI-X).
+struct LiveTable(Vec<[u32; 4]>);
+
+impl tph_regs::report::MsixTableReader for LiveTable {
+    fn vector_controls(
+        &self,
+        _bdf: Bdf,
+        _msix: &MsixCap,
+        count: u16,
+    ) -> Result<Vec<u32>, tph_regs::Error> {
+        Ok(self
+            .0
+            .iter()
+            .take(usize::from(count))
+            .map(|e| e[3])
+            .collect())
+    }
 }

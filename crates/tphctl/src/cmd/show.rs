@@ -610,6 +610,11 @@ fn rciep_note(r: &FunctionReport) -> Option<String> {
     })
 }
 
+/// The `show --json` object of one function without owner annotations.
+pub(super) fn function_json(r: &FunctionReport) -> Result<serde_json::Value, serde_json::Error> {
+    report_json(r, None)
+}
+
 /// The `show --json` object of one function: the report, `tph_status`, `0x` strings beside
 /// the registers and IDs, and the owner fields when annotated.
 fn report_json(

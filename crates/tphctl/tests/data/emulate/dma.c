@@ -2,7 +2,9 @@
  * drivers/vfio/vfio_iommu_type1.c): VFIO_IOMMU_GET_INFO and its capability chain, each rule of
  * VFIO_IOMMU_MAP_DMA / VFIO_IOMMU_UNMAP_DMA with its errno, then a 64 MiB region mapped in
  * 4 KiB pages (as DPDK maps memory without huge pages) and unmapped at once.
- * Usage: dma BDF. Prints one line per step. */
+ * With a second BDF, its own container uses the original type1 (VFIO_TYPE1_IOMMU, as DPDK
+ * asks for), whose unmaps do not refuse to split a mapping.
+ * Usage: dma BDF [BDF]. Prints one line per step. */
 #include "vfio_open.h"
 
 #include <sys/mman.h>
@@ -120,8 +122,8 @@ static void info(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BDF\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s BDF [BDF]\n", argv[0]);
 		return 2;
 	}
 	/* A container without an IOMMU has nobody to pass the request to. */
@@ -182,5 +184,16 @@ int main(int argc, char **argv)
 	info();
 	unmap("ALL", VFIO_DMA_UNMAP_FLAG_ALL, 0, 0);
 	vfio_close(&d);
+	if (argc == 3) {
+		struct vfio_dev v1 = vfio_open_type(argv[2], VFIO_TYPE1_IOMMU);
+		container = v1.container;
+		printf("type1 (v1):\n");
+		map("64 KiB at iova 0x100000", RW, va, 0x100000, len);
+		map("64 KiB at iova 0x200000", RW, va, 0x200000, len);
+		unmap("inside the first", 0, 0x104000, 0x1000);
+		unmap("from the first's start, 4 KiB", 0, 0x100000, 0x1000);
+		unmap("across the second's start", 0, 0x1ff000, 0x2000);
+		vfio_close(&v1);
+	}
 	return 0;
 }

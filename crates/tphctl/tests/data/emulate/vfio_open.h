@@ -70,7 +70,9 @@ static inline int iommu_group_of(const char *bdf)
 	return atoi(slash ? slash + 1 : target);
 }
 
-static inline struct vfio_dev vfio_open(const char *bdf)
+/* Opens `bdf` in a new container with IOMMU type `iommu` (0: type1v2 when the kernel has it,
+ * else type1). */
+static inline struct vfio_dev vfio_open_type(const char *bdf, int iommu)
 {
 	struct vfio_dev d;
 	char path[64];
@@ -79,12 +81,13 @@ static inline struct vfio_dev vfio_open(const char *bdf)
 		FAIL("open /dev/vfio/vfio");
 	if (ioctl(d.container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
 		FAIL("VFIO_GET_API_VERSION");
-	int iommu = VFIO_TYPE1v2_IOMMU;
-	if (ioctl(d.container, VFIO_CHECK_EXTENSION, iommu) <= 0) {
-		iommu = VFIO_TYPE1_IOMMU;
+	if (iommu == 0) {
+		iommu = VFIO_TYPE1v2_IOMMU;
 		if (ioctl(d.container, VFIO_CHECK_EXTENSION, iommu) <= 0)
-			FAIL("VFIO_CHECK_EXTENSION: no type1 IOMMU");
+			iommu = VFIO_TYPE1_IOMMU;
 	}
+	if (ioctl(d.container, VFIO_CHECK_EXTENSION, iommu) <= 0)
+		FAIL("VFIO_CHECK_EXTENSION: no IOMMU of type %d", iommu);
 	snprintf(path, sizeof(path), "/dev/vfio/%d", iommu_group_of(bdf));
 	d.group = open(path, O_RDWR);
 	if (d.group < 0)
@@ -110,6 +113,11 @@ static inline struct vfio_dev vfio_open(const char *bdf)
 		FAIL("VFIO_DEVICE_GET_REGION_INFO config");
 	d.config = reg.offset;
 	return d;
+}
+
+static inline struct vfio_dev vfio_open(const char *bdf)
+{
+	return vfio_open_type(bdf, 0);
 }
 
 static inline uint32_t cfg_read32(const struct vfio_dev *d, uint32_t off)
