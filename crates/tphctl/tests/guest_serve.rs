@@ -68,7 +68,7 @@ struct Boot {
 }
 
 /// Boots the rig with the four served functions, running `scenarios`.
-fn boot(rig: &Rig, append: &str, scenarios: &[(&str, String)]) -> Boot {
+fn boot(rig: &Rig, append: &str, iommu: bool, scenarios: &[(&str, String)]) -> Boot {
     let dir = rig
         .work_dir("serve")
         .expect("a directory under the QEMU root");
@@ -91,7 +91,7 @@ fn boot(rig: &Rig, append: &str, scenarios: &[(&str, String)]) -> Boot {
     .map(|(name, args, place)| (Served::start(&dir, name, &args), place));
     let mut g = guest::rig_guest(rig.clone());
     g.cpus = 2;
-    g.iommu = false;
+    g.iommu = iommu;
     g.append = append.to_string();
     g.qemu_args = vec![
         "-object".into(),
@@ -179,6 +179,7 @@ fn the_real_core_drives_the_served_functions() {
     let b = boot(
         &rig,
         "",
+        false,
         &[
             (
                 "msix_table",
@@ -442,6 +443,7 @@ fn notph_refuses_every_enable() {
     let b = boot(
         &rig,
         "pci=notph",
+        false,
         &[(
             "enable",
             "for d in 0000:01:00.0 0000:02:00.0 0000:03:00.0 0000:00:05.0; do\n\
@@ -466,5 +468,86 @@ fn notph_refuses_every_enable() {
     for (status, out, trace) in &b.servers {
         assert_eq!(*status, Some(0), "{out}");
         assert!(!trace.contains("TPH Control"), "{trace}");
+    }
+}
+
+/// Binds `$1` to vfio-pci.
+const BIND: &str = r#"bind() {
+    d=/sys/bus/pci/devices/$1
+    echo vfio-pci > $d/driver_override
+    echo $1 > /sys/bus/pci/drivers_probe
+}
+"#;
+
+#[test]
+fn session_vfio_opens_served_functions_through_cdev_and_legacy() {
+    let Some(rig) = rig::for_test("guest_serve vfio") else {
+        return;
+    };
+    let session = |iface: &str, bdf: &str| {
+        format!(
+            "printf 'irqs 2\\ncap\\nshow\\n' | tphctl session --vfio {bdf} --vfio-interface {iface} \
+             --kernel-abi v7 2>&1; echo \"status $?\"\n"
+        )
+    };
+    // The rig's kernel has no interrupt remapping (nor has QEMU's vIOMMU without intremap):
+    // VFIO refuses such a platform unless told (EPERM at VFIO_SET_IOMMU and
+    // VFIO_DEVICE_BIND_IOMMUFD otherwise).
+    let b = boot(
+        &rig,
+        "vfio_iommu_type1.allow_unsafe_interrupts=1 iommufd.allow_unsafe_interrupts=1",
+        true,
+        &[
+            (
+                "bind",
+                format!(
+                    "{BIND}bind 0000:02:00.0; bind 0000:01:00.0\n\
+                     ls /dev/vfio /dev/vfio/devices; ls -l /dev/iommu | cut -c1-10\n\
+                     ls /sys/bus/pci/drivers/vfio-pci"
+                ),
+            ),
+            ("cdev", session("cdev", "02:00.0")),
+            ("legacy", session("legacy", "02:00.0")),
+            ("auto", session("auto", "01:00.0")),
+        ],
+    );
+    let run = &b.run;
+    assert!(run.finished, "{}", run.console);
+    // vfio-pci took both functions; the cdev of each and /dev/iommu exist (iommufd).
+    assert_eq!(
+        run.outcome("bind").status(0).output(),
+        "/dev/vfio:\n6\n7\ndevices\nvfio\n\n/dev/vfio/devices:\nvfio0\nvfio1\ncrw-rw----\n\
+         0000:01:00.0\n0000:02:00.0\nbind\nmodule\nnew_id\nremove_id\nuevent\nunbind\n"
+    );
+    // Each path opens the device and enables two real MSI-X vectors; the TPH ioctl meets the
+    // real ENOTTY (mainline has no VFIO TPH interface); `show` reads the registers through the
+    // config region. The cdev path is the device cdev bound to iommufd, a real 7.3 kernel's.
+    let expect = |table: &str| {
+        format!(
+            "> irqs 2\nok\n> cap\nerror: this kernel has no VFIO TPH interface: it answered the \
+             v7 ioctl call with ENOTTY (25) (a kernel with the vfio-pci TPH series for this \
+             revision is needed) (--kernel-abi picks the revision)\n> show\n\
+             control: 0x00000000 (mode no_st, requester enable disabled)\n\
+             st_table ({table}): all zero\n\
+             tphctl: session: 1 of 3 commands failed (line 2)\nstatus 2\n"
+        )
+    };
+    let cap_table = expect("capability, 16 entries");
+    assert_eq!(run.outcome("cdev").status(0).output(), cap_table);
+    assert_eq!(run.outcome("legacy").status(0).output(), cap_table);
+    assert_eq!(
+        run.outcome("auto").status(0).output(),
+        expect("msix, 64 entries")
+    );
+    // The vectors reached the served devices as eventfds: once for 01:00.0 (auto), twice for
+    // 02:00.0 (cdev, then legacy).
+    let sets = |trace: &str| {
+        ["irqs msix 0+1: eventfds set", "irqs msix 1+1: eventfds set"]
+            .map(|l| trace.lines().filter(|t| *t == l).count())
+    };
+    assert_eq!(sets(&b.servers[0].2), [2, 1], "{}", b.servers[0].2);
+    assert_eq!(sets(&b.servers[1].2), [4, 2], "{}", b.servers[1].2);
+    for (status, out, _) in &b.servers {
+        assert_eq!(*status, Some(0), "{out}");
     }
 }

@@ -115,8 +115,20 @@ fn show_bdf_without_tph_on_a_full_dump_is_absent_exit_1() {
 // 2. Every input bounded, errors quote a short prefix with the line number.
 
 #[test]
-fn list_dump_dev_zero_is_refused_at_the_line_limit() {
+fn list_dump_dev_zero_is_refused_as_a_device_before_it_is_read() {
     let out = run(&["list", "--dump", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("/dev/zero: not a regular file"), "{err}");
+    assert!(err.len() < 300, "a short message: {err}");
+}
+
+#[test]
+fn list_dump_of_one_endless_line_is_refused_at_the_line_limit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("zeros");
+    std::fs::write(&path, vec![0u8; 1 << 20]).expect("write");
+    let out = run(&["list", "--dump", s(&path)]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("line 1: longer than 4096 bytes"), "{err}");
