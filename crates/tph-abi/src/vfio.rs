@@ -261,6 +261,67 @@ pub fn decode_msix_irq_count(b: &[u8]) -> Option<u32> {
     })
 }
 
+/// `struct vfio_irq_info`: what `VFIO_DEVICE_GET_IRQ_INFO` answers for one IRQ index.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IrqInfo {
+    /// Bytes the caller provides.
+    pub argsz: u32,
+    /// `IRQ_INFO_*`.
+    pub flags: u32,
+    /// IRQ index (in).
+    pub index: u32,
+    /// Vectors the index has.
+    pub count: u32,
+}
+
+impl IrqInfo {
+    /// The query for IRQ index `index`: `argsz` set, everything else 0.
+    pub fn query(index: u32) -> Self {
+        Self {
+            argsz: IRQ_INFO_SIZE as u32,
+            index,
+            ..Self::default()
+        }
+    }
+
+    /// The 16 little-endian bytes.
+    ///
+    /// ```
+    /// use tph_abi::vfio::IrqInfo;
+    /// let b = IrqInfo::query(2).to_bytes();
+    /// assert_eq!(IrqInfo::from_bytes(&b), Some(IrqInfo::query(2)));
+    /// ```
+    pub fn to_bytes(&self) -> [u8; IRQ_INFO_SIZE] {
+        let mut b = [0u8; IRQ_INFO_SIZE];
+        let words = [self.argsz, self.flags, self.index, self.count];
+        for (chunk, w) in b.chunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    /// Reads it from the start of `b` (`None` when `b` is shorter).
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() < IRQ_INFO_SIZE {
+            return None;
+        }
+        let w = |i: usize| crate::le32(b, 4 * i);
+        Some(Self {
+            argsz: w(0),
+            flags: w(1),
+            index: w(2),
+            count: w(3),
+        })
+    }
+
+    /// Whether the index's vector count cannot change while it is enabled
+    /// ([`IRQ_INFO_NORESIZE`]).
+    pub fn noresize(&self) -> bool {
+        self.flags & IRQ_INFO_NORESIZE != 0
+    }
+}
+
 /// `struct vfio_region_info` (without capabilities).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

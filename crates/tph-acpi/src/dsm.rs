@@ -310,7 +310,8 @@ fn is_definition_table_file(p: &Path) -> bool {
         .and_then(|n| n.to_str())
         .unwrap_or("")
         .to_ascii_uppercase();
-    p.is_file() && (name.starts_with("DSDT") || name.starts_with("SSDT"))
+    // Special files too, so that reading them refuses them by name instead of ignoring them.
+    !p.is_dir() && (name.starts_with("DSDT") || name.starts_with("SSDT"))
 }
 
 /// Firmware for the emulated host backed by real AML: answers [`SteeringTagSource`] queries

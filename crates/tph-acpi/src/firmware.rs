@@ -87,6 +87,14 @@ pub const FIRMWARE_MAX_BYTES: u64 = 16 << 20;
 /// Reads `path` whole, refusing (while reading, not after) a file over [`FIRMWARE_MAX_BYTES`].
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, FirmwareError> {
     use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, &e))?;
+    if !meta.is_file() {
+        // A FIFO blocks at open until a writer comes; a device may never end.
+        return Err(FirmwareError::Io {
+            path: path.display().to_string(),
+            why: "not a regular file (a FIFO, device or socket); give a regular file".into(),
+        });
+    }
     let file = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
     let mut bytes = Vec::new();
     file.take(FIRMWARE_MAX_BYTES + 1)

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Mutex;
 
-use tph_abi::vfio::{encode_msix_irq_set_at, RegionInfo, Request, CONFIG_REGION_INDEX};
+use tph_abi::vfio::{encode_msix_irq_set_at, IrqInfo, RegionInfo, Request, CONFIG_REGION_INDEX};
 
 use crate::error::Errno;
 use crate::sys;
@@ -63,6 +63,12 @@ pub trait Backend: Send {
         Err(Errno(libc::ENOTTY))
     }
 
+    /// `VFIO_DEVICE_GET_IRQ_INFO` for IRQ `index` (the client asks MSI-X's `NORESIZE`). The
+    /// default is a backend that cannot ask: ENOTTY (the client then assumes `NORESIZE`).
+    fn irq_info(&self, _index: u32) -> Result<IrqInfo, Errno> {
+        Err(Errno(libc::ENOTTY))
+    }
+
     /// Writes configuration space at `offset` (the feature revision enables TPH this way). The
     /// default is a backend that cannot: EOPNOTSUPP.
     fn write_config(&mut self, _offset: u64, _data: &[u8]) -> Result<(), Errno> {
@@ -94,6 +100,10 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 
     fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
         (**self).device_feature(arg)
+    }
+
+    fn irq_info(&self, index: u32) -> Result<IrqInfo, Errno> {
+        (**self).irq_info(index)
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> Result<(), Errno> {
@@ -162,6 +172,12 @@ impl RawDevice {
     ) -> Result<(), Errno> {
         let base = self.region_offset(fd, index)?;
         sys::pwrite_all(fd, data, base + at)
+    }
+
+    fn irq_info(fd: BorrowedFd<'_>, index: u32) -> Result<IrqInfo, Errno> {
+        let mut info = IrqInfo::query(index).to_bytes();
+        sys::ioctl_buf(fd, Request::DeviceGetIrqInfo, &mut info)?;
+        IrqInfo::from_bytes(&info).ok_or(Errno(libc::EFAULT))
     }
 
     fn set_msix(fd: BorrowedFd<'_>, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
@@ -275,6 +291,10 @@ impl<F: AsFd + Send> Backend for FdBackend<F> {
         RawDevice::set_msix(self.fd.as_fd(), start, eventfds)
     }
 
+    fn irq_info(&self, index: u32) -> Result<IrqInfo, Errno> {
+        RawDevice::irq_info(self.fd.as_fd(), index)
+    }
+
     fn reset(&mut self) -> Result<(), Errno> {
         sys::ioctl_none(self.fd.as_fd(), Request::DeviceReset).map(|_| ())
     }
@@ -356,6 +376,10 @@ mod vfio_dev {
 
         fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
             RawDevice::set_msix(self.fd(), start, eventfds)
+        }
+
+        fn irq_info(&self, index: u32) -> Result<tph_abi::vfio::IrqInfo, Errno> {
+            RawDevice::irq_info(self.fd(), index)
         }
 
         fn reset(&mut self) -> Result<(), Errno> {

@@ -8,7 +8,9 @@ use crate::backend::Backend;
 use crate::error::{Errno, Error};
 use crate::probe::{Probe, Revision};
 use crate::{feature, v7};
+use tph_abi::vfio::MSIX_IRQ_INDEX;
 use tph_abi::{self as abi, TphEntry};
+use tph_regs::msix::MsixCap;
 
 /// A TPH mode a user can ask for.
 ///
@@ -112,6 +114,16 @@ pub(crate) struct Known {
     /// `CPU_CLEAR` for a cleared entry): what a batch that fails part-way puts back. An index
     /// missing here holds a value this handle never wrote; it is put back as cleared (ST 0).
     pub table: BTreeMap<u16, (u32, u8)>,
+}
+
+/// What the client knows of MSI-X.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MsixState {
+    Off,
+    /// On with this many vectors (this handle enabled them).
+    On(u32),
+    /// On (or unknown) with a vector count this handle did not set.
+    OnUnknown,
 }
 
 /// A safe handle over one VFIO device's TPH interface.
@@ -461,8 +473,15 @@ impl<B: Backend> TphDevice<B> {
 
     /// Wires MSI-X vectors `0..eventfds.len()`, and only those, to the caller's eventfds through
     /// the kernel (`VFIO_DEVICE_SET_IRQS`), as IV mode with the table in MSI-X needs. The caller
-    /// keeps owning the eventfds and receives the interrupts; no eventfds disables MSI-X. A driver
-    /// that sets MSI-X up itself tells the client with [`TphDevice::note_msix_vectors`] instead.
+    /// keeps owning the eventfds and receives the interrupts; no eventfds disables MSI-X
+    /// ([`TphDevice::disable_msix`]). A driver that sets MSI-X up itself tells the client with
+    /// [`TphDevice::note_msix_vectors`] instead.
+    ///
+    /// The kernel updates an enabled block in place: vectors past it stay allocated, so fewer
+    /// vectors than before take MSI-X off first; more vectors than before grow the block in
+    /// place where the kernel allocates vectors dynamically, and take MSI-X off first where
+    /// `VFIO_DEVICE_GET_IRQ_INFO` says `NORESIZE` (Linux 6.1; also assumed when the backend
+    /// cannot ask).
     ///
     /// ```
     /// # use tph_client::backend::{Call, Recorder, Reply};
@@ -479,35 +498,81 @@ impl<B: Backend> TphDevice<B> {
             op: "enabling MSI-X vectors",
             errno: Errno::EINVAL,
         })?;
-        // The kernel updates an enabled MSI-X block in place (vectors past it stay allocated),
-        // so "vectors 0..n and only those" on fewer vectors than before needs MSI-X off first.
-        if count > 0 && self.known.msix.is_some_and(|k| k > count) {
-            self.backend
-                .set_msix(0, &[])
-                .map_err(|errno| Error::Backend {
-                    op: "disabling MSI-X",
-                    errno,
-                })?;
-            self.known.msix = Some(0);
+        if count == 0 {
+            return self.disable_msix();
+        }
+        let off_first = match self.msix_state() {
+            MsixState::Off => false,
+            MsixState::On(k) => k > count || (k < count && self.msix_noresize()),
+            // A count this handle did not set: the kernel enables or updates in place.
+            MsixState::OnUnknown => false,
+        };
+        if off_first {
+            self.send_msix_disable()?;
         }
         self.backend
             .set_msix(0, eventfds)
             .map_err(|errno| Error::Backend {
-                op: if count == 0 {
-                    "disabling MSI-X"
-                } else {
-                    "enabling MSI-X vectors"
-                },
+                op: "enabling MSI-X vectors",
                 errno,
             })?;
         self.known.msix = Some(count);
         Ok(())
     }
 
-    /// Disables MSI-X through the kernel (the same as [`TphDevice::enable_msix`] with no
-    /// eventfds).
+    /// Disables MSI-X through the kernel (`DATA_NONE` with count 0), only when it is on: the
+    /// kernel refuses that call with EINVAL while MSI-X is off. Whether it is on comes from what
+    /// this handle enabled or, when it does not know, from MSI-X Message Control in config
+    /// space.
     pub fn disable_msix(&mut self) -> Result<(), Error> {
-        self.enable_msix(&[])
+        if !self.msix_on() {
+            self.known.msix = Some(0);
+            return Ok(());
+        }
+        self.send_msix_disable()
+    }
+
+    fn send_msix_disable(&mut self) -> Result<(), Error> {
+        self.backend
+            .set_msix(0, &[])
+            .map_err(|errno| Error::Backend {
+                op: "disabling MSI-X",
+                errno,
+            })?;
+        self.known.msix = Some(0);
+        Ok(())
+    }
+
+    /// Whether MSI-X is on, as far as this handle enabled it.
+    fn msix_state(&self) -> MsixState {
+        match self.known.msix {
+            Some(0) => MsixState::Off,
+            Some(k) => MsixState::On(k),
+            None => MsixState::OnUnknown,
+        }
+    }
+
+    /// Whether MSI-X is on: what this handle enabled, else the Enable bit of Message Control
+    /// (unreadable: taken as on, so the kernel decides).
+    fn msix_on(&self) -> bool {
+        if self.msix_state() != MsixState::OnUnknown {
+            return self.msix_state() != MsixState::Off;
+        }
+        let mut cfg = [0u8; 256];
+        let cap = self
+            .backend
+            .read_config(0, &mut cfg)
+            .ok()
+            .and(MsixCap::find(&cfg));
+        cap.is_none_or(|c| c.enabled)
+    }
+
+    /// Whether the kernel says the MSI-X block cannot grow while enabled (`NORESIZE`), or
+    /// cannot be asked.
+    fn msix_noresize(&self) -> bool {
+        self.backend
+            .irq_info(MSIX_IRQ_INDEX)
+            .map_or(true, |info| info.noresize())
     }
 
     /// Tells the client that the driver enabled MSI-X vectors `0..count` itself (its own

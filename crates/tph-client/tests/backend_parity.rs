@@ -107,7 +107,9 @@ fn parity_child_half() {
 
 fn run(abi: KernelAbi, revision: &str) -> Option<Supervised> {
     if !user_notif_available() {
-        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        tph_testkit::skip(format_args!(
+            "this kernel refuses seccomp user notification"
+        ));
         return None;
     }
     let bdf: Bdf = NIC.parse().unwrap();
@@ -134,7 +136,9 @@ fn run(abi: KernelAbi, revision: &str) -> Option<Supervised> {
         Err(tph_testkit::Error::Harness { source, .. })
             if source.raw_os_error() == Some(libc::EPERM) =>
         {
-            eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
+            tph_testkit::skip(format_args!(
+                "no permission for a private mount namespace (needs CAP_SYS_ADMIN)"
+            ));
             None
         }
         r => Some(r.unwrap()),

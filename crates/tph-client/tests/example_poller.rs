@@ -29,15 +29,17 @@ fn example() -> PathBuf {
 #[test]
 fn poller_example_drives_tph_on_its_own_device_through_the_syscall_boundary() {
     if !user_notif_available() {
-        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        tph_testkit::skip(format_args!(
+            "this kernel refuses seccomp user notification"
+        ));
         return;
     }
     let bin = example();
     if !bin.exists() {
-        eprintln!(
-            "SKIPPED: {} not built (run through `cargo test`)",
+        tph_testkit::skip(format_args!(
+            "{} not built (run through `cargo test`)",
             bin.display()
-        );
+        ));
         return;
     }
     let bdf: Bdf = NIC.parse().unwrap();
@@ -58,7 +60,9 @@ fn poller_example_drives_tph_on_its_own_device_through_the_syscall_boundary() {
         Duration::from_secs(60),
     ) {
         Err(tph_testkit::Error::Harness { source, .. }) if source.raw_os_error() == Some(1) => {
-            eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
+            tph_testkit::skip(format_args!(
+                "no permission for a private mount namespace (needs CAP_SYS_ADMIN)"
+            ));
             return;
         }
         r => r.unwrap(),

@@ -26,10 +26,10 @@ fn tree(features: &[&str]) -> Option<String> {
     }
     let out = cmd.output().ok()?;
     if !out.status.success() {
-        eprintln!(
-            "SKIPPED: cargo tree failed: {}",
+        tph_testkit::skip(format_args!(
+            "cargo tree failed: {}",
             String::from_utf8_lossy(&out.stderr)
-        );
+        ));
         return None;
     }
     Some(String::from_utf8(out.stdout).unwrap())

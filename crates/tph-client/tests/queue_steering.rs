@@ -9,8 +9,9 @@ use tph_client::backend::Backend;
 use tph_client::steer::{Placement, Queue, QueueSteering};
 use tph_client::{Errno, Error, Mode, Revision, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
+use tph_kernel::hw::{Access, Effect};
 use tph_kernel::vfio::VfioDevice;
-use tph_kernel::{Host, HostOptions};
+use tph_kernel::{Host, HostOptions, MsixAlloc};
 
 /// The emulated backend, counting the TPH ioctls it is asked to make.
 #[derive(Debug)]
@@ -221,4 +222,57 @@ fn enable_msix_with_fewer_vectors_leaves_only_those_enabled() {
         6,
         "growing needs no disable"
     );
+}
+
+/// Whether MSI-X was turned off in hardware since the last drain of the trace.
+fn msix_turned_off(device: &VfioDevice) -> bool {
+    device.drain_trace().iter().any(|a| {
+        matches!(
+            a,
+            Access::ConfigWrite {
+                effect: Effect::MsixControl { enabled: false, .. },
+                ..
+            }
+        )
+    })
+}
+
+#[test]
+fn enable_msix_grows_in_place_unless_the_kernel_says_noresize() {
+    // Linux 6.1 reports NORESIZE and refuses to grow an enabled block (EINVAL); a kernel that
+    // allocates vectors dynamically grows it in place.
+    for (alloc, off_first) in [(MsixAlloc::Dynamic, false), (MsixAlloc::Static, true)] {
+        let opts = HostOptions {
+            msix_alloc: alloc,
+            ..HostOptions::default()
+        };
+        let host = Host::with_default_machine(opts);
+        let inner = EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
+        let device = inner.device().clone();
+        let mut dev = TphDevice::with_revision(inner, Revision::V7).unwrap();
+        let _two = tph_testkit::enable_msix(&mut dev, 2).unwrap();
+        device.drain_trace();
+        let _four = tph_testkit::enable_msix(&mut dev, 4).unwrap();
+        assert_eq!(msix_turned_off(&device), off_first, "{alloc:?}");
+        assert_eq!(device.snapshot().msix_vectors, 4, "{alloc:?}");
+    }
+}
+
+#[test]
+fn disable_msix_sends_nothing_while_msix_is_off() {
+    // The kernel answers DATA_NONE with count 0 while MSI-X is off with EINVAL.
+    let host = Host::with_default_machine(HostOptions::default());
+    let inner = EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
+    let device = inner.device().clone();
+    let mut dev = TphDevice::with_revision(inner, Revision::V7).unwrap();
+    dev.disable_msix().unwrap();
+    let _two = tph_testkit::enable_msix(&mut dev, 2).unwrap();
+    dev.disable_msix().unwrap();
+    assert_eq!(device.snapshot().msix_vectors, 0);
+    dev.disable_msix().unwrap();
+    // MSI-X enabled behind the client's back: Message Control says it is on, so it is sent.
+    dev.backend().fd().unwrap().set_irqs(3).unwrap();
+    let mut fresh = TphDevice::with_revision(dev.into_backend(), Revision::V7).unwrap();
+    fresh.disable_msix().unwrap();
+    assert_eq!(device.snapshot().msix_vectors, 0);
 }

@@ -64,7 +64,9 @@ fn lines(out: &str) -> Vec<&str> {
 /// Runs the child half asking for `interface` on a tree offering both; `None` when skipped.
 fn run(name: &str, interface: VfioInterface) -> Option<(Supervised, VfioHostHandler)> {
     if !user_notif_available() {
-        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        tph_testkit::skip(format_args!(
+            "this kernel refuses seccomp user notification"
+        ));
         return None;
     }
     let bdf: Bdf = NIC.parse().unwrap();
@@ -81,7 +83,9 @@ fn run(name: &str, interface: VfioInterface) -> Option<(Supervised, VfioHostHand
         Err(tph_testkit::Error::Harness { source, .. })
             if source.raw_os_error() == Some(libc::EPERM) =>
         {
-            eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
+            tph_testkit::skip(format_args!(
+                "no permission for a private mount namespace (needs CAP_SYS_ADMIN)"
+            ));
             None
         }
         r => Some((r.unwrap(), handler)),

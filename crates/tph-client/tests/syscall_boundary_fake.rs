@@ -120,7 +120,9 @@ fn lines(out: &str) -> Vec<&str> {
 #[test]
 fn syscall_boundary_fake_kernel_sees_exact_bytes_and_answers() {
     if !user_notif_available() {
-        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        tph_testkit::skip(format_args!(
+            "this kernel refuses seccomp user notification"
+        ));
         return;
     }
     let cap_out = [16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 0, 0, 0, 0];
@@ -187,7 +189,9 @@ impl IoctlHandler for Silent {
 #[test]
 fn syscall_boundary_harness_timeout_kills_hung_child() {
     if !user_notif_available() {
-        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        tph_testkit::skip(format_args!(
+            "this kernel refuses seccomp user notification"
+        ));
         return;
     }
     let mut cmd = Command::new("sleep");
@@ -207,7 +211,9 @@ fn syscall_boundary_harness_timeout_kills_hung_child() {
 #[test]
 fn syscall_boundary_untrapped_ioctls_reach_the_real_kernel() {
     if !user_notif_available() {
-        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        tph_testkit::skip(format_args!(
+            "this kernel refuses seccomp user notification"
+        ));
         return;
     }
     // `stty -F /dev/null` issues TCGETS on a non-terminal: the real kernel answers ENOTTY and

@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use tph_kernel::vfio::{DeviceFd, VfioDevice};
 use tph_kernel::Host;
@@ -130,11 +130,23 @@ impl Backend for EmulatedBackend {
     }
 
     /// The model's `VFIO_DEVICE_SET_IRQS` for vectors `start..start + n` (mainline: in place
-    /// when MSI-X is on; it keeps no eventfds, so interrupts are not delivered anywhere); no
-    /// eventfds disables MSI-X.
+    /// when MSI-X is on; the model records the eventfd numbers but delivers no interrupt); no
+    /// eventfds is `DATA_NONE` with count 0 (disables MSI-X; EINVAL when it is off).
     fn set_msix(&mut self, start: u32, eventfds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
-        let triggers = vec![true; eventfds.len()];
-        self.open_fd()?.set_irqs_block(start, &triggers)
+        let fds: Vec<i32> = eventfds.iter().map(AsRawFd::as_raw_fd).collect();
+        self.open_fd()?
+            .set_irqs_eventfds(tph_client::abi::vfio::MSIX_IRQ_INDEX, start, &fds)
+    }
+
+    /// The model's `VFIO_DEVICE_GET_IRQ_INFO` (MSI-X `NORESIZE` per the host's
+    /// `MsixAlloc`).
+    fn irq_info(&self, index: u32) -> Result<tph_client::abi::vfio::IrqInfo, Errno> {
+        let info = self.open_fd()?.irq_info(index)?;
+        Ok(tph_client::abi::vfio::IrqInfo {
+            flags: info.flags,
+            count: info.count,
+            ..tph_client::abi::vfio::IrqInfo::query(index)
+        })
     }
 
     fn reset(&mut self) -> Result<(), Errno> {

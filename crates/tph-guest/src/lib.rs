@@ -12,7 +12,7 @@
 //! rig's QEMU 11.1 instead; [`rig::for_test`] says whether a test can run it.
 //!
 //! Where QEMU itself cannot run, [`Guest::run`] returns `None` after printing why (the only
-//! skip). Anything else that goes wrong (no kernel package, a kernel that does not come up,
+//! skip), except when the environment variable `CI` is set (not empty): then it fails. Anything else that goes wrong (no kernel package, a kernel that does not come up,
 //! a scenario that never ran) fails the test with the console attached.
 #![forbid(unsafe_code)]
 
@@ -135,6 +135,13 @@ impl Guest {
         let qemu = match qemu::qemu() {
             Ok(q) => q,
             Err(why) => {
+                // Under CI a guest test that cannot boot fails: it must never count as passed.
+                assert!(
+                    std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+                    "guest {} kernel: QEMU cannot run here, and CI is set (guest tests must \
+                     run, not skip, under CI; .ci/run installs QEMU): {why}",
+                    self.series.0
+                );
                 // Straight to the process's stderr: the test harness shows it even for a
                 // passing test (eprintln! would be captured and hidden).
                 use std::io::Write;
@@ -299,7 +306,14 @@ impl Guest {
         // ("timer doesn't work through Interrupt-remapped IO-APIC"; seen on 6.12).
         let mut append = String::from("console=ttyS0 panic=-1 loglevel=4 no_timer_check");
         if self.iommu {
-            cmd.args(["-device", "intel-iommu"]);
+            // Rig guests get devices QEMU passes through (vfio-user): the vIOMMU must report
+            // every mapping change to QEMU ("requires caching mode" otherwise).
+            let iommu = if self.rig.is_some() {
+                "intel-iommu,caching-mode=on"
+            } else {
+                "intel-iommu"
+            };
+            cmd.args(["-device", iommu]);
             append.push_str(" intel_iommu=on");
         }
         if !self.append.is_empty() {

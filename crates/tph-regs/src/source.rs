@@ -97,6 +97,20 @@ pub fn read_dump_for(path: &Path, limits: DumpLimits, focus: Bdf) -> Result<Mach
 }
 
 fn open(path: &Path) -> Result<BufReader<std::fs::File>, Error> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = open_regular(path).map_err(|e| Error::io(path, e))?;
     Ok(BufReader::with_capacity(1 << 16, file))
+}
+
+/// Opens `path` for reading when it is a regular file (after symbolic links). A FIFO, device
+/// or socket is refused before it is opened: opening a FIFO blocks until a writer comes, and a
+/// device such as `/dev/zero` never ends. A dump from a pipe is read with `-` (standard input).
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device or socket); give a regular file",
+        ));
+    }
+    std::fs::File::open(path)
 }

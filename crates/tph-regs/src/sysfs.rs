@@ -112,7 +112,7 @@ impl Sysfs {
         if msix.table_bir > 5 {
             return Err(fail(format!("Table BIR {} is reserved", msix.table_bir)));
         }
-        let mut file = fs::File::open(&path).map_err(|e| fail(open_why(&e)))?;
+        let mut file = crate::source::open_regular(&path).map_err(|e| fail(open_why(&e)))?;
         let len = usize::from(count) * MSIX_ENTRY_SIZE as usize;
         let mut table = vec![0u8; len];
         file.seek(SeekFrom::Start(u64::from(msix.table_offset)))
@@ -156,7 +156,7 @@ fn is_short(config: &[u8], size: u64) -> bool {
 
 /// Reads a `config` file: its bytes (as many as the kernel returns) and its size.
 fn read_config(path: &Path) -> Result<(Vec<u8>, u64), Error> {
-    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = crate::source::open_regular(path).map_err(|e| Error::io(path, e))?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut config = Vec::with_capacity(4096);
     file.by_ref()

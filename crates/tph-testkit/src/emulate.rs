@@ -175,7 +175,9 @@ fn tree_spec(host: &Host, setup: &Setup) -> TreeSpec {
     }
 }
 
-/// Runs `program` (stdin, stdout and stderr shared with this process, no time limit) against
+/// Runs `program` (stdin, stdout and stderr shared with this process, no time limit; SIGINT,
+/// SIGTERM, SIGHUP and SIGQUIT passed on to it and its calls answered until it exits, see
+/// [`Sandbox::forward_signals`]) against
 /// `host`, with its fake tree under `root` (which must not exist; removed afterwards). Every
 /// function `setup` binds is taken over by vfio-pci first. [`Error::Unsupported`] when this
 /// kernel has no seccomp user notification; a private mount namespace needs `CAP_SYS_ADMIN`
@@ -209,6 +211,7 @@ pub fn run(
     }
     let sandbox = Sandbox {
         inherit_stdio: true,
+        forward_signals: true,
         ..tree.sandbox()
     };
     let out = supervise_in(

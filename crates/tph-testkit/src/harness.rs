@@ -105,6 +105,7 @@ impl From<Result<i32, Errno>> for Reply {
 /// ```
 /// let s = tph_testkit::harness::Sandbox::default();
 /// assert!(s.binds.is_empty() && s.syscalls.is_empty() && s.stdin.is_none() && !s.inherit_stdio);
+/// assert!(!s.forward_signals);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
@@ -117,6 +118,12 @@ pub struct Sandbox {
     /// The child uses this process's stdin (unless `stdin` is set), stdout and stderr; then
     /// [`Supervised::stdout`] and [`Supervised::stderr`] are empty.
     pub inherit_stdio: bool,
+    /// SIGINT, SIGTERM, SIGHUP and SIGQUIT do not end the supervisor: while the child runs
+    /// they are held (in the calling thread, which must be the process's only thread so far)
+    /// and each one a process sent is passed on to the child, whose calls are answered until it
+    /// exits. A terminal's Ctrl-C or hang-up already reaches the child (it is in the same
+    /// process group) and is not sent twice.
+    pub forward_signals: bool,
 }
 
 /// The trapped thread's memory, read and written through `/proc/<tid>/mem`; handed to an
@@ -328,6 +335,16 @@ pub fn supervise_in(
     handler: &mut dyn IoctlHandler,
     timeout: Duration,
 ) -> Result<Supervised, Error> {
+    // Held before anything is spawned, so threads started below inherit the mask; the child
+    // unblocks them before `exec`.
+    let held =
+        if sandbox.forward_signals {
+            Some(sys::HeldSignals::hold().map_err(|e| {
+                harness_err("holding signals", std::io::Error::from_raw_os_error(e.0))
+            })?)
+        } else {
+            None
+        };
     let (parent, child_end) = UnixStream::pair().map_err(|e| harness_err("socketpair", e))?;
     parent
         .set_read_timeout(Some(timeout.min(LISTENER_WAIT)))
@@ -356,6 +373,9 @@ pub fn supervise_in(
             max: sys::MAX_TRAPPED,
         })?;
     sys::install_listener_before_exec(&mut cmd, filter, binds, OwnedFd::from(child_end));
+    if held.is_some() {
+        sys::unblock_forwarded_before_exec(&mut cmd);
+    }
     let mut guard = Guard(
         cmd.spawn()
             .map_err(|e| harness_err("spawning the child", e))?,
@@ -369,7 +389,7 @@ pub fn supervise_in(
     let out = reader(guard.0.stdout.take());
     let err = reader(guard.0.stderr.take());
     let deadline = Instant::now().checked_add(timeout);
-    let answered = serve(&mut guard.0, &listener, handler, deadline)?;
+    let answered = serve(&mut guard.0, &listener, handler, deadline, held.as_ref())?;
     let status = guard
         .0
         .wait()
@@ -387,6 +407,7 @@ fn serve(
     listener: &OwnedFd,
     handler: &mut dyn IoctlHandler,
     deadline: Option<Instant>,
+    signals: Option<&sys::HeldSignals>,
 ) -> Result<usize, Error> {
     let mut answered = 0;
     let mut mems = MemCache::default();
@@ -394,7 +415,11 @@ fn serve(
         if deadline.is_some_and(|d| Instant::now() > d) {
             return Err(Error::Timeout);
         }
-        match sys::poll_in(listener.as_fd(), POLL_MS) {
+        let polled = sys::poll_in_or(listener.as_fd(), signals.map(sys::HeldSignals::fd), POLL_MS);
+        if matches!(polled, Ok((_, true))) {
+            forward(child, signals);
+        }
+        match polled.map(|(ready, _)| ready) {
             Ok(Ready::In) => answered += usize::from(answer_one(listener, handler, &mut mems)),
             Ok(Ready::Hangup) => return Ok(answered),
             Ok(Ready::Timeout) => {
@@ -408,6 +433,16 @@ fn serve(
                     source: std::io::Error::from_raw_os_error(errno.0),
                 })
             }
+        }
+    }
+}
+
+/// Passes every held signal a process sent on to the child (best effort: it may have exited).
+fn forward(child: &Child, signals: Option<&sys::HeldSignals>) {
+    let Some(held) = signals else { return };
+    while let Some((signal, from_a_process)) = held.next() {
+        if from_a_process {
+            let _ = sys::send_signal(child.id(), signal);
         }
     }
 }

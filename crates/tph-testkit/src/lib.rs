@@ -35,6 +35,35 @@ use std::os::fd::{AsFd, OwnedFd};
 use tph_client::backend::Backend;
 use tph_client::TphDevice;
 
+/// Whether the tests run under continuous integration: the environment variable `CI` is set
+/// and not empty (CI systems set it; `.ci/run` sets `CI=1` when they do not).
+pub fn under_ci() -> bool {
+    ci_says(std::env::var_os("CI").as_deref())
+}
+
+fn ci_says(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| !v.is_empty())
+}
+
+/// A test that cannot run on this machine (no seccomp user notification, no privileges, no C
+/// compiler) says why and passes; under CI ([`under_ci`]) it fails instead, so nothing that
+/// was meant to run is counted as passed without running.
+///
+/// ```
+/// if !tph_testkit::under_ci() {
+///     tph_testkit::skip("an example of a reason");
+/// }
+/// ```
+pub fn skip(why: impl std::fmt::Display) {
+    assert!(
+        !under_ci(),
+        "this test cannot run here, and CI is set (tests must run, not skip, under CI): {why}"
+    );
+    // Straight to the process's stderr: the harness shows it even for a passing test.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
 /// Wires MSI-X vectors `0..n` of `dev` to `n` fresh eventfds, as a driver does with its own, and
 /// returns them (the caller keeps them for as long as it wants the interrupts).
 pub fn enable_msix<B: Backend>(
@@ -51,4 +80,17 @@ pub fn enable_msix<B: Backend>(
     let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
     dev.enable_msix(&borrowed)?;
     Ok(fds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_is_a_set_non_empty_variable() {
+        assert!(ci_says(Some(std::ffi::OsStr::new("1"))));
+        assert!(ci_says(Some(std::ffi::OsStr::new("true"))));
+        assert!(!ci_says(Some(std::ffi::OsStr::new(""))));
+        assert!(!ci_says(None));
+    }
 }

@@ -419,6 +419,160 @@ pub(crate) fn poll_in(fd: BorrowedFd<'_>, timeout_ms: i32) -> Result<Ready, Errn
     })
 }
 
+// ---- signals forwarded to the supervised program ----
+
+/// The signals a supervisor forwards: the ones that end a program by default and that a user
+/// sends to stop it (Ctrl-C, Ctrl-\\, a closed terminal, `kill`).
+pub(crate) const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// `si_code` of a signal the kernel generated itself (a terminal's Ctrl-C or hang-up goes to
+/// its whole foreground process group, the supervised program included).
+const SI_KERNEL: i32 = 0x80;
+
+/// [`FORWARDED`] blocked in the calling thread (and the threads it starts) and readable from a
+/// signalfd instead; dropping it drains what is pending and restores the previous mask.
+pub(crate) struct HeldSignals {
+    fd: OwnedFd,
+    old: libc::sigset_t,
+}
+
+fn forwarded_set() -> libc::sigset_t {
+    // SAFETY: `sigemptyset` initialises the zeroed set; `sigaddset` adds valid signal numbers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+impl HeldSignals {
+    /// Blocks [`FORWARDED`] in this thread and opens a non-blocking signalfd for them.
+    pub(crate) fn hold() -> Result<Self, Errno> {
+        let set = forwarded_set();
+        // SAFETY: a zeroed `sigset_t` is a valid value for the kernel to fill in.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `old` are live, initialised sets.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        if rc != 0 {
+            return Err(Errno(rc));
+        }
+        // SAFETY: -1 asks for a new fd; `set` is initialised; the flags are valid.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            let e = Errno::last();
+            // SAFETY: `old` is the mask read above.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+            return Err(e);
+        }
+        // SAFETY: `fd` was just returned by signalfd and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { fd, old })
+    }
+
+    /// The signalfd, to poll.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    /// The next pending signal and whether a process (not the kernel for a terminal) sent it.
+    pub(crate) fn next(&self) -> Option<(i32, bool)> {
+        // SAFETY: a zeroed `signalfd_siginfo` is plain data.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: `info` is a live buffer of `size` bytes.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                std::ptr::addr_of_mut!(info).cast(),
+                size,
+            )
+        };
+        (usize::try_from(n).ok() == Some(size))
+            .then_some((info.ssi_signo as i32, info.ssi_code != SI_KERNEL))
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        while self.next().is_some() {}
+        // SAFETY: `self.old` is the mask `pthread_sigmask` gave back in `hold`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+}
+
+/// The child starts with [`FORWARDED`] unblocked again: a blocked mask survives `fork` and
+/// `exec`, and the supervisor holds those signals while the child runs.
+pub(crate) fn unblock_forwarded_before_exec(cmd: &mut Command) {
+    let set = forwarded_set();
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // `pthread_sigmask`, which is async-signal-safe, on a set built before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let rc = libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends `signal` to process `pid`.
+pub(crate) fn send_signal(pid: u32, signal: i32) -> Result<(), Errno> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: kill has no memory arguments.
+    let rc = unsafe { libc::kill(pid, signal) };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout_ms` for `fd` to be readable, or for `also` (when given) to be: whether
+/// `also` is readable besides what `fd` shows.
+pub(crate) fn poll_in_or(
+    fd: BorrowedFd<'_>,
+    also: Option<BorrowedFd<'_>>,
+    timeout_ms: i32,
+) -> Result<(Ready, bool), Errno> {
+    let Some(also) = also else {
+        return poll_in(fd, timeout_ms).map(|r| (r, false));
+    };
+    let mut p = [
+        libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: also.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `p` is an array of two live `pollfd`s and the count passed is 2.
+    let rc = unsafe { libc::poll(p.as_mut_ptr(), 2, timeout_ms) };
+    if rc < 0 {
+        let e = Errno::last();
+        return if e.0 == libc::EINTR {
+            Ok((Ready::Timeout, false))
+        } else {
+            Err(e)
+        };
+    }
+    let [main, other] = p;
+    let ready = match main.revents {
+        0 => Ready::Timeout,
+        r if r & libc::POLLIN != 0 => Ready::In,
+        _ => Ready::Hangup,
+    };
+    Ok((ready, other.revents & libc::POLLIN != 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

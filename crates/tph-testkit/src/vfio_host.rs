@@ -1,7 +1,9 @@
 //! A whole VFIO host for a supervised, unmodified program: the ioctls that `vfio-ioctls` (or
 //! any C driver) issues while opening devices (legacy container/group, or the device cdev bound
-//! to an iommufd), the devices' region reads and config writes, and the TPH/MSI-X/reset calls,
-//! all answered by the kernel model (`tph-kernel`).
+//! to an iommufd), DMA mapping (the container's type1 IOMMU, the iommufd IOAS: `dma.rs`), the
+//! devices' regions (config space from the model, BARs from each device's BAR memory, which a
+//! program may also `mmap`: `bars.rs`), and the TPH/MSI-X/reset calls, all answered as mainline
+//! answers them, by the kernel model (`tph-kernel`).
 //!
 //! With a [`FakeVfioTree`] (a `/sys` and `/dev` bind-mounted in the child's private mount
 //! namespace: vfio-pci's module parameter, each device bound to vfio-pci in its own IOMMU group,
@@ -665,7 +667,9 @@ impl VfioHostHandler {
             _ => return Err(Errno(libc::ENOTTY)),
         };
         if self.open.contains_key(&call.fd) {
-            return Err(Errno::EINVAL); // a device fd of the group path: binding is for cdevs
+            // A device fd with access granted (the group path): the request goes to vfio-pci,
+            // which does not know it.
+            return Err(Errno(libc::ENOTTY));
         }
         if self.open.values().any(|o| o.dev == dev) {
             return Err(Errno(libc::EBUSY)); // one open of the device at a time

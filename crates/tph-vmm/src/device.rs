@@ -304,7 +304,8 @@ impl<B: Backend> VirtualTph<B> {
     /// A trapped guest configuration read of `buf.len()` bytes at `offset` (inside the
     /// capability; bytes outside read as 0).
     pub fn read_config(&self, offset: u16, buf: &mut [u8]) {
-        for (at, b) in (offset..).zip(buf.iter_mut()) {
+        buf.fill(0);
+        for (at, b) in config_addresses(offset, buf.len()).zip(buf.iter_mut()) {
             *b = if self.handles(at) {
                 let rel = at - self.offset;
                 self.dword(rel & !3).to_le_bytes()[usize::from(rel & 3)]
@@ -321,7 +322,7 @@ impl<B: Backend> VirtualTph<B> {
     pub fn write_config(&mut self, offset: u16, data: &[u8]) -> Effect {
         let mut effect = Effect::default();
         let mut dwords: Vec<(u16, u32, u32)> = Vec::new();
-        for (at, b) in (offset..).zip(data) {
+        for (at, b) in config_addresses(offset, data.len()).zip(data) {
             if !self.handles(at) {
                 continue;
             }
@@ -401,7 +402,7 @@ impl<B: Backend> VirtualTph<B> {
         }
         let st_mask = fields::vector_control_st_mask(true);
         let mut writes: Vec<(u16, u16)> = Vec::new();
-        for (at, b) in (offset..).zip(data) {
+        for (at, b) in table_addresses(offset, data.len()).zip(data) {
             let (Ok(vector), byte) = (u16::try_from(at / 16), at % 16) else {
                 break;
             };
@@ -433,7 +434,7 @@ impl<B: Backend> VirtualTph<B> {
         if self.vcap.cap.location != StLocation::MsiX {
             return;
         }
-        for (at, b) in (offset..).zip(buf.iter_mut()) {
+        for (at, b) in table_addresses(offset, buf.len()).zip(buf.iter_mut()) {
             let (Ok(vector), byte) = (u16::try_from(at / 16), at % 16) else {
                 break;
             };
@@ -987,6 +988,17 @@ impl<B: Backend> VirtualTph<B> {
         v.try_sync(&all, &mut effect)?;
         Ok(v)
     }
+}
+
+/// The configuration offsets of an access of `len` bytes at `offset`, cut where the 16-bit
+/// offset space ends (a guest access is never wrapped around to offset 0).
+fn config_addresses(offset: u16, len: usize) -> impl Iterator<Item = u16> {
+    (0..len).map_while(move |i| offset.checked_add(u16::try_from(i).ok()?))
+}
+
+/// The MSI-X table offsets of an access of `len` bytes at `offset`, cut where `u64` ends.
+fn table_addresses(offset: u64, len: usize) -> impl Iterator<Item = u64> {
+    (0..len).map_while(move |i| offset.checked_add(u64::try_from(i).ok()?))
 }
 
 fn header_bytes(config: &[u8], offset: u16) -> [u8; 4] {

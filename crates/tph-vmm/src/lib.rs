@@ -52,6 +52,11 @@ pub mod ssdt;
 pub mod state;
 pub mod vtag;
 
+/// The integration guide (`docs/vmm-integration.md`), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../GUIDE.md")]
+mod vmm_integration_guide {}
+
 pub use config::{VirtualCap, VmConfig};
 pub use device::{
     ControlChange, Effect, Foreign, HostEntry, HostFailure, MsixWrite, Stats, VirtualTph,

@@ -11,7 +11,7 @@
 //! `ssdt::ORIGINAL_DSM`; the generated table adds the new `_DSM` next to it.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-#[path = "../../tph-acpi/tests/common/mod.rs"]
+#[path = "acpica/mod.rs"] // tph-acpi's ACPICA helpers (a link, packaged as a file)
 mod common;
 
 use std::path::PathBuf;

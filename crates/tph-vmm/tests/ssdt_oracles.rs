@@ -5,7 +5,7 @@
 //! as QEMU's q35 DSDT) compiled by `iasl` here.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-#[path = "../../tph-acpi/tests/common/mod.rs"]
+#[path = "acpica/mod.rs"] // tph-acpi's ACPICA helpers (a link, packaged as a file)
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -31,7 +31,7 @@ fn emulate(args: &[&str], stdin: &[u8]) -> Option<Output> {
     if out.status.code() == Some(2)
         && (err.contains("does not offer seccomp") || err.contains("private mount namespace"))
     {
-        eprintln!("SKIPPED: {err}");
+        tph_testkit::skip(format_args!("{err}"));
         return None;
     }
     Some(out)
@@ -56,7 +56,7 @@ fn compile(name: &str, dir: &Path) -> Option<PathBuf> {
         .output();
     match run {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: no C compiler `cc` on this machine");
+            tph_testkit::skip(format_args!("no C compiler `cc` on this machine"));
             None
         }
         r => {
@@ -242,10 +242,10 @@ fn poller_example() -> PathBuf {
 fn poller_on_the_nic(abi: KernelAbi, revision: Revision, extra: &[&str]) {
     let poller = poller_example();
     if !poller.exists() {
-        eprintln!(
-            "SKIPPED: {} not built (cargo test --workspace builds it)",
+        tph_testkit::skip(format_args!(
+            "{} not built (cargo test --workspace builds it)",
             poller.display()
-        );
+        ));
         return;
     }
     let nic = "0000:01:00.0";
@@ -382,14 +382,16 @@ fn emulate_without_cap_sys_admin_exits_2_naming_the_mount_namespace() {
         .output();
     let out = match run {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED: no setpriv (util-linux) to drop CAP_SYS_ADMIN");
+            tph_testkit::skip(format_args!(
+                "no setpriv (util-linux) to drop CAP_SYS_ADMIN"
+            ));
             return;
         }
         r => r.unwrap(),
     };
     let err = stderr(&out);
     if err.contains("does not offer seccomp") {
-        eprintln!("SKIPPED: {err}");
+        tph_testkit::skip(format_args!("{err}"));
         return;
     }
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
@@ -498,4 +500,110 @@ fn emulate_dump_machine_and_cpus_are_what_the_program_sees() {
         .collect();
     want += "0-2\n";
     assert_eq!(stdout(&out), want);
+}
+
+/// `tphctl emulate --trace FILE -- signal_cleanup DS_DEVICE` sent `signal` (by name for
+/// `kill`) once the program is ready: the program's clean-up calls are answered after the
+/// signal, its exit status (40 + the signal) comes back, and the trace is written.
+fn signal_reaches_the_program(signal: i32, name: &str) {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("signal_cleanup", dir.path()) else {
+        return;
+    };
+    let trace = dir.path().join("trace.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tphctl"))
+        .args(["emulate", "--emulated", "--trace"])
+        .arg(&trace)
+        .arg("--")
+        .arg(&exe)
+        .arg(DS_DEVICE)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    if first.is_empty() {
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        if err.contains("does not offer seccomp") || err.contains("private mount namespace") {
+            tph_testkit::skip(format_args!("{err}"));
+            return;
+        }
+        panic!("the program never said ready: {err}");
+    }
+    assert_eq!(first, "ready\n");
+    let kill = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(40 + signal), "SIG{name}: {rest}{err}");
+    assert!(
+        rest.starts_with(&format!("signal {signal}: vendor ")),
+        "SIG{name}: clean-up calls not answered: {rest}{err}"
+    );
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        trace.contains(&format!("\n# exit {} (", 40 + signal)),
+        "SIG{name}: trace not finished: {trace}"
+    );
+}
+
+#[test]
+fn emulate_passes_sigterm_on_and_answers_the_clean_up() {
+    signal_reaches_the_program(15, "TERM");
+}
+
+#[test]
+fn emulate_passes_sigint_sighup_and_sigquit_on() {
+    signal_reaches_the_program(2, "INT");
+    signal_reaches_the_program(1, "HUP");
+    signal_reaches_the_program(3, "QUIT");
+}
+
+#[test]
+fn emulate_refuses_an_unwritable_trace_before_the_program_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    for (trace, why) in [
+        (dir.path().join("missing/trace.txt"), "No such file"),
+        (dir.path().to_path_buf(), "is a folder"),
+    ] {
+        let out = tphctl_stdin(
+            &[
+                "emulate",
+                "--emulated",
+                "--trace",
+                trace.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--trace"), "{}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+        assert!(
+            !marker.exists(),
+            "the program ran before --trace was checked"
+        );
+    }
 }

@@ -36,7 +36,7 @@ const FIX_AND_RETRY: &str = r#"attempt() {
 }
 fix_and_retry() {
     attempt "$@"
-    fix=$(sed -n 's/.*(fix: \(.*\))$/\1/p' /tmp/msg)
+    fix=$(sed -n 's/.*(fix: \([^)]*\)).*/\1/p' /tmp/msg)
     echo "running: $fix"
     sh -c "$fix"
     echo irqs 1 | tphctl session --vfio "$@" --kernel-abi v7 > /tmp/msg 2>&1
@@ -99,7 +99,7 @@ fn vfio_guest(series: Series) -> Guest {
 su -s /bin/sh user -c 'tphctl session --vfio 01:00.0 --kernel-abi v7 < /dev/null' > /tmp/msg 2>&1
 echo "status $?"
 cat /tmp/msg
-fix=$(sed -n 's/.*(fix: sudo \(.*\))$/\1/p' /tmp/msg)
+fix=$(sed -n 's/.*(fix: sudo \([^)]*\)).*/\1/p' /tmp/msg)
 echo "running as root for user: $fix"
 USER=user sh -c "$fix"
 su -s /bin/sh user -c 'echo irqs 1 | tphctl session --vfio 01:00.0 --kernel-abi v7'
@@ -150,8 +150,8 @@ fn run(series: Series) -> Option<&'static GuestRun> {
 }
 
 const NO_INTERFACE_V7: &str = "error: this kernel has no VFIO TPH interface: it answered the v7 \
-    ioctl call with ENOTTY (25) (a kernel with the vfio-pci TPH series is needed; --kernel-abi \
-    picks the revision)";
+    ioctl call with ENOTTY (25) (a kernel with the vfio-pci TPH series for this revision is \
+    needed) (--kernel-abi picks the revision)";
 const NO_INTERFACE_FEATURE: &str = "error: this kernel has no VFIO TPH interface for this device: \
     VFIO_DEVICE_FEATURE 13 (TPH_ST) answered ENOTTY (25) (a kernel without the vfio-pci TPH \
     series, vfio-pci enable_unsafe_tph=0, no usable TPH capability, or a kernel that numbers the \

@@ -115,8 +115,20 @@ fn show_bdf_without_tph_on_a_full_dump_is_absent_exit_1() {
 // 2. Every input bounded, errors quote a short prefix with the line number.
 
 #[test]
-fn list_dump_dev_zero_is_refused_at_the_line_limit() {
+fn list_dump_dev_zero_is_refused_as_a_device_before_it_is_read() {
     let out = run(&["list", "--dump", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("/dev/zero: not a regular file"), "{err}");
+    assert!(err.len() < 300, "a short message: {err}");
+}
+
+#[test]
+fn list_dump_of_one_endless_line_is_refused_at_the_line_limit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("zeros");
+    std::fs::write(&path, vec![0u8; 1 << 20]).expect("write");
+    let out = run(&["list", "--dump", s(&path)]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("line 1: longer than 4096 bytes"), "{err}");
@@ -336,13 +348,23 @@ fn session_irqs_over_2048_is_refused_naming_the_msix_limit() {
 }
 
 #[test]
-fn session_on_a_function_without_tph_exits_1_naming_it() {
-    let out = tphctl_stdin(&["session", "--emulated", "00:06.0"], b"cap\n");
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "tphctl: session: 0000:00:06.0 has no TPH Requester capability\n"
+fn session_on_a_function_without_tph_asks_the_kernel_which_answers_enodev() {
+    // The v7 raw-ABI path a driver takes on a device without TPH: the kernel's ENODEV.
+    let raw_get_cap = "raw 10000000000000000000000000000000\n";
+    let script = format!("cap\n{raw_get_cap}");
+    let out = tphctl_stdin(&["session", "--emulated", "00:06.0"], script.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "commands failed");
+    assert!(
+        stderr(&out).starts_with(
+            "tphctl: session: note: 0000:00:06.0 has no TPH Requester capability; the kernel \
+             is asked anyway (it answers ENODEV)\n"
+        ),
+        "{}",
+        stderr(&out)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ENODEV (19)"), "{stdout}");
+    assert!(stdout.contains("ret -1 errno ENODEV"), "{stdout}");
 }
 
 #[test]

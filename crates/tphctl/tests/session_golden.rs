@@ -174,3 +174,12 @@ fn session_vfio_unknown_kernel_refuses_before_any_call() {
         "{err}"
     );
 }
+
+#[test]
+fn session_msix_rewire_keeps_the_tags_the_kernel_cached() {
+    golden(
+        "msix-rewire.in",
+        &["--emulated", "01:00.0"],
+        "msix-rewire.txt",
+    );
+}

@@ -178,7 +178,7 @@ fn session_feature_raw_commands_through_vfio_under_emulate_match_the_emulated_se
     ];
     let out = tphctl_stdin(&args, script().as_bytes());
     if out.status.code() == Some(2) && stderr(&out).contains("emulate:") {
-        eprintln!("SKIPPED: {}", stderr(&out));
+        tph_testkit::skip(format_args!("{}", stderr(&out)));
         return;
     }
     assert_eq!(

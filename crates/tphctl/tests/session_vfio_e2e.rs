@@ -53,7 +53,9 @@ fn supervised_session(
     extra: &[&str],
 ) -> Option<(Supervised, VfioHostHandler)> {
     if !user_notif_available() {
-        eprintln!("SKIPPED: this kernel refuses seccomp user notification");
+        tph_testkit::skip(format_args!(
+            "this kernel refuses seccomp user notification"
+        ));
         return None;
     }
     let bdf: Bdf = NIC.parse().expect("bdf");
@@ -74,7 +76,9 @@ fn supervised_session(
         Err(tph_testkit::Error::Harness { source, .. })
             if source.raw_os_error() == Some(libc_eperm()) =>
         {
-            eprintln!("SKIPPED: no permission for a private mount namespace (needs CAP_SYS_ADMIN)");
+            tph_testkit::skip(format_args!(
+                "no permission for a private mount namespace (needs CAP_SYS_ADMIN)"
+            ));
             return None;
         }
         r => r.expect("supervise"),

@@ -126,6 +126,6 @@ fn vm_bad_pin_list_exits_2_with_one_message() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         common::stderr(&out),
-        "tphctl: vm 0000:02:00.0: pin \"0-1\" is not VCPU:PCPU\n"
+        "tphctl: vm 0000:02:00.0: --pin: \"0-1\" is not VCPU:PCPU (e.g. --pin 0:2,1:3)\n"
     );
 }

@@ -626,9 +626,9 @@ pub fn child_half(k: &Kernel) {
 pub fn both(k: &Kernel, name: &str) -> (Vec<String>, String) {
     let (t, snap, trace) = run_emulated(k, name);
     if !user_notif_available() {
-        eprintln!(
-            "SKIPPED the syscall-boundary half: this kernel refuses seccomp user notification"
-        );
+        tph_testkit::skip(format_args!(
+            "the syscall-boundary half: this kernel refuses seccomp user notification"
+        ));
         return (t, snap);
     }
     let (t2, snap2, trace2) = run_across_boundary(k, name);

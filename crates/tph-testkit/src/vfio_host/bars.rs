@@ -384,6 +384,62 @@ mod tests {
         );
     }
 
+    /// The NIC taken over and opened, and its BAR memory in a fresh temporary file.
+    fn nic_memory(dir: &std::path::Path) -> (tph_kernel::vfio::DeviceFd, BarMemory) {
+        let host = tph_kernel::Host::with_default_machine(Default::default());
+        let bdf = "01:00.0".parse().unwrap();
+        let dev = host.take_over(bdf).unwrap();
+        let fd = dev.open().unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.join("bars"))
+            .unwrap();
+        let mem = BarMemory::new(file, layout_of(&nic_config(), bdf), &dev).unwrap();
+        (fd, mem)
+    }
+
+    fn file_dword(dir: &std::path::Path, at: u64) -> u32 {
+        let f = File::open(dir.join("bars")).unwrap();
+        let mut b = [0u8; 4];
+        f.read_exact_at(&mut b, at).unwrap();
+        u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn the_mapping_and_the_model_table_follow_each_other() {
+        let dir = std::env::temp_dir().join(format!("tph-bars-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (fd, mut mem) = nic_memory(&dir);
+        let dev = fd.device();
+        let vc5 = 0x2000 + 5 * 16 + 12;
+        // After the first open every vector is masked, in the device and in the mapping.
+        assert_eq!(file_dword(&dir, vc5), 1);
+        // The program writes vector 5's message data through its mapping: at its next call
+        // on the device the write reaches the table (traced as a hardware access).
+        let f = File::options().write(true).open(dir.join("bars")).unwrap();
+        f.write_all_at(&0x1234u32.to_le_bytes(), 0x2000 + 5 * 16 + 8)
+            .unwrap();
+        dev.drain_trace();
+        mem.pull(&dev);
+        assert_eq!(dev.with_hardware(|h| h.peek_msix_table()[5][2]), 0x1234);
+        assert_eq!(dev.drain_trace().len(), 1);
+        // The kernel unmasks vectors 0..4: the mapping shows it after the call.
+        fd.set_irqs(4).unwrap();
+        mem.push(&dev);
+        assert_eq!(file_dword(&dir, 0x2000 + 12), 0);
+        assert_eq!(file_dword(&dir, vc5), 1);
+        // pread of the table: 0xff; outside it, the device memory.
+        let mut buf = [0u8; 8];
+        assert_eq!(mem.rw(0, 0x2000 - 4, &mut buf, false), Ok(8));
+        assert_eq!(buf, [0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(mem.rw(0, 0x1_0000, &mut buf, false), Err(Errno::EINVAL));
+        assert_eq!(mem.rw(1, 0, &mut buf, false), Err(Errno::EINVAL));
+        drop(mem);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_64_bit_prefetchable_bar_from_a_dump_keeps_its_address_and_flags() {
         let mut cfg = vec![0u8; 256];

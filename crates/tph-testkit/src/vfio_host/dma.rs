@@ -456,6 +456,32 @@ mod tests {
         assert_eq!(t.find(0x1800, 0), Some((0x1000, 0x2000)));
     }
 
+    /// `VFIO_IOMMU_MAP_DMA`'s argument for one 4 KiB page, in this process's memory.
+    fn map_arg(vaddr: u64, iova: u64) -> [u8; 32] {
+        let mut a = [0u8; 32];
+        a[0..4].copy_from_slice(&32u32.to_le_bytes());
+        a[4..8].copy_from_slice(&(MAP_FLAG_READ | MAP_FLAG_WRITE).to_le_bytes());
+        a[8..16].copy_from_slice(&vaddr.to_le_bytes());
+        a[16..24].copy_from_slice(&iova.to_le_bytes());
+        a[24..32].copy_from_slice(&PGSIZE.to_le_bytes());
+        a
+    }
+
+    #[test]
+    fn map_dma_runs_out_at_the_dma_entry_limit_with_enospc() {
+        let mem = ChildMemory::of_self().unwrap();
+        let page = vec![0u8; 2 * PGSIZE as usize];
+        let va = (page.as_ptr() as u64).next_multiple_of(PGSIZE);
+        let mut t = Type1::new(3);
+        for i in 0..u64::from(DMA_ENTRY_LIMIT) {
+            let a = map_arg(va, 0x1000_0000 + i * PGSIZE);
+            assert_eq!(t.map(a.as_ptr() as u64, &mem), Ok(0), "mapping {i}");
+        }
+        let a = map_arg(va, 0x1000_0000 + u64::from(DMA_ENTRY_LIMIT) * PGSIZE);
+        assert_eq!(t.map(a.as_ptr() as u64, &mem), Err(Errno(libc::ENOSPC)));
+        assert_eq!(t.len(), DMA_ENTRY_LIMIT as usize);
+    }
+
     #[test]
     fn ioas_first_fit_skips_areas_and_keeps_alignment() {
         let mut a = Ioas::default();

@@ -111,6 +111,20 @@ pub mod vfio {
     pub fn decode_msix_irq_count(b: &[u8]) -> Option<u32> {}
     #[repr(C)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct IrqInfo {
+        pub argsz: u32,
+        pub flags: u32,
+        pub index: u32,
+        pub count: u32,
+    }
+    impl IrqInfo {
+        pub fn query(index: u32) -> Self {}
+        pub fn to_bytes(&self) -> [u8; IRQ_INFO_SIZE] {}
+        pub fn from_bytes(b: &[u8]) -> Option<Self> {}
+        pub fn noresize(&self) -> bool {}
+    }
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub struct RegionInfo {
         pub argsz: u32,
         pub flags: u32,

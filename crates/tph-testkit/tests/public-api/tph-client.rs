@@ -43,6 +43,7 @@ pub mod backend {
         fn read_config(&self, offset: u64, buf: &mut [u8]) -> Result<(), Errno>;
         fn cpu_count(&self) -> Option<u32>;
         fn device_feature(&mut self, _arg: &mut [u8]) -> Result<i32, Errno> {}
+        fn irq_info(&self, _index: u32) -> Result<IrqInfo, Errno> {}
         fn write_config(&mut self, _offset: u64, _data: &[u8]) -> Result<(), Errno> {}
     }
     impl<B: Backend + ?Sized> Backend for Box<B> {}

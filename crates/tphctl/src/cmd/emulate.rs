@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-use tph_kernel::{HostOptions, KernelAbi};
+use tph_kernel::{HostOptions, KernelAbi, MsixAlloc};
 use tph_testkit::emulate::{Bind, Emulation, Setup};
 
 use super::{finish, CliError};
@@ -32,6 +32,16 @@ impl From<Abi> for KernelAbi {
 }
 
 /// Which functions are bound to vfio-pci.
+/// `--msix-alloc`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MsixAllocArg {
+    /// An enabled MSI-X block grows (Linux 6.5+ with dynamic MSI-X).
+    #[default]
+    Dynamic,
+    /// NORESIZE: MSI-X off, then the larger block (Linux 6.1).
+    Static,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BindArg {
     /// Every function with a TPH Requester capability.
@@ -58,8 +68,12 @@ pub enum BindArg {
     kernel. The rest of this machine's /dev is visible as usual.\n\
     Needs seccomp user notification (Linux 5.0+) and CAP_SYS_ADMIN for the private mount \
     namespace (run as root); without them tphctl says so and exits 2.\n\
+    SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to tphctl are passed on to the program (a \
+    terminal's Ctrl-C reaches both already); its calls are answered until it exits, then the \
+    trace is written and its exit status returned.\n\
     Exit status: the program's (128+N when signal N ended it; 127 when it cannot be found, 126 \
-    when it cannot be run), 2 when tphctl itself fails.\n\
+    when it cannot be run), 2 when tphctl itself fails (also when the trace cannot be written \
+    after a program that exited 0).\n\
     Example: tphctl emulate --emulated --kernel-abi feature --unsafe-ds-mode -- ./my-driver \
     0000:02:00.0"
 )]
@@ -77,8 +91,9 @@ pub struct Args {
     /// enable_unsafe_tph=Y (feature).
     #[arg(long)]
     unsafe_ds_mode: bool,
-    /// Number of present CPUs, all online [default: CPUs 0 to the highest CPU tphctl may run
-    /// on are present, and online are those it may run on].
+    /// Number of present CPUs, all online, 1 to 65536; with the built-in firmware at most 128,
+    /// the CPUs its 8-bit tags tell apart [default: CPUs 0 to the highest CPU tphctl may run
+    /// on are present, and online are those it may run on; the same limits apply].
     #[arg(long, value_name = "N")]
     cpus: Option<u32>,
     /// Which functions are bound to vfio-pci (the others are shown, without a driver).
@@ -97,7 +112,12 @@ pub struct Args {
     /// The host booted with pci=notph.
     #[arg(long)]
     notph: bool,
-    /// Write every trapped call and every hardware access it caused to FILE.
+    /// How the host allocates MSI-X vectors: dynamic (Linux 6.5+ on x86: an enabled block
+    /// grows) or static (Linux 6.1: GET_IRQ_INFO says NORESIZE and growing is EINVAL).
+    #[arg(long, value_name = "HOW", value_enum, default_value_t)]
+    msix_alloc: MsixAllocArg,
+    /// Write every trapped call and every hardware access it caused to FILE (checked before
+    /// the program starts: a file that cannot be written is refused with status 2).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
     /// The program and its arguments, after `--`.
@@ -118,17 +138,33 @@ fn start(args: &Args) -> Result<i32, CliError> {
         notph: args.notph,
         unsafe_ds: args.unsafe_ds_mode,
         abi: args.kernel_abi.into(),
+        msix_alloc: match args.msix_alloc {
+            MsixAllocArg::Dynamic => MsixAlloc::Dynamic,
+            MsixAllocArg::Static => MsixAlloc::Static,
+        },
         ..HostOptions::default()
     };
     let mut online = None;
-    match args.cpus {
+    match super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         Some(n) => options.cpus = n,
         None => {
             if let Some(cpus) = tph_testkit::emulate::allowed_cpus() {
-                options.cpus = cpus.last().map_or(options.cpus, |last| last + 1);
+                let n = cpus.last().map_or(options.cpus, |last| last + 1);
+                // The machine's own count follows the same rule as --cpus.
+                super::emulated_cpus(Some(n), args.firmware.is_some()).map_err(|e| {
+                    CliError::new(
+                        format!("emulate: this machine's {n} CPUs"),
+                        format!("{} (or --cpus 128)", e.cause),
+                    )
+                })?;
+                options.cpus = n;
                 online = Some(cpus);
             }
         }
+    }
+    if let Some(path) = &args.trace {
+        // Found out now, not after the program ran.
+        super::check_output("--trace", path)?;
     }
     if let Some(path) = &args.firmware {
         options.firmware = super::session::firmware(path)?;
@@ -153,10 +189,16 @@ fn start(args: &Args) -> Result<i32, CliError> {
         Ok(ran) => ran,
         Err(e) => return launch_failure(&name, e),
     };
-    if let Some(path) = &args.trace {
-        write_trace(path, &ran)?;
+    let code = ran.exit_code();
+    if let Some(path) = &args.trace
+        && let Err(e) = write_trace(path, &ran)
+    {
+        // The program's status stays what tphctl returns, unless it would hide the
+        // failure (0).
+        finish(Err(e));
+        return Ok(if code == 0 { 2 } else { code });
     }
-    Ok(ran.exit_code())
+    Ok(code)
 }
 
 /// A fresh folder for the fake tree (removed when the program ends).

@@ -70,6 +70,105 @@ pub fn on_stdio(
     Ok(found)
 }
 
+/// Most CPUs of an emulated host.
+pub const MAX_CPUS: u32 = 65_536;
+
+/// CPUs the built-in firmware tells apart: its 8-bit tags are `u` (VM) and `0x80 | u` (PM).
+pub const DEFAULT_FIRMWARE_CPUS: u32 = 128;
+
+/// The one `--cpus N` rule of every subcommand that emulates a host (`session`, `emulate`,
+/// `vm`): 1 to [`MAX_CPUS`]; with the built-in firmware (`own_firmware` false) at most
+/// [`DEFAULT_FIRMWARE_CPUS`], so no two CPUs share a tag.
+pub fn emulated_cpus(n: Option<u32>, own_firmware: bool) -> Result<Option<u32>, CliError> {
+    let Some(n) = n else {
+        return Ok(None);
+    };
+    let refuse = |why: String| Err(CliError::new(format!("--cpus {n}"), why));
+    if n == 0 {
+        return refuse("an emulated host needs at least 1 CPU".into());
+    }
+    if n > MAX_CPUS {
+        return refuse(format!(
+            "more than {MAX_CPUS} CPUs (the emulated host's limit)"
+        ));
+    }
+    if !own_firmware && n > DEFAULT_FIRMWARE_CPUS {
+        return refuse(format!(
+            "the built-in firmware's 8-bit tags (VM u, PM 0x80|u) tell apart at most \
+             {DEFAULT_FIRMWARE_CPUS} CPUs; give --firmware for more"
+        ));
+    }
+    Ok(Some(n))
+}
+
+/// The failed command lines of a stdin-driven subcommand: how many, and the first
+/// [`Failures::SHOWN`] line numbers (memory does not grow with the count).
+#[derive(Debug, Default)]
+pub struct Failures {
+    count: usize,
+    first: Vec<usize>,
+}
+
+impl Failures {
+    /// Line numbers named on stderr.
+    pub const SHOWN: usize = 10;
+
+    /// Notes that line `number` failed.
+    pub fn push(&mut self, number: usize) {
+        self.count += 1;
+        if self.first.len() < Self::SHOWN {
+            self.first.push(number);
+        }
+    }
+
+    /// No line failed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `tphctl: CMD: F of N commands failed (lines 3, 7, ...)` on stderr.
+    pub fn report(&self, cmd: &str, commands: usize) {
+        let mut lines: Vec<String> = self.first.iter().map(ToString::to_string).collect();
+        if self.count > self.first.len() {
+            lines.push("...".into());
+        }
+        eprintln!(
+            "tphctl: {cmd}: {} of {commands} commands failed (line{} {})",
+            self.count,
+            if self.count == 1 { "" } else { "s" },
+            lines.join(", ")
+        );
+    }
+}
+
+/// Refuses `path` as an output file before anything runs: it must be creatable (its folder
+/// exists and is writable) or an existing writable regular file.
+pub fn check_output(flag: &str, path: &std::path::Path) -> Result<(), CliError> {
+    let context = || format!("{flag} {}", path.display());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err(CliError::new(context(), "is a folder")),
+        Ok(m) if !m.is_file() => {
+            return Err(CliError::new(
+                context(),
+                "not a regular file (a FIFO, device or socket); give a regular file",
+            ))
+        }
+        _ => {}
+    }
+    // Opening for append creates nothing new when the file exists and tells whether it can
+    // be written; a new file is created and removed again.
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| CliError::new(context(), e))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// Maps a subcommand result to the process exit code, printing the error once.
 pub fn finish(result: CmdResult) -> i32 {
     match result {

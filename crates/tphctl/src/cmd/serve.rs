@@ -10,11 +10,11 @@ use tph_client::{Revision, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::vfio::VfioDevice;
 use tph_kernel::{Host, HostOptions, KernelAbi};
-use tph_regs::machine::{Bdf, Machine};
+use tph_regs::machine::Bdf;
 use tph_regs::msix::MsixCap;
 use tph_vfio_user::{Device, EmulatedFunction, Error, Function, Handle, Server, VmFunction};
 use tph_vmm::ssdt::{self, SsdtSpec};
-use tph_vmm::{VirtualTph, VmConfig};
+use tph_vmm::VirtualTph;
 
 use super::{CliError, CmdResult, Found};
 
@@ -190,7 +190,7 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
         abi,
         ..HostOptions::default()
     };
-    if let Some(n) = args.cpus {
+    if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         options.cpus = n;
     }
     if let Some(path) = &args.firmware {
@@ -202,7 +202,15 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
         return Ok(Found::No);
     };
     let context = format!("serve --vm {bdf}");
-    let cfg = vm_config(args, host.machine(), bdf).map_err(|e| CliError::new(&context, e))?;
+    let cfg = super::vm::checked_config(
+        args.pin.as_deref().unwrap_or_default(),
+        args.vcpus,
+        args.unsafe_ds_mode,
+        host.machine(),
+        bdf,
+        host.options().cpus,
+    )
+    .map_err(|e| CliError::new(&context, e))?;
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let host_device = backend.device().clone();
     let revision = match abi {
@@ -233,17 +241,6 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
         write_host_state(path, &host, bdf, &host_device)?;
     }
     Ok(found)
-}
-
-fn vm_config(args: &Args, machine: &Machine, bdf: Bdf) -> Result<VmConfig, String> {
-    let pins = super::vm::parse_pins(args.pin.as_deref().unwrap_or_default())?;
-    let needed = pins.iter().map(|(v, _)| v + 1).max().unwrap_or(1);
-    let mut cfg = VmConfig::new(args.vcpus.unwrap_or(needed))
-        .with_pins(&pins)
-        .map_err(|e| e.to_string())?;
-    cfg.host_upstream = super::vm::upstream(machine, bdf);
-    cfg.unsafe_ds = args.unsafe_ds_mode;
-    Ok(cfg)
 }
 
 /// The guest's SSDT, as `tphctl vm` builds it.

@@ -47,8 +47,9 @@ use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
     the errno, and the argument bytes after the call (the bytes read for cfg-read).\n\
     --json: one object per command with `cmd`, `line`, `ok`, `errno` (name or null), `error` \
     (message, when not ok) and the results; field names: crates/tphctl/README-json.md.\n\n\
-    Exit status: 0 every command succeeded; 1 BDF is not in the machine or has no TPH \
-    capability; 2 an error: the device cannot be taken over, or some command failed (each \
+    A function without a TPH capability is taken over too (a note on stderr says so): the \
+    kernel answers its TPH calls with ENODEV, as for a driver.\n\n\
+    Exit status: 0 every command succeeded; 1 BDF is not in the machine; 2 an error: the device cannot be taken over, or some command failed (each \
     failure is answered in the output; stderr counts them, with their line numbers). A \
     closed pipe on standard output ends the session quietly with status 0."
 )]
@@ -102,12 +103,6 @@ pub struct Args {
 /// Most bytes of one command line (a `raw` SET_ST of 2048 entries is 32 KiB of hex).
 pub const MAX_LINE: usize = 1 << 16;
 
-/// Most CPUs of an emulated host.
-const MAX_CPUS: u32 = 65_536;
-
-/// CPUs the built-in firmware tells apart: its 8-bit tags are `u` (VM) and `0x80 | u` (PM).
-const DEFAULT_FIRMWARE_CPUS: u32 = 128;
-
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
     super::on_stdio(|input, out| start(&args, input, out))
@@ -126,8 +121,11 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
     match tph_presence(&f.config) {
         TphPresence::Present(_) => {}
         TphPresence::Absent => {
-            eprintln!("tphctl: session: {bdf} has no TPH Requester capability");
-            return Ok(Found::No);
+            // A driver asks the kernel, whose ENODEV is its "this device has no TPH" path.
+            eprintln!(
+                "tphctl: session: note: {bdf} has no TPH Requester capability; the kernel is \
+                 asked anyway (it answers ENODEV)"
+            );
         }
         TphPresence::Unknown(u) => {
             let why = format!("TPH unknown: {}; {DUMP_FIX}", u.phrase());
@@ -194,29 +192,6 @@ fn vfio_limits<B: Backend>(dev: &mut TphDevice<B>) -> Limits {
     }
 }
 
-/// `--cpus N` checked against the host's limit and, with the built-in firmware, its tags.
-fn cpus(args: &Args) -> Result<Option<u32>, CliError> {
-    let Some(n) = args.cpus else {
-        return Ok(None);
-    };
-    let refuse = |why: String| Err(CliError::new(format!("--cpus {n}"), why));
-    if n == 0 {
-        return refuse("an emulated host needs at least 1 CPU".into());
-    }
-    if n > MAX_CPUS {
-        return refuse(format!(
-            "more than {MAX_CPUS} CPUs (the emulated host's limit)"
-        ));
-    }
-    if args.firmware.is_none() && n > DEFAULT_FIRMWARE_CPUS {
-        return refuse(format!(
-            "the built-in firmware's 8-bit tags (VM u, PM 0x80|u) tell apart at most \
-             {DEFAULT_FIRMWARE_CPUS} CPUs; give --firmware for more"
-        ));
-    }
-    Ok(Some(n))
-}
-
 /// The emulated host; from a dump, only `bdf` (and the bridges) keep more than a header.
 fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
     let abi = match args.kernel_abi {
@@ -233,7 +208,7 @@ fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
         abi,
         ..HostOptions::default()
     };
-    if let Some(n) = cpus(args)? {
+    if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         options.cpus = n;
     }
     if let Some(path) = &args.firmware {
@@ -288,7 +263,7 @@ fn serve<B: SessionBackend + Backend>(
 ) -> CmdResult {
     let mut buf = Vec::with_capacity(256);
     let mut irqs = exec::Irqs::new();
-    let mut failed: Vec<usize> = Vec::new();
+    let mut failed = super::Failures::default();
     let mut commands = 0usize;
     for number in 1.. {
         let reply = match read_line(input, &mut buf, number)? {
@@ -317,22 +292,8 @@ fn serve<B: SessionBackend + Backend>(
     }
     out.flush()
         .map_err(|e| CliError::new("writing output", e))?;
-    eprintln!(
-        "tphctl: session: {} of {commands} commands failed (line{} {})",
-        failed.len(),
-        if failed.len() == 1 { "" } else { "s" },
-        line_list(&failed)
-    );
+    failed.report("session", commands);
     Ok(Found::Failed)
-}
-
-/// `3, 7, 9` (the first ten, then `...`).
-pub(super) fn line_list(lines: &[usize]) -> String {
-    let mut s: Vec<String> = lines.iter().take(10).map(ToString::to_string).collect();
-    if lines.len() > 10 {
-        s.push("...".into());
-    }
-    s.join(", ")
 }
 
 /// One line of input, at most [`MAX_LINE`] bytes kept: `None` at end of input, the trimmed
@@ -343,7 +304,23 @@ fn read_line<'b>(
     buf: &'b mut Vec<u8>,
     number: usize,
 ) -> Result<Option<Result<&'b str, Reply>>, CliError> {
-    let io = |e| CliError::new("session: reading standard input", e);
+    Ok(read_bounded_line(input, buf, number, "session")?
+        .map(|line| line.map_err(|(cmd, why)| Reply::bad_line(&cmd, why))))
+}
+
+/// A line refused before it was parsed: its quoted start and why.
+pub(super) type BadLine = (String, String);
+
+/// One line of `input` (for the subcommand `what`), at most [`MAX_LINE`] bytes kept: `None` at
+/// end of input, the trimmed text, or for a line too long or not UTF-8 its quoted start and
+/// why it is refused (the rest of a long line is skipped without being kept in memory).
+pub(super) fn read_bounded_line<'b>(
+    input: &mut impl BufRead,
+    buf: &'b mut Vec<u8>,
+    number: usize,
+    what: &str,
+) -> Result<Option<Result<&'b str, BadLine>>, CliError> {
+    let io = |e| CliError::new(format!("{what}: reading standard input"), e);
     buf.clear();
     let n = Read::take(&mut *input, MAX_LINE as u64 + 1)
         .read_until(b'\n', buf)
@@ -356,7 +333,7 @@ fn read_line<'b>(
         let start = String::from_utf8_lossy(buf.get(..160).unwrap_or(buf)).into_owned();
         let cmd = parse::quote(&start);
         let why = format!("line {number}: longer than {MAX_LINE} bytes (the line limit)");
-        return Ok(Some(Err(Reply::bad_line(&cmd, why))));
+        return Ok(Some(Err((cmd, why))));
     }
     match std::str::from_utf8(buf) {
         Ok(text) => Ok(Some(Ok(text.trim()))),
@@ -366,7 +343,7 @@ fn read_line<'b>(
                 "line {number}: not UTF-8 text (byte {} of the line is invalid)",
                 e.valid_up_to() + 1
             );
-            Ok(Some(Err(Reply::bad_line(&parse::quote(good.trim()), why))))
+            Ok(Some(Err((parse::quote(good.trim()), why))))
         }
     }
 }

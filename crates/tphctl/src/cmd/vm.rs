@@ -14,7 +14,7 @@ use tph_client::{Errno, Revision, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::{Bdf, Machine};
-use tph_regs::tph::{StMode, Upstream};
+use tph_regs::tph::{StMode, TphCapability, TphControl, TphRequester, Upstream};
 use tph_vmm::ssdt::{self, SsdtSpec};
 use tph_vmm::{ControlChange, VirtualTph, VmConfig};
 
@@ -35,7 +35,12 @@ use super::{CliError, CmdResult, Found};
     or null), `host_calls` for commands that may call the host, `tag` (number, null when the \
     firmware marks it invalid) for dsm, `foreign` for write, `control` and `st_table` \
     (numbers) for guest and host.\n\
-    Exit status 1 when BDF is not in the machine, 2 when the VM cannot be set up."
+    Input: lines of at most 65536 bytes (a longer line, or one that is not UTF-8, is answered \
+    with an error naming its line number); --dump FILE within the limits of every dump (512 \
+    MiB, lines of 4096 bytes, 131072 functions).\n\
+    Exit status 0 every command succeeded; 1 BDF is not in the machine; 2 the VM cannot be set \
+    up, or some command failed (each failure is answered in the output; stderr counts them, \
+    with their line numbers)."
 )]
 pub struct Args {
     /// Emulate the machine read from this `lspci -xxxx` dump.
@@ -49,10 +54,11 @@ pub struct Args {
     /// vCPU pinning: VCPU:PCPU pairs, comma-separated (vCPUs not named are unpinned).
     #[arg(long, value_name = "VCPU:PCPU,...", required = true)]
     pin: String,
-    /// vCPUs of the VM [default: the highest pinned vCPU + 1].
+    /// vCPUs of the VM, 1 to 4096 [default: the highest pinned vCPU + 1].
     #[arg(long, value_name = "N")]
     vcpus: Option<u32>,
-    /// Emulated host: number of present CPUs (default 8).
+    /// Emulated host: number of present CPUs, 1 to 128 (default 8): the built-in firmware's
+    /// 8-bit tags tell no more CPUs apart.
     #[arg(long, value_name = "N")]
     cpus: Option<u32>,
     /// The emulated host's kernel interface: v7 (VFIO_DEVICE_PCI_TPH) or feature
@@ -81,14 +87,15 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
             return Err(CliError::new("vm", "--kernel-abi takes v7 or feature"));
         }
     };
-    let host = build_host(args, abi)?;
     let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new("vm", e))?;
+    let host = build_host(args, abi, bdf)?;
     if host.machine().function(bdf).is_none() {
         eprintln!("tphctl: vm: no device {} in the machine", args.bdf);
         return Ok(Found::No);
     }
     let context = format!("vm {bdf}");
-    let cfg = vm_config(args, host.machine(), bdf).map_err(|e| CliError::new(&context, e))?;
+    let cfg = vm_config(args, host.machine(), bdf, host.options().cpus)
+        .map_err(|e| CliError::new(&context, e))?;
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let revision = match abi {
         KernelAbi::V7 => Revision::V7,
@@ -96,29 +103,29 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
     };
     let dev =
         TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
-    let vm = Vm::new(dev, cfg).map_err(|e| CliError::new(&context, e))?;
+    let mut vm = Vm::new(dev, cfg).map_err(|e| CliError::new(&context, e))?;
+    vm.unsafe_ds = args.unsafe_ds_mode;
+    vm.host_cap = host
+        .machine()
+        .function(bdf)
+        .and_then(|f| TphRequester::find(&f.config))
+        .and_then(Result::ok)
+        .map(|t| t.cap);
     serve(vm, args.json, input, out)
 }
 
-fn build_host(args: &Args, abi: KernelAbi) -> Result<Host, CliError> {
+/// The emulated host, read as every dump is (bounded, regular files only, only `bdf` and the
+/// bridges kept whole); `--cpus` under the rule of every subcommand.
+fn build_host(args: &Args, abi: KernelAbi, bdf: Bdf) -> Result<Host, CliError> {
     let mut options = HostOptions {
         unsafe_ds: args.unsafe_ds_mode,
         abi,
         ..HostOptions::default()
     };
-    if let Some(n) = args.cpus {
+    if let Some(n) = super::emulated_cpus(args.cpus, false)? {
         options.cpus = n;
     }
-    match &args.dump {
-        None => Ok(Host::with_default_machine(options)),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CliError::new(format!("reading {}", path.display()), e))?;
-            let machine = tph_regs::dump::parse_lspci_dump(&text)
-                .map_err(|e| CliError::new(format!("dump {}", path.display()), e))?;
-            Ok(Host::new(machine, options))
-        }
-    }
+    super::session::host(args.dump.as_deref(), options, Some(bdf))
 }
 
 /// What sits above `bdf` on the host: what a VMM reads from sysfs before passing it through.
@@ -136,26 +143,78 @@ pub(super) fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
     }
 }
 
-pub(super) fn parse_pins(text: &str) -> Result<Vec<(u32, u32)>, String> {
-    text.split(',')
-        .map(|p| {
-            let (v, c) = p
-                .split_once(':')
-                .ok_or_else(|| format!("pin {p:?} is not VCPU:PCPU"))?;
-            Ok((number(v)?, number(c)?))
-        })
-        .collect()
+/// Most vCPUs of a VM: KVM's largest x86 VM (`KVM_MAX_VCPUS`, 4096).
+const MAX_VCPUS: u32 = 4096;
+
+/// `--pin VCPU:PCPU,...`: each vCPU below [`MAX_VCPUS`], named once; each host CPU present.
+pub(super) fn parse_pins(text: &str, host_cpus: u32) -> Result<Vec<(u32, u32)>, String> {
+    let mut pins: Vec<(u32, u32)> = Vec::new();
+    for p in text.split(',') {
+        let (v, c) = p
+            .split_once(':')
+            .ok_or_else(|| format!("--pin: {p:?} is not VCPU:PCPU (e.g. --pin 0:2,1:3)"))?;
+        let (v, c) = (number(v)?, number(c)?);
+        if v >= MAX_VCPUS {
+            return Err(format!(
+                "--pin {p}: vCPU {v} is beyond the largest VM ({MAX_VCPUS} vCPUs, KVM's limit)"
+            ));
+        }
+        if c >= host_cpus {
+            return Err(format!(
+                "--pin {p}: host CPU {c} is not present (the emulated host has {host_cpus} \
+                 CPUs, 0-{}; --cpus N gives it more)",
+                host_cpus - 1
+            ));
+        }
+        if pins.iter().any(|(w, _)| *w == v) {
+            return Err(format!("--pin: vCPU {v} is pinned twice"));
+        }
+        pins.push((v, c));
+    }
+    Ok(pins)
 }
 
-fn vm_config(args: &Args, machine: &Machine, bdf: Bdf) -> Result<VmConfig, String> {
-    let pins = parse_pins(&args.pin)?;
+fn vm_config(args: &Args, machine: &Machine, bdf: Bdf, host_cpus: u32) -> Result<VmConfig, String> {
+    checked_config(
+        &args.pin,
+        args.vcpus,
+        args.unsafe_ds_mode,
+        machine,
+        bdf,
+        host_cpus,
+    )
+}
+
+/// The VM's configuration from `--pin` and `--vcpus` (`vm` and `serve --vm`), every size
+/// checked before anything is allocated for it.
+pub(super) fn checked_config(
+    pin: &str,
+    vcpus: Option<u32>,
+    unsafe_ds: bool,
+    machine: &Machine,
+    bdf: Bdf,
+    host_cpus: u32,
+) -> Result<VmConfig, String> {
+    let pins = parse_pins(pin, host_cpus)?;
     let needed = pins.iter().map(|(v, _)| v + 1).max().unwrap_or(1);
-    let vcpus = args.vcpus.unwrap_or(needed);
+    let vcpus = vcpus.unwrap_or(needed);
+    if vcpus == 0 || vcpus > MAX_VCPUS {
+        return Err(format!(
+            "--vcpus {vcpus}: a VM has 1 to {MAX_VCPUS} vCPUs (KVM's limit)"
+        ));
+    }
+    if needed > vcpus {
+        return Err(format!(
+            "--vcpus {vcpus}: --pin names vCPU {} (fix: --vcpus {needed} or more, or leave \
+             --vcpus out)",
+            needed - 1
+        ));
+    }
     let mut cfg = VmConfig::new(vcpus)
         .with_pins(&pins)
         .map_err(|e| e.to_string())?;
     cfg.host_upstream = upstream(machine, bdf);
-    cfg.unsafe_ds = args.unsafe_ds_mode;
+    cfg.unsafe_ds = unsafe_ds;
     Ok(cfg)
 }
 
@@ -168,11 +227,18 @@ pub(super) fn number(s: &str) -> Result<u32, String> {
     parsed.map_err(|_| format!("{s:?} is not a number"))
 }
 
+/// Most MSI-X vectors of a function (the Table Size field is 11 bits).
+const MAX_VECTORS: u32 = 2048;
+
 /// The VM: the virtual device, the guest firmware, the eventfds the VMM wired to MSI-X.
 struct Vm {
     vtph: VirtualTph<EmulatedBackend>,
     firmware: AmlSource,
     irqs: Vec<OwnedFd>,
+    /// The host's and the VMM's unsafe DS option (`--unsafe-ds-mode`), to explain refusals.
+    unsafe_ds: bool,
+    /// The physical device's TPH capability (what it has, before any kernel or VMM hides it).
+    host_cap: Option<TphCapability>,
 }
 
 impl Vm {
@@ -197,6 +263,8 @@ impl Vm {
             vtph,
             firmware,
             irqs: Vec::new(),
+            unsafe_ds: false,
+            host_cap: None,
         })
     }
 }
@@ -257,22 +325,24 @@ impl From<String> for Failure {
 /// Answers every command; as `session`, the exit status says whether any failed (2), and
 /// stderr names their line numbers once.
 fn serve(mut vm: Vm, json: bool, input: &mut impl BufRead, out: &mut impl Write) -> CmdResult {
-    let (mut commands, mut failed) = (0usize, Vec::new());
-    for (number, line) in (1..).zip(input.lines()) {
-        let line = line.map_err(|e| CliError::new("vm", e))?;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let result = execute(&mut vm, line);
+    let (mut commands, mut failed) = (0usize, super::Failures::default());
+    let mut buf = Vec::with_capacity(256);
+    for number in 1.. {
+        let (line, result) = match super::session::read_bounded_line(input, &mut buf, number, "vm")?
+        {
+            None => break,
+            Some(Ok(line)) if line.is_empty() || line.starts_with('#') => continue,
+            Some(Ok(line)) => (line.to_string(), execute(&mut vm, line)),
+            Some(Err((quoted, why))) => (quoted, Err(Failure::from(why))),
+        };
         commands += 1;
         if result.is_err() {
             failed.push(number);
         }
         let written = if json {
-            render_json(out, line, &result)
+            render_json(out, &line, &result)
         } else {
-            render_text(out, line, &result)
+            render_text(out, &line, &result)
         };
         written
             .and_then(|()| out.flush())
@@ -281,12 +351,7 @@ fn serve(mut vm: Vm, json: bool, input: &mut impl BufRead, out: &mut impl Write)
     if failed.is_empty() {
         return Ok(Found::Yes);
     }
-    eprintln!(
-        "tphctl: vm: {} of {commands} commands failed (line{} {})",
-        failed.len(),
-        if failed.len() == 1 { "" } else { "s" },
-        super::session::line_list(&failed)
-    );
+    failed.report("vm", commands);
     Ok(Found::Failed)
 }
 
@@ -358,17 +423,65 @@ fn enable(vm: &mut Vm, mode: &str) -> Result<Data, Failure> {
 fn control(vm: &mut Vm, mode: Option<StMode>) -> Result<Data, Failure> {
     let effect = checked(vm.vtph.write_guest_control(mode))?;
     if let Some(ControlChange::Refused { value }) = effect.control {
-        return Err(format!(
-            "the virtual device does not offer Control {value:#x}: the write was dropped"
-        )
-        .into());
+        return Err(refused_control(vm, value).into());
     }
     Ok(Data::Done {
         host_calls: effect.host_calls,
     })
 }
 
+/// Why the virtual device dropped the guest's Control write `value`, and what to change.
+fn refused_control(vm: &Vm, value: u32) -> String {
+    let ctrl = TphControl::from_bits(value);
+    let vcap = vm.vtph.virtual_cap();
+    let has = |f: fn(&TphCapability) -> bool| vm.host_cap.as_ref().is_some_and(f);
+    let cause = match ctrl.mode {
+        StMode::DeviceSpecific if !vcap.cap.ds && !has(|c| c.ds) => {
+            "the device has no Device Specific mode (`tphctl show` lists its modes)".to_string()
+        }
+        StMode::DeviceSpecific if !vcap.cap.ds && !vm.unsafe_ds => {
+            "Device Specific mode is shown to the guest only under the unsafe DS option (fix: \
+             --unsafe-ds-mode)"
+                .to_string()
+        }
+        StMode::InterruptVector if !vcap.cap.iv && !has(|c| c.iv) => {
+            "the device has no Interrupt Vector mode (fix: enable ns, or enable ds with \
+             --unsafe-ds-mode on a device with DS mode; `tphctl show` lists its modes)"
+                .to_string()
+        }
+        StMode::DeviceSpecific | StMode::InterruptVector
+            if !vcap.cap.iv && !vcap.cap.ds && !vm.unsafe_ds =>
+        {
+            "the host's vfio-pci offers no TPH for the device (on the feature revision its \
+             enable_unsafe_tph parameter gates all of TPH; fix: --unsafe-ds-mode, which sets \
+             it)"
+            .to_string()
+        }
+        StMode::InterruptVector if !vcap.cap.iv => {
+            "the host's vfio-pci does not offer the device's Interrupt Vector mode (its steering \
+             table is not in the capability or in MSI-X)"
+                .to_string()
+        }
+        _ if vcap.completer.field() == 0 => {
+            "the root port above the device completes no TPH, so the guest's root port shows \
+             none and no requester type can be enabled (fix: pass through a device below a \
+             TPH-completing root port; `tphctl show` names its root port)"
+                .to_string()
+        }
+        _ => format!(
+            "ST Mode Select {} with TPH Requester Enable {} is not offered by the virtual \
+             capability (`guest` shows it)",
+            ctrl.mode.field(),
+            ctrl.enable.field()
+        ),
+    };
+    format!("Control {value:#x} dropped by the virtual device: {cause}")
+}
+
 fn irqs(vm: &mut Vm, n: u32) -> Result<Data, Failure> {
+    if n > MAX_VECTORS {
+        return Err(format!("irqs {n}: MSI-X has at most {MAX_VECTORS} vectors").into());
+    }
     let mut calls = checked(vm.vtph.host_msix_will_change())?.host_calls;
     let fds = (0..n)
         .map(|_| tph_client::backend::eventfd())

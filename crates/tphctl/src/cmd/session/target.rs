@@ -117,6 +117,10 @@ impl Backend for RealDevice {
         self.opened()?.read_config(offset, buf)
     }
 
+    fn irq_info(&self, index: u32) -> Result<tph_client::abi::vfio::IrqInfo, Errno> {
+        self.opened()?.irq_info(index)
+    }
+
     fn cpu_count(&self) -> Option<u32> {
         self.backend.as_ref().and_then(Backend::cpu_count)
     }

@@ -1,0 +1,1 @@
+../../../tph-acpi/tests/common/mod.rs
