@@ -306,7 +306,14 @@ impl Guest {
         // ("timer doesn't work through Interrupt-remapped IO-APIC"; seen on 6.12).
         let mut append = String::from("console=ttyS0 panic=-1 loglevel=4 no_timer_check");
         if self.iommu {
-            cmd.args(["-device", "intel-iommu"]);
+            // Rig guests get devices QEMU passes through (vfio-user): the vIOMMU must report
+            // every mapping change to QEMU ("requires caching mode" otherwise).
+            let iommu = if self.rig.is_some() {
+                "intel-iommu,caching-mode=on"
+            } else {
+                "intel-iommu"
+            };
+            cmd.args(["-device", iommu]);
             append.push_str(" intel_iommu=on");
         }
         if !self.append.is_empty() {

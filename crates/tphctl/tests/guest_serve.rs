@@ -68,7 +68,7 @@ struct Boot {
 }
 
 /// Boots the rig with the four served functions, running `scenarios`.
-fn boot(rig: &Rig, append: &str, scenarios: &[(&str, String)]) -> Boot {
+fn boot(rig: &Rig, append: &str, iommu: bool, scenarios: &[(&str, String)]) -> Boot {
     let dir = rig
         .work_dir("serve")
         .expect("a directory under the QEMU root");
@@ -91,7 +91,7 @@ fn boot(rig: &Rig, append: &str, scenarios: &[(&str, String)]) -> Boot {
     .map(|(name, args, place)| (Served::start(&dir, name, &args), place));
     let mut g = guest::rig_guest(rig.clone());
     g.cpus = 2;
-    g.iommu = false;
+    g.iommu = iommu;
     g.append = append.to_string();
     g.qemu_args = vec![
         "-object".into(),
@@ -179,6 +179,7 @@ fn the_real_core_drives_the_served_functions() {
     let b = boot(
         &rig,
         "",
+        false,
         &[
             (
                 "msix_table",
@@ -188,6 +189,7 @@ fn the_real_core_drives_the_served_functions() {
                  t set_st 0 0x42\nt state\n\
                  t msix 4\nt enable 1\n\
                  t set_st 0 0x42\nt set_st 3 0x43\nt msix_ctrl 0\nt msix_ctrl 3\n\
+                 t reset\nt state\nt msix_ctrl 0\nt msix_ctrl 3\n\
                  t set_st 4 0x44\nt state\n\
                  t enable 2\nt set_st 64 1\nt state\n\
                  t enable 2\nt disable\nt state\nt disable\nt msix 0"
@@ -231,8 +233,10 @@ fn the_real_core_drives_the_served_functions() {
     // - 8-bit firmware tags: VM 0x40+uid, PM 0xE0-uid;
     // - set_st without MSI-X enabled: ENXIO from pci_msix_write_tph_tag, and the core turns
     //   TPH off; with 4 vectors, entries 0 and 3 are written into QEMU's copy of the table
-    //   (Vector Control bits 31:16, mask bit still set), entry 4 (not allocated) and 64 (out
-    //   of the table) are ENXIO and turn TPH off again; disable twice is harmless.
+    //   (Vector Control bits 31:16, mask bit still set); a reset (FLR) keeps TPH on and the
+    //   tags (the core restores Control, the MSI-X code the Vector Control words it caches);
+    //   entry 4 (not allocated) and 64 (out of the table) are ENXIO and turn TPH off again;
+    //   disable twice is harmless.
     let off = "state = 0 tph_cap=0x100 enabled=0 mode=0 req_type=0 loc=2 size=0";
     let zero_tags = "get_st 0 vm = 0 tag=0x0\nget_st 0 pm = 0 tag=0x0\n\
                      get_st 1 vm = 0 tag=0x0\nget_st 1 pm = 0 tag=0x0";
@@ -248,6 +252,8 @@ fn the_real_core_drives_the_served_functions() {
              set_st 0 0x42 = -6\n{off}\n\
              msix 4 = 4\nenable 1 = 0\n\
              set_st 0 0x42 = 0\nset_st 3 0x43 = 0\n\
+             msix_ctrl 0 = 0 ctrl=0x00420001\nmsix_ctrl 3 = 0 ctrl=0x00430001\n\
+             reset = 0\nstate = 0 tph_cap=0x100 enabled=1 mode=1 req_type=1 loc=2 size=0\n\
              msix_ctrl 0 = 0 ctrl=0x00420001\nmsix_ctrl 3 = 0 ctrl=0x00430001\n\
              set_st 4 0x44 = -6\n{off}\n\
              enable 2 = 0\nset_st 64 0x1 = -6\n{off}\n\
@@ -310,11 +316,7 @@ fn the_real_core_drives_the_served_functions() {
     ] {
         assert_eq!(*status, Some(0), "server {name}: {out}");
     }
-    let iv_on_off = [
-        "cfg  wr 0x108/4 <- 0x101: TPH Control: IV off -> IV TPH",
-        "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
-    ];
-    let mut want = vec![
+    let want = [
         "reset (DEVICE_RESET): function level reset",
         "cfg  wr 0x108/4 <- 0x101: TPH Control: NS off -> IV TPH",
         // set_st 0 without MSI-X: requests off, the write fails, TPH disabled.
@@ -322,20 +324,25 @@ fn the_real_core_drives_the_served_functions() {
         "cfg  wr 0x108/4 <- 0x0: TPH Control: IV off -> NS off",
         "irqs msix 0+1: eventfds removed",
         "cfg  wr 0x108/4 <- 0x101: TPH Control: NS off -> IV TPH",
+        // set_st 0 and 3 succeed: requests off, (the table write stays in QEMU), on.
         "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
-    ];
-    // set_st 0 and 3 succeed: off, (table write in QEMU), on; set_st 4 fails: off, disable.
-    want.extend(iv_on_off);
-    want.extend(iv_on_off);
-    want.extend([
+        "cfg  wr 0x108/4 <- 0x101: TPH Control: IV off -> IV TPH",
+        "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
+        "cfg  wr 0x108/4 <- 0x101: TPH Control: IV off -> IV TPH",
+        // reset: FLR, then the core restores Control.
+        "cfg  wr 0x048/2 <- 0xa810: function level reset",
+        "cfg  wr 0x108/4 <- 0x101: TPH Control: NS off -> IV TPH",
+        // set_st 4 fails: off, disabled.
+        "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
         "cfg  wr 0x108/4 <- 0x0: TPH Control: IV off -> NS off",
+        // enable DS, set_st 64 fails; enable DS, disable.
         "cfg  wr 0x108/4 <- 0x102: TPH Control: NS off -> DS TPH",
         "cfg  wr 0x108/4 <- 0x2: TPH Control: DS TPH -> DS off",
         "cfg  wr 0x108/4 <- 0x0: TPH Control: DS off -> NS off",
         "cfg  wr 0x108/4 <- 0x102: TPH Control: NS off -> DS TPH",
         "cfg  wr 0x108/4 <- 0x0: TPH Control: DS TPH -> NS off",
         "irqs msix 0+0: all disabled",
-    ]);
+    ];
     assert_eq!(tph_trace(&msix.2), want, "MSI-X device trace");
 
     // Capability table: each entry write framed by requests off/on, the FLR, then the core's
@@ -442,6 +449,7 @@ fn notph_refuses_every_enable() {
     let b = boot(
         &rig,
         "pci=notph",
+        false,
         &[(
             "enable",
             "for d in 0000:01:00.0 0000:02:00.0 0000:03:00.0 0000:00:05.0; do\n\
@@ -466,5 +474,86 @@ fn notph_refuses_every_enable() {
     for (status, out, trace) in &b.servers {
         assert_eq!(*status, Some(0), "{out}");
         assert!(!trace.contains("TPH Control"), "{trace}");
+    }
+}
+
+/// Binds `$1` to vfio-pci.
+const BIND: &str = r#"bind() {
+    d=/sys/bus/pci/devices/$1
+    echo vfio-pci > $d/driver_override
+    echo $1 > /sys/bus/pci/drivers_probe
+}
+"#;
+
+#[test]
+fn session_vfio_opens_served_functions_through_cdev_and_legacy() {
+    let Some(rig) = rig::for_test("guest_serve vfio") else {
+        return;
+    };
+    let session = |iface: &str, bdf: &str| {
+        format!(
+            "printf 'irqs 2\\ncap\\nshow\\n' | tphctl session --vfio {bdf} --vfio-interface {iface} \
+             --kernel-abi v7 2>&1; echo \"status $?\"\n"
+        )
+    };
+    // The rig's kernel has no interrupt remapping (nor has QEMU's vIOMMU without intremap):
+    // VFIO refuses such a platform unless told (EPERM at VFIO_SET_IOMMU and
+    // VFIO_DEVICE_BIND_IOMMUFD otherwise).
+    let b = boot(
+        &rig,
+        "vfio_iommu_type1.allow_unsafe_interrupts=1 iommufd.allow_unsafe_interrupts=1",
+        true,
+        &[
+            (
+                "bind",
+                format!(
+                    "{BIND}bind 0000:02:00.0; bind 0000:01:00.0\n\
+                     ls /dev/vfio /dev/vfio/devices; ls -l /dev/iommu | cut -c1-10\n\
+                     ls /sys/bus/pci/drivers/vfio-pci"
+                ),
+            ),
+            ("cdev", session("cdev", "02:00.0")),
+            ("legacy", session("legacy", "02:00.0")),
+            ("auto", session("auto", "01:00.0")),
+        ],
+    );
+    let run = &b.run;
+    assert!(run.finished, "{}", run.console);
+    // vfio-pci took both functions; the cdev of each and /dev/iommu exist (iommufd).
+    assert_eq!(
+        run.outcome("bind").status(0).output(),
+        "/dev/vfio:\n6\n7\ndevices\nvfio\n\n/dev/vfio/devices:\nvfio0\nvfio1\ncrw-rw----\n\
+         0000:01:00.0\n0000:02:00.0\nbind\nmodule\nnew_id\nremove_id\nuevent\nunbind\n"
+    );
+    // Each path opens the device and enables two real MSI-X vectors; the TPH ioctl meets the
+    // real ENOTTY (mainline has no VFIO TPH interface); `show` reads the registers through the
+    // config region. The cdev path is the device cdev bound to iommufd, a real 7.3 kernel's.
+    let expect = |table: &str| {
+        format!(
+            "> irqs 2\nok\n> cap\nerror: this kernel has no VFIO TPH interface: it answered the \
+             v7 ioctl call with ENOTTY (25) (a kernel with the vfio-pci TPH series for this \
+             revision is needed) (--kernel-abi picks the revision)\n> show\n\
+             control: 0x00000000 (mode no_st, requester enable disabled)\n\
+             st_table ({table}): all zero\n\
+             tphctl: session: 1 of 3 commands failed (line 2)\nstatus 2\n"
+        )
+    };
+    let cap_table = expect("capability, 16 entries");
+    assert_eq!(run.outcome("cdev").status(0).output(), cap_table);
+    assert_eq!(run.outcome("legacy").status(0).output(), cap_table);
+    assert_eq!(
+        run.outcome("auto").status(0).output(),
+        expect("msix, 64 entries")
+    );
+    // The vectors reached the served devices as eventfds: once for 01:00.0 (auto), twice for
+    // 02:00.0 (cdev, then legacy).
+    let sets = |trace: &str| {
+        ["irqs msix 0+1: eventfds set", "irqs msix 1+1: eventfds set"]
+            .map(|l| trace.lines().filter(|t| *t == l).count())
+    };
+    assert_eq!(sets(&b.servers[0].2), [2, 1], "{}", b.servers[0].2);
+    assert_eq!(sets(&b.servers[1].2), [4, 2], "{}", b.servers[1].2);
+    for (status, out, _) in &b.servers {
+        assert_eq!(*status, Some(0), "{out}");
     }
 }

@@ -22,7 +22,10 @@ pub fn guest(series: Series) -> Guest {
 pub fn rig_guest(rig: Rig) -> Guest {
     static MODULE: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
     let module = MODULE.get_or_init(|| {
-        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rig-module");
+        // Per process: two test binaries may build at once.
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("rig-module")
+            .join(std::process::id().to_string());
         let kos = rig.build_module(std::path::Path::new(tph_guest::rig::TEST_MODULE), &out)?;
         kos.into_iter()
             .find(|k| k.ends_with("tph_test.ko"))
