@@ -161,17 +161,37 @@ impl Rig {
 /// runs in its root), the test is skipped (`None`, said on stderr) unless `CI` is set: then it
 /// fails with the reason.
 pub fn for_test(test: &str) -> Option<Rig> {
-    let why = match Rig::load() {
-        Ok(rig) if is_root() => return Some(rig),
+    match decide(Rig::load(), is_root(), required()) {
+        Ok(rig) => Some(rig),
+        Err(Missing::Skip(why)) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED ({test}): {why}");
+            None
+        }
+        Err(Missing::Fail(why)) => {
+            panic!("{test}: the real-kernel rig cannot run (CI is set): {why}")
+        }
+    }
+}
+
+/// Why a test cannot have the rig, and what it does about it.
+#[derive(Debug, PartialEq, Eq)]
+enum Missing {
+    Skip(String),
+    Fail(String),
+}
+
+fn decide(loaded: Result<Rig, String>, root: bool, ci: bool) -> Result<Rig, Missing> {
+    let why = match loaded {
+        Ok(rig) if root => return Ok(rig),
         Ok(_) => "QEMU 11.1 runs in the rig's root with chroot, which needs root".to_string(),
         Err(why) => why,
     };
-    if required() {
-        panic!("{test}: the real-kernel rig cannot run (CI is set): {why}");
-    }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED ({test}): {why}");
-    None
+    Err(if ci {
+        Missing::Fail(why)
+    } else {
+        Missing::Skip(why)
+    })
 }
 
 fn is_root() -> bool {
@@ -212,6 +232,45 @@ mod tests {
         assert_eq!(
             Rig::parse(&text).unwrap_err(),
             "guest-deps --print names no KBUILD"
+        );
+    }
+
+    #[test]
+    fn a_missing_rig_fails_under_ci_and_skips_otherwise() {
+        let rig = Rig::parse(PRINT).unwrap();
+        assert_eq!(decide(Ok(rig.clone()), true, true), Ok(rig.clone()));
+        let not_built = || Err("not built".to_string());
+        assert_eq!(
+            decide(not_built(), true, true),
+            Err(Missing::Fail("not built".into()))
+        );
+        assert_eq!(
+            decide(not_built(), true, false),
+            Err(Missing::Skip("not built".into()))
+        );
+        assert!(matches!(
+            decide(Ok(rig), false, true),
+            Err(Missing::Fail(why)) if why.contains("needs root")
+        ));
+    }
+
+    #[test]
+    fn print_fails_and_says_what_to_run_when_the_rig_is_not_built() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/guest-deps");
+        let empty = std::env::temp_dir().join(format!("tph-rig-none-{}", std::process::id()));
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("--print")
+            .env("TPH_RIG_CACHE", &empty)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the rig is not built for this checkout")
+                && err.contains("run `bash .ci/guest-deps` as root"),
+            "{err}"
         );
     }
 

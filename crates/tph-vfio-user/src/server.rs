@@ -308,7 +308,15 @@ impl Relay {
         let up = std::thread::spawn(move || forward_with_fds(&client, &server));
         let down = std::thread::spawn(move || {
             let (mut from, mut to) = (server2, client2);
-            let _ = io::copy(&mut from, &mut to);
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = from.read(&mut buf) {
+                let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
+                    break;
+                };
+                if to.write_all(data).is_err() {
+                    break;
+                }
+            }
             let _ = to.shutdown(std::net::Shutdown::Both);
         });
         Ok(Self {

@@ -189,6 +189,7 @@ fn the_real_core_drives_the_served_functions() {
                  t set_st 0 0x42\nt state\n\
                  t msix 4\nt enable 1\n\
                  t set_st 0 0x42\nt set_st 3 0x43\nt msix_ctrl 0\nt msix_ctrl 3\n\
+                 t reset\nt state\nt msix_ctrl 0\nt msix_ctrl 3\n\
                  t set_st 4 0x44\nt state\n\
                  t enable 2\nt set_st 64 1\nt state\n\
                  t enable 2\nt disable\nt state\nt disable\nt msix 0"
@@ -232,8 +233,10 @@ fn the_real_core_drives_the_served_functions() {
     // - 8-bit firmware tags: VM 0x40+uid, PM 0xE0-uid;
     // - set_st without MSI-X enabled: ENXIO from pci_msix_write_tph_tag, and the core turns
     //   TPH off; with 4 vectors, entries 0 and 3 are written into QEMU's copy of the table
-    //   (Vector Control bits 31:16, mask bit still set), entry 4 (not allocated) and 64 (out
-    //   of the table) are ENXIO and turn TPH off again; disable twice is harmless.
+    //   (Vector Control bits 31:16, mask bit still set); a reset (FLR) keeps TPH on and the
+    //   tags (the core restores Control, the MSI-X code the Vector Control words it caches);
+    //   entry 4 (not allocated) and 64 (out of the table) are ENXIO and turn TPH off again;
+    //   disable twice is harmless.
     let off = "state = 0 tph_cap=0x100 enabled=0 mode=0 req_type=0 loc=2 size=0";
     let zero_tags = "get_st 0 vm = 0 tag=0x0\nget_st 0 pm = 0 tag=0x0\n\
                      get_st 1 vm = 0 tag=0x0\nget_st 1 pm = 0 tag=0x0";
@@ -249,6 +252,8 @@ fn the_real_core_drives_the_served_functions() {
              set_st 0 0x42 = -6\n{off}\n\
              msix 4 = 4\nenable 1 = 0\n\
              set_st 0 0x42 = 0\nset_st 3 0x43 = 0\n\
+             msix_ctrl 0 = 0 ctrl=0x00420001\nmsix_ctrl 3 = 0 ctrl=0x00430001\n\
+             reset = 0\nstate = 0 tph_cap=0x100 enabled=1 mode=1 req_type=1 loc=2 size=0\n\
              msix_ctrl 0 = 0 ctrl=0x00420001\nmsix_ctrl 3 = 0 ctrl=0x00430001\n\
              set_st 4 0x44 = -6\n{off}\n\
              enable 2 = 0\nset_st 64 0x1 = -6\n{off}\n\
@@ -311,11 +316,7 @@ fn the_real_core_drives_the_served_functions() {
     ] {
         assert_eq!(*status, Some(0), "server {name}: {out}");
     }
-    let iv_on_off = [
-        "cfg  wr 0x108/4 <- 0x101: TPH Control: IV off -> IV TPH",
-        "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
-    ];
-    let mut want = vec![
+    let want = [
         "reset (DEVICE_RESET): function level reset",
         "cfg  wr 0x108/4 <- 0x101: TPH Control: NS off -> IV TPH",
         // set_st 0 without MSI-X: requests off, the write fails, TPH disabled.
@@ -323,20 +324,25 @@ fn the_real_core_drives_the_served_functions() {
         "cfg  wr 0x108/4 <- 0x0: TPH Control: IV off -> NS off",
         "irqs msix 0+1: eventfds removed",
         "cfg  wr 0x108/4 <- 0x101: TPH Control: NS off -> IV TPH",
+        // set_st 0 and 3 succeed: requests off, (the table write stays in QEMU), on.
         "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
-    ];
-    // set_st 0 and 3 succeed: off, (table write in QEMU), on; set_st 4 fails: off, disable.
-    want.extend(iv_on_off);
-    want.extend(iv_on_off);
-    want.extend([
+        "cfg  wr 0x108/4 <- 0x101: TPH Control: IV off -> IV TPH",
+        "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
+        "cfg  wr 0x108/4 <- 0x101: TPH Control: IV off -> IV TPH",
+        // reset: FLR, then the core restores Control.
+        "cfg  wr 0x048/2 <- 0xa810: function level reset",
+        "cfg  wr 0x108/4 <- 0x101: TPH Control: NS off -> IV TPH",
+        // set_st 4 fails: off, disabled.
+        "cfg  wr 0x108/4 <- 0x1: TPH Control: IV TPH -> IV off",
         "cfg  wr 0x108/4 <- 0x0: TPH Control: IV off -> NS off",
+        // enable DS, set_st 64 fails; enable DS, disable.
         "cfg  wr 0x108/4 <- 0x102: TPH Control: NS off -> DS TPH",
         "cfg  wr 0x108/4 <- 0x2: TPH Control: DS TPH -> DS off",
         "cfg  wr 0x108/4 <- 0x0: TPH Control: DS off -> NS off",
         "cfg  wr 0x108/4 <- 0x102: TPH Control: NS off -> DS TPH",
         "cfg  wr 0x108/4 <- 0x0: TPH Control: DS TPH -> NS off",
         "irqs msix 0+0: all disabled",
-    ]);
+    ];
     assert_eq!(tph_trace(&msix.2), want, "MSI-X device trace");
 
     // Capability table: each entry write framed by requests off/on, the FLR, then the core's

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-use tph_kernel::{HostOptions, KernelAbi};
+use tph_kernel::{HostOptions, KernelAbi, MsixAlloc};
 use tph_testkit::emulate::{Bind, Emulation, Setup};
 
 use super::{finish, CliError};
@@ -32,6 +32,16 @@ impl From<Abi> for KernelAbi {
 }
 
 /// Which functions are bound to vfio-pci.
+/// `--msix-alloc`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MsixAllocArg {
+    /// An enabled MSI-X block grows (Linux 6.5+ with dynamic MSI-X).
+    #[default]
+    Dynamic,
+    /// NORESIZE: MSI-X off, then the larger block (Linux 6.1).
+    Static,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BindArg {
     /// Every function with a TPH Requester capability.
@@ -102,6 +112,10 @@ pub struct Args {
     /// The host booted with pci=notph.
     #[arg(long)]
     notph: bool,
+    /// How the host allocates MSI-X vectors: dynamic (Linux 6.5+ on x86: an enabled block
+    /// grows) or static (Linux 6.1: GET_IRQ_INFO says NORESIZE and growing is EINVAL).
+    #[arg(long, value_name = "HOW", value_enum, default_value_t)]
+    msix_alloc: MsixAllocArg,
     /// Write every trapped call and every hardware access it caused to FILE (checked before
     /// the program starts: a file that cannot be written is refused with status 2).
     #[arg(long, value_name = "FILE")]
@@ -124,6 +138,10 @@ fn start(args: &Args) -> Result<i32, CliError> {
         notph: args.notph,
         unsafe_ds: args.unsafe_ds_mode,
         abi: args.kernel_abi.into(),
+        msix_alloc: match args.msix_alloc {
+            MsixAllocArg::Dynamic => MsixAlloc::Dynamic,
+            MsixAllocArg::Static => MsixAlloc::Static,
+        },
         ..HostOptions::default()
     };
     let mut online = None;
