@@ -83,8 +83,18 @@ fn express(cfg: &mut [u8], port_type: u16, completer: u32, next: u8) {
 fn msix(cfg: &mut [u8], vectors: u16) {
     put(cfg, MSIX_AT, &[0x11, 0x00]);
     put16(cfg, MSIX_AT + 0x2, vectors - 1);
-    put32(cfg, MSIX_AT + 0x4, 0x2000); // BAR 0, offset 0x2000
-    put32(cfg, MSIX_AT + 0x8, 0x3000); // PBA: BAR 0, offset 0x3000
+    put32(cfg, MSIX_AT + 0x4, MSIX_TABLE_OFFSET); // BAR 0
+    put32(cfg, MSIX_AT + 0x8, pba_offset(vectors)); // PBA: BAR 0
+}
+
+/// Offset of the MSI-X table in BAR 0.
+const MSIX_TABLE_OFFSET: u32 = 0x2000;
+
+/// Offset of the PBA in BAR 0: the first 4 KiB boundary after the table (16 bytes a vector),
+/// so the two never overlap and the PBA starts a page of its own, as real devices place it.
+fn pba_offset(vectors: u16) -> u32 {
+    let table_end = MSIX_TABLE_OFFSET + u32::from(vectors) * 16;
+    table_end.next_multiple_of(0x1000)
 }
 
 fn tph(cfg: &mut [u8], spec: TphSpec) {
@@ -249,5 +259,32 @@ mod tests {
         assert_eq!(loc("03:00.0").location, StLocation::None);
         assert!(!loc("03:00.0").iv && loc("03:00.0").ds);
         assert!(!loc("04:00.0").ext);
+    }
+
+    #[test]
+    fn msix_table_and_pba_never_overlap() {
+        let m = default_machine();
+        for func in &m.functions {
+            let cfg = &func.config;
+            if cfg[MSIX_AT] != 0x11 {
+                continue;
+            }
+            let vectors =
+                u32::from(u16::from_le_bytes([cfg[MSIX_AT + 2], cfg[MSIX_AT + 3]]) & 0x7ff) + 1;
+            let word = |o: usize| u32::from_le_bytes(cfg[o..o + 4].try_into().expect("4"));
+            let table = word(MSIX_AT + 4) & !7;
+            let pba = word(MSIX_AT + 8) & !7;
+            assert!(
+                table + vectors * 16 <= pba,
+                "{}: table overlaps PBA",
+                func.bdf
+            );
+            assert_eq!(pba % 0x1000, 0, "{}: PBA not page aligned", func.bdf);
+        }
+        let nic = &m.function(bdf("01:00.0")).expect("present").config;
+        assert_eq!(
+            u32::from_le_bytes(nic[MSIX_AT + 8..MSIX_AT + 12].try_into().expect("4")),
+            0xa000
+        );
     }
 }
