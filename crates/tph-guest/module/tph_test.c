@@ -21,6 +21,14 @@
  *   devcap2               Device Capabilities 2 (pcie_capability_read_dword) and its TPH
  *                         Completer Supported field
  *   msix_ctrl INDEX       Vector Control of MSI-X entry INDEX, read from the device's table
+ *   mark                  from now on (until the next dev), before each command's accesses
+ *                         write the marker dword 0x7470_0000 | N (N counts from 1) to
+ *                         configuration offset 0 (Vendor/Device ID, read-only: the device
+ *                         ignores it, its vfio-user server's trace shows it), and log each TPH
+ *                         core call (kernel log only) as "tph_test: call N OP ARGS -> RET [TAG]"
+ *                         for the project's differential (tph-testkit/src/differential.rs);
+ *                         commands that are no core call (enable_device, cfg, msix_ctrl) get a
+ *                         marker too, and no call line, so their accesses land in no call's window
  */
 #include <linux/bitfield.h>
 #include <linux/debugfs.h>
@@ -34,6 +42,8 @@ static DEFINE_MUTEX(lock);
 static struct pci_dev *pdev;
 static bool device_enabled;
 static int vectors;
+static bool marking;
+static unsigned int seq;
 static char out[8192];
 static size_t out_len;
 static struct dentry *dir;
@@ -51,6 +61,32 @@ static __printf(1, 2) void say(const char *fmt, ...)
 	out_len += scnprintf(out + out_len, sizeof(out) - out_len, "%s\n", line);
 }
 
+#define TPH_TEST_MARKER 0x74700000
+
+/* Writes the next marker when marking; its number (0: not marking). */
+static unsigned int mark(void)
+{
+	if (!marking)
+		return 0;
+	seq++;
+	pci_write_config_dword(pdev, PCI_VENDOR_ID, TPH_TEST_MARKER | (seq & 0xffff));
+	return seq;
+}
+
+/* The call line of marker n (none when not marking). */
+static __printf(2, 3) void call_line(unsigned int n, const char *fmt, ...)
+{
+	va_list args;
+	char line[128];
+
+	if (!n)
+		return;
+	va_start(args, fmt);
+	vscnprintf(line, sizeof(line), fmt, args);
+	va_end(args);
+	pr_info("tph_test: call %u %s\n", n, line);
+}
+
 static void release_device(void)
 {
 	if (!pdev)
@@ -65,13 +101,20 @@ static void release_device(void)
 	device_enabled = false;
 	pci_dev_put(pdev);
 	pdev = NULL;
+	marking = false;
 }
 
 static int get_st(unsigned int cpu, enum tph_mem_type mem)
 {
 	u16 tag = 0xffff;
+	unsigned int n = mark();
 	int ret = pcie_tph_get_cpu_st(pdev, mem, cpu, &tag);
 
+	if (ret)
+		call_line(n, "get_cpu_st %u %s -> %d", cpu, mem == TPH_MEM_TYPE_VM ? "vm" : "pm", ret);
+	else
+		call_line(n, "get_cpu_st %u %s -> 0 %#x", cpu,
+			  mem == TPH_MEM_TYPE_VM ? "vm" : "pm", tag);
 	say("get_st %u %s = %d tag=%#x", cpu, mem == TPH_MEM_TYPE_VM ? "vm" : "pm", ret, tag);
 	return ret;
 }
@@ -83,6 +126,7 @@ static void msix_ctrl(unsigned int index)
 	void __iomem *base;
 	int bar;
 
+	mark();
 	if (!pdev->msix_cap) {
 		say("msix_ctrl %u = %d", index, -ENODEV);
 		return;
@@ -109,7 +153,8 @@ static int run(char *cmd)
 {
 	unsigned int a, b, domain, bus, slot, fn;
 	char mem[4];
-	int ret, cpu;
+	int ret, cpu, loc, size;
+	unsigned int n;
 
 	if (sscanf(cmd, "dev %x:%x:%x.%x", &domain, &bus, &slot, &fn) == 4) {
 		release_device();
@@ -126,7 +171,11 @@ static int run(char *cmd)
 		say("%s = %d no device selected", cmd, -ENODEV);
 		return 0;
 	}
-	if (!strcmp(cmd, "enable_device")) {
+	if (!strcmp(cmd, "mark")) {
+		marking = true;
+		say("mark = 0");
+	} else if (!strcmp(cmd, "enable_device")) {
+		mark();
 		ret = pci_enable_device(pdev);
 		if (!ret) {
 			device_enabled = true;
@@ -134,27 +183,43 @@ static int run(char *cmd)
 		}
 		say("enable_device = %d", ret);
 	} else if (sscanf(cmd, "msix %u", &a) == 1) {
+		n = mark();
 		if (a == 0) {
 			pci_free_irq_vectors(pdev);
 			vectors = 0;
+			call_line(n, "msix 0 -> 0");
 			say("msix 0 = 0");
 		} else {
 			ret = pci_alloc_irq_vectors(pdev, a, a, PCI_IRQ_MSIX);
 			if (ret > 0)
 				vectors = ret;
+			/* The differential's msix call answers 0 when it got the vectors. */
+			call_line(n, "msix %u -> %d", a, ret == (int)a ? 0 : ret);
 			say("msix %u = %d", a, ret);
 		}
 	} else if (sscanf(cmd, "enable %u", &a) == 1) {
+		n = mark();
 		ret = pcie_enable_tph(pdev, a);
+		call_line(n, "enable %u -> %d", a, ret);
 		say("enable %u = %d", a, ret);
 	} else if (!strcmp(cmd, "disable")) {
+		n = mark();
 		pcie_disable_tph(pdev);
+		call_line(n, "disable -> 0");
 		say("disable = 0");
 	} else if (!strcmp(cmd, "state")) {
+		loc = 0;
+		size = 0;
+		if (pdev->tph_cap) {
+			n = mark();
+			loc = pcie_tph_get_st_table_loc(pdev);
+			call_line(n, "get_st_table_loc -> %d", loc);
+			n = mark();
+			size = pcie_tph_get_st_table_size(pdev);
+			call_line(n, "get_st_table_size -> %d", size);
+		}
 		say("state = 0 tph_cap=%#x enabled=%u mode=%u req_type=%u loc=%u size=%u",
-		    pdev->tph_cap, pdev->tph_enabled, pdev->tph_mode, pdev->tph_req_type,
-		    pdev->tph_cap ? pcie_tph_get_st_table_loc(pdev) : 0,
-		    pdev->tph_cap ? pcie_tph_get_st_table_size(pdev) : 0);
+		    pdev->tph_cap, pdev->tph_enabled, pdev->tph_mode, pdev->tph_req_type, loc, size);
 	} else if (sscanf(cmd, "get_st %u %3s", &a, mem) == 2 &&
 		   (!strcmp(mem, "vm") || !strcmp(mem, "pm"))) {
 		get_st(a, strcmp(mem, "vm") ? TPH_MEM_TYPE_PM : TPH_MEM_TYPE_VM);
@@ -164,14 +229,19 @@ static int run(char *cmd)
 			get_st(cpu, TPH_MEM_TYPE_PM);
 		}
 	} else if (sscanf(cmd, "set_st %u %i", &a, &b) == 2) {
+		n = mark();
 		ret = pcie_tph_set_st_entry(pdev, a, b);
+		call_line(n, "set_st_entry %u %#x -> %d", a, b, ret);
 		say("set_st %u %#x = %d", a, b, ret);
 	} else if (!strcmp(cmd, "reset")) {
+		n = mark();
 		ret = pci_reset_function(pdev);
+		call_line(n, "reset -> %d", ret);
 		say("reset = %d", ret);
 	} else if (sscanf(cmd, "cfg %i", &a) == 1) {
 		u32 val = 0;
 
+		mark();
 		ret = pci_read_config_dword(pdev, a, &val);
 		say("cfg %#x = %d val=%#010x", a, ret, val);
 	} else if (!strcmp(cmd, "devcap2")) {
