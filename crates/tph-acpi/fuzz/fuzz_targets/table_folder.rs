@@ -7,7 +7,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use tph_acpi::aml::table::build;
-use tph_acpi::SteeringTagSource;
 
 fuzz_target!(|data: &[u8]| {
     let dir = std::env::temp_dir().join(format!("tph-fuzz-tables-{}", std::process::id()));
