@@ -1,23 +1,45 @@
 #!/bin/sh
-# Times `tphctl show --dump FILE --lspci` against the real `lspci -vvv -F FILE` on the largest
-# shared dump, in one hyperfine run, and prints how many times faster tphctl is.
+# Times `tphctl show --dump FILE --lspci` against the real `lspci -vvv -F FILE` on every shipped
+# server dump (crates/tph-regs/tests/data/*.lspci, the same files as the shared config dumps),
+# and `tphctl --version` against a program that only prints a line (the start-up floor), all in
+# one hyperfine run, and prints the ratios (median and minimum: on a shared, loaded machine the
+# minimum is the least disturbed figure).
 # Needs: hyperfine and pciutils (Debian packages), a Rust toolchain.
-# Usage: bench/lspci-vs-tphctl.sh [DUMP]
+# Usage: bench/lspci-vs-tphctl.sh [DUMP...]
 set -eu
 cd "$(dirname "$0")/.."
-dump=${1:-crates/tph-regs/tests/data/machine-caf6526.lspci}
+[ $# -gt 0 ] || set -- crates/tph-regs/tests/data/*.lspci
 cargo build --release -q -p tphctl
-tphctl=target/release/tphctl
-json=$(mktemp)
-trap 'rm -f "$json"' EXIT
-# -N: no intermediate shell, so the figures are the two programs alone.
-# Both exit non-zero legitimately (tphctl: 1 = no TPH function in the dump), so ignore status.
-hyperfine -N --warmup 5 --min-runs 50 --ignore-failure --export-json "$json" \
-    -n tphctl "$tphctl show --dump $dump --lspci" \
-    -n lspci "lspci -vvv -F $dump"
-# The two "mean" fields, in command order.
-means=$(sed -n 's/.*"mean": *\([0-9.eE+-]*\).*/\1/p' "$json" | tr '\n' ' ')
-echo "$means" | awk -v d="$dump" '{ printf "%s: tphctl mean %.3f ms, lspci mean %.3f ms, tphctl is %.1fx faster\n", d, $1 * 1000, $2 * 1000, $2 / $1 }'
-# Minimums too: on a shared, loaded machine they are the least disturbed figures.
-mins=$(sed -n 's/.*"min": *\([0-9.eE+-]*\).*/\1/p' "$json" | tr '\n' ' ')
-echo "$mins" | awk '{ printf "minimum: tphctl %.3f ms, lspci %.3f ms, ratio %.1fx\n", $1 * 1000, $2 * 1000, $2 / $1 }'
+tphctl=$PWD/target/release/tphctl
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf 'fn main() { println!("tphctl 0.1.0"); }\n' > "$work/floor.rs"
+rustc -O -o "$work/floor" "$work/floor.rs"
+dumps=$(printf '%s,' "$@" | sed 's/,$//')
+# -N: no intermediate shell, so the figures are the programs alone. Both exit non-zero
+# legitimately (tphctl: 1 = no TPH function in the dump), so ignore status.
+hyperfine -N --warmup 5 --min-runs 40 --ignore-failure --export-json "$work/run.json" \
+    -L dump "$dumps" \
+    "$tphctl show --dump {dump} --lspci" \
+    "lspci -vvv -F {dump}" \
+    "$tphctl --version" \
+    "$work/floor" > /dev/null
+python3 - "$work/run.json" <<'PY'
+import json, sys
+runs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+def pick(prefix):
+    return {c: r for c, r in runs.items() if c.startswith(prefix) or f" {prefix}" in c}
+for c, t in runs.items():
+    if " show --dump " not in c:
+        continue
+    dump = c.split(" show --dump ")[1].split(" --lspci")[0]
+    l = runs[f"lspci -vvv -F {dump}"]
+    print(f"{dump}: tphctl median {t['median']*1e3:.3f} ms (min {t['min']*1e3:.3f}), "
+          f"lspci median {l['median']*1e3:.3f} ms (min {l['min']*1e3:.3f}): "
+          f"{l['median']/t['median']:.1f}x (min {l['min']/t['min']:.1f}x)")
+v = [r for c, r in runs.items() if c.endswith(" --version")]
+f = [r for c, r in runs.items() if c.endswith("/floor")]
+vm = min(r["median"] for r in v); fm = min(r["median"] for r in f)
+print(f"tphctl --version median {vm*1e3:.3f} ms, min {min(r['min'] for r in v)*1e3:.3f} ms; "
+      f"a program printing one line: median {fm*1e3:.3f} ms, min {min(r['min'] for r in f)*1e3:.3f} ms")
+PY

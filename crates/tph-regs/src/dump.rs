@@ -13,7 +13,7 @@
 //! quote at most [`QUOTE_CHARS`] characters of it.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use crate::machine::{Bdf, Function, Machine};
 use crate::Error;
@@ -111,28 +111,79 @@ fn read_focused(input: impl BufRead, limits: DumpLimits, keep: Keep) -> Result<M
     let mut reader = DumpReader::new(limits);
     reader.keep = keep;
     let mut input = input;
+    // Lines are read in place in the reader's buffer; only a line split across two fills is
+    // gathered in `buf`, which never holds more than the line limit allows.
     let mut buf = Vec::with_capacity(128);
+    let most = limits.max_line + 2;
     let mut total: u64 = 0;
     let mut number = 0usize;
+    let read_err = |e: std::io::Error| Error::DumpRead(e.to_string());
     loop {
-        buf.clear();
-        let n = (&mut input)
-            .take(limits.max_line as u64 + 2)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::DumpRead(e.to_string()))?;
-        if n == 0 {
+        let chunk = input.fill_buf().map_err(read_err)?;
+        if chunk.is_empty() {
+            if buf.is_empty() {
+                break;
+            }
+            number += 1;
+            let line = line_text(&buf, number, limits.max_line)?;
+            reader.line(number, line)?;
             break;
         }
-        number += 1;
-        total += n as u64;
+        // A full hex row is 52 bytes with its newline (53 with a 3-digit offset, one more
+        // with CR): tried first, so that nearly every line is found without a scan for its end.
+        let row = if buf.is_empty() {
+            [52, 53, 54].into_iter().find_map(|n: usize| {
+                let raw = chunk.get(..n)?;
+                let (off, bytes) = (raw.last() == Some(&b'\n')).then(|| full_hex_line(raw))??;
+                Some((n, off, bytes))
+            })
+        } else {
+            None
+        };
+        if let Some((used, off, bytes)) = row {
+            total += used as u64;
+            if total > limits.max_bytes {
+                return Err(Error::DumpTooLarge {
+                    what: "bytes",
+                    limit: limits.max_bytes,
+                });
+            }
+            number += 1;
+            reader.hex(number, off, &bytes)?;
+            input.consume(used);
+            continue;
+        }
+        let (used, line_end) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (chunk.len(), false),
+        };
+        total += used as u64;
         if total > limits.max_bytes {
             return Err(Error::DumpTooLarge {
                 what: "bytes",
                 limit: limits.max_bytes,
             });
         }
-        let line = line_text(&buf, number, limits.max_line)?;
-        reader.line(number, line)?;
+        if line_end && buf.is_empty() && used <= most {
+            // The whole line is in the buffer: no copy; a full hex row as lspci writes it
+            // (nearly every line of a dump) goes straight to its bytes.
+            number += 1;
+            let raw = chunk.get(..used).unwrap_or_default();
+            match full_hex_line(raw) {
+                Some((off, bytes)) => reader.hex(number, off, &bytes)?,
+                None => reader.line(number, line_text(raw, number, limits.max_line)?)?,
+            }
+        } else {
+            let room = most.saturating_sub(buf.len());
+            buf.extend_from_slice(chunk.get(..used.min(room)).unwrap_or_default());
+            if line_end || buf.len() >= most {
+                number += 1;
+                let line = line_text(&buf, number, limits.max_line)?;
+                reader.line(number, line)?;
+                buf.clear();
+            }
+        }
+        input.consume(used);
     }
     reader.finish()
 }
@@ -209,6 +260,7 @@ impl DumpReader {
     }
 
     fn hex(&mut self, number: usize, off: usize, bytes: &[u8]) -> Result<(), Error> {
+        self.any_text = true;
         let syntax = |what: String| Error::DumpSyntax { line: number, what };
         let Some(f) = self.functions.last_mut() else {
             return Err(syntax("hex bytes before any device line".into()));
@@ -371,6 +423,9 @@ fn hex_line(line: &str) -> Result<Option<(usize, LineBytes)>, String> {
 /// Fast path for the layout lspci writes: `hh` pairs separated by single spaces. `None` for
 /// anything else, which the general path then parses (or rejects).
 fn canonical_bytes(rest: &[u8]) -> Option<LineBytes> {
+    if let Some(full) = full_row(rest) {
+        return Some((full, LINE_BYTES));
+    }
     let mut bytes = [0u8; LINE_BYTES];
     let mut n = 0;
     let mut words = rest.chunks(3);
@@ -389,6 +444,64 @@ fn canonical_bytes(rest: &[u8]) -> Option<LineBytes> {
     }
     (n > 0 && words.next().is_none()).then_some((bytes, n))
 }
+
+/// `OFF: hh hh ... hh` with 16 bytes exactly as lspci writes it (2 or 3 offset digits, a
+/// multiple of 16 in the configuration space), line ending included; `None` for anything
+/// else, which [`hex_line`] then reads (or refuses, naming why).
+fn full_hex_line(raw: &[u8]) -> Option<(usize, [u8; LINE_BYTES])> {
+    let body = raw.strip_suffix(b"\n")?;
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    let digits = match body {
+        [_, _, b':', b' ', ..] => 2,
+        [_, _, _, b':', b' ', ..] => 3,
+        _ => return None,
+    };
+    let off = body.get(..digits)?.iter().try_fold(0usize, |acc, &d| {
+        let v = HEX[usize::from(d)];
+        (v < 16).then_some(acc << 4 | usize::from(v))
+    })?;
+    if off % 16 != 0 || off >= CONFIG_MAX {
+        return None;
+    }
+    full_row(body.get(digits + 2..)?).map(|bytes| (off, bytes))
+}
+
+/// The row lspci writes almost always: 16 `hh` pairs separated by single spaces (47 bytes).
+fn full_row(rest: &[u8]) -> Option<[u8; LINE_BYTES]> {
+    if rest.len() != 3 * LINE_BYTES - 1 {
+        return None;
+    }
+    let mut bytes = [0u8; LINE_BYTES];
+    let (mut bad, mut gaps) = (0u8, 0u8);
+    for (slot, pair) in bytes.iter_mut().zip(rest.chunks(3)) {
+        if let [hi, lo, rest @ ..] = pair {
+            let (hi, lo) = (HEX[usize::from(*hi)], HEX[usize::from(*lo)]);
+            bad |= hi | lo;
+            *slot = hi << 4 | (lo & 0xf);
+            if let [sep] = rest {
+                gaps |= sep ^ b' ';
+            }
+        }
+    }
+    (bad & 0xf0 == 0 && gaps == 0).then_some(bytes)
+}
+
+/// Value of each hex digit; 0xff for any other byte.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 fn hex_digit(b: u8) -> Option<u8> {
     match b {
@@ -435,6 +548,38 @@ pub fn write_lspci_dump(machine: &Machine, out: &mut impl std::fmt::Write) -> st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn lines_split_across_buffer_fills_read_as_whole_lines() {
+        let text = "00:00.0 Host bridge: X\n00: 86 80 21 15 06 04 10 00 01 00 00 06 00 00 00 00\n\
+                    10: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n\n\
+                    00:01.0 Device\r\n00: 86 80 22 15\n30: 01 02";
+        let whole = parse_lspci_dump(text).expect("valid dump");
+        for capacity in [1, 2, 5, 16, 47, 48, 64, 1 << 16] {
+            let input = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+            let m = read_lspci_dump(input, DumpLimits::default()).expect("valid dump");
+            assert_eq!(m.functions, whole.functions, "buffer of {capacity} bytes");
+        }
+        assert_eq!(
+            whole.functions[1].config.get(0x30..0x32),
+            Some(&[1u8, 2][..])
+        );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_refused_whatever_the_buffer() {
+        let limits = DumpLimits {
+            max_line: 8,
+            ..DumpLimits::default()
+        };
+        let text = "00:00.0 Host bridge\n";
+        for capacity in [1, 4, 64] {
+            let input = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+            let err = read_lspci_dump(input, limits).expect_err("line of 19 bytes");
+            assert!(err.to_string().contains("longer than 8 bytes"), "{err}");
+        }
+    }
 
     #[test]
     fn dump_with_domain_and_vvv_text_parses() {

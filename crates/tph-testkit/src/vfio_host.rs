@@ -122,6 +122,8 @@ const NUM_IRQS: u32 = tph_client::abi::vfio::NUM_IRQS;
 const CONFIG_REGION: u32 = 7;
 const ROM_REGION: u32 = 6;
 const VGA_REGION: u32 = 8;
+/// The page size mappings are made of.
+const PAGE: u64 = 4096;
 /// `VFIO_REGION_INFO_FLAG_READ | WRITE`.
 const REGION_RW: u32 = 0b11;
 /// `VFIO_REGION_INFO_FLAG_MMAP`, `VFIO_REGION_INFO_FLAG_CAPS`.
@@ -851,6 +853,44 @@ impl VfioHostHandler {
         }
     }
 
+    /// `mmap` of a device fd, checked as `vfio_pci_core_mmap` checks it before the kernel maps
+    /// the BAR memory: a region past the last (`VFIO_PCI_NUM_REGIONS`), a private mapping, the
+    /// ROM, config and VGA regions, a BAR that cannot be mapped (not implemented, I/O) and a
+    /// request reaching past the page-aligned BAR are EINVAL. The MSI-X table's pages may be
+    /// mapped (mainline since 4.16). Anything else, and every `mmap` of another fd, runs in the
+    /// kernel (which checks the offset's alignment and the length itself).
+    fn mmap(&mut self, call: &Trapped) -> Reply {
+        let [_, len, _, flags, fd, off] = call.args;
+        if flags & libc::MAP_ANONYMOUS as u64 != 0 {
+            return Reply::Continue;
+        }
+        let on_fd = Trapped {
+            fd: fd as i32,
+            ..*call
+        };
+        let Some(open) = self.open_device(&on_fd) else {
+            return Reply::Continue;
+        };
+        let index = off >> REGION_SHIFT;
+        let start = off & ((1 << REGION_SHIFT) - 1);
+        let page_up = |n: u64| n.div_ceil(PAGE) * PAGE;
+        let shared = flags & libc::MAP_SHARED as u64 != 0;
+        let ok = index < u64::from(NUM_REGIONS)
+            && shared
+            && index < u64::from(ROM_REGION)
+            && self.layouts[open.dev]
+                .bar(index as u32)
+                .filter(|b| b.is_mem())
+                .is_some_and(|b| start.saturating_add(page_up(len)) <= page_up(b.size));
+        let reply = if ok {
+            Reply::Continue
+        } else {
+            Reply::Fail(Errno::EINVAL)
+        };
+        self.record(&on_fd, &reply);
+        reply
+    }
+
     /// `close` of one of the child's fds: a device file's release (its last close turns TPH
     /// off in the model) unless the child still holds a duplicate of it, a group leaving its
     /// container, the iommufd's objects destroyed. The kernel then closes the child's fd.
@@ -965,6 +1005,9 @@ impl IoctlHandler for VfioHostHandler {
     }
 
     fn handle(&mut self, call: &Trapped, mem: &ChildMemory) -> Reply {
+        if call.nr == libc::SYS_mmap {
+            return self.mmap(call);
+        }
         let dev = self.device_of_call(call);
         if let Some(d) = dev {
             self.sync(d, true);

@@ -41,6 +41,17 @@ enum Command {
 }
 
 fn main() {
+    // `tphctl --version` alone is answered before the parser is built: building it (every
+    // subcommand's arguments and help) is most of what tphctl does before `main` can work.
+    let mut args = std::env::args_os().skip(1);
+    if let (Some(a), None) = (args.next(), args.next())
+        && (a == "--version" || a == "-V")
+    {
+        use std::io::Write;
+        let version = concat!("tphctl ", env!("CARGO_PKG_VERSION"), "\n");
+        let _ = std::io::stdout().lock().write_all(version.as_bytes());
+        return;
+    }
     let cli = Cli::parse();
     if let Err(e) = cmd::check_stdout() {
         std::process::exit(cmd::finish(Err(e)));

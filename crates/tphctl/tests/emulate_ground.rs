@@ -134,6 +134,35 @@ fn emulate_regions_read_map_and_write_as_mainline_vfio_pci() {
 }
 
 #[test]
+fn emulate_mmap_of_the_device_fd_follows_vfio_pci_core_mmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile("mmap_rules", dir.path()) else {
+        return;
+    };
+    let Some(out) = emulate(&["--emulated", "--", exe.to_str().unwrap(), NIC]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    // What Debian's 6.1 and 6.12 answered on a QEMU NVMe controller bound to vfio-pci
+    // (guest_emulate_parity.rs checks the two sides against each other on every run):
+    // MAP_SHARED only, BARs only, within the page-aligned BAR, the MSI-X table's page allowed.
+    let want = "the MSI-X BAR, shared: 0 -\n\
+                the MSI-X BAR, read only: 0 -\n\
+                the MSI-X BAR, private: -1 EINVAL\n\
+                the page of the MSI-X table: 0 -\n\
+                the last page: 0 -\n\
+                one page past the end: -1 EINVAL\n\
+                the BAR and one page more: -1 EINVAL\n\
+                not page aligned: -1 EINVAL\n\
+                a BAR the function does not implement: -1 EINVAL\n\
+                the ROM region: -1 EINVAL\n\
+                the config region: -1 EINVAL\n\
+                the VGA region: -1 EINVAL\n\
+                region 9: -1 EINVAL\n";
+    assert_eq!(stdout(&out), want);
+}
+
+#[test]
 fn emulate_dma_mapping_follows_type1_rules_and_errno() {
     let dir = tempfile::tempdir().unwrap();
     let Some(exe) = compile("dma", dir.path()) else {

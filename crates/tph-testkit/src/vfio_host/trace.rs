@@ -48,6 +48,10 @@ fn call_text(call: &Trapped) -> String {
         libc::SYS_pread64 => format!("pread64({}, {:#x}, {}, {:#x})", call.fd, a[1], a[2], a[3]),
         libc::SYS_pwrite64 => format!("pwrite64({}, {:#x}, {}, {:#x})", call.fd, a[1], a[2], a[3]),
         libc::SYS_close => format!("close({})", call.fd),
+        libc::SYS_mmap => format!(
+            "mmap({:#x}, {}, {:#x}, {:#x}, {}, {:#x})",
+            a[0], a[1], a[2], a[3], call.fd, a[5]
+        ),
         nr => format!(
             "syscall {nr}({:#x}, {:#x}, {:#x}, {:#x})",
             a[0], a[1], a[2], a[3]

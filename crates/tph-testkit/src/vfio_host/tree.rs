@@ -403,13 +403,19 @@ impl FakeVfioTree {
 
     /// The bind mounts of this tree over `/sys` and `/dev` (after the mirrored host `/dev`
     /// entries, when asked for), as a [`Sandbox`] that also traps `pread64`/`pwrite64` (region
-    /// accesses on the device fd) and `close` (the device's release).
+    /// accesses on the device fd), `mmap` (the rules of mapping a region) and `close` (the
+    /// device's release).
     pub fn sandbox(&self) -> Sandbox {
         let mut binds = self.mirrored.clone();
         binds.push((self.root.join("sys"), "/sys".into()));
         binds.push((self.root.join("dev"), "/dev".into()));
         Sandbox {
-            syscalls: vec![libc::SYS_pread64, libc::SYS_pwrite64, libc::SYS_close],
+            syscalls: vec![
+                libc::SYS_pread64,
+                libc::SYS_pwrite64,
+                libc::SYS_mmap,
+                libc::SYS_close,
+            ],
             binds,
             ..Sandbox::default()
         }
