@@ -214,13 +214,13 @@ pub struct FeatureTphSt {
 /// Feature number of `VFIO_DEVICE_FEATURE_TPH_ST` in the feature revision.
 pub const FEATURE_TPH_ST: u32 = 13;
 /// `VFIO_DEVICE_FEATURE_GET` flag.
-pub const FEATURE_GET: u32 = 1 << 16;
+pub const FEATURE_GET: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_GET;
 /// `VFIO_DEVICE_FEATURE_SET` flag.
-pub const FEATURE_SET: u32 = 1 << 17;
+pub const FEATURE_SET: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_SET;
 /// `VFIO_DEVICE_FEATURE_PROBE` flag.
-pub const FEATURE_PROBE: u32 = 1 << 18;
+pub const FEATURE_PROBE: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_PROBE;
 /// `flags` bits 15:0 of `struct vfio_device_feature`: the feature number.
-pub const FEATURE_MASK: u32 = 0xffff;
+pub const FEATURE_MASK: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_MASK;
 /// `sizeof(struct vfio_device_feature)` without `data[]` (`argsz`, `flags`).
 pub const FEATURE_HEAD_SIZE: usize = size_of::<DeviceFeature>();
 /// `sizeof(struct vfio_device_feature_tph_st)` without `data[]` (`flags`, `index`, `count`).

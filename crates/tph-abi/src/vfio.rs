@@ -12,6 +12,7 @@
 //! ```
 
 use std::mem::{offset_of, size_of};
+use vfio_bindings::bindings::vfio as vb;
 
 use crate::{io, VFIO_BASE, VFIO_TYPE};
 
@@ -102,63 +103,63 @@ impl Request {
 }
 
 /// `VFIO_API_VERSION`.
-pub const API_VERSION: i32 = 0;
+pub const API_VERSION: i32 = vb::VFIO_API_VERSION as i32;
 /// `VFIO_TYPE1_IOMMU`.
-pub const TYPE1_IOMMU: u32 = 1;
+pub const TYPE1_IOMMU: u32 = vb::VFIO_TYPE1_IOMMU;
 /// `VFIO_TYPE1v2_IOMMU`.
-pub const TYPE1V2_IOMMU: u32 = 3;
+pub const TYPE1V2_IOMMU: u32 = vb::VFIO_TYPE1v2_IOMMU;
 /// `VFIO_GROUP_FLAGS_VIABLE`: every device of the group is bound to vfio (or to no driver).
-pub const GROUP_FLAGS_VIABLE: u32 = 1 << 0;
+pub const GROUP_FLAGS_VIABLE: u32 = vb::VFIO_GROUP_FLAGS_VIABLE;
 /// `VFIO_GROUP_FLAGS_CONTAINER_SET`.
-pub const GROUP_FLAGS_CONTAINER_SET: u32 = 1 << 1;
+pub const GROUP_FLAGS_CONTAINER_SET: u32 = vb::VFIO_GROUP_FLAGS_CONTAINER_SET;
 
 /// `VFIO_PCI_CONFIG_REGION_INDEX`.
-pub const CONFIG_REGION_INDEX: u32 = 7;
+pub const CONFIG_REGION_INDEX: u32 = vb::VFIO_PCI_CONFIG_REGION_INDEX;
 /// `VFIO_PCI_MSIX_IRQ_INDEX`.
-pub const MSIX_IRQ_INDEX: u32 = 2;
+pub const MSIX_IRQ_INDEX: u32 = vb::VFIO_PCI_MSIX_IRQ_INDEX;
 /// `VFIO_IRQ_SET_DATA_NONE`.
-pub const IRQ_SET_DATA_NONE: u32 = 1 << 0;
+pub const IRQ_SET_DATA_NONE: u32 = vb::VFIO_IRQ_SET_DATA_NONE;
 /// `VFIO_IRQ_SET_DATA_BOOL`.
-pub const IRQ_SET_DATA_BOOL: u32 = 1 << 1;
+pub const IRQ_SET_DATA_BOOL: u32 = vb::VFIO_IRQ_SET_DATA_BOOL;
 /// `VFIO_IRQ_SET_DATA_EVENTFD`.
-pub const IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
+pub const IRQ_SET_DATA_EVENTFD: u32 = vb::VFIO_IRQ_SET_DATA_EVENTFD;
 /// `VFIO_IRQ_SET_ACTION_TRIGGER`.
-pub const IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
+pub const IRQ_SET_ACTION_TRIGGER: u32 = vb::VFIO_IRQ_SET_ACTION_TRIGGER;
 /// `VFIO_IRQ_SET_ACTION_MASK`.
-pub const IRQ_SET_ACTION_MASK: u32 = 1 << 3;
+pub const IRQ_SET_ACTION_MASK: u32 = vb::VFIO_IRQ_SET_ACTION_MASK;
 /// `VFIO_IRQ_SET_ACTION_UNMASK`.
-pub const IRQ_SET_ACTION_UNMASK: u32 = 1 << 4;
+pub const IRQ_SET_ACTION_UNMASK: u32 = vb::VFIO_IRQ_SET_ACTION_UNMASK;
 /// `VFIO_IRQ_SET_DATA_TYPE_MASK`.
-pub const IRQ_SET_DATA_TYPE_MASK: u32 = 0x7;
+pub const IRQ_SET_DATA_TYPE_MASK: u32 = vb::VFIO_IRQ_SET_DATA_TYPE_MASK;
 /// `VFIO_IRQ_SET_ACTION_TYPE_MASK`.
-pub const IRQ_SET_ACTION_TYPE_MASK: u32 = 0x38;
+pub const IRQ_SET_ACTION_TYPE_MASK: u32 = vb::VFIO_IRQ_SET_ACTION_TYPE_MASK;
 /// `VFIO_PCI_INTX_IRQ_INDEX`.
-pub const INTX_IRQ_INDEX: u32 = 0;
+pub const INTX_IRQ_INDEX: u32 = vb::VFIO_PCI_INTX_IRQ_INDEX;
 /// `VFIO_PCI_MSI_IRQ_INDEX`.
-pub const MSI_IRQ_INDEX: u32 = 1;
+pub const MSI_IRQ_INDEX: u32 = vb::VFIO_PCI_MSI_IRQ_INDEX;
 /// `VFIO_PCI_ERR_IRQ_INDEX`.
-pub const ERR_IRQ_INDEX: u32 = 3;
+pub const ERR_IRQ_INDEX: u32 = vb::VFIO_PCI_ERR_IRQ_INDEX;
 /// `VFIO_PCI_REQ_IRQ_INDEX`.
-pub const REQ_IRQ_INDEX: u32 = 4;
+pub const REQ_IRQ_INDEX: u32 = vb::VFIO_PCI_REQ_IRQ_INDEX;
 /// `VFIO_PCI_NUM_IRQS`.
-pub const NUM_IRQS: u32 = 5;
+pub const NUM_IRQS: u32 = vb::VFIO_PCI_NUM_IRQS;
 /// `VFIO_IRQ_INFO_EVENTFD`.
-pub const IRQ_INFO_EVENTFD: u32 = 1 << 0;
+pub const IRQ_INFO_EVENTFD: u32 = vb::VFIO_IRQ_INFO_EVENTFD;
 /// `VFIO_IRQ_INFO_MASKABLE`.
-pub const IRQ_INFO_MASKABLE: u32 = 1 << 1;
+pub const IRQ_INFO_MASKABLE: u32 = vb::VFIO_IRQ_INFO_MASKABLE;
 /// `VFIO_IRQ_INFO_AUTOMASKED`.
-pub const IRQ_INFO_AUTOMASKED: u32 = 1 << 2;
+pub const IRQ_INFO_AUTOMASKED: u32 = vb::VFIO_IRQ_INFO_AUTOMASKED;
 /// `VFIO_IRQ_INFO_NORESIZE`: the index's vector count cannot change while it is enabled
 /// (disable, then enable the new count).
-pub const IRQ_INFO_NORESIZE: u32 = 1 << 3;
+pub const IRQ_INFO_NORESIZE: u32 = vb::VFIO_IRQ_INFO_NORESIZE;
 /// `sizeof(struct vfio_irq_info)` (`argsz`, `flags`, `index`, `count`).
 pub const IRQ_INFO_SIZE: usize = 16;
 /// `sizeof(struct vfio_irq_set)` without its data (`argsz`, `flags`, `index`, `start`, `count`).
 pub const IRQ_SET_HEADER_SIZE: usize = size_of::<IrqSet>();
 /// `VFIO_REGION_INFO_FLAG_READ`.
-pub const REGION_INFO_FLAG_READ: u32 = 1 << 0;
+pub const REGION_INFO_FLAG_READ: u32 = vb::VFIO_REGION_INFO_FLAG_READ;
 /// `VFIO_REGION_INFO_FLAG_WRITE`.
-pub const REGION_INFO_FLAG_WRITE: u32 = 1 << 1;
+pub const REGION_INFO_FLAG_WRITE: u32 = vb::VFIO_REGION_INFO_FLAG_WRITE;
 
 /// `struct vfio_irq_set` without its variable data.
 #[repr(C)]
@@ -544,6 +545,66 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The generic VFIO structures have the layout of rust-vmm's `vfio-bindings` (generated
+    /// from the kernel's UAPI header): the same field offsets, and a size that is the whole
+    /// struct or, for the two iommufd calls that grew since (`token_uuid_ptr`, `pasid`), the
+    /// kernel's `minsz` (it accepts that `argsz` from older callers).
+    #[test]
+    fn layouts_match_vfio_bindings() {
+        macro_rules! same_offsets {
+            ($ours:ty, $theirs:ty, $($f:ident),+) => {
+                $(assert_eq!(
+                    offset_of!($ours, $f),
+                    offset_of!($theirs, $f),
+                    concat!(stringify!($ours), ".", stringify!($f))
+                );)+
+            };
+        }
+        same_offsets!(
+            RegionInfo,
+            vb::vfio_region_info,
+            argsz,
+            flags,
+            index,
+            cap_offset,
+            size,
+            offset
+        );
+        same_offsets!(GroupStatus, vb::vfio_group_status, argsz, flags);
+        same_offsets!(IrqSet, vb::vfio_irq_set, argsz, flags, index, start, count);
+        same_offsets!(
+            BindIommufd,
+            vb::vfio_device_bind_iommufd,
+            argsz,
+            flags,
+            iommufd,
+            out_devid
+        );
+        same_offsets!(
+            AttachIommufdPt,
+            vb::vfio_device_attach_iommufd_pt,
+            argsz,
+            flags,
+            pt_id
+        );
+        same_offsets!(crate::DeviceFeature, vb::vfio_device_feature, argsz, flags);
+        assert_eq!(size_of::<RegionInfo>(), size_of::<vb::vfio_region_info>());
+        assert_eq!(size_of::<GroupStatus>(), size_of::<vb::vfio_group_status>());
+        assert_eq!(IRQ_SET_HEADER_SIZE, size_of::<vb::vfio_irq_set>());
+        assert_eq!(
+            crate::FEATURE_HEAD_SIZE,
+            size_of::<vb::vfio_device_feature>()
+        );
+        assert_eq!(
+            size_of::<BindIommufd>(),
+            offset_of!(vb::vfio_device_bind_iommufd, token_uuid_ptr)
+        );
+        assert_eq!(
+            size_of::<AttachIommufdPt>(),
+            offset_of!(vb::vfio_device_attach_iommufd_pt, pasid)
+        );
+    }
 
     #[test]
     fn request_numbers_match_linux_vfio_h() {

@@ -17,6 +17,7 @@ use crate::{AmlSource, FirmwareError, SteeringTagSource, TableSource};
 
 /// What a firmware path holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FirmwareKind {
     /// Lines `UID 0xST_INFO` ([`TableSource::parse`]).
     Table,

@@ -10,6 +10,7 @@ use crate::FirmwareError;
 /// Which MADT entry described a processor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum CpuEntryKind {
     /// Processor Local APIC (type 0).
     LocalApic,

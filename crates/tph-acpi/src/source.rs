@@ -6,6 +6,7 @@ use crate::{StHalf, StInfo};
 
 /// Why firmware gave no steering-tag result.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FirmwareError {
     /// The source has no result for this ACPI processor UID.
     #[error("firmware has no steering tag for processor UID {0}")]

@@ -32,7 +32,7 @@ fn main() {
 
 fn run(bdf: &str, n: u16) -> Result<(), Box<dyn std::error::Error>> {
     // The driver's own device and interrupts.
-    let device = open_vfio(bdf, &VfioPaths::default())?;
+    let device = open_vfio(bdf.parse()?, &VfioPaths::default())?;
     let irqs: Vec<OwnedFd> = (0..n)
         .map(|_| tph_client::backend::eventfd())
         .collect::<Result<_, _>>()?;
@@ -75,5 +75,6 @@ fn report(q: &Queue, placed: Placement) {
             println!("queue {} -> CPU {}: entry {index} programmed", q.id, q.cpu)
         }
         Placement::Tag { tag } => println!("queue {} -> CPU {}: write tag {tag:#06x}", q.id, q.cpu),
+        other => println!("queue {} -> CPU {}: {other:?}", q.id, q.cpu),
     }
 }

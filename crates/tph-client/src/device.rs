@@ -19,6 +19,7 @@ use tph_regs::msix::MsixCap;
 /// assert_eq!(tph_client::Mode::Iv.to_string(), "IV");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mode {
     /// Interrupt Vector mode: the kernel programs the steering table per vector.
     Iv,
@@ -52,10 +53,11 @@ pub use tph_abi::MemType;
 /// What the kernel offers for this device.
 ///
 /// ```
-/// let c = tph_client::Capabilities { iv: true, ds: false, st_table_size: 8 };
+/// let c = tph_client::Capabilities::new(true, false, 8);
 /// assert!(c.iv && c.st_table_size == 8);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Capabilities {
     /// Interrupt Vector mode can be enabled.
     pub iv: bool,
@@ -63,6 +65,18 @@ pub struct Capabilities {
     pub ds: bool,
     /// Steering table entries the kernel can program (0: no table).
     pub st_table_size: u16,
+}
+
+impl Capabilities {
+    /// What a kernel offers: IV mode, DS mode, the table size (for tests and fakes; a driver
+    /// gets them from [`TphDevice::capabilities`]).
+    pub fn new(iv: bool, ds: bool, st_table_size: u16) -> Self {
+        Self {
+            iv,
+            ds,
+            st_table_size,
+        }
+    }
 }
 
 /// One steering table entry to program: table `index` gets the tag of `cpu`.

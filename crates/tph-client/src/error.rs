@@ -153,7 +153,7 @@ pub enum Error {
     #[error("device {bdf} has no VFIO device cdev in {}: the kernel is built without CONFIG_VFIO_DEVICE_CDEV (the legacy container and group interface does not need it)", .path.display())]
     NoVfioCdev {
         /// The BDF.
-        bdf: String,
+        bdf: crate::Bdf,
         /// The directory looked in (`/dev/vfio/devices`).
         path: PathBuf,
     },
@@ -161,7 +161,7 @@ pub enum Error {
     #[error("no PCI device {bdf} in {} (lspci -D lists the functions there are)", .path.display())]
     NoSuchDevice {
         /// The BDF asked for.
-        bdf: String,
+        bdf: crate::Bdf,
         /// Where it was looked for.
         path: PathBuf,
     },
@@ -169,7 +169,7 @@ pub enum Error {
     #[error("device {bdf} is not bound to vfio-pci (driver: {}) (fix: {})", .driver.as_deref().unwrap_or("none"), bind_fix(.bdf, .driver.as_deref()))]
     NotBoundToVfio {
         /// The BDF.
-        bdf: String,
+        bdf: crate::Bdf,
         /// Its current driver.
         driver: Option<String>,
     },
@@ -177,7 +177,7 @@ pub enum Error {
     #[error("device {bdf} is in no IOMMU group: the kernel runs without an IOMMU (fix: enable VT-d or AMD-Vi in firmware and boot with intel_iommu=on or amd_iommu=on)")]
     NoIommu {
         /// The BDF.
-        bdf: String,
+        bdf: crate::Bdf,
     },
     /// The VFIO container has no IOMMU driver (`VFIO_CHECK_EXTENSION` answers 0 for type1v2 and
     /// type1): `vfio_iommu_type1` is not loaded.
@@ -187,7 +187,7 @@ pub enum Error {
     #[error("IOMMU group {group} of {bdf} is not viable: {} (fix: {})", group_users(.users), unbind_fix(.users))]
     GroupNotViable {
         /// The BDF.
-        bdf: String,
+        bdf: crate::Bdf,
         /// The group number.
         group: String,
         /// Other devices of the group and the host driver each is bound to.
@@ -320,7 +320,7 @@ impl Error {
 }
 
 /// The commands that bind `bdf` to vfio-pci from `driver` (or from none).
-fn bind_fix(bdf: &str, driver: Option<&str>) -> String {
+fn bind_fix(bdf: &crate::Bdf, driver: Option<&str>) -> String {
     let bind = format!(
         "echo vfio-pci > /sys/bus/pci/devices/{bdf}/driver_override; echo {bdf} > /sys/bus/pci/drivers_probe"
     );

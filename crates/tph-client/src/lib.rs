@@ -27,7 +27,7 @@
 //! use tph_client::open::{open_vfio, VfioPaths};
 //! use tph_client::{Mode, Probe, Steer, TphDevice};
 //!
-//! let opened = open_vfio("0000:01:00.0", &VfioPaths::default())?;
+//! let opened = open_vfio("0000:01:00.0".parse().unwrap(), &VfioPaths::default())?;
 //! let mut tph = TphDevice::with_probe(FdBackend::new(&opened), &Probe::default())?;
 //! tph.enable(Mode::Iv)?;
 //! tph.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }])?;
@@ -45,6 +45,7 @@ pub mod backend;
 mod device;
 mod error;
 mod feature;
+#[cfg(feature = "open")]
 pub mod open;
 pub mod probe;
 pub mod steer;
@@ -54,3 +55,4 @@ mod v7;
 pub use device::{Capabilities, CpuQuery, MemType, Mode, Steer, TphDevice};
 pub use error::{Errno, Error};
 pub use probe::{Probe, Revision};
+pub use tph_regs::machine::Bdf;

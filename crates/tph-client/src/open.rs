@@ -21,7 +21,7 @@
 //!     dev_root: "/nonexistent/dev".into(),
 //!     ..VfioPaths::default()
 //! };
-//! let err = open_vfio("0000:01:00.0", &paths).unwrap_err();
+//! let err = open_vfio("0000:01:00.0".parse().unwrap(), &paths).unwrap_err();
 //! assert!(err.to_string().contains("/nonexistent/dev/vfio does not exist"));
 //! ```
 
@@ -37,9 +37,11 @@ use tph_abi::vfio::{
 
 use crate::error::{Errno, Error};
 use crate::sys;
+use crate::Bdf;
 
 /// Which VFIO interface opens the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum VfioInterface {
     /// The device cdev when the kernel offers one for the device, else the legacy path. When the
     /// cdev is offered but cannot be used (no `/dev/iommu`, no permission) the legacy path is
@@ -113,6 +115,7 @@ impl Default for VfioPaths {
 /// How a checked device will be opened: the nodes the chosen interface needs, all present and
 /// openable read-write.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OpenPlan {
     /// Through the device cdev and an iommufd.
     Cdev {
@@ -132,35 +135,19 @@ pub enum OpenPlan {
     },
 }
 
-/// `BB:DD.F` or `DDDD:BB:DD.F` as sysfs spells it (`0000:01:00.0`).
-///
-/// ```
-/// assert_eq!(tph_client::open::sysfs_bdf("01:00.0"), "0000:01:00.0");
-/// assert_eq!(tph_client::open::sysfs_bdf("0001:02:03.4"), "0001:02:03.4");
-/// ```
-pub fn sysfs_bdf(bdf: &str) -> String {
-    let bdf = bdf.to_ascii_lowercase();
-    if bdf.matches(':').count() == 1 {
-        format!("0000:{bdf}")
-    } else {
-        bdf
-    }
-}
-
 fn link_name(path: &Path) -> Option<String> {
     let target = std::fs::read_link(path).ok()?;
     Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 /// `/dev/vfio` exists, the function exists and is bound to vfio-pci: its sysfs directory.
-fn check_bound(bdf: &str, paths: &VfioPaths) -> Result<PathBuf, Error> {
+fn check_bound(bdf: Bdf, paths: &VfioPaths) -> Result<PathBuf, Error> {
     let vfio_dir = paths.dev_root.join("vfio");
     if !vfio_dir.exists() {
         return Err(Error::NoVfio { path: vfio_dir });
     }
-    let bdf = sysfs_bdf(bdf);
     let devices = paths.sysfs_root.join("bus/pci/devices");
-    let dev = devices.join(&bdf);
+    let dev = devices.join(bdf.to_string());
     if !dev.exists() {
         return Err(Error::NoSuchDevice { bdf, path: devices });
     }
@@ -180,9 +167,9 @@ fn check_bound(bdf: &str, paths: &VfioPaths) -> Result<PathBuf, Error> {
 /// ```
 /// use tph_client::open::{check_vfio, VfioPaths};
 /// let paths = VfioPaths { sysfs_root: "/x".into(), dev_root: "/y".into(), ..Default::default() };
-/// assert!(check_vfio("01:00.0", &paths).is_err());
+/// assert!(check_vfio("01:00.0".parse().unwrap(), &paths).is_err());
 /// ```
-pub fn check_vfio(bdf: &str, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {
+pub fn check_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {
     let dev = check_bound(bdf, paths)?;
     legacy_group(&dev, paths)
 }
@@ -218,9 +205,9 @@ fn cdev_node(dev: &Path, paths: &VfioPaths) -> Option<PathBuf> {
     node.exists().then_some(node)
 }
 
-fn cdev_plan(bdf: &str, dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
+fn cdev_plan(bdf: Bdf, dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
     let cdev = cdev_node(dev, paths).ok_or_else(|| Error::NoVfioCdev {
-        bdf: sysfs_bdf(bdf),
+        bdf,
         path: paths.dev_root.join("vfio/devices"),
     })?;
     let iommufd = paths.dev_root.join("iommu");
@@ -248,9 +235,9 @@ fn legacy_plan(dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
 /// use tph_client::open::{plan_vfio, VfioInterface, VfioPaths};
 /// let paths = VfioPaths { interface: VfioInterface::Cdev, ..VfioPaths::default() };
 /// // Without a device bound to vfio-pci here, this is an error that says what is missing.
-/// assert!(plan_vfio("ff:1f.7", &paths).is_err());
+/// assert!(plan_vfio("ff:1f.7".parse().unwrap(), &paths).is_err());
 /// ```
-pub fn plan_vfio(bdf: &str, paths: &VfioPaths) -> Result<OpenPlan, Error> {
+pub fn plan_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<OpenPlan, Error> {
     let dev = check_bound(bdf, paths)?;
     match paths.interface {
         VfioInterface::Cdev => cdev_plan(bdf, &dev, paths),
@@ -339,12 +326,12 @@ impl AsFd for VfioOpened {
 /// use tph_client::backend::FdBackend;
 /// use tph_client::open::{open_vfio, VfioPaths};
 /// use tph_client::{Probe, TphDevice};
-/// let opened = open_vfio("0000:01:00.0", &VfioPaths::default()).unwrap();
+/// let opened = open_vfio("0000:01:00.0".parse().unwrap(), &VfioPaths::default()).unwrap();
 /// let mut tph = TphDevice::with_probe(FdBackend::new(&opened), &Probe::default()).unwrap();
 /// println!("{:?}", tph.capabilities());
 /// // `opened` still belongs to the driver: BAR mmap, DMA, interrupts.
 /// ```
-pub fn open_vfio(bdf: &str, paths: &VfioPaths) -> Result<VfioOpened, Error> {
+pub fn open_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<VfioOpened, Error> {
     match plan_vfio(bdf, paths)? {
         OpenPlan::Legacy { group, .. } => open_legacy(bdf, &group, paths),
         OpenPlan::Cdev { cdev, iommufd, .. } => open_cdev(&cdev, &iommufd),
@@ -357,7 +344,7 @@ fn step(step: &'static str) -> impl Fn(Errno) -> Error {
 
 /// The legacy sequence: container (API version, a type1 IOMMU), group (viable, into the
 /// container), IOMMU type, then the device fd by name.
-fn open_legacy(bdf: &str, group: &str, paths: &VfioPaths) -> Result<VfioOpened, Error> {
+fn open_legacy(bdf: Bdf, group: &str, paths: &VfioPaths) -> Result<VfioOpened, Error> {
     let vfio = paths.dev_root.join("vfio");
     let container = OwnedFd::from(open_rw(&vfio.join("vfio"))?);
     let version = sys::ioctl_none(container.as_fd(), Request::GetApiVersion)
@@ -372,7 +359,7 @@ fn open_legacy(bdf: &str, group: &str, paths: &VfioPaths) -> Result<VfioOpened, 
         .map_err(step("VFIO_GROUP_SET_CONTAINER"))?;
     sys::ioctl_value(container.as_fd(), Request::SetIommu, iommu)
         .map_err(step("VFIO_SET_IOMMU"))?;
-    let name = CString::new(sysfs_bdf(bdf)).map_err(|_| step("device name")(Errno::EINVAL))?;
+    let name = CString::new(bdf.to_string()).map_err(|_| step("device name")(Errno::EINVAL))?;
     let device = sys::group_get_device_fd(group_fd.as_fd(), &name)
         .map_err(step("VFIO_GROUP_GET_DEVICE_FD"))?;
     Ok(VfioOpened {
@@ -401,7 +388,7 @@ fn pick_type1(container: BorrowedFd<'_>) -> Result<u32, Error> {
 /// no driver); otherwise name the devices that are not.
 fn check_viable(
     group_fd: BorrowedFd<'_>,
-    bdf: &str,
+    bdf: Bdf,
     group: &str,
     paths: &VfioPaths,
 ) -> Result<(), Error> {
@@ -413,9 +400,9 @@ fn check_viable(
         return Ok(());
     }
     Err(Error::GroupNotViable {
-        bdf: sysfs_bdf(bdf),
+        bdf,
         group: group.to_string(),
-        users: group_users(&sysfs_bdf(bdf), group, &paths.sysfs_root),
+        users: group_users(&bdf.to_string(), group, &paths.sysfs_root),
     })
 }
 
@@ -469,6 +456,10 @@ fn open_cdev(cdev: &Path, iommufd: &Path) -> Result<VfioOpened, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b(s: &str) -> Bdf {
+        s.parse().unwrap()
+    }
 
     struct Tree(PathBuf);
 
@@ -557,22 +548,24 @@ mod tests {
     fn check_vfio_missing_dev_vfio_says_so() {
         let t = Tree::new("nodev");
         std::fs::remove_dir(t.0.join("dev/vfio")).unwrap();
-        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = check_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert!(matches!(err, Error::NoVfio { .. }), "{err}");
     }
 
     #[test]
     fn check_vfio_unknown_bdf_is_no_such_device() {
         let t = Tree::new("nobdf");
-        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
-        assert!(matches!(err, Error::NoSuchDevice { ref bdf, .. } if bdf == "0000:01:00.0"));
+        let err = check_vfio(b("01:00.0"), &t.paths()).unwrap_err();
+        assert!(
+            matches!(err, Error::NoSuchDevice { ref bdf, .. } if bdf.to_string() == "0000:01:00.0")
+        );
     }
 
     #[test]
     fn check_vfio_other_driver_names_it() {
         let t = Tree::new("igb");
         t.device("0000:01:00.0", Some("igb"));
-        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = check_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "device 0000:01:00.0 is not bound to vfio-pci (driver: igb) (fix: echo 0000:01:00.0 > \
@@ -586,7 +579,7 @@ mod tests {
     fn check_vfio_no_driver_says_none() {
         let t = Tree::new("nodrv");
         t.device("0000:01:00.0", None);
-        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = check_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("(driver: none) (fix: echo vfio-pci > "),
@@ -599,9 +592,9 @@ mod tests {
         let t = Tree::new("noiommu");
         t.device("0000:01:00.0", None);
         std::fs::remove_file(t.0.join("sys/bus/pci/devices/0000:01:00.0/iommu_group")).unwrap();
-        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = check_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert!(
-            matches!(err, Error::NoIommu { ref bdf } if bdf == "0000:01:00.0"),
+            matches!(err, Error::NoIommu { ref bdf } if bdf.to_string() == "0000:01:00.0"),
             "{err}"
         );
         assert!(err.to_string().contains("intel_iommu=on"), "{err}");
@@ -618,7 +611,7 @@ mod tests {
             std::os::unix::fs::symlink(&dev, members.join(bdf)).unwrap();
         }
         let err = Error::GroupNotViable {
-            bdf: "0000:01:00.0".into(),
+            bdf: b("0000:01:00.0"),
             group: "7".into(),
             users: group_users("0000:01:00.0", "7", &t.0.join("sys")),
         };
@@ -644,7 +637,7 @@ mod tests {
     fn check_vfio_bound_device_missing_group_node_is_no_vfio() {
         let t = Tree::new("nogroup");
         t.device("0000:01:00.0", Some("vfio-pci"));
-        let err = check_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = check_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert!(
             matches!(err, Error::NoVfio { ref path } if path.ends_with("vfio/vfio")),
             "{err}"
@@ -657,7 +650,7 @@ mod tests {
         t.device("0000:01:00.0", Some("vfio-pci"));
         std::fs::write(t.0.join("dev/vfio/vfio"), b"").unwrap();
         std::fs::write(t.0.join("dev/vfio/7"), b"").unwrap();
-        let (dev, group) = check_vfio("01:00.0", &t.paths()).unwrap();
+        let (dev, group) = check_vfio(b("01:00.0"), &t.paths()).unwrap();
         assert!(dev.ends_with("0000:01:00.0"));
         assert_eq!(group, "7");
     }
@@ -677,7 +670,10 @@ mod tests {
     #[test]
     fn plan_auto_cdev_offered_with_iommufd_picks_cdev() {
         let t = Tree::both("auto-cdev");
-        assert_eq!(plan_vfio("01:00.0", &t.paths()).unwrap(), cdev_plan_for(&t));
+        assert_eq!(
+            plan_vfio(b("01:00.0"), &t.paths()).unwrap(),
+            cdev_plan_for(&t)
+        );
     }
 
     #[test]
@@ -686,14 +682,14 @@ mod tests {
         t.device("0000:01:00.0", Some("vfio-pci"));
         t.legacy_nodes();
         t.iommufd();
-        assert!(is_legacy(&plan_vfio("01:00.0", &t.paths()).unwrap()));
+        assert!(is_legacy(&plan_vfio(b("01:00.0"), &t.paths()).unwrap()));
     }
 
     #[test]
     fn plan_auto_cdev_without_iommufd_falls_back_to_legacy() {
         let t = Tree::both("auto-noiommu");
         std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
-        assert!(is_legacy(&plan_vfio("01:00.0", &t.paths()).unwrap()));
+        assert!(is_legacy(&plan_vfio(b("01:00.0"), &t.paths()).unwrap()));
     }
 
     #[test]
@@ -701,7 +697,7 @@ mod tests {
         let t = Tree::both("auto-neither");
         std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
         std::fs::remove_file(t.0.join("dev/vfio/vfio")).unwrap();
-        let err = plan_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert!(
             matches!(err, Error::NoIommufd { ref path } if path.ends_with("dev/iommu")),
             "{err}"
@@ -713,7 +709,7 @@ mod tests {
     fn plan_auto_cdev_permission_denied_falls_back_to_legacy() {
         let t = Tree::both("auto-eacces");
         t.unwritable("iommu");
-        assert!(is_legacy(&plan_vfio("01:00.0", &t.paths()).unwrap()));
+        assert!(is_legacy(&plan_vfio(b("01:00.0"), &t.paths()).unwrap()));
     }
 
     #[test]
@@ -722,10 +718,10 @@ mod tests {
         t.device("0000:01:00.0", Some("vfio-pci"));
         t.legacy_nodes();
         t.iommufd();
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
             matches!(err, Error::NoVfioCdev { ref bdf, ref path }
-                if bdf == "0000:01:00.0" && path.ends_with("dev/vfio/devices")),
+                if bdf.to_string() == "0000:01:00.0" && path.ends_with("dev/vfio/devices")),
             "{err}"
         );
     }
@@ -734,7 +730,7 @@ mod tests {
     fn plan_cdev_without_iommufd_is_no_iommufd_even_with_legacy_nodes() {
         let t = Tree::both("cdev-noiommu");
         std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(matches!(err, Error::NoIommufd { .. }), "{err}");
     }
 
@@ -743,7 +739,7 @@ mod tests {
         // Debian's kernels list vfio-dev/vfioN without CONFIG_VFIO_DEVICE_CDEV (no node).
         let t = Tree::both("cdev-nonode");
         std::fs::remove_file(t.0.join("dev/vfio/devices/vfio3")).unwrap();
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
             matches!(err, Error::NoVfioCdev { ref path, .. } if path.ends_with("vfio/devices")),
             "{err}"
@@ -757,7 +753,7 @@ mod tests {
         std::fs::remove_file(t.0.join("dev/vfio/devices/vfio3")).unwrap();
         std::fs::remove_file(t.0.join("dev/iommu")).unwrap();
         t.unwritable("vfio/7");
-        let err = plan_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
     }
 
@@ -765,7 +761,7 @@ mod tests {
     fn plan_cdev_unwritable_iommufd_is_permission_denied() {
         let t = Tree::both("cdev-eacces");
         t.unwritable("iommu");
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
             matches!(err, Error::PermissionDenied { ref path, .. } if path.ends_with("dev/iommu")),
             "{err}"
@@ -777,7 +773,7 @@ mod tests {
     fn plan_cdev_unwritable_device_node_is_permission_denied() {
         let t = Tree::both("cdev-node-eacces");
         t.unwritable("vfio/devices/vfio3");
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(
             matches!(err, Error::PermissionDenied { ref path, .. } if path.ends_with("vfio3")),
             "{err}"
@@ -790,7 +786,7 @@ mod tests {
         t.device("0000:01:00.0", Some("igb"));
         t.cdev("0000:01:00.0", "vfio3");
         t.iommufd();
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(matches!(err, Error::NotBoundToVfio { .. }), "{err}");
     }
 
@@ -798,7 +794,7 @@ mod tests {
     fn plan_cdev_two_vfio_dev_entries_is_no_vfio_cdev() {
         let t = Tree::both("cdev-two");
         t.cdev("0000:01:00.0", "vfio4");
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Cdev)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Cdev)).unwrap_err();
         assert!(matches!(err, Error::NoVfioCdev { .. }), "{err}");
     }
 
@@ -806,7 +802,7 @@ mod tests {
     fn plan_legacy_explicit_ignores_an_offered_cdev() {
         let t = Tree::both("legacy-explicit");
         assert!(is_legacy(
-            &plan_vfio("01:00.0", &t.with(VfioInterface::Legacy)).unwrap()
+            &plan_vfio(b("01:00.0"), &t.with(VfioInterface::Legacy)).unwrap()
         ));
     }
 
@@ -816,7 +812,7 @@ mod tests {
         t.device("0000:01:00.0", Some("vfio-pci"));
         t.legacy_nodes();
         t.unwritable("vfio/7");
-        let err = plan_vfio("01:00.0", &t.with(VfioInterface::Legacy)).unwrap_err();
+        let err = plan_vfio(b("01:00.0"), &t.with(VfioInterface::Legacy)).unwrap_err();
         assert!(
             matches!(err, Error::PermissionDenied { ref path, .. } if path.ends_with("vfio/7")),
             "{err}"
@@ -828,7 +824,7 @@ mod tests {
         // The nodes exist and open, so the plan is the cdev; the first iommufd ioctl on a plain
         // file is refused by the kernel with ENOTTY.
         let t = Tree::both("open-plain");
-        let err = open_vfio("01:00.0", &t.paths()).unwrap_err();
+        let err = open_vfio(b("01:00.0"), &t.paths()).unwrap_err();
         assert!(
             matches!(err, Error::VfioSetup { step: "IOMMU_IOAS_ALLOC", errno } if errno.0 == libc::ENOTTY),
             "{err}"
@@ -842,7 +838,7 @@ mod tests {
     #[test]
     fn open_legacy_on_plain_files_stops_at_the_api_version() {
         let t = Tree::both("open-plain-legacy");
-        let err = open_vfio("01:00.0", &t.with(VfioInterface::Legacy)).unwrap_err();
+        let err = open_vfio(b("01:00.0"), &t.with(VfioInterface::Legacy)).unwrap_err();
         assert!(
             matches!(
                 err,

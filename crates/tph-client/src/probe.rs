@@ -16,6 +16,7 @@ pub const FEATURE_PARAM: &str = "enable_unsafe_tph";
 
 /// A kernel TPH interface revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Revision {
     /// The v7 `VFIO_DEVICE_PCI_TPH` ioctl (0x3B7A).
     V7,
@@ -54,6 +55,7 @@ impl std::str::FromStr for Revision {
 
 /// What the probe decided and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProbeReport {
     /// The revision decided.
     pub revision: Revision,

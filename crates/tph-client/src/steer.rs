@@ -33,6 +33,7 @@ pub struct Queue {
 
 /// Where a queue's tag went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Placement {
     /// IV mode: the kernel programmed steering table entry `index`.
     Programmed {

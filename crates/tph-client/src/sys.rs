@@ -7,6 +7,7 @@
 //! `unsafe` block states the invariant that makes it sound.
 #![allow(unsafe_code)]
 
+#[cfg(feature = "open")]
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -88,6 +89,7 @@ pub(crate) fn ioctl_none(fd: BorrowedFd<'_>, request: Request) -> Result<i32, Er
 }
 
 /// `ioctl(fd, request, value)` for a request whose argument is an integer, not a pointer.
+#[cfg(feature = "open")]
 pub(crate) fn ioctl_value(fd: BorrowedFd<'_>, request: Request, value: u32) -> Result<i32, Errno> {
     expect(request, |a| a == Arg::Value)?;
     // SAFETY: `fd` is live for the borrow; the request takes its argument by value (checked), so
@@ -102,6 +104,7 @@ pub(crate) fn ioctl_value(fd: BorrowedFd<'_>, request: Request, value: u32) -> R
 }
 
 /// `VFIO_GROUP_SET_CONTAINER`: puts `group` into `container`.
+#[cfg(feature = "open")]
 pub(crate) fn group_set_container(
     group: BorrowedFd<'_>,
     container: BorrowedFd<'_>,
@@ -116,6 +119,7 @@ pub(crate) fn group_set_container(
 }
 
 /// `VFIO_GROUP_GET_DEVICE_FD`: the device called `name` in `group`, as a new owned fd.
+#[cfg(feature = "open")]
 pub(crate) fn group_get_device_fd(group: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
     let request = Request::GroupGetDeviceFd;
     expect(request, |a| a == Arg::Name)?;

@@ -88,7 +88,7 @@ fn child(revision: &str) {
         interface: VfioInterface::Legacy,
         ..VfioPaths::default()
     };
-    let opened = open_vfio(NIC, &paths).unwrap();
+    let opened = open_vfio(NIC.parse().unwrap(), &paths).unwrap();
     exercise("raw", &mut FdBackend::new(&opened), revision);
     drop(opened);
     let container = Arc::new(vfio_ioctls::VfioContainer::new(None).unwrap());

@@ -62,6 +62,31 @@ fn lean_client_default_tree_has_no_model_aml_serde_or_kvm() {
     assert!(!names.iter().any(|n| n.starts_with("kvm-")), "{t}");
 }
 
+/// The whole default tree, pinned: the ABI (with rust-vmm's `vfio-bindings` for the generic
+/// VFIO constants, without its `vmm-sys-util` wrappers), the register model, `libc`, and
+/// `thiserror` with its macro crates. A new dependency shows up here first.
+#[test]
+fn lean_client_default_tree_is_exactly_this() {
+    let Some(t) = tree(&[]) else { return };
+    let mut names = crate_names(&t);
+    names.sort_unstable();
+    names.dedup();
+    let want = [
+        "libc",
+        "proc-macro2",
+        "quote",
+        "syn",
+        "thiserror",
+        "thiserror-impl",
+        "tph-abi",
+        "tph-client",
+        "tph-regs",
+        "unicode-ident",
+        "vfio-bindings",
+    ];
+    assert_eq!(names, want, "{t}");
+}
+
 #[test]
 fn lean_client_rust_vmm_backend_is_opt_in() {
     let Some(t) = tree(&["vfio-ioctls"]) else {

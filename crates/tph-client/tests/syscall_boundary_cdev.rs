@@ -24,7 +24,7 @@ fn child_script(interface: VfioInterface) {
         interface,
         ..VfioPaths::default()
     };
-    let backend = match open_vfio(NIC, &paths) {
+    let backend = match open_vfio(NIC.parse().unwrap(), &paths) {
         Ok(b) => tph_client::backend::FdBackend::new(b),
         Err(e) => return println!("@@ open: {e}"),
     };
@@ -43,7 +43,7 @@ fn child_script(interface: VfioInterface) {
     println!("@@ set-st {:?}", dev.set_entries(&steer));
     drop(dev);
     // Closing released everything: the device opens again on the same interface.
-    let again = open_vfio(NIC, &paths).map(|_| ());
+    let again = open_vfio(NIC.parse().unwrap(), &paths).map(|_| ());
     println!("@@ reopen {again:?}");
 }
 

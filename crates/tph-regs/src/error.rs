@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while reading or decoding configuration space.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A BDF string is not `[DDDD:]BB:DD.F` in hexadecimal.
     #[error("invalid BDF {text}: {problem} (expected [DDDD:]BB:DD.F in hexadecimal)")]

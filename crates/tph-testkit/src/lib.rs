@@ -1,4 +1,4 @@
-//! Test kit (never published on its own; it ships inside `tphctl` for `tphctl emulate`): run a
+//! Test kit (published because `tphctl emulate` is built on it): run a
 //! real, unmodified program whose VFIO calls cross the real syscall boundary and are answered
 //! by the kernel model.
 //!
@@ -15,8 +15,8 @@
 //!
 //! `unsafe` lives only in the private `sys` module (seccomp, fd passing, pre-exec set-up).
 //!
-//! Linked only as a dev-dependency, by the tests of `tph-client` and `tphctl`; it is
-//! `publish = false` and no program should depend on it.
+//! Linked by `tphctl` (for `tphctl emulate`) and, as a dev-dependency, by the tests of
+//! `tph-client`. A driver never links it: it is a way to test one.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Fields, ImplItem, Item, TraitItem, Visibility};
 
-/// Every library crate that `cargo package` publishes (tph-testkit and tph-guest are
-/// `publish = false`; tphctl is a binary, its interface is the command line).
-const PUBLISHED: [&str; 8] = [
+/// Every library crate that `cargo package` publishes (tph-guest is `publish = false`; tphctl
+/// is a binary, its interface is the command line).
+const PUBLISHED: [&str; 9] = [
     "tph-abi",
     "tph-regs",
     "tph-acpi",
@@ -32,6 +32,7 @@ const PUBLISHED: [&str; 8] = [
     "tph-emu",
     "tph-vmm",
     "tph-vfio-user",
+    "tph-testkit",
 ];
 
 fn crates_dir() -> PathBuf {
@@ -370,6 +371,11 @@ fn tph_vmm_public_api() {
 #[test]
 fn tph_vfio_user_public_api() {
     check("tph-vfio-user");
+}
+
+#[test]
+fn tph_testkit_public_api() {
+    check("tph-testkit");
 }
 
 /// Every published library crate has a golden file and a test above, and a CHANGELOG.

@@ -18,6 +18,7 @@ const CONFIG_SPACE: usize = 4096;
 
 /// What the host holds in one steering table entry, as far as this layer knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HostEntry {
     /// Never programmed by this layer, or a failed call left it unknown.
     Unknown,
@@ -29,6 +30,7 @@ pub enum HostEntry {
 
 /// A Control write's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ControlChange {
     /// The guest enabled TPH (or changed mode or width while enabled).
     Enabled {
@@ -131,6 +133,7 @@ impl From<Error> for HostFailure {
 
 /// A trapped MSI-X Vector Control write: the ST half handled here, the mask bit for the VMM.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MsixWrite {
     /// Vector Control bit 0 as the guest wrote it: the VMM masks or unmasks the vector.
     pub masked: bool,
@@ -140,6 +143,7 @@ pub struct MsixWrite {
 
 /// Counters of what the guest tried (reported to the VMM, e.g. as metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Entry writes whose tag named no vCPU of this VM.
     pub foreign_tags: u64,

@@ -2,6 +2,7 @@
 
 /// What went wrong in the VM layer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The host device has no TPH Requester capability in its configuration space.
     #[error("the host device has no TPH Requester capability")]

@@ -13,6 +13,7 @@ use tph_acpi::{StHalf, StInfo};
 
 /// What a virtual tag names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Decoded {
     /// Tag 0: no steering.
     None,

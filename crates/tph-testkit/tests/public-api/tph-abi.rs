@@ -65,34 +65,34 @@ pub mod vfio {
     impl Request {
         pub fn from_number(n: u32) -> Option<Self> {}
     }
-    pub const API_VERSION: i32 = 0;
-    pub const TYPE1_IOMMU: u32 = 1;
-    pub const TYPE1V2_IOMMU: u32 = 3;
-    pub const GROUP_FLAGS_VIABLE: u32 = 1 << 0;
-    pub const GROUP_FLAGS_CONTAINER_SET: u32 = 1 << 1;
-    pub const CONFIG_REGION_INDEX: u32 = 7;
-    pub const MSIX_IRQ_INDEX: u32 = 2;
-    pub const IRQ_SET_DATA_NONE: u32 = 1 << 0;
-    pub const IRQ_SET_DATA_BOOL: u32 = 1 << 1;
-    pub const IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
-    pub const IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
-    pub const IRQ_SET_ACTION_MASK: u32 = 1 << 3;
-    pub const IRQ_SET_ACTION_UNMASK: u32 = 1 << 4;
-    pub const IRQ_SET_DATA_TYPE_MASK: u32 = 0x7;
-    pub const IRQ_SET_ACTION_TYPE_MASK: u32 = 0x38;
-    pub const INTX_IRQ_INDEX: u32 = 0;
-    pub const MSI_IRQ_INDEX: u32 = 1;
-    pub const ERR_IRQ_INDEX: u32 = 3;
-    pub const REQ_IRQ_INDEX: u32 = 4;
-    pub const NUM_IRQS: u32 = 5;
-    pub const IRQ_INFO_EVENTFD: u32 = 1 << 0;
-    pub const IRQ_INFO_MASKABLE: u32 = 1 << 1;
-    pub const IRQ_INFO_AUTOMASKED: u32 = 1 << 2;
-    pub const IRQ_INFO_NORESIZE: u32 = 1 << 3;
+    pub const API_VERSION: i32 = vb::VFIO_API_VERSION as i32;
+    pub const TYPE1_IOMMU: u32 = vb::VFIO_TYPE1_IOMMU;
+    pub const TYPE1V2_IOMMU: u32 = vb::VFIO_TYPE1v2_IOMMU;
+    pub const GROUP_FLAGS_VIABLE: u32 = vb::VFIO_GROUP_FLAGS_VIABLE;
+    pub const GROUP_FLAGS_CONTAINER_SET: u32 = vb::VFIO_GROUP_FLAGS_CONTAINER_SET;
+    pub const CONFIG_REGION_INDEX: u32 = vb::VFIO_PCI_CONFIG_REGION_INDEX;
+    pub const MSIX_IRQ_INDEX: u32 = vb::VFIO_PCI_MSIX_IRQ_INDEX;
+    pub const IRQ_SET_DATA_NONE: u32 = vb::VFIO_IRQ_SET_DATA_NONE;
+    pub const IRQ_SET_DATA_BOOL: u32 = vb::VFIO_IRQ_SET_DATA_BOOL;
+    pub const IRQ_SET_DATA_EVENTFD: u32 = vb::VFIO_IRQ_SET_DATA_EVENTFD;
+    pub const IRQ_SET_ACTION_TRIGGER: u32 = vb::VFIO_IRQ_SET_ACTION_TRIGGER;
+    pub const IRQ_SET_ACTION_MASK: u32 = vb::VFIO_IRQ_SET_ACTION_MASK;
+    pub const IRQ_SET_ACTION_UNMASK: u32 = vb::VFIO_IRQ_SET_ACTION_UNMASK;
+    pub const IRQ_SET_DATA_TYPE_MASK: u32 = vb::VFIO_IRQ_SET_DATA_TYPE_MASK;
+    pub const IRQ_SET_ACTION_TYPE_MASK: u32 = vb::VFIO_IRQ_SET_ACTION_TYPE_MASK;
+    pub const INTX_IRQ_INDEX: u32 = vb::VFIO_PCI_INTX_IRQ_INDEX;
+    pub const MSI_IRQ_INDEX: u32 = vb::VFIO_PCI_MSI_IRQ_INDEX;
+    pub const ERR_IRQ_INDEX: u32 = vb::VFIO_PCI_ERR_IRQ_INDEX;
+    pub const REQ_IRQ_INDEX: u32 = vb::VFIO_PCI_REQ_IRQ_INDEX;
+    pub const NUM_IRQS: u32 = vb::VFIO_PCI_NUM_IRQS;
+    pub const IRQ_INFO_EVENTFD: u32 = vb::VFIO_IRQ_INFO_EVENTFD;
+    pub const IRQ_INFO_MASKABLE: u32 = vb::VFIO_IRQ_INFO_MASKABLE;
+    pub const IRQ_INFO_AUTOMASKED: u32 = vb::VFIO_IRQ_INFO_AUTOMASKED;
+    pub const IRQ_INFO_NORESIZE: u32 = vb::VFIO_IRQ_INFO_NORESIZE;
     pub const IRQ_INFO_SIZE: usize = 16;
     pub const IRQ_SET_HEADER_SIZE: usize = size_of::<IrqSet>();
-    pub const REGION_INFO_FLAG_READ: u32 = 1 << 0;
-    pub const REGION_INFO_FLAG_WRITE: u32 = 1 << 1;
+    pub const REGION_INFO_FLAG_READ: u32 = vb::VFIO_REGION_INFO_FLAG_READ;
+    pub const REGION_INFO_FLAG_WRITE: u32 = vb::VFIO_REGION_INFO_FLAG_WRITE;
     #[repr(C)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     pub struct IrqSet {
@@ -252,10 +252,10 @@ pub struct FeatureTphSt {
     pub count: u16,
 }
 pub const FEATURE_TPH_ST: u32 = 13;
-pub const FEATURE_GET: u32 = 1 << 16;
-pub const FEATURE_SET: u32 = 1 << 17;
-pub const FEATURE_PROBE: u32 = 1 << 18;
-pub const FEATURE_MASK: u32 = 0xffff;
+pub const FEATURE_GET: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_GET;
+pub const FEATURE_SET: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_SET;
+pub const FEATURE_PROBE: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_PROBE;
+pub const FEATURE_MASK: u32 = vfio_bindings::bindings::vfio::VFIO_DEVICE_FEATURE_MASK;
 pub const FEATURE_HEAD_SIZE: usize = size_of::<DeviceFeature>();
 pub const TPH_ST_HEAD_SIZE: usize = size_of::<FeatureTphSt>();
 pub const TPH_ST_DATA_OFFSET: u64 = (FEATURE_HEAD_SIZE + TPH_ST_HEAD_SIZE) as u64;

@@ -442,6 +442,7 @@ pub mod dsm {
 }
 pub mod firmware {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum FirmwareKind {
         Table,
         Asl,
@@ -480,6 +481,7 @@ pub mod iasl {
 pub mod madt {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum CpuEntryKind {
         LocalApic,
         X2Apic,
@@ -507,6 +509,7 @@ pub mod madt {
 }
 mod source {
     #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum FirmwareError {
         UnknownUid(u32),
         Parse { line: usize, why: String },

@@ -88,6 +88,7 @@ pub mod backend {
 }
 mod device {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
     pub enum Mode {
         Iv,
         Ds,
@@ -98,10 +99,14 @@ mod device {
     }
     pub use tph_abi::MemType;
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Capabilities {
         pub iv: bool,
         pub ds: bool,
         pub st_table_size: u16,
+    }
+    impl Capabilities {
+        pub fn new(iv: bool, ds: bool, st_table_size: u16) -> Self {}
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Steer {
@@ -166,12 +171,12 @@ mod error {
         UnknownQueue(u16),
         NoVfio { path: PathBuf },
         NoIommufd { path: PathBuf },
-        NoVfioCdev { bdf: String, path: PathBuf },
-        NoSuchDevice { bdf: String, path: PathBuf },
-        NotBoundToVfio { bdf: String, driver: Option<String> },
-        NoIommu { bdf: String },
+        NoVfioCdev { bdf: crate::Bdf, path: PathBuf },
+        NoSuchDevice { bdf: crate::Bdf, path: PathBuf },
+        NotBoundToVfio { bdf: crate::Bdf, driver: Option<String> },
+        NoIommu { bdf: crate::Bdf },
         NoIommuType1,
-        GroupNotViable { bdf: String, group: String, users: Vec<(String, String)> },
+        GroupNotViable { bdf: crate::Bdf, group: String, users: Vec<(String, String)> },
         NoTphInterface { revision: Revision, errno: Errno },
         PermissionDenied { path: PathBuf, #[source] source: std::io::Error },
         Io { path: PathBuf, #[source] source: std::io::Error },
@@ -190,8 +195,10 @@ mod error {
 mod feature {
     impl Default for Feature {}
 }
+#[cfg(feature = "open")]
 pub mod open {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    #[non_exhaustive]
     pub enum VfioInterface {
         Auto,
         Cdev,
@@ -209,13 +216,13 @@ pub mod open {
     }
     impl Default for VfioPaths {}
     #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum OpenPlan {
         Cdev { sysfs: PathBuf, cdev: PathBuf, iommufd: PathBuf },
         Legacy { sysfs: PathBuf, group: String },
     }
-    pub fn sysfs_bdf(bdf: &str) -> String {}
-    pub fn check_vfio(bdf: &str, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {}
-    pub fn plan_vfio(bdf: &str, paths: &VfioPaths) -> Result<OpenPlan, Error> {}
+    pub fn check_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {}
+    pub fn plan_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<OpenPlan, Error> {}
     #[derive(Debug)]
     #[api(private_fields)]
     pub struct VfioOpened {}
@@ -227,12 +234,13 @@ pub mod open {
         pub fn into_device(self) -> OwnedFd {}
     }
     impl AsFd for VfioOpened {}
-    pub fn open_vfio(bdf: &str, paths: &VfioPaths) -> Result<VfioOpened, Error> {}
+    pub fn open_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<VfioOpened, Error> {}
 }
 pub mod probe {
     pub const V7_PARAM: &str = "enable_unsafe_tph_ds_mode";
     pub const FEATURE_PARAM: &str = "enable_unsafe_tph";
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
     pub enum Revision {
         V7,
         Feature,
@@ -243,6 +251,7 @@ pub mod probe {
         type Err = crate::Error;
     }
     #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct ProbeReport {
         pub revision: Revision,
         pub evidence: Vec<String>,
@@ -265,6 +274,7 @@ pub mod steer {
         pub cpu: u32,
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum Placement {
         Programmed { index: u16 },
         Tag { tag: u16 },
@@ -297,3 +307,4 @@ mod sys {
 pub use device::{Capabilities, CpuQuery, MemType, Mode, Steer, TphDevice};
 pub use error::{Errno, Error};
 pub use probe::{Probe, Revision};
+pub use tph_regs::machine::Bdf;

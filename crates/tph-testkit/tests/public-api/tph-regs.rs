@@ -92,6 +92,7 @@ pub mod dump {
 }
 mod error {
     #[derive(Debug, thiserror::Error)]
+    #[non_exhaustive]
     pub enum Error {
         BadBdf { text: String, problem: crate::machine::BdfProblem },
         DumpSyntax { line: usize, what: String },

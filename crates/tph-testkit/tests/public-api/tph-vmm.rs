@@ -33,12 +33,14 @@ mod config {
 }
 mod device {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum HostEntry {
         Unknown,
         Clear,
         Cpu(u32, MemType),
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum ControlChange {
         Enabled { mode: StMode, width: TagWidth },
         Disabled,
@@ -72,11 +74,13 @@ mod device {
     impl std::error::Error for HostFailure {}
     impl From<Error> for HostFailure {}
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct MsixWrite {
         pub masked: bool,
         pub effect: Effect,
     }
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Stats {
         pub foreign_tags: u64,
         pub refused_controls: u64,
@@ -132,6 +136,7 @@ mod device {
 }
 mod error {
     #[derive(Debug, thiserror::Error)]
+    #[non_exhaustive]
     pub enum Error {
         NoTphCapability,
         VcpuCount(u32),
@@ -198,6 +203,7 @@ pub mod state {
 pub mod vtag {
     pub use tph_abi::{MemType, TagWidth};
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
     pub enum Decoded {
         None,
         Vcpu { vcpu: u32, mem: MemType },

@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn client_errors_get_the_option_that_fixes_them() {
         let e = tph_client::Error::NoVfioCdev {
-            bdf: "0000:01:00.0".into(),
+            bdf: "0000:01:00.0".parse().unwrap(),
             path: "/dev/vfio/devices".into(),
         };
         assert!(client_error(&e).ends_with("(fix: --vfio-interface legacy)"));

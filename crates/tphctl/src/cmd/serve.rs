@@ -178,7 +178,7 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
     let abi = match args.kernel_abi.unwrap_or(Revision::V7) {
         Revision::V7 => KernelAbi::V7,
         Revision::Feature => KernelAbi::Feature,
-        Revision::Unknown => {
+        _ => {
             return Err(CliError::new(
                 "serve --vm",
                 "--kernel-abi takes v7 or feature",

@@ -171,7 +171,8 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
         interface: args.vfio_interface.unwrap_or_default(),
         ..VfioPaths::default()
     };
-    let backend = target::RealDevice::open(&args.bdf, paths)
+    let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new(&context, e))?;
+    let backend = target::RealDevice::open(bdf, paths)
         .map_err(|e| CliError::new(&context, super::client_error(&e)))?;
     let mut dev = TphDevice::with_revision(backend, report.revision)
         .map_err(|e| CliError::new(&context, super::client_error(&e)))?;

@@ -83,9 +83,7 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
     let abi = match args.kernel_abi.unwrap_or(Revision::V7) {
         Revision::V7 => KernelAbi::V7,
         Revision::Feature => KernelAbi::Feature,
-        Revision::Unknown => {
-            return Err(CliError::new("vm", "--kernel-abi takes v7 or feature"));
-        }
+        _ => return Err(CliError::new("vm", "--kernel-abi takes v7 or feature")),
     };
     let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new("vm", e))?;
     let host = build_host(args, abi, bdf)?;

@@ -4,7 +4,7 @@ use std::os::fd::BorrowedFd;
 
 use tph_client::backend::{Backend, FdBackend};
 use tph_client::open::{open_vfio, VfioOpened, VfioPaths};
-use tph_client::{Errno, Error};
+use tph_client::{Bdf, Errno, Error};
 use tph_emu::EmulatedBackend;
 use tph_kernel::hw::Access;
 use tph_regs::msix::{vector_control_st, MsixCap, MSIX_ENTRY_SIZE, MSIX_VECTOR_CTRL};
@@ -48,17 +48,17 @@ impl SessionBackend for EmulatedBackend {
 /// A real device opened through VFIO, remembering how to open it again.
 pub struct RealDevice {
     backend: Option<FdBackend<VfioOpened>>,
-    bdf: String,
+    bdf: Bdf,
     paths: VfioPaths,
 }
 
 impl RealDevice {
     /// Opens `bdf` through VFIO (the session owns the opened device, as a driver would).
-    pub fn open(bdf: &str, paths: VfioPaths) -> Result<Self, Error> {
+    pub fn open(bdf: Bdf, paths: VfioPaths) -> Result<Self, Error> {
         let backend = FdBackend::new(open_vfio(bdf, &paths)?);
         Ok(Self {
             backend: Some(backend),
-            bdf: bdf.to_string(),
+            bdf,
             paths,
         })
     }
@@ -137,7 +137,7 @@ impl Backend for RealDevice {
 impl SessionBackend for RealDevice {
     fn reopen(&mut self) -> Result<(), Error> {
         drop(self.backend.take()); // last close first: TPH goes off
-        self.backend = Some(FdBackend::new(open_vfio(&self.bdf, &self.paths)?));
+        self.backend = Some(FdBackend::new(open_vfio(self.bdf, &self.paths)?));
         Ok(())
     }
 
