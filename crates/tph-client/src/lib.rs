@@ -22,16 +22,18 @@
 //! The client never owns the driver's device or interrupts: backends hold what the driver
 //! gives them and give it back, and MSI-X set-up takes the driver's own eventfds.
 //!
-//! ```no_run
+//! ```
+//! use std::os::fd::AsFd;
 //! use tph_client::backend::FdBackend;
-//! use tph_client::open::{open_vfio, VfioPaths};
 //! use tph_client::{Mode, Probe, Steer, TphDevice};
 //!
-//! let opened = open_vfio("0000:01:00.0".parse().unwrap(), &VfioPaths::default())?;
-//! let mut tph = TphDevice::with_probe(FdBackend::new(&opened), &Probe::default())?;
-//! tph.enable(Mode::Iv)?;
-//! tph.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }])?;
-//! # Ok::<(), tph_client::Error>(())
+//! /// `device`: the VFIO device fd the driver opened and keeps (`open::open_vfio`, feature
+//! /// `open`, is one way to open it).
+//! fn steer_entry_0_to_cpu_3(device: impl AsFd + Send) -> Result<(), tph_client::Error> {
+//!     let mut tph = TphDevice::with_probe(FdBackend::new(device), &Probe::default())?;
+//!     tph.enable(Mode::Iv)?;
+//!     tph.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }])
+//! }
 //! ```
 //!
 //! `unsafe` lives only in the private `sys` module. Facts the code cites (`docs/spec/...`) are

@@ -89,7 +89,7 @@ pub(crate) fn ioctl_none(fd: BorrowedFd<'_>, request: Request) -> Result<i32, Er
 }
 
 /// `ioctl(fd, request, value)` for a request whose argument is an integer, not a pointer.
-#[cfg(feature = "open")]
+#[cfg(any(test, feature = "open"))]
 pub(crate) fn ioctl_value(fd: BorrowedFd<'_>, request: Request, value: u32) -> Result<i32, Errno> {
     expect(request, |a| a == Arg::Value)?;
     // SAFETY: `fd` is live for the borrow; the request takes its argument by value (checked), so

@@ -175,16 +175,14 @@ fn text_trace(out: &mut impl Write, lines: &[Access]) -> io::Result<()> {
 }
 
 /// Writes `reply` to line `number` as one JSON object on one line: `cmd`, `line`, `ok`,
-/// `errno` and the results.
+/// `errno`, `error` (null when ok, as in `vm`) and the results.
 pub fn json_line(out: &mut impl Write, r: &Reply, number: usize) -> io::Result<()> {
     let mut m = Map::new();
     m.insert("cmd".into(), json!(r.cmd));
     m.insert("line".into(), json!(number));
     m.insert("ok".into(), json!(r.ok()));
     m.insert("errno".into(), json!(r.errno.map(|e| e.name())));
-    if let Some(e) = &r.error {
-        m.insert("error".into(), json!(e));
-    }
+    m.insert("error".into(), json!(r.error));
     if let Some(w) = &r.warning {
         m.insert("warning".into(), json!(w));
     }
@@ -214,7 +212,7 @@ fn json_data(m: &mut Map<String, Value>, d: &Data) {
             m.insert("control_hex".into(), json!(hex32(r.control)));
             m.insert("mode".into(), json!(mode_name(c.mode)));
             m.insert("requester_enable".into(), json!(enable_name(c.enable)));
-            m.insert("location".into(), json!(location_name(r.location)));
+            m.insert("table_location".into(), json!(location_name(r.location)));
             m.insert("st_table".into(), json!(r.st_table));
         }
         Data::Trace(accesses) => {
