@@ -118,12 +118,18 @@ pub struct Served {
     /// The `--trace` file.
     pub trace: std::path::PathBuf,
     out: std::path::PathBuf,
+    stdin: Option<std::process::ChildStdin>,
 }
 
 impl Served {
     /// Starts `tphctl serve --vfio-user DIR/NAME.sock --trace DIR/NAME.trace ARGS...` and waits
     /// until it says it listens.
     pub fn start(dir: &std::path::Path, name: &str, args: &[&str]) -> Self {
+        Self::start_with(dir, name, args, false)
+    }
+
+    /// As [`Served::start`], with standard input a pipe when `piped` (for [`Served::send`]).
+    pub fn start_with(dir: &std::path::Path, name: &str, args: &[&str], piped: bool) -> Self {
         let socket = dir.join(format!("{name}.sock"));
         let trace = dir.join(format!("{name}.trace"));
         let out = dir.join(format!("{name}.out"));
@@ -136,16 +142,23 @@ impl Served {
             .arg("--trace")
             .arg(&trace)
             .args(args)
-            .stdin(std::process::Stdio::null())
+            .stdin(if piped {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
             .stdout(log)
             .stderr(err)
             .spawn()
             .expect("starting tphctl serve");
+        let mut child = child;
+        let stdin = child.stdin.take();
         let mut served = Self {
             child,
             socket,
             trace,
             out,
+            stdin,
         };
         let start = std::time::Instant::now();
         loop {
@@ -165,6 +178,17 @@ impl Served {
         }
     }
 
+    /// Writes `line` to the server's standard input (started with `piped`).
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .expect("a server started with piped stdin");
+        writeln!(stdin, "{line}").expect("writing to tphctl serve");
+        stdin.flush().expect("writing to tphctl serve");
+    }
+
     /// What the server printed (standard output and error).
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()
@@ -173,6 +197,7 @@ impl Served {
     /// Waits (up to 30 s) for the server to end once its client has left: its exit status,
     /// output and trace.
     pub fn finish(mut self) -> (Option<i32>, String, String) {
+        drop(self.stdin.take());
         let start = std::time::Instant::now();
         let status = loop {
             if let Ok(Some(status)) = self.child.try_wait() {
