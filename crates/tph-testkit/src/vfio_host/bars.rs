@@ -262,7 +262,9 @@ impl BarMemory {
                 dev.with_hardware(|f| f.msix_write(vector, offset, v));
             }
         }
-        // What the device holds now (a read-only bit written is what the device keeps).
+        // The mapping shows what the program wrote until the device's own value replaces it:
+        // a bit the device does not keep (read-only, reserved) reads back as the device holds.
+        self.shown = now;
         let _ = self.write_table(dev);
     }
 
@@ -436,6 +438,35 @@ mod tests {
         assert_eq!(buf, [0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(mem.rw(0, 0x1_0000, &mut buf, false), Err(Errno::EINVAL));
         assert_eq!(mem.rw(1, 0, &mut buf, false), Err(Errno::EINVAL));
+        drop(mem);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bits_the_device_does_not_keep_read_back_as_the_device_holds_them() {
+        let dir = std::env::temp_dir().join(format!("tph-bars-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (fd, mut mem) = nic_memory(&dir);
+        let dev = fd.device();
+        let addr5 = 0x2000 + 5 * 16;
+        // Message Address bits 1:0 are read-only zero: the program writes them through its
+        // mapping, and after its next call the mapping shows what the device kept.
+        // Twice: the second time the device's value does not change at all.
+        let f = File::options().write(true).open(dir.join("bars")).unwrap();
+        f.write_all_at(&0xfee0_0000u32.to_le_bytes(), addr5)
+            .unwrap();
+        mem.pull(&dev);
+        f.write_all_at(&0xfee0_0003u32.to_le_bytes(), addr5)
+            .unwrap();
+        mem.pull(&dev);
+        assert_eq!(
+            dev.with_hardware(|h| h.peek_msix_table()[5][0]),
+            0xfee0_0000
+        );
+        assert_eq!(file_dword(&dir, addr5), 0xfee0_0000);
+        // And it stays so across the call.
+        mem.push(&dev);
+        assert_eq!(file_dword(&dir, addr5), 0xfee0_0000);
         drop(mem);
         let _ = std::fs::remove_dir_all(&dir);
     }
