@@ -147,9 +147,28 @@ fn run<V: Vmm>(mut rig: Rig<V>, ops: &[Op]) -> Result<(), TestCaseError> {
     check(&rig).map_err(TestCaseError::fail)?;
     for (k, op) in ops.iter().enumerate() {
         step(&mut rig, op).map_err(TestCaseError::fail)?;
+        accept_mainline_mask_all(&mut rig, op);
         check(&rig).map_err(|e| TestCaseError::fail(format!("after step {k} {op:?}: {e}")))?;
     }
     Ok(())
+}
+
+/// Enabling host MSI-X vectors while the guest has TPH on: mainline's `msix_capability_init`
+/// masks every vector by writing Vector Control (the ST half included) with Requester Enable
+/// still set, and the emulated device records that. It is the host kernel's write, not the
+/// layer's (the layer programs the entries again afterwards, checked by the properties), so
+/// exactly those records are accepted, as the kernel model's own state-machine test does.
+fn accept_mainline_mask_all<V: Vmm>(rig: &mut Rig<V>, op: &Op) {
+    let all = rig.vmm.vtph().device().backend().device().violations();
+    let new = &all[rig.accepted_violations..];
+    let mask_all = matches!(op, Op::Irqs(n) if *n > 0)
+        && rig.location == tph_regs::tph::StLocation::MsiX
+        && new
+            .iter()
+            .all(|v| matches!(v, tph_kernel::hw::Violation::StWriteWhileEnabled { .. }));
+    if mask_all {
+        rig.accepted_violations = all.len();
+    }
 }
 
 fn property(abi: KernelAbi, dev: HostDevice, n: u32) {

@@ -10,8 +10,9 @@
 //! root port completes TPH but not extended TPH (`tphctl show --emulated 02:00.0`: completer
 //! `tph`), so the host holds the 8-bit tags. vCPU 0 is pinned to host CPU 5, vCPU 1 to 3.
 //!
-//! Three guests boot in parallel: v7 host, feature host (which needs the unsafe parameter to
-//! enable TPH at all, and then keeps pinning fixed), and a guest that never touches TPH.
+//! Four guests boot in parallel: v7 host, feature host (which needs the unsafe parameter to
+//! enable TPH at all, and then keeps pinning fixed), a guest that never touches TPH, and a v7
+//! guest the test reboots (QMP `system_reset`) while TPH is on.
 
 mod guest;
 
@@ -56,6 +57,13 @@ const DRIVE: &str = "t dev 0000:01:00.0\nt enable_device >/dev/null\nt enable 1\
     i=0; while [ $i -lt 400 ]; do t cfg 0x108 >/dev/null; i=$((i+1)); done\nsleep 12\n\
     t reset\nt state\nt disable\nt reset\nt state\n";
 
+/// Enable, both entries, flush the trace, wait (the test resets the VM then), disable: run on
+/// each boot, so twice when the test reboots the VM.
+const REBOOT: &str = "t dev 0000:01:00.0\nt enable_device >/dev/null\nt enable 1\n\
+    a=$(t get_st 0 vm | sed 's/.*tag=//'); b=$(t get_st 1 vm | sed 's/.*tag=//')\n\
+    t set_st 0 $a >/dev/null; t set_st 1 $b >/dev/null\n\
+    i=0; while [ $i -lt 400 ]; do t cfg 0x108 >/dev/null; i=$((i+1)); done\nsleep 15\nt disable\n";
+
 struct Boot {
     run: tph_guest::GuestRun,
     status: Option<i32>,
@@ -66,7 +74,38 @@ struct Boot {
 
 /// Boots one guest against `tphctl serve --vm` with `extra` arguments; when `repin` is given,
 /// sends it on the server's standard input once the host holds entry 1.
-fn boot(rig: &Rig, name: &str, extra: &[&str], script: &str, repin: Option<&str>) -> Boot {
+/// What the test does once the host holds a tag in entry 1.
+#[derive(Clone, Copy)]
+enum Then {
+    Nothing,
+    /// Sends this line on the server's standard input.
+    Send(&'static str),
+    /// Resets the VM as a reboot does (QMP `system_reset`, with reboots resetting).
+    Reboot,
+}
+
+/// QMP `system_reset` on the socket at `path`.
+fn system_reset(path: &std::path::Path) {
+    use std::io::{BufRead, Write};
+    let stream = std::os::unix::net::UnixStream::connect(path).expect("the QMP socket");
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("the QMP socket"));
+    let mut w = stream;
+    let mut line = String::new();
+    for cmd in [
+        "",
+        "{\"execute\":\"qmp_capabilities\"}",
+        "{\"execute\":\"system_reset\"}",
+    ] {
+        if !cmd.is_empty() {
+            writeln!(w, "{cmd}").expect("writing QMP");
+        }
+        line.clear();
+        reader.read_line(&mut line).expect("reading QMP");
+        assert!(!line.contains("\"error\""), "QMP {cmd}: {line}");
+    }
+}
+
+fn boot(rig: &Rig, name: &str, extra: &[&str], script: &str, then: Then) -> Boot {
     let dir = rig.work_dir(name).expect("a directory under the QEMU root");
     let fw = firmware(&dir);
     let ssdt = dir.join("guest.aml");
@@ -108,16 +147,32 @@ fn boot(rig: &Rig, name: &str, extra: &[&str], script: &str, repin: Option<&str>
         "-device".into(),
         served.device(rig, "\"bus\":\"rp1\""),
     ];
+    let qmp = dir.join("qmp.sock");
+    if let Then::Reboot = then {
+        g.qemu_args.extend([
+            "-action".into(),
+            "reboot=reset".into(),
+            "-qmp".into(),
+            format!(
+                "unix:{},server=on,wait=off",
+                rig.guest_path(&qmp).expect("under the QEMU root")
+            ),
+        ]);
+    }
     g.setup = "mount -t debugfs debugfs /sys/kernel/debug\ninsmod /rig/tph_test.ko\n".into();
     g.scenario("drive", &format!("{T}{script}"));
     let run = std::thread::scope(|s| {
         let guest = s.spawn(|| g.run().expect("the rig runs"));
-        if let Some(line) = repin {
+        if !matches!(then, Then::Nothing) {
             let start = std::time::Instant::now();
             while !guest.is_finished() && start.elapsed() < std::time::Duration::from_secs(300) {
                 let trace = std::fs::read_to_string(&served.trace).unwrap_or_default();
                 if host_entries(&trace).iter().any(|&(i, v)| i == 1 && v != 0) {
-                    served.send(line);
+                    match then {
+                        Then::Send(line) => served.send(line),
+                        Then::Reboot => system_reset(&qmp),
+                        Then::Nothing => {}
+                    }
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
@@ -208,15 +263,15 @@ fn a_real_guest_drives_the_host_through_the_layer() {
     let Some(rig) = rig::for_test("guest_vm") else {
         return;
     };
-    let (v7, feature, idle) = std::thread::scope(|s| {
-        let v7 = s.spawn(|| boot(&rig, "vm_v7", &[], DRIVE, Some("pin 1:6")));
+    let (v7, feature, idle, reboot) = std::thread::scope(|s| {
+        let v7 = s.spawn(|| boot(&rig, "vm_v7", &[], DRIVE, Then::Send("pin 1:6")));
         let feature = s.spawn(|| {
             boot(
                 &rig,
                 "vm_feature",
                 &["--kernel-abi", "feature", "--unsafe-ds-mode"],
                 DRIVE,
-                Some("pin 1:6"),
+                Then::Send("pin 1:6"),
             )
         });
         let idle = s.spawn(|| {
@@ -225,15 +280,18 @@ fn a_real_guest_drives_the_host_through_the_layer() {
                 "vm_idle",
                 &[],
                 "lspci -vvv -s 01:00.0 2>/dev/null | grep -c 'Transaction Processing Hints'\n",
-                None,
+                Then::Nothing,
             )
         });
+        let reboot = s.spawn(|| boot(&rig, "vm_reboot", &[], REBOOT, Then::Reboot));
         (
             v7.join().expect("v7 boot"),
             feature.join().expect("feature boot"),
             idle.join().expect("idle boot"),
+            reboot.join().expect("reboot boot"),
         )
     });
+    assert_eq!(reboot.status, Some(0), "server reboot: {}", reboot.out);
     for (name, b) in [("v7", &v7), ("feature", &feature), ("idle", &idle)] {
         assert_eq!(b.status, Some(0), "server {name}: {}", b.out);
         // Whatever happened, the host function the guest leaves is off and clean.
@@ -354,5 +412,41 @@ fn a_real_guest_drives_the_host_through_the_layer() {
         start[..2].to_vec(),
         "idle trace:\n{}",
         idle.trace
+    );
+
+    // A VM reset as a reboot does it (QMP `system_reset`, reboots resetting): QEMU resets the
+    // device, the layer's hook clears both entries and turns the host off before the host
+    // FLR; the rebooted guest's core starts from a clean host and writes its tags again, and
+    // its disable leaves the host off (the entries stay, as after any disable).
+    let mut want: Vec<String> = start.to_vec();
+    want.extend([st(0, 0, t5), "off".into(), "on".into(), st(1, 0, t3)]);
+    want.extend([
+        st(0, t5, 0),
+        st(1, t3, 0),
+        "off".into(),
+        "FLR".into(),
+        "vm device reset: reset hook: host calls 2, control Disabled, entries [0, 1]".into(),
+    ]);
+    want.extend(start.iter().cloned());
+    want.extend([
+        st(0, 0, t5),
+        "off".into(),
+        "on".into(),
+        st(1, 0, t3),
+        "off".into(),
+    ]);
+    assert_eq!(
+        events(&reboot.trace),
+        want,
+        "reboot trace:\n{}",
+        reboot.trace
+    );
+    let mut entries = vec![0; 16];
+    entries[0] = u64::from(t5);
+    entries[1] = u64::from(t3);
+    assert_eq!(host_state(&reboot), (0, entries), "{}", reboot.host_state);
+    assert_eq!(
+        reboot.run.outcome("drive").status(0).output(),
+        "dev 0000:01:00.0 = 0 type=0 tph_cap=0x100\nenable 1 = 0\ndisable = 0\n"
     );
 }

@@ -160,6 +160,9 @@ pub struct Rig<V: Vmm> {
     pub location: StLocation,
     /// Every host CPU a vCPU was ever pinned to.
     pub ever_pinned: Vec<u32>,
+    /// Host device violations accepted as mainline's own (the first this many): the MSI-X
+    /// mask-all of `msix_capability_init` rewrites Vector Control while TPH is on.
+    pub accepted_violations: usize,
 }
 
 /// A host whose TPH interface exists: a feature-revision host needs `enable_unsafe_tph`, which
@@ -256,6 +259,7 @@ impl<V: Vmm> Rig<V> {
             cap,
             location,
             ever_pinned,
+            accepted_violations: 0,
         }
     }
 
