@@ -16,6 +16,8 @@
 mod common;
 mod guest;
 
+use guest::BIND;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -32,15 +34,6 @@ const PROGRAMS: [(&str, &str, i32); 4] = [
     ("dma", "0000:01:00.0 0000:02:00.0", 0),
     ("dpdk_style", "0000:01:00.0 v7", 1),
 ];
-
-/// Binds `$1` to vfio-pci.
-const BIND: &str = r#"bind() {
-    d=/sys/bus/pci/devices/$1
-    echo vfio-pci > $d/driver_override
-    [ -e $d/driver ] && echo $1 > $d/driver/unbind
-    echo $1 > /sys/bus/pci/drivers_probe
-}
-"#;
 
 /// The programs compiled with the system `cc` (once per test binary).
 fn programs() -> &'static Vec<PathBuf> {

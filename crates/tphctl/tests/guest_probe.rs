@@ -16,6 +16,8 @@
 mod common;
 mod guest;
 
+use guest::BIND;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -26,15 +28,6 @@ use common::{stderr, stdout, tphctl_stdin};
 
 /// The function probed, in the guest and in its dump.
 const BDF: &str = "0000:01:00.0";
-
-/// Binds `$1` to vfio-pci.
-const BIND: &str = r#"bind() {
-    d=/sys/bus/pci/devices/$1
-    echo vfio-pci > $d/driver_override
-    [ -e $d/driver ] && echo $1 > $d/driver/unbind
-    echo $1 > /sys/bus/pci/drivers_probe
-}
-"#;
 
 /// Each kernel: the `--msix-alloc` host it is (6.1 allocates MSI-X vectors at enable only and
 /// reports `NORESIZE`; 6.12 allocates them dynamically on x86, interrupt remapping included)

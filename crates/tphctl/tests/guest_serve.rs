@@ -18,6 +18,8 @@
 
 mod guest;
 
+use guest::BIND;
+
 use guest::Served;
 use tph_guest::{rig, Rig};
 
@@ -448,14 +450,6 @@ fn notph_refuses_every_enable() {
         assert!(!trace.contains("TPH Control"), "{trace}");
     }
 }
-
-/// Binds `$1` to vfio-pci.
-const BIND: &str = r#"bind() {
-    d=/sys/bus/pci/devices/$1
-    echo vfio-pci > $d/driver_override
-    echo $1 > /sys/bus/pci/drivers_probe
-}
-"#;
 
 #[test]
 fn session_vfio_opens_served_functions_through_cdev_and_legacy() {

@@ -14,18 +14,11 @@
 
 mod guest;
 
+use guest::BIND;
+
 use std::sync::OnceLock;
 
 use tph_guest::{Guest, GuestRun, Series};
-
-/// Binds `$1` to vfio-pci the way the messages say.
-const BIND: &str = r#"bind() {
-    d=/sys/bus/pci/devices/$1
-    echo vfio-pci > $d/driver_override
-    [ -e $d/driver ] && echo $1 > $d/driver/unbind
-    echo $1 > /sys/bus/pci/drivers_probe
-}
-"#;
 
 /// Prints a session's exit status, then runs the `(fix: ...)` command of its message and opens
 /// again. `$1`: BDF, the rest: extra arguments.

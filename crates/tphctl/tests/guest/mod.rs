@@ -5,6 +5,16 @@
 
 use std::sync::OnceLock;
 
+/// A guest shell function: `bind BDF` binds the function to vfio-pci the way the client's
+/// messages say (driver override, unbind from its driver if it has one, probe).
+pub const BIND: &str = r#"bind() {
+    d=/sys/bus/pci/devices/$1
+    echo vfio-pci > $d/driver_override
+    [ -e $d/driver ] && echo $1 > $d/driver/unbind
+    echo $1 > /sys/bus/pci/drivers_probe
+}
+"#;
+
 use tph_guest::{Guest, GuestRun, Rig, Series, DEBIAN_6_1, DEBIAN_6_12};
 
 /// A guest of `series` with `tphctl` at `/bin/tphctl` and pciutils' `lspci`.
