@@ -23,9 +23,10 @@ use syn::{Attribute, Fields, ImplItem, Item, TraitItem, Visibility};
 
 /// Every library crate that `cargo package` publishes (tph-guest is `publish = false`; tphctl
 /// is a binary, its interface is the command line).
-const PUBLISHED: [&str; 9] = [
+const PUBLISHED: [&str; 10] = [
     "tph-abi",
     "tph-regs",
+    "tph-report",
     "tph-acpi",
     "tph-kernel",
     "tph-client",
@@ -341,6 +342,11 @@ fn tph_abi_public_api() {
 #[test]
 fn tph_regs_public_api() {
     check("tph-regs");
+}
+
+#[test]
+fn tph_report_public_api() {
+    check("tph-report");
 }
 
 #[test]
