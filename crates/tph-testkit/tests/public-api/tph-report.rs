@@ -28,8 +28,7 @@ pub mod report {
     pub struct ConfigOnly;
     impl MsixTableReader for ConfigOnly {}
     impl MsixTableReader for tph_regs::sysfs::Sysfs {}
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[derive(serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
     pub struct FunctionReport {
         pub bdf: String,
         pub vendor_id: u16,
@@ -39,8 +38,7 @@ pub mod report {
         pub root_port: Option<RootPortReport>,
         pub enable: EnableReport,
     }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[derive(serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
     pub struct TphReport {
         pub offset: u16,
         pub version: u8,
@@ -55,8 +53,7 @@ pub mod report {
         pub entries: Vec<EntryReport>,
         pub entries_note: Option<String>,
     }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[derive(serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
     pub struct ControlReport {
         pub raw: u32,
         pub mode: &'static str,
@@ -64,20 +61,17 @@ pub mod report {
         pub requester_enable: &'static str,
         pub requester_enable_field: u8,
     }
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    #[derive(serde::Serialize)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
     pub struct EntryReport {
         pub index: u16,
         pub st: u16,
     }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[derive(serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
     pub struct RootPortReport {
         pub bdf: String,
         pub completer: Option<&'static str>,
     }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[derive(serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
     pub struct EnableReport {
         pub ok: bool,
         pub requester_type: Option<u8>,
@@ -104,8 +98,7 @@ pub mod report {
         Absent,
         Unknown(Unread),
     }
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    #[derive(serde::Serialize)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
     pub enum Unread {
         Capabilities,
         Extended,
