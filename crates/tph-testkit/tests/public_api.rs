@@ -23,9 +23,10 @@ use syn::{Attribute, Fields, ImplItem, Item, TraitItem, Visibility};
 
 /// Every library crate that `cargo package` publishes (tph-guest and tph-testkit are
 /// `publish = false`; tphctl's library is the command languages of its `session` and `vm`).
-const PUBLISHED: [&str; 10] = [
+const PUBLISHED: [&str; 11] = [
     "tph-abi",
     "tph-regs",
+    "tph-report",
     "tph-acpi",
     "tph-kernel",
     "tph-client",
@@ -342,6 +343,11 @@ fn tph_abi_public_api() {
 #[test]
 fn tph_regs_public_api() {
     check("tph-regs");
+}
+
+#[test]
+fn tph_report_public_api() {
+    check("tph-report");
 }
 
 #[test]

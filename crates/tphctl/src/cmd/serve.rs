@@ -336,7 +336,7 @@ fn write_host_state(path: &Path, host: &Host, bdf: Bdf, dev: &VfioDevice) -> Res
         .function(bdf)
         .ok_or_else(|| CliError::new(&context, "the function left the machine"))?;
     let reader = LiveTable(table);
-    let report = tph_regs::report::report_function(&machine, function, &reader)
+    let report = tph_report::report::report_function(&machine, function, &reader)
         .ok_or_else(|| CliError::new(&context, "the function has no TPH capability"))?
         .map_err(|e| CliError::new(&context, e))?;
     let json = super::show::function_json(&report).map_err(|e| CliError::new(&context, e))?;
@@ -348,7 +348,7 @@ fn write_host_state(path: &Path, host: &Host, bdf: Bdf, dev: &VfioDevice) -> Res
 /// The host's MSI-X table as it is (for a steering table in MSI-X).
 struct LiveTable(Vec<[u32; 4]>);
 
-impl tph_regs::report::MsixTableReader for LiveTable {
+impl tph_report::report::MsixTableReader for LiveTable {
     fn vector_controls(
         &self,
         _bdf: Bdf,

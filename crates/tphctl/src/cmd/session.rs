@@ -22,8 +22,9 @@ use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::dump::DumpLimits;
 use tph_regs::machine::Bdf;
-use tph_regs::report::{tph_presence, TphPresence};
-use tph_regs::source::{read_dump_for, DUMP_FIX};
+use tph_regs::source::read_dump_for;
+use tph_report::report::{tph_presence, TphPresence};
+use tph_report::source::DUMP_FIX;
 
 use super::{CliError, CmdResult, Found};
 use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
