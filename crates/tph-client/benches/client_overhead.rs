@@ -14,10 +14,7 @@ const NIC_MSIX: &str = "01:00.0";
 const ACCEL_DS: &str = "03:00.0";
 
 fn device(bdf: &str, unsafe_ds: bool) -> TphDevice<EmulatedBackend> {
-    let host = Host::with_default_machine(HostOptions {
-        unsafe_ds,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_unsafe_ds(unsafe_ds));
     let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     TphDevice::with_revision(backend, Revision::V7).unwrap()
 }

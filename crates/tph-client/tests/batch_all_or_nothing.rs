@@ -69,11 +69,7 @@ const REVISIONS: [(Revision, KernelAbi); 2] = [
 /// `bdf` of the default machine (8 CPUs), TPH enabled in IV mode.
 fn enabled(revision: Revision, abi: KernelAbi, bdf: &str, hide_cpus: bool) -> TphDevice<Counted> {
     // The feature revision gates all of TPH with the unsafe parameter.
-    let host = Host::with_default_machine(HostOptions {
-        abi,
-        unsafe_ds: true,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_abi(abi).with_unsafe_ds(true));
     let inner = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     let b = Counted {
         inner,

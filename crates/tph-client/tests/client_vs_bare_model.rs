@@ -13,10 +13,7 @@ use tph_kernel::{Host, HostOptions};
 const DEVICES: [&str; 2] = ["02:00.0", "01:00.0"];
 
 fn device(bdf: &str, unsafe_ds: bool) -> TphDevice<EmulatedBackend> {
-    let host = Host::with_default_machine(HostOptions {
-        unsafe_ds,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_unsafe_ds(unsafe_ds));
     let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
     let _irqs = tph_testkit::enable_msix(&mut dev, 8);

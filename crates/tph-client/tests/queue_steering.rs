@@ -242,10 +242,7 @@ fn enable_msix_grows_in_place_unless_the_kernel_says_noresize() {
     // Linux 6.1 reports NORESIZE and refuses to grow an enabled block (EINVAL); a kernel that
     // allocates vectors dynamically grows it in place.
     for (alloc, off_first) in [(MsixAlloc::Dynamic, false), (MsixAlloc::Static, true)] {
-        let opts = HostOptions {
-            msix_alloc: alloc,
-            ..HostOptions::default()
-        };
+        let opts = HostOptions::new().with_msix_alloc(alloc);
         let host = Host::with_default_machine(opts);
         let inner = EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
         let device = inner.device().clone();

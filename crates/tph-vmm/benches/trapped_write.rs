@@ -27,14 +27,12 @@ const MSIX_TABLE: &str = "01:00.0";
 const PINS: [(u32, u32); 2] = [(0, 3), (1, 4)];
 
 fn client(bdf: &str, abi: KernelAbi) -> TphDevice<EmulatedBackend> {
-    let host = Host::with_default_machine(HostOptions {
-        abi,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_abi(abi));
     let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     let rev = match abi {
         KernelAbi::V7 => Revision::V7,
         KernelAbi::Feature => Revision::Feature,
+        other => panic!("no client revision for {other:?}"),
     };
     TphDevice::with_revision(backend, rev).unwrap()
 }

@@ -71,11 +71,7 @@ fn compile(name: &str, dir: &Path) -> Option<PathBuf> {
 /// Control after enabling DS, the table entries after steering entries 0.. to `CPUS`, the DS
 /// tags of `CPUS`, Control after disabling.
 fn expected_driver_output(abi: KernelAbi, revision: Revision) -> String {
-    let opts = HostOptions {
-        abi,
-        unsafe_ds: true,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_abi(abi).with_unsafe_ds(true);
     let host = Host::with_default_machine(opts);
     let backend = EmulatedBackend::take_over(&host, DS_DEVICE.parse().unwrap()).unwrap();
     let device = backend.device().clone();
@@ -256,11 +252,9 @@ fn poller_on_the_nic(abi: KernelAbi, revision: Revision, extra: &[&str]) {
         return;
     };
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    let opts = HostOptions {
-        abi,
-        unsafe_ds: extra.contains(&"--unsafe-ds-mode"),
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new()
+        .with_abi(abi)
+        .with_unsafe_ds(extra.contains(&"--unsafe-ds-mode"));
     let cpus = opts.cpus;
     let host = Host::with_default_machine(opts);
     let backend = EmulatedBackend::take_over(&host, nic.parse().unwrap()).unwrap();

@@ -43,6 +43,7 @@ impl Kernel {
                 &TRAPPED_FEATURE_REQUESTS,
                 ModelHandler::config_region_sandbox(),
             ),
+            other => panic!("no trapped requests for {other:?}"),
         }
     }
 }
@@ -526,12 +527,10 @@ pub fn scenario(name: &str) -> &'static (&'static str, Setup, Scenario) {
 }
 
 fn host(k: &Kernel, s: &Setup) -> (Host, Bdf) {
-    let options = HostOptions {
-        unsafe_ds: s.param_on(k),
-        notph: s.notph,
-        abi: k.abi,
-        ..HostOptions::default()
-    };
+    let options = HostOptions::new()
+        .with_unsafe_ds(s.param_on(k))
+        .with_notph(s.notph)
+        .with_abi(k.abi);
     (
         Host::with_default_machine(options),
         s.bdf.parse().expect("bdf"),

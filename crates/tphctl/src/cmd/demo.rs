@@ -159,10 +159,7 @@ fn refusals(out: Out, host: &Host) -> Result<(), CliError> {
 }
 
 fn ds_tags(out: Out) -> Result<(), CliError> {
-    let host = Host::with_default_machine(HostOptions {
-        unsafe_ds: true,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_unsafe_ds(true));
     writeln!(
         out,
         "\n03:00.0 accelerator, DS mode (enable_unsafe_tph_ds_mode=1)"

@@ -140,10 +140,7 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
         ..Limits::of(&f.config, Some(host.options().cpus))
     };
     let context = format!("session {bdf}");
-    let revision = match host.options().abi {
-        KernelAbi::V7 => Revision::V7,
-        KernelAbi::Feature => Revision::Feature,
-    };
+    let revision = super::client_revision(&context, host.options().abi)?;
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let dev =
         TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
@@ -203,12 +200,10 @@ fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
             return Err(CliError::new("session --kernel-abi", why));
         }
     };
-    let mut options = HostOptions {
-        notph: args.notph,
-        unsafe_ds: args.unsafe_ds_mode,
-        abi,
-        ..HostOptions::default()
-    };
+    let mut options = HostOptions::new()
+        .with_notph(args.notph)
+        .with_unsafe_ds(args.unsafe_ds_mode)
+        .with_abi(abi);
     if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         options.cpus = n;
     }
