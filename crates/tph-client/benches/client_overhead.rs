@@ -5,7 +5,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tph_client::abi::{self, TphEntry};
-use tph_client::{CpuQuery, MemType, Mode, Revision, Steer, TphDevice};
+use tph_client::{CpuQuery, Mode, Revision, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions};
 
@@ -45,13 +45,7 @@ fn get_cap(c: &mut Criterion) {
 
 fn set_st(c: &mut Criterion, n: u16) {
     let mut dev = iv_device(u32::from(n));
-    let steer: Vec<Steer> = (0..n)
-        .map(|i| Steer {
-            index: i,
-            cpu: u32::from(i % 8),
-            mem: MemType::Volatile,
-        })
-        .collect();
+    let steer: Vec<Steer> = (0..n).map(|i| Steer::new(i, u32::from(i % 8))).collect();
     let raw: Vec<TphEntry> = steer
         .iter()
         .map(|s| TphEntry {
@@ -72,12 +66,7 @@ fn set_st(c: &mut Criterion, n: u16) {
 fn get_st(c: &mut Criterion, n: u32) {
     let mut dev = device(ACCEL_DS, true);
     dev.enable(Mode::Ds).unwrap();
-    let q: Vec<CpuQuery> = (0..n)
-        .map(|i| CpuQuery {
-            cpu: i % 8,
-            mem: MemType::Volatile,
-        })
-        .collect();
+    let q: Vec<CpuQuery> = (0..n).map(|i| CpuQuery::new(i % 8)).collect();
     let raw: Vec<TphEntry> = q
         .iter()
         .map(|q| TphEntry {

@@ -84,10 +84,7 @@ fn exercise(tag: &str, b: &mut dyn Backend, revision: &str) {
 }
 
 fn child(revision: &str) {
-    let paths = VfioPaths {
-        interface: VfioInterface::Legacy,
-        ..VfioPaths::default()
-    };
+    let paths = VfioPaths::new().with_interface(VfioInterface::Legacy);
     let opened = open_vfio(NIC.parse().unwrap(), &paths).unwrap();
     exercise("raw", &mut FdBackend::new(&opened), revision);
     drop(opened);

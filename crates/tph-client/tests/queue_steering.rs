@@ -60,7 +60,7 @@ fn calls(s: &mut QueueSteering<Counting>) -> usize {
 }
 
 fn q(id: u16, slot: u16, cpu: u32) -> Queue {
-    Queue { id, slot, cpu }
+    Queue::new(id, slot, cpu)
 }
 
 #[test]
@@ -106,11 +106,7 @@ fn bind_cpu_clear_value_is_refused_everywhere() {
         s.retarget(0, u32::MAX),
         Err(Error::ClearValueAsCpu(_))
     ));
-    let steer = [Steer {
-        index: 1,
-        cpu: u32::MAX,
-        mem: Default::default(),
-    }];
+    let steer = [Steer::new(1, u32::MAX)];
     assert!(matches!(
         s.device().set_entries(&steer),
         Err(Error::ClearValueAsCpu(_))

@@ -156,7 +156,7 @@ pub const NS_DS: u32 = 0b101;
 impl TphSpec {
     /// A TPH Requester capability with `modes` (bits 2:0 of the Capability register), Extended
     /// TPH when `ext`, the ST table at `location` with `entries` entries (1..=2048).
-    pub fn new(modes: u32, ext: bool, location: StLocation, entries: u16) -> Self {
+    pub const fn new(modes: u32, ext: bool, location: StLocation, entries: u16) -> Self {
         Self {
             modes,
             ext,

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tph_client::{CpuQuery, MemType, Mode, Revision, Steer, TphDevice};
+use tph_client::{CpuQuery, Mode, Revision, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 
@@ -88,11 +88,7 @@ fn expected_driver_output(abi: KernelAbi, revision: Revision) -> String {
     want += &format!("enabled: control {control:#010x}\n");
     let steer: Vec<Steer> = (0..)
         .zip(CPUS)
-        .map(|(index, cpu)| Steer {
-            index,
-            cpu,
-            mem: MemType::Volatile,
-        })
+        .map(|(index, cpu)| Steer::new(index, cpu))
         .collect();
     dev.set_entries(&steer).unwrap();
     for (i, st) in device
@@ -104,13 +100,7 @@ fn expected_driver_output(abi: KernelAbi, revision: Revision) -> String {
     {
         want += &format!("st[{i}] = {st:#06x}\n");
     }
-    let queries: Vec<CpuQuery> = CPUS
-        .iter()
-        .map(|&cpu| CpuQuery {
-            cpu,
-            mem: MemType::Volatile,
-        })
-        .collect();
+    let queries: Vec<CpuQuery> = CPUS.iter().map(|&cpu| CpuQuery::new(cpu)).collect();
     for (cpu, tag) in CPUS.iter().zip(dev.steering_tags(&queries).unwrap()) {
         want += &format!("cpu {cpu} tag {tag:#06x}\n");
     }

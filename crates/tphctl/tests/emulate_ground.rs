@@ -392,11 +392,7 @@ fn expected_tph(revision: tph_client::Revision, lcores: &[u32]) -> String {
     );
     let steer: Vec<Steer> = (0..)
         .zip(lcores)
-        .map(|(index, &cpu)| Steer {
-            index,
-            cpu,
-            mem: tph_client::MemType::Volatile,
-        })
+        .map(|(index, &cpu)| Steer::new(index, cpu))
         .collect();
     dev.set_entries(&steer).unwrap();
     let vcs = device.with_hardware(|f| f.peek_vector_controls());

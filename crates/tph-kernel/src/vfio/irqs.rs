@@ -106,7 +106,7 @@ pub struct IrqSignal {
 impl IrqSignal {
     /// A signal on vector `vector` of IRQ index `index` through eventfd `fd` (to compare with
     /// what [`VfioDevice::drain_irq_signals`](crate::VfioDevice::drain_irq_signals) returns).
-    pub fn new(index: u32, vector: u32, fd: i32) -> Self {
+    pub const fn new(index: u32, vector: u32, fd: i32) -> Self {
         Self { index, vector, fd }
     }
 }
@@ -140,7 +140,7 @@ pub struct IrqInfo {
 
 impl IrqInfo {
     /// An index with `flags` (`VFIO_IRQ_INFO_*`) and `count` vectors.
-    pub fn new(flags: u32, count: u32) -> Self {
+    pub const fn new(flags: u32, count: u32) -> Self {
         Self { flags, count }
     }
 }

@@ -10,7 +10,7 @@ pub struct Fault {
 
 impl Fault {
     /// A fault at `addr`, what a [`UserMemory`] implementation returns for an unmapped address.
-    pub fn new(addr: u64) -> Self {
+    pub const fn new(addr: u64) -> Self {
         Self { addr }
     }
 }

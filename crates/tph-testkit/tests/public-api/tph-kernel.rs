@@ -288,7 +288,12 @@ pub mod machines {
     pub const NS_IV_DS: u32 = 0b111;
     pub const NS_DS: u32 = 0b101;
     impl TphSpec {
-        pub fn new(modes: u32, ext: bool, location: StLocation, entries: u16) -> Self {}
+        pub const fn new(
+            modes: u32,
+            ext: bool,
+            location: StLocation,
+            entries: u16,
+        ) -> Self {}
     }
     pub fn spec(
         modes: u32,
@@ -321,7 +326,7 @@ pub mod vfio {
             pub fd: i32,
         }
         impl IrqSignal {
-            pub fn new(index: u32, vector: u32, fd: i32) -> Self {}
+            pub const fn new(index: u32, vector: u32, fd: i32) -> Self {}
         }
         pub trait EventfdCheck {
             fn check(&self, fd: i32) -> Result<(), Errno>;
@@ -336,7 +341,7 @@ pub mod vfio {
             pub count: u32,
         }
         impl IrqInfo {
-            pub fn new(flags: u32, count: u32) -> Self {}
+            pub const fn new(flags: u32, count: u32) -> Self {}
         }
     }
     mod lifecycle {
@@ -360,7 +365,7 @@ pub mod vfio {
             pub addr: u64,
         }
         impl Fault {
-            pub fn new(addr: u64) -> Self {}
+            pub const fn new(addr: u64) -> Self {}
         }
         pub trait UserMemory {
             fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault>;

@@ -164,10 +164,7 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
         );
         return Err(CliError::new(context, why));
     }
-    let paths = VfioPaths {
-        interface: args.vfio_interface.unwrap_or_default(),
-        ..VfioPaths::default()
-    };
+    let paths = VfioPaths::new().with_interface(args.vfio_interface.unwrap_or_default());
     let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new(&context, e))?;
     let backend = target::RealDevice::open(bdf, paths)
         .map_err(|e| CliError::new(&context, super::client_error(&e)))?;

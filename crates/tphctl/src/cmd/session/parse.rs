@@ -92,11 +92,7 @@ fn steer(s: &str) -> Result<Steer, String> {
              use `clear {index}`"
         ));
     }
-    Ok(Steer {
-        index: number(index, "index")?,
-        cpu,
-        mem,
-    })
+    Ok(Steer::new(number(index, "index")?, cpu).with_mem(mem))
 }
 
 fn hex(cmd: &str, args: &[&str]) -> Result<Vec<u8>, String> {
@@ -180,7 +176,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
         },
         "get-st" => {
             let q: Result<Vec<_>, _> = args.iter().map(|a| cpu_mem(a)).collect();
-            let q = q?.into_iter().map(|(cpu, mem)| CpuQuery { cpu, mem }).collect();
+            let q = q?.into_iter().map(|(cpu, mem)| CpuQuery::new(cpu).with_mem(mem)).collect();
             Ok(Command::GetSt(at_least_one(q, "get-st")?))
         }
         "set-st" => Ok(Command::SetSt(at_least_one(
@@ -223,16 +219,8 @@ mod tests {
     fn parse_set_st_reads_index_cpu_and_memory_type() {
         let c = parse("set-st 0=1 3=0x2:pm").unwrap();
         let want = vec![
-            Steer {
-                index: 0,
-                cpu: 1,
-                mem: MemType::Volatile,
-            },
-            Steer {
-                index: 3,
-                cpu: 2,
-                mem: MemType::Persistent,
-            },
+            Steer::new(0, 1),
+            Steer::new(3, 2).with_mem(MemType::Persistent),
         ];
         assert_eq!(c, Command::SetSt(want));
     }
