@@ -14,10 +14,10 @@ use std::time::Duration;
 use tph_client::abi;
 use tph_client::backend::{Backend, FdBackend, VfioBackend};
 use tph_client::open::{open_vfio, VfioInterface, VfioPaths};
+use tph_emulate::harness::{supervise_in, user_notif_available, Supervised};
+use tph_emulate::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::Bdf;
-use tph_testkit::harness::{supervise_in, user_notif_available, Supervised};
-use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 
 const CHILD_ENV: &str = "TPH_CLIENT_PARITY_CHILD";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -126,7 +126,7 @@ fn run(abi: KernelAbi, revision: &str) -> Option<Supervised> {
         &mut handler,
         TIMEOUT,
     ) {
-        Err(tph_testkit::Error::Harness { source, .. })
+        Err(tph_emulate::Error::Harness { source, .. })
             if source.raw_os_error() == Some(libc::EPERM) =>
         {
             tph_testkit::skip(format_args!(

@@ -1,17 +1,17 @@
 //! The driver-shaped example (`examples/poller.rs`: its own VFIO device, its own eventfds, TPH
 //! added on top through a borrowing backend) run unmodified against the emulated kernel: every
 //! VFIO call it makes crosses the real syscall boundary and is answered by the model through the
-//! fake VFIO host (`tph-testkit`).
+//! fake VFIO host (`tph-emulate`).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use tph_emulate::harness::{supervise_in, user_notif_available};
+use tph_emulate::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 use tph_kernel::{Host, HostOptions};
 use tph_regs::machine::Bdf;
-use tph_testkit::harness::{supervise_in, user_notif_available};
-use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 
 /// The default machine's NIC (steering table in MSI-X).
 const NIC: &str = "01:00.0";
@@ -59,7 +59,7 @@ fn poller_example_drives_tph_on_its_own_device_through_the_syscall_boundary() {
         &mut handler,
         Duration::from_secs(60),
     ) {
-        Err(tph_testkit::Error::Harness { source, .. }) if source.raw_os_error() == Some(1) => {
+        Err(tph_emulate::Error::Harness { source, .. }) if source.raw_os_error() == Some(1) => {
             tph_testkit::skip(format_args!(
                 "no permission for a private mount namespace (needs CAP_SYS_ADMIN)"
             ));

@@ -50,6 +50,7 @@ fn lean_client_default_tree_has_no_model_aml_serde_or_kvm() {
         "tph-kernel",
         "tph-acpi",
         "tph-emu",
+        "tph-emulate",
         "tph-testkit",
         "serde",
         "vfio-ioctls",

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use tph_client::open::{open_vfio, VfioInterface, VfioPaths};
 use tph_client::{Mode, Probe, Steer, TphDevice};
+use tph_emulate::harness::{supervise_in, user_notif_available, Supervised};
+use tph_emulate::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 use tph_kernel::{Host, HostOptions};
 use tph_regs::machine::Bdf;
-use tph_testkit::harness::{supervise_in, user_notif_available, Supervised};
-use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 
 const CHILD_ENV: &str = "TPH_CLIENT_CDEV_CHILD";
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,7 +73,7 @@ fn run(name: &str, interface: VfioInterface) -> Option<(Supervised, VfioHostHand
         .env(CHILD_ENV, interface.to_string());
     let sandbox = tree.sandbox();
     match supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, TIMEOUT) {
-        Err(tph_testkit::Error::Harness { source, .. })
+        Err(tph_emulate::Error::Harness { source, .. })
             if source.raw_os_error() == Some(libc::EPERM) =>
         {
             tph_testkit::skip(format_args!(

@@ -13,7 +13,7 @@ use tph_client::abi;
 use tph_client::abi::vfio::decode_msix_irq_count;
 use tph_client::backend::FdBackend;
 use tph_client::{Errno, Mode, Revision, Steer, TphDevice};
-use tph_testkit::harness::{
+use tph_emulate::harness::{
     supervise, user_notif_available, ChildMemory, IoctlHandler, Trapped, TRAPPED_REQUESTS,
 };
 
@@ -192,7 +192,7 @@ fn syscall_boundary_harness_timeout_kills_hung_child() {
         &mut Silent,
         Duration::from_millis(300),
     );
-    assert!(matches!(r, Err(tph_testkit::Error::Timeout)), "{r:?}");
+    assert!(matches!(r, Err(tph_emulate::Error::Timeout)), "{r:?}");
     // Not a timing assertion on the code under test: only that the 30 s child was not waited for.
     assert!(started.elapsed() < Duration::from_secs(20));
 }

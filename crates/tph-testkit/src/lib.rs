@@ -1,32 +1,20 @@
-//! Test kit (published because `tphctl emulate` is built on it): run a
-//! real, unmodified program whose VFIO calls cross the real syscall boundary and are answered
-//! by the kernel model.
+//! Test kit: helpers for the workspace's tests, never published (`publish = false`) and never a
+//! normal dependency of a published crate (`tests/not_published.rs` checks both).
 //!
-//! - [`harness`]: a child process whose chosen ioctls (and whole syscalls) are trapped with
-//!   seccomp user notification and answered by an [`harness::IoctlHandler`] in this process.
-//! - [`model::ModelHandler`]: answers a driver's TPH, MSI-X, reset and config-region calls with
-//!   one open fd of the model.
-//! - [`vfio_host`]: a whole VFIO host (the legacy and cdev opening sequences, region and IRQ
-//!   info) over a fake `/sys` and `/dev` bind-mounted in the child's private mount namespace.
 //! - [`differential`]: a real kernel's TPH core (through a served function's trace) against
 //!   the model's: the same calls, the same return values and register accesses.
-//! - [`emulate`]: any program run against an emulated host, every TPH function bound to
-//!   vfio-pci (`tphctl emulate`).
+//! - [`skip`] and [`under_ci`]: a test that cannot run on this machine says why, and fails
+//!   instead under CI.
+//! - [`enable_msix`]: MSI-X vectors wired to fresh eventfds, as a driver wires its own.
 //!
-//! `unsafe` lives only in the private `sys` module (seccomp, fd passing, pre-exec set-up).
-//!
-//! Linked by `tphctl` (for `tphctl emulate`) and, as a dev-dependency, by the tests of
-//! `tph-client`. A driver never links it: it is a way to test one.
-#![deny(unsafe_code)]
+//! The emulation host that the end-to-end tests drive a program through (the seccomp harness,
+//! the fake VFIO host, `tphctl emulate`) is the published crate `tph-emulate`. This crate's
+//! `tests/public_api.rs` holds the public-API snapshot of every published library crate.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod differential;
-pub mod emulate;
 mod error;
-pub mod harness;
-pub mod model;
-mod sys;
-pub mod vfio_host;
 
 pub use error::Error;
 

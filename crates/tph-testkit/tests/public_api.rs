@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Fields, ImplItem, Item, TraitItem, Visibility};
 
-/// Every library crate that `cargo package` publishes (tph-guest is `publish = false`; tphctl
-/// is a binary, its interface is the command line).
+/// Every library crate that `cargo package` publishes (tph-guest and tph-testkit are
+/// `publish = false`; tphctl is a binary, its interface is the command line).
 const PUBLISHED: [&str; 9] = [
     "tph-abi",
     "tph-regs",
@@ -32,7 +32,7 @@ const PUBLISHED: [&str; 9] = [
     "tph-emu",
     "tph-vmm",
     "tph-vfio-user",
-    "tph-testkit",
+    "tph-emulate",
 ];
 
 fn crates_dir() -> PathBuf {
@@ -374,8 +374,8 @@ fn tph_vfio_user_public_api() {
 }
 
 #[test]
-fn tph_testkit_public_api() {
-    check("tph-testkit");
+fn tph_emulate_public_api() {
+    check("tph-emulate");
 }
 
 /// Every published library crate has a golden file and a test above, and a CHANGELOG.

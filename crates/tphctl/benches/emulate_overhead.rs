@@ -13,9 +13,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use tph_emulate::harness::ChildMemory;
+use tph_emulate::vfio_host::Type1;
 use tph_kernel::{Host, HostOptions};
-use tph_testkit::harness::ChildMemory;
-use tph_testkit::vfio_host::Type1;
 
 /// The default machine's function with its table in the capability.
 const DEV: &str = "0000:02:00.0";

@@ -303,7 +303,7 @@ fn emulate_shows_each_tph_function_in_its_own_group_and_the_revision_parameter()
     };
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let host = Host::with_default_machine(HostOptions::default());
-    let functions = tph_testkit::emulate::tph_functions(&host);
+    let functions = tph_emulate::emulate::tph_functions(&host);
     assert_eq!(
         functions.len(),
         5,
@@ -476,7 +476,7 @@ fn emulate_dump_machine_and_cpus_are_what_the_program_sees() {
     let text = std::fs::read_to_string(&dump).unwrap();
     let machine = tph_regs::dump::parse_lspci_dump(&text).unwrap();
     let host = Host::new(machine, HostOptions::default());
-    let functions = tph_testkit::emulate::tph_functions(&host);
+    let functions = tph_emulate::emulate::tph_functions(&host);
     assert!(!functions.is_empty(), "the DSA dump has a TPH function");
     let mut want: String = functions
         .iter()

@@ -230,7 +230,7 @@ fn emulate_dma_mapping_follows_type1_rules_and_errno() {
 
 /// `CPUS` of this process (`Cpus_allowed_list`), as a list of numbers.
 fn allowed_cpus() -> Vec<u32> {
-    tph_testkit::emulate::allowed_cpus().unwrap()
+    tph_emulate::emulate::allowed_cpus().unwrap()
 }
 
 #[test]

@@ -113,7 +113,7 @@ const DEVICE_LINES: [&str; 5] = [
 /// CPU this process may use (the guest has one: the driver wires one queue on each side).
 fn emulated(dump: &Path, name: &str, args: &str, status: i32) -> String {
     let exe = &programs()[PROGRAMS.iter().position(|p| p.0 == name).unwrap_or(0)];
-    let cpu = tph_testkit::emulate::allowed_cpus()
+    let cpu = tph_emulate::emulate::allowed_cpus()
         .and_then(|c| c.first().copied())
         .unwrap_or(0)
         .to_string();

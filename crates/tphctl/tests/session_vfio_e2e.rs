@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tph_emulate::harness::{supervise_in, user_notif_available, Sandbox, Supervised};
+use tph_emulate::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
+use tph_emulate::Error;
 use tph_kernel::{Host, HostOptions};
 use tph_regs::machine::Bdf;
-use tph_testkit::harness::{supervise_in, user_notif_available, Sandbox, Supervised};
-use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
-use tph_testkit::Error;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// The default machine's NIC with its steering table in MSI-X (2048 vectors).
@@ -73,7 +73,7 @@ fn supervised_session(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tphctl"));
     cmd.args(["session", "--vfio", NIC]).args(extra);
     let out = match supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, TIMEOUT) {
-        Err(tph_testkit::Error::Harness { source, .. })
+        Err(tph_emulate::Error::Harness { source, .. })
             if source.raw_os_error() == Some(libc_eperm()) =>
         {
             tph_testkit::skip(format_args!(

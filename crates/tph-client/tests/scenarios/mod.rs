@@ -13,10 +13,10 @@ use tph_client::backend::{Backend, FdBackend};
 use tph_client::steer::{Queue, QueueSteering};
 use tph_client::{CpuQuery, Error, MemType, Mode, Revision, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
+use tph_emulate::harness::{supervise_in, user_notif_available, Sandbox, TRAPPED_REQUESTS};
+use tph_emulate::model::{ModelHandler, TRAPPED_FEATURE_REQUESTS};
 use tph_kernel::{Host, HostOptions, KernelAbi, VfioDevice};
 use tph_regs::machine::Bdf;
-use tph_testkit::harness::{supervise_in, user_notif_available, Sandbox, TRAPPED_REQUESTS};
-use tph_testkit::model::{ModelHandler, TRAPPED_FEATURE_REQUESTS};
 
 pub mod expect;
 

@@ -1,13 +1,13 @@
 //! `tphctl emulate MACHINE [HOST OPTIONS] -- PROGRAM [ARGS...]`: run a program, unmodified,
-//! against the emulated kernel (`tph_testkit::emulate`): every TPH-capable function of the
+//! against the emulated kernel (`tph_emulate::emulate`): every TPH-capable function of the
 //! machine bound to vfio-pci, one IOMMU group each, every VFIO call answered by the model.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
+use tph_emulate::emulate::{Bind, Emulation, Setup};
 use tph_kernel::{HostOptions, KernelAbi, MsixAlloc};
-use tph_testkit::emulate::{Bind, Emulation, Setup};
 
 use super::{finish, CliError};
 
@@ -146,7 +146,7 @@ fn start(args: &Args) -> Result<i32, CliError> {
     match super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         Some(n) => options.cpus = n,
         None => {
-            if let Some(cpus) = tph_testkit::emulate::allowed_cpus() {
+            if let Some(cpus) = tph_emulate::emulate::allowed_cpus() {
                 let n = cpus.last().map_or(options.cpus, |last| last + 1);
                 // The machine's own count follows the same rule as --cpus.
                 super::emulated_cpus(Some(n), args.firmware.is_some()).map_err(|e| {
@@ -183,7 +183,7 @@ fn start(args: &Args) -> Result<i32, CliError> {
         trace: args.trace.is_some(),
         cdev: args.cdev,
     };
-    let ran = match tph_testkit::emulate::run(&host, cmd, scratch_root(), &setup) {
+    let ran = match tph_emulate::emulate::run(&host, cmd, scratch_root(), &setup) {
         Ok(ran) => ran,
         Err(e) => return launch_failure(&name, e),
     };
@@ -209,8 +209,8 @@ fn scratch_root() -> PathBuf {
 
 /// What a failure to start the program means: missing privileges (exit 2, saying which), or
 /// a program that cannot be found (127) or run (126), as a shell reports them.
-fn launch_failure(program: &str, e: tph_testkit::Error) -> Result<i32, CliError> {
-    let tph_testkit::Error::Harness { source, .. } = &e else {
+fn launch_failure(program: &str, e: tph_emulate::Error) -> Result<i32, CliError> {
+    let tph_emulate::Error::Harness { source, .. } = &e else {
         return Err(CliError::new("emulate", e));
     };
     let (context, code) = match source.raw_os_error() {
@@ -256,8 +256,8 @@ fn write_trace(path: &std::path::Path, ran: &Emulation) -> Result<(), CliError> 
 mod tests {
     use super::*;
 
-    fn harness_error(errno: i32) -> tph_testkit::Error {
-        tph_testkit::Error::Harness {
+    fn harness_error(errno: i32) -> tph_emulate::Error {
+        tph_emulate::Error::Harness {
             what: "spawning the child",
             source: std::io::Error::from_raw_os_error(errno),
         }
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn launch_failure_without_user_notification_is_an_error_naming_it() {
-        let e = tph_testkit::Error::Unsupported {
+        let e = tph_emulate::Error::Unsupported {
             what: "seccomp user notification",
         };
         let err = launch_failure("drv", e).unwrap_err();

@@ -4,7 +4,7 @@
 //! [`VfioHostHandler`] (`tphctl emulate` is this, from the command line).
 //!
 //! ```no_run
-//! use tph_testkit::emulate::{run, Emulation, Setup};
+//! use tph_emulate::emulate::{run, Emulation, Setup};
 //! let host = tph_kernel::Host::with_default_machine(Default::default());
 //! let root = std::env::temp_dir().join("tph-emulate-doc");
 //! let setup = Setup::default(); // TPH functions bound, every CPU online, no trace
@@ -43,7 +43,7 @@ impl Emulation {
     ///
     /// ```
     /// use std::os::unix::process::ExitStatusExt;
-    /// let e = tph_testkit::emulate::Emulation {
+    /// let e = tph_emulate::emulate::Emulation {
     ///     status: std::process::ExitStatus::from_raw(9), // killed by SIGKILL
     ///     trace: vec![], devices: vec![], answered: 0,
     /// };
@@ -87,7 +87,7 @@ pub struct Setup {
 /// affinity `sched_getaffinity` gives), ascending; `None` when it cannot be read.
 ///
 /// ```
-/// let cpus = tph_testkit::emulate::allowed_cpus().unwrap();
+/// let cpus = tph_emulate::emulate::allowed_cpus().unwrap();
 /// assert!(!cpus.is_empty());
 /// ```
 pub fn allowed_cpus() -> Option<Vec<u32>> {
@@ -108,7 +108,7 @@ pub fn allowed_cpus() -> Option<Vec<u32>> {
 /// The functions `bind` selects, each with its IOMMU group (1, 2, ... in address order).
 ///
 /// ```
-/// use tph_testkit::emulate::{bound_functions, Bind};
+/// use tph_emulate::emulate::{bound_functions, Bind};
 /// let host = tph_kernel::Host::with_default_machine(Default::default());
 /// assert_eq!(bound_functions(&host, Bind::Tph).len(), 5);
 /// assert_eq!(bound_functions(&host, Bind::All).len(), 6); // and the RCiEP without TPH
@@ -134,7 +134,7 @@ pub fn bound_functions(host: &Host, bind: Bind) -> Vec<(Bdf, u32)> {
 ///
 /// ```
 /// let host = tph_kernel::Host::with_default_machine(Default::default());
-/// let groups = tph_testkit::emulate::tph_functions(&host);
+/// let groups = tph_emulate::emulate::tph_functions(&host);
 /// assert_eq!(groups[0], ("00:05.0".parse().unwrap(), 1));
 /// ```
 pub fn tph_functions(host: &Host) -> Vec<(Bdf, u32)> {

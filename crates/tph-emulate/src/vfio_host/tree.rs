@@ -30,7 +30,7 @@ pub(crate) enum Node {
 /// What a [`FakeVfioTree`] shows.
 ///
 /// ```
-/// let spec = tph_testkit::vfio_host::TreeSpec::default();
+/// let spec = tph_emulate::vfio_host::TreeSpec::default();
 /// assert_eq!((spec.cpus, spec.cdev, spec.mirror_host_dev), (8, false, false));
 /// assert_eq!(spec.params, [("enable_unsafe_tph_ds_mode".to_string(), false)]);
 /// assert!(spec.online.is_none() && spec.functions.is_empty());
@@ -94,7 +94,7 @@ impl FakeVfioTree {
     /// `0..cpus` present, and the VFIO nodes.
     ///
     /// ```
-    /// use tph_testkit::vfio_host::FakeVfioTree;
+    /// use tph_emulate::vfio_host::FakeVfioTree;
     /// let root = std::env::temp_dir().join(format!("fake-vfio-doc-{}", std::process::id()));
     /// let tree = FakeVfioTree::create(&root, "01:00.0".parse().unwrap(), 8).unwrap();
     /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/driver").exists());
@@ -114,7 +114,7 @@ impl FakeVfioTree {
     /// so an opener that prefers the cdev takes it.
     ///
     /// ```
-    /// use tph_testkit::vfio_host::FakeVfioTree;
+    /// use tph_emulate::vfio_host::FakeVfioTree;
     /// let root = std::env::temp_dir().join(format!("fake-vfio-cdev-doc-{}", std::process::id()));
     /// let _tree = FakeVfioTree::create_cdev(&root, "01:00.0".parse().unwrap(), 8).unwrap();
     /// assert!(root.join("sys/bus/pci/devices/0000:01:00.0/vfio-dev/vfio0").is_dir());
@@ -134,7 +134,7 @@ impl FakeVfioTree {
     /// drop). Device N of `spec.devices` has the cdev `vfioN`.
     ///
     /// ```
-    /// use tph_testkit::vfio_host::{FakeVfioTree, TreeSpec};
+    /// use tph_emulate::vfio_host::{FakeVfioTree, TreeSpec};
     /// let root = std::env::temp_dir().join(format!("fake-vfio-many-doc-{}", std::process::id()));
     /// let spec = TreeSpec {
     ///     devices: vec![("01:00.0".parse().unwrap(), 1), ("02:00.0".parse().unwrap(), 2)],

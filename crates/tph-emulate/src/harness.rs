@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tph_testkit::harness::{supervise, ChildMemory, IoctlHandler, Trapped, TRAPPED_REQUESTS};
+//! use tph_emulate::harness::{supervise, ChildMemory, IoctlHandler, Trapped, TRAPPED_REQUESTS};
 //! use tph_client::Errno;
 //!
 //! struct NoTph;
@@ -54,7 +54,7 @@ const LISTENER_WAIT: Duration = Duration::from_secs(60);
 /// One trapped system call; for `ioctl(fd, request, arg)` the fields name its arguments.
 ///
 /// ```
-/// let t = tph_testkit::harness::Trapped {
+/// let t = tph_emulate::harness::Trapped {
 ///     pid: 1, nr: libc::SYS_ioctl, args: [3, 0x3B7A, 0x1000, 0, 0, 0], fd: 3, request: 0x3B7A, arg: 0x1000,
 /// };
 /// assert_eq!(t.request, tph_client::abi::VFIO_DEVICE_PCI_TPH);
@@ -103,7 +103,7 @@ impl From<Result<i32, Errno>> for Reply {
 /// stdin, stdout and stderr instead of having its output collected.
 ///
 /// ```
-/// let s = tph_testkit::harness::Sandbox::default();
+/// let s = tph_emulate::harness::Sandbox::default();
 /// assert!(s.binds.is_empty() && s.syscalls.is_empty() && s.stdin.is_none() && !s.inherit_stdio);
 /// assert!(!s.forward_signals);
 /// ```
@@ -138,7 +138,7 @@ impl ChildMemory {
     /// supervisor answers a trapped one (benchmarks of the trapping's cost).
     ///
     /// ```
-    /// let mem = tph_testkit::harness::ChildMemory::of_self().unwrap();
+    /// let mem = tph_emulate::harness::ChildMemory::of_self().unwrap();
     /// let x = 0x1234_5678u32;
     /// let mut b = [0u8; 4];
     /// mem.read(&x as *const u32 as u64, &mut b).unwrap();
@@ -155,7 +155,7 @@ impl ChildMemory {
     /// Reads `buf.len()` bytes at `addr` in the child; EFAULT where it is not mapped.
     ///
     /// ```no_run
-    /// # use tph_testkit::harness::{ChildMemory, IoctlHandler, Trapped};
+    /// # use tph_emulate::harness::{ChildMemory, IoctlHandler, Trapped};
     /// # use tph_client::Errno;
     /// struct Echo;
     /// impl IoctlHandler for Echo {
@@ -175,7 +175,7 @@ impl ChildMemory {
     /// Writes `data` at `addr` in the child; EFAULT where it is not mapped or writable.
     ///
     /// ```no_run
-    /// # use tph_testkit::harness::{ChildMemory, IoctlHandler, Trapped};
+    /// # use tph_emulate::harness::{ChildMemory, IoctlHandler, Trapped};
     /// # use tph_client::Errno;
     /// struct CapIv8;
     /// impl IoctlHandler for CapIv8 {
@@ -195,7 +195,7 @@ impl ChildMemory {
 /// Answers trapped calls (in practice: the kernel model, [`crate::model::ModelHandler`]).
 ///
 /// ```
-/// use tph_testkit::harness::{ChildMemory, IoctlHandler, Trapped};
+/// use tph_emulate::harness::{ChildMemory, IoctlHandler, Trapped};
 /// use tph_client::Errno;
 /// /// Says "not a TPH device" to everything.
 /// struct NoTph;
@@ -226,7 +226,7 @@ pub trait IoctlHandler {
 ///
 /// ```no_run
 /// # use std::time::Duration;
-/// # use tph_testkit::harness::*;
+/// # use tph_emulate::harness::*;
 /// # struct H;
 /// # impl IoctlHandler for H { fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> { Ok(0) } }
 /// let out = supervise(std::process::Command::new("true"), &TRAPPED_REQUESTS, &mut H, Duration::from_secs(5)).unwrap();
@@ -247,7 +247,7 @@ pub struct Supervised {
 /// Whether this kernel offers seccomp user notification (`/proc/sys/kernel/seccomp/actions_avail`).
 ///
 /// ```
-/// let _ = tph_testkit::harness::user_notif_available();
+/// let _ = tph_emulate::harness::user_notif_available();
 /// ```
 pub fn user_notif_available() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail")
@@ -286,7 +286,7 @@ fn reader(mut pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tph_testkit::harness::{supervise, user_notif_available, ChildMemory, IoctlHandler, Trapped};
+/// use tph_emulate::harness::{supervise, user_notif_available, ChildMemory, IoctlHandler, Trapped};
 /// struct Never;
 /// impl IoctlHandler for Never {
 ///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> {
@@ -318,7 +318,7 @@ fn c_path(p: &std::path::Path) -> Result<std::ffi::CString, Error> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tph_testkit::harness::{supervise_in, ChildMemory, IoctlHandler, Sandbox, Trapped};
+/// use tph_emulate::harness::{supervise_in, ChildMemory, IoctlHandler, Sandbox, Trapped};
 /// struct Pass;
 /// impl IoctlHandler for Pass {
 ///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> { Ok(0) }

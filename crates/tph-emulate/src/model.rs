@@ -49,8 +49,8 @@ impl UserMemory for Remote<'_> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tph_testkit::model::ModelHandler;
-/// use tph_testkit::harness::{supervise, TRAPPED_REQUESTS};
+/// use tph_emulate::model::ModelHandler;
+/// use tph_emulate::harness::{supervise, TRAPPED_REQUESTS};
 /// let host = tph_kernel::Host::with_default_machine(Default::default());
 /// let device = host.take_over("02:00.0".parse().unwrap()).unwrap();
 /// let mut handler = ModelHandler::new(device.open().unwrap());
@@ -73,7 +73,7 @@ impl ModelHandler {
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let device = host.take_over("02:00.0".parse().unwrap()).unwrap();
-    /// let handler = tph_testkit::model::ModelHandler::new(device.open().unwrap());
+    /// let handler = tph_emulate::model::ModelHandler::new(device.open().unwrap());
     /// assert_eq!(handler.fd().device().open_count(), 1);
     /// ```
     pub fn new(fd: DeviceFd) -> Self {
@@ -88,7 +88,7 @@ impl ModelHandler {
     /// other fds run in the kernel as usual).
     ///
     /// ```
-    /// let s = tph_testkit::model::ModelHandler::config_region_sandbox();
+    /// let s = tph_emulate::model::ModelHandler::config_region_sandbox();
     /// assert_eq!(s.syscalls, [libc::SYS_pread64, libc::SYS_pwrite64]);
     /// ```
     pub fn config_region_sandbox() -> Sandbox {

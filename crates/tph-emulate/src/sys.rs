@@ -1,4 +1,4 @@
-//! The one home of `unsafe` in the test kit: seccomp user notification, fd passing and the
+//! The one home of `unsafe` in this crate: seccomp user notification, fd passing and the
 //! child's pre-exec set-up for the syscall-boundary harness. Each `unsafe` block states the
 //! invariant that makes it sound; callers above see safe functions over borrowed fds.
 #![allow(unsafe_code)]

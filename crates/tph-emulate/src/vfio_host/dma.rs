@@ -73,8 +73,8 @@ fn iova_valid(start: u64, last: u64) -> bool {
 /// `VFIO_IOMMU_MAP_DMA` the supervisor gives a trapped one).
 ///
 /// ```
-/// use tph_testkit::harness::ChildMemory;
-/// use tph_testkit::vfio_host::Type1;
+/// use tph_emulate::harness::ChildMemory;
+/// use tph_emulate::vfio_host::Type1;
 /// let page = vec![0u8; 8192];
 /// let vaddr = (page.as_ptr() as u64 + 4095) & !4095;
 /// let mut arg = Vec::new();

@@ -20,8 +20,8 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tph_testkit::harness::{supervise_in, Sandbox};
-//! use tph_testkit::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
+//! use tph_emulate::harness::{supervise_in, Sandbox};
+//! use tph_emulate::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 //!
 //! let host = tph_kernel::Host::with_default_machine(Default::default());
 //! let bdf: tph_regs::machine::Bdf = "02:00.0".parse().unwrap();
@@ -231,7 +231,7 @@ impl VfioHostHandler {
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let bdf = "02:00.0".parse().unwrap();
-    /// let h = tph_testkit::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// let h = tph_emulate::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
     /// assert_eq!((h.device_fd(), h.opens()), (None, 0)); // nobody opened it yet
     /// ```
     pub fn new(device: VfioDevice, bdf: Bdf) -> Result<Self, Error> {
@@ -251,7 +251,7 @@ impl VfioHostHandler {
     /// a model device, or the other way round: ENODEV.
     ///
     /// ```
-    /// use tph_testkit::vfio_host::{FakeVfioTree, TreeSpec, VfioHostHandler};
+    /// use tph_emulate::vfio_host::{FakeVfioTree, TreeSpec, VfioHostHandler};
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let bdfs = ["01:00.0".parse().unwrap(), "02:00.0".parse().unwrap()];
     /// let root = std::env::temp_dir().join(format!("fake-vfio-handler-doc-{}", std::process::id()));
@@ -369,7 +369,7 @@ impl VfioHostHandler {
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let bdf = "02:00.0".parse().unwrap();
-    /// let h = tph_testkit::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// let h = tph_emulate::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
     /// assert_eq!(h.cdev_binds(), 0);
     /// ```
     pub fn cdev_binds(&self) -> u32 {
@@ -382,7 +382,7 @@ impl VfioHostHandler {
     /// ```
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let bdf = "02:00.0".parse().unwrap();
-    /// let h = tph_testkit::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
+    /// let h = tph_emulate::vfio_host::VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
     /// assert_eq!(h.dma_mappings(), 0);
     /// ```
     pub fn dma_mappings(&self) -> usize {
