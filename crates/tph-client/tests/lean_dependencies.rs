@@ -1,6 +1,7 @@
 //! A driver that depends on `tph-client` gets the driver API and nothing of the model: no kernel
-//! model, no AML interpreter, no serde, no KVM crates in its normal dependency tree (the
-//! rust-vmm backend is an opt-in feature).
+//! model, no AML interpreter, no serde, no KVM crates, and nothing of what `tphctl` reports (the
+//! `tph-report` crate: JSON schema, lspci renderer) in its normal dependency tree (the rust-vmm
+//! backend is an opt-in feature).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::process::Command;
@@ -52,6 +53,7 @@ fn lean_client_default_tree_has_no_model_aml_serde_or_kvm() {
         "tph-emu",
         "tph-emulate",
         "tph-testkit",
+        "tph-report",
         "serde",
         "vfio-ioctls",
     ] {
@@ -86,6 +88,23 @@ fn lean_client_default_tree_is_exactly_this() {
         "vfio-bindings",
     ];
     assert_eq!(names, want, "{t}");
+}
+
+/// No feature of the client brings in what `tphctl` reports: the JSON report schema and the
+/// lspci renderer live in `tph-report`, which a driver never compiles.
+#[test]
+fn lean_client_never_depends_on_the_report_crate() {
+    for features in [
+        &[][..],
+        &["open"],
+        &["vfio-ioctls"],
+        &["open", "vfio-ioctls"],
+    ] {
+        let Some(t) = tree(features) else { return };
+        let names = crate_names(&t);
+        assert!(names.contains(&"tph-regs"), "{features:?}:\n{t}");
+        assert!(!names.contains(&"tph-report"), "{features:?}:\n{t}");
+    }
 }
 
 #[test]

@@ -1,10 +1,9 @@
 //! Criterion benchmarks of the decoders: the dump reader on the largest shared dump, the
-//! capability walkers, the TPH decode, the lspci renderer and the report builder.
+//! capability walkers and the TPH decode (the lspci renderer and the report builder are
+//! benchmarked in `tph-report`).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-
-use tph_regs::report::{report_machine, ConfigOnly};
 
 fn dump(name: &str) -> String {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -36,18 +35,5 @@ fn bench_walkers(c: &mut Criterion) {
     });
 }
 
-fn bench_render(c: &mut Criterion) {
-    let m = tph_regs::parse_lspci_dump(&dump("machine-23c7a39.lspci")).expect("parses");
-    c.bench_function("lspci_write_machine/machine-23c7a39", |b| {
-        b.iter(|| {
-            let mut out = Vec::with_capacity(4096);
-            tph_regs::lspci::write_machine(black_box(&m), &mut out).map(|_| out.len())
-        })
-    });
-    c.bench_function("report_machine/machine-23c7a39", |b| {
-        b.iter(|| report_machine(black_box(&m), &ConfigOnly))
-    });
-}
-
-criterion_group!(benches, bench_parse, bench_walkers, bench_render);
+criterion_group!(benches, bench_parse, bench_walkers);
 criterion_main!(benches);

@@ -85,26 +85,31 @@ pub fn read_lspci_dump_for(
     read_focused(input, limits, Keep::Focus(focus))
 }
 
-/// Reads a dump for TPH output (`crate::report`, `crate::lspci`): every endpoint keeps the
-/// bytes [`crate::report::report_extent`] and [`crate::lspci::lspci_extent`] say the verdict,
-/// the report and the lspci lines read (bridges keep everything), so a machine of TPH
-/// endpoints takes a few hundred bytes a function instead of 4 KiB.
-pub fn read_lspci_dump_for_reports(
+/// How many leading bytes of an endpoint's configuration space a trimming reader keeps (see
+/// [`read_lspci_dump_trimmed`]); the rest is dropped once the endpoint is read.
+pub type Extent = fn(&[u8]) -> usize;
+
+/// Reads a dump keeping of every endpoint only the first `extent(config)` bytes (bridges keep
+/// everything, for the topology and the root ports' registers): a reader of one part of the
+/// space (`tph-report` keeps what its verdict, report and lspci lines read) then holds a few
+/// hundred bytes a function instead of 4 KiB.
+pub fn read_lspci_dump_trimmed(
     input: impl BufRead,
     limits: DumpLimits,
+    extent: Extent,
 ) -> Result<Machine, Error> {
-    read_focused(input, limits, Keep::Reports)
+    read_focused(input, limits, Keep::Extent(extent))
 }
 
 /// What the reader keeps of each endpoint once it is complete (bridges keep everything).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 enum Keep {
     /// Every byte.
     All,
     /// Every byte of this function; the header of the others.
     Focus(Bdf),
-    /// What the TPH verdict and report read.
-    Reports,
+    /// The bytes this function of the endpoint's bytes says.
+    Extent(Extent),
 }
 
 fn read_focused(input: impl BufRead, limits: DumpLimits, keep: Keep) -> Result<Machine, Error> {
@@ -352,9 +357,7 @@ impl DumpReader {
             Keep::All => f.config.len(),
             Keep::Focus(b) if b == f.bdf => f.config.len(),
             Keep::Focus(_) => HEADER_LEN,
-            Keep::Reports => {
-                crate::report::report_extent(&f.config).max(crate::lspci::lspci_extent(&f.config))
-            }
+            Keep::Extent(extent) => extent(&f.config),
         };
         f.config.truncate(keep);
         f.config.shrink_to_fit();

@@ -7,8 +7,10 @@
 //!
 //! Linked by `tph-client` (it decodes the TPH capability read from the config region on the
 //! feature revision), `tph-kernel` (the emulated hardware's and the core's register fields),
-//! `tph-emu`, the test kit and `tphctl` (`list`, `show`, dumps and sysfs). The optional `serde`
-//! feature adds `serde::Serialize` to every decoded type.
+//! `tph-emu`, the test kit, `tph-report` and `tphctl` (dumps and sysfs). What `tphctl` reports
+//! (the JSON report schema, the lspci-style renderer) lives in `tph-report`, so a driver linking
+//! `tph-client` compiles none of it. The optional `serde` feature adds `serde::Serialize` to
+//! every decoded type.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -19,10 +21,8 @@ mod error;
 pub mod express;
 pub mod fields;
 pub mod header;
-pub mod lspci;
 pub mod machine;
 pub mod msix;
-pub mod report;
 pub mod source;
 pub mod sysfs;
 pub mod tph;

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use tph_regs::machine::Bdf;
 use tph_regs::msix::MsixCap;
-use tph_regs::report::{report_machine, MsixTableReader};
 use tph_regs::sysfs::Sysfs;
 use tph_regs::Error;
 
@@ -91,10 +90,11 @@ fn sysfs_msix_vector_controls_read_from_resource_file() {
     );
     let sysfs = Sysfs::new(root.path());
     let m = sysfs.read_machine().expect("reads").machine;
-    let reports = report_machine(&m, &sysfs);
-    let sts: Vec<u16> = reports[0].tph.entries.iter().map(|e| e.st).collect();
-    assert_eq!(sts, [0x10, 0x11, 0x12, 0x13]);
-    assert_eq!(reports[0].tph.table_location, "msix");
+    let msix = MsixCap::find(&m.functions[0].config).expect("msix");
+    let vc = sysfs
+        .read_vector_controls(m.functions[0].bdf, &msix, 4)
+        .expect("reads resource0");
+    assert_eq!(vc, [0x10_0001, 0x11_0001, 0x12_0001, 0x13_0001]);
 }
 
 #[test]
@@ -106,17 +106,11 @@ fn sysfs_missing_resource_file_explains_why() {
     let msix = MsixCap::find(&m.functions[0].config).expect("msix");
     let bdf: Bdf = "6a:01.0".parse().expect("bdf");
     let err = sysfs
-        .vector_controls(bdf, &msix, 4)
+        .read_vector_controls(bdf, &msix, 4)
         .expect_err("no resource0");
     assert!(matches!(err, Error::MsixTable { .. }), "{err}");
     assert!(err.to_string().contains("no resource file"), "{err}");
-    let reports = report_machine(&m, &sysfs);
-    assert!(reports[0].tph.entries.is_empty());
-    assert!(reports[0]
-        .tph
-        .entries_note
-        .as_deref()
-        .is_some_and(|n| n.contains("resource0")));
+    assert!(err.to_string().contains("resource0"), "{err}");
 }
 
 #[test]
@@ -132,7 +126,7 @@ fn sysfs_short_bar_file_is_read_error_naming_mmap() {
     let m = sysfs.read_machine().expect("reads").machine;
     let msix = MsixCap::find(&m.functions[0].config).expect("msix");
     let err = sysfs
-        .vector_controls(m.functions[0].bdf, &msix, 4)
+        .read_vector_controls(m.functions[0].bdf, &msix, 4)
         .expect_err("short BAR");
     assert!(err.to_string().contains("mmap"), "{err}");
 }

@@ -22,10 +22,11 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Fields, ImplItem, Item, TraitItem, Visibility};
 
 /// Every library crate that `cargo package` publishes (tph-guest and tph-testkit are
-/// `publish = false`; tphctl is a binary, its interface is the command line).
-const PUBLISHED: [&str; 9] = [
+/// `publish = false`; tphctl's library is the command languages of its `session` and `vm`).
+const PUBLISHED: [&str; 11] = [
     "tph-abi",
     "tph-regs",
+    "tph-report",
     "tph-acpi",
     "tph-kernel",
     "tph-client",
@@ -33,6 +34,7 @@ const PUBLISHED: [&str; 9] = [
     "tph-vmm",
     "tph-vfio-user",
     "tph-emulate",
+    "tphctl",
 ];
 
 fn crates_dir() -> PathBuf {
@@ -344,6 +346,11 @@ fn tph_regs_public_api() {
 }
 
 #[test]
+fn tph_report_public_api() {
+    check("tph-report");
+}
+
+#[test]
 fn tph_acpi_public_api() {
     check("tph-acpi");
 }
@@ -434,4 +441,9 @@ fn surface_keeps_the_api_and_drops_the_rest() {
         "#[derive(Debug)]\n#[non_exhaustive]\n#[api(private_fields)]\npub struct A {\n    pub x: u8,\n}\n\
          impl A {\n    pub fn new() -> Self {}\n}\nimpl Clone for A {}\npub const N: u32 = 4;\n"
     );
+}
+
+#[test]
+fn tphctl_public_api() {
+    check("tphctl");
 }

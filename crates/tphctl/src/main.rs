@@ -2,7 +2,8 @@
 //!
 //! A thin binary: it parses arguments, calls the library crates, renders, and maps errors to exit
 //! codes (0 success, 1 the asked-for thing is absent, 2 error; see `cmd::EXIT_STATUS`). Nothing
-//! links it; it links `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client`, `tph-emu`,
+//! links it; it links its package's library (the `session` and `vm` command languages, which
+//! the fuzz crate links too), `tph-regs`, `tph-acpi`, `tph-kernel`, `tph-client`, `tph-emu`,
 //! `tph-emulate` (for `emulate`), `tph-vmm` and `tph-vfio-user` (for `serve`).
 #![forbid(unsafe_code)]
 

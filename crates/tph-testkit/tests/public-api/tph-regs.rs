@@ -81,9 +81,11 @@ pub mod dump {
         limits: DumpLimits,
         focus: Bdf,
     ) -> Result<Machine, Error> {}
-    pub fn read_lspci_dump_for_reports(
+    pub type Extent = fn(&[u8]) -> usize;
+    pub fn read_lspci_dump_trimmed(
         input: impl BufRead,
         limits: DumpLimits,
+        extent: Extent,
     ) -> Result<Machine, Error> {}
     pub fn write_lspci_dump(
         machine: &Machine,
@@ -371,22 +373,6 @@ pub mod header {
         pub fn to_bytes(&self) -> [u8; HEADER_LEN] {}
     }
 }
-pub mod lspci {
-    pub fn lspci_tph_caps(cfg: &[u8]) -> Vec<(usize, u8)> {}
-    pub fn lspci_extent(cfg: &[u8]) -> usize {}
-    pub fn write_tph_block(
-        cfg: &[u8],
-        offset: usize,
-        version: u8,
-        out: &mut impl Write,
-    ) -> io::Result<()> {}
-    pub fn write_function(
-        f: &Function,
-        show_domain: bool,
-        out: &mut impl Write,
-    ) -> io::Result<bool> {}
-    pub fn write_machine(m: &Machine, out: &mut impl Write) -> io::Result<usize> {}
-}
 pub mod machine {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -479,148 +465,13 @@ pub mod msix {
     pub fn vector_control_st(vector_control: u32) -> u16 {}
     pub fn with_vector_control_st(vector_control: u32, st: u16) -> u32 {}
 }
-pub mod report {
-    pub trait MsixTableReader {
-        fn vector_controls(
-            &self,
-            bdf: Bdf,
-            msix: &MsixCap,
-            count: u16,
-        ) -> Result<Vec<u32>, Error>;
-    }
-    #[derive(Clone, Copy, Debug, Default)]
-    pub struct ConfigOnly;
-    impl MsixTableReader for ConfigOnly {}
-    impl MsixTableReader for crate::sysfs::Sysfs {}
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub struct FunctionReport {
-        pub bdf: String,
-        pub vendor_id: u16,
-        pub device_id: u16,
-        pub port_type: Option<&'static str>,
-        pub tph: TphReport,
-        pub root_port: Option<RootPortReport>,
-        pub enable: EnableReport,
-    }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub struct TphReport {
-        pub offset: u16,
-        pub version: u8,
-        pub capability: u32,
-        pub no_st_mode: bool,
-        pub interrupt_vector_mode: bool,
-        pub device_specific_mode: bool,
-        pub extended_requester: bool,
-        pub table_location: &'static str,
-        pub table_size: u16,
-        pub control: ControlReport,
-        pub entries: Vec<EntryReport>,
-        pub entries_note: Option<String>,
-    }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub struct ControlReport {
-        pub raw: u32,
-        pub mode: &'static str,
-        pub mode_field: u8,
-        pub requester_enable: &'static str,
-        pub requester_enable_field: u8,
-    }
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub struct EntryReport {
-        pub index: u16,
-        pub st: u16,
-    }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub struct RootPortReport {
-        pub bdf: String,
-        pub completer: Option<&'static str>,
-    }
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    pub struct EnableReport {
-        pub ok: bool,
-        pub requester_type: Option<u8>,
-        pub requester_enable: Option<&'static str>,
-        pub reason: Option<String>,
-        pub modes: Vec<&'static str>,
-    }
-    pub fn port_type_name(p: PortType) -> &'static str {}
-    pub fn location_name(l: StLocation) -> &'static str {}
-    pub fn mode_name(m: StMode) -> &'static str {}
-    pub fn enable_name(e: ReqEnable) -> &'static str {}
-    pub fn completer_name(c: CompleterSupport) -> &'static str {}
-    pub fn report_machine(
-        m: &Machine,
-        msix: &dyn MsixTableReader,
-    ) -> Vec<FunctionReport> {}
-    pub fn report_all(
-        m: &Machine,
-        msix: &dyn MsixTableReader,
-    ) -> Vec<(Bdf, Result<FunctionReport, Error>)> {}
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum TphPresence {
-        Present(usize),
-        Absent,
-        Unknown(Unread),
-    }
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-    #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-    pub enum Unread {
-        Capabilities,
-        Extended,
-    }
-    impl Unread {
-        pub fn name(self) -> &'static str {}
-        pub fn phrase(self) -> &'static str {}
-    }
-    pub fn tph_presence(cfg: &[u8]) -> TphPresence {}
-    pub fn report_extent(cfg: &[u8]) -> usize {}
-    pub struct MachineScan {
-        pub reports: Vec<(Bdf, Result<FunctionReport, Error>)>,
-        pub unknown: Vec<(Bdf, Unread)>,
-    }
-    pub fn scan(m: &Machine, msix: &dyn MsixTableReader) -> MachineScan {}
-    pub fn report_function(
-        m: &Machine,
-        f: &Function,
-        msix: &dyn MsixTableReader,
-    ) -> Option<Result<FunctionReport, Error>> {}
-    pub fn report_in(
-        t: &Topology<'_>,
-        f: &Function,
-        msix: &dyn MsixTableReader,
-    ) -> Option<Result<FunctionReport, Error>> {}
-    pub fn upstream_of(
-        t: &Topology<'_>,
-        f: &Function,
-    ) -> (Option<Upstream>, Option<RootPortReport>) {}
-}
 pub mod source {
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub enum Source {
-        Sysfs(PathBuf),
-        Dump(PathBuf),
-    }
-    pub struct Loaded {
-        pub machine: Machine,
-        pub msix: Box<dyn MsixTableReader>,
-        pub unread_fix: &'static str,
-    }
-    pub const DUMP_FIX: &str = "dump the machine with `lspci -xxxx` (as root), which writes all \
-                            4096 bytes of each function";
-    pub const SYSFS_FIX: &str = "run as root: the kernel returns the bytes past the first 64 of \
-                             each `config` file only to CAP_SYS_ADMIN";
-    impl Source {
-        pub fn load(&self) -> Result<Loaded, Error> {}
-        pub fn load_for_reports(&self) -> Result<Loaded, Error> {}
-    }
     pub fn read_dump(path: &Path, limits: DumpLimits) -> Result<Machine, Error> {}
+    pub fn read_dump_trimmed(
+        path: &Path,
+        limits: DumpLimits,
+        extent: Extent,
+    ) -> Result<Machine, Error> {}
     pub fn read_dump_for(
         path: &Path,
         limits: DumpLimits,

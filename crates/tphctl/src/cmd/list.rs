@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use tph_regs::machine::Bdf;
-use tph_regs::report::{scan, ConfigOnly, FunctionReport, Unread};
-use tph_regs::source::{Loaded, Source};
+use tph_report::report::{scan, ConfigOnly, FunctionReport, Unread};
+use tph_report::source::{Loaded, Source};
 
 use super::{CliError, CmdResult, Found};
 
@@ -34,7 +34,7 @@ pub struct SourceArgs {
 
 impl SourceArgs {
     /// Loads the machine for TPH output: a dump keeps only the bytes the reports and the
-    /// lspci lines read (`tph_regs::source::Source::load_for_reports`).
+    /// lspci lines read (`tph_report::source::Source::load_for_reports`).
     pub fn load(&self) -> Result<Loaded, CliError> {
         if self.emulated {
             return Ok(Loaded {

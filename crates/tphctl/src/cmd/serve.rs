@@ -15,6 +15,8 @@ use tph_regs::msix::MsixCap;
 use tph_vfio_user::{Device, EmulatedFunction, Error, Function, Handle, Server, VmFunction};
 use tph_vmm::ssdt::{self, SsdtSpec};
 use tph_vmm::VirtualTph;
+use tphctl::lines::BadLine;
+use tphctl::vm::{Command as VmCommand, Pin};
 
 use super::{CliError, CmdResult, Found};
 
@@ -256,39 +258,58 @@ fn guest_ssdt(
 
 /// `pin VCPU:PCPU` lines from standard input, each answered on standard output.
 fn repin_from_stdin(handle: &Handle<VmFunction<EmulatedBackend>>) {
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { return };
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let answer = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-            ["pin", arg] => repin(handle, arg),
-            _ => Err(format!("unknown command {line:?} (pin VCPU:PCPU)")),
+    let mut buf = Vec::with_capacity(256);
+    let _ = answer_lines(&mut std::io::stdin().lock(), &mut buf, |line| {
+        let text = match line {
+            Ok(line) => match repin_command(line).and_then(|pin| repin(handle, pin)) {
+                Ok(calls) => format!("> {line}\nok; host calls {calls}"),
+                Err(e) => format!("> {line}\nerror: {e}"),
+            },
+            Err(bad) => format!("> {}\nerror: {}", bad.quoted, bad.why),
         };
-        let text = match answer {
-            Ok(calls) => format!("> {line}\nok; host calls {calls}"),
-            Err(e) => format!("> {line}\nerror: {e}"),
-        };
-        if announce(&text).is_err() {
-            return;
+        announce(&text)
+    });
+}
+
+/// Hands each command line of `input` to `answer`, as `session` and `vm` read theirs: lines of
+/// at most [`tphctl::lines::MAX_LINE`] bytes held in `buf` (a longer one, or one not UTF-8, is
+/// handed over as refused, naming its line number, and the rest of it is dropped, never held
+/// whole), blank lines and `#` comments skipped. Ends at end of input, a read error, or when
+/// `answer` fails.
+fn answer_lines(
+    input: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    mut answer: impl FnMut(Result<&str, &BadLine>) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    for number in 1.. {
+        match super::session::read_bounded_line(input, buf, number, "serve")? {
+            None => break,
+            Some(Ok(line)) if line.is_empty() || line.starts_with('#') => {}
+            Some(Ok(line)) => answer(Ok(line))?,
+            Some(Err(bad)) => answer(Err(&bad))?,
         }
+    }
+    Ok(())
+}
+
+/// The one command `serve --vm` takes on standard input.
+fn repin_command(line: &str) -> Result<Pin, String> {
+    match tphctl::vm::parse(line) {
+        Ok(VmCommand::Pin(pin)) => Ok(pin),
+        Err(e) if line.split_whitespace().next() == Some("pin") => Err(e.to_string()),
+        _ => Err(format!(
+            "unknown command {} (pin VCPU:PCPU)",
+            tphctl::quote(line)
+        )),
     }
 }
 
-fn repin(handle: &Handle<VmFunction<EmulatedBackend>>, arg: &str) -> Result<u32, String> {
-    let (v, c) = arg
-        .split_once(':')
-        .ok_or_else(|| format!("pin {arg:?} is not VCPU:PCPU"))?;
-    let vcpu = super::vm::number(v)?;
-    let cpu = match c {
-        "none" | "-" => None,
-        c => Some(super::vm::number(c)?),
-    };
+fn repin(handle: &Handle<VmFunction<EmulatedBackend>>, pin: Pin) -> Result<u32, String> {
+    let Pin { vcpu, cpu } = pin;
     handle.with_function(|f| {
         let effect = f.vtph_mut().pin(vcpu, cpu).map_err(|e| e.to_string())?;
-        f.note_effect(&format!("pin {vcpu}:{c}"), &effect);
+        let to = cpu.map_or_else(|| "none".to_string(), |c| c.to_string());
+        f.note_effect(&format!("pin {vcpu}:{to}"), &effect);
         match effect.host_failures.first() {
             Some(failure) => Err(failure.to_string()),
             None => Ok(effect.host_calls),
@@ -310,7 +331,7 @@ fn write_host_state(path: &Path, host: &Host, bdf: Bdf, dev: &VfioDevice) -> Res
         .function(bdf)
         .ok_or_else(|| CliError::new(&context, "the function left the machine"))?;
     let reader = LiveTable(table);
-    let report = tph_regs::report::report_function(&machine, function, &reader)
+    let report = tph_report::report::report_function(&machine, function, &reader)
         .ok_or_else(|| CliError::new(&context, "the function has no TPH capability"))?
         .map_err(|e| CliError::new(&context, e))?;
     let json = super::show::function_json(&report).map_err(|e| CliError::new(&context, e))?;
@@ -322,7 +343,7 @@ fn write_host_state(path: &Path, host: &Host, bdf: Bdf, dev: &VfioDevice) -> Res
 /// The host's MSI-X table as it is (for a steering table in MSI-X).
 struct LiveTable(Vec<[u32; 4]>);
 
-impl tph_regs::report::MsixTableReader for LiveTable {
+impl tph_report::report::MsixTableReader for LiveTable {
     fn vector_controls(
         &self,
         _bdf: Bdf,
@@ -335,5 +356,75 @@ impl tph_regs::report::MsixTableReader for LiveTable {
             .take(usize::from(count))
             .map(|e| e[3])
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `answer_lines` over `input`, returning what each line was handed over as.
+    fn answers(input: &[u8], buf: &mut Vec<u8>) -> Vec<Result<String, String>> {
+        let mut got = Vec::new();
+        answer_lines(&mut std::io::Cursor::new(input), buf, |line| {
+            got.push(line.map(str::to_string).map_err(|bad| bad.why.clone()));
+            Ok(())
+        })
+        .unwrap();
+        got
+    }
+
+    #[test]
+    fn a_line_of_megabytes_is_refused_by_number_without_being_held_and_reading_goes_on() {
+        let mut input = b"pin 1:2\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 4 << 20));
+        input.extend(b"\n# a comment\n\npin 0:none\n");
+        let mut buf = Vec::new();
+        let got = answers(&input, &mut buf);
+        assert_eq!(
+            got,
+            [
+                Ok("pin 1:2".to_string()),
+                Err("line 2: longer than 65536 bytes (the line limit)".to_string()),
+                Ok("pin 0:none".to_string()),
+            ]
+        );
+        assert!(
+            buf.capacity() <= 2 * (tphctl::lines::MAX_LINE + 1),
+            "{} bytes held for one line",
+            buf.capacity()
+        );
+    }
+
+    #[test]
+    fn a_line_not_utf8_is_refused_by_number() {
+        let got = answers(b"pin 1:\xff\npin 1:2", &mut Vec::new());
+        assert_eq!(
+            got,
+            [
+                Err("line 1: not UTF-8 text (byte 7 of the line is invalid)".to_string()),
+                Ok("pin 1:2".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_pin_is_a_command_and_a_bad_pin_says_why() {
+        assert_eq!(
+            repin_command("pin 1:6"),
+            Ok(Pin {
+                vcpu: 1,
+                cpu: Some(6)
+            })
+        );
+        assert_eq!(repin_command("pin 1:none").map(|p| p.cpu), Ok(None));
+        assert_eq!(
+            repin_command("pin 1:x"),
+            Err("bad host CPU \"x\"".to_string())
+        );
+        assert_eq!(
+            repin_command("guest"),
+            Err("unknown command \"guest\" (pin VCPU:PCPU)".to_string())
+        );
     }
 }

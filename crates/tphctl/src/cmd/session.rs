@@ -7,11 +7,10 @@
 //! bad line or a refused call prints a message and the session goes on.
 
 mod exec;
-mod parse;
 mod render;
 mod target;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,8 +22,9 @@ use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::dump::DumpLimits;
 use tph_regs::machine::Bdf;
-use tph_regs::report::{tph_presence, TphPresence};
-use tph_regs::source::{read_dump_for, DUMP_FIX};
+use tph_regs::source::read_dump_for;
+use tph_report::report::{tph_presence, TphPresence};
+use tph_report::source::DUMP_FIX;
 
 use super::{CliError, CmdResult, Found};
 use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
@@ -99,9 +99,6 @@ pub struct Args {
     #[arg(long, value_name = "IF", conflicts_with_all = ["emulated", "dump"])]
     vfio_interface: Option<VfioInterface>,
 }
-
-/// Most bytes of one command line (a `raw` SET_ST of 2048 entries is 32 KiB of hex).
-pub const MAX_LINE: usize = 1 << 16;
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> CmdResult {
@@ -289,74 +286,26 @@ fn serve<B: SessionBackend + Backend>(
     Ok(Found::Failed)
 }
 
-/// One line of input, at most [`MAX_LINE`] bytes kept: `None` at end of input, the trimmed
-/// text, or the answer for a line too long or not UTF-8 (the rest of a long line is skipped
-/// without being kept in memory).
+/// One line of input, at most [`tphctl::lines::MAX_LINE`] bytes kept: `None` at end of input,
+/// the trimmed text, or the answer for a line too long or not UTF-8 (the rest of a long line is
+/// skipped without being kept in memory).
 fn read_line<'b>(
     input: &mut impl BufRead,
     buf: &'b mut Vec<u8>,
     number: usize,
 ) -> Result<Option<Result<&'b str, Reply>>, CliError> {
     Ok(read_bounded_line(input, buf, number, "session")?
-        .map(|line| line.map_err(|(cmd, why)| Reply::bad_line(&cmd, why))))
+        .map(|line| line.map_err(|bad| Reply::bad_line(&bad.quoted, bad.why))))
 }
 
-/// A line refused before it was parsed: its quoted start and why.
-pub(super) type BadLine = (String, String);
-
-/// One line of `input` (for the subcommand `what`), at most [`MAX_LINE`] bytes kept: `None` at
-/// end of input, the trimmed text, or for a line too long or not UTF-8 its quoted start and
-/// why it is refused (the rest of a long line is skipped without being kept in memory).
+/// One line of `input` for the subcommand `what` ([`tphctl::lines::read_bounded_line`]), a
+/// read error reported as the subcommand's.
 pub(super) fn read_bounded_line<'b>(
     input: &mut impl BufRead,
     buf: &'b mut Vec<u8>,
     number: usize,
     what: &str,
-) -> Result<Option<Result<&'b str, BadLine>>, CliError> {
-    let io = |e| CliError::new(format!("{what}: reading standard input"), e);
-    buf.clear();
-    let n = Read::take(&mut *input, MAX_LINE as u64 + 1)
-        .read_until(b'\n', buf)
-        .map_err(io)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
-        skip_line(input).map_err(io)?;
-        let start = String::from_utf8_lossy(buf.get(..160).unwrap_or(buf)).into_owned();
-        let cmd = parse::quote(&start);
-        let why = format!("line {number}: longer than {MAX_LINE} bytes (the line limit)");
-        return Ok(Some(Err((cmd, why))));
-    }
-    match std::str::from_utf8(buf) {
-        Ok(text) => Ok(Some(Ok(text.trim()))),
-        Err(e) => {
-            let good = String::from_utf8_lossy(buf.get(..e.valid_up_to()).unwrap_or_default());
-            let why = format!(
-                "line {number}: not UTF-8 text (byte {} of the line is invalid)",
-                e.valid_up_to() + 1
-            );
-            Ok(Some(Err((parse::quote(good.trim()), why))))
-        }
-    }
-}
-
-/// Skips input up to and including the next newline, without keeping it.
-fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
-    loop {
-        let chunk = input.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        match chunk.iter().position(|&b| b == b'\n') {
-            Some(at) => {
-                input.consume(at + 1);
-                return Ok(());
-            }
-            None => {
-                let n = chunk.len();
-                input.consume(n);
-            }
-        }
-    }
+) -> Result<Option<Result<&'b str, tphctl::lines::BadLine>>, CliError> {
+    tphctl::lines::read_bounded_line(input, buf, number)
+        .map_err(|e| CliError::new(format!("{what}: reading standard input"), e))
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tph_acpi::firmware::{self, FirmwareKind};
 use tph_acpi::{madt, SteeringTagSource, TableSource};
 use tph_regs::machine::{Bdf, Machine};
-use tph_regs::report::{report_function, tph_presence, FunctionReport, TphPresence, Unread};
-use tph_regs::source::Loaded;
+use tph_report::report::{report_function, tph_presence, FunctionReport, TphPresence, Unread};
+use tph_report::source::Loaded;
 
 use super::list::{self, completer_cell, hex16, hex32, reports, SourceArgs};
 use super::tagmap::{self, Owner, OwnerMap, TagState, Width};
@@ -141,10 +141,10 @@ fn take_bdf_from_sysfs(args: &mut Args) {
 fn lspci(m: &Machine, bdf: Option<Bdf>, out: &mut impl Write) -> Result<bool, CliError> {
     let written = match bdf {
         Some(b) => match m.function(b) {
-            Some(f) => tph_regs::lspci::write_function(f, m.shows_domains(), out),
+            Some(f) => tph_report::lspci::write_function(f, m.shows_domains(), out),
             None => Ok(false),
         },
-        None => tph_regs::lspci::write_machine(m, out).map(|n| n > 0),
+        None => tph_report::lspci::write_machine(m, out).map(|n| n > 0),
     };
     written.map_err(|e| CliError::new("writing output", e))
 }
@@ -330,7 +330,7 @@ struct Run {
     who: Option<String>,
 }
 
-fn runs(t: &tph_regs::report::TphReport, owners: Option<&FnOwners>) -> Vec<Run> {
+fn runs(t: &tph_report::report::TphReport, owners: Option<&FnOwners>) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
     for (i, e) in t.entries.iter().enumerate() {
         let who = owners.and_then(|o| o.text(i, e.st));

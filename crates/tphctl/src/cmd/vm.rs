@@ -18,6 +18,9 @@ use tph_regs::tph::{StMode, TphCapability, TphControl, TphRequester, Upstream};
 use tph_vmm::ssdt::{self, SsdtSpec};
 use tph_vmm::{ControlChange, VirtualTph, VmConfig};
 
+use tphctl::vm::{Command, Pin, MAX_VCPUS};
+use tphctl::ParseError;
+
 use super::{CliError, CmdResult, Found};
 
 /// Arguments of `tphctl vm`.
@@ -136,37 +139,6 @@ pub(super) fn upstream(machine: &Machine, bdf: Bdf) -> Upstream {
     }
 }
 
-/// Most vCPUs of a VM: KVM's largest x86 VM (`KVM_MAX_VCPUS`, 4096).
-const MAX_VCPUS: u32 = 4096;
-
-/// `--pin VCPU:PCPU,...`: each vCPU below [`MAX_VCPUS`], named once; each host CPU present.
-pub(super) fn parse_pins(text: &str, host_cpus: u32) -> Result<Vec<(u32, u32)>, String> {
-    let mut pins: Vec<(u32, u32)> = Vec::new();
-    for p in text.split(',') {
-        let (v, c) = p
-            .split_once(':')
-            .ok_or_else(|| format!("--pin: {p:?} is not VCPU:PCPU (e.g. --pin 0:2,1:3)"))?;
-        let (v, c) = (number(v)?, number(c)?);
-        if v >= MAX_VCPUS {
-            return Err(format!(
-                "--pin {p}: vCPU {v} is beyond the largest VM ({MAX_VCPUS} vCPUs, KVM's limit)"
-            ));
-        }
-        if c >= host_cpus {
-            return Err(format!(
-                "--pin {p}: host CPU {c} is not present (the emulated host has {host_cpus} \
-                 CPUs, 0-{}; --cpus N gives it more)",
-                host_cpus - 1
-            ));
-        }
-        if pins.iter().any(|(w, _)| *w == v) {
-            return Err(format!("--pin: vCPU {v} is pinned twice"));
-        }
-        pins.push((v, c));
-    }
-    Ok(pins)
-}
-
 fn vm_config(args: &Args, machine: &Machine, bdf: Bdf, host_cpus: u32) -> Result<VmConfig, String> {
     checked_config(
         &args.pin,
@@ -188,7 +160,10 @@ pub(super) fn checked_config(
     bdf: Bdf,
     host_cpus: u32,
 ) -> Result<VmConfig, String> {
-    let pins = parse_pins(pin, host_cpus)?;
+    let pins = tphctl::vm::parse_pins(pin, host_cpus).map_err(|e| match e {
+        ParseError::NotAPin(_) => format!("--pin: {e} (e.g. --pin 0:2,1:3)"),
+        e => format!("--pin: {e}"),
+    })?;
     let needed = pins.iter().map(|(v, _)| v + 1).max().unwrap_or(1);
     let vcpus = vcpus.unwrap_or(needed);
     if vcpus == 0 || vcpus > MAX_VCPUS {
@@ -210,18 +185,6 @@ pub(super) fn checked_config(
     cfg.unsafe_ds = unsafe_ds;
     Ok(cfg)
 }
-
-pub(super) fn number(s: &str) -> Result<u32, String> {
-    let s = s.trim();
-    let parsed = match s.strip_prefix("0x") {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    };
-    parsed.map_err(|_| format!("{s:?} is not a number"))
-}
-
-/// Most MSI-X vectors of a function (the Table Size field is 11 bits).
-const MAX_VECTORS: u32 = 2048;
 
 /// The VM: the virtual device, the guest firmware, the eventfds the VMM wired to MSI-X.
 struct Vm {
@@ -326,7 +289,7 @@ fn serve(mut vm: Vm, json: bool, input: &mut impl BufRead, out: &mut impl Write)
             None => break,
             Some(Ok(line)) if line.is_empty() || line.starts_with('#') => continue,
             Some(Ok(line)) => (line.to_string(), execute(&mut vm, line)),
-            Some(Err((quoted, why))) => (quoted, Err(Failure::from(why))),
+            Some(Err(bad)) => (bad.quoted, Err(Failure::from(bad.why))),
         };
         commands += 1;
         if result.is_err() {
@@ -349,43 +312,31 @@ fn serve(mut vm: Vm, json: bool, input: &mut impl BufRead, out: &mut impl Write)
 }
 
 fn execute(vm: &mut Vm, line: &str) -> Result<Data, Failure> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
-        ["dsm", arg] => dsm(vm, arg),
-        ["enable", mode] => enable(vm, mode),
-        ["disable"] => control(vm, None),
-        ["irqs", n] => irqs(vm, number(n)?),
-        ["write", index, tag] => write(vm, number(index)?, number(tag)?),
-        ["pin", arg] => pin(vm, arg),
-        ["guest"] => Ok(Data::Regs {
+    match tphctl::vm::parse(line).map_err(|e| e.to_string())? {
+        Command::Dsm { vcpu, mem } => dsm(vm, vcpu, mem),
+        Command::Enable(mode) => control(vm, Some(mode)),
+        Command::Disable => control(vm, None),
+        Command::Irqs(n) => irqs(vm, n),
+        Command::Write { index, tag } => write(vm, index, tag),
+        Command::Pin(Pin { vcpu, cpu }) => pin(vm, vcpu, cpu),
+        Command::Guest => Ok(Data::Regs {
             control: vm.vtph.guest_control(),
             st_table: vm.vtph.guest_table().to_vec(),
         }),
-        ["host"] => {
+        Command::Host => {
             let snap = vm.vtph.device().backend().device().snapshot();
             Ok(Data::Regs {
                 control: snap.control.unwrap_or(0),
                 st_table: snap.st_table,
             })
         }
-        _ => Err(format!("unknown command {line:?} (see tphctl vm --help)").into()),
     }
 }
 
-fn dsm(vm: &Vm, arg: &str) -> Result<Data, Failure> {
-    let (vcpu, mem) = match arg.split_once(':') {
-        None => (arg, MemType::Volatile),
-        Some((v, "vm")) => (v, MemType::Volatile),
-        Some((v, "pm")) => (v, MemType::Persistent),
-        Some((_, m)) => return Err(format!("memory type {m:?} is not vm or pm").into()),
-    };
-    let vcpu = number(vcpu)?;
-    let uid = vm
-        .vtph
-        .config()
-        .uids
-        .get(vcpu as usize)
-        .copied()
+fn dsm(vm: &Vm, vcpu: u32, mem: MemType) -> Result<Data, Failure> {
+    let uid = usize::try_from(vcpu)
+        .ok()
+        .and_then(|i| vm.vtph.config().uids.get(i).copied())
         .ok_or_else(|| format!("the VM has no vCPU {vcpu}"))?;
     let info = vm
         .firmware
@@ -401,16 +352,6 @@ fn guest_width(vm: &Vm) -> TagWidth {
         None if vm.vtph.extended() => TagWidth::Bits16,
         None => TagWidth::Bits8,
     }
-}
-
-fn enable(vm: &mut Vm, mode: &str) -> Result<Data, Failure> {
-    let mode = match mode {
-        "ns" => StMode::NoSt,
-        "iv" => StMode::InterruptVector,
-        "ds" => StMode::DeviceSpecific,
-        m => return Err(format!("unknown mode {m:?} (iv, ds or ns)").into()),
-    };
-    control(vm, Some(mode))
 }
 
 fn control(vm: &mut Vm, mode: Option<StMode>) -> Result<Data, Failure> {
@@ -471,10 +412,8 @@ fn refused_control(vm: &Vm, value: u32) -> String {
     format!("Control {value:#x} dropped by the virtual device: {cause}")
 }
 
+/// `irqs N` (N at most 2048, as parsed).
 fn irqs(vm: &mut Vm, n: u32) -> Result<Data, Failure> {
-    if n > MAX_VECTORS {
-        return Err(format!("irqs {n}: MSI-X has at most {MAX_VECTORS} vectors").into());
-    }
     let mut calls = checked(vm.vtph.host_msix_will_change())?.host_calls;
     let fds = (0..n)
         .map(|_| tph_client::backend::eventfd())
@@ -496,9 +435,7 @@ fn irqs(vm: &mut Vm, n: u32) -> Result<Data, Failure> {
     Ok(Data::Done { host_calls: calls })
 }
 
-fn write(vm: &mut Vm, index: u32, tag: u32) -> Result<Data, Failure> {
-    let index = u16::try_from(index).map_err(|_| format!("index {index} is out of range"))?;
-    let tag = u16::try_from(tag).map_err(|_| format!("tag {tag:#x} does not fit 16 bits"))?;
+fn write(vm: &mut Vm, index: u16, tag: u16) -> Result<Data, Failure> {
     let effect = checked(vm.vtph.write_guest_entry(index, tag)?)?;
     Ok(Data::Write {
         host_calls: effect.host_calls,
@@ -506,15 +443,8 @@ fn write(vm: &mut Vm, index: u32, tag: u32) -> Result<Data, Failure> {
     })
 }
 
-fn pin(vm: &mut Vm, arg: &str) -> Result<Data, Failure> {
-    let (v, c) = arg
-        .split_once(':')
-        .ok_or_else(|| format!("pin {arg:?} is not VCPU:PCPU"))?;
-    let cpu = match c {
-        "none" | "-" => None,
-        c => Some(number(c)?),
-    };
-    let effect = checked(vm.vtph.pin(number(v)?, cpu)?)?;
+fn pin(vm: &mut Vm, vcpu: u32, cpu: Option<u32>) -> Result<Data, Failure> {
+    let effect = checked(vm.vtph.pin(vcpu, cpu)?)?;
     Ok(Data::Done {
         host_calls: effect.host_calls,
     })

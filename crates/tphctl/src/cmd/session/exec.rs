@@ -9,7 +9,7 @@ use tph_kernel::hw::Access;
 use tph_regs::msix::MsixCap;
 use tph_regs::tph::{ReqEnable, StLocation, TphControl, TphRequester};
 
-use super::parse::Command;
+use tphctl::session::Command;
 
 /// The TPH registers of the device now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,11 +222,11 @@ pub fn run_line<B: SessionBackend>(
     number: usize,
     limits: &Limits,
 ) -> Reply {
-    let cmd = match super::parse::parse(line) {
+    let cmd = match tphctl::session::parse(line) {
         Ok(c) => c,
-        Err(msg) => {
-            let shown = super::parse::quote(line);
-            return Reply::bad_line(shown.trim_matches('"'), format!("line {number}: {msg}"));
+        Err(e) => {
+            let shown = tphctl::quote(line);
+            return Reply::bad_line(shown.trim_matches('"'), format!("line {number}: {e}"));
         }
     };
     let get_st = matches!(cmd, Command::GetSt(_));

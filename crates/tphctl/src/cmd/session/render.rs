@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 use tph_client::{Capabilities, CpuQuery, MemType};
-use tph_regs::report::{enable_name, location_name, mode_name};
 use tph_regs::tph::{StMode, TphControl};
+use tph_report::report::{enable_name, location_name, mode_name};
 
 use crate::cmd::list::{hex16, hex32};
 

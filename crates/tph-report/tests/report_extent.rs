@@ -3,9 +3,10 @@
 //! verdict, report or lspci line: checked on random extended-capability chains (loops, zero and all-ones
 //! headers, pointers below 0x100 or past the end, several TPH capabilities, cut dumps).
 
-use tph_regs::dump::{read_lspci_dump, read_lspci_dump_for_reports, write_lspci_dump, DumpLimits};
+use tph_regs::dump::{read_lspci_dump, write_lspci_dump, DumpLimits};
 use tph_regs::machine::{Bdf, Function, Machine};
-use tph_regs::report::{report_all, tph_presence, ConfigOnly};
+use tph_report::report::{report_all, tph_presence, ConfigOnly};
+use tph_report::source::read_lspci_dump_for_reports;
 
 /// Fixed-seed generator: the same functions on every run.
 struct Rng(u64);
@@ -89,7 +90,7 @@ fn reading_for_reports_changes_no_verdict_and_no_report() {
         );
         present += usize::from(matches!(
             tph_presence(&w.config),
-            tph_regs::report::TphPresence::Present(_)
+            tph_report::report::TphPresence::Present(_)
         ));
         saved += w.config.len() - k.config.len();
     }
@@ -97,7 +98,7 @@ fn reading_for_reports_changes_no_verdict_and_no_report() {
     assert_eq!(reports(&whole), reports(&kept));
     let lspci = |m: &Machine| {
         let mut out = Vec::new();
-        tph_regs::lspci::write_machine(m, &mut out).expect("vec write");
+        tph_report::lspci::write_machine(m, &mut out).expect("vec write");
         out
     };
     assert_eq!(lspci(&whole), lspci(&kept));

@@ -9,10 +9,11 @@
 
 use std::io::{self, Write};
 
-use crate::bytes::rd32;
-use crate::caps::{walk_caps, EXT_CAP_ID_TPH, EXT_START};
-use crate::machine::{Function, Machine};
-use crate::tph::{StLocation, TphCapability, TPH_CAP};
+use tph_regs::caps::{walk_caps, EXT_CAP_ID_TPH, EXT_START};
+use tph_regs::machine::{Function, Machine};
+use tph_regs::tph::{StLocation, TphCapability, TPH_CAP};
+
+use crate::rd32;
 
 /// PCI-X capability ID: lspci also walks the extended list for PCI-X 2.0 functions.
 const CAP_ID_PCIX: u16 = 0x07;

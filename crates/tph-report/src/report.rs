@@ -1,13 +1,15 @@
 //! What `tphctl list` / `show` report about a function's TPH state, as plain serialisable data
 //! with stable field names (documented in `crates/tphctl/README-json.md`).
 
-use crate::express::PortType;
-use crate::machine::{Bdf, Function, Machine, Topology};
-use crate::msix::{vector_control_st, MsixCap};
-use crate::tph::{
+use tph_regs::express::PortType;
+use tph_regs::machine::{Bdf, Function, Machine, Topology};
+use tph_regs::msix::{vector_control_st, MsixCap};
+use tph_regs::tph::{
     negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphRequester, Upstream,
 };
-use crate::Error;
+use tph_regs::Error;
+
+use crate::rd32;
 
 /// Reads MSI-X Vector Control words of a function (from a BAR), when the source can.
 pub trait MsixTableReader {
@@ -33,15 +35,14 @@ impl MsixTableReader for ConfigOnly {
     }
 }
 
-impl MsixTableReader for crate::sysfs::Sysfs {
+impl MsixTableReader for tph_regs::sysfs::Sysfs {
     fn vector_controls(&self, bdf: Bdf, msix: &MsixCap, count: u16) -> Result<Vec<u32>, Error> {
         self.read_vector_controls(bdf, msix, count)
     }
 }
 
 /// Everything reported about one function with a TPH Requester capability.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FunctionReport {
     /// `DDDD:BB:DD.F`.
     pub bdf: String,
@@ -60,8 +61,7 @@ pub struct FunctionReport {
 }
 
 /// The TPH Requester capability, decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TphReport {
     /// Offset of the capability.
     pub offset: u16,
@@ -90,8 +90,7 @@ pub struct TphReport {
 }
 
 /// The Control register, decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ControlReport {
     /// Raw register.
     pub raw: u32,
@@ -106,8 +105,7 @@ pub struct ControlReport {
 }
 
 /// One ST table entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct EntryReport {
     /// Entry (or MSI-X vector) index.
     pub index: u16,
@@ -116,8 +114,7 @@ pub struct EntryReport {
 }
 
 /// The root port above a function.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RootPortReport {
     /// `DDDD:BB:DD.F`.
     pub bdf: String,
@@ -127,8 +124,7 @@ pub struct RootPortReport {
 }
 
 /// The outcome of the enable-time negotiation (pci-tph-core.md section 2, enable steps 5-6).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct EnableReport {
     /// Whether enable would succeed for a supported mode (false when no mode is supported).
     pub ok: bool,
@@ -228,9 +224,8 @@ pub enum TphPresence {
 }
 
 /// The part of configuration space a verdict needed but the source did not hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Unread {
     /// The capability list (fewer than 64 bytes, or a list running past the bytes read).
     Capabilities,
@@ -258,16 +253,16 @@ impl Unread {
 
 /// The verdict on `cfg`: present, absent, or unknown because the bytes end too early.
 pub fn tph_presence(cfg: &[u8]) -> TphPresence {
-    let ext = crate::caps::walk_ext_caps(cfg);
-    if let Some(c) = ext.find(crate::caps::EXT_CAP_ID_TPH) {
+    let ext = tph_regs::caps::walk_ext_caps(cfg);
+    if let Some(c) = ext.find(tph_regs::caps::EXT_CAP_ID_TPH) {
         return TphPresence::Present(usize::from(c.offset));
     }
-    if !matches!(ext.end, crate::caps::ChainEnd::Truncated { .. }) {
+    if !matches!(ext.end, tph_regs::caps::ChainEnd::Truncated { .. }) {
         return TphPresence::Absent;
     }
-    let std = crate::caps::walk_caps(cfg);
+    let std = tph_regs::caps::walk_caps(cfg);
     // PCI Express and PCI-X 2.0 functions have an extended space; others have none.
-    let extended = [crate::caps::CAP_ID_EXP, CAP_ID_PCIX]
+    let extended = [tph_regs::caps::CAP_ID_EXP, CAP_ID_PCIX]
         .iter()
         .any(|&id| std.find(u16::from(id)).is_some());
     if extended {
@@ -284,7 +279,7 @@ pub fn tph_presence(cfg: &[u8]) -> TphPresence {
 /// TPH capability's registers and table. Bytes past it can be dropped without changing either
 /// answer (a walk that runs off the end keeps everything).
 pub fn report_extent(cfg: &[u8]) -> usize {
-    use crate::caps::{walk_ext_caps, ChainEnd, EXT_START};
+    use tph_regs::caps::{walk_ext_caps, ChainEnd, EXT_START};
     let chain = walk_ext_caps(cfg);
     if matches!(chain.end, ChainEnd::Truncated { .. }) {
         return cfg.len();
@@ -294,9 +289,9 @@ pub fn report_extent(cfg: &[u8]) -> usize {
     for c in &chain.caps {
         let at = usize::from(c.offset);
         end = end.max(header_end(at));
-        let next = crate::bytes::rd32(cfg, at).map_or(0, |h| (h >> 20) as usize & 0xffc);
+        let next = rd32(cfg, at).map_or(0, |h| (h >> 20) as usize & 0xffc);
         end = end.max(header_end(next));
-        if c.id == crate::caps::EXT_CAP_ID_TPH {
+        if c.id == tph_regs::caps::EXT_CAP_ID_TPH {
             end = end.max(tph_end(cfg, at));
         }
     }
@@ -305,8 +300,8 @@ pub fn report_extent(cfg: &[u8]) -> usize {
 
 /// End of the TPH capability at `at`: its registers and the entries of a table in it.
 fn tph_end(cfg: &[u8], at: usize) -> usize {
-    use crate::tph::{TphCapability, TPH_CAP, TPH_CAP_TABLE_MAX, TPH_TABLE};
-    let cap = crate::bytes::rd32(cfg, at.saturating_add(TPH_CAP)).map(TphCapability::from_bits);
+    use tph_regs::tph::{TphCapability, TPH_CAP, TPH_CAP_TABLE_MAX, TPH_TABLE};
+    let cap = rd32(cfg, at.saturating_add(TPH_CAP)).map(TphCapability::from_bits);
     let entries = match cap {
         Some(c) if c.location == StLocation::Capability => c.table_size.min(TPH_CAP_TABLE_MAX),
         _ => 0,
@@ -498,7 +493,7 @@ fn capability_note(tph: &TphRequester) -> Option<String> {
             tph.table.len()
         ));
     }
-    (tph.cap.table_size > crate::tph::TPH_CAP_TABLE_MAX).then(|| {
+    (tph.cap.table_size > tph_regs::tph::TPH_CAP_TABLE_MAX).then(|| {
         format!(
             "the size field claims {} entries; a table in the capability holds at most 64",
             tph.cap.table_size
