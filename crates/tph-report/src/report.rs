@@ -5,7 +5,7 @@ use tph_regs::express::PortType;
 use tph_regs::machine::{Bdf, Function, Machine, Topology};
 use tph_regs::msix::{vector_control_st, MsixCap};
 use tph_regs::tph::{
-    negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphRequester, Upstream,
+    negotiate, CompleterSupport, ReqEnable, StLocation, StMode, TphControl, TphRequester, Upstream,
 };
 use tph_regs::Error;
 
@@ -89,8 +89,10 @@ pub struct TphReport {
     pub entries_note: Option<String>,
 }
 
-/// The Control register, decoded.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+/// The Control register, decoded: the one JSON shape of Control in every `tphctl` output
+/// (`list`, `show`, `session`, `vm`), built by [`ControlReport::from_bits`]. Serialised as
+/// `{raw, raw_hex, mode, mode_field, requester_enable, requester_enable_field}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlReport {
     /// Raw register.
     pub raw: u32,
@@ -104,13 +106,60 @@ pub struct ControlReport {
     pub requester_enable_field: u8,
 }
 
-/// One ST table entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+impl ControlReport {
+    /// The register `bits`, decoded.
+    pub fn from_bits(bits: u32) -> Self {
+        let c = TphControl::from_bits(bits);
+        Self {
+            raw: bits,
+            mode: mode_name(c.mode),
+            mode_field: c.mode.field(),
+            requester_enable: enable_name(c.enable),
+            requester_enable_field: c.enable.field(),
+        }
+    }
+}
+
+impl serde::Serialize for ControlReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("ControlReport", 6)?;
+        st.serialize_field("raw", &self.raw)?;
+        st.serialize_field("raw_hex", &format!("{:#010x}", self.raw))?;
+        st.serialize_field("mode", self.mode)?;
+        st.serialize_field("mode_field", &self.mode_field)?;
+        st.serialize_field("requester_enable", self.requester_enable)?;
+        st.serialize_field("requester_enable_field", &self.requester_enable_field)?;
+        st.end()
+    }
+}
+
+/// One ST table entry: the one JSON shape of a table entry in every `tphctl` output, built by
+/// [`EntryReport::table`] from raw tags. Serialised as `{index, st, st_hex}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntryReport {
     /// Entry (or MSI-X vector) index.
     pub index: u16,
     /// The 16-bit steering tag.
     pub st: u16,
+}
+
+impl EntryReport {
+    /// The entries of a table holding `tags`, indexed from 0.
+    pub fn table(tags: &[u16]) -> Vec<Self> {
+        indexed(tags.iter().copied())
+    }
+}
+
+impl serde::Serialize for EntryReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("EntryReport", 3)?;
+        st.serialize_field("index", &self.index)?;
+        st.serialize_field("st", &self.st)?;
+        st.serialize_field("st_hex", &format!("{:#06x}", self.st))?;
+        st.end()
+    }
 }
 
 /// The root port above a function.
@@ -452,13 +501,7 @@ fn tph_report(f: &Function, tph: &TphRequester, msix: &dyn MsixTableReader) -> T
         extended_requester: tph.cap.ext,
         table_location: location_name(tph.cap.location),
         table_size: tph.cap.table_size,
-        control: ControlReport {
-            raw: c.to_bits(),
-            mode: mode_name(c.mode),
-            mode_field: c.mode.field(),
-            requester_enable: enable_name(c.enable),
-            requester_enable_field: c.enable.field(),
-        },
+        control: ControlReport::from_bits(c.to_bits()),
         entries,
         entries_note,
     }
@@ -544,6 +587,33 @@ mod tests {
         Machine {
             functions: vec![f("00:01.0", port), f("01:00.0", ep)],
         }
+    }
+
+    #[test]
+    fn control_json_has_raw_hex_and_names_reserved_values() {
+        // Mode 5 and requester enable 2 are reserved.
+        let c = ControlReport::from_bits(0x0000_0205);
+        let v = serde_json::to_value(&c).expect("serialises");
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "raw": 0x205, "raw_hex": "0x00000205",
+                "mode": "reserved", "mode_field": 5,
+                "requester_enable": "reserved", "requester_enable_field": 2,
+            })
+        );
+    }
+
+    #[test]
+    fn entry_table_json_is_indexed_with_st_hex() {
+        let v = serde_json::to_value(EntryReport::table(&[0x8002, 7])).expect("serialises");
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"index": 0, "st": 0x8002, "st_hex": "0x8002"},
+                {"index": 1, "st": 7, "st_hex": "0x0007"},
+            ])
+        );
     }
 
     #[test]

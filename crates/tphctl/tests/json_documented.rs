@@ -15,7 +15,7 @@ const NOT_PRODUCIBLE: &[(&str, &str)] = &[(
     "logical CPU numbers come from this host's /sys tables only, not from --tables",
 )];
 
-/// Field paths per document (`show`, `list`, `session`, `st-map`) from the doc's tables:
+/// Field paths per document (`show`, `list`, `session`, `st-map`, `vm`) from the doc's tables:
 /// the backticked names in each row's first cell.
 fn documented() -> Vec<(String, BTreeSet<String>)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README-json.md");
@@ -24,7 +24,7 @@ fn documented() -> Vec<(String, BTreeSet<String>)> {
     let (mut section, mut targets): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     for line in text.lines() {
         if let Some(h) = line.strip_prefix("## ") {
-            section = ["show", "list", "session", "st-map"]
+            section = ["show", "list", "session", "st-map", "vm"]
                 .into_iter()
                 .filter(|c| h.contains(&format!("tphctl {c} ")))
                 .collect();
@@ -117,7 +117,11 @@ fn outputs(dir: &Path) -> Vec<(&'static str, Vec<Value>)> {
             .into_iter()
             .chain([dir.join("fw0.txt").to_str().expect("utf-8")])
             .collect::<Vec<_>>(),
-        b"enable iv\nset-st 0=0\n",
+        b"enable iv\nset-st 0=0\nshow\n",
+    );
+    let vm = common::tphctl_stdin(
+        &["vm", "--emulated", "02:00.0", "--pin", "0:1,1:2", "--json"],
+        b"guest\nenable iv\ndsm 1\nwrite 0 1\nhost\nbogus\n",
     );
     let tables = tempfile::tempdir().expect("temp dir");
     common::iasl(
@@ -157,6 +161,7 @@ fn outputs(dir: &Path) -> Vec<(&'static str, Vec<Value>)> {
             "st-map",
             vec![st_map(tables.path(), "0-1"), st_map(failing.path(), "4-6")],
         ),
+        ("vm", common::json_lines(&vm)),
     ]
 }
 
@@ -165,7 +170,11 @@ fn every_documented_json_field_is_in_real_output_and_every_output_field_is_docum
     let dir = tempfile::tempdir().expect("temp dir");
     let docs = documented();
     let produced = outputs(dir.path());
-    assert_eq!(docs.len(), 4, "sections for show, list, session, st-map");
+    assert_eq!(
+        docs.len(),
+        5,
+        "sections for show, list, session, st-map, vm"
+    );
     for (cmd, printed) in produced {
         let fields = &docs_of(&docs, cmd);
         let actual = output_paths(&printed);

@@ -99,8 +99,8 @@ fn show_json_i350s_enable_fails_root_port_without_completer() {
 fn list_json_rows_name_root_port_completer() {
     let v = json(&["list", "--json"], "machine-23c7a39.lspci");
     assert_eq!(v[0]["bdf"], "0000:01:00.0");
-    assert_eq!(v[0]["root_port_completer"], "none");
-    assert_eq!(v[0]["enable_ok"], false);
+    assert_eq!(v[0]["root_port"]["completer"], "none");
+    assert_eq!(v[0]["enable"]["ok"], false);
 }
 
 #[test]
@@ -162,11 +162,11 @@ fn emulated_source_lists_default_machine_with_refused_nic() {
         .iter()
         .find(|r| r["bdf"] == "0000:04:00.0")
         .expect("04:00.0 listed");
-    assert_eq!(nic["root_port_completer"], "none");
-    assert_eq!(nic["enable_ok"], false);
+    assert_eq!(nic["root_port"]["completer"], "none");
+    assert_eq!(nic["enable"]["ok"], false);
     let rciep = rows
         .iter()
         .find(|r| r["bdf"] == "0000:00:05.0")
         .expect("00:05.0 listed");
-    assert_eq!(rciep["enable_ok"], true);
+    assert_eq!(rciep["enable"]["ok"], true);
 }

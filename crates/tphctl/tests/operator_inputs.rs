@@ -456,7 +456,7 @@ fn list_text_modes_are_the_json_mode_names() {
     let json: serde_json::Value =
         serde_json::from_slice(&run(&["list", "--emulated", "--json"]).stdout).expect("JSON");
     for row in json.as_array().expect("rows") {
-        let modes: Vec<&str> = row["modes"]
+        let modes: Vec<&str> = row["enable"]["modes"]
             .as_array()
             .expect("modes")
             .iter()
@@ -515,6 +515,6 @@ fn session_dump_of_20000_functions_takes_over_one_device() {
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines = common::json_lines(&out);
-    assert_eq!(lines[0]["st_table_size"], 8);
+    assert_eq!(lines[0]["table_size"], 8);
     assert_eq!(lines[1]["ok"], true);
 }

@@ -125,7 +125,7 @@ fn session_feature_revision_raw_commands_agree_with_the_machine_and_each_other()
     // A raw SET of entry 0 programs the tag GET_ST reports for that CPU.
     assert_eq!(r[4]["ret"].as_i64(), Some(0), "{}", r[4]);
     let tag = r[6]["tags"][0]["st"].as_u64().unwrap();
-    assert_eq!(r[5]["st_table"][0].as_u64(), Some(tag));
+    assert_eq!(r[5]["entries"][0]["st"].as_u64(), Some(tag));
     // A raw GET returns the same tag in place of the CPU id.
     let got = out_bytes(&r[7]);
     assert_eq!(
@@ -134,7 +134,7 @@ fn session_feature_revision_raw_commands_agree_with_the_machine_and_each_other()
     );
     // Writing Control = 0 through the config region disables TPH.
     assert_eq!(r[8]["ret"].as_i64(), Some(4), "{}", r[8]);
-    assert_eq!(r[9]["control"].as_u64(), Some(0));
+    assert_eq!(r[9]["control"]["raw"].as_u64(), Some(0));
     assert_eq!(out_bytes(&r[10]), [0, 0, 0, 0]);
     // A buffer shorter than the feature head never reaches the kernel.
     assert_eq!(r[11]["errno"].as_str(), Some("EFAULT"));

@@ -53,7 +53,7 @@ pub mod report {
         pub entries: Vec<EntryReport>,
         pub entries_note: Option<String>,
     }
-    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+    #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct ControlReport {
         pub raw: u32,
         pub mode: &'static str,
@@ -61,11 +61,19 @@ pub mod report {
         pub requester_enable: &'static str,
         pub requester_enable_field: u8,
     }
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+    impl ControlReport {
+        pub fn from_bits(bits: u32) -> Self {}
+    }
+    impl serde::Serialize for ControlReport {}
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct EntryReport {
         pub index: u16,
         pub st: u16,
     }
+    impl EntryReport {
+        pub fn table(tags: &[u16]) -> Vec<Self> {}
+    }
+    impl serde::Serialize for EntryReport {}
     #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
     pub struct RootPortReport {
         pub bdf: String,

@@ -112,7 +112,9 @@ pub fn hex32(v: u32) -> String {
     format!("{v:#010x}")
 }
 
-/// One `list --json` row.
+/// One `list --json` row: `show --json`'s object cut to the columns of the table, every field
+/// at the same path with the same value (root port, Control, table location and the enable
+/// outcome use the serialisers `show` uses).
 fn row(r: &FunctionReport) -> Value {
     json!({
         "bdf": r.bdf,
@@ -121,15 +123,17 @@ fn row(r: &FunctionReport) -> Value {
         "vendor_id_hex": hex16(r.vendor_id),
         "device_id": r.device_id,
         "device_id_hex": hex16(r.device_id),
-        "modes": r.enable.modes,
-        "extended_requester": r.tph.extended_requester,
-        "table_location": r.tph.table_location,
-        "table_size": r.tph.table_size,
-        "control_mode": r.tph.control.mode,
-        "requester_enable": r.tph.control.requester_enable,
-        "root_port": r.root_port.as_ref().map(|p| p.bdf.as_str()),
-        "root_port_completer": r.root_port.as_ref().and_then(|p| p.completer),
-        "enable_ok": r.enable.ok,
+        "tph": {
+            "extended_requester": r.tph.extended_requester,
+            "table_location": r.tph.table_location,
+            "table_size": r.tph.table_size,
+            "control": r.tph.control,
+        },
+        "root_port": r.root_port,
+        "enable": {
+            "ok": r.enable.ok,
+            "modes": r.enable.modes,
+        },
     })
 }
 

@@ -45,8 +45,9 @@ use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
     cfg-write OFF HEX writes the bytes HEX (in memory order: 02000000 is the dword 2) at OFF. \
     Each prints `ret N errno E out HEX`: the return value (bytes for cfg-*, -1 on failure), \
     the errno, and the argument bytes after the call (the bytes read for cfg-read).\n\
-    --json: one object per command with `cmd`, `line`, `ok`, `errno` (name or null), `error` \
-    (message, when not ok) and the results; field names: crates/tphctl/README-json.md.\n\n\
+    --json: one object per command with `cmd`, `line`, `ok`, `errno`, `error` and `warning` \
+    (null when they do not apply) and the results, named and shaped as in `list`, `show` and \
+    `vm`; field names: crates/tphctl/README-json.md.\n\n\
     A function without a TPH capability is taken over too (a note on stderr says so): the \
     kernel answers its TPH calls with ENODEV, as for a driver.\n\n\
     Exit status: 0 every command succeeded; 1 BDF is not in the machine; 2 an error: the device cannot be taken over, or some command failed (each \

@@ -630,16 +630,9 @@ fn report_json(
     let Some(tph) = v.get_mut("tph").and_then(|t| t.as_object_mut()) else {
         return Ok(v);
     };
+    // Control's `raw_hex` and the entries' `st_hex` come with their shared serialisers
+    // (`tph_report::report::{ControlReport, EntryReport}`).
     tph.insert("capability_hex".into(), hex32(r.tph.capability).into());
-    if let Some(c) = tph.get_mut("control").and_then(|c| c.as_object_mut()) {
-        c.insert("raw_hex".into(), hex32(r.tph.control.raw).into());
-    }
-    let entries = tph.get_mut("entries").and_then(|e| e.as_array_mut());
-    for (entry, e) in entries.into_iter().flatten().zip(&r.tph.entries) {
-        if let Some(obj) = entry.as_object_mut() {
-            obj.insert("st_hex".into(), hex16(e.st).into());
-        }
-    }
     let Some(o) = owners else {
         return Ok(v);
     };

@@ -39,18 +39,16 @@ pub struct Args {
     json: bool,
 }
 
-/// One processor's row.
+/// One processor's row. `error`, `vm` and `pm` are always there, null when they do not apply
+/// (as `error` in `session` and `vm`); `cpu` only with a source that knows CPU numbers.
 #[derive(serde::Serialize)]
 struct Row {
     uid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     cpu: Option<u32>,
     st_info: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     vm: Option<Half>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pm: Option<Half>,
 }
 

@@ -14,13 +14,16 @@ use tph_client::{Errno, Revision, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 use tph_regs::machine::{Bdf, Machine};
-use tph_regs::tph::{StMode, TphCapability, TphControl, TphRequester, Upstream};
+use tph_regs::tph::{StLocation, StMode, TphCapability, TphControl, TphRequester, Upstream};
+use tph_report::report::{location_name, ControlReport, EntryReport};
 use tph_vmm::ssdt::{self, SsdtSpec};
 use tph_vmm::{ControlChange, VirtualTph, VmConfig};
 
 use tphctl::vm::{Command, Pin, MAX_VCPUS};
 use tphctl::ParseError;
 
+use super::list::hex16;
+use super::tagmap::mem_name;
 use super::{CliError, CmdResult, Found};
 
 /// Arguments of `tphctl vm`.
@@ -34,10 +37,12 @@ use super::{CliError, CmdResult, Found};
     entry, in the capability or in Vector Control) | pin VCPU:PCPU|none (host side: the VMM \
     re-pins) | guest (Control and table as the guest reads them) | host (the physical device's \
     Control and table). Lines starting with # are skipped.\n\
-    --json: one object per command with `cmd`, `ok`, `errno` (name or null), `error` (message \
-    or null), `host_calls` for commands that may call the host, `tag` (number, null when the \
-    firmware marks it invalid) for dsm, `foreign` for write, `control` and `st_table` \
-    (numbers) for guest and host.\n\
+    --json: one object per command with `cmd`, `line`, `ok`, `errno` (name or null), `error` \
+    (message or null), `host_calls` for commands that may call the host, `st` and `st_hex` \
+    (null when the firmware marks the tag invalid), `mem` and `width` (bits) for dsm, \
+    `foreign` for write, `control` (an object, as in `show`), `table_location`, `table_size` \
+    and `entries` for guest and host; the same names and shapes as `list`, `show` and \
+    `session` (crates/tphctl/README-json.md).\n\
     Input: lines of at most 65536 bytes (a longer line, or one that is not UTF-8, is answered \
     with an error naming its line number); --dump FILE within the limits of every dump (512 \
     MiB, lines of 4096 bytes, 131072 functions).\n\
@@ -231,10 +236,18 @@ enum Data {
     Done { host_calls: u32 },
     /// A write to the ST table: host calls, and whether the tag named no vCPU.
     Write { host_calls: u32, foreign: bool },
-    /// A firmware tag (None: marked invalid).
-    Tag(Option<u16>),
-    /// Control and table.
-    Regs { control: u32, st_table: Vec<u16> },
+    /// A firmware tag (`st` None: marked invalid), the memory type asked and the width read.
+    Tag {
+        st: Option<u16>,
+        mem: MemType,
+        width: TagWidth,
+    },
+    /// Control, the table's location (None: the device has no TPH capability) and entries.
+    Regs {
+        control: u32,
+        location: Option<StLocation>,
+        st_table: Vec<u16>,
+    },
 }
 
 struct Failure {
@@ -296,7 +309,7 @@ fn serve(mut vm: Vm, json: bool, input: &mut impl BufRead, out: &mut impl Write)
             failed.push(number);
         }
         let written = if json {
-            render_json(out, &line, &result)
+            render_json(out, &line, number, &result)
         } else {
             render_text(out, &line, &result)
         };
@@ -321,12 +334,14 @@ fn execute(vm: &mut Vm, line: &str) -> Result<Data, Failure> {
         Command::Pin(Pin { vcpu, cpu }) => pin(vm, vcpu, cpu),
         Command::Guest => Ok(Data::Regs {
             control: vm.vtph.guest_control(),
+            location: Some(vm.vtph.virtual_cap().cap.location),
             st_table: vm.vtph.guest_table().to_vec(),
         }),
         Command::Host => {
             let snap = vm.vtph.device().backend().device().snapshot();
             Ok(Data::Regs {
                 control: snap.control.unwrap_or(0),
+                location: vm.host_cap.map(|c| c.location),
                 st_table: snap.st_table,
             })
         }
@@ -342,7 +357,12 @@ fn dsm(vm: &Vm, vcpu: u32, mem: MemType) -> Result<Data, Failure> {
         .firmware
         .st_info(uid)
         .map_err(|e| format!("the guest firmware's _DSM failed: {e}"))?;
-    Ok(Data::Tag(info.tag(mem, guest_width(vm))))
+    let width = guest_width(vm);
+    Ok(Data::Tag {
+        st: info.tag(mem, width),
+        mem,
+        width,
+    })
 }
 
 /// The width the guest enabled, else the widest its path allows.
@@ -484,9 +504,13 @@ fn render_text(out: &mut impl Write, cmd: &str, r: &Result<Data, Failure>) -> st
             };
             writeln!(out, "ok; host calls {host_calls}{f}")
         }
-        Ok(Data::Tag(Some(t))) => writeln!(out, "tag {t:#06x}"),
-        Ok(Data::Tag(None)) => writeln!(out, "tag invalid (the firmware marks it invalid)"),
-        Ok(Data::Regs { control, st_table }) => {
+        Ok(Data::Tag { st: Some(t), .. }) => writeln!(out, "tag {t:#06x}"),
+        Ok(Data::Tag { st: None, .. }) => {
+            writeln!(out, "tag invalid (the firmware marks it invalid)")
+        }
+        Ok(Data::Regs {
+            control, st_table, ..
+        }) => {
             writeln!(
                 out,
                 "control {control:#010x}; st_table {}",
@@ -496,9 +520,19 @@ fn render_text(out: &mut impl Write, cmd: &str, r: &Result<Data, Failure>) -> st
     }
 }
 
-fn render_json(out: &mut impl Write, cmd: &str, r: &Result<Data, Failure>) -> std::io::Result<()> {
+/// One JSON object on one line: `cmd`, `line`, `ok`, `errno`, `error` as in `session`, and the
+/// results named and shaped as in `list`, `show` and `session` (Control, table location and
+/// entries through the serialisers `show` uses; a tag as `st`/`st_hex`, its memory type as
+/// `mem`).
+fn render_json(
+    out: &mut impl Write,
+    cmd: &str,
+    number: usize,
+    r: &Result<Data, Failure>,
+) -> std::io::Result<()> {
     let mut m = Map::new();
     m.insert("cmd".into(), json!(cmd));
+    m.insert("line".into(), json!(number));
     m.insert("ok".into(), json!(r.is_ok()));
     let (errno, error) = match r {
         Err(f) => (json!(f.errno.map(|e| e.name())), json!(f.message)),
@@ -517,12 +551,21 @@ fn render_json(out: &mut impl Write, cmd: &str, r: &Result<Data, Failure>) -> st
             m.insert("host_calls".into(), json!(host_calls));
             m.insert("foreign".into(), json!(foreign));
         }
-        Ok(Data::Tag(t)) => {
-            m.insert("tag".into(), json!(t));
+        Ok(Data::Tag { st, mem, width }) => {
+            m.insert("st".into(), json!(st));
+            m.insert("st_hex".into(), json!(st.map(hex16)));
+            m.insert("mem".into(), json!(mem_name(*mem)));
+            m.insert("width".into(), json!(width.bits()));
         }
-        Ok(Data::Regs { control, st_table }) => {
-            m.insert("control".into(), json!(control));
-            m.insert("st_table".into(), json!(st_table));
+        Ok(Data::Regs {
+            control,
+            location,
+            st_table,
+        }) => {
+            m.insert("control".into(), json!(ControlReport::from_bits(*control)));
+            m.insert("table_location".into(), json!(location.map(location_name)));
+            m.insert("table_size".into(), json!(st_table.len()));
+            m.insert("entries".into(), json!(EntryReport::table(st_table)));
         }
         Err(_) => {}
     }

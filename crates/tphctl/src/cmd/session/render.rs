@@ -3,11 +3,12 @@
 use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
-use tph_client::{Capabilities, CpuQuery, MemType};
+use tph_client::{Capabilities, CpuQuery};
 use tph_regs::tph::{StMode, TphControl};
-use tph_report::report::{enable_name, location_name, mode_name};
+use tph_report::report::{enable_name, location_name, mode_name, ControlReport, EntryReport};
 
 use crate::cmd::list::{hex16, hex32};
+use crate::cmd::tagmap::mem_name;
 
 use tph_kernel::hw::Access;
 
@@ -15,13 +16,6 @@ use super::exec::{Data, Registers, Reply};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn mem_name(m: MemType) -> &'static str {
-    match m {
-        MemType::Volatile => "vm",
-        MemType::Persistent => "pm",
-    }
 }
 
 /// The modes GET_CAP reports, named as `list` and `show` name them.
@@ -178,7 +172,8 @@ fn text_trace(out: &mut impl Write, lines: &[Access]) -> io::Result<()> {
 }
 
 /// Writes `reply` to line `number` as one JSON object on one line: `cmd`, `line`, `ok`,
-/// `errno`, `error` (null when ok, as in `vm`) and the results.
+/// `errno`, `error`, `warning` (null when they do not apply, as in `vm`) and the results,
+/// named and shaped as in `list`, `show` and `vm`.
 pub fn json_line(out: &mut impl Write, r: &Reply, number: usize) -> io::Result<()> {
     let mut m = Map::new();
     m.insert("cmd".into(), json!(r.cmd));
@@ -186,9 +181,7 @@ pub fn json_line(out: &mut impl Write, r: &Reply, number: usize) -> io::Result<(
     m.insert("ok".into(), json!(r.ok()));
     m.insert("errno".into(), json!(r.errno.map(|e| e.name())));
     m.insert("error".into(), json!(r.error));
-    if let Some(w) = &r.warning {
-        m.insert("warning".into(), json!(w));
-    }
+    m.insert("warning".into(), json!(r.warning));
     json_data(&mut m, &r.data);
     writeln!(out, "{}", Value::Object(m))
 }
@@ -198,7 +191,7 @@ fn json_data(m: &mut Map<String, Value>, d: &Data) {
         Data::None => {}
         Data::Cap(c) => {
             m.insert("modes".into(), json!(modes(c)));
-            m.insert("st_table_size".into(), json!(c.st_table_size));
+            m.insert("table_size".into(), json!(c.st_table_size));
         }
         Data::Tags(t) => {
             let tags: Vec<Value> = t
@@ -210,13 +203,10 @@ fn json_data(m: &mut Map<String, Value>, d: &Data) {
             m.insert("tags".into(), Value::Array(tags));
         }
         Data::Show(r) => {
-            let c = TphControl::from_bits(r.control);
-            m.insert("control".into(), json!(r.control));
-            m.insert("control_hex".into(), json!(hex32(r.control)));
-            m.insert("mode".into(), json!(mode_name(c.mode)));
-            m.insert("requester_enable".into(), json!(enable_name(c.enable)));
+            m.insert("control".into(), json!(ControlReport::from_bits(r.control)));
             m.insert("table_location".into(), json!(location_name(r.location)));
-            m.insert("st_table".into(), json!(r.st_table));
+            m.insert("table_size".into(), json!(r.st_table.len()));
+            m.insert("entries".into(), json!(EntryReport::table(&r.st_table)));
         }
         Data::Trace(accesses) => {
             let list: Vec<Value> = accesses.iter().map(access_json).collect();
