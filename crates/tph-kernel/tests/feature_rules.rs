@@ -29,11 +29,9 @@ const REQ_EXT: u32 = 3;
 const CLEAR: u32 = 0xffff_ffff;
 
 fn feature_opts(unsafe_ds: bool) -> HostOptions {
-    HostOptions {
-        abi: KernelAbi::Feature,
-        unsafe_ds,
-        ..HostOptions::default()
-    }
+    HostOptions::new()
+        .with_abi(KernelAbi::Feature)
+        .with_unsafe_ds(unsafe_ds)
 }
 
 /// `bdf` on a feature-revision host with `enable_unsafe_tph` (the feature exists).
@@ -235,10 +233,7 @@ fn probe_without_tph_capability_is_enotty() {
 
 #[test]
 fn probe_under_pci_notph_is_enotty() {
-    let opts = HostOptions {
-        notph: true,
-        ..feature_opts(true)
-    };
+    let opts = feature_opts(true).with_notph(true);
     let f = Fixture::with(CAP_DEV, opts);
     let mut arg = head(FEATURE_PROBE | FEATURE_SET | abi::FEATURE_TPH_ST);
     assert_eq!(call(&f, &mut arg), Err(Errno::ENOTTY));
@@ -501,10 +496,7 @@ fn control_write_without_root_port_completer_is_einval() {
 
 #[test]
 fn control_write_under_pci_notph_is_einval() {
-    let opts = HostOptions {
-        notph: true,
-        ..feature_opts(true)
-    };
+    let opts = feature_opts(true).with_notph(true);
     let f = Fixture::with(CAP_DEV, opts);
     assert_eq!(write_control(&f, HW_IV), Err(Errno::EINVAL));
 }
@@ -585,10 +577,7 @@ fn config_read_of_the_capability_register_is_hardware() {
 
 #[test]
 fn config_read_under_pci_notph_hides_tph_capability() {
-    let opts = HostOptions {
-        notph: true,
-        ..feature_opts(true)
-    };
+    let opts = feature_opts(true).with_notph(true);
     let f = Fixture::with(CAP_DEV, opts);
     let mut cfg = vec![0u8; 4096];
     f.fd.config_read(0, &mut cfg).unwrap();
@@ -618,13 +607,7 @@ mod differential {
     /// The same device on a v7 host and on a feature host, both enabled in `mode` (hardware
     /// encoding; IV unless the device lacks it) with `vectors` MSI-X vectors.
     fn pair(bdf: &str, vectors: u32, ds: bool) -> (Fixture, Fixture) {
-        let v7 = Fixture::with(
-            bdf,
-            HostOptions {
-                unsafe_ds: true,
-                ..HostOptions::default()
-            },
-        );
+        let v7 = Fixture::with(bdf, HostOptions::new().with_unsafe_ds(true));
         let feature = fx(bdf);
         let _ = v7.fd.set_irqs(vectors);
         let _ = feature.fd.set_irqs(vectors);

@@ -607,8 +607,11 @@ impl<B: Backend> VirtualTph<B> {
     fn host_ds_tags(&mut self) -> Result<Vec<StInfo>, Error> {
         let pins = self.cfg.pins.clone();
         let cpus: Vec<u32> = pins.iter().flatten().copied().collect();
-        let query =
-            |mem| -> Vec<CpuQuery> { cpus.iter().map(|&cpu| CpuQuery { cpu, mem }).collect() };
+        let query = |mem| -> Vec<CpuQuery> {
+            cpus.iter()
+                .map(|&cpu| CpuQuery::new(cpu).with_mem(mem))
+                .collect()
+        };
         let (vm, pm) = if cpus.is_empty() {
             (Vec::new(), Vec::new())
         } else {
@@ -809,7 +812,7 @@ impl<B: Backend> VirtualTph<B> {
                 continue;
             }
             match want {
-                HostEntry::Cpu(cpu, mem) => set.push(Steer { index: i, cpu, mem }),
+                HostEntry::Cpu(cpu, mem) => set.push(Steer::new(i, cpu).with_mem(mem)),
                 HostEntry::Clear => clear.push(i),
                 HostEntry::Unknown => {}
             }

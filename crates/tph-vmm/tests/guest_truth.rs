@@ -394,10 +394,7 @@ fn unsafe_ds_firmware_gives_host_tags_of_the_fixed_pinning() {
         let cpus: Vec<tph_client::CpuQuery> = PINS
             .iter()
             .flatten()
-            .map(|&cpu| tph_client::CpuQuery {
-                cpu,
-                mem: tph_client::MemType::Volatile,
-            })
+            .map(|&cpu| tph_client::CpuQuery::new(cpu))
             .collect();
         let host_tags = probe.steering_tags(&cpus).unwrap();
         let (r, vmm) = rig.guest_enable(2); // DS

@@ -93,6 +93,7 @@ pub(crate) struct IrqState {
 
 /// One eventfd signal the kernel sent (a loopback `DATA_NONE` / `DATA_BOOL` trigger).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IrqSignal {
     /// The IRQ index (`VFIO_PCI_*_IRQ_INDEX`).
     pub index: u32,
@@ -100,6 +101,14 @@ pub struct IrqSignal {
     pub vector: u32,
     /// The eventfd the caller gave for it.
     pub fd: i32,
+}
+
+impl IrqSignal {
+    /// A signal on vector `vector` of IRQ index `index` through eventfd `fd` (to compare with
+    /// what [`VfioDevice::drain_irq_signals`](crate::VfioDevice::drain_irq_signals) returns).
+    pub const fn new(index: u32, vector: u32, fd: i32) -> Self {
+        Self { index, vector, fd }
+    }
 }
 
 /// The caller's file descriptors as the kernel resolves an eventfd (`eventfd_ctx_fdget`).
@@ -121,11 +130,19 @@ impl EventfdCheck for AnyEventfd {
 
 /// `VFIO_IRQ_INFO_*` flags and the vector count of one index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IrqInfo {
     /// `VFIO_IRQ_INFO_*`.
     pub flags: u32,
     /// Vectors the index has (`vfio_pci_get_irq_count`).
     pub count: u32,
+}
+
+impl IrqInfo {
+    /// An index with `flags` (`VFIO_IRQ_INFO_*`) and `count` vectors.
+    pub const fn new(flags: u32, count: u32) -> Self {
+        Self { flags, count }
+    }
 }
 
 /// The payload after the header.

@@ -184,6 +184,7 @@ fn clear_tph(st: &mut DeviceState) {
 /// is not a traced hardware access).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TphSnapshot {
     /// The raw TPH Requester Control register; `None` without the capability.
     pub control: Option<u32>,
