@@ -231,11 +231,7 @@ impl<V: Vmm> Rig<V> {
         let devcap2 = u32::from_le_bytes(port[at..at + 4].try_into().unwrap());
         port[at..at + 4].copy_from_slice(&v.virtual_cap().root_port_devcap2(devcap2).to_le_bytes());
         let uids = v.config().uids.clone();
-        let spec = SsdtSpec {
-            bridge: "\\_SB.PCI0".into(),
-            uids: uids.clone(),
-            extended: v.extended(),
-        };
+        let spec = SsdtSpec::new("\\_SB.PCI0", uids.clone(), v.extended());
         let ssdt = match &ds_results {
             Some(results) => ssdt::generate_with_results(&spec, results),
             None => ssdt::generate(&spec, &v.tag_space()),

@@ -244,11 +244,7 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
 fn guest_ssdt(
     vtph: &mut VirtualTph<EmulatedBackend>,
 ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-    let spec = SsdtSpec {
-        bridge: "\\_SB.PCI0".into(),
-        uids: vtph.config().uids.clone(),
-        extended: vtph.extended(),
-    };
+    let spec = SsdtSpec::new("\\_SB.PCI0", vtph.config().uids.clone(), vtph.extended());
     let table = match vtph.ds_firmware_results()? {
         Some(results) => ssdt::generate_with_results(&spec, &results),
         None => ssdt::generate(&spec, &vtph.tag_space()),

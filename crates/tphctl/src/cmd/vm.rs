@@ -208,11 +208,7 @@ impl Vm {
         cfg: VmConfig,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let mut vtph = VirtualTph::new(dev, cfg)?;
-        let spec = SsdtSpec {
-            bridge: "\\_SB.PCI0".into(),
-            uids: vtph.config().uids.clone(),
-            extended: vtph.extended(),
-        };
+        let spec = SsdtSpec::new("\\_SB.PCI0", vtph.config().uids.clone(), vtph.extended());
         // Under the unsafe DS option the firmware hands out the host tags of the fixed pinning.
         let table = match vtph.ds_firmware_results()? {
             Some(results) => ssdt::generate_with_results(&spec, &results),
