@@ -251,7 +251,14 @@ impl<B: Backend> QueueSteering<B> {
         let moved = Queue { cpu, ..old };
         let placed = self.place(&[moved], &[])?;
         self.queues.insert(id, moved);
-        Ok(placed.first().copied().unwrap_or(Placement::Tag { tag: 0 }))
+        let answered = placed.len();
+        <[Placement; 1]>::try_from(placed)
+            .map(|[one]| one)
+            .map_err(|_| Error::ShortAnswer {
+                op: "placing a queue",
+                asked: 1,
+                answered,
+            })
     }
 
     /// Clears every entry it ever programmed (one batch, IV mode), then disables TPH (one
@@ -326,6 +333,13 @@ impl<B: Backend> QueueSteering<B> {
                     })
                     .collect();
                 let tags = self.dev.steering_tags(&cpus)?;
+                if tags.len() != queues.len() {
+                    return Err(Error::ShortAnswer {
+                        op: "GET_ST",
+                        asked: queues.len(),
+                        answered: tags.len(),
+                    });
+                }
                 Ok(tags.into_iter().map(|tag| Placement::Tag { tag }).collect())
             }
         }

@@ -220,10 +220,11 @@ pub(super) fn irq_info_ioctl(
 ) -> Result<i32, Errno> {
     let mut info = [0u8; abi::IRQ_INFO_SIZE];
     mem.read(arg, &mut info).map_err(|_| Errno::EFAULT)?;
-    if (abi::le32(&info, 0) as usize) < abi::IRQ_INFO_SIZE {
+    let head = abi::vfio::IrqInfo::from_bytes(&info).ok_or(Errno::EFAULT)?;
+    if (head.argsz as usize) < abi::IRQ_INFO_SIZE {
         return Err(Errno::EINVAL);
     }
-    let got = irq_info(st, alloc, abi::le32(&info, 8))?;
+    let got = irq_info(st, alloc, head.index)?;
     info[4..8].copy_from_slice(&got.flags.to_le_bytes());
     info[12..16].copy_from_slice(&got.count.to_le_bytes());
     mem.write(arg, &info).map_err(|_| Errno::EFAULT)?;
@@ -240,8 +241,13 @@ pub(super) fn set_irqs_ioctl(
 ) -> Result<i32, Errno> {
     let mut head = [0u8; abi::IRQ_SET_HEADER_SIZE];
     mem.read(arg, &mut head).map_err(|_| Errno::EFAULT)?;
-    let word = |i: usize| abi::le32(&head, 4 * i);
-    let (argsz, flags, index, start, count) = (word(0), word(1), word(2), word(3), word(4));
+    let abi::vfio::IrqSet {
+        argsz,
+        flags,
+        index,
+        start,
+        count,
+    } = abi::vfio::IrqSet::from_bytes(&head).ok_or(Errno::EFAULT)?;
     let max = irq_count(st, index);
     let known = abi::IRQ_SET_DATA_TYPE_MASK | abi::IRQ_SET_ACTION_TYPE_MASK;
     if argsz < MINSZ || index >= abi::NUM_IRQS || count >= u32::MAX - start || flags & !known != 0 {
@@ -269,8 +275,10 @@ pub(super) fn set_irqs_ioctl(
         0 => Data::None,
         1 => Data::Bool(raw),
         _ => Data::Eventfd(
-            raw.chunks_exact(4)
-                .map(|w| abi::le32(w, 0) as i32)
+            raw.as_chunks::<4>()
+                .0
+                .iter()
+                .map(|w| i32::from_le_bytes(*w))
                 .collect(),
         ),
     };

@@ -388,11 +388,10 @@ impl DeviceFd {
             KernelAbi::Feature => abi::VFIO_DEVICE_FEATURE,
         };
         let sized = request == tph_request || request == abi::VFIO_DEVICE_SET_IRQS;
-        if sized && buf.len() >= 4 {
-            let argsz = abi::le32(buf, 0);
-            if usize::try_from(argsz).map_or(true, |a| a > buf.len()) {
-                return Err(Errno::EFAULT);
-            }
+        if let (true, Ok(argsz)) = (sized, abi::le32(buf, 0))
+            && usize::try_from(argsz).map_or(true, |a| a > buf.len())
+        {
+            return Err(Errno::EFAULT);
         }
         self.ioctl(request, SLICE_BASE, &mut SliceMemory::new(buf))
     }

@@ -192,6 +192,7 @@ mod error {
         Io { path: PathBuf, #[source] source: std::io::Error },
         VfioSetup { step: &'static str, errno: Errno },
         VfioApiVersion { version: i32 },
+        ShortAnswer { op: &'static str, asked: usize, answered: usize },
         DuplicateQueue(u16),
         DuplicateSlot(u16),
         ClearValueAsCpu(u32),
