@@ -287,27 +287,12 @@ pub enum AbiError {
     },
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    let mut a = [0u8; 2];
-    if let Some(s) = b.get(off..off + 2) {
-        a.copy_from_slice(s);
-    }
-    u16::from_le_bytes(a)
-}
-
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    if let Some(s) = b.get(off..off + 4) {
-        a.copy_from_slice(s);
-    }
-    u32::from_le_bytes(a)
-}
-
-fn need(b: &[u8], need: usize) -> Result<(), AbiError> {
-    if b.len() < need {
-        return Err(AbiError::Short { len: b.len(), need });
-    }
-    Ok(())
+/// The first `N` bytes of `b`, or how many were missing.
+fn prefix<const N: usize>(b: &[u8]) -> Result<&[u8; N], AbiError> {
+    b.first_chunk::<N>().ok_or(AbiError::Short {
+        len: b.len(),
+        need: N,
+    })
 }
 
 impl TphOp {
@@ -333,12 +318,10 @@ impl TphOp {
     /// assert_eq!(op.argsz, 16);
     /// ```
     pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
-        need(b, OP_HEADER_SIZE)?;
-        let mut payload = [0u8; 8];
-        payload.copy_from_slice(b.get(8..16).unwrap_or(&[0; 8]));
+        let [a0, a1, a2, a3, o0, o1, o2, o3, payload @ ..] = *prefix::<OP_HEADER_SIZE>(b)?;
         Ok(Self {
-            argsz: u32_at(b, 0),
-            op: u32_at(b, 4),
+            argsz: u32::from_le_bytes([a0, a1, a2, a3]),
+            op: u32::from_le_bytes([o0, o1, o2, o3]),
             payload,
         })
     }
@@ -352,12 +335,12 @@ impl TphCap {
     /// assert_eq!((cap.supported_modes, cap.st_table_sz), (1, 8));
     /// ```
     pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
-        need(b, 8)?;
+        let [supported_modes, reserved0, s0, s1, r0, r1, r2, r3] = *prefix::<8>(b)?;
         Ok(Self {
-            supported_modes: b.first().copied().unwrap_or(0),
-            reserved0: b.get(1).copied().unwrap_or(0),
-            st_table_sz: u16_at(b, 2),
-            reserved: u32_at(b, 4),
+            supported_modes,
+            reserved0,
+            st_table_sz: u16::from_le_bytes([s0, s1]),
+            reserved: u32::from_le_bytes([r0, r1, r2, r3]),
         })
     }
 
@@ -403,15 +386,25 @@ impl TphEntry {
     /// assert_eq!((e.cpu, e.mem_type, e.st), (5, 1, 0x1234));
     /// ```
     pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {
-        need(b, ENTRY_SIZE)?;
-        Ok(Self {
-            cpu: u32_at(b, 0),
-            mem_type: b.get(4).copied().unwrap_or(0),
-            reserved0: b.get(5).copied().unwrap_or(0),
-            index: u16_at(b, 6),
-            st: u16_at(b, 8),
-            reserved1: u16_at(b, 10),
-        })
+        Ok(Self::from_array(prefix::<ENTRY_SIZE>(b)?))
+    }
+
+    /// Reads an entry from its 12 bytes.
+    ///
+    /// ```
+    /// let e = tph_abi::TphEntry::from_array(&[5, 0, 0, 0, 1, 0, 2, 0, 0x34, 0x12, 0, 0]);
+    /// assert_eq!((e.cpu, e.mem_type, e.index, e.st), (5, 1, 2, 0x1234));
+    /// ```
+    pub fn from_array(b: &[u8; ENTRY_SIZE]) -> Self {
+        let [c0, c1, c2, c3, mem_type, reserved0, i0, i1, s0, s1, r0, r1] = *b;
+        Self {
+            cpu: u32::from_le_bytes([c0, c1, c2, c3]),
+            mem_type,
+            reserved0,
+            index: u16::from_le_bytes([i0, i1]),
+            st: u16::from_le_bytes([s0, s1]),
+            reserved1: u16::from_le_bytes([r0, r1]),
+        }
     }
 }
 
@@ -475,11 +468,7 @@ pub fn decode_tags(buf: &[u8], count: usize) -> Result<Vec<u16>, AbiError> {
     if count > MAX_ENTRIES {
         return Err(AbiError::BadCount(count));
     }
-    need(buf, OP_HEADER_SIZE + count * ENTRY_SIZE)?;
-    let st = offset_of!(TphEntry, st);
-    Ok((0..count)
-        .map(|i| u16_at(buf, OP_HEADER_SIZE + i * ENTRY_SIZE + st))
-        .collect())
+    Ok(decode_entries(buf, count)?.iter().map(|e| e.st).collect())
 }
 
 /// Reads `count` entries from a GET_ST/SET_ST argument after the call.
@@ -494,10 +483,13 @@ pub fn decode_entries(buf: &[u8], count: usize) -> Result<Vec<TphEntry>, AbiErro
     if count > MAX_ENTRIES {
         return Err(AbiError::BadCount(count));
     }
-    need(buf, OP_HEADER_SIZE + count * ENTRY_SIZE)?;
-    (0..count)
-        .map(|i| TphEntry::from_bytes(buf.get(OP_HEADER_SIZE + i * ENTRY_SIZE..).unwrap_or(&[])))
-        .collect()
+    let short = || AbiError::Short {
+        len: buf.len(),
+        need: OP_HEADER_SIZE + count * ENTRY_SIZE,
+    };
+    let (entries, _) = buf.get(OP_HEADER_SIZE..).ok_or_else(short)?.as_chunks();
+    let entries = entries.get(..count).ok_or_else(short)?;
+    Ok(entries.iter().map(TphEntry::from_array).collect())
 }
 
 /// Reads the GET_CAP payload from a GET_CAP argument after the call.
@@ -509,22 +501,25 @@ pub fn decode_entries(buf: &[u8], count: usize) -> Result<Vec<TphEntry>, AbiErro
 /// assert_eq!(tph_abi::decode_cap(&b).unwrap().st_table_sz, 64);
 /// ```
 pub fn decode_cap(buf: &[u8]) -> Result<TphCap, AbiError> {
-    TphCap::from_bytes(buf.get(8..).unwrap_or(&[]))
+    let [_, _, _, _, _, _, _, _, cap @ ..] = *prefix::<OP_HEADER_SIZE>(buf)?;
+    TphCap::from_bytes(&cap)
 }
 
-/// Little-endian `u32` at `at` in `b`; bytes past the end read as 0 (callers that need the
-/// bytes to be there check the length first).
+/// Little-endian `u32` at `at` in `b`; [`AbiError::Short`] when `b` ends before its last byte.
 ///
 /// ```
-/// assert_eq!(tph_abi::le32(&[1, 2, 3, 4], 0), 0x0403_0201);
-/// assert_eq!(tph_abi::le32(&[1, 2], 0), 0x0201);
+/// use tph_abi::{le32, AbiError};
+/// assert_eq!(le32(&[1, 2, 3, 4], 0), Ok(0x0403_0201));
+/// assert_eq!(le32(&[1, 2], 0), Err(AbiError::Short { len: 2, need: 4 }));
 /// ```
-pub fn le32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    for (i, byte) in a.iter_mut().enumerate() {
-        *byte = b.get(at + i).copied().unwrap_or(0);
-    }
-    u32::from_le_bytes(a)
+pub fn le32(b: &[u8], at: usize) -> Result<u32, AbiError> {
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map(|w| u32::from_le_bytes(*w))
+        .ok_or(AbiError::Short {
+            len: b.len(),
+            need: at.saturating_add(4),
+        })
 }
 
 impl TphEntry {
@@ -541,21 +536,6 @@ impl TphEntry {
             index,
             ..Self::default()
         }
-    }
-
-    /// Reads an entry from the start of `b` as the kernel copies it from user memory it has
-    /// already sized: bytes past the end of `b` read as 0.
-    ///
-    /// ```
-    /// let e = tph_abi::TphEntry::decode(&[7, 0, 0, 0, 1]);
-    /// assert_eq!((e.cpu, e.mem_type, e.index), (7, 1, 0));
-    /// ```
-    pub fn decode(b: &[u8]) -> Self {
-        let mut a = [0u8; ENTRY_SIZE];
-        for (dst, src) in a.iter_mut().zip(b) {
-            *dst = *src;
-        }
-        Self::from_bytes(&a).unwrap_or_default()
     }
 }
 
@@ -629,18 +609,29 @@ pub fn encode_feature_st_with(
     v
 }
 
-/// The `data[]` words of a TPH_ST feature argument (the tags after a GET).
+/// The `data[]` words of a TPH_ST feature argument (the tags after a GET): every whole word
+/// after the 16-byte head. [`AbiError::Short`] when `arg` ends inside the head or inside a word.
 ///
 /// ```
-/// let b = tph_abi::encode_feature_st(tph_abi::FEATURE_GET, 0, 0, &[7, 9]);
-/// assert_eq!(tph_abi::feature_st_data(&b), [7, 9]);
+/// use tph_abi::{encode_feature_st, feature_st_data, AbiError, FEATURE_GET};
+/// let b = encode_feature_st(FEATURE_GET, 0, 0, &[7, 9]);
+/// assert_eq!(feature_st_data(&b), Ok(vec![7, 9]));
+/// assert_eq!(feature_st_data(&b[..22]), Err(AbiError::Short { len: 22, need: 24 }));
 /// ```
-pub fn feature_st_data(arg: &[u8]) -> Vec<u32> {
-    arg.get(TPH_ST_DATA_OFFSET as usize..)
-        .unwrap_or(&[])
-        .chunks_exact(4)
-        .map(|w| le32(w, 0))
-        .collect()
+pub fn feature_st_data(arg: &[u8]) -> Result<Vec<u32>, AbiError> {
+    let head = TPH_ST_DATA_OFFSET as usize;
+    let data = arg.get(head..).ok_or(AbiError::Short {
+        len: arg.len(),
+        need: head,
+    })?;
+    let (words, rest) = data.as_chunks::<4>();
+    if !rest.is_empty() {
+        return Err(AbiError::Short {
+            len: arg.len(),
+            need: arg.len() + 4 - rest.len(),
+        });
+    }
+    Ok(words.iter().map(|w| u32::from_le_bytes(*w)).collect())
 }
 
 #[cfg(test)]
@@ -673,8 +664,8 @@ mod tests {
         let entries = vec![TphEntry::default(); MAX_ENTRIES];
         let buf = encode_st(OP_SET_ST, &entries).unwrap();
         assert_eq!(buf.len(), 24_592);
-        assert_eq!(u32_at(&buf, 0), 24_592);
-        assert_eq!(u32_at(&buf, 8), 2048);
+        assert_eq!(le32(&buf, 0), Ok(24_592));
+        assert_eq!(le32(&buf, 8), Ok(2048));
     }
 
     #[test]
@@ -713,11 +704,11 @@ mod tests {
     fn feature_st_layout_matches_spec_table() {
         let b = encode_feature_st(FEATURE_SET, 1, 0x0203, &[0x0a0b_0c0d]);
         assert_eq!(b.len(), 20);
-        assert_eq!(le32(&b, 0), 20);
-        assert_eq!(le32(&b, 4), FEATURE_SET | 13);
-        assert_eq!(le32(&b, 8), 1); // flags: persistent memory
+        assert_eq!(le32(&b, 0), Ok(20));
+        assert_eq!(le32(&b, 4), Ok(FEATURE_SET | 13));
+        assert_eq!(le32(&b, 8), Ok(1)); // flags: persistent memory
         assert_eq!(&b[12..16], &[3, 2, 1, 0]); // index 0x0203, count 1
-        assert_eq!(feature_st_data(&b), [0x0a0b_0c0d]);
+        assert_eq!(feature_st_data(&b), Ok(vec![0x0a0b_0c0d]));
         assert_eq!(TPH_ST_DATA_OFFSET, 16);
     }
 
@@ -733,13 +724,64 @@ mod tests {
         assert_eq!(ENTRY_ST_OFFSET, 8);
     }
 
+    /// Short input is an error naming how many bytes were needed, never zeros made up for the
+    /// missing bytes.
     #[test]
-    fn lenient_decode_pads_missing_bytes_with_zero() {
+    fn short_input_is_an_error_not_zero_filled() {
         let full = TphEntry::new(0x0102_0304, 1, 9).to_bytes();
-        assert_eq!(TphEntry::decode(&full), TphEntry::new(0x0102_0304, 1, 9));
         assert_eq!(
-            TphEntry::decode(&full[..5]),
-            TphEntry::new(0x0102_0304, 1, 0)
+            TphEntry::from_bytes(&full),
+            Ok(TphEntry::new(0x0102_0304, 1, 9))
         );
+        assert_eq!(
+            TphEntry::from_bytes(&full[..5]),
+            Err(AbiError::Short { len: 5, need: 12 })
+        );
+        assert_eq!(
+            le32(&[1, 2, 3], 0),
+            Err(AbiError::Short { len: 3, need: 4 })
+        );
+        assert_eq!(
+            le32(&[1, 2, 3, 4, 5], 2),
+            Err(AbiError::Short { len: 5, need: 6 })
+        );
+        assert_eq!(
+            le32(&[1, 2, 3, 4], usize::MAX),
+            Err(AbiError::Short {
+                len: 4,
+                need: usize::MAX
+            })
+        );
+        assert_eq!(le32(&[0, 1, 2, 3, 4], 1), Ok(0x0403_0201));
+        assert_eq!(
+            TphCap::from_bytes(&[1, 0, 8]),
+            Err(AbiError::Short { len: 3, need: 8 })
+        );
+        assert_eq!(
+            TphOp::from_bytes(&[16, 0, 0, 0, 0, 0, 0, 0]),
+            Err(AbiError::Short { len: 8, need: 16 })
+        );
+        // A GET_CAP answer cut inside its payload: the whole 16 bytes are needed.
+        let cap = encode_get_cap();
+        assert_eq!(
+            decode_cap(&cap[..12]),
+            Err(AbiError::Short { len: 12, need: 16 })
+        );
+        let b = encode_feature_st(FEATURE_GET, 0, 0, &[7, 9]);
+        assert_eq!(
+            feature_st_data(&b[..21]),
+            Err(AbiError::Short { len: 21, need: 24 })
+        );
+        assert_eq!(
+            feature_st_data(&b[..15]),
+            Err(AbiError::Short { len: 15, need: 16 })
+        );
+        assert_eq!(feature_st_data(&b[..16]), Ok(vec![]));
+        let st = encode_st(OP_GET_ST, &[TphEntry::new(1, 0, 0); 2]).unwrap();
+        assert_eq!(
+            decode_tags(&st[..39], 2),
+            Err(AbiError::Short { len: 39, need: 40 })
+        );
+        assert_eq!(decode_tags(&st, 2), Ok(vec![0, 0]));
     }
 }

@@ -186,16 +186,13 @@ impl IrqSet {
     /// assert_eq!((s.argsz, s.index, s.start, s.count), (28, 2, 0, 2));
     /// ```
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() < IRQ_SET_HEADER_SIZE {
-            return None;
-        }
-        let w = |i: usize| crate::le32(b, 4 * i);
+        let [argsz, flags, index, start, count] = le_words(b)?;
         Some(Self {
-            argsz: w(0),
-            flags: w(1),
-            index: w(2),
-            start: w(3),
-            count: w(4),
+            argsz,
+            flags,
+            index,
+            start,
+            count,
         })
     }
 
@@ -304,15 +301,12 @@ impl IrqInfo {
 
     /// Reads it from the start of `b` (`None` when `b` is shorter).
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() < IRQ_INFO_SIZE {
-            return None;
-        }
-        let w = |i: usize| crate::le32(b, 4 * i);
+        let [argsz, flags, index, count] = le_words(b)?;
         Some(Self {
-            argsz: w(0),
-            flags: w(1),
-            index: w(2),
-            count: w(3),
+            argsz,
+            flags,
+            index,
+            count,
         })
     }
 
@@ -374,18 +368,15 @@ impl RegionInfo {
 
     /// Reads it from the start of `b` (`None` when shorter than 32 bytes).
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() < REGION_INFO_SIZE {
-            return None;
-        }
-        let w = |i: usize| crate::le32(b, 4 * i);
-        let q = |i: usize| u64::from(w(i)) | u64::from(w(i + 1)) << 32;
+        let [argsz, flags, index, cap_offset, s0, s1, o0, o1] = le_words(b)?;
+        let q = |lo: u32, hi: u32| u64::from(lo) | u64::from(hi) << 32;
         Some(Self {
-            argsz: w(0),
-            flags: w(1),
-            index: w(2),
-            cap_offset: w(3),
-            size: q(4),
-            offset: q(6),
+            argsz,
+            flags,
+            index,
+            cap_offset,
+            size: q(s0, s1),
+            offset: q(o0, o1),
         })
     }
 }
@@ -438,6 +429,12 @@ pub struct IoasAlloc {
     pub out_ioas_id: u32,
 }
 
+/// The first `W` little-endian 32-bit words of `b` (`None` when `b` is shorter).
+fn le_words<const W: usize>(b: &[u8]) -> Option<[u32; W]> {
+    let (words, _) = b.as_chunks::<4>();
+    Some(words.first_chunk::<W>()?.map(u32::from_le_bytes))
+}
+
 /// Byte encoding of the structs made of 32-bit words only.
 macro_rules! word_struct {
     ($ty:ident { $($field:ident: $fty:ty),* }) => {
@@ -451,15 +448,8 @@ macro_rules! word_struct {
 
             /// Reads every field from the start of `b` (`None` when `b` is shorter).
             pub fn from_bytes(b: &[u8]) -> Option<Self> {
-                if b.len() < size_of::<Self>() {
-                    return None;
-                }
-                let mut at = 0;
-                let mut next = || {
-                    at += 4;
-                    crate::le32(b, at - 4)
-                };
-                Some(Self { $($field: next() as $fty),* })
+                let [$($field),*] = le_words(b)?;
+                Some(Self { $($field: $field as $fty),* })
             }
         }
     };

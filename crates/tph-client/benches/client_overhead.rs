@@ -5,7 +5,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tph_client::abi::{self, TphEntry};
-use tph_client::{CpuQuery, MemType, Mode, Revision, Steer, TphDevice};
+use tph_client::{CpuQuery, Mode, Revision, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions};
 
@@ -14,10 +14,7 @@ const NIC_MSIX: &str = "01:00.0";
 const ACCEL_DS: &str = "03:00.0";
 
 fn device(bdf: &str, unsafe_ds: bool) -> TphDevice<EmulatedBackend> {
-    let host = Host::with_default_machine(HostOptions {
-        unsafe_ds,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_unsafe_ds(unsafe_ds));
     let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     TphDevice::with_revision(backend, Revision::V7).unwrap()
 }
@@ -48,13 +45,7 @@ fn get_cap(c: &mut Criterion) {
 
 fn set_st(c: &mut Criterion, n: u16) {
     let mut dev = iv_device(u32::from(n));
-    let steer: Vec<Steer> = (0..n)
-        .map(|i| Steer {
-            index: i,
-            cpu: u32::from(i % 8),
-            mem: MemType::Volatile,
-        })
-        .collect();
+    let steer: Vec<Steer> = (0..n).map(|i| Steer::new(i, u32::from(i % 8))).collect();
     let raw: Vec<TphEntry> = steer
         .iter()
         .map(|s| TphEntry {
@@ -75,12 +66,7 @@ fn set_st(c: &mut Criterion, n: u16) {
 fn get_st(c: &mut Criterion, n: u32) {
     let mut dev = device(ACCEL_DS, true);
     dev.enable(Mode::Ds).unwrap();
-    let q: Vec<CpuQuery> = (0..n)
-        .map(|i| CpuQuery {
-            cpu: i % 8,
-            mem: MemType::Volatile,
-        })
-        .collect();
+    let q: Vec<CpuQuery> = (0..n).map(|i| CpuQuery::new(i % 8)).collect();
     let raw: Vec<TphEntry> = q
         .iter()
         .map(|q| TphEntry {

@@ -48,11 +48,7 @@ fn run(bdf: &str, n: u16) -> Result<(), Box<dyn std::error::Error>> {
     tph.enable_msix(&fds)?;
     let mut steering = QueueSteering::start(tph, Mode::Iv)?;
     let queues: Vec<Queue> = (0..n)
-        .map(|q| Queue {
-            id: q,
-            slot: q,
-            cpu: u32::from(q) % cpus,
-        })
+        .map(|q| Queue::new(q, q, u32::from(q) % cpus))
         .collect();
     for (q, placed) in queues.iter().zip(steering.bind(&queues)?) {
         report(q, placed);

@@ -81,11 +81,22 @@ impl Capabilities {
 
 /// One steering table entry to program: table `index` gets the tag of `cpu`.
 ///
+/// `#[non_exhaustive]`: build it with [`Steer::new`] (volatile memory) and
+/// [`Steer::with_mem`].
+///
 /// ```
-/// let s = tph_client::Steer { index: 3, cpu: 5, mem: tph_client::MemType::Persistent };
-/// assert_eq!(s.mem.uapi(), 1);
+/// use tph_client::{MemType, Steer};
+/// let s = Steer::new(3, 5).with_mem(MemType::Persistent);
+/// assert_eq!((s.index, s.cpu, s.mem.uapi()), (3, 5, 1));
+/// ```
+///
+/// A struct literal does not compile outside this crate:
+///
+/// ```compile_fail,E0639
+/// let s = tph_client::Steer { index: 3, cpu: 5, mem: tph_client::MemType::Volatile };
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Steer {
     /// Steering table index (the MSI-X vector for a table in MSI-X).
     pub index: u16,
@@ -95,18 +106,86 @@ pub struct Steer {
     pub mem: MemType,
 }
 
+impl Steer {
+    /// Table entry `index` gets the tag of `cpu` for volatile memory.
+    ///
+    /// ```
+    /// use tph_client::{MemType, Steer};
+    /// let s = Steer::new(0, 3);
+    /// assert_eq!((s.index, s.cpu, s.mem), (0, 3, MemType::Volatile));
+    /// ```
+    pub const fn new(index: u16, cpu: u32) -> Self {
+        Self {
+            index,
+            cpu,
+            mem: MemType::Volatile,
+        }
+    }
+
+    /// The same entry with the tag for memory type `mem`.
+    ///
+    /// ```
+    /// use tph_client::{MemType, Steer};
+    /// assert_eq!(Steer::new(0, 3).with_mem(MemType::Persistent).mem, MemType::Persistent);
+    /// ```
+    #[must_use]
+    pub const fn with_mem(mut self, mem: MemType) -> Self {
+        self.mem = mem;
+        self
+    }
+}
+
 /// A CPU whose tag to fetch.
 ///
+/// `#[non_exhaustive]`: build it with [`CpuQuery::new`] (volatile memory) and
+/// [`CpuQuery::with_mem`].
+///
 /// ```
-/// let q = tph_client::CpuQuery { cpu: 2, mem: Default::default() };
-/// assert_eq!(q.cpu, 2);
+/// use tph_client::{CpuQuery, MemType};
+/// let q = CpuQuery::new(2);
+/// assert_eq!((q.cpu, q.mem), (2, MemType::Volatile));
+/// ```
+///
+/// A struct literal does not compile outside this crate:
+///
+/// ```compile_fail,E0639
+/// let q = tph_client::CpuQuery { cpu: 2, mem: tph_client::MemType::Volatile };
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CpuQuery {
     /// The logical CPU.
     pub cpu: u32,
     /// Memory type of the tag.
     pub mem: MemType,
+}
+
+impl CpuQuery {
+    /// The tag of `cpu` for volatile memory.
+    ///
+    /// ```
+    /// use tph_client::{CpuQuery, MemType};
+    /// assert_eq!(CpuQuery::new(7).mem, MemType::Volatile);
+    /// ```
+    pub const fn new(cpu: u32) -> Self {
+        Self {
+            cpu,
+            mem: MemType::Volatile,
+        }
+    }
+
+    /// The same query for memory type `mem`.
+    ///
+    /// ```
+    /// use tph_client::{CpuQuery, MemType};
+    /// let q = CpuQuery::new(7).with_mem(MemType::Persistent);
+    /// assert_eq!((q.cpu, q.mem), (7, MemType::Persistent));
+    /// ```
+    #[must_use]
+    pub const fn with_mem(mut self, mem: MemType) -> Self {
+        self.mem = mem;
+        self
+    }
 }
 
 /// The errno a table write is refused with in validation, before any hardware write.
@@ -352,12 +431,12 @@ impl<B: Backend> TphDevice<B> {
     /// # use tph_client::backend::{Call, Recorder, Reply};
     /// # use tph_client::{abi, Errno, Revision, TphDevice};
     /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
-    /// use tph_client::{CpuQuery, MemType, Mode};
+    /// use tph_client::{CpuQuery, Mode};
     /// dev.enable(Mode::Ds).unwrap();
     /// // The kernel writes each tag into the `st` field of its entry.
     /// let st = (abi::ENTS_OFFSET + abi::ENTRY_ST_OFFSET) as usize;
     /// dev.backend_mut().reply(Reply::Fill { offset: st, bytes: vec![0x12, 0] });
-    /// let q = [CpuQuery { cpu: 1, mem: MemType::Volatile }];
+    /// let q = [CpuQuery::new(1)];
     /// assert_eq!(dev.steering_tags(&q).unwrap(), [0x12]);
     /// ```
     pub fn steering_tags(&mut self, cpus: &[CpuQuery]) -> Result<Vec<u16>, Error> {
@@ -392,9 +471,9 @@ impl<B: Backend> TphDevice<B> {
     /// # use tph_client::backend::{Call, Recorder, Reply};
     /// # use tph_client::{abi, Errno, Revision, TphDevice};
     /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
-    /// use tph_client::{MemType, Mode, Steer};
+    /// use tph_client::{Mode, Steer};
     /// dev.enable(Mode::Iv).unwrap();
-    /// dev.set_entries(&[Steer { index: 0, cpu: 1, mem: MemType::Volatile }]).unwrap();
+    /// dev.set_entries(&[Steer::new(0, 1)]).unwrap();
     /// // v7: one SET_ST with the entry (CPU 1, volatile, index 0).
     /// let sent = abi::encode_st(abi::OP_SET_ST, &[abi::TphEntry::new(1, 0, 0)]).unwrap();
     /// assert_eq!(dev.backend().calls().last(), Some(&Call::Tph(sent)));
@@ -416,7 +495,7 @@ impl<B: Backend> TphDevice<B> {
     /// # let mut dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// use tph_client::{Mode, Steer};
     /// dev.enable(Mode::Iv).unwrap();
-    /// dev.program(&[Steer { index: 0, cpu: 3, mem: Default::default() }], &[1]).unwrap();
+    /// dev.program(&[Steer::new(0, 3)], &[1]).unwrap();
     /// // v7: one SET_ST, the set entry first, then the cleared one.
     /// let entries = [abi::TphEntry::new(3, 0, 0), abi::TphEntry::new(abi::CPU_CLEAR, 0, 1)];
     /// let sent = abi::encode_st(abi::OP_SET_ST, &entries).unwrap();

@@ -233,6 +233,17 @@ pub enum Error {
         /// What `VFIO_GET_API_VERSION` answered.
         version: i32,
     },
+    /// A call answered fewer results than were asked for (a tag per CPU, a placement per
+    /// queue): said instead of made up.
+    #[error("{op} answered {answered} of the {asked} results asked for")]
+    ShortAnswer {
+        /// The call.
+        op: &'static str,
+        /// Results asked for.
+        asked: usize,
+        /// Results answered.
+        answered: usize,
+    },
     /// A queue id was bound twice in one steering set.
     #[error("queue {0} is bound more than once")]
     DuplicateQueue(u16),
@@ -302,6 +313,7 @@ impl Error {
             NoInterface { .. }
             | InvalidArgument(_)
             | UnknownQueue(_)
+            | ShortAnswer { .. }
             | NoVfio { .. }
             | NoIommufd { .. }
             | NoVfioCdev { .. }

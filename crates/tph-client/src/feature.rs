@@ -189,14 +189,18 @@ fn encode(
     ))
 }
 
-fn decode_data(buf: &[u8], n: usize) -> Vec<u32> {
-    (0..n)
-        .map(|i| {
-            buf.get(HEAD + 4 * i..HEAD + 4 * i + 4)
-                .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                .map_or(0, u32::from_le_bytes)
-        })
-        .collect()
+fn decode_data(buf: &[u8], n: usize) -> Result<Vec<u32>, Error> {
+    let mut words = abi::feature_st_data(buf)?;
+    if words.len() < n {
+        let need = HEAD + 4 * n;
+        return Err(abi::AbiError::Short {
+            len: buf.len(),
+            need,
+        }
+        .into());
+    }
+    words.truncate(n);
+    Ok(words)
 }
 
 /// ENOTTY: the feature is not (or no longer) there under this number; anything else is
@@ -244,7 +248,7 @@ pub(crate) fn get_st(
                 v7::explain_get_st("TPH_ST GET", b, entries, known, e)
             }));
         }
-        for (&i, tag) in picked.iter().zip(decode_data(&arg, cpus.len())) {
+        for (&i, tag) in picked.iter().zip(decode_data(&arg, cpus.len())?) {
             if let Some(t) = tags.get_mut(i) {
                 *t = tag as u16;
             }

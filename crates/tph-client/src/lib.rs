@@ -32,7 +32,7 @@
 //! fn steer_entry_0_to_cpu_3(device: impl AsFd + Send) -> Result<(), tph_client::Error> {
 //!     let mut tph = TphDevice::with_probe(FdBackend::new(device), &Probe::default())?;
 //!     tph.enable(Mode::Iv)?;
-//!     tph.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }])
+//!     tph.set_entries(&[Steer::new(0, 3)])
 //! }
 //! ```
 //!

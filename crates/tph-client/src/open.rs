@@ -16,11 +16,9 @@
 //!
 //! ```
 //! use tph_client::open::{open_vfio, VfioPaths};
-//! let paths = VfioPaths {
-//!     sysfs_root: "/nonexistent/sys".into(),
-//!     dev_root: "/nonexistent/dev".into(),
-//!     ..VfioPaths::default()
-//! };
+//! let paths = VfioPaths::new()
+//!     .with_sysfs_root("/nonexistent/sys")
+//!     .with_dev_root("/nonexistent/dev");
 //! let err = open_vfio("0000:01:00.0".parse().unwrap(), &paths).unwrap_err();
 //! assert!(err.to_string().contains("/nonexistent/dev/vfio does not exist"));
 //! ```
@@ -92,7 +90,26 @@ impl std::fmt::Display for VfioInterface {
 
 /// Where the opener looks (normally `/sys` and `/dev`; tests point these at a fake tree) and
 /// which interface it uses.
+///
+/// `#[non_exhaustive]`: start from [`VfioPaths::new`] (or `Default`) and change what differs.
+///
+/// ```
+/// use tph_client::open::{VfioInterface, VfioPaths};
+/// let paths = VfioPaths::new()
+///     .with_sysfs_root("/tmp/fake/sys")
+///     .with_interface(VfioInterface::Legacy);
+/// assert_eq!(paths.sysfs_root.to_str(), Some("/tmp/fake/sys"));
+/// assert_eq!(paths.dev_root.to_str(), Some("/dev"));
+/// ```
+///
+/// A struct literal does not compile outside this crate:
+///
+/// ```compile_fail,E0639
+/// use tph_client::open::{VfioInterface, VfioPaths};
+/// let p = VfioPaths { sysfs_root: "/sys".into(), dev_root: "/dev".into(), interface: VfioInterface::Auto };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VfioPaths {
     /// The sysfs root.
     pub sysfs_root: PathBuf,
@@ -109,6 +126,56 @@ impl Default for VfioPaths {
             dev_root: "/dev".into(),
             interface: VfioInterface::Auto,
         }
+    }
+}
+
+impl VfioPaths {
+    /// `/sys` and `/dev`, the interface chosen automatically.
+    ///
+    /// ```
+    /// use tph_client::open::{VfioInterface, VfioPaths};
+    /// let p = VfioPaths::new();
+    /// assert_eq!((p.sysfs_root.to_str(), p.interface), (Some("/sys"), VfioInterface::Auto));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same with the sysfs tree at `root`.
+    ///
+    /// ```
+    /// use tph_client::open::VfioPaths;
+    /// assert_eq!(VfioPaths::new().with_sysfs_root("/x").sysfs_root.to_str(), Some("/x"));
+    /// ```
+    #[must_use]
+    pub fn with_sysfs_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.sysfs_root = root.into();
+        self
+    }
+
+    /// The same with the device nodes under `root`.
+    ///
+    /// ```
+    /// use tph_client::open::VfioPaths;
+    /// assert_eq!(VfioPaths::new().with_dev_root("/x/dev").dev_root.to_str(), Some("/x/dev"));
+    /// ```
+    #[must_use]
+    pub fn with_dev_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.dev_root = root.into();
+        self
+    }
+
+    /// The same opening through `interface`.
+    ///
+    /// ```
+    /// use tph_client::open::{VfioInterface, VfioPaths};
+    /// let p = VfioPaths::new().with_interface(VfioInterface::Cdev);
+    /// assert_eq!(p.interface, VfioInterface::Cdev);
+    /// ```
+    #[must_use]
+    pub fn with_interface(mut self, interface: VfioInterface) -> Self {
+        self.interface = interface;
+        self
     }
 }
 
@@ -166,7 +233,7 @@ fn check_bound(bdf: Bdf, paths: &VfioPaths) -> Result<PathBuf, Error> {
 ///
 /// ```
 /// use tph_client::open::{check_vfio, VfioPaths};
-/// let paths = VfioPaths { sysfs_root: "/x".into(), dev_root: "/y".into(), ..Default::default() };
+/// let paths = VfioPaths::new().with_sysfs_root("/x").with_dev_root("/y");
 /// assert!(check_vfio("01:00.0".parse().unwrap(), &paths).is_err());
 /// ```
 pub fn check_vfio(bdf: Bdf, paths: &VfioPaths) -> Result<(PathBuf, String), Error> {
@@ -233,7 +300,7 @@ fn legacy_plan(dev: &Path, paths: &VfioPaths) -> Result<OpenPlan, Error> {
 ///
 /// ```
 /// use tph_client::open::{plan_vfio, VfioInterface, VfioPaths};
-/// let paths = VfioPaths { interface: VfioInterface::Cdev, ..VfioPaths::default() };
+/// let paths = VfioPaths::new().with_interface(VfioInterface::Cdev);
 /// // Without a device bound to vfio-pci here, this is an error that says what is missing.
 /// assert!(plan_vfio("ff:1f.7".parse().unwrap(), &paths).is_err());
 /// ```

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use tph_client::steer::{Placement, Queue};
-//! let q = Queue { id: 0, slot: 3, cpu: 5 };
+//! let q = Queue::new(0, 3, 5);
 //! assert_eq!(q.slot, 3);
 //! let p = Placement::Programmed { index: 3 };
 //! assert_eq!(p, Placement::Programmed { index: 3 });
@@ -21,7 +21,14 @@ use crate::device::{CpuQuery, MemType, Mode, Steer, TphDevice};
 use crate::error::Error;
 
 /// One queue to steer.
+///
+/// `#[non_exhaustive]`: build it with [`Queue::new`].
+///
+/// ```compile_fail,E0639
+/// let q = tph_client::steer::Queue { id: 0, slot: 3, cpu: 5 };
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Queue {
     /// The driver's queue number.
     pub id: u16,
@@ -29,6 +36,20 @@ pub struct Queue {
     pub slot: u16,
     /// The CPU that polls it.
     pub cpu: u32,
+}
+
+impl Queue {
+    /// Queue `id`, whose MSI-X vector (IV mode) or device-specific slot (DS mode) is `slot`,
+    /// polled by `cpu`.
+    ///
+    /// ```
+    /// use tph_client::steer::Queue;
+    /// let q = Queue::new(1, 4, 6);
+    /// assert_eq!((q.id, q.slot, q.cpu), (1, 4, 6));
+    /// ```
+    pub const fn new(id: u16, slot: u16, cpu: u32) -> Self {
+        Self { id, slot, cpu }
+    }
 }
 
 /// Where a queue's tag went.
@@ -64,7 +85,7 @@ pub enum Placement {
 /// use tph_client::steer::{Placement, Queue, QueueSteering};
 /// let dev = TphDevice::with_revision(Ok0, Revision::V7).unwrap();
 /// let mut s = QueueSteering::start(dev, Mode::Iv).unwrap();
-/// let placed = s.bind(&[Queue { id: 0, slot: 0, cpu: 1 }, Queue { id: 1, slot: 1, cpu: 2 }]).unwrap();
+/// let placed = s.bind(&[Queue::new(0, 0, 1), Queue::new(1, 1, 2)]).unwrap();
 /// assert_eq!(placed[1], Placement::Programmed { index: 1 });
 /// s.retarget(1, 3).unwrap();
 /// assert_eq!(s.cpu_of(1), Some(3));
@@ -82,6 +103,7 @@ pub struct QueueSteering<B: Backend> {
 }
 
 /// [`QueueSteering::teardown`] failed: the error, and the device given back (nothing lost).
+#[non_exhaustive]
 pub struct TeardownError<B: Backend> {
     /// The first failure (clearing the entries, or disabling TPH).
     pub error: Error,
@@ -176,7 +198,7 @@ impl<B: Backend> QueueSteering<B> {
     /// // GET_ST: the kernel writes CPU 2's tag into the entry's `st` field.
     /// let st = (abi::ENTS_OFFSET + abi::ENTRY_ST_OFFSET) as usize;
     /// s.device().backend_mut().reply(Reply::Fill { offset: st, bytes: vec![0x21, 0] });
-    /// let placed = s.bind(&[Queue { id: 0, slot: 0, cpu: 2 }]).unwrap();
+    /// let placed = s.bind(&[Queue::new(0, 0, 2)]).unwrap();
     /// assert_eq!(placed, [Placement::Tag { tag: 0x21 }]);
     /// ```
     pub fn bind(&mut self, queues: &[Queue]) -> Result<Vec<Placement>, Error> {
@@ -229,7 +251,14 @@ impl<B: Backend> QueueSteering<B> {
         let moved = Queue { cpu, ..old };
         let placed = self.place(&[moved], &[])?;
         self.queues.insert(id, moved);
-        Ok(placed.first().copied().unwrap_or(Placement::Tag { tag: 0 }))
+        let answered = placed.len();
+        <[Placement; 1]>::try_from(placed)
+            .map(|[one]| one)
+            .map_err(|_| Error::ShortAnswer {
+                op: "placing a queue",
+                asked: 1,
+                answered,
+            })
     }
 
     /// Clears every entry it ever programmed (one batch, IV mode), then disables TPH (one
@@ -244,7 +273,7 @@ impl<B: Backend> QueueSteering<B> {
     /// # let dev = TphDevice::with_revision(Recorder::new().with_cpus(8), Revision::V7).unwrap();
     /// use tph_client::steer::Queue;
     /// let mut s = QueueSteering::start(dev, Mode::Iv).unwrap();
-    /// s.bind(&[Queue { id: 0, slot: 4, cpu: 1 }]).unwrap();
+    /// s.bind(&[Queue::new(0, 4, 1)]).unwrap();
     /// let dev = s.teardown().unwrap();
     /// // The last two calls: the entry cleared, then TPH disabled.
     /// let clear = abi::encode_st(abi::OP_SET_ST, &[abi::TphEntry::new(abi::CPU_CLEAR, 0, 4)]).unwrap();
@@ -304,6 +333,13 @@ impl<B: Backend> QueueSteering<B> {
                     })
                     .collect();
                 let tags = self.dev.steering_tags(&cpus)?;
+                if tags.len() != queues.len() {
+                    return Err(Error::ShortAnswer {
+                        op: "GET_ST",
+                        asked: queues.len(),
+                        answered: tags.len(),
+                    });
+                }
                 Ok(tags.into_iter().map(|tag| Placement::Tag { tag }).collect())
             }
         }

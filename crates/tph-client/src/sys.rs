@@ -69,7 +69,7 @@ pub(crate) fn ioctl_buf(
     let Arg::Sized { min } = expect(request, |a| matches!(a, Arg::Sized { .. }))? else {
         return Err(Errno::EINVAL);
     };
-    let size = tph_abi::le32(arg, 0) as usize;
+    let size = tph_abi::le32(arg, 0).map_err(|_| Errno(libc::EFAULT))? as usize;
     if arg.len() < min || size > arg.len() {
         return Err(Errno(libc::EFAULT));
     }

@@ -84,10 +84,7 @@ fn exercise(tag: &str, b: &mut dyn Backend, revision: &str) {
 }
 
 fn child(revision: &str) {
-    let paths = VfioPaths {
-        interface: VfioInterface::Legacy,
-        ..VfioPaths::default()
-    };
+    let paths = VfioPaths::new().with_interface(VfioInterface::Legacy);
     let opened = open_vfio(NIC.parse().unwrap(), &paths).unwrap();
     exercise("raw", &mut FdBackend::new(&opened), revision);
     drop(opened);
@@ -113,11 +110,7 @@ fn run(abi: KernelAbi, revision: &str) -> Option<Supervised> {
         return None;
     }
     let bdf: Bdf = NIC.parse().unwrap();
-    let opts = HostOptions {
-        abi,
-        unsafe_ds: true,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_abi(abi).with_unsafe_ds(true);
     let host = Host::with_default_machine(opts);
     let root = std::env::temp_dir().join(format!("tph-parity-{revision}-{}", std::process::id()));
     let tree = FakeVfioTree::create(root, bdf, 8).unwrap();

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use tph_client::abi::FEATURE_PROBE;
 use tph_client::backend::Backend;
-use tph_client::{Errno, Error, MemType, Mode, Revision, Steer, TphDevice};
+use tph_client::{Errno, Error, Mode, Revision, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi, TphSnapshot};
 
@@ -69,11 +69,7 @@ const REVISIONS: [(Revision, KernelAbi); 2] = [
 /// `bdf` of the default machine (8 CPUs), TPH enabled in IV mode.
 fn enabled(revision: Revision, abi: KernelAbi, bdf: &str, hide_cpus: bool) -> TphDevice<Counted> {
     // The feature revision gates all of TPH with the unsafe parameter.
-    let host = Host::with_default_machine(HostOptions {
-        abi,
-        unsafe_ds: true,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_abi(abi).with_unsafe_ds(true));
     let inner = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     let b = Counted {
         inner,
@@ -87,11 +83,7 @@ fn enabled(revision: Revision, abi: KernelAbi, bdf: &str, hide_cpus: bool) -> Tp
 }
 
 fn steer(index: u16, cpu: u32) -> Steer {
-    Steer {
-        index,
-        cpu,
-        mem: MemType::Volatile,
-    }
+    Steer::new(index, cpu)
 }
 
 fn snapshot(d: &TphDevice<Counted>) -> TphSnapshot {
@@ -124,23 +116,7 @@ fn refused_batch_changes_nothing(d: &mut TphDevice<Counted>, batch: &[Steer], wh
 
 /// CPU 99 does not exist (8 CPUs); the first entries of the batch are valid and, on the
 /// feature revision, form a run of their own before the invalid one.
-const ABSENT_CPU_LAST: [Steer; 3] = [
-    Steer {
-        index: 0,
-        cpu: 5,
-        mem: MemType::Volatile,
-    },
-    Steer {
-        index: 1,
-        cpu: 6,
-        mem: MemType::Volatile,
-    },
-    Steer {
-        index: 3,
-        cpu: 99,
-        mem: MemType::Volatile,
-    },
-];
+const ABSENT_CPU_LAST: [Steer; 3] = [Steer::new(0, 5), Steer::new(1, 6), Steer::new(3, 99)];
 
 #[test]
 fn a_batch_with_an_absent_cpu_changes_nothing_on_either_revision() {

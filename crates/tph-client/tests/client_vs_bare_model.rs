@@ -13,10 +13,7 @@ use tph_kernel::{Host, HostOptions};
 const DEVICES: [&str; 2] = ["02:00.0", "01:00.0"];
 
 fn device(bdf: &str, unsafe_ds: bool) -> TphDevice<EmulatedBackend> {
-    let host = Host::with_default_machine(HostOptions {
-        unsafe_ds,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_unsafe_ds(unsafe_ds));
     let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     let mut dev = TphDevice::with_revision(backend, Revision::V7).unwrap();
     let _irqs = tph_testkit::enable_msix(&mut dev, 8);
@@ -55,7 +52,7 @@ proptest! {
         }
         outcome(&client);
         outcome(&bare);
-        let steer: Vec<Steer> = batch.iter().map(|&(index, cpu, pm)| Steer { index, cpu, mem: mem(pm) }).collect();
+        let steer: Vec<Steer> = batch.iter().map(|&(index, cpu, pm)| Steer::new(index, cpu).with_mem(mem(pm))).collect();
         let raw: Vec<TphEntry> = steer.iter().map(|s| TphEntry { cpu: s.cpu, index: s.index, mem_type: s.mem.uapi(), ..TphEntry::default() }).collect();
         let got = client.set_entries(&steer).err().and_then(|e| e.errno());
         let mut buf = abi::encode_st(abi::OP_SET_ST, &raw).unwrap();
@@ -71,7 +68,7 @@ proptest! {
         let (mut client, mut bare) = (device("03:00.0", true), device("03:00.0", true));
         client.enable(Mode::Ds).unwrap();
         bare.enable(Mode::Ds).unwrap();
-        let q: Vec<CpuQuery> = cpus.iter().map(|&(cpu, pm)| CpuQuery { cpu, mem: mem(pm) }).collect();
+        let q: Vec<CpuQuery> = cpus.iter().map(|&(cpu, pm)| CpuQuery::new(cpu).with_mem(mem(pm))).collect();
         let raw: Vec<TphEntry> = q.iter().map(|q| TphEntry { cpu: q.cpu, mem_type: q.mem.uapi(), ..TphEntry::default() }).collect();
         let got = client.steering_tags(&q).map_err(|e| e.errno().map(|n| n.0));
         let mut buf = abi::encode_st(abi::OP_GET_ST, &raw).unwrap();

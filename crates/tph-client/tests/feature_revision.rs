@@ -124,11 +124,7 @@ fn set_call(mem: u32, index: u16, cpus: &[u32]) -> Vec<u8> {
 }
 
 fn steer(index: u16, cpu: u32) -> Steer {
-    Steer {
-        index,
-        cpu,
-        mem: MemType::Volatile,
-    }
+    Steer::new(index, cpu)
 }
 
 #[test]
@@ -233,18 +229,9 @@ fn feature_get_st_groups_by_memory_type_and_keeps_order() {
     let mut d = dev();
     d.enable(Mode::Ds).unwrap();
     let q = [
-        CpuQuery {
-            cpu: 1,
-            mem: MemType::Volatile,
-        },
-        CpuQuery {
-            cpu: 2,
-            mem: MemType::Persistent,
-        },
-        CpuQuery {
-            cpu: 3,
-            mem: MemType::Volatile,
-        },
+        CpuQuery::new(1),
+        CpuQuery::new(2).with_mem(MemType::Persistent),
+        CpuQuery::new(3),
     ];
     // The fake answers tag = cpu + 0x100 (volatile) or cpu + 0x200 (persistent).
     assert_eq!(d.steering_tags(&q).unwrap(), vec![0x101, 0x202, 0x103]);
@@ -254,10 +241,7 @@ fn feature_get_st_groups_by_memory_type_and_keeps_order() {
 #[test]
 fn feature_get_st_outside_ds_mode_sends_nothing() {
     let mut d = dev();
-    let q = [CpuQuery {
-        cpu: 1,
-        mem: MemType::Volatile,
-    }];
+    let q = [CpuQuery::new(1)];
     assert!(matches!(
         d.steering_tags(&q),
         Err(Error::NotEnabled {

@@ -60,7 +60,7 @@ fn calls(s: &mut QueueSteering<Counting>) -> usize {
 }
 
 fn q(id: u16, slot: u16, cpu: u32) -> Queue {
-    Queue { id, slot, cpu }
+    Queue::new(id, slot, cpu)
 }
 
 #[test]
@@ -106,11 +106,7 @@ fn bind_cpu_clear_value_is_refused_everywhere() {
         s.retarget(0, u32::MAX),
         Err(Error::ClearValueAsCpu(_))
     ));
-    let steer = [Steer {
-        index: 1,
-        cpu: u32::MAX,
-        mem: Default::default(),
-    }];
+    let steer = [Steer::new(1, u32::MAX)];
     assert!(matches!(
         s.device().set_entries(&steer),
         Err(Error::ClearValueAsCpu(_))
@@ -242,10 +238,7 @@ fn enable_msix_grows_in_place_unless_the_kernel_says_noresize() {
     // Linux 6.1 reports NORESIZE and refuses to grow an enabled block (EINVAL); a kernel that
     // allocates vectors dynamically grows it in place.
     for (alloc, off_first) in [(MsixAlloc::Dynamic, false), (MsixAlloc::Static, true)] {
-        let opts = HostOptions {
-            msix_alloc: alloc,
-            ..HostOptions::default()
-        };
+        let opts = HostOptions::new().with_msix_alloc(alloc);
         let host = Host::with_default_machine(opts);
         let inner = EmulatedBackend::take_over(&host, "01:00.0".parse().unwrap()).unwrap();
         let device = inner.device().clone();

@@ -20,10 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const NIC: &str = "01:00.0";
 
 fn child_script(interface: VfioInterface) {
-    let paths = VfioPaths {
-        interface,
-        ..VfioPaths::default()
-    };
+    let paths = VfioPaths::new().with_interface(interface);
     let backend = match open_vfio(NIC.parse().unwrap(), &paths) {
         Ok(b) => tph_client::backend::FdBackend::new(b),
         Err(e) => return println!("@@ open: {e}"),
@@ -32,11 +29,7 @@ fn child_script(interface: VfioInterface) {
     println!("@@ revision {}", dev.revision());
     let caps = dev.capabilities().unwrap();
     println!("@@ caps iv={} size={}", caps.iv, caps.st_table_size);
-    let steer = [Steer {
-        index: 1,
-        cpu: 3,
-        mem: Default::default(),
-    }];
+    let steer = [Steer::new(1, 3)];
     println!("@@ set-st before msix: {}", dev.set_entries(&steer).is_ok());
     let _irqs = tph_testkit::enable_msix(&mut dev, 4).unwrap();
     dev.enable(Mode::Iv).unwrap();

@@ -71,18 +71,7 @@ fn child_script() {
     println!("@@ enable-ds {}", dev.enable(Mode::Ds).unwrap_err());
     let _irqs = tph_testkit::enable_msix(&mut dev, 4).unwrap();
     dev.enable(Mode::Iv).unwrap();
-    let steer = [
-        Steer {
-            index: 1,
-            cpu: 3,
-            mem: Default::default(),
-        },
-        Steer {
-            index: 6,
-            cpu: 2,
-            mem: Default::default(),
-        },
-    ];
+    let steer = [Steer::new(1, 3), Steer::new(6, 2)];
     println!("@@ set-st {}", dev.set_entries(&steer).unwrap_err());
     dev.reset().unwrap();
     println!("@@ done");

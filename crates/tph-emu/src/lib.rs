@@ -14,7 +14,7 @@
 //! let caps = dev.capabilities().unwrap();
 //! assert_eq!((caps.iv, caps.ds, caps.st_table_size), (true, false, 16));
 //! dev.enable(Mode::Iv).unwrap();
-//! dev.set_entries(&[Steer { index: 0, cpu: 3, mem: Default::default() }]).unwrap();
+//! dev.set_entries(&[Steer::new(0, 3)]).unwrap();
 //! ```
 
 #![forbid(unsafe_code)]

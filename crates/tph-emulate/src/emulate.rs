@@ -152,11 +152,16 @@ pub fn tph_functions(host: &Host) -> Vec<(Bdf, u32)> {
 /// The tree `host` shows its program: every function (those `setup` binds bound to
 /// vfio-pci), its CPUs, vfio-pci's parameter of the host's revision set as the host's
 /// unsafe-DS option, this machine's other `/dev` entries.
-fn tree_spec(host: &Host, setup: &Setup) -> TreeSpec {
+fn tree_spec(host: &Host, setup: &Setup) -> Result<TreeSpec, Error> {
     let options = host.options();
     let param = match options.abi {
         KernelAbi::V7 => tph_client::probe::V7_PARAM,
         KernelAbi::Feature => tph_client::probe::FEATURE_PARAM,
+        _ => {
+            return Err(Error::Unsupported {
+                what: "a vfio-pci TPH module parameter for the host's kernel ABI",
+            });
+        }
     };
     let functions = host
         .machine()
@@ -164,7 +169,7 @@ fn tree_spec(host: &Host, setup: &Setup) -> TreeSpec {
         .into_iter()
         .map(|f| (f.bdf, f.config.clone()))
         .collect();
-    TreeSpec {
+    Ok(TreeSpec {
         devices: bound_functions(host, setup.bind),
         cpus: options.cpus,
         online: setup.online.clone(),
@@ -172,7 +177,7 @@ fn tree_spec(host: &Host, setup: &Setup) -> TreeSpec {
         params: vec![(param.to_string(), options.unsafe_ds)],
         cdev: setup.cdev,
         mirror_host_dev: true,
-    }
+    })
 }
 
 /// Runs `program` (stdin, stdout and stderr shared with this process, no time limit; SIGINT,
@@ -194,7 +199,7 @@ pub fn run(
                    listed in /proc/sys/kernel/seccomp/actions_avail)",
         });
     }
-    let tree = FakeVfioTree::build(root, tree_spec(host, setup))?;
+    let tree = FakeVfioTree::build(root, tree_spec(host, setup)?)?;
     let devices = tree
         .devices()
         .iter()

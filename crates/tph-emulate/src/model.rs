@@ -31,11 +31,11 @@ struct Remote<'a>(&'a ChildMemory);
 
 impl UserMemory for Remote<'_> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
-        self.0.read(addr, buf).map_err(|_| Fault { addr })
+        self.0.read(addr, buf).map_err(|_| Fault::new(addr))
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
-        self.0.write(addr, data).map_err(|_| Fault { addr })
+        self.0.write(addr, data).map_err(|_| Fault::new(addr))
     }
 }
 

@@ -37,6 +37,7 @@ pub trait Platform {
 
 /// The kernel's MSI-X bookkeeping for one device (`msi_desc` per allocated vector).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MsiState {
     /// MSI-X is enabled (`dev->msix_enabled`).
     pub enabled: bool,
@@ -46,8 +47,21 @@ pub struct MsiState {
     pub messages: Vec<[u32; 3]>,
 }
 
+impl MsiState {
+    /// MSI-X enabled with `vectors` allocated vectors, each unmasked (Vector Control 0) with an
+    /// empty message, as after `pci_alloc_irq_vectors`.
+    pub fn enabled(vectors: usize) -> Self {
+        Self {
+            enabled: true,
+            vector_ctrl: vec![0; vectors],
+            messages: vec![[0; 3]; vectors],
+        }
+    }
+}
+
 /// What save/restore keeps across a reset (core: only when the core enabled TPH).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SavedTph {
     /// The Control register.
     pub control: u32,

@@ -15,6 +15,7 @@ use crate::Errno;
 
 /// How state is restored after a reset (see `docs/decisions.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RestoreOrder {
     /// Mainline `pci_restore_state` order \[vfio\]: TPH Control (enabled) then the entries,
     /// both with Bus Master still off, then the config header, then MSI-X. The device's
@@ -29,6 +30,7 @@ pub enum RestoreOrder {
 
 /// Which locks a device's operations take (see `docs/decisions.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Locking {
     /// One lock for everything (TPH ioctl, SET_IRQS, reset, config accesses, open, close):
     /// \[decision\], stronger than the posted kernel.
@@ -43,6 +45,7 @@ pub enum Locking {
 /// Which kernel interface the host's vfio-pci speaks (see `docs/decisions.md`, "Feature
 /// revision (kernel model)").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KernelAbi {
     /// The v7 series: `VFIO_DEVICE_PCI_TPH` (0x3B7A); config-region writes have no effect.
     #[default]
@@ -58,6 +61,7 @@ pub enum KernelAbi {
 /// domain allocates vectors dynamically (`pci_msix_can_alloc_dyn`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum MsixAlloc {
     /// Linux 6.1 (`vfio_msi_set_block` checks the block against the vectors allocated at
     /// enable): an enabled MSI-X block cannot grow (EINVAL), a loopback beyond the allocated
@@ -71,7 +75,26 @@ pub enum MsixAlloc {
 }
 
 /// Host configuration.
+///
+/// `#[non_exhaustive]`: a later kernel knob becomes a new field without breaking callers. Start
+/// from [`HostOptions::new`] (or `Default`) and set what differs with the `with_*` methods; the
+/// fields stay public to read and to assign.
+///
+/// ```
+/// use tph_kernel::{Host, HostOptions, KernelAbi};
+/// let opts = HostOptions::new().with_cpus(4).with_abi(KernelAbi::Feature).with_unsafe_ds(true);
+/// assert_eq!((opts.cpus, opts.abi), (4, KernelAbi::Feature));
+/// let host = Host::with_default_machine(opts);
+/// assert_eq!(host.cpus().len(), 4);
+/// ```
+///
+/// A struct literal does not compile outside this crate, which is the point:
+///
+/// ```compile_fail,E0639
+/// let opts = tph_kernel::HostOptions { cpus: 4, ..Default::default() };
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct HostOptions {
     /// `nr_cpu_ids`: CPUs `0..cpus` are present.
     pub cpus: u32,
@@ -114,9 +137,90 @@ impl Default for HostOptions {
     }
 }
 
+impl HostOptions {
+    /// The defaults: 8 CPUs (UID n for CPU n, all online), TPH allowed, no unsafe modes, the
+    /// documented firmware table, mainline restore order, serialised locking, the v7 ABI,
+    /// dynamic MSI-X.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `nr_cpu_ids`: CPUs `0..cpus` are present.
+    #[must_use]
+    pub fn with_cpus(mut self, cpus: u32) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    /// The ACPI processor UID of each CPU, by CPU number (CPUs beyond the list have UID n).
+    #[must_use]
+    pub fn with_cpu_uids(mut self, uids: Vec<u32>) -> Self {
+        self.cpu_uids = uids;
+        self
+    }
+
+    /// CPUs present but offline.
+    #[must_use]
+    pub fn with_offline(mut self, offline: Vec<u32>) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    /// Booted with `pci=notph` when `true`.
+    #[must_use]
+    pub fn with_notph(mut self, notph: bool) -> Self {
+        self.notph = notph;
+        self
+    }
+
+    /// The vfio-pci module parameter that gates DS mode (v7) or the whole feature (feature
+    /// revision).
+    #[must_use]
+    pub fn with_unsafe_ds(mut self, unsafe_ds: bool) -> Self {
+        self.unsafe_ds = unsafe_ds;
+        self
+    }
+
+    /// The host bridges' steering-tag `_DSM`.
+    #[must_use]
+    pub fn with_firmware(mut self, firmware: Arc<dyn SteeringTagSource>) -> Self {
+        self.firmware = firmware;
+        self
+    }
+
+    /// The restore order after a function reset.
+    #[must_use]
+    pub fn with_restore_order(mut self, order: RestoreOrder) -> Self {
+        self.restore_order = order;
+        self
+    }
+
+    /// The locks the VFIO layer takes.
+    #[must_use]
+    pub fn with_locking(mut self, locking: Locking) -> Self {
+        self.locking = locking;
+        self
+    }
+
+    /// The kernel interface.
+    #[must_use]
+    pub fn with_abi(mut self, abi: KernelAbi) -> Self {
+        self.abi = abi;
+        self
+    }
+
+    /// How MSI-X vectors are allocated.
+    #[must_use]
+    pub fn with_msix_alloc(mut self, msix_alloc: MsixAlloc) -> Self {
+        self.msix_alloc = msix_alloc;
+        self
+    }
+}
+
 /// One logical CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Cpu {
     /// Logical CPU number.
     pub id: u32,

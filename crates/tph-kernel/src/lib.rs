@@ -62,7 +62,7 @@
 //!
 //! ```
 //! use tph_kernel::{Host, HostOptions, KernelAbi, vfio::abi};
-//! let opts = HostOptions { abi: KernelAbi::Feature, unsafe_ds: true, ..Default::default() };
+//! let opts = HostOptions::new().with_abi(KernelAbi::Feature).with_unsafe_ds(true);
 //! let host = Host::with_default_machine(opts);
 //! let dev = host.take_over("02:00.0".parse().unwrap()).unwrap();
 //! let fd = dev.open().unwrap();

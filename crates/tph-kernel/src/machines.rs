@@ -36,6 +36,7 @@ const DEVCTL_DEFAULT: u16 = 0x2810;
 
 /// What a synthesised TPH Requester capability holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TphSpec {
     /// Capability bits 2:0 (No-ST, IV, DS).
     pub modes: u32,
@@ -152,14 +153,22 @@ fn f(bus: u8, device: u8, config: Vec<u8>) -> Option<Function> {
 pub const NS_IV_DS: u32 = 0b111;
 /// No-ST and DS supported.
 pub const NS_DS: u32 = 0b101;
-/// Shorthand for a [`TphSpec`].
+impl TphSpec {
+    /// A TPH Requester capability with `modes` (bits 2:0 of the Capability register), Extended
+    /// TPH when `ext`, the ST table at `location` with `entries` entries (1..=2048).
+    pub const fn new(modes: u32, ext: bool, location: StLocation, entries: u16) -> Self {
+        Self {
+            modes,
+            ext,
+            location,
+            entries,
+        }
+    }
+}
+
+/// Shorthand for `Some(TphSpec::new(..))`, what [`endpoint`] takes.
 pub fn spec(modes: u32, ext: bool, location: StLocation, entries: u16) -> Option<TphSpec> {
-    Some(TphSpec {
-        modes,
-        ext,
-        location,
-        entries,
-    })
+    Some(TphSpec::new(modes, ext, location, entries))
 }
 
 /// The built-in machine (see the module table).

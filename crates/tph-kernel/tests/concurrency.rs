@@ -75,10 +75,7 @@ fn worker(dev: VfioDevice, id: u32) {
 fn concurrent_ops_resets_and_reopens_stay_serialised() {
     // The restore order that writes no entry while TPH is enabled, so any violation the check
     // sees is a torn operation (the mainline order is flagged by design: see decisions.md).
-    let opts = HostOptions {
-        restore_order: RestoreOrder::TableBeforeEnable,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_restore_order(RestoreOrder::TableBeforeEnable);
     let host = Host::with_default_machine(opts);
     let dev = host.take_over(bdf(CAP_DEV)).expect("take over");
     let (done_tx, done_rx) = mpsc::channel();

@@ -80,11 +80,7 @@ fn ctrl(d: &Function) -> u32 {
 }
 
 fn msi(vectors: usize) -> MsiState {
-    MsiState {
-        enabled: true,
-        vector_ctrl: vec![0; vectors],
-        messages: vec![[0; 3]; vectors],
-    }
+    MsiState::enabled(vectors)
 }
 
 #[test]

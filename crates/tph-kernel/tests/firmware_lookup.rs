@@ -49,10 +49,7 @@ fn host(fw: Arc<AmlSource>) -> Host {
         let tph = spec(NS_IV_DS, true, StLocation::Capability, 16);
         functions.push(function(dev, machines::endpoint(1, TYPE_ENDPOINT, 0, tph)));
     }
-    let opts = HostOptions {
-        firmware: fw,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_firmware(fw);
     Host::new(Machine { functions }, opts)
 }
 

@@ -50,10 +50,7 @@ fn set(
 }
 
 fn static_host() -> HostOptions {
-    HostOptions {
-        msix_alloc: MsixAlloc::Static,
-        ..HostOptions::default()
-    }
+    HostOptions::new().with_msix_alloc(MsixAlloc::Static)
 }
 
 fn vector_controls(f: &Fixture) -> Vec<u32> {
@@ -224,11 +221,7 @@ fn loopback_signals_the_triggers_and_changes_nothing() {
     assert_eq!(set(&f, NONE | TRIGGER, MSIX, 0, 3, &[]), Ok(0));
     assert_eq!(set(&f, BOOL | TRIGGER, MSIX, 0, 3, &[0, 1, 1]), Ok(0));
     assert!(f.hw_writes().is_empty(), "no hardware write");
-    let sig = |vector, fd| IrqSignal {
-        index: MSIX,
-        vector,
-        fd,
-    };
+    let sig = |vector, fd| IrqSignal::new(MSIX, vector, fd);
     assert_eq!(
         f.dev.drain_irq_signals(),
         [sig(0, 10), sig(2, 12), sig(2, 12)]
@@ -371,14 +364,7 @@ fn err_and_req_triggers_are_set_signalled_and_removed() {
         assert_eq!(set(&f, EVENTFD | TRIGGER, index, 0, 1, &fds(&[7])), Ok(0));
         assert_eq!(set(&f, NONE | TRIGGER, index, 0, 1, &[]), Ok(0));
         assert_eq!(set(&f, BOOL | TRIGGER, index, 0, 1, &[1]), Ok(0));
-        assert_eq!(
-            f.dev.drain_irq_signals(),
-            [IrqSignal {
-                index,
-                vector: 0,
-                fd: 7
-            }; 2]
-        );
+        assert_eq!(f.dev.drain_irq_signals(), [IrqSignal::new(index, 0, 7); 2]);
         assert_eq!(set(&f, EVENTFD | TRIGGER, index, 0, 1, &fds(&[-1])), Ok(0));
         assert_eq!(
             set(&f, NONE | TRIGGER, index, 0, 1, &[]),
@@ -455,14 +441,7 @@ fn intx_trigger_mask_unmask_and_msix_exclusion() {
     );
     assert_eq!(command(), 0);
     assert_eq!(set(&f, NONE | TRIGGER, intx, 0, 1, &[]), Ok(0));
-    assert_eq!(
-        f.dev.drain_irq_signals(),
-        [IrqSignal {
-            index: intx,
-            vector: 0,
-            fd: 4
-        }]
-    );
+    assert_eq!(f.dev.drain_irq_signals(), [IrqSignal::new(intx, 0, 4)]);
     assert_eq!(set(&f, NONE | TRIGGER, intx, 0, 0, &[]), Ok(0), "disable");
     assert_eq!(f.fd.set_irqs(1), Ok(()), "MSI-X now");
     assert_eq!(command(), 0x400, "MSI-X enable disables INTx");

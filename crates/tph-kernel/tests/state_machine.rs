@@ -185,6 +185,7 @@ fn op(abi: KernelAbi) -> BoxedStrategy<Op> {
         KernelAbi::Feature => {
             prop_oneof![16 => feature_op(), 5 => shared_op(), 1 => v7_op()].boxed()
         }
+        other => panic!("no operations defined for {other:?}"),
     }
 }
 
@@ -529,12 +530,12 @@ fn device() -> impl Strategy<Value = &'static str> {
 fn options(abi: KernelAbi) -> impl Strategy<Value = HostOptions> {
     // The restore order that writes no entry while TPH is enabled: the mainline order is
     // flagged by the device's violation check by design (docs/decisions.md).
-    (any::<bool>(), prop::bool::weighted(0.1)).prop_map(move |(unsafe_ds, notph)| HostOptions {
-        unsafe_ds,
-        notph,
-        abi,
-        restore_order: RestoreOrder::TableBeforeEnable,
-        ..HostOptions::default()
+    (any::<bool>(), prop::bool::weighted(0.1)).prop_map(move |(unsafe_ds, notph)| {
+        HostOptions::new()
+            .with_unsafe_ds(unsafe_ds)
+            .with_notph(notph)
+            .with_abi(abi)
+            .with_restore_order(RestoreOrder::TableBeforeEnable)
     })
 }
 

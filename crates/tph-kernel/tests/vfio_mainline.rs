@@ -248,10 +248,7 @@ fn reset_mainline_restore_order_is_the_default_and_flagged_by_the_violation_chec
         .iter()
         .all(|v| matches!(v, Violation::StWriteWhileEnabled { .. })));
 
-    let opts = HostOptions {
-        restore_order: RestoreOrder::TableBeforeEnable,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_restore_order(RestoreOrder::TableBeforeEnable);
     let g = Fixture::with(CAP_DEV, opts);
     g.enable(abi::MODE_IV).unwrap();
     g.set_st(&[Entry::new(3, 0, 1)]).unwrap();
@@ -446,10 +443,7 @@ fn config_unassigned_bytes_are_raw_and_capability_writes_are_dropped() {
 /// A SET_ST of entry 1 = CPU 3 started from the reset's interleaving point, on this thread
 /// when the locking lets it in, on another thread otherwise (it then waits for the reset).
 fn set_st_during_reset(locking: Locking) -> (Result<i32, Errno>, u16, u16) {
-    let opts = HostOptions {
-        locking,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_locking(locking);
     let f = Fixture::with(CAP_DEV, opts);
     f.enable(abi::MODE_IV).unwrap();
     f.set_st(&[Entry::new(1, 0, 1)]).unwrap();
@@ -469,6 +463,7 @@ fn set_st_during_reset(locking: Locking) -> (Result<i32, Errno>, u16, u16) {
         match locking {
             Locking::AsPosted => run(),
             Locking::Serialised => *worker2.lock().unwrap() = Some(std::thread::spawn(run)),
+            other => panic!("no interleaving defined for {other:?}"),
         }
     });
     f.fd.reset().unwrap();
@@ -509,10 +504,7 @@ fn locking_serialised_runs_set_st_after_the_reset() {
 /// of a reset sees the function as the reset left it (TPH Control 0), not the restored state.
 #[test]
 fn locking_as_posted_config_reads_run_during_reset() {
-    let opts = HostOptions {
-        locking: Locking::AsPosted,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_locking(Locking::AsPosted);
     let f = Fixture::with(CAP_DEV, opts);
     f.enable(abi::MODE_IV).unwrap();
     let enabled = f.control();

@@ -90,14 +90,14 @@ impl UserMemory for HoleAfter16 {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
         let off = (addr - SLICE_BASE) as usize;
         if off + buf.len() > 16 {
-            return Err(Fault { addr });
+            return Err(Fault::new(addr));
         }
         buf.copy_from_slice(&self.0[off..off + buf.len()]);
         Ok(())
     }
 
     fn write(&mut self, addr: u64, _data: &[u8]) -> Result<(), Fault> {
-        Err(Fault { addr })
+        Err(Fault::new(addr))
     }
 }
 
@@ -129,13 +129,7 @@ fn common_3_no_tph_capability_is_enodev() {
 
 #[test]
 fn common_3_pci_notph_is_enodev() {
-    let f = Fixture::with(
-        CAP_DEV,
-        HostOptions {
-            notph: true,
-            ..HostOptions::default()
-        },
-    );
+    let f = Fixture::with(CAP_DEV, HostOptions::new().with_notph(true));
     assert_eq!(f.get_cap(), Err(Errno::ENODEV));
     assert_eq!(f.enable(IV), Err(Errno::ENODEV));
 }
@@ -433,10 +427,7 @@ fn get_st_validates_every_entry_before_writing_output() {
 
 #[test]
 fn get_st_firmware_failure_is_einval_and_writes_nothing() {
-    let opts = HostOptions {
-        firmware: table_firmware(&[(0, 0x0000_0000_0102_0303)]),
-        ..unsafe_opts()
-    };
+    let opts = unsafe_opts().with_firmware(table_firmware(&[(0, 0x0000_0000_0102_0303)]));
     let f = Fixture::with(MSIX_DEV, opts);
     f.enable(DS).unwrap();
     let mut arg = abi::encode_st_raw(abi::OP_GET_ST, &[Entry::new(0, 0, 0), Entry::new(1, 0, 0)]);
@@ -449,10 +440,7 @@ fn get_st_firmware_failure_is_einval_and_writes_nothing() {
 
 #[test]
 fn get_st_uses_acpi_uid_of_the_cpu() {
-    let opts = HostOptions {
-        cpu_uids: vec![10, 11, 12],
-        ..unsafe_opts()
-    };
+    let opts = unsafe_opts().with_cpu_uids(vec![10, 11, 12]);
     let f = Fixture::with(MSIX_DEV, opts);
     f.enable(DS).unwrap();
     let want = default_info(12).xst(MemType::Volatile);
@@ -606,10 +594,7 @@ fn set_st_validation_failure_changes_nothing() {
 
 #[test]
 fn set_st_firmware_failure_changes_nothing() {
-    let opts = HostOptions {
-        firmware: table_firmware(&[(1, default_info(1).0)]),
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_firmware(table_firmware(&[(1, default_info(1).0)]));
     let f = Fixture::with(CAP_DEV, opts);
     f.enable(IV).unwrap();
     f.trace();
@@ -760,10 +745,7 @@ fn reopen_after_close_starts_with_tph_off() {
 
 #[test]
 fn reset_keeps_enabled_tph_and_capability_entries() {
-    let opts = HostOptions {
-        restore_order: RestoreOrder::TableBeforeEnable,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_restore_order(RestoreOrder::TableBeforeEnable);
     let f = Fixture::with(CAP_DEV, opts);
     f.enable(IV).unwrap();
     f.set_st(&[Entry::new(3, 0, 1), Entry::new(4, 0, 15)])
@@ -783,10 +765,7 @@ fn reset_keeps_enabled_tph_and_capability_entries() {
 
 #[test]
 fn reset_restores_msix_located_tags_with_msix() {
-    let opts = HostOptions {
-        restore_order: RestoreOrder::TableBeforeEnable,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_restore_order(RestoreOrder::TableBeforeEnable);
     let f = Fixture::with(MSIX_DEV, opts);
     f.fd.set_irqs(8).unwrap();
     f.enable(IV).unwrap();
@@ -825,10 +804,7 @@ fn reset_of_disabled_tph_leaves_it_off() {
 
 #[test]
 fn reset_mainline_restore_order_writes_table_while_enabled() {
-    let opts = HostOptions {
-        restore_order: RestoreOrder::Mainline,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_restore_order(RestoreOrder::Mainline);
     let f = Fixture::with(CAP_DEV, opts);
     f.enable(IV).unwrap();
     f.set_st(&[Entry::new(3, 0, 1)]).unwrap();

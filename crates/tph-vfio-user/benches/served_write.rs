@@ -75,12 +75,7 @@ fn steering_write(c: &mut Criterion) {
         b.iter(|| {
             flip = !flip;
             let cpu = if flip { 3 } else { 4 };
-            bare.set_entries(black_box(&[Steer {
-                index: 0,
-                cpu,
-                mem: Default::default(),
-            }]))
-            .unwrap();
+            bare.set_entries(black_box(&[Steer::new(0, cpu)])).unwrap();
         })
     });
 

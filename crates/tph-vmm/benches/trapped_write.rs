@@ -27,14 +27,12 @@ const MSIX_TABLE: &str = "01:00.0";
 const PINS: [(u32, u32); 2] = [(0, 3), (1, 4)];
 
 fn client(bdf: &str, abi: KernelAbi) -> TphDevice<EmulatedBackend> {
-    let host = Host::with_default_machine(HostOptions {
-        abi,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_abi(abi));
     let backend = EmulatedBackend::take_over(&host, bdf.parse().unwrap()).unwrap();
     let rev = match abi {
         KernelAbi::V7 => Revision::V7,
         KernelAbi::Feature => Revision::Feature,
+        other => panic!("no client revision for {other:?}"),
     };
     TphDevice::with_revision(backend, rev).unwrap()
 }
@@ -57,13 +55,7 @@ fn trapped_st_write(c: &mut Criterion, abi: KernelAbi, name: &str) {
     ok(v.write_config(cap + 8, &0x101u32.to_le_bytes()));
     let mut bare = client(CAP_TABLE, abi);
     bare.enable(Mode::Iv).unwrap();
-    let steer = |cpu| {
-        [Steer {
-            index: 0,
-            cpu,
-            mem: Default::default(),
-        }]
-    };
+    let steer = |cpu| [Steer::new(0, cpu)];
     let mut g = c.benchmark_group(name);
     let mut flip = false;
     g.bench_function("bare_client_set_st", |b| {
@@ -140,15 +132,7 @@ fn repin_2048(c: &mut Criterion) {
     let mut bare = client(MSIX_TABLE, KernelAbi::V7);
     bare.backend().fd().unwrap().set_irqs(2048).unwrap();
     bare.enable(Mode::Iv).unwrap();
-    let batch = |cpu| -> Vec<Steer> {
-        (0..2048)
-            .map(|index| Steer {
-                index,
-                cpu,
-                mem: Default::default(),
-            })
-            .collect()
-    };
+    let batch = |cpu| -> Vec<Steer> { (0..2048).map(|index| Steer::new(index, cpu)).collect() };
     let batches = [batch(5), batch(6)];
     let mut g = c.benchmark_group("repin_2048");
     let mut flip = false;

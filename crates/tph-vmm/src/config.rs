@@ -11,12 +11,28 @@ use crate::vtag::TagSpace;
 
 /// The VMM's configuration of one passed-through device.
 ///
+/// `#[non_exhaustive]`: start from [`VmConfig::new`] and set what differs with the `with_*`
+/// methods; the fields stay public to read and to assign.
+///
 /// ```
 /// use tph_vmm::VmConfig;
 /// let cfg = VmConfig::new(4).with_pins(&[(0, 2), (1, 3)]).unwrap();
 /// assert_eq!(cfg.pins, vec![Some(2), Some(3), None, None]);
 /// ```
+///
+/// A struct literal does not compile outside this crate:
+///
+/// ```compile_fail,E0639
+/// use tph_regs::tph::{CompleterSupport, Upstream};
+/// let cfg = tph_vmm::VmConfig {
+///     pins: vec![None],
+///     uids: vec![0],
+///     host_upstream: Upstream::RootPort(CompleterSupport::Tph),
+///     unsafe_ds: false,
+/// };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VmConfig {
     /// Host CPU each vCPU is pinned to (index = vCPU); `None`: not pinned.
     pub pins: Vec<Option<u32>>,
@@ -33,7 +49,16 @@ pub struct VmConfig {
 }
 
 impl VmConfig {
-    /// `vcpus` unpinned vCPUs with UID = index, below a root port completing TPH only.
+    /// `vcpus` unpinned vCPUs with UID = index, below a root port completing TPH only, without
+    /// the unsafe DS option.
+    ///
+    /// ```
+    /// use tph_regs::tph::{CompleterSupport, Upstream};
+    /// let cfg = tph_vmm::VmConfig::new(2);
+    /// assert_eq!((cfg.pins, cfg.uids), (vec![None, None], vec![0, 1]));
+    /// assert_eq!(cfg.host_upstream, Upstream::RootPort(CompleterSupport::Tph));
+    /// assert!(!cfg.unsafe_ds);
+    /// ```
     pub fn new(vcpus: u32) -> Self {
         Self {
             pins: vec![None; vcpus as usize],
@@ -41,6 +66,43 @@ impl VmConfig {
             host_upstream: Upstream::RootPort(CompleterSupport::Tph),
             unsafe_ds: false,
         }
+    }
+
+    /// The guest MADT's processor UID of each vCPU (index = vCPU), where they are not the
+    /// vCPU index.
+    ///
+    /// ```
+    /// let cfg = tph_vmm::VmConfig::new(2).with_uids(vec![10, 11]);
+    /// assert_eq!(cfg.uids, [10, 11]);
+    /// ```
+    #[must_use]
+    pub fn with_uids(mut self, uids: Vec<u32>) -> Self {
+        self.uids = uids;
+        self
+    }
+
+    /// What sits above the device on the host, as the VMM read it from sysfs.
+    ///
+    /// ```
+    /// use tph_regs::tph::{CompleterSupport, Upstream};
+    /// let up = Upstream::RootPort(CompleterSupport::TphAndExt);
+    /// assert_eq!(tph_vmm::VmConfig::new(2).with_host_upstream(up).host_upstream, up);
+    /// ```
+    #[must_use]
+    pub fn with_host_upstream(mut self, upstream: Upstream) -> Self {
+        self.host_upstream = upstream;
+        self
+    }
+
+    /// The explicit unsafe option: expose Device Specific mode (when the host allows it).
+    ///
+    /// ```
+    /// assert!(tph_vmm::VmConfig::new(2).with_unsafe_ds(true).unsafe_ds);
+    /// ```
+    #[must_use]
+    pub fn with_unsafe_ds(mut self, unsafe_ds: bool) -> Self {
+        self.unsafe_ds = unsafe_ds;
+        self
     }
 
     /// Pins each `(vcpu, host_cpu)` pair.
@@ -71,6 +133,7 @@ impl VmConfig {
 
 /// What the guest sees, computed once from the host device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VirtualCap {
     /// The Capability register the guest reads.
     pub cap: TphCapability,
@@ -81,6 +144,23 @@ pub struct VirtualCap {
 }
 
 impl VirtualCap {
+    /// A virtual capability as given (a VMM restoring one it computed before; normally
+    /// [`VirtualCap::compute`]).
+    ///
+    /// ```
+    /// use tph_regs::tph::{CompleterSupport, TphCapability};
+    /// let cap = TphCapability::from_bits(0x0003_0203);
+    /// let v = tph_vmm::VirtualCap::new(cap, CompleterSupport::Tph, 4);
+    /// assert_eq!((v.cap, v.completer, v.entries), (cap, CompleterSupport::Tph, 4));
+    /// ```
+    pub fn new(cap: TphCapability, completer: CompleterSupport, entries: u16) -> Self {
+        Self {
+            cap,
+            completer,
+            entries,
+        }
+    }
+
     /// The virtual capability: No-ST always (the PCIe spec makes it mandatory), IV when the
     /// host offers it, DS only with the unsafe option and a host allowing DS; extended TPH
     /// only when the host path completes it; table location and size as the host has them.
@@ -125,7 +205,7 @@ impl VirtualCap {
     /// ```
     /// use tph_regs::tph::{CompleterSupport, TphCapability};
     /// # let cap = TphCapability::from_bits(0);
-    /// let v = tph_vmm::VirtualCap { cap, completer: CompleterSupport::Tph, entries: 0 };
+    /// let v = tph_vmm::VirtualCap::new(cap, CompleterSupport::Tph, 0);
     /// assert_eq!(v.root_port_devcap2(0xffff_ffff), 0xffff_dfff);
     /// ```
     pub fn root_port_devcap2(&self, devcap2: u32) -> u32 {

@@ -59,6 +59,7 @@ pub enum ControlChange {
 
 /// An entry whose tag names no vCPU of this VM: cleared on the host instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Foreign {
     /// The table index.
     pub index: u16,
@@ -66,8 +67,16 @@ pub struct Foreign {
     pub tag: u16,
 }
 
+impl Foreign {
+    /// Entry `index` holding the foreign tag `tag` (to compare with an [`Effect`]).
+    pub const fn new(index: u16, tag: u16) -> Self {
+        Self { index, tag }
+    }
+}
+
 /// What a trapped guest write did (house style: writes return effects).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Effect {
     /// The Control register's change, when Control was written.
     pub control: Option<ControlChange>,
@@ -96,6 +105,7 @@ impl Effect {
 
 /// A host call that failed under a hook (reported in [`Effect::host_failures`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostFailure {
     /// What the layer asked the host for.
     pub op: &'static str,
@@ -607,8 +617,11 @@ impl<B: Backend> VirtualTph<B> {
     fn host_ds_tags(&mut self) -> Result<Vec<StInfo>, Error> {
         let pins = self.cfg.pins.clone();
         let cpus: Vec<u32> = pins.iter().flatten().copied().collect();
-        let query =
-            |mem| -> Vec<CpuQuery> { cpus.iter().map(|&cpu| CpuQuery { cpu, mem }).collect() };
+        let query = |mem| -> Vec<CpuQuery> {
+            cpus.iter()
+                .map(|&cpu| CpuQuery::new(cpu).with_mem(mem))
+                .collect()
+        };
         let (vm, pm) = if cpus.is_empty() {
             (Vec::new(), Vec::new())
         } else {
@@ -809,7 +822,7 @@ impl<B: Backend> VirtualTph<B> {
                 continue;
             }
             match want {
-                HostEntry::Cpu(cpu, mem) => set.push(Steer { index: i, cpu, mem }),
+                HostEntry::Cpu(cpu, mem) => set.push(Steer::new(i, cpu).with_mem(mem)),
                 HostEntry::Clear => clear.push(i),
                 HostEntry::Unknown => {}
             }

@@ -79,6 +79,7 @@ pub const ORIGINAL_DSM: &str = "DSMO";
 
 /// What the firmware describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SsdtSpec {
     /// The host bridge device the `_DSM` goes into (it must exist in the guest's DSDT; for
     /// [`generate`] it must not have a `_DSM` of its own, for [`generate_merged`] its own is
@@ -91,6 +92,35 @@ pub struct SsdtSpec {
 }
 
 impl SsdtSpec {
+    /// The `_DSM` for host bridge `bridge` (an ACPI path such as `\_SB.PC00`), vCPU `n` with
+    /// processor UID `uids[n]`, 16-bit tags reported valid when `extended`.
+    ///
+    /// ```
+    /// use tph_vmm::ssdt::SsdtSpec;
+    /// let spec = SsdtSpec::new("\\_SB.PC00", vec![0, 2], true);
+    /// assert_eq!((spec.bridge.as_str(), spec.uids.len(), spec.extended), ("\\_SB.PC00", 2, true));
+    /// ```
+    pub fn new(bridge: impl Into<String>, uids: Vec<u32>, extended: bool) -> Self {
+        Self {
+            bridge: bridge.into(),
+            uids,
+            extended,
+        }
+    }
+
+    /// The same under another host bridge.
+    ///
+    /// ```
+    /// use tph_vmm::ssdt::SsdtSpec;
+    /// let spec = SsdtSpec::identity(2, false).with_bridge("\\_SB.PC00");
+    /// assert_eq!(spec.bridge, "\\_SB.PC00");
+    /// ```
+    #[must_use]
+    pub fn with_bridge(mut self, bridge: impl Into<String>) -> Self {
+        self.bridge = bridge.into();
+        self
+    }
+
     /// `vcpus` vCPUs with UID = vCPU index under `\_SB.PCI0`.
     pub fn identity(vcpus: u32, extended: bool) -> Self {
         Self {

@@ -21,10 +21,11 @@ const HEAD: usize = 4 + 2 + 4 + 4 + 4 + 2;
 ///
 /// ```
 /// use tph_vmm::state::VmState;
-/// let s = VmState { vcpus: 2, capability: 0x0003_0203, control: 0x101, table: vec![1, 2, 0, 3] };
+/// let s = VmState::new(2, 0x0003_0203, 0x101, vec![1, 2, 0, 3]);
 /// assert_eq!(VmState::from_bytes(&s.to_bytes()).unwrap(), s);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VmState {
     /// vCPUs of the VM (the tag space).
     pub vcpus: u32,
@@ -37,6 +38,17 @@ pub struct VmState {
 }
 
 impl VmState {
+    /// The state of a VM with `vcpus` vCPUs whose guest saw `capability`, reads `control`,
+    /// and holds `table` (normally from [`VirtualTph::save`](crate::VirtualTph::save)).
+    pub fn new(vcpus: u32, capability: u32, control: u32, table: Vec<u16>) -> Self {
+        Self {
+            vcpus,
+            capability,
+            control,
+            table,
+        }
+    }
+
     /// Encodes the state.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEAD + 2 * self.table.len());

@@ -108,11 +108,7 @@ fn wrappers() -> String {
 }
 
 fn spec(vcpus: u32, extended: bool) -> SsdtSpec {
-    SsdtSpec {
-        bridge: BRIDGE.into(),
-        uids: (0..vcpus).collect(),
-        extended,
-    }
+    SsdtSpec::new(BRIDGE, (0..vcpus).collect(), extended)
 }
 
 fn results(vcpus: u32, extended: bool) -> Vec<StInfo> {

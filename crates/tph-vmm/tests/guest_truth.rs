@@ -129,13 +129,7 @@ fn foreign_tag_is_cleared_counted_and_reported() {
                 .write_config(rig.cap + 0xc + 2 * 2, &0x30u16.to_le_bytes()),
         )
         .unwrap();
-        assert_eq!(
-            effect.foreign,
-            vec![tph_vmm::Foreign {
-                index: 2,
-                tag: 0x30
-            }]
-        );
+        assert_eq!(effect.foreign, vec![tph_vmm::Foreign::new(2, 0x30)]);
         assert_eq!(rig.vmm.stats().foreign_tags, 1);
         assert_eq!(host_table(&rig)[2], 0, "{abi:?}: cleared on the host");
         assert_eq!(
@@ -394,10 +388,7 @@ fn unsafe_ds_firmware_gives_host_tags_of_the_fixed_pinning() {
         let cpus: Vec<tph_client::CpuQuery> = PINS
             .iter()
             .flatten()
-            .map(|&cpu| tph_client::CpuQuery {
-                cpu,
-                mem: tph_client::MemType::Volatile,
-            })
+            .map(|&cpu| tph_client::CpuQuery::new(cpu))
             .collect();
         let host_tags = probe.steering_tags(&cpus).unwrap();
         let (r, vmm) = rig.guest_enable(2); // DS

@@ -256,11 +256,7 @@ fn msix_change_clears_only_what_the_layer_programmed() {
         ok(vm.guest_entry(1, 2)); // vCPU 1 -> host CPU 6
         ok(vm.guest_entry(3, 4)); // vCPU 3 -> host CPU 9
                                   // Someone else (not this layer) programs entry 5 through the same handle.
-        let steer = [Steer {
-            index: 5,
-            cpu: 11,
-            mem: MemType::Volatile,
-        }];
+        let steer = [Steer::new(5, 11)];
         vm.v.device_mut().set_entries(&steer).unwrap();
         let w = vm.width();
         let t = vm.host_table();

@@ -222,11 +222,7 @@ impl NoTagFiltering {
             .iter()
             .map(|&i| (i, self.0.guest_table()[usize::from(i)] & 0xff))
             .filter(|(_, t)| *t != 0)
-            .map(|(index, t)| Steer {
-                index,
-                cpu: u32::from(t - 1) % HOST_CPUS,
-                mem: Default::default(),
-            })
+            .map(|(index, t)| Steer::new(index, u32::from(t - 1) % HOST_CPUS))
             .collect();
         if steer.is_empty() {
             return Ok(());

@@ -204,11 +204,7 @@ fn vm(
     let dev = HostDevice::MsixTable;
     let host = common::host_with_tph(abi);
     let mut v = VirtualTph::new(client(&host, dev, abi), config(dev, &PINS)).unwrap();
-    let spec = SsdtSpec {
-        bridge: "\\_SB.PCI0".into(),
-        uids: v.config().uids.clone(),
-        extended: v.extended(),
-    };
+    let spec = SsdtSpec::new("\\_SB.PCI0", v.config().uids.clone(), v.extended());
     let table = ssdt::generate(&spec, &v.tag_space()).unwrap();
     let firmware = AmlSource::from_tables(&[guest_dsdt(), &table]).unwrap();
     // The VMM enables the host's vectors when the guest enables MSI-X.

@@ -68,7 +68,7 @@ fn steer(s: &str) -> Result<Steer, ParseError> {
     if cpu == CLEAR_MARKER {
         return Err(ParseError::ClearMarker { index });
     }
-    Ok(Steer { index, cpu, mem })
+    Ok(Steer::new(index, cpu).with_mem(mem))
 }
 
 /// The bytes of hex `words` joined (`0200 0000` is 2, 0, 0, 0).
@@ -155,7 +155,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         "get-st" => {
             let q = args
                 .iter()
-                .map(|a| cpu_mem(a, "CPU").map(|(cpu, mem)| CpuQuery { cpu, mem }))
+                .map(|a| cpu_mem(a, "CPU").map(|(cpu, mem)| CpuQuery::new(cpu).with_mem(mem)))
                 .collect::<Result<_, _>>()?;
             Ok(Command::GetSt(at_least_one(q, "get-st")?))
         }
@@ -258,16 +258,8 @@ mod tests {
     #[test]
     fn set_st_reads_index_cpu_and_memory_type() {
         let want = vec![
-            Steer {
-                index: 0,
-                cpu: 1,
-                mem: MemType::Volatile,
-            },
-            Steer {
-                index: 3,
-                cpu: 2,
-                mem: MemType::Persistent,
-            },
+            Steer::new(0, 1),
+            Steer::new(3, 2).with_mem(MemType::Persistent),
         ];
         assert_eq!(parse("set-st 0=1 3=0x2:pm"), Ok(Command::SetSt(want)));
         assert_eq!(error("set-st 1"), "bad entry \"1\" (INDEX=CPU[:vm|pm])");
@@ -293,14 +285,8 @@ mod tests {
     #[test]
     fn get_st_and_clear_take_one_or_more() {
         let want = vec![
-            CpuQuery {
-                cpu: 3,
-                mem: MemType::Volatile,
-            },
-            CpuQuery {
-                cpu: 4,
-                mem: MemType::Persistent,
-            },
+            CpuQuery::new(3),
+            CpuQuery::new(4).with_mem(MemType::Persistent),
         ];
         assert_eq!(parse("get-st 3:vm 4:pm"), Ok(Command::GetSt(want)));
         assert_eq!(error("get-st"), "get-st needs at least one argument");

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tph_client::{CpuQuery, MemType, Mode, Revision, Steer, TphDevice};
+use tph_client::{CpuQuery, Mode, Revision, Steer, TphDevice};
 use tph_emu::EmulatedBackend;
 use tph_kernel::{Host, HostOptions, KernelAbi};
 
@@ -71,11 +71,7 @@ fn compile(name: &str, dir: &Path) -> Option<PathBuf> {
 /// Control after enabling DS, the table entries after steering entries 0.. to `CPUS`, the DS
 /// tags of `CPUS`, Control after disabling.
 fn expected_driver_output(abi: KernelAbi, revision: Revision) -> String {
-    let opts = HostOptions {
-        abi,
-        unsafe_ds: true,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new().with_abi(abi).with_unsafe_ds(true);
     let host = Host::with_default_machine(opts);
     let backend = EmulatedBackend::take_over(&host, DS_DEVICE.parse().unwrap()).unwrap();
     let device = backend.device().clone();
@@ -92,11 +88,7 @@ fn expected_driver_output(abi: KernelAbi, revision: Revision) -> String {
     want += &format!("enabled: control {control:#010x}\n");
     let steer: Vec<Steer> = (0..)
         .zip(CPUS)
-        .map(|(index, cpu)| Steer {
-            index,
-            cpu,
-            mem: MemType::Volatile,
-        })
+        .map(|(index, cpu)| Steer::new(index, cpu))
         .collect();
     dev.set_entries(&steer).unwrap();
     for (i, st) in device
@@ -108,13 +100,7 @@ fn expected_driver_output(abi: KernelAbi, revision: Revision) -> String {
     {
         want += &format!("st[{i}] = {st:#06x}\n");
     }
-    let queries: Vec<CpuQuery> = CPUS
-        .iter()
-        .map(|&cpu| CpuQuery {
-            cpu,
-            mem: MemType::Volatile,
-        })
-        .collect();
+    let queries: Vec<CpuQuery> = CPUS.iter().map(|&cpu| CpuQuery::new(cpu)).collect();
     for (cpu, tag) in CPUS.iter().zip(dev.steering_tags(&queries).unwrap()) {
         want += &format!("cpu {cpu} tag {tag:#06x}\n");
     }
@@ -256,11 +242,9 @@ fn poller_on_the_nic(abi: KernelAbi, revision: Revision, extra: &[&str]) {
         return;
     };
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    let opts = HostOptions {
-        abi,
-        unsafe_ds: extra.contains(&"--unsafe-ds-mode"),
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new()
+        .with_abi(abi)
+        .with_unsafe_ds(extra.contains(&"--unsafe-ds-mode"));
     let cpus = opts.cpus;
     let host = Host::with_default_machine(opts);
     let backend = EmulatedBackend::take_over(&host, nic.parse().unwrap()).unwrap();

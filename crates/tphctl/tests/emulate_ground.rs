@@ -350,14 +350,13 @@ fn expected_tph(revision: tph_client::Revision, lcores: &[u32]) -> String {
     use tph_kernel::KernelAbi;
     let abi = match revision {
         tph_client::Revision::Feature => KernelAbi::Feature,
-        _ => KernelAbi::V7,
+        tph_client::Revision::V7 => KernelAbi::V7,
+        other => panic!("no emulated kernel for {other:?}"),
     };
-    let opts = HostOptions {
-        abi,
-        unsafe_ds: true,
-        cpus: lcores.last().unwrap() + 1,
-        ..HostOptions::default()
-    };
+    let opts = HostOptions::new()
+        .with_abi(abi)
+        .with_unsafe_ds(true)
+        .with_cpus(lcores.last().unwrap() + 1);
     let host = Host::with_default_machine(opts);
     let backend = tph_emu::EmulatedBackend::take_over(&host, NIC.parse().unwrap()).unwrap();
     let device = backend.device().clone();
@@ -380,6 +379,7 @@ fn expected_tph(revision: tph_client::Revision, lcores: &[u32]) -> String {
             fd.config_read(u64::from(tph.offset) + 4, &mut cap).unwrap();
             u32::from_le_bytes(cap) & 7
         }
+        other => panic!("no capability read for {other:?}"),
     };
     fd.close();
     let mut want = format!("tph: modes {modes:#x} table {}\n", tph.cap.table_size);
@@ -392,11 +392,7 @@ fn expected_tph(revision: tph_client::Revision, lcores: &[u32]) -> String {
     );
     let steer: Vec<Steer> = (0..)
         .zip(lcores)
-        .map(|(index, &cpu)| Steer {
-            index,
-            cpu,
-            mem: tph_client::MemType::Volatile,
-        })
+        .map(|(index, &cpu)| Steer::new(index, cpu))
         .collect();
     dev.set_entries(&steer).unwrap();
     let vcs = device.with_hardware(|f| f.peek_vector_controls());

@@ -26,20 +26,23 @@ impl Sdt {
             table: sig_text(bytes.get(..4).unwrap_or(b"????")),
             why,
         };
-        let header = bytes.get(..HEADER_LEN).ok_or_else(|| {
+        let header: &[u8; HEADER_LEN] = bytes.first_chunk().ok_or_else(|| {
             bad(format!(
                 "{} bytes is shorter than the 36-byte header",
                 bytes.len()
             ))
         })?;
-        let len = le32(header, 4) as usize;
-        if len < HEADER_LEN || len > bytes.len() {
-            return Err(bad(format!(
+        let [s0, s1, s2, s3, l0, l1, l2, l3, revision, _checksum, _, _, _, _, _, _, t0, t1, t2, t3, t4, t5, t6, t7, ..] =
+            *header;
+        let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+        let short = || {
+            bad(format!(
                 "length field {len} but {} bytes present",
                 bytes.len()
-            )));
-        }
-        let table = bytes.get(..len).unwrap_or_default();
+            ))
+        };
+        let table = bytes.get(..len).ok_or_else(short)?;
+        let body = table.get(HEADER_LEN..).ok_or_else(short)?;
         let sum = table.iter().fold(0u8, |a, b| a.wrapping_add(*b));
         if sum != 0 {
             return Err(bad(format!(
@@ -47,10 +50,10 @@ impl Sdt {
             )));
         }
         Ok(Self {
-            signature: take(header, 0),
-            revision: header.get(8).copied().unwrap_or(0),
-            oem_table_id: take(header, 16),
-            body: table.get(HEADER_LEN..).unwrap_or_default().to_vec(),
+            signature: [s0, s1, s2, s3],
+            revision,
+            oem_table_id: [t0, t1, t2, t3, t4, t5, t6, t7],
+            body: body.to_vec(),
         })
     }
 
@@ -58,19 +61,6 @@ impl Sdt {
     pub fn name(&self) -> String {
         sig_text(&self.signature)
     }
-}
-
-fn take<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    let mut out = [0u8; N];
-    if let Some(src) = b.get(at..at + N) {
-        out.copy_from_slice(src);
-    }
-    out
-}
-
-/// Little-endian u32 at `at`, 0 when out of range.
-pub fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(take(b, at))
 }
 
 /// Printable form of a 4-byte signature.
@@ -134,5 +124,14 @@ mod tests {
         let t = build(b"DSDT", 2, &[0xa3, 0xa3]);
         assert!(Sdt::parse(&t[..37]).is_err());
         assert!(Sdt::parse(&t[..10]).is_err());
+    }
+
+    #[test]
+    fn sdt_length_field_below_the_header_is_rejected_naming_it() {
+        let mut t = build(b"SSDT", 2, &[]);
+        t[4..8].copy_from_slice(&35u32.to_le_bytes());
+        fix_checksum(&mut t);
+        let e = Sdt::parse(&t).unwrap_err().to_string();
+        assert!(e.contains("length field 35 but 36 bytes present"), "{e}");
     }
 }

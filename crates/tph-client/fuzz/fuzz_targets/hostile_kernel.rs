@@ -65,11 +65,11 @@ fn ops(dev: &mut TphDevice<Hostile>) {
     let irqs: Vec<_> = (0..4).filter_map(|_| tph_client::backend::eventfd().ok()).collect();
     let fds: Vec<_> = irqs.iter().map(std::os::fd::AsFd::as_fd).collect();
     let _ = dev.enable_msix(&fds);
-    let steer = [Steer { index: 0, cpu: 1, mem: MemType::Volatile }, Steer { index: 3, cpu: 99, mem: MemType::Persistent }];
+    let steer = [Steer::new(0, 1), Steer::new(3, 99).with_mem(MemType::Persistent)];
     let _ = dev.set_entries(&steer);
     let _ = dev.clear_entries(&[0, 3, 9]);
     let _ = dev.enable(Mode::Ds);
-    let _ = dev.steering_tags(&[CpuQuery { cpu: 2, mem: MemType::Volatile }, CpuQuery { cpu: 9, mem: MemType::Persistent }]);
+    let _ = dev.steering_tags(&[CpuQuery::new(2), CpuQuery::new(9).with_mem(MemType::Persistent)]);
     let _ = dev.reset();
     let _ = dev.disable();
 }

@@ -255,6 +255,7 @@ pub fn facts(abi: KernelAbi, scenario: &str) -> Vec<&'static Fact> {
     let only = match abi {
         KernelAbi::V7 => e.v7,
         KernelAbi::Feature => e.feature,
+        other => panic!("no expected facts for {other:?}"),
     };
     e.both.iter().chain(only).collect()
 }

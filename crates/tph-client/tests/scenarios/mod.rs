@@ -43,6 +43,7 @@ impl Kernel {
                 &TRAPPED_FEATURE_REQUESTS,
                 ModelHandler::config_region_sandbox(),
             ),
+            other => panic!("no trapped requests for {other:?}"),
         }
     }
 }
@@ -243,18 +244,11 @@ fn ok<T>(r: Result<T, Error>) -> Result<String, Error> {
 }
 
 fn vm(cpu: u32) -> CpuQuery {
-    CpuQuery {
-        cpu,
-        mem: MemType::Volatile,
-    }
+    CpuQuery::new(cpu)
 }
 
 fn st(index: u16, cpu: u32) -> Steer {
-    Steer {
-        index,
-        cpu,
-        mem: MemType::Volatile,
-    }
+    Steer::new(index, cpu)
 }
 
 fn cap(d: &mut dyn Dev, t: &mut Vec<String>) {
@@ -368,10 +362,7 @@ fn ds_tags(d: &mut dyn Dev, t: &mut Vec<String>) {
     let q = [
         vm(0),
         vm(1),
-        CpuQuery {
-            cpu: 2,
-            mem: MemType::Persistent,
-        },
+        CpuQuery::new(2).with_mem(MemType::Persistent),
         vm(7),
     ];
     d.call("get-st 0 1 2:pm 7", t, &mut |d| {
@@ -487,13 +478,7 @@ fn steering(d: &mut dyn Dev, t: &mut Vec<String>) {
 
 fn steer_queues(dev: AnyDev) -> (AnyDev, Vec<String>) {
     let mut s = QueueSteering::start(dev, Mode::Iv).expect("enable IV");
-    let queues: Vec<Queue> = (0..8)
-        .map(|q| Queue {
-            id: q,
-            slot: q,
-            cpu: u32::from(q % 4),
-        })
-        .collect();
+    let queues: Vec<Queue> = (0..8).map(|q| Queue::new(q, q, u32::from(q % 4))).collect();
     let mut lines = vec![format!(
         "bind: {:?}",
         s.bind(&queues).map_err(|e| e.to_string())
@@ -526,12 +511,10 @@ pub fn scenario(name: &str) -> &'static (&'static str, Setup, Scenario) {
 }
 
 fn host(k: &Kernel, s: &Setup) -> (Host, Bdf) {
-    let options = HostOptions {
-        unsafe_ds: s.param_on(k),
-        notph: s.notph,
-        abi: k.abi,
-        ..HostOptions::default()
-    };
+    let options = HostOptions::new()
+        .with_unsafe_ds(s.param_on(k))
+        .with_notph(s.notph)
+        .with_abi(k.abi);
     (
         Host::with_default_machine(options),
         s.bdf.parse().expect("bdf"),

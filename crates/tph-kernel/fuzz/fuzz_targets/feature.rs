@@ -18,14 +18,14 @@ fuzz_target!(|data: &[u8]| {
     let [sel, prep, rest @ ..] = data else {
         return;
     };
-    let host = Host::with_default_machine(HostOptions {
-        abi: KernelAbi::Feature,
-        unsafe_ds: sel & 0x80 != 0,
-        notph: sel & 0x60 == 0x60,
-        // The order that writes no entry while enabled: mainline's is flagged by design.
-        restore_order: RestoreOrder::TableBeforeEnable,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(
+        HostOptions::new()
+            .with_abi(KernelAbi::Feature)
+            .with_unsafe_ds(sel & 0x80 != 0)
+            .with_notph(sel & 0x60 == 0x60)
+            // The order that writes no entry while enabled: mainline's is flagged by design.
+            .with_restore_order(RestoreOrder::TableBeforeEnable),
+    );
     let bdf = DEVICES[usize::from(sel % 5)].parse().expect("bdf");
     let dev = host.take_over(bdf).expect("take over");
     let fd = dev.open().expect("open");

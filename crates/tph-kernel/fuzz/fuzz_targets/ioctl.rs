@@ -18,18 +18,22 @@ fuzz_target!(|data: &[u8]| {
     let [sel, prep, rest @ ..] = data else {
         return;
     };
-    let host = Host::with_default_machine(HostOptions {
-        unsafe_ds: sel & 0x80 != 0,
-        notph: sel & 0x40 == 0x40 && sel & 0x20 == 0x20,
-        // The order that writes no entry while enabled: mainline's is flagged by design.
-        restore_order: RestoreOrder::TableBeforeEnable,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(
+        HostOptions::new()
+            .with_unsafe_ds(sel & 0x80 != 0)
+            .with_notph(sel & 0x40 == 0x40 && sel & 0x20 == 0x20)
+            // The order that writes no entry while enabled: mainline's is flagged by design.
+            .with_restore_order(RestoreOrder::TableBeforeEnable),
+    );
     let bdf = DEVICES[usize::from(sel % 5)].parse().expect("bdf");
     let dev = host.take_over(bdf).expect("take over");
     let fd = dev.open().expect("open");
     let _ = fd.set_irqs(u32::from(prep & 0x1f));
-    let mode = if prep & 0x20 != 0 { abi::MODE_DS } else { abi::MODE_IV };
+    let mode = if prep & 0x20 != 0 {
+        abi::MODE_DS
+    } else {
+        abi::MODE_IV
+    };
     if prep & 0x40 != 0 {
         let mut arg = abi::encode_op(abi::OP_ENABLE, [mode, 0, 0, 0, 0, 0, 0, 0]);
         let _ = fd.ioctl_bytes(abi::VFIO_DEVICE_PCI_TPH, &mut arg);

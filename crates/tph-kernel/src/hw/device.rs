@@ -31,6 +31,7 @@ const D3HOT: u32 = 3;
 
 /// Where the TPH Requester capability sits and what it says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TphLayout {
     /// Offset of the extended capability.
     pub offset: u16,
@@ -50,6 +51,7 @@ impl TphLayout {
 
 /// Where the MSI-X capability sits and its table size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MsixLayout {
     /// Offset of the capability.
     pub offset: u16,

@@ -6,6 +6,7 @@ use tph_regs::tph::{ReqEnable, StMode, TphControl};
 
 /// Why a write did not reach the register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Abort {
     /// A failure injected with [`super::Function::fail_write_after`] (models a device that
     /// stopped answering, e.g. surprise removal).
@@ -18,6 +19,7 @@ pub enum Abort {
 
 /// What a write changed, as the model and tests match on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Effect {
     /// No software-visible bit changed.
     NoChange,
@@ -75,6 +77,7 @@ impl Effect {
 
 /// A violation of the PCIe TPH rules the device observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Violation {
     /// An ST table entry was written while TPH Requester Enable was set (PCIe r6.2 sec 6.17.3).
     StWriteWhileEnabled {
@@ -96,6 +99,7 @@ pub enum Violation {
 
 /// One hardware access as the device saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Access {
     /// Configuration read.
     ConfigRead {

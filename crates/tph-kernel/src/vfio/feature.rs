@@ -26,8 +26,11 @@ pub(super) fn ioctl(
     arg: u64,
     mem: &mut dyn UserMemory,
 ) -> Result<i32, Errno> {
-    let head: [u8; abi::FEATURE_HEAD_SIZE] = read_bytes(mem, arg)?;
-    let (argsz, flags) = (abi::le32(&head, 0), abi::le32(&head, 4));
+    let [a0, a1, a2, a3, f0, f1, f2, f3] = read_bytes::<{ abi::FEATURE_HEAD_SIZE }>(mem, arg)?;
+    let (argsz, flags) = (
+        u32::from_le_bytes([a0, a1, a2, a3]),
+        u32::from_le_bytes([f0, f1, f2, f3]),
+    );
     if (argsz as usize) < abi::FEATURE_HEAD_SIZE || flags & !KNOWN_FLAGS != 0 {
         return Err(Errno::EINVAL);
     }
@@ -63,12 +66,12 @@ fn payload(arg: u64, argsz: u32, mem: &dyn UserMemory) -> Result<(u8, u16, u32),
     if (argsz as usize) < abi::FEATURE_HEAD_SIZE + abi::TPH_ST_HEAD_SIZE {
         return Err(Errno::EINVAL);
     }
-    let p: [u8; abi::TPH_ST_HEAD_SIZE] = read_bytes(mem, at(arg, 8)?)?;
-    let st_flags = abi::le32(&p, 0);
+    let [f0, f1, f2, f3, i0, i1, c0, c1] =
+        read_bytes::<{ abi::TPH_ST_HEAD_SIZE }>(mem, at(arg, 8)?)?;
+    let st_flags = u32::from_le_bytes([f0, f1, f2, f3]);
     if st_flags & !abi::TPH_ST_FLAG_MEM_TYPE != 0 {
         return Err(Errno::EINVAL);
     }
-    let [_, _, _, _, i0, i1, c0, c1] = p;
     let (index, count) = (u16::from_le_bytes([i0, i1]), u16::from_le_bytes([c0, c1]));
     let head = abi::TPH_ST_DATA_OFFSET as usize;
     tph::check_count(u32::from(count), argsz, head, 4)?;
@@ -79,7 +82,8 @@ fn read_data(arg: u64, count: u32, mem: &dyn UserMemory) -> Result<Vec<u32>, Err
     let mut raw = vec![0u8; 4 * count as usize];
     mem.read(at(arg, abi::TPH_ST_DATA_OFFSET)?, &mut raw)
         .map_err(|_| Errno::EFAULT)?;
-    Ok(raw.chunks_exact(4).map(|w| abi::le32(w, 0)).collect())
+    let (words, _) = raw.as_chunks::<4>();
+    Ok(words.iter().map(|w| u32::from_le_bytes(*w)).collect())
 }
 
 /// GET: DS mode enabled (EINVAL), `index` 0 (unused, EINVAL), count/argsz, every CPU present,
@@ -156,8 +160,15 @@ fn hide_tph(st: &DeviceState, base: u16, value: u32) -> u32 {
     let Some(pos) = chain.iter().position(|c| c.id == EXT_CAP_ID_TPH) else {
         return value;
     };
-    let tph_at = chain.get(pos).map_or(0, |c| c.offset);
-    let tph_next = abi::le32(st.hw.config_bytes(), usize::from(tph_at)) & 0xfff0_0000;
+    let Some(tph_at) = chain.get(pos).map(|c| c.offset) else {
+        return value;
+    };
+    // The walk reports only headers inside configuration space, so the word is there; were it
+    // not, nothing would be hidden.
+    let Ok(header) = abi::le32(st.hw.config_bytes(), usize::from(tph_at)) else {
+        return value;
+    };
+    let tph_next = header & 0xfff0_0000;
     match pos.checked_sub(1).and_then(|p| chain.get(p)) {
         None if base == tph_at => tph_next,
         Some(prev) if base == prev.offset => (value & 0x000f_ffff) | tph_next,

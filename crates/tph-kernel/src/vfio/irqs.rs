@@ -93,6 +93,7 @@ pub(crate) struct IrqState {
 
 /// One eventfd signal the kernel sent (a loopback `DATA_NONE` / `DATA_BOOL` trigger).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IrqSignal {
     /// The IRQ index (`VFIO_PCI_*_IRQ_INDEX`).
     pub index: u32,
@@ -100,6 +101,14 @@ pub struct IrqSignal {
     pub vector: u32,
     /// The eventfd the caller gave for it.
     pub fd: i32,
+}
+
+impl IrqSignal {
+    /// A signal on vector `vector` of IRQ index `index` through eventfd `fd` (to compare with
+    /// what [`VfioDevice::drain_irq_signals`](crate::VfioDevice::drain_irq_signals) returns).
+    pub const fn new(index: u32, vector: u32, fd: i32) -> Self {
+        Self { index, vector, fd }
+    }
 }
 
 /// The caller's file descriptors as the kernel resolves an eventfd (`eventfd_ctx_fdget`).
@@ -121,11 +130,19 @@ impl EventfdCheck for AnyEventfd {
 
 /// `VFIO_IRQ_INFO_*` flags and the vector count of one index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IrqInfo {
     /// `VFIO_IRQ_INFO_*`.
     pub flags: u32,
     /// Vectors the index has (`vfio_pci_get_irq_count`).
     pub count: u32,
+}
+
+impl IrqInfo {
+    /// An index with `flags` (`VFIO_IRQ_INFO_*`) and `count` vectors.
+    pub const fn new(flags: u32, count: u32) -> Self {
+        Self { flags, count }
+    }
 }
 
 /// The payload after the header.
@@ -203,10 +220,11 @@ pub(super) fn irq_info_ioctl(
 ) -> Result<i32, Errno> {
     let mut info = [0u8; abi::IRQ_INFO_SIZE];
     mem.read(arg, &mut info).map_err(|_| Errno::EFAULT)?;
-    if (abi::le32(&info, 0) as usize) < abi::IRQ_INFO_SIZE {
+    let head = abi::vfio::IrqInfo::from_bytes(&info).ok_or(Errno::EFAULT)?;
+    if (head.argsz as usize) < abi::IRQ_INFO_SIZE {
         return Err(Errno::EINVAL);
     }
-    let got = irq_info(st, alloc, abi::le32(&info, 8))?;
+    let got = irq_info(st, alloc, head.index)?;
     info[4..8].copy_from_slice(&got.flags.to_le_bytes());
     info[12..16].copy_from_slice(&got.count.to_le_bytes());
     mem.write(arg, &info).map_err(|_| Errno::EFAULT)?;
@@ -223,8 +241,13 @@ pub(super) fn set_irqs_ioctl(
 ) -> Result<i32, Errno> {
     let mut head = [0u8; abi::IRQ_SET_HEADER_SIZE];
     mem.read(arg, &mut head).map_err(|_| Errno::EFAULT)?;
-    let word = |i: usize| abi::le32(&head, 4 * i);
-    let (argsz, flags, index, start, count) = (word(0), word(1), word(2), word(3), word(4));
+    let abi::vfio::IrqSet {
+        argsz,
+        flags,
+        index,
+        start,
+        count,
+    } = abi::vfio::IrqSet::from_bytes(&head).ok_or(Errno::EFAULT)?;
     let max = irq_count(st, index);
     let known = abi::IRQ_SET_DATA_TYPE_MASK | abi::IRQ_SET_ACTION_TYPE_MASK;
     if argsz < MINSZ || index >= abi::NUM_IRQS || count >= u32::MAX - start || flags & !known != 0 {
@@ -252,8 +275,10 @@ pub(super) fn set_irqs_ioctl(
         0 => Data::None,
         1 => Data::Bool(raw),
         _ => Data::Eventfd(
-            raw.chunks_exact(4)
-                .map(|w| abi::le32(w, 0) as i32)
+            raw.as_chunks::<4>()
+                .0
+                .iter()
+                .map(|w| i32::from_le_bytes(*w))
                 .collect(),
         ),
     };

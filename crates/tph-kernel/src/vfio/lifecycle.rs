@@ -17,6 +17,7 @@ use crate::Errno;
 
 /// How the function can be reset, in the order `pci_reset_fn_methods` tries them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResetMethod {
     /// Function Level Reset (Device Capabilities FLR bit).
     Flr,
@@ -29,6 +30,7 @@ pub enum ResetMethod {
 /// A point inside an operation where the posted kernel's locks let another operation run
 /// (a test hook runs there; see `VfioDevice::set_interleave_hook`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Interleave {
     /// `VFIO_DEVICE_RESET` after the reset was started and before state is restored (the
     /// 100 ms an FLR takes). As posted, reset holds `memory_lock` only, so the TPH ioctl

@@ -2,9 +2,17 @@
 
 /// An access to caller memory that is not mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Fault {
     /// First address that could not be accessed.
     pub addr: u64,
+}
+
+impl Fault {
+    /// A fault at `addr`, what a [`UserMemory`] implementation returns for an unmapped address.
+    pub const fn new(addr: u64) -> Self {
+        Self { addr }
+    }
 }
 
 /// Memory of the process that issued the ioctl (possibly another process, for a supervisor).

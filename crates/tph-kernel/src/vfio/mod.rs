@@ -184,6 +184,7 @@ fn clear_tph(st: &mut DeviceState) {
 /// is not a traced hardware access).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TphSnapshot {
     /// The raw TPH Requester Control register; `None` without the capability.
     pub control: Option<u32>,
@@ -387,11 +388,10 @@ impl DeviceFd {
             KernelAbi::Feature => abi::VFIO_DEVICE_FEATURE,
         };
         let sized = request == tph_request || request == abi::VFIO_DEVICE_SET_IRQS;
-        if sized && buf.len() >= 4 {
-            let argsz = abi::le32(buf, 0);
-            if usize::try_from(argsz).map_or(true, |a| a > buf.len()) {
-                return Err(Errno::EFAULT);
-            }
+        if let (true, Ok(argsz)) = (sized, abi::le32(buf, 0))
+            && usize::try_from(argsz).map_or(true, |a| a > buf.len())
+        {
+            return Err(Errno::EFAULT);
         }
         self.ioctl(request, SLICE_BASE, &mut SliceMemory::new(buf))
     }

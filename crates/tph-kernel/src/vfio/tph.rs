@@ -36,8 +36,11 @@ pub(super) fn ioctl(
     mem: &mut dyn UserMemory,
 ) -> Result<i32, Errno> {
     // Common step 1: the 8-byte head; argsz < 16 is EINVAL.
-    let head: [u8; 8] = read_bytes(mem, arg)?;
-    let (argsz, op) = (abi::le32(&head, 0), abi::le32(&head, 4));
+    let [a0, a1, a2, a3, o0, o1, o2, o3] = read_bytes::<8>(mem, arg)?;
+    let (argsz, op) = (
+        u32::from_le_bytes([a0, a1, a2, a3]),
+        u32::from_le_bytes([o0, o1, o2, o3]),
+    );
     if (argsz as usize) < abi::OP_HEADER_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -133,10 +136,11 @@ fn enable(st: &mut DeviceState, plat: &DevicePlatform<'_>, req: &Request) -> Res
 
 /// Reads `count` (1..=2048, with argsz room for it) entries after checking the reserved word.
 fn st_payload_count(req: &Request) -> Result<u32, Errno> {
-    if abi::le32(&req.payload, 4) != 0 {
+    let [c0, c1, c2, c3, r0, r1, r2, r3] = req.payload;
+    if u32::from_le_bytes([r0, r1, r2, r3]) != 0 {
         return Err(Errno::EINVAL);
     }
-    Ok(abi::le32(&req.payload, 0))
+    Ok(u32::from_le_bytes([c0, c1, c2, c3]))
 }
 
 /// `count` is 1..=2048 and `argsz` has room for `head` bytes plus `count` elements of
@@ -167,7 +171,10 @@ fn read_entries(req: &Request, count: u32, mem: &dyn UserMemory) -> Result<Vec<u
 }
 
 fn entries(raw: &[u8]) -> impl Iterator<Item = Entry> + '_ {
-    raw.chunks_exact(abi::ENTRY_SIZE).map(Entry::decode)
+    raw.as_chunks::<{ abi::ENTRY_SIZE }>()
+        .0
+        .iter()
+        .map(Entry::from_array)
 }
 
 pub(super) fn mem_type(v: u8) -> Result<MemType, Errno> {
@@ -203,8 +210,8 @@ fn get_st(
     // if every entry had been validated first; user memory is written once, at the end, and
     // only when every entry was valid and every tag resolved.
     let mut resolve_err = None;
-    for out in raw.chunks_exact_mut(abi::ENTRY_SIZE) {
-        let e = Entry::decode(out);
+    for out in raw.as_chunks_mut::<{ abi::ENTRY_SIZE }>().0 {
+        let e = Entry::from_array(out);
         let mem_type = validate_get_entry(plat, &e)?;
         if resolve_err.is_some() {
             continue;

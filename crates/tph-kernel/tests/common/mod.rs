@@ -127,10 +127,7 @@ pub fn st_fields(arg: &[u8]) -> Vec<u16> {
 }
 
 pub fn unsafe_opts() -> HostOptions {
-    HostOptions {
-        unsafe_ds: true,
-        ..HostOptions::default()
-    }
+    HostOptions::new().with_unsafe_ds(true)
 }
 
 pub fn firmware(source: impl SteeringTagSource + 'static) -> Arc<dyn SteeringTagSource> {

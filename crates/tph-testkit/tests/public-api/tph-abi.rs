@@ -280,6 +280,7 @@ impl TphCap {
 impl TphEntry {
     pub fn to_bytes(&self) -> [u8; 12] {}
     pub fn from_bytes(b: &[u8]) -> Result<Self, AbiError> {}
+    pub fn from_array(b: &[u8; ENTRY_SIZE]) -> Self {}
 }
 pub fn encode_get_cap() -> Vec<u8> {}
 pub fn encode_enable(mode: u8) -> Vec<u8> {}
@@ -288,10 +289,9 @@ pub fn encode_st(op: u32, entries: &[TphEntry]) -> Result<Vec<u8>, AbiError> {}
 pub fn decode_tags(buf: &[u8], count: usize) -> Result<Vec<u16>, AbiError> {}
 pub fn decode_entries(buf: &[u8], count: usize) -> Result<Vec<TphEntry>, AbiError> {}
 pub fn decode_cap(buf: &[u8]) -> Result<TphCap, AbiError> {}
-pub fn le32(b: &[u8], at: usize) -> u32 {}
+pub fn le32(b: &[u8], at: usize) -> Result<u32, AbiError> {}
 impl TphEntry {
     pub fn new(cpu: u32, mem_type: u8, index: u16) -> Self {}
-    pub fn decode(b: &[u8]) -> Self {}
 }
 pub fn encode_op(op: u32, payload: [u8; 8]) -> Vec<u8> {}
 pub fn encode_st_raw(op: u32, entries: &[TphEntry]) -> Vec<u8> {}
@@ -308,4 +308,4 @@ pub fn encode_feature_st_with(
     index: u16,
     data: &[u32],
 ) -> Vec<u8> {}
-pub fn feature_st_data(arg: &[u8]) -> Vec<u32> {}
+pub fn feature_st_data(arg: &[u8]) -> Result<Vec<u32>, AbiError> {}

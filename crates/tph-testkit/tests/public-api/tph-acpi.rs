@@ -272,7 +272,6 @@ pub mod aml {
             pub fn parse(bytes: &[u8]) -> Result<Self, FirmwareError> {}
             pub fn name(&self) -> String {}
         }
-        pub fn le32(b: &[u8], at: usize) -> u32 {}
         pub fn sig_text(sig: &[u8]) -> String {}
         pub fn fix_checksum(table: &mut [u8]) {}
         pub fn build(signature: &[u8; 4], revision: u8, body: &[u8]) -> Vec<u8> {}

@@ -109,15 +109,25 @@ mod device {
         pub fn new(iv: bool, ds: bool, st_table_size: u16) -> Self {}
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Steer {
         pub index: u16,
         pub cpu: u32,
         pub mem: MemType,
     }
+    impl Steer {
+        pub const fn new(index: u16, cpu: u32) -> Self {}
+        pub const fn with_mem(mut self, mem: MemType) -> Self {}
+    }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct CpuQuery {
         pub cpu: u32,
         pub mem: MemType,
+    }
+    impl CpuQuery {
+        pub const fn new(cpu: u32) -> Self {}
+        pub const fn with_mem(mut self, mem: MemType) -> Self {}
     }
     #[derive(Debug)]
     #[api(private_fields)]
@@ -182,6 +192,7 @@ mod error {
         Io { path: PathBuf, #[source] source: std::io::Error },
         VfioSetup { step: &'static str, errno: Errno },
         VfioApiVersion { version: i32 },
+        ShortAnswer { op: &'static str, asked: usize, answered: usize },
         DuplicateQueue(u16),
         DuplicateSlot(u16),
         ClearValueAsCpu(u32),
@@ -209,12 +220,19 @@ pub mod open {
     }
     impl std::fmt::Display for VfioInterface {}
     #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct VfioPaths {
         pub sysfs_root: PathBuf,
         pub dev_root: PathBuf,
         pub interface: VfioInterface,
     }
     impl Default for VfioPaths {}
+    impl VfioPaths {
+        pub fn new() -> Self {}
+        pub fn with_sysfs_root(mut self, root: impl Into<PathBuf>) -> Self {}
+        pub fn with_dev_root(mut self, root: impl Into<PathBuf>) -> Self {}
+        pub fn with_interface(mut self, interface: VfioInterface) -> Self {}
+    }
     #[derive(Debug, Clone, PartialEq, Eq)]
     #[non_exhaustive]
     pub enum OpenPlan {
@@ -268,10 +286,14 @@ pub mod probe {
 }
 pub mod steer {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Queue {
         pub id: u16,
         pub slot: u16,
         pub cpu: u32,
+    }
+    impl Queue {
+        pub const fn new(id: u16, slot: u16, cpu: u32) -> Self {}
     }
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     #[non_exhaustive]
@@ -282,6 +304,7 @@ pub mod steer {
     #[derive(Debug)]
     #[api(private_fields)]
     pub struct QueueSteering<B: Backend> {}
+    #[non_exhaustive]
     pub struct TeardownError<B: Backend> {
         pub error: Error,
         pub device: TphDevice<B>,

@@ -8,12 +8,17 @@ pub mod core {
         fn firmware(&self) -> &dyn SteeringTagSource;
     }
     #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct MsiState {
         pub enabled: bool,
         pub vector_ctrl: Vec<u32>,
         pub messages: Vec<[u32; 3]>,
     }
+    impl MsiState {
+        pub fn enabled(vectors: usize) -> Self {}
+    }
     #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct SavedTph {
         pub control: u32,
         pub entries: Vec<u16>,
@@ -71,27 +76,32 @@ mod errno {
 }
 pub mod host {
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum RestoreOrder {
         Mainline,
         TableBeforeEnable,
     }
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum Locking {
         Serialised,
         AsPosted,
     }
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum KernelAbi {
         V7,
         Feature,
     }
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum MsixAlloc {
         Static,
         Dynamic,
     }
     #[derive(Clone, Debug)]
+    #[non_exhaustive]
     pub struct HostOptions {
         pub cpus: u32,
         pub cpu_uids: Vec<u32>,
@@ -105,8 +115,22 @@ pub mod host {
         pub msix_alloc: MsixAlloc,
     }
     impl Default for HostOptions {}
+    impl HostOptions {
+        pub fn new() -> Self {}
+        pub fn with_cpus(mut self, cpus: u32) -> Self {}
+        pub fn with_cpu_uids(mut self, uids: Vec<u32>) -> Self {}
+        pub fn with_offline(mut self, offline: Vec<u32>) -> Self {}
+        pub fn with_notph(mut self, notph: bool) -> Self {}
+        pub fn with_unsafe_ds(mut self, unsafe_ds: bool) -> Self {}
+        pub fn with_firmware(mut self, firmware: Arc<dyn SteeringTagSource>) -> Self {}
+        pub fn with_restore_order(mut self, order: RestoreOrder) -> Self {}
+        pub fn with_locking(mut self, locking: Locking) -> Self {}
+        pub fn with_abi(mut self, abi: KernelAbi) -> Self {}
+        pub fn with_msix_alloc(mut self, msix_alloc: MsixAlloc) -> Self {}
+    }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct Cpu {
         pub id: u32,
         pub uid: u32,
@@ -145,6 +169,7 @@ pub mod hw {
     mod device {
         pub const TRACE_CAPACITY: usize = 1 << 16;
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct TphLayout {
             pub offset: u16,
             pub cap: TphCapability,
@@ -153,6 +178,7 @@ pub mod hw {
             pub fn cap_entries(&self) -> u16 {}
         }
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct MsixLayout {
             pub offset: u16,
             pub table_size: u16,
@@ -193,12 +219,14 @@ pub mod hw {
     pub use tph_regs::fields;
     mod trace {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub enum Abort {
             Injected,
             OutOfRange,
             Misaligned,
         }
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub enum Effect {
             NoChange,
             Changed { old: u32, new: u32 },
@@ -213,6 +241,7 @@ pub mod hw {
             pub fn is_ok(&self) -> bool {}
         }
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub enum Violation {
             StWriteWhileEnabled { index: u16 },
             ReservedStMode(u8),
@@ -220,6 +249,7 @@ pub mod hw {
             StIndexBeyondTable { index: u16, size: u16 },
         }
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub enum Access {
             ConfigRead { offset: u16, width: u8, value: u32 },
             ConfigWrite { offset: u16, width: u8, value: u32, effect: Effect },
@@ -241,6 +271,7 @@ pub mod machines {
     pub const MSIX_AT: usize = 0x80;
     pub const TPH_AT: usize = 0x100;
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct TphSpec {
         pub modes: u32,
         pub ext: bool,
@@ -256,6 +287,14 @@ pub mod machines {
     pub fn root_port(completer: u32, secondary: u8) -> Vec<u8> {}
     pub const NS_IV_DS: u32 = 0b111;
     pub const NS_DS: u32 = 0b101;
+    impl TphSpec {
+        pub const fn new(
+            modes: u32,
+            ext: bool,
+            location: StLocation,
+            entries: u16,
+        ) -> Self {}
+    }
     pub fn spec(
         modes: u32,
         ext: bool,
@@ -280,10 +319,14 @@ pub mod vfio {
     }
     mod irqs {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct IrqSignal {
             pub index: u32,
             pub vector: u32,
             pub fd: i32,
+        }
+        impl IrqSignal {
+            pub const fn new(index: u32, vector: u32, fd: i32) -> Self {}
         }
         pub trait EventfdCheck {
             fn check(&self, fd: i32) -> Result<(), Errno>;
@@ -292,27 +335,37 @@ pub mod vfio {
         pub struct AnyEventfd;
         impl EventfdCheck for AnyEventfd {}
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct IrqInfo {
             pub flags: u32,
             pub count: u32,
         }
+        impl IrqInfo {
+            pub const fn new(flags: u32, count: u32) -> Self {}
+        }
     }
     mod lifecycle {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub enum ResetMethod {
             Flr,
             Pm,
             Bus,
         }
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub enum Interleave {
             ResetWait,
         }
     }
     mod memory {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct Fault {
             pub addr: u64,
+        }
+        impl Fault {
+            pub const fn new(addr: u64) -> Self {}
         }
         pub trait UserMemory {
             fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Fault>;
@@ -333,6 +386,7 @@ pub mod vfio {
     impl std::fmt::Debug for DeviceInner {}
     #[derive(Clone, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct TphSnapshot {
         pub control: Option<u32>,
         pub location: Option<StLocation>,

@@ -66,17 +66,18 @@ pub fn vm(c: &mut Cursor<'_>) -> Option<Vm> {
     let msix = flags & 4 != 0;
     let unsafe_ds = flags & 8 != 0;
     let vcpus = 1 + u32::from(c.u8() % 8);
-    let host = Host::with_default_machine(HostOptions {
-        cpus: HOST_CPUS,
-        abi,
-        unsafe_ds: gate,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(
+        HostOptions::new()
+            .with_cpus(HOST_CPUS)
+            .with_abi(abi)
+            .with_unsafe_ds(gate),
+    );
     let bdf = if msix { "01:00.0" } else { "02:00.0" };
     let backend = EmulatedBackend::take_over(&host, bdf.parse().ok()?).ok()?;
     let revision = match abi {
         KernelAbi::V7 => Revision::V7,
         KernelAbi::Feature => Revision::Feature,
+        other => panic!("no client revision for {other:?}"),
     };
     let dev = TphDevice::with_revision(backend, revision).ok()?;
     let mut cfg = VmConfig::new(vcpus);

@@ -174,18 +174,19 @@ pub fn host_with_tph(abi: KernelAbi) -> Host {
 /// The host of a VM: the default machine with [`HOST_CPUS`] CPUs, `abi`, the revision's unsafe
 /// parameter as given.
 pub fn host(abi: KernelAbi, unsafe_ds: bool) -> Host {
-    Host::with_default_machine(HostOptions {
-        cpus: HOST_CPUS,
-        abi,
-        unsafe_ds,
-        ..HostOptions::default()
-    })
+    Host::with_default_machine(
+        HostOptions::new()
+            .with_cpus(HOST_CPUS)
+            .with_abi(abi)
+            .with_unsafe_ds(unsafe_ds),
+    )
 }
 
 pub fn revision(abi: KernelAbi) -> Revision {
     match abi {
         KernelAbi::V7 => Revision::V7,
         KernelAbi::Feature => Revision::Feature,
+        other => panic!("no client revision for {other:?}"),
     }
 }
 
@@ -230,11 +231,7 @@ impl<V: Vmm> Rig<V> {
         let devcap2 = u32::from_le_bytes(port[at..at + 4].try_into().unwrap());
         port[at..at + 4].copy_from_slice(&v.virtual_cap().root_port_devcap2(devcap2).to_le_bytes());
         let uids = v.config().uids.clone();
-        let spec = SsdtSpec {
-            bridge: "\\_SB.PCI0".into(),
-            uids: uids.clone(),
-            extended: v.extended(),
-        };
+        let spec = SsdtSpec::new("\\_SB.PCI0", uids.clone(), v.extended());
         let ssdt = match &ds_results {
             Some(results) => ssdt::generate_with_results(&spec, results),
             None => ssdt::generate(&spec, &v.tag_space()),
@@ -380,11 +377,9 @@ impl<V: Vmm> Rig<V> {
     /// Guest enables MSI-X vectors `0..n`; the VMM enables them on the host and tells the
     /// virtual device.
     pub fn irqs(&mut self, n: u16) -> Result<(), String> {
-        self.msi = MsiState {
-            enabled: n > 0,
-            vector_ctrl: (0..n).map(|v| self.guest.msix_read(v, 12)).collect(),
-            messages: vec![[0; 3]; usize::from(n)],
-        };
+        self.msi = MsiState::enabled(usize::from(n));
+        self.msi.enabled = n > 0;
+        self.msi.vector_ctrl = (0..n).map(|v| self.guest.msix_read(v, 12)).collect();
         self.guest.drain_trace();
         let v = self.vmm.vtph_mut();
         host_ok(v.host_msix_will_change())?;

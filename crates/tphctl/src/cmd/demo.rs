@@ -92,11 +92,7 @@ fn iv_steering(out: Out, host: &Host, n: u16) -> Result<(), CliError> {
         .map_err(ctx("enabling MSI-X vectors"))?;
     let cpus = host.cpus().len() as u32;
     let queues: Vec<Queue> = (0..n)
-        .map(|q| Queue {
-            id: q,
-            slot: q,
-            cpu: (u32::from(q) * 2 + 1) % cpus,
-        })
+        .map(|q| Queue::new(q, q, (u32::from(q) * 2 + 1) % cpus))
         .collect();
     let mut steering = QueueSteering::start(dev, Mode::Iv).map_err(ctx("ENABLE(IV)"))?;
     steering.bind(&queues).map_err(ctx("SET_ST"))?;
@@ -159,10 +155,7 @@ fn refusals(out: Out, host: &Host) -> Result<(), CliError> {
 }
 
 fn ds_tags(out: Out) -> Result<(), CliError> {
-    let host = Host::with_default_machine(HostOptions {
-        unsafe_ds: true,
-        ..HostOptions::default()
-    });
+    let host = Host::with_default_machine(HostOptions::new().with_unsafe_ds(true));
     writeln!(
         out,
         "\n03:00.0 accelerator, DS mode (enable_unsafe_tph_ds_mode=1)"
@@ -170,12 +163,7 @@ fn ds_tags(out: Out) -> Result<(), CliError> {
     .map_err(ctx("writing"))?;
     let mut dev = open(&host, "03:00.0")?;
     dev.enable(Mode::Ds).map_err(ctx("ENABLE(DS)"))?;
-    let queries: Vec<CpuQuery> = (0..4)
-        .map(|cpu| CpuQuery {
-            cpu,
-            mem: Default::default(),
-        })
-        .collect();
+    let queries: Vec<CpuQuery> = (0..4).map(CpuQuery::new).collect();
     let tags = dev.steering_tags(&queries).map_err(ctx("GET_ST"))?;
     for (q, tag) in queries.iter().zip(tags) {
         writeln!(

@@ -134,16 +134,14 @@ pub fn run(args: Args) -> i32 {
 }
 
 fn start(args: &Args) -> Result<i32, CliError> {
-    let mut options = HostOptions {
-        notph: args.notph,
-        unsafe_ds: args.unsafe_ds_mode,
-        abi: args.kernel_abi.into(),
-        msix_alloc: match args.msix_alloc {
+    let mut options = HostOptions::new()
+        .with_notph(args.notph)
+        .with_unsafe_ds(args.unsafe_ds_mode)
+        .with_abi(args.kernel_abi.into())
+        .with_msix_alloc(match args.msix_alloc {
             MsixAllocArg::Dynamic => MsixAlloc::Dynamic,
             MsixAllocArg::Static => MsixAlloc::Static,
-        },
-        ..HostOptions::default()
-    };
+        });
     let mut online = None;
     match super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         Some(n) => options.cpus = n,

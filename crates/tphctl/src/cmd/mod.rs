@@ -101,6 +101,24 @@ pub fn emulated_cpus(n: Option<u32>, own_firmware: bool) -> Result<Option<u32>, 
     Ok(Some(n))
 }
 
+/// The client revision that speaks the emulated host's kernel interface `abi`; a kernel ABI the
+/// client has no revision for is an error naming it, never a guess.
+pub fn client_revision(
+    context: &str,
+    abi: tph_kernel::KernelAbi,
+) -> Result<tph_client::Revision, CliError> {
+    use tph_client::Revision;
+    use tph_kernel::KernelAbi;
+    match abi {
+        KernelAbi::V7 => Ok(Revision::V7),
+        KernelAbi::Feature => Ok(Revision::Feature),
+        other => Err(CliError::new(
+            context,
+            format!("the emulated kernel interface {other:?} has no client revision"),
+        )),
+    }
+}
+
 /// The failed command lines of a stdin-driven subcommand: how many, and the first
 /// [`Failures::SHOWN`] line numbers (memory does not grow with the count).
 #[derive(Debug, Default)]

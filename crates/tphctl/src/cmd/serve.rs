@@ -187,11 +187,9 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
             ));
         }
     };
-    let mut options = HostOptions {
-        unsafe_ds: args.unsafe_ds_mode,
-        abi,
-        ..HostOptions::default()
-    };
+    let mut options = HostOptions::new()
+        .with_unsafe_ds(args.unsafe_ds_mode)
+        .with_abi(abi);
     if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         options.cpus = n;
     }
@@ -215,10 +213,7 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
     .map_err(|e| CliError::new(&context, e))?;
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let host_device = backend.device().clone();
-    let revision = match abi {
-        KernelAbi::V7 => Revision::V7,
-        KernelAbi::Feature => Revision::Feature,
-    };
+    let revision = super::client_revision(&context, abi)?;
     let dev =
         TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
     let mut vtph = VirtualTph::new(dev, cfg).map_err(|e| CliError::new(&context, e))?;
@@ -249,11 +244,7 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
 fn guest_ssdt(
     vtph: &mut VirtualTph<EmulatedBackend>,
 ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-    let spec = SsdtSpec {
-        bridge: "\\_SB.PCI0".into(),
-        uids: vtph.config().uids.clone(),
-        extended: vtph.extended(),
-    };
+    let spec = SsdtSpec::new("\\_SB.PCI0", vtph.config().uids.clone(), vtph.extended());
     let table = match vtph.ds_firmware_results()? {
         Some(results) => ssdt::generate_with_results(&spec, &results),
         None => ssdt::generate(&spec, &vtph.tag_space()),

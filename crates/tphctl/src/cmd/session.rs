@@ -138,10 +138,7 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
         ..Limits::of(&f.config, Some(host.options().cpus))
     };
     let context = format!("session {bdf}");
-    let revision = match host.options().abi {
-        KernelAbi::V7 => Revision::V7,
-        KernelAbi::Feature => Revision::Feature,
-    };
+    let revision = super::client_revision(&context, host.options().abi)?;
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
     let dev =
         TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
@@ -165,10 +162,7 @@ fn start_vfio(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> Cm
         );
         return Err(CliError::new(context, why));
     }
-    let paths = VfioPaths {
-        interface: args.vfio_interface.unwrap_or_default(),
-        ..VfioPaths::default()
-    };
+    let paths = VfioPaths::new().with_interface(args.vfio_interface.unwrap_or_default());
     let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new(&context, e))?;
     let backend = target::RealDevice::open(bdf, paths)
         .map_err(|e| CliError::new(&context, super::client_error(&e)))?;
@@ -201,12 +195,10 @@ fn build_host(args: &Args, bdf: Bdf) -> Result<Host, CliError> {
             return Err(CliError::new("session --kernel-abi", why));
         }
     };
-    let mut options = HostOptions {
-        notph: args.notph,
-        unsafe_ds: args.unsafe_ds_mode,
-        abi,
-        ..HostOptions::default()
-    };
+    let mut options = HostOptions::new()
+        .with_notph(args.notph)
+        .with_unsafe_ds(args.unsafe_ds_mode)
+        .with_abi(abi);
     if let Some(n) = super::emulated_cpus(args.cpus, args.firmware.is_some())? {
         options.cpus = n;
     }

@@ -103,10 +103,7 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
     let cfg = vm_config(args, host.machine(), bdf, host.options().cpus)
         .map_err(|e| CliError::new(&context, e))?;
     let backend = EmulatedBackend::take_over(&host, bdf).map_err(|e| CliError::new(&context, e))?;
-    let revision = match abi {
-        KernelAbi::V7 => Revision::V7,
-        KernelAbi::Feature => Revision::Feature,
-    };
+    let revision = super::client_revision(&context, abi)?;
     let dev =
         TphDevice::with_revision(backend, revision).map_err(|e| CliError::new(&context, e))?;
     let mut vm = Vm::new(dev, cfg).map_err(|e| CliError::new(&context, e))?;
@@ -123,11 +120,9 @@ fn start(args: &Args, input: &mut impl BufRead, out: &mut impl Write) -> CmdResu
 /// The emulated host, read as every dump is (bounded, regular files only, only `bdf` and the
 /// bridges kept whole); `--cpus` under the rule of every subcommand.
 fn build_host(args: &Args, abi: KernelAbi, bdf: Bdf) -> Result<Host, CliError> {
-    let mut options = HostOptions {
-        unsafe_ds: args.unsafe_ds_mode,
-        abi,
-        ..HostOptions::default()
-    };
+    let mut options = HostOptions::new()
+        .with_unsafe_ds(args.unsafe_ds_mode)
+        .with_abi(abi);
     if let Some(n) = super::emulated_cpus(args.cpus, false)? {
         options.cpus = n;
     }
@@ -213,11 +208,7 @@ impl Vm {
         cfg: VmConfig,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let mut vtph = VirtualTph::new(dev, cfg)?;
-        let spec = SsdtSpec {
-            bridge: "\\_SB.PCI0".into(),
-            uids: vtph.config().uids.clone(),
-            extended: vtph.extended(),
-        };
+        let spec = SsdtSpec::new("\\_SB.PCI0", vtph.config().uids.clone(), vtph.extended());
         // Under the unsafe DS option the firmware hands out the host tags of the fixed pinning.
         let table = match vtph.ds_firmware_results()? {
             Some(results) => ssdt::generate_with_results(&spec, &results),
