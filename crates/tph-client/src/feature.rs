@@ -325,7 +325,8 @@ fn precheck(
     let msix = match t.cap.location {
         StLocation::Capability => false,
         StLocation::MsiX => true,
-        StLocation::None | StLocation::Reserved(_) => return Ok(None),
+        // No table, a reserved location or one this client does not know: the kernel decides.
+        _ => return Ok(None),
     };
     let cpus = b.cpu_count();
     let errno = entries.iter().find_map(|e| {

@@ -158,11 +158,9 @@ impl TphState {
         if req_type == ReqEnable::Disabled {
             return Err(Errno::EINVAL);
         }
-        let ctrl = TphControl {
-            mode,
-            enable: req_type,
-            ..TphControl::from_bits(self.cfg_read(dev, TPH_CTRL))
-        };
+        let ctrl = TphControl::from_bits(self.cfg_read(dev, TPH_CTRL))
+            .with_mode(mode)
+            .with_enable(req_type);
         self.cfg_write(dev, TPH_CTRL, ctrl.to_bits());
         (self.mode, self.req_type, self.enabled) = (mode, req_type, true);
         Ok(())
@@ -234,7 +232,9 @@ impl TphState {
         match self.get_st_table_loc(dev) {
             StLocation::Capability => self.write_tag_to_cap(dev, index, tag),
             StLocation::MsiX => write_tag_to_msix(dev, msi, index, tag),
-            StLocation::None | StLocation::Reserved(_) => Err(Errno::EINVAL),
+            // No table, a reserved location, or one this model does not know: mainline's
+            // `default:` case.
+            _ => Err(Errno::EINVAL),
         }
     }
 
@@ -247,10 +247,7 @@ impl TphState {
     }
 
     fn set_req_enable(&self, dev: &mut Function, req: ReqEnable) -> Result<(), Errno> {
-        let ctrl = TphControl {
-            enable: req,
-            ..TphControl::from_bits(self.cfg_read(dev, TPH_CTRL))
-        };
+        let ctrl = TphControl::from_bits(self.cfg_read(dev, TPH_CTRL)).with_enable(req);
         effect_result(dev.config_write(self.cap + TPH_CTRL as u16, 4, ctrl.to_bits()))
     }
 
@@ -340,10 +337,7 @@ impl TphState {
         let Some(saved) = self.saved.as_ref().filter(|_| self.enabled) else {
             return;
         };
-        let ctrl = TphControl {
-            enable: ReqEnable::Disabled,
-            ..TphControl::from_bits(saved.control)
-        };
+        let ctrl = TphControl::from_bits(saved.control).with_enable(ReqEnable::Disabled);
         self.cfg_write(dev, TPH_CTRL, ctrl.to_bits());
         self.restore_entries(dev, &saved.entries);
     }

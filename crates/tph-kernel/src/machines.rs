@@ -143,10 +143,7 @@ fn host_bridge() -> Vec<u8> {
 }
 
 fn f(bus: u8, device: u8, config: Vec<u8>) -> Option<Function> {
-    Some(Function {
-        bdf: Bdf::new(0, bus, device, 0)?,
-        config,
-    })
+    Some(Function::new(Bdf::new(0, bus, device, 0)?, config))
 }
 
 /// No-ST, IV and DS supported.
@@ -231,9 +228,7 @@ pub fn default_machine() -> Machine {
         ),
         f(0, 6, endpoint(0x3001_1ab0, TYPE_RCIEP, 4, None)),
     ];
-    Machine {
-        functions: functions.into_iter().flatten().collect(),
-    }
+    Machine::new(functions.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

@@ -32,10 +32,7 @@ fn firmware() -> Arc<AmlSource> {
 }
 
 fn function(b: &str, config: Vec<u8>) -> Function {
-    Function {
-        bdf: bdf(b),
-        config,
-    }
+    Function::new(bdf(b), config)
 }
 
 fn host(fw: Arc<AmlSource>) -> Host {
@@ -50,7 +47,7 @@ fn host(fw: Arc<AmlSource>) -> Host {
         functions.push(function(dev, machines::endpoint(1, TYPE_ENDPOINT, 0, tph)));
     }
     let opts = HostOptions::new().with_firmware(fw);
-    Host::new(Machine { functions }, opts)
+    Host::new(Machine::new(functions), opts)
 }
 
 /// Enables IV on `dev` and programs entry 0 with CPU `cpu`: the SET_ST result and the tag.

@@ -50,6 +50,7 @@ pub const EXT_START: usize = 0x100;
 /// One entry of a capability chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct CapEntry {
     /// Offset of the capability header.
     pub offset: u16,
@@ -59,10 +60,22 @@ pub struct CapEntry {
     pub version: u8,
 }
 
+impl CapEntry {
+    /// The capability with ID `id` and `version` whose header is at `offset`.
+    pub const fn new(offset: u16, id: u16, version: u8) -> Self {
+        Self {
+            offset,
+            id,
+            version,
+        }
+    }
+}
+
 /// Why a walk stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum ChainEnd {
     /// The chain ended normally (next pointer 0, or an empty extended space).
     Complete,
@@ -88,6 +101,7 @@ pub enum ChainEnd {
 /// A whole capability chain and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct CapChain {
     /// The capabilities in walk order.
     pub caps: Vec<CapEntry>,

@@ -29,6 +29,7 @@ pub const QUOTE_CHARS: usize = 40;
 
 /// Size limits of a dump, checked while reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DumpLimits {
     /// Most bytes in the whole dump.
     pub max_bytes: u64,
@@ -48,11 +49,45 @@ pub const DUMP_MAX_FUNCTIONS: usize = 1 << 17;
 
 impl Default for DumpLimits {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DumpLimits {
+    /// The default limits ([`DUMP_MAX_BYTES`], [`DUMP_MAX_LINE`], [`DUMP_MAX_FUNCTIONS`]).
+    ///
+    /// ```
+    /// use tph_regs::dump::DumpLimits;
+    /// let l = DumpLimits::new().with_max_functions(16);
+    /// assert_eq!((l.max_functions, l.max_line), (16, DumpLimits::default().max_line));
+    /// ```
+    pub const fn new() -> Self {
         Self {
             max_bytes: DUMP_MAX_BYTES,
             max_line: DUMP_MAX_LINE,
             max_functions: DUMP_MAX_FUNCTIONS,
         }
+    }
+
+    /// The same with at most `bytes` bytes in the whole dump.
+    #[must_use]
+    pub const fn with_max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The same with at most `bytes` bytes in one line.
+    #[must_use]
+    pub const fn with_max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes;
+        self
+    }
+
+    /// The same with at most `functions` functions.
+    #[must_use]
+    pub const fn with_max_functions(mut self, functions: usize) -> Self {
+        self.max_functions = functions;
+        self
     }
 }
 

@@ -7,6 +7,7 @@ use crate::tph::CompleterSupport;
 /// Device/Port Type, PCI Express Capabilities register bits 7:4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum PortType {
     /// 0: PCI Express Endpoint.
     Endpoint,
@@ -104,6 +105,7 @@ impl TryFrom<u8> for PortType {
 /// The parts of the PCI Express capability TPH depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ExpressCap {
     /// Offset of the capability in configuration space.
     pub offset: u16,

@@ -4,6 +4,10 @@
 //! virtual capability in `tph-vmm`), never written as literals. One definition for both.
 
 /// Software-visible behaviour of a register field.
+///
+/// Deliberately exhaustive (docs/decisions.md): whoever models registers must give every
+/// attribute its semantics, so a new one (a sticky `RWS`, say) is meant to break their match
+/// rather than fall into a wildcard arm that writes the wrong bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attr {
     /// Read-only.
@@ -20,6 +24,7 @@ pub enum Attr {
 
 /// One field of one register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Field {
     /// Name, as in the PCIe specification.
     pub name: &'static str,
@@ -34,6 +39,35 @@ pub struct Field {
     /// Value after a conventional or function-level reset (only meaningful for RW / RW1C; the
     /// other attributes keep the value the structure was built with).
     pub reset: u32,
+}
+
+impl Field {
+    /// Field `name` at bits `lsb..lsb + bits` of the register at `offset`, with attribute
+    /// `attr`, reset value 0 (what a user declaring registers of its own needs, e.g. for the
+    /// kernel model's `ConfigSpace::declare`).
+    ///
+    /// ```
+    /// use tph_regs::fields::{Attr, Field};
+    /// let f = Field::new("ST Mode Select", 0x8, 0, 3, Attr::Rw);
+    /// assert_eq!((f.offset, f.lsb, f.bits, f.attr, f.reset), (0x8, 0, 3, Attr::Rw, 0));
+    /// ```
+    pub const fn new(name: &'static str, offset: u16, lsb: u8, bits: u8, attr: Attr) -> Self {
+        Self {
+            name,
+            offset,
+            lsb,
+            bits,
+            attr,
+            reset: 0,
+        }
+    }
+
+    /// The same field with the value `reset` after a conventional or function-level reset.
+    #[must_use]
+    pub const fn with_reset(mut self, reset: u32) -> Self {
+        self.reset = reset;
+        self
+    }
 }
 
 const fn f(name: &'static str, offset: u16, lsb: u8, bits: u8, attr: Attr) -> Field {

@@ -53,6 +53,7 @@ pub struct Header {
 /// The layout-specific part of the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum HeaderKind {
     /// Type 0: an endpoint.
     Endpoint(Type0),

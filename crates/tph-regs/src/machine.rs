@@ -157,6 +157,7 @@ impl FromStr for Bdf {
 
 /// One function and the configuration bytes read from it (64, 256 or 4096 of them).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Function {
     /// Its address.
     pub bdf: Bdf,
@@ -165,6 +166,18 @@ pub struct Function {
 }
 
 impl Function {
+    /// The function at `bdf` whose configuration space reads as `config` (64 to 4096 bytes
+    /// for a useful one; fewer decode as absent).
+    ///
+    /// ```
+    /// use tph_regs::machine::{Bdf, Function};
+    /// let f = Function::new("01:00.0".parse().unwrap(), vec![0; 64]);
+    /// assert_eq!((f.bdf.bus, f.config.len()), (1, 64));
+    /// ```
+    pub fn new(bdf: Bdf, config: Vec<u8>) -> Self {
+        Self { bdf, config }
+    }
+
     /// The decoded header, `None` when fewer than 64 bytes were read.
     pub fn header(&self) -> Option<Header> {
         Header::decode(&self.config)
@@ -196,6 +209,7 @@ impl Function {
 
 /// A machine: its functions, in the order they were read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Machine {
     /// Every function.
     pub functions: Vec<Function>,
@@ -205,6 +219,17 @@ pub struct Machine {
 const MAX_DEPTH: usize = 256;
 
 impl Machine {
+    /// A machine of `functions`, in that order.
+    ///
+    /// ```
+    /// use tph_regs::machine::{Function, Machine};
+    /// let m = Machine::new(vec![Function::new("01:00.0".parse().unwrap(), vec![0; 64])]);
+    /// assert_eq!(m.functions.len(), 1);
+    /// ```
+    pub fn new(functions: Vec<Function>) -> Self {
+        Self { functions }
+    }
+
     /// The function at `bdf` (a scan: for many lookups build a [`Topology`]).
     pub fn function(&self, bdf: Bdf) -> Option<&Function> {
         self.functions.iter().find(|f| f.bdf == bdf)

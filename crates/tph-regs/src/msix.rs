@@ -20,6 +20,7 @@ pub const VECTOR_CTRL_MASKBIT: u32 = 1;
 /// The MSI-X capability, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct MsixCap {
     /// Offset of the capability in configuration space.
     pub offset: u16,

@@ -13,6 +13,7 @@ use crate::Error;
 /// A function whose `config` file returned fewer bytes than its size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct ShortRead {
     /// The function.
     pub bdf: Bdf,
@@ -36,6 +37,7 @@ impl ShortRead {
 
 /// What a sysfs tree yielded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SysfsRead {
     /// The functions found.
     pub machine: Machine,

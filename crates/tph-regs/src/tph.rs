@@ -42,6 +42,7 @@ field_try_from!(CompleterSupport, "TPH Completer Supported", 2);
 /// ST Table Location, capability bits 10:9.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum StLocation {
     /// 0: no steering table.
     None,
@@ -84,6 +85,7 @@ impl StLocation {
 /// ST Mode Select, Control bits 2:0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum StMode {
     /// 0: No ST mode.
     NoSt,
@@ -120,6 +122,7 @@ impl StMode {
 /// TPH Requester Enable, Control bits 9:8 (also the "requester type" the core negotiates).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum ReqEnable {
     /// 0: requests without TPH.
     Disabled,
@@ -156,6 +159,7 @@ impl ReqEnable {
 /// The TPH Requester Capability register (+0x4), decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TphCapability {
     /// Bit 0: No ST mode supported.
     pub no_st: bool,
@@ -210,6 +214,7 @@ impl TphCapability {
 /// The TPH Requester Control register (+0x8), decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TphControl {
     /// Bits 2:0.
     pub mode: StMode,
@@ -222,6 +227,40 @@ pub struct TphControl {
 const CTRL_KNOWN: u32 = 0x7 | 0x300;
 
 impl TphControl {
+    /// The Control value selecting `mode` with requester enable `enable`, every other bit 0.
+    ///
+    /// ```
+    /// use tph_regs::tph::{ReqEnable, StMode, TphControl};
+    /// assert_eq!(TphControl::new(StMode::InterruptVector, ReqEnable::Tph).to_bits(), 0x101);
+    /// ```
+    pub const fn new(mode: StMode, enable: ReqEnable) -> Self {
+        Self {
+            mode,
+            enable,
+            other_bits: 0,
+        }
+    }
+
+    /// The same value selecting `mode` (the other bits as they were).
+    #[must_use]
+    pub const fn with_mode(mut self, mode: StMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The same value with requester enable `enable` (the other bits as they were).
+    ///
+    /// ```
+    /// use tph_regs::tph::{ReqEnable, TphControl};
+    /// let off = TphControl::from_bits(0x0101).with_enable(ReqEnable::Disabled);
+    /// assert_eq!(off.to_bits(), 0x0001);
+    /// ```
+    #[must_use]
+    pub const fn with_enable(mut self, enable: ReqEnable) -> Self {
+        self.enable = enable;
+        self
+    }
+
     /// Decodes the register value.
     pub fn from_bits(v: u32) -> Self {
         Self {
@@ -242,6 +281,7 @@ impl TphControl {
 /// TPH Completer Supported, PCI Express DevCap2 bits 13:12.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum CompleterSupport {
     /// 0: no TPH completer.
     None,
@@ -287,6 +327,7 @@ impl CompleterSupport {
     feature = "serde",
     serde(tag = "kind", content = "completer", rename_all = "snake_case")
 )]
+#[non_exhaustive]
 pub enum Upstream {
     /// A Root Complex integrated endpoint: no root port check.
     RcIntegrated,
@@ -300,6 +341,7 @@ pub enum Upstream {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum EnableRefusal {
     /// Step 4: the requested mode bit is not set in capability bits 2:0.
     #[error("mode {mode} is not supported by the capability (EINVAL)")]
@@ -351,6 +393,7 @@ pub fn negotiate_enable(
 /// The whole TPH Requester capability of one function, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TphRequester {
     /// Offset of the capability header.
     pub offset: u16,

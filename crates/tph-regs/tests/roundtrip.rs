@@ -102,8 +102,8 @@ proptest! {
 
     #[test]
     fn dump_write_parse_round_trips(fs in prop::collection::btree_map(bdf(), prop::sample::select(vec![64usize, 256, 4096]), 1..6), fill in any::<u8>()) {
-        let functions = fs.into_iter().map(|(bdf, len)| Function { bdf, config: vec![fill; len] }).collect();
-        let m = Machine { functions };
+        let functions = fs.into_iter().map(|(bdf, len)| Function::new(bdf, vec![fill; len])).collect();
+        let m = Machine::new(functions);
         let mut s = String::new();
         write_lspci_dump(&m, &mut s).expect("string write");
         prop_assert_eq!(tph_regs::parse_lspci_dump(&s).expect("parses"), m);
@@ -147,7 +147,7 @@ proptest! {
         let mut all = vec![0x100usize];
         all.extend(offs);
         let caps: Vec<CapEntry> = all.iter().enumerate()
-            .map(|(i, &o)| CapEntry { offset: o as u16, id: ids[i], version: versions[i] })
+            .map(|(i, &o)| CapEntry::new(o as u16, ids[i], versions[i]))
             .collect();
         let mut cfg = vec![0u8; 4096];
         write_ext_caps(&mut cfg, &caps).expect("fits");
@@ -163,7 +163,7 @@ proptest! {
     ) {
         use tph_regs::caps::{write_caps, CapEntry};
         let caps: Vec<CapEntry> = offs.iter().enumerate()
-            .map(|(i, &o)| CapEntry { offset: o as u16, id: u16::from(ids[i]), version: 0 })
+            .map(|(i, &o)| CapEntry::new(o as u16, u16::from(ids[i]), 0))
             .collect();
         let mut cfg = vec![0u8; 256];
         write_caps(&mut cfg, &caps).expect("fits");

@@ -98,6 +98,8 @@ pub fn write_tph_block(
         StLocation::Capability => "Steering table in TPH capability structure",
         StLocation::MsiX => "Steering table in MSI-X table",
         StLocation::Reserved(_) => "Reserved steering table location",
+        // A location tph-regs decodes and this renderer has no lspci text for.
+        _ => "Unknown steering table location",
     };
     writeln!(out, "\t\t{table}")
 }

@@ -200,6 +200,8 @@ pub fn port_type_name(p: PortType) -> &'static str {
         PortType::RcIntegratedEndpoint => "rc_integrated_endpoint",
         PortType::RcEventCollector => "rc_event_collector",
         PortType::Reserved(_) => "reserved",
+        // A port type tph-regs decodes and this crate does not name yet.
+        _ => "unknown",
     }
 }
 
@@ -210,6 +212,7 @@ pub fn location_name(l: StLocation) -> &'static str {
         StLocation::Capability => "capability",
         StLocation::MsiX => "msix",
         StLocation::Reserved(_) => "reserved",
+        _ => "unknown",
     }
 }
 
@@ -220,6 +223,7 @@ pub fn mode_name(m: StMode) -> &'static str {
         StMode::InterruptVector => "interrupt_vector",
         StMode::DeviceSpecific => "device_specific",
         StMode::Reserved(_) => "reserved",
+        _ => "unknown",
     }
 }
 
@@ -230,6 +234,7 @@ pub fn enable_name(e: ReqEnable) -> &'static str {
         ReqEnable::Tph => "tph",
         ReqEnable::Reserved => "reserved",
         ReqEnable::ExtTph => "tph_ext",
+        _ => "unknown",
     }
 }
 
@@ -240,6 +245,7 @@ pub fn completer_name(c: CompleterSupport) -> &'static str {
         CompleterSupport::Tph => "tph",
         CompleterSupport::Reserved => "reserved",
         CompleterSupport::TphAndExt => "tph_ext",
+        _ => "unknown",
     }
 }
 
@@ -526,6 +532,10 @@ fn entries(
         StLocation::MsiX => msix_entries(f, msix),
         StLocation::None => (Vec::new(), None),
         StLocation::Reserved(n) => (Vec::new(), Some(format!("reserved table location {n}"))),
+        other => (
+            Vec::new(),
+            Some(format!("table location {other:?} unknown to tph-report")),
+        ),
     }
 }
 
@@ -580,13 +590,8 @@ mod tests {
         ep[0x42] = 0x02;
         ep[0x100..0x104].copy_from_slice(&0x0001_0017u32.to_le_bytes());
         ep[0x104..0x108].copy_from_slice(&cap.to_le_bytes());
-        let f = |b: &str, config| Function {
-            bdf: b.parse().expect("valid"),
-            config,
-        };
-        Machine {
-            functions: vec![f("00:01.0", port), f("01:00.0", ep)],
-        }
+        let f = |b: &str, config| Function::new(b.parse().expect("valid"), config);
+        Machine::new(vec![f("00:01.0", port), f("01:00.0", ep)])
     }
 
     #[test]

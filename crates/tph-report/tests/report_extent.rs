@@ -64,7 +64,7 @@ fn function(rng: &mut Rng, bdf: Bdf) -> Function {
         let cut = (0x100 + rng.below(0xf00) as usize) & !0xf;
         cfg.truncate(cut);
     }
-    Function { bdf, config: cfg }
+    Function::new(bdf, cfg)
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn reading_for_reports_changes_no_verdict_and_no_report() {
         })
         .collect();
     let mut text = String::new();
-    write_lspci_dump(&Machine { functions }, &mut text).expect("string write");
+    write_lspci_dump(&Machine::new(functions), &mut text).expect("string write");
     let whole = read_lspci_dump(text.as_bytes(), DumpLimits::default()).expect("parses");
     let kept = read_lspci_dump_for_reports(text.as_bytes(), DumpLimits::default()).expect("parses");
     let (mut present, mut saved) = (0, 0);

@@ -179,14 +179,12 @@ impl VirtualCap {
             // No path, or a reserved completer value: the guest gets no completer.
             _ => CompleterSupport::None,
         };
-        let cap = TphCapability {
-            no_st: true,
-            iv: offered.iv,
-            ds: offered.ds && unsafe_ds,
-            ext,
-            other_bits: 0,
-            ..*host
-        };
+        let mut cap = *host;
+        cap.no_st = true;
+        cap.iv = offered.iv;
+        cap.ds = offered.ds && unsafe_ds;
+        cap.ext = ext;
+        cap.other_bits = 0;
         let entries = match host.location {
             StLocation::Capability => host.table_size.min(TPH_CAP_TABLE_MAX),
             StLocation::MsiX => msix_vectors,

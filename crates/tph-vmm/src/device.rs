@@ -717,16 +717,14 @@ impl<B: Backend> VirtualTph<B> {
     pub fn write_guest_control(&mut self, mode: Option<StMode>) -> Effect {
         let value = match mode {
             None => 0,
-            Some(mode) => TphControl {
-                mode,
-                enable: if self.extended() {
+            Some(mode) => {
+                let enable = if self.extended() {
                     ReqEnable::ExtTph
                 } else {
                     ReqEnable::Tph
-                },
-                other_bits: 0,
+                };
+                TphControl::new(mode, enable).to_bits()
             }
-            .to_bits(),
         };
         let at = self.offset + TPH_CTRL as u16;
         self.write_config(at, &value.to_le_bytes())
@@ -894,10 +892,7 @@ impl<B: Backend> VirtualTph<B> {
         self.control = value;
         if let Err(e) = self.apply_host_mode(effect) {
             // The guest sees TPH off when the host could not follow.
-            let off = TphControl {
-                enable: ReqEnable::Disabled,
-                ..ctrl
-            };
+            let off = ctrl.with_enable(ReqEnable::Disabled);
             self.control = off.to_bits();
             effect.fail(e);
             return ControlChange::HostFailed { value: merged };
@@ -920,13 +915,15 @@ impl<B: Backend> VirtualTph<B> {
             StMode::NoSt => cap.no_st,
             StMode::InterruptVector => cap.iv,
             StMode::DeviceSpecific => cap.ds,
-            StMode::Reserved(_) => false,
+            // Reserved, or a mode this layer does not know: never offered.
+            _ => false,
         };
         let enable = match ctrl.enable {
             ReqEnable::Disabled => true,
             ReqEnable::Tph => self.vcap.completer.field() >= 1,
             ReqEnable::ExtTph => cap.ext,
-            ReqEnable::Reserved => false,
+            // Reserved, or a requester type this layer does not know: never offered.
+            _ => false,
         };
         mode && enable
     }

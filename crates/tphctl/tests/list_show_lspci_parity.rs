@@ -172,7 +172,7 @@ fn generated_function(rng: &mut Rng, bdf: Bdf) -> Function {
         let end = (t + rng.below(12) as usize).div_ceil(16) * 16;
         config.truncate(end.max(0x110));
     }
-    Function { bdf, config }
+    Function::new(bdf, config)
 }
 
 fn generated_machine(rng: &mut Rng, count: usize, domains: bool) -> Machine {
@@ -188,7 +188,7 @@ fn generated_machine(rng: &mut Rng, count: usize, domains: bool) -> Machine {
             generated_function(rng, bdf)
         })
         .collect();
-    Machine { functions }
+    Machine::new(functions)
 }
 
 fn write_dump(m: &Machine, name: &str) -> (tempfile::TempDir, PathBuf) {

@@ -149,15 +149,17 @@ fn mode_name(m: StMode) -> String {
         StMode::InterruptVector => "IV".into(),
         StMode::DeviceSpecific => "DS".into(),
         StMode::Reserved(n) => format!("Reserved ({n})"),
+        other => format!("unknown ({other:?})"),
     }
 }
 
-fn enable_name(e: ReqEnable) -> &'static str {
+fn enable_name(e: ReqEnable) -> String {
     match e {
-        ReqEnable::Disabled => "off",
-        ReqEnable::Tph => "TPH",
-        ReqEnable::Reserved => "Reserved (2)",
-        ReqEnable::ExtTph => "TPH+ExtTPH",
+        ReqEnable::Disabled => "off".into(),
+        ReqEnable::Tph => "TPH".into(),
+        ReqEnable::Reserved => "Reserved (2)".into(),
+        ReqEnable::ExtTph => "TPH+ExtTPH".into(),
+        other => format!("unknown ({other:?})"),
     }
 }
 

@@ -290,7 +290,8 @@ pub(super) fn set_preconditions(st: &mut DeviceState) -> Result<bool, Errno> {
     match st.tph.get_st_table_loc(&mut st.hw) {
         StLocation::Capability => Ok(false),
         StLocation::MsiX => Ok(true),
-        StLocation::None | StLocation::Reserved(_) => Err(Errno::ENODEV),
+        // No table, a reserved location, or one this model does not know.
+        _ => Err(Errno::ENODEV),
     }
 }
 

@@ -24,14 +24,19 @@ pub mod caps {
     pub const EXT_START: usize = 0x100;
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct CapEntry {
         pub offset: u16,
         pub id: u16,
         pub version: u8,
     }
+    impl CapEntry {
+        pub const fn new(offset: u16, id: u16, version: u8) -> Self {}
+    }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     #[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+    #[non_exhaustive]
     pub enum ChainEnd {
         Complete,
         NoList,
@@ -41,6 +46,7 @@ pub mod caps {
     }
     #[derive(Clone, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct CapChain {
         pub caps: Vec<CapEntry>,
         pub end: ChainEnd,
@@ -61,6 +67,7 @@ pub mod dump {
     pub const CONFIG_MAX: usize = 4096;
     pub const QUOTE_CHARS: usize = 40;
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct DumpLimits {
         pub max_bytes: u64,
         pub max_line: usize,
@@ -70,6 +77,12 @@ pub mod dump {
     pub const DUMP_MAX_LINE: usize = 4096;
     pub const DUMP_MAX_FUNCTIONS: usize = 1 << 17;
     impl Default for DumpLimits {}
+    impl DumpLimits {
+        pub const fn new() -> Self {}
+        pub const fn with_max_bytes(mut self, bytes: u64) -> Self {}
+        pub const fn with_max_line(mut self, bytes: usize) -> Self {}
+        pub const fn with_max_functions(mut self, functions: usize) -> Self {}
+    }
     pub fn quote(line: &str) -> String {}
     pub fn parse_lspci_dump(text: &str) -> Result<Machine, Error> {}
     pub fn read_lspci_dump(
@@ -114,6 +127,7 @@ mod error {
 pub mod express {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum PortType {
         Endpoint,
         LegacyEndpoint,
@@ -137,6 +151,7 @@ pub mod express {
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct ExpressCap {
         pub offset: u16,
         pub flags: u16,
@@ -160,6 +175,7 @@ pub mod fields {
         HwInit,
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Field {
         pub name: &'static str,
         pub offset: u16,
@@ -167,6 +183,16 @@ pub mod fields {
         pub bits: u8,
         pub attr: Attr,
         pub reset: u32,
+    }
+    impl Field {
+        pub const fn new(
+            name: &'static str,
+            offset: u16,
+            lsb: u8,
+            bits: u8,
+            attr: Attr,
+        ) -> Self {}
+        pub const fn with_reset(mut self, reset: u32) -> Self {}
     }
     impl Field {
         pub fn mask(&self) -> u64 {}
@@ -324,6 +350,7 @@ pub mod header {
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum HeaderKind {
         Endpoint(Type0),
         Bridge(Type1),
@@ -401,11 +428,13 @@ pub mod machine {
         type Err = Error;
     }
     #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Function {
         pub bdf: Bdf,
         pub config: Vec<u8>,
     }
     impl Function {
+        pub fn new(bdf: Bdf, config: Vec<u8>) -> Self {}
         pub fn header(&self) -> Option<Header> {}
         pub fn express(&self) -> Option<ExpressCap> {}
         pub fn port_type(&self) -> Option<PortType> {}
@@ -413,10 +442,12 @@ pub mod machine {
         pub fn bridge_buses(&self) -> Option<(u8, u8)> {}
     }
     #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Machine {
         pub functions: Vec<Function>,
     }
     impl Machine {
+        pub fn new(functions: Vec<Function>) -> Self {}
         pub fn function(&self, bdf: Bdf) -> Option<&Function> {}
         pub fn sorted(&self) -> Vec<&Function> {}
         pub fn shows_domains(&self) -> bool {}
@@ -444,6 +475,7 @@ pub mod msix {
     pub const VECTOR_CTRL_MASKBIT: u32 = 1;
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct MsixCap {
         pub offset: u16,
         pub enabled: bool,
@@ -481,6 +513,7 @@ pub mod source {
 pub mod sysfs {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct ShortRead {
         pub bdf: Bdf,
         pub read: usize,
@@ -490,6 +523,7 @@ pub mod sysfs {
         pub fn explain(&self) -> String {}
     }
     #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct SysfsRead {
         pub machine: Machine,
         pub short_reads: Vec<ShortRead>,
@@ -516,6 +550,7 @@ pub mod tph {
     pub const TPH_CAP_TABLE_MAX: u16 = 64;
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum StLocation {
         None,
         Capability,
@@ -529,6 +564,7 @@ pub mod tph {
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum StMode {
         NoSt,
         InterruptVector,
@@ -541,6 +577,7 @@ pub mod tph {
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum ReqEnable {
         Disabled,
         Tph,
@@ -553,6 +590,7 @@ pub mod tph {
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct TphCapability {
         pub no_st: bool,
         pub iv: bool,
@@ -569,17 +607,22 @@ pub mod tph {
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct TphControl {
         pub mode: StMode,
         pub enable: ReqEnable,
         pub other_bits: u32,
     }
     impl TphControl {
+        pub const fn new(mode: StMode, enable: ReqEnable) -> Self {}
+        pub const fn with_mode(mut self, mode: StMode) -> Self {}
+        pub const fn with_enable(mut self, enable: ReqEnable) -> Self {}
         pub fn from_bits(v: u32) -> Self {}
         pub fn to_bits(&self) -> u32 {}
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub enum CompleterSupport {
         None,
         Tph,
@@ -597,6 +640,7 @@ pub mod tph {
         feature = "serde",
         serde(tag = "kind", content = "completer", rename_all = "snake_case")
     )]
+    #[non_exhaustive]
     pub enum Upstream {
         RcIntegrated,
         RootPort(CompleterSupport),
@@ -605,6 +649,7 @@ pub mod tph {
     #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
     #[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+    #[non_exhaustive]
     pub enum EnableRefusal {
         ModeNotSupported { mode: u8 },
         NoRootPort,
@@ -621,6 +666,7 @@ pub mod tph {
     ) -> Result<ReqEnable, EnableRefusal> {}
     #[derive(Clone, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct TphRequester {
         pub offset: u16,
         pub version: u8,

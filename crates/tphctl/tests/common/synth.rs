@@ -40,10 +40,7 @@ pub fn functions(n: usize) -> impl Iterator<Item = Function> {
                 cfg,
             )
         };
-        Function {
-            bdf: bdf.expect("generated addresses are valid"),
-            config,
-        }
+        Function::new(bdf.expect("generated addresses are valid"), config)
     })
 }
 
