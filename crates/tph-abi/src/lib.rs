@@ -182,9 +182,12 @@ pub struct TphEntry {
 /// `struct vfio_device_feature` head of the later feature revision.
 ///
 /// ```
-/// use tph_abi::{DeviceFeature, FEATURE_GET, FEATURE_TPH_ST};
-/// let f = DeviceFeature { argsz: 16, flags: FEATURE_GET | FEATURE_TPH_ST };
-/// assert_eq!(f.flags, 0x1000d);
+/// use tph_abi::{encode_feature_st, DeviceFeature, FEATURE_GET, FEATURE_TPH_ST};
+/// // The head `encode_feature_st` writes: argsz, then GET (bit 16) with feature 13.
+/// let f = DeviceFeature { argsz: 20, flags: FEATURE_GET | FEATURE_TPH_ST };
+/// let arg = encode_feature_st(FEATURE_GET, 0, 0, &[5]);
+/// assert_eq!(arg[..8], [f.argsz.to_le_bytes(), f.flags.to_le_bytes()].concat());
+/// assert_eq!(arg[4..8], [0x0d, 0, 1, 0]);
 /// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -46,7 +46,8 @@ use super::{CliError, CmdResult, Found};
     runs the layer's reset hook. The trace adds `vm ...` lines (each hook's effect) and \
     `host ...` lines (the host function's accesses). Commands on standard input while the \
     guest runs: `pin VCPU:PCPU` (or `pin VCPU:none`) re-pins, answered `> pin 1:6` and `ok; \
-    host calls N` or `error: ...` on standard output.\n\n\
+    host calls N` or `error: ...` on standard output; a line may hold at most 65536 bytes (a \
+    longer one, or one that is not UTF-8, is answered with an error naming its line number).\n\n\
     Exit status: 0 the client came and left; 1 BDF is not in the machine; 2 an error: the \
     socket is in use or is not a socket, the client does not speak vfio-user 0.x (protocol \
     mismatch), the trace or a file cannot be written, the VM cannot be set up."
