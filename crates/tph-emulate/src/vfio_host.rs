@@ -141,10 +141,13 @@ pub const CDEV: &str = "vfio0";
 const IOAS_ID: u32 = 1;
 const DEV_ID: u32 = 1;
 
-fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| <[u8; 4]>::try_from(s).ok())
-        .map_or(0, u32::from_le_bytes)
+/// Little-endian `u32` at `at` of an argument copied in from the program; a word past its
+/// end was never copied (EFAULT, as the kernel's `copy_from_user` fails), never read as 0.
+fn le32(b: &[u8], at: usize) -> Result<u32, Errno> {
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map(|w| u32::from_le_bytes(*w))
+        .ok_or(Errno::EFAULT)
 }
 
 /// One device the host serves: the model device and where the child finds it.
@@ -611,7 +614,7 @@ impl VfioHostHandler {
         mem.read(call.arg, &mut arg)?;
         if Some(call.fd) != self.iommufd.fd
             || self.iommufd.ioas.is_none()
-            || le32(&arg, 4) != IOAS_ID
+            || le32(&arg, 4)? != IOAS_ID
         {
             return Err(Errno(libc::ENOENT));
         }
@@ -629,7 +632,7 @@ impl VfioHostHandler {
         if Some(call.fd) != self.iommufd.fd {
             return Err(Errno(libc::ENOTTY));
         }
-        if le32(&head, 0) < need {
+        if le32(&head, 0)? < need {
             return Err(Errno::EINVAL);
         }
         let ioas_at = if map { 8 } else { 4 };
@@ -659,8 +662,8 @@ impl VfioHostHandler {
     fn bind(&mut self, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut arg = [0u8; 16];
         mem.read(call.arg, &mut arg)?;
-        let iommufd = le32(&arg, 8) as i32;
-        if le32(&arg, 0) < 16 || le32(&arg, 4) != 0 || Some(iommufd) != self.iommufd.fd {
+        let iommufd = le32(&arg, 8)? as i32;
+        if le32(&arg, 0)? < 16 || le32(&arg, 4)? != 0 || Some(iommufd) != self.iommufd.fd {
             return Err(Errno::EINVAL);
         }
         let dev = match self.node(call) {
@@ -696,7 +699,7 @@ impl VfioHostHandler {
         if attach {
             let mut arg = [0u8; 12];
             mem.read(call.arg, &mut arg)?;
-            if self.iommufd.ioas.is_none() || le32(&arg, 8) != IOAS_ID {
+            if self.iommufd.ioas.is_none() || le32(&arg, 8)? != IOAS_ID {
                 return Err(Errno(libc::ENOENT));
             }
         }
@@ -723,7 +726,7 @@ impl VfioHostHandler {
     fn region_info(layout: &Layout, call: &Trapped, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut info = [0u8; REGION_INFO_SIZE as usize];
         mem.read(call.arg, &mut info)?;
-        let (argsz, index) = (le32(&info, 0), le32(&info, 8));
+        let (argsz, index) = (le32(&info, 0)?, le32(&info, 8)?);
         if argsz < REGION_INFO_SIZE || index >= NUM_REGIONS || index == VGA_REGION {
             return Err(Errno::EINVAL);
         }

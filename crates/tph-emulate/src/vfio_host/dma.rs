@@ -39,16 +39,21 @@ const CAP_DMA_AVAIL: u16 = 3;
 /// `DIRTY_BITMAP_SIZE_MAX`: the bitmap bytes for `INT_MAX` pages.
 const DIRTY_BITMAP_SIZE_MAX: u64 = 0x1000_0000;
 
-fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| <[u8; 4]>::try_from(s).ok())
-        .map_or(0, u32::from_le_bytes)
+/// Little-endian `u32` at `at` of an argument copied in from the program; a word past its
+/// end was never copied (EFAULT, as the kernel's `copy_from_user` fails), never read as 0.
+fn le32(b: &[u8], at: usize) -> Result<u32, Errno> {
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map(|w| u32::from_le_bytes(*w))
+        .ok_or(Errno::EFAULT)
 }
 
-fn le64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map_or(0, u64::from_le_bytes)
+/// Little-endian `u64` at `at`, as [`le32`].
+fn le64(b: &[u8], at: usize) -> Result<u64, Errno> {
+    b.get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map(|w| u64::from_le_bytes(*w))
+        .ok_or(Errno::EFAULT)
 }
 
 /// Whether `[start, start + len)` is all mapped memory of the child (the kernel pins it at map
@@ -132,7 +137,7 @@ impl Type1 {
     pub fn get_info(&self, arg: u64, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut head = [0u8; 16];
         mem.read(arg, &mut head)?;
-        let argsz = le32(&head, 0);
+        let argsz = le32(&head, 0)?;
         if argsz < 16 {
             return Err(Errno::EINVAL);
         }
@@ -180,8 +185,8 @@ impl Type1 {
     pub fn map(&mut self, arg: u64, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut m = [0u8; 32];
         mem.read(arg, &mut m)?;
-        let (argsz, flags) = (le32(&m, 0), le32(&m, 4));
-        let (vaddr, iova, size) = (le64(&m, 8), le64(&m, 16), le64(&m, 24));
+        let (argsz, flags) = (le32(&m, 0)?, le32(&m, 4)?);
+        let (vaddr, iova, size) = (le64(&m, 8)?, le64(&m, 16)?, le64(&m, 24)?);
         if argsz < 32 || flags & !(MAP_FLAG_READ | MAP_FLAG_WRITE | MAP_FLAG_VADDR) != 0 {
             return Err(Errno::EINVAL);
         }
@@ -228,8 +233,8 @@ impl Type1 {
     pub fn unmap(&mut self, arg: u64, mem: &ChildMemory) -> Result<i32, Errno> {
         let mut u = [0u8; 24];
         mem.read(arg, &mut u)?;
-        let (argsz, flags) = (le32(&u, 0), le32(&u, 4));
-        let (iova, mut size) = (le64(&u, 8), le64(&u, 16));
+        let (argsz, flags) = (le32(&u, 0)?, le32(&u, 4)?);
+        let (iova, mut size) = (le64(&u, 8)?, le64(&u, 16)?);
         let known = UNMAP_FLAG_GET_DIRTY_BITMAP | UNMAP_FLAG_ALL | UNMAP_FLAG_VADDR;
         if argsz < 24 || flags & !known != 0 {
             return Err(Errno::EINVAL);
@@ -350,12 +355,12 @@ impl Ioas {
 
     /// `IOMMU_IOAS_MAP` (argument `struct iommu_ioas_map`, 40 bytes, already read).
     pub fn map(&mut self, cmd: &mut [u8; 40], mem: &ChildMemory) -> Result<(), Errno> {
-        let flags = le32(cmd, 4);
+        let flags = le32(cmd, 4)?;
         let known = IOAS_MAP_FIXED_IOVA | IOAS_MAP_WRITEABLE | IOAS_MAP_READABLE;
-        if flags & !known != 0 || le32(cmd, 12) != 0 {
+        if flags & !known != 0 || le32(cmd, 12)? != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
-        let (user_va, length, iova) = (le64(cmd, 16), le64(cmd, 24), le64(cmd, 32));
+        let (user_va, length, iova) = (le64(cmd, 16)?, le64(cmd, 24)?, le64(cmd, 32)?);
         if iova == u64::MAX || length == u64::MAX {
             return Err(Errno(libc::EOVERFLOW));
         }
@@ -397,7 +402,7 @@ impl Ioas {
     /// `IOMMU_IOAS_UNMAP` (argument `struct iommu_ioas_unmap`, 24 bytes, already read): every
     /// area inside the range goes; one that crosses its edges, or none at all, is ENOENT.
     pub fn unmap(&mut self, cmd: &mut [u8; 24]) -> Result<(), Errno> {
-        let (iova, length) = (le64(cmd, 8), le64(cmd, 16));
+        let (iova, length) = (le64(cmd, 8)?, le64(cmd, 16)?);
         let unmapped = if iova == 0 && length == u64::MAX {
             let all: u64 = self.areas.values().sum();
             self.areas.clear();
@@ -436,12 +441,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn argument_words_past_the_bytes_copied_in_are_efault_not_zero() {
+        let arg = [1u8, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0];
+        assert_eq!(le32(&arg, 4), Ok(2));
+        assert_eq!(le32(&arg, 8), Err(Errno::EFAULT));
+        assert_eq!(le32(&arg, usize::MAX), Err(Errno::EFAULT));
+        assert_eq!(le64(&arg, 0), Ok(0x2_0000_0001));
+        assert_eq!(le64(&arg, 4), Err(Errno::EFAULT));
+    }
+
+    #[test]
     fn info_chain_links_each_capability_to_the_next_and_ends_with_zero() {
         let chain = info_chain(&[(2, vec![0; 24]), (3, vec![7, 0, 0, 0])], 24);
         assert_eq!(chain.len(), 32 + 16);
-        assert_eq!(le32(&chain, 4), 24 + 32, "next of the first: after it");
+        assert_eq!(le32(&chain, 4), Ok(24 + 32), "next of the first: after it");
         assert_eq!(u16::from_le_bytes([chain[32], chain[33]]), 3);
-        assert_eq!(le32(&chain, 36), 0, "the last links nowhere");
+        assert_eq!(le32(&chain, 36), Ok(0), "the last links nowhere");
     }
 
     #[test]
