@@ -38,16 +38,8 @@ const T: &str =
 fn firmware(cpus: u32) -> TableSource {
     let mut table = BTreeMap::new();
     for u in 0..cpus {
-        let vm = StHalf {
-            st: Some(0x40 + u as u8),
-            xst: Some(0x100 + u as u16),
-            ph_ignore: false,
-        };
-        let pm = StHalf {
-            st: Some(0xe0 - u as u8),
-            xst: Some(0xf000 + u as u16),
-            ph_ignore: false,
-        };
+        let vm = StHalf::new(Some(0x40 + u as u8), Some(0x100 + u as u16));
+        let pm = StHalf::new(Some(0xe0 - u as u8), Some(0xf000 + u as u16));
         table.insert(u, StInfo::from_halves(vm, pm));
     }
     TableSource::from_map(table)
