@@ -59,6 +59,7 @@ pub fn eisa_id(text: &str) -> Option<u32> {
 
 /// A PCI host bridge device found in the namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostBridge {
     /// Namespace path, e.g. `\_SB_.PCI0`.
     pub path: String,
@@ -248,6 +249,7 @@ pub fn query(aml: &mut Aml, bridge: &HostBridge, uid: u32) -> Result<StInfo, Fir
 
 /// The result of probing firmware for the TPH `_DSM`.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Probe {
     /// Every host bridge found.
     pub bridges: Vec<HostBridge>,

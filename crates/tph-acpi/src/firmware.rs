@@ -43,6 +43,7 @@ impl FirmwareKind {
 
 /// Opened firmware: the source and what the user should be told about it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Firmware {
     /// Answers the `_DSM` steering-tag query per processor UID.
     pub source: Arc<dyn SteeringTagSource>,

@@ -23,6 +23,7 @@ pub enum CpuEntryKind {
 /// One processor named by the MADT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct MadtCpu {
     /// ACPI processor UID (what the `_DSM` takes).
     pub uid: u32,
@@ -124,11 +125,19 @@ fn entry(kind: u8, e: &[u8]) -> Option<MadtCpu> {
 /// A Linux logical CPU and its ACPI processor UID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct CpuUid {
     /// Logical CPU number (`cpuN`).
     pub cpu: u32,
     /// ACPI processor UID.
     pub uid: u32,
+}
+
+impl CpuUid {
+    /// Logical CPU `cpu` with processor UID `uid`.
+    pub const fn new(cpu: u32, uid: u32) -> Self {
+        Self { cpu, uid }
+    }
 }
 
 /// Maps logical CPUs to UIDs: `cpuN/firmware_node/uid` under `sys_cpu` when present, else the

@@ -7,12 +7,13 @@ pub use tph_abi::{MemType, TagWidth};
 ///
 /// ```
 /// use tph_acpi::{StHalf, StInfo};
-/// let vm = StHalf { st: Some(0x12), xst: Some(0x3456), ph_ignore: false };
-/// let pm = StHalf { st: Some(0x9a), xst: None, ph_ignore: true };
+/// let vm = StHalf::new(Some(0x12), Some(0x3456));
+/// let pm = StHalf::new(Some(0x9a), None).with_ph_ignore(true);
 /// assert_eq!(StInfo::from_halves(vm, pm), StInfo(0x0000_9a05_3456_1203));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct StHalf {
     /// The 8-bit tag (bits 15:8, valid bit 0).
     pub st: Option<u8>,
@@ -23,6 +24,23 @@ pub struct StHalf {
 }
 
 impl StHalf {
+    /// A half handing out the 8-bit tag `st` and the 16-bit tag `xst` (`None`: marked
+    /// invalid), processing hints not ignored.
+    pub const fn new(st: Option<u8>, xst: Option<u16>) -> Self {
+        Self {
+            st,
+            xst,
+            ph_ignore: false,
+        }
+    }
+
+    /// The same half with the `ph_ignore` bit as given.
+    #[must_use]
+    pub const fn with_ph_ignore(mut self, ph_ignore: bool) -> Self {
+        self.ph_ignore = ph_ignore;
+        self
+    }
+
     fn bits(self) -> u32 {
         let st = self.st.map_or(0, |t| 1 | u32::from(t) << 8);
         let xst = self.xst.map_or(0, |t| 2 | u32::from(t) << 16);

@@ -187,10 +187,7 @@ fn next(s: &mut u64) -> u64 {
 #[test]
 fn mutated_host_dsdt_never_panics() {
     let original = include_bytes!("data/host-dsdt.dat");
-    let limits = Limits {
-        max_steps: 20_000,
-        ..Limits::default()
-    };
+    let limits = Limits::new().with_max_steps(20_000);
     let mut seed = 0x7ab1_e5ee_d000_0001u64;
     for round in 0..400 {
         let mut t = original.to_vec();

@@ -254,14 +254,16 @@ impl TphState {
     /// `pcie_tph_get_cpu_st(mem_type, cpu)`: the `_DSM` of the host bridge above the
     /// device's root port for the CPU's ACPI UID; the tag width follows the **enabled**
     /// requester type; an invalid tag is success with tag 0.
+    /// The CPU is converted to its UID before the root port is looked for (7.3's
+    /// `acpi_get_cpu_uid` first), so a CPU the host lacks is EINVAL even without a root port.
     pub fn get_cpu_st<P: Platform + ?Sized>(
         &self,
         plat: &P,
         mem: MemType,
         cpu: u32,
     ) -> Result<u16, Errno> {
-        let bridge = plat.host_bridge().ok_or(Errno::ENODEV)?;
         let uid = plat.cpu_uid(cpu).ok_or(Errno::EINVAL)?;
+        let bridge = plat.host_bridge().ok_or(Errno::ENODEV)?;
         let info = plat
             .firmware()
             .st_info_at(bridge, uid)

@@ -341,6 +341,19 @@ fn get_cpu_st_no_root_port_is_enodev() {
     assert_eq!(s.get_cpu_st(&p, MemType::Volatile, 0), Err(Errno::ENODEV));
 }
 
+#[test]
+fn get_cpu_st_checks_the_cpu_before_the_root_port() {
+    // The real 7.3 core (guest_differential, case rciep): an integrated endpoint asked for a
+    // CPU the host lacks answers EINVAL (acpi_get_cpu_uid), not ENODEV (no root port).
+    let (_, s) = cap_dev();
+    let p = Fake {
+        completer: None,
+        ..Fake::below(0)
+    };
+    assert_eq!(s.get_cpu_st(&p, MemType::Persistent, 8), Err(Errno::EINVAL));
+    assert_eq!(s.get_cpu_st(&p, MemType::Persistent, 7), Err(Errno::ENODEV));
+}
+
 #[derive(Debug)]
 struct Failing;
 

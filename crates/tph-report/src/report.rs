@@ -43,6 +43,7 @@ impl MsixTableReader for tph_regs::sysfs::Sysfs {
 
 /// Everything reported about one function with a TPH Requester capability.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct FunctionReport {
     /// `DDDD:BB:DD.F`.
     pub bdf: String,
@@ -62,6 +63,7 @@ pub struct FunctionReport {
 
 /// The TPH Requester capability, decoded.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct TphReport {
     /// Offset of the capability.
     pub offset: u16,
@@ -93,6 +95,7 @@ pub struct TphReport {
 /// (`list`, `show`, `session`, `vm`), built by [`ControlReport::from_bits`]. Serialised as
 /// `{raw, raw_hex, mode, mode_field, requester_enable, requester_enable_field}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ControlReport {
     /// Raw register.
     pub raw: u32,
@@ -137,6 +140,7 @@ impl serde::Serialize for ControlReport {
 /// One ST table entry: the one JSON shape of a table entry in every `tphctl` output, built by
 /// [`EntryReport::table`] from raw tags. Serialised as `{index, st, st_hex}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntryReport {
     /// Entry (or MSI-X vector) index.
     pub index: u16,
@@ -164,6 +168,7 @@ impl serde::Serialize for EntryReport {
 
 /// The root port above a function.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RootPortReport {
     /// `DDDD:BB:DD.F`.
     pub bdf: String,
@@ -174,6 +179,7 @@ pub struct RootPortReport {
 
 /// The outcome of the enable-time negotiation (pci-tph-core.md section 2, enable steps 5-6).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct EnableReport {
     /// Whether enable would succeed for a supported mode (false when no mode is supported).
     pub ok: bool,
@@ -267,6 +273,9 @@ pub fn report_all(
 }
 
 /// Whether a function has a TPH Requester capability, as far as the bytes read can tell.
+///
+/// Deliberately exhaustive: present, absent, or cannot tell covers every case; what was not
+/// read is [`Unread`], which is non_exhaustive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TphPresence {
     /// The capability is at this offset.
@@ -281,6 +290,7 @@ pub enum TphPresence {
 /// The part of configuration space a verdict needed but the source did not hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Unread {
     /// The capability list (fewer than 64 bytes, or a list running past the bytes read).
     Capabilities,
@@ -368,6 +378,7 @@ fn tph_end(cfg: &[u8], at: usize) -> usize {
 const CAP_ID_PCIX: u8 = 0x07;
 
 /// Everything `list` and `show` need from one machine, in one linear pass.
+#[non_exhaustive]
 pub struct MachineScan {
     /// Reports (or the decode error) of the functions with a TPH capability, by address.
     pub reports: Vec<(Bdf, Result<FunctionReport, Error>)>,

@@ -15,6 +15,7 @@ use crate::report::{report_extent, ConfigOnly, MsixTableReader};
 
 /// A machine source.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// A sysfs tree rooted here (`/sys` on a real system).
     Sysfs(PathBuf),
@@ -23,6 +24,7 @@ pub enum Source {
 }
 
 /// A loaded machine.
+#[non_exhaustive]
 pub struct Loaded {
     /// The functions.
     pub machine: Machine,
@@ -30,6 +32,25 @@ pub struct Loaded {
     pub msix: Box<dyn MsixTableReader>,
     /// How to get the configuration bytes this source lacks, when a verdict is unknown.
     pub unread_fix: &'static str,
+}
+
+impl Loaded {
+    /// `machine` with its MSI-X tables read through `msix`; no fix to suggest for unread bytes
+    /// (a source that holds every byte, such as an emulated machine).
+    pub fn new(machine: Machine, msix: Box<dyn MsixTableReader>) -> Self {
+        Self {
+            machine,
+            msix,
+            unread_fix: "",
+        }
+    }
+
+    /// The same with `fix` as the advice when a verdict needs bytes this source lacks.
+    #[must_use]
+    pub fn with_unread_fix(mut self, fix: &'static str) -> Self {
+        self.unread_fix = fix;
+        self
+    }
 }
 
 /// The fix for a dump that lacks bytes.

@@ -26,6 +26,7 @@ const ACTION_MASK: u32 = 0x38;
 /// One DMA mapping of client memory, as the client announced it (recorded, never mapped: the
 /// emulated function does no DMA).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DmaMap {
     /// Guest (IOVA) address.
     pub address: u64,
@@ -43,6 +44,7 @@ pub struct DmaMap {
 
 /// What the server did, counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counters {
     /// Region reads answered.
     pub reads: u64,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// What can go wrong setting up or running a server.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Another server listens on the socket.
     #[error("{}: the socket is in use (another server accepts connections on it)", .0.display())]

@@ -23,6 +23,7 @@ const CAP_ID_MSI: u8 = 0x05;
 
 /// The function as the client sees it: sizes of its regions and counts of its interrupts.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Layout {
     /// Configuration space size: 4096 for a PCI Express function, else 256.
     pub config_size: u64,

@@ -46,6 +46,7 @@ pub struct Server {
 
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Session {
     /// The client's protocol version (major, minor).
     pub client_version: (u16, u16),

@@ -632,14 +632,8 @@ impl<B: Backend> VirtualTph<B> {
         };
         let ext = self.vcap.cap.ext;
         let half = |tag: u16| match ext {
-            true => StHalf {
-                xst: Some(tag),
-                ..StHalf::default()
-            },
-            false => StHalf {
-                st: Some(tag as u8),
-                ..StHalf::default()
-            },
+            true => StHalf::new(None, Some(tag)),
+            false => StHalf::new(Some(tag as u8), None),
         };
         let mut at = 0;
         let mut results = Vec::with_capacity(pins.len());

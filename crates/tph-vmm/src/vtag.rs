@@ -104,10 +104,11 @@ impl TagSpace {
     /// assert_eq!(s.st_info(0, false), tph_acpi::StInfo(0x0000_0901_0000_0101));
     /// ```
     pub fn st_info(&self, vcpu: u32, extended: bool) -> StInfo {
-        let half = |mem: MemType| StHalf {
-            st: self.tag(vcpu, mem, TagWidth::Bits8).map(|t| t as u8),
-            xst: self.tag(vcpu, mem, TagWidth::Bits16).filter(|_| extended),
-            ph_ignore: false,
+        let half = |mem: MemType| {
+            StHalf::new(
+                self.tag(vcpu, mem, TagWidth::Bits8).map(|t| t as u8),
+                self.tag(vcpu, mem, TagWidth::Bits16).filter(|_| extended),
+            )
         };
         StInfo::from_halves(half(MemType::Volatile), half(MemType::Persistent))
     }

@@ -20,7 +20,6 @@ mod guest;
 
 use guest::BIND;
 
-use guest::Served;
 use tph_guest::{rig, Rig};
 
 /// Writes one command to the test module and prints its lines.
@@ -28,73 +27,21 @@ const T: &str =
     "t() { echo \"$*\" > /sys/kernel/debug/tph_test/ctl && cat /sys/kernel/debug/tph_test/ctl; }\n\
      comp() { echo $1 > /sys/module/tph_rootport/parameters/completer; }\n";
 
-/// The compiled SSDT, copied under the QEMU root; its path as QEMU names it.
-fn ssdt(rig: &Rig, dir: &std::path::Path) -> String {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/guest/tph-dsm.asl");
-    let out = std::process::Command::new("iasl")
-        .arg("-p")
-        .arg(dir.join("tph-dsm"))
-        .arg(&src)
-        .output()
-        .expect("iasl (Debian package acpica-tools)");
-    assert!(out.status.success(), "iasl failed: {out:?}");
-    rig.guest_path(&dir.join("tph-dsm.aml"))
-        .expect("the SSDT under the QEMU root")
-}
-
-struct Boot {
-    run: tph_guest::GuestRun,
-    servers: Vec<(Option<i32>, String, String)>,
-}
-
-/// Boots the rig with the four served functions, running `scenarios`.
-fn boot(rig: &Rig, append: &str, iommu: bool, scenarios: &[(&str, String)]) -> Boot {
-    let dir = rig
-        .work_dir("serve")
-        .expect("a directory under the QEMU root");
-    let served = [
-        ("ep_msix", vec!["--emulated", "01:00.0"], "\"bus\":\"rp1\""),
-        ("ep_cap", vec!["--emulated", "02:00.0"], "\"bus\":\"rp2\""),
-        ("ep_8bit", vec!["--emulated", "04:00.0"], "\"bus\":\"rp3\""),
-        (
-            "rciep",
-            vec!["--emulated", "00:05.0"],
-            "\"bus\":\"pcie.0\",\"addr\":\"0x5\"",
-        ),
-    ]
-    .map(|(name, args, place)| (Served::start(&dir, name, &args), place));
-    let mut g = guest::rig_guest(rig.clone());
-    g.cpus = 2;
-    g.iommu = iommu;
-    g.append = append.to_string();
-    g.qemu_args = vec![
-        "-object".into(),
-        "memory-backend-memfd,id=mem,size=1024M,share=on".into(),
-        "-machine".into(),
-        "memory-backend=mem".into(),
-        "-acpitable".into(),
-        format!("file={}", ssdt(rig, &dir)),
-    ];
-    for i in 1..=3 {
-        g.qemu_args.push("-device".into());
-        g.qemu_args.push(format!(
-            "{},id=rp{i},chassis={i},slot={i},addr={}",
-            rig.root_port,
-            i + 1
-        ));
-    }
-    for (s, place) in &served {
-        g.qemu_args.push("-device".into());
-        g.qemu_args.push(s.device(rig, place));
-    }
-    g.setup = "mount -t debugfs debugfs /sys/kernel/debug\ninsmod /rig/tph_test.ko\n".into();
-    for (name, script) in scenarios {
-        g.scenario(name, &format!("{T}{script}"));
-    }
-    let run = g.run().expect("the rig runs");
-    let servers = served.into_iter().map(|(s, _)| s.finish()).collect();
-    let _ = std::fs::remove_dir_all(&dir);
-    Boot { run, servers }
+/// Boots the rig with its four served functions (`guest::RIG_FUNCTIONS`), running
+/// `scenarios` with the module's shell functions.
+fn boot(rig: &Rig, append: &str, iommu: bool, scenarios: &[(&str, String)]) -> guest::RigBoot {
+    let scenarios: Vec<(&str, String)> = scenarios
+        .iter()
+        .map(|(name, script)| (*name, format!("{T}{script}")))
+        .collect();
+    guest::rig_boot(
+        rig,
+        "serve",
+        append,
+        iommu,
+        &guest::RIG_FUNCTIONS,
+        &scenarios,
+    )
 }
 
 /// The trace lines that change TPH state, reset the device or touch the MSI-X table.

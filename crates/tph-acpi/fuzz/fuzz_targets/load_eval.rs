@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = madt::parse(data);
     let revision = data.first().copied().unwrap_or(2) & 3;
     let table = build(b"DSDT", revision, data.get(1..).unwrap_or_default());
-    let limits = Limits { max_steps: 50_000, max_loop_iterations: 1_000, ..Limits::default() };
+    let limits = Limits::new().with_max_steps(50_000).with_max_loop_iterations(1_000);
     let Ok(mut aml) = Aml::load_with(&[&table], limits) else { return };
     let probe = dsm::probe(&mut aml);
     if let Some(b) = probe.tph_bridge {

@@ -27,6 +27,7 @@ pub use value::{Ref, Value};
 
 /// Bounds on one evaluation (and on each table's load).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Terms executed in total.
     pub max_steps: u64,
@@ -55,6 +56,63 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The default bounds (2,000,000 terms, 64 nested calls, 100,000 iterations of one
+    /// `While`, 1 MiB per object, nesting 256, 64 MiB per evaluation).
+    ///
+    /// ```
+    /// use tph_acpi::aml::Limits;
+    /// let l = Limits::new().with_max_steps(50_000).with_max_loop_iterations(1_000);
+    /// assert_eq!((l.max_steps, l.max_loop_iterations), (50_000, 1_000));
+    /// assert_eq!(l.max_depth, Limits::default().max_depth);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same with at most `steps` terms executed in total.
+    #[must_use]
+    pub fn with_max_steps(mut self, steps: u64) -> Self {
+        self.max_steps = steps;
+        self
+    }
+
+    /// The same with at most `depth` nested method calls.
+    #[must_use]
+    pub fn with_max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// The same with at most `iterations` of one `While`.
+    #[must_use]
+    pub fn with_max_loop_iterations(mut self, iterations: u64) -> Self {
+        self.max_loop_iterations = iterations;
+        self
+    }
+
+    /// The same with at most `bytes` bytes (or package elements) in one object.
+    #[must_use]
+    pub fn with_max_alloc(mut self, bytes: usize) -> Self {
+        self.max_alloc = bytes;
+        self
+    }
+
+    /// The same with terms nested at most `nesting` deep.
+    #[must_use]
+    pub fn with_max_nesting(mut self, nesting: usize) -> Self {
+        self.max_nesting = nesting;
+        self
+    }
+
+    /// The same with at most `bytes` bytes created or copied in one evaluation.
+    #[must_use]
+    pub fn with_max_total_alloc(mut self, bytes: usize) -> Self {
+        self.max_total_alloc = bytes;
+        self
+    }
+}
+
 /// The host side of operation regions (system memory, I/O ports, PCI config, ...).
 pub trait RegionHandler {
     /// Reads `width` bytes (1, 2, 4 or 8) at `addr` in address space `space`.
@@ -65,6 +123,7 @@ pub trait RegionHandler {
 
 /// A term the loader could not run and skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Skipped {
     /// Index of the table in load order.
     pub table: usize,
@@ -91,6 +150,7 @@ impl std::fmt::Display for Skipped {
 
 /// What loading did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadReport {
     /// Signatures of the tables loaded, in order.
     pub tables: Vec<String>,

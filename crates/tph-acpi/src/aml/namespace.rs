@@ -11,6 +11,7 @@ pub type Seg = [u8; 4];
 
 /// A parsed AML NameString.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NamePath {
     /// Starts at the root (`\`).
     pub root: bool,

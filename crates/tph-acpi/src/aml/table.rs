@@ -8,6 +8,7 @@ pub const HEADER_LEN: usize = 36;
 
 /// One system description table: its header fields and the bytes after the header.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sdt {
     /// Four-character signature, e.g. `DSDT`, `SSDT`, `APIC`.
     pub signature: [u8; 4],

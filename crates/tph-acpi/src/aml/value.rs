@@ -5,6 +5,7 @@ use crate::FirmwareError;
 
 /// A place a reference points at.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Ref {
     /// A namespace node.
     Node(usize),
@@ -20,6 +21,7 @@ pub enum Ref {
 
 /// An AML value.
 #[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
 pub enum Value {
     /// No value (an unset local, a method that returned nothing, an empty package slot).
     #[default]

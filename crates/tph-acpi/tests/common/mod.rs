@@ -239,6 +239,7 @@ fn shape(v: &Value) -> Printed {
         Value::Package(p) => Printed::Package(p.iter().map(shape).collect()),
         Value::Reference(_) => Printed::Reference,
         Value::Uninitialized => Printed::Null,
+        other => panic!("no acpiexec shape known for {other:?}"),
     }
 }
 

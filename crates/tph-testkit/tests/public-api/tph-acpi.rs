@@ -123,6 +123,7 @@ pub mod aml {
     mod namespace {
         pub type Seg = [u8; 4];
         #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct NamePath {
             pub root: bool,
             pub up: u32,
@@ -262,6 +263,7 @@ pub mod aml {
     pub mod table {
         pub const HEADER_LEN: usize = 36;
         #[derive(Clone, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct Sdt {
             pub signature: [u8; 4],
             pub revision: u8,
@@ -278,6 +280,7 @@ pub mod aml {
     }
     mod value {
         #[derive(Clone, Debug, PartialEq)]
+        #[non_exhaustive]
         pub enum Ref {
             Node(usize),
             Local(usize, u8),
@@ -286,6 +289,7 @@ pub mod aml {
             Temp(Box<Value>),
         }
         #[derive(Clone, Debug, PartialEq, Default)]
+        #[non_exhaustive]
         pub enum Value {
             Uninitialized,
             Integer(u64),
@@ -316,6 +320,7 @@ pub mod aml {
     pub use namespace::NamePath;
     pub use value::{Ref, Value};
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Limits {
         pub max_steps: u64,
         pub max_depth: usize,
@@ -325,6 +330,15 @@ pub mod aml {
         pub max_total_alloc: usize,
     }
     impl Default for Limits {}
+    impl Limits {
+        pub fn new() -> Self {}
+        pub fn with_max_steps(mut self, steps: u64) -> Self {}
+        pub fn with_max_depth(mut self, depth: usize) -> Self {}
+        pub fn with_max_loop_iterations(mut self, iterations: u64) -> Self {}
+        pub fn with_max_alloc(mut self, bytes: usize) -> Self {}
+        pub fn with_max_nesting(mut self, nesting: usize) -> Self {}
+        pub fn with_max_total_alloc(mut self, bytes: usize) -> Self {}
+    }
     pub trait RegionHandler {
         fn read(&mut self, space: u8, addr: u64, width: u8) -> Result<u64, String>;
         fn write(
@@ -336,6 +350,7 @@ pub mod aml {
         ) -> Result<(), String>;
     }
     #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct Skipped {
         pub table: usize,
         pub offset: usize,
@@ -345,6 +360,7 @@ pub mod aml {
     }
     impl std::fmt::Display for Skipped {}
     #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct LoadReport {
         pub tables: Vec<String>,
         pub skipped: Vec<Skipped>,
@@ -395,6 +411,7 @@ pub mod dsm {
     pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {}
     pub fn eisa_id(text: &str) -> Option<u32> {}
     #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct HostBridge {
         pub path: String,
         pub node: usize,
@@ -418,6 +435,7 @@ pub mod dsm {
         uid: u32,
     ) -> Result<StInfo, FirmwareError> {}
     #[derive(Clone, Debug)]
+    #[non_exhaustive]
     pub struct Probe {
         pub bridges: Vec<HostBridge>,
         pub tph_bridge: Option<HostBridge>,
@@ -452,6 +470,7 @@ pub mod firmware {
         pub fn noun(self) -> &'static str {}
     }
     #[derive(Clone, Debug)]
+    #[non_exhaustive]
     pub struct Firmware {
         pub source: Arc<dyn SteeringTagSource>,
         pub kind: FirmwareKind,
@@ -488,6 +507,7 @@ pub mod madt {
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct MadtCpu {
         pub uid: u32,
         pub hw_id: u64,
@@ -499,9 +519,13 @@ pub mod madt {
     pub fn find_in_dir(dir: &Path) -> Option<PathBuf> {}
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct CpuUid {
         pub cpu: u32,
         pub uid: u32,
+    }
+    impl CpuUid {
+        pub const fn new(cpu: u32, uid: u32) -> Self {}
     }
     pub fn cpu_uids(sys_cpu: &Path, cpuinfo: &str, madt: &[MadtCpu]) -> Vec<CpuUid> {}
     pub fn apic_ids(cpuinfo: &str) -> Vec<(u32, u64)> {}
@@ -553,10 +577,15 @@ mod stinfo {
     pub use tph_abi::{MemType, TagWidth};
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    #[non_exhaustive]
     pub struct StHalf {
         pub st: Option<u8>,
         pub xst: Option<u16>,
         pub ph_ignore: bool,
+    }
+    impl StHalf {
+        pub const fn new(st: Option<u8>, xst: Option<u16>) -> Self {}
+        pub const fn with_ph_ignore(mut self, ph_ignore: bool) -> Self {}
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize))]

@@ -29,6 +29,7 @@ pub mod report {
     impl MsixTableReader for ConfigOnly {}
     impl MsixTableReader for tph_regs::sysfs::Sysfs {}
     #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+    #[non_exhaustive]
     pub struct FunctionReport {
         pub bdf: String,
         pub vendor_id: u16,
@@ -39,6 +40,7 @@ pub mod report {
         pub enable: EnableReport,
     }
     #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+    #[non_exhaustive]
     pub struct TphReport {
         pub offset: u16,
         pub version: u8,
@@ -54,6 +56,7 @@ pub mod report {
         pub entries_note: Option<String>,
     }
     #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct ControlReport {
         pub raw: u32,
         pub mode: &'static str,
@@ -66,6 +69,7 @@ pub mod report {
     }
     impl serde::Serialize for ControlReport {}
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub struct EntryReport {
         pub index: u16,
         pub st: u16,
@@ -75,11 +79,13 @@ pub mod report {
     }
     impl serde::Serialize for EntryReport {}
     #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+    #[non_exhaustive]
     pub struct RootPortReport {
         pub bdf: String,
         pub completer: Option<&'static str>,
     }
     #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+    #[non_exhaustive]
     pub struct EnableReport {
         pub ok: bool,
         pub requester_type: Option<u8>,
@@ -107,6 +113,7 @@ pub mod report {
         Unknown(Unread),
     }
     #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+    #[non_exhaustive]
     pub enum Unread {
         Capabilities,
         Extended,
@@ -117,6 +124,7 @@ pub mod report {
     }
     pub fn tph_presence(cfg: &[u8]) -> TphPresence {}
     pub fn report_extent(cfg: &[u8]) -> usize {}
+    #[non_exhaustive]
     pub struct MachineScan {
         pub reports: Vec<(Bdf, Result<FunctionReport, Error>)>,
         pub unknown: Vec<(Bdf, Unread)>,
@@ -139,14 +147,20 @@ pub mod report {
 }
 pub mod source {
     #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
     pub enum Source {
         Sysfs(PathBuf),
         Dump(PathBuf),
     }
+    #[non_exhaustive]
     pub struct Loaded {
         pub machine: Machine,
         pub msix: Box<dyn MsixTableReader>,
         pub unread_fix: &'static str,
+    }
+    impl Loaded {
+        pub fn new(machine: Machine, msix: Box<dyn MsixTableReader>) -> Self {}
+        pub fn with_unread_fix(mut self, fix: &'static str) -> Self {}
     }
     pub const DUMP_FIX: &str = "dump the machine with `lspci -xxxx` (as root), which writes all \
                             4096 bytes of each function";

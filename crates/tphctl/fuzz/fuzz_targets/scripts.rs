@@ -191,7 +191,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let revision = match abi {
         KernelAbi::V7 => Revision::V7,
-        _ => Revision::Feature,
+        KernelAbi::Feature => Revision::Feature,
+        other => panic!("no client revision for {other:?}"),
     };
     let unsafe_ds = sel & 4 != 0;
     let host = Host::with_default_machine(

@@ -37,11 +37,10 @@ impl SourceArgs {
     /// lspci lines read (`tph_report::source::Source::load_for_reports`).
     pub fn load(&self) -> Result<Loaded, CliError> {
         if self.emulated {
-            return Ok(Loaded {
-                machine: tph_kernel::machines::default_machine(),
-                msix: Box::new(ConfigOnly),
-                unread_fix: "",
-            });
+            return Ok(Loaded::new(
+                tph_kernel::machines::default_machine(),
+                Box::new(ConfigOnly),
+            ));
         }
         let source = match (&self.dump, &self.sysfs) {
             (Some(path), _) => Source::Dump(path.clone()),

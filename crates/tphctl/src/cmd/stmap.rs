@@ -151,7 +151,7 @@ fn processors(args: &Args, dir: &Path) -> Result<Vec<(u32, Option<u32>)>, CliErr
         if !map.is_empty() {
             return Ok(map
                 .iter()
-                .map(|&CpuUid { cpu, uid }| (uid, Some(cpu)))
+                .map(|&CpuUid { cpu, uid, .. }| (uid, Some(cpu)))
                 .collect());
         }
     }

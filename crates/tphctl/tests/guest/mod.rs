@@ -239,3 +239,144 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// One function the rig tests serve: `tphctl serve --emulated SERVED` of the default machine,
+/// placed by QEMU where `place` says, seen by the guest as `guest`.
+#[derive(Clone, Copy, Debug)]
+pub struct RigFunction {
+    /// The server's name (its socket, trace and output files).
+    pub name: &'static str,
+    /// The default machine's function served (`--emulated`).
+    pub served: &'static str,
+    /// QEMU `-device` placement (`"bus":"rp1"`).
+    pub place: &'static str,
+    /// The root port `place` names, as (N of `rpN`, its slot on the root bus); `None` on the
+    /// root bus.
+    pub port: Option<(u8, u8)>,
+    /// The BDF the guest enumerates it at.
+    pub guest: &'static str,
+}
+
+/// The functions a rig boot serves: the ST table in MSI-X (2048 entries, extended requester)
+/// behind rp1; in the capability (16 entries, extended) behind rp2; in the capability (8
+/// entries, 8-bit requester only) behind rp3; and an integrated endpoint on the root bus (QEMU
+/// shows an endpoint there as an RCiEP; the served function is one already).
+pub const RIG_FUNCTIONS: [RigFunction; 4] = [
+    RigFunction {
+        name: "ep_msix",
+        served: "01:00.0",
+        place: "\"bus\":\"rp1\"",
+        port: Some((1, 2)),
+        guest: "01:00.0",
+    },
+    RigFunction {
+        name: "ep_cap",
+        served: "02:00.0",
+        place: "\"bus\":\"rp2\"",
+        port: Some((2, 3)),
+        guest: "02:00.0",
+    },
+    RigFunction {
+        name: "ep_8bit",
+        served: "04:00.0",
+        place: "\"bus\":\"rp3\"",
+        port: Some((3, 4)),
+        guest: "03:00.0",
+    },
+    RigFunction {
+        name: "rciep",
+        served: "00:05.0",
+        place: "\"bus\":\"pcie.0\",\"addr\":\"0x5\"",
+        port: None,
+        guest: "00:05.0",
+    },
+];
+
+/// A fifth function for the tests that want it: no ST table (served 03:00.0: No-ST and DS
+/// modes only, extended requester) behind rp4, at slot 6 (5 is the integrated endpoint's).
+pub const NO_TABLE_FUNCTION: RigFunction = RigFunction {
+    name: "ep_notable",
+    served: "03:00.0",
+    place: "\"bus\":\"rp4\"",
+    port: Some((4, 6)),
+    guest: "04:00.0",
+};
+
+/// The firmware SSDT (`tests/data/guest/tph-dsm.asl`: the host bridge `_DSM`, for processor
+/// UID u VM tag 0x40+u, extended 0x100+u; PM tag 0xE0-u, extended 0xF000+u) compiled by the
+/// host's `iasl` into `dir`; its path as QEMU names it.
+pub fn rig_ssdt(rig: &Rig, dir: &std::path::Path) -> String {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/guest/tph-dsm.asl");
+    let out = std::process::Command::new("iasl")
+        .arg("-p")
+        .arg(dir.join("tph-dsm"))
+        .arg(&src)
+        .output()
+        .expect("iasl (Debian package acpica-tools)");
+    assert!(out.status.success(), "iasl failed: {out:?}");
+    rig.guest_path(&dir.join("tph-dsm.aml"))
+        .expect("the SSDT under the QEMU root")
+}
+
+/// A rig boot's result: the guest's run and, per served function, its server's exit status,
+/// output and trace.
+pub struct RigBoot {
+    /// The guest's run.
+    pub run: GuestRun,
+    /// [`Served::finish`] of each served function, in the order given.
+    pub servers: Vec<(Option<i32>, String, String)>,
+}
+
+/// CPUs of a rig boot.
+pub const RIG_CPUS: u32 = 2;
+
+/// Boots the rig's 7.3 guest with [`RIG_CPUS`] CPUs, the firmware SSDT, `functions` served
+/// (usually [`RIG_FUNCTIONS`]) and the root ports they sit behind (the rig's stand-in reports
+/// their completer), debugfs mounted and the test module loaded; runs `scenarios` (whole
+/// scripts) in order. `tag` names the work directory, `append` is added to the kernel command
+/// line.
+pub fn rig_boot(
+    rig: &Rig,
+    tag: &str,
+    append: &str,
+    iommu: bool,
+    functions: &[RigFunction],
+    scenarios: &[(&str, String)],
+) -> RigBoot {
+    let dir = rig.work_dir(tag).expect("a directory under the QEMU root");
+    let served: Vec<Served> = functions
+        .iter()
+        .map(|f| Served::start(&dir, f.name, &["--emulated", f.served]))
+        .collect();
+    let mut g = rig_guest(rig.clone());
+    g.cpus = RIG_CPUS;
+    g.iommu = iommu;
+    g.append = append.to_string();
+    g.qemu_args = vec![
+        "-object".into(),
+        "memory-backend-memfd,id=mem,size=1024M,share=on".into(),
+        "-machine".into(),
+        "memory-backend=mem".into(),
+        "-acpitable".into(),
+        format!("file={}", rig_ssdt(rig, &dir)),
+    ];
+    for (i, slot) in functions.iter().filter_map(|f| f.port) {
+        g.qemu_args.push("-device".into());
+        g.qemu_args.push(format!(
+            "{},id=rp{i},chassis={i},slot={i},addr={slot}",
+            rig.root_port
+        ));
+    }
+    for (s, f) in served.iter().zip(functions) {
+        g.qemu_args.push("-device".into());
+        g.qemu_args.push(s.device(rig, f.place));
+    }
+    g.setup = "mount -t debugfs debugfs /sys/kernel/debug\ninsmod /rig/tph_test.ko\n".into();
+    for (name, script) in scenarios {
+        g.scenario(name, script);
+    }
+    let run = g.run().expect("the rig runs");
+    let servers = served.into_iter().map(Served::finish).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    RigBoot { run, servers }
+}
