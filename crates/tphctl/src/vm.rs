@@ -31,6 +31,8 @@ pub enum Command {
     },
     /// `pin VCPU:PCPU|none` (the VMM's side): re-pin a vCPU, or unpin it.
     Pin(Pin),
+    /// `reset`: the guest resets the function (FLR, or the VM reboots).
+    Reset,
     /// `guest`: Control and table as the guest reads them.
     Guest,
     /// `host`: the physical device's Control and table.
@@ -47,8 +49,8 @@ pub struct Pin {
 }
 
 /// The commands, as an unknown one's error lists them.
-const COMMANDS: &str = "dsm, enable, disable, irqs, write, pin, guest, host; tphctl vm --help \
-                        explains them";
+const COMMANDS: &str = "dsm, enable, disable, irqs, write, pin, reset, guest, host; tphctl vm \
+                        --help explains them";
 
 /// Most vCPUs of a VM: KVM's largest x86 VM (`KVM_MAX_VCPUS`, 4096).
 pub const MAX_VCPUS: u32 = 4096;
@@ -145,6 +147,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
             [arg] => Ok(Command::Pin(parse_pin(arg)?)),
             _ => Err(ParseError::Usage("pin VCPU:PCPU|none")),
         },
+        "reset" => no_args("reset", Command::Reset),
         "guest" => no_args("guest", Command::Guest),
         "host" => no_args("host", Command::Host),
         other => Err(ParseError::UnknownCommand {
@@ -225,6 +228,17 @@ mod tests {
         assert_eq!(error("pin 1"), "\"1\" is not VCPU:PCPU");
         assert_eq!(error("pin x:1"), "bad vCPU \"x\"");
         assert_eq!(error("pin 1:x"), "bad host CPU \"x\"");
+    }
+
+    #[test]
+    fn reset_takes_no_arguments() {
+        assert_eq!(parse("reset"), Ok(Command::Reset));
+        assert_eq!(parse("  reset "), Ok(Command::Reset));
+        assert_eq!(error("reset 1"), "reset takes no arguments");
+        assert_eq!(
+            error("resets"),
+            format!("unknown command \"resets\" ({COMMANDS})")
+        );
     }
 
     #[test]

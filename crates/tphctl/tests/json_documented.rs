@@ -121,7 +121,7 @@ fn outputs(dir: &Path) -> Vec<(&'static str, Vec<Value>)> {
     );
     let vm = common::tphctl_stdin(
         &["vm", "--emulated", "02:00.0", "--pin", "0:1,1:2", "--json"],
-        b"guest\nenable iv\ndsm 1\nwrite 0 1\nhost\nbogus\n",
+        b"guest\nenable iv\ndsm 1\nwrite 0 1\nhost\nreset\nbogus\n",
     );
     let tables = tempfile::tempdir().expect("temp dir");
     common::iasl(

@@ -113,6 +113,29 @@ fn vm_dump_rciep_without_iv_keeps_no_st_virtual_and_refuses_iv() {
     );
 }
 
+/// A guest FLR or reboot: the host entries the layer programmed are cleared and the host's TPH
+/// is disabled (two calls), and the guest's Control and table read 0; `guest` and `host` show
+/// both sides back at their reset values, and a second reset makes no host call.
+#[test]
+fn vm_reset_puts_guest_and_host_back_to_reset_values() {
+    golden(
+        "reset.in",
+        &["--emulated", "02:00.0", "--pin", "0:3,1:4"],
+        "reset.txt",
+    );
+}
+
+/// Entries left behind in MSI-X by a guest that disabled TPH without clearing them are
+/// cleared on reset too (the host enabled just for the clear, then disabled).
+#[test]
+fn vm_reset_clears_entries_a_guest_left_behind_in_msix_json() {
+    golden(
+        "reset-msix.in",
+        &["--emulated", "01:00.0", "--pin", "0:3,1:4", "--json"],
+        "reset-msix.jsonl",
+    );
+}
+
 #[test]
 fn vm_absent_device_exits_1() {
     let out = tphctl_stdin(&["vm", "--emulated", "09:00.0", "--pin", "0:1"], b"");

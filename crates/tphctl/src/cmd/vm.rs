@@ -35,8 +35,11 @@ use super::{CliError, CmdResult, Found};
     else the widest the path allows) | enable iv|ds|ns | disable | irqs N (guest enables MSI-X \
     vectors 0..N-1; the VMM follows on the host) | write INDEX TAG (raw tag into the guest's ST \
     entry, in the capability or in Vector Control) | pin VCPU:PCPU|none (host side: the VMM \
-    re-pins) | guest (Control and table as the guest reads them) | host (the physical device's \
-    Control and table). Lines starting with # are skipped.\n\
+    re-pins) | reset (the guest resets the function, FLR or VM reboot: the VM layer clears \
+    the host entries it programmed and disables the host's TPH, and the guest's Control and \
+    table read 0 again; the host MSI-X vectors stay as the VMM set them) | guest (Control and \
+    table as the guest reads them) | host (the physical device's Control and table). Lines \
+    starting with # are skipped.\n\
     --json: one object per command with `cmd`, `line`, `ok`, `errno` (name or null), `error` \
     (message or null), `host_calls` for commands that may call the host, `st` and `st_hex` \
     (null when the firmware marks the tag invalid), `mem` and `width` (bits) for dsm, \
@@ -328,6 +331,9 @@ fn execute(vm: &mut Vm, line: &str) -> Result<Data, Failure> {
         Command::Irqs(n) => irqs(vm, n),
         Command::Write { index, tag } => write(vm, index, tag),
         Command::Pin(Pin { vcpu, cpu }) => pin(vm, vcpu, cpu),
+        Command::Reset => Ok(Data::Done {
+            host_calls: checked(vm.vtph.reset())?.host_calls,
+        }),
         Command::Guest => Ok(Data::Regs {
             control: Some(vm.vtph.guest_control()),
             location: Some(vm.vtph.virtual_cap().cap.location),
