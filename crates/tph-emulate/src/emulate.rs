@@ -27,6 +27,7 @@ use crate::Error;
 
 /// How a program run by [`run`] ended.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Emulation {
     /// Its exit status.
     pub status: ExitStatus,
@@ -60,6 +61,7 @@ impl Emulation {
 
 /// Which functions `tphctl emulate` binds to vfio-pci.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Bind {
     /// Every function with a TPH Requester capability.
     #[default]
@@ -71,6 +73,7 @@ pub enum Bind {
 
 /// How [`run`] shows the host to the program.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Setup {
     /// Which functions are bound to vfio-pci.
     pub bind: Bind,
@@ -81,6 +84,47 @@ pub struct Setup {
     /// Also offer each bound function's device cdev (`/dev/vfio/devices/vfioN`, its
     /// `vfio-dev/vfioN` in sysfs) and `/dev/iommu`, as a kernel with iommufd does.
     pub cdev: bool,
+}
+
+impl Setup {
+    /// The default: the TPH functions bound, every CPU online, no trace, no cdev.
+    ///
+    /// ```
+    /// use tph_emulate::emulate::{Bind, Setup};
+    /// let s = Setup::new().with_bind(Bind::All).with_online(Some(vec![0, 2])).with_trace(true);
+    /// assert_eq!((s.bind, s.online.as_deref(), s.trace, s.cdev), (Bind::All, Some(&[0, 2][..]), true, false));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same binding `bind` to vfio-pci.
+    #[must_use]
+    pub fn with_bind(mut self, bind: Bind) -> Self {
+        self.bind = bind;
+        self
+    }
+
+    /// The same with only `online` CPUs online (`None`: every CPU of the host).
+    #[must_use]
+    pub fn with_online(mut self, online: Option<Vec<u32>>) -> Self {
+        self.online = online;
+        self
+    }
+
+    /// The same recording every trapped call and hardware access when `trace`.
+    #[must_use]
+    pub fn with_trace(mut self, trace: bool) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// The same offering device cdevs and `/dev/iommu` when `cdev`.
+    #[must_use]
+    pub fn with_cdev(mut self, cdev: bool) -> Self {
+        self.cdev = cdev;
+        self
+    }
 }
 
 /// The CPUs this process may run on (`Cpus_allowed_list` of `/proc/self/status`, the
