@@ -40,16 +40,8 @@ pub struct Emulation {
 }
 
 impl Emulation {
-    /// The program's exit code; `128 + n` when signal `n` ended it, as a shell reports it.
-    ///
-    /// ```
-    /// use std::os::unix::process::ExitStatusExt;
-    /// let e = tph_emulate::emulate::Emulation {
-    ///     status: std::process::ExitStatus::from_raw(9), // killed by SIGKILL
-    ///     trace: vec![], devices: vec![], answered: 0,
-    /// };
-    /// assert_eq!(e.exit_code(), 137);
-    /// ```
+    /// The program's exit code; `128 + n` when signal `n` ended it, as a shell reports it
+    /// (`exit_code_of_a_signalled_program_is_128_plus_the_signal` below).
     pub fn exit_code(&self) -> i32 {
         match (self.status.code(), self.status.signal()) {
             (Some(c), _) => c,
@@ -276,4 +268,22 @@ pub fn run(
         devices: tree.devices().to_vec(),
         answered: out.answered,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::Emulation;
+
+    #[test]
+    fn exit_code_of_a_signalled_program_is_128_plus_the_signal() {
+        let e = Emulation {
+            status: std::process::ExitStatus::from_raw(9), // wait status: killed by SIGKILL
+            trace: vec![],
+            devices: vec![],
+            answered: 0,
+        };
+        assert_eq!(e.exit_code(), 137);
+    }
 }

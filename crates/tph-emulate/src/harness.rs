@@ -54,9 +54,8 @@ const LISTENER_WAIT: Duration = Duration::from_secs(60);
 /// One trapped system call; for `ioctl(fd, request, arg)` the fields name its arguments.
 ///
 /// ```
-/// let t = tph_emulate::harness::Trapped {
-///     pid: 1, nr: libc::SYS_ioctl, args: [3, 0x3B7A, 0x1000, 0, 0, 0], fd: 3, request: 0x3B7A, arg: 0x1000,
-/// };
+/// let t = tph_emulate::harness::Trapped::new(1, libc::SYS_ioctl, [3, 0x3B7A, 0x1000, 0, 0, 0]);
+/// assert_eq!((t.fd, t.arg), (3, 0x1000));
 /// assert_eq!(t.request, tph_client::abi::VFIO_DEVICE_PCI_TPH);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +73,22 @@ pub struct Trapped {
     pub request: u32,
     /// The argument pointer in the child.
     pub arg: u64,
+}
+
+impl Trapped {
+    /// System call `nr` of thread `pid` with `args`, read as `ioctl(fd, request, arg)`: `fd`
+    /// from the first argument, `request` from the low 32 bits of the second, `arg` the third
+    /// (a handler test builds one; the supervisor builds every one it traps).
+    pub fn new(pid: u32, nr: i64, args: [u64; 6]) -> Self {
+        Self {
+            pid,
+            nr,
+            args,
+            fd: args[0] as i32,
+            request: args[1] as u32,
+            arg: args[2],
+        }
+    }
 }
 
 /// How the supervisor answers a trapped system call.
@@ -542,14 +557,7 @@ fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler, mems: &mut Mem
     let Ok(n) = sys::notif_recv(listener.as_fd()) else {
         return false;
     };
-    let call = Trapped {
-        pid: n.pid,
-        nr: i64::from(n.nr),
-        args: n.args,
-        fd: n.args[0] as i32,
-        request: n.args[1] as u32,
-        arg: n.args[2],
-    };
+    let call = Trapped::new(n.pid, i64::from(n.nr), n.args);
     let mem = mems.take(n.pid, n.ip);
     // The id check after opening makes sure `pid` still names the trapped thread.
     if !sys::notif_id_valid(listener.as_fd(), n.id) {

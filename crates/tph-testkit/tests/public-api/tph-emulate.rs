@@ -70,6 +70,9 @@ pub mod harness {
         pub request: u32,
         pub arg: u64,
     }
+    impl Trapped {
+        pub fn new(pid: u32, nr: i64, args: [u64; 6]) -> Self {}
+    }
     #[derive(Debug)]
     #[non_exhaustive]
     pub enum Reply {
