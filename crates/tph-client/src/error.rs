@@ -244,6 +244,15 @@ pub enum Error {
         /// Results answered.
         answered: usize,
     },
+    /// The kernel answered a steering tag wider than the 16 bits a tag has (PCIe gives 8 or 16):
+    /// said instead of cut to its low bits.
+    #[error("{op} answered tag {tag:#x}, wider than the 16 bits of a steering tag")]
+    WideTag {
+        /// The call.
+        op: &'static str,
+        /// The tag as answered.
+        tag: u32,
+    },
     /// A queue id was bound twice in one steering set.
     #[error("queue {0} is bound more than once")]
     DuplicateQueue(u16),
@@ -314,6 +323,7 @@ impl Error {
             | InvalidArgument(_)
             | UnknownQueue(_)
             | ShortAnswer { .. }
+            | WideTag { .. }
             | NoVfio { .. }
             | NoIommufd { .. }
             | NoVfioCdev { .. }

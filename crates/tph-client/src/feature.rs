@@ -250,7 +250,10 @@ pub(crate) fn get_st(
         }
         for (&i, tag) in picked.iter().zip(decode_data(&arg, cpus.len())?) {
             if let Some(t) = tags.get_mut(i) {
-                *t = tag as u16;
+                *t = u16::try_from(tag).map_err(|_| Error::WideTag {
+                    op: "TPH_ST GET",
+                    tag,
+                })?;
             }
         }
     }
@@ -386,6 +389,68 @@ mod tests {
             mem_type,
             ..TphEntry::default()
         }
+    }
+
+    /// A backend whose GET answers every CPU with `tag` (PROBE succeeds).
+    struct Answers {
+        tag: u32,
+    }
+
+    impl Backend for Answers {
+        fn tph_ioctl(&mut self, _arg: &mut [u8]) -> Result<i32, Errno> {
+            Err(Errno(libc::ENOTTY))
+        }
+        fn set_msix(&mut self, _: u32, _: &[std::os::fd::BorrowedFd<'_>]) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn reset(&mut self) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn read_config(&self, _offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+            buf.fill(0);
+            Ok(())
+        }
+        fn cpu_count(&self) -> Option<u32> {
+            Some(4)
+        }
+        fn device_feature(&mut self, arg: &mut [u8]) -> Result<i32, Errno> {
+            for word in arg.get_mut(HEAD..).unwrap_or_default().chunks_exact_mut(4) {
+                word.copy_from_slice(&self.tag.to_le_bytes());
+            }
+            Ok(0)
+        }
+    }
+
+    fn ds_known() -> Known {
+        Known {
+            mode: Some(Mode::Ds),
+            ..Known::default()
+        }
+    }
+
+    #[test]
+    fn get_st_refuses_a_tag_wider_than_16_bits() {
+        let mut b = Answers { tag: 0x1_0005 };
+        let err = get_st(&mut b, &mut Feature::default(), &[e(0, 1, 0)], &ds_known())
+            .expect_err("a 17-bit tag is not a steering tag");
+        assert!(
+            matches!(err, Error::WideTag { tag: 0x1_0005, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("0x10005"), "{err}");
+    }
+
+    #[test]
+    fn get_st_passes_a_16_bit_tag_on() {
+        let mut b = Answers { tag: 0xbeef };
+        let tags = get_st(
+            &mut b,
+            &mut Feature::default(),
+            &[e(0, 1, 0), e(1, 2, 1)],
+            &ds_known(),
+        )
+        .expect("16-bit tags");
+        assert_eq!(tags, vec![0xbeef, 0xbeef]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! difference in return values and register accesses. The differences the test allows are
 //! decisions (`docs/decisions.md`, "Differential"); any other fails it.
 //!
-//! One case is one run of calls on one served function (`guest::RIG_FUNCTIONS`) with one
+//! One case is one run of calls on one served function ([`FUNCTIONS`]) with one
 //! platform: the completer the rig's root-port stand-in reports during the case, whether the
 //! function has a root port at all (the integrated endpoint has none), and whether the kernel
 //! was booted with `pci=notph`. Each case starts from a fresh model function and core; a
@@ -21,7 +21,7 @@ mod guest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use guest::{RIG_CPUS, RIG_FUNCTIONS};
+use guest::{RigFunction, NO_TABLE_FUNCTION, RIG_CPUS, RIG_FUNCTIONS};
 use tph_acpi::{HostBridgeId, StHalf, StInfo, TableSource};
 use tph_guest::{rig, Rig};
 use tph_testkit::differential::{
@@ -44,6 +44,16 @@ fn firmware(cpus: u32) -> TableSource {
     }
     TableSource::from_map(table)
 }
+
+/// The functions served: `guest_serve`'s four (MSI-X table, capability table, 8-bit requester,
+/// integrated endpoint) and one without an ST table.
+const FUNCTIONS: [RigFunction; 5] = [
+    RIG_FUNCTIONS[0],
+    RIG_FUNCTIONS[1],
+    RIG_FUNCTIONS[2],
+    RIG_FUNCTIONS[3],
+    NO_TABLE_FUNCTION,
+];
 
 /// What the rig's root-port stand-in reports as TPH Completer Supported during a case.
 #[derive(Clone, Copy, Debug)]
@@ -77,7 +87,7 @@ impl Completer {
     }
 }
 
-/// One case: `script` (module commands, one per line) on `RIG_FUNCTIONS[function]`.
+/// One case: `script` (module commands, one per line) on `FUNCTIONS[function]`.
 struct Case {
     name: &'static str,
     function: usize,
@@ -93,7 +103,7 @@ impl Case {
         format!(
             "{T}dmesg -c > /dev/null\ncomp {}\nt dev 0000:{}\nt mark\n{}\nt cfg 0\ncomp tph\ncalls\n",
             self.completer.word(),
-            RIG_FUNCTIONS[self.function].guest,
+            FUNCTIONS[self.function].guest,
             self.script.trim()
         )
     }
@@ -157,6 +167,13 @@ const NO_COMPLETER: &str = "t enable_device\n\
 const TPH_COMPLETER: &str = "t enable 2\nt state\nt get_st_all\nt get_st 5 pm\n\
     t set_st 0 0x1ff\nt set_st 15 7\nt disable";
 
+/// 04:00.0 (served 03:00.0: No-ST and DS modes only, extended requester, no ST table): IV
+/// refused, DS with extended tags, an entry with nowhere to go (EINVAL, TPH off), a reset
+/// that saves Control and no entry, No-ST mode.
+const NO_TABLE: &str = "t enable_device\n\
+    t state\nt enable 1\nt enable 2\nt state\nt get_st_all\nt set_st 0 0x101\nt state\n\
+    t enable 2\nt reset\nt state\nt enable 0\nt disable\nt enable 0\nt set_st 0 1\nt disable";
+
 /// Under `pci=notph`, on every function: the core refuses each enable before it reads
 /// anything; what it still reads (table location and size), tags with no requester type,
 /// entries refused, a reset that saves nothing.
@@ -168,10 +185,10 @@ const NOTPH: &str = "t enable_device\n\
 /// difference (empty: none) and one summary line per case.
 fn run_cases(rig: &Rig, append: &str, notph: bool, cases: &[Case]) -> (String, Vec<String>) {
     let scenarios: Vec<(&str, String)> = cases.iter().map(|c| (c.name, c.scenario())).collect();
-    let boot = guest::rig_boot(rig, "differential", append, false, &scenarios);
+    let boot = guest::rig_boot(rig, "differential", append, false, &FUNCTIONS, &scenarios);
     let run = &boot.run;
     assert!(run.finished, "{}", run.console);
-    for ((status, out, _), f) in boot.servers.iter().zip(RIG_FUNCTIONS) {
+    for ((status, out, _), f) in boot.servers.iter().zip(FUNCTIONS) {
         assert_eq!(*status, Some(0), "server {}: {out}", f.name);
     }
     let machine = tph_kernel::machines::default_machine();
@@ -179,7 +196,7 @@ fn run_cases(rig: &Rig, append: &str, notph: bool, cases: &[Case]) -> (String, V
     let mut report = String::new();
     let mut summary = Vec::new();
     for case in cases {
-        let f = RIG_FUNCTIONS[case.function];
+        let f = FUNCTIONS[case.function];
         let trace = &boot.servers[case.function].2;
         let log = run.outcome(case.name).status(0).output();
         let calls = parse_calls(log).expect("the module's call lines");
@@ -260,6 +277,13 @@ fn the_model_core_makes_the_real_cores_accesses() {
             min_accesses: 30,
         },
         Case {
+            name: "no_table",
+            function: 4,
+            completer: Completer::Ext,
+            script: NO_TABLE,
+            min_accesses: 20,
+        },
+        Case {
             name: "no_completer",
             function: 1,
             completer: Completer::None,
@@ -284,18 +308,24 @@ fn under_notph_the_model_core_reads_what_the_real_core_reads() {
     let Some(rig) = rig::for_test("guest_differential notph") else {
         return;
     };
-    let cases = ["notph_msix", "notph_cap", "notph_8bit", "notph_rciep"]
-        .into_iter()
-        .enumerate()
-        .map(|(function, name)| Case {
-            name,
-            function,
-            // A completer that would take extended tags: the refusal is the kernel's.
-            completer: Completer::Ext,
-            script: NOTPH,
-            min_accesses: 4,
-        })
-        .collect::<Vec<_>>();
+    let cases = [
+        "notph_msix",
+        "notph_cap",
+        "notph_8bit",
+        "notph_rciep",
+        "notph_notable",
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(function, name)| Case {
+        name,
+        function,
+        // A completer that would take extended tags: the refusal is the kernel's.
+        completer: Completer::Ext,
+        script: NOTPH,
+        min_accesses: 4,
+    })
+    .collect::<Vec<_>>();
     let (report, summary) = run_cases(&rig, "pci=notph", true, &cases);
     eprintln!("{}", summary.join("\n"));
     assert!(report.is_empty(), "differences:\n{report}");

@@ -34,7 +34,14 @@ fn boot(rig: &Rig, append: &str, iommu: bool, scenarios: &[(&str, String)]) -> g
         .iter()
         .map(|(name, script)| (*name, format!("{T}{script}")))
         .collect();
-    guest::rig_boot(rig, "serve", append, iommu, &scenarios)
+    guest::rig_boot(
+        rig,
+        "serve",
+        append,
+        iommu,
+        &guest::RIG_FUNCTIONS,
+        &scenarios,
+    )
 }
 
 /// The trace lines that change TPH state, reset the device or touch the MSI-X table.

@@ -193,6 +193,7 @@ mod error {
         VfioSetup { step: &'static str, errno: Errno },
         VfioApiVersion { version: i32 },
         ShortAnswer { op: &'static str, asked: usize, answered: usize },
+        WideTag { op: &'static str, tag: u32 },
         DuplicateQueue(u16),
         DuplicateSlot(u16),
         ClearValueAsCpu(u32),

@@ -238,9 +238,9 @@ enum Data {
         mem: MemType,
         width: TagWidth,
     },
-    /// Control, the table's location (None: the device has no TPH capability) and entries.
+    /// Control and the table's location (None: the device has no TPH capability) and entries.
     Regs {
-        control: u32,
+        control: Option<u32>,
         location: Option<StLocation>,
         st_table: Vec<u16>,
     },
@@ -329,14 +329,14 @@ fn execute(vm: &mut Vm, line: &str) -> Result<Data, Failure> {
         Command::Write { index, tag } => write(vm, index, tag),
         Command::Pin(Pin { vcpu, cpu }) => pin(vm, vcpu, cpu),
         Command::Guest => Ok(Data::Regs {
-            control: vm.vtph.guest_control(),
+            control: Some(vm.vtph.guest_control()),
             location: Some(vm.vtph.virtual_cap().cap.location),
             st_table: vm.vtph.guest_table().to_vec(),
         }),
         Command::Host => {
             let snap = vm.vtph.device().backend().device().snapshot();
             Ok(Data::Regs {
-                control: snap.control.unwrap_or(0),
+                control: snap.control,
                 location: vm.host_cap.map(|c| c.location),
                 st_table: snap.st_table,
             })
@@ -507,11 +507,11 @@ fn render_text(out: &mut impl Write, cmd: &str, r: &Result<Data, Failure>) -> st
         Ok(Data::Regs {
             control, st_table, ..
         }) => {
-            writeln!(
-                out,
-                "control {control:#010x}; st_table {}",
-                table_text(st_table)
-            )
+            let control = match control {
+                Some(c) => format!("{c:#010x}"),
+                None => "none (no TPH capability)".to_string(),
+            };
+            writeln!(out, "control {control}; st_table {}", table_text(st_table))
         }
     }
 }
@@ -558,7 +558,10 @@ fn render_json(
             location,
             st_table,
         }) => {
-            m.insert("control".into(), json!(ControlReport::from_bits(*control)));
+            m.insert(
+                "control".into(),
+                json!(control.map(ControlReport::from_bits)),
+            );
             m.insert("table_location".into(), json!(location.map(location_name)));
             m.insert("table_size".into(), json!(st_table.len()));
             m.insert("entries".into(), json!(EntryReport::table(st_table)));
@@ -566,4 +569,29 @@ fn render_json(
         Err(_) => {}
     }
     writeln!(out, "{}", Value::Object(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host without a TPH capability has no Control to show: said, not shown as 0.
+    #[test]
+    fn regs_without_a_capability_show_no_control() {
+        let r = Ok(Data::Regs {
+            control: None,
+            location: None,
+            st_table: Vec::new(),
+        });
+        let mut text = Vec::new();
+        render_text(&mut text, "host", &r).expect("write to a Vec");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(text.contains("control none (no TPH capability)"), "{text}");
+
+        let mut line = Vec::new();
+        render_json(&mut line, "host", 1, &r).expect("write to a Vec");
+        let v: Value = serde_json::from_slice(&line).expect("one JSON object");
+        assert_eq!(v["control"], Value::Null, "{v}");
+        assert_eq!(v["table_location"], Value::Null, "{v}");
+    }
 }

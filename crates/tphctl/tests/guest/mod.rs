@@ -250,6 +250,9 @@ pub struct RigFunction {
     pub served: &'static str,
     /// QEMU `-device` placement (`"bus":"rp1"`).
     pub place: &'static str,
+    /// The root port `place` names, as (N of `rpN`, its slot on the root bus); `None` on the
+    /// root bus.
+    pub port: Option<(u8, u8)>,
     /// The BDF the guest enumerates it at.
     pub guest: &'static str,
 }
@@ -263,27 +266,41 @@ pub const RIG_FUNCTIONS: [RigFunction; 4] = [
         name: "ep_msix",
         served: "01:00.0",
         place: "\"bus\":\"rp1\"",
+        port: Some((1, 2)),
         guest: "01:00.0",
     },
     RigFunction {
         name: "ep_cap",
         served: "02:00.0",
         place: "\"bus\":\"rp2\"",
+        port: Some((2, 3)),
         guest: "02:00.0",
     },
     RigFunction {
         name: "ep_8bit",
         served: "04:00.0",
         place: "\"bus\":\"rp3\"",
+        port: Some((3, 4)),
         guest: "03:00.0",
     },
     RigFunction {
         name: "rciep",
         served: "00:05.0",
         place: "\"bus\":\"pcie.0\",\"addr\":\"0x5\"",
+        port: None,
         guest: "00:05.0",
     },
 ];
+
+/// A fifth function for the tests that want it: no ST table (served 03:00.0: No-ST and DS
+/// modes only, extended requester) behind rp4, at slot 6 (5 is the integrated endpoint's).
+pub const NO_TABLE_FUNCTION: RigFunction = RigFunction {
+    name: "ep_notable",
+    served: "03:00.0",
+    place: "\"bus\":\"rp4\"",
+    port: Some((4, 6)),
+    guest: "04:00.0",
+};
 
 /// The firmware SSDT (`tests/data/guest/tph-dsm.asl`: the host bridge `_DSM`, for processor
 /// UID u VM tag 0x40+u, extended 0x100+u; PM tag 0xE0-u, extended 0xF000+u) compiled by the
@@ -301,31 +318,36 @@ pub fn rig_ssdt(rig: &Rig, dir: &std::path::Path) -> String {
         .expect("the SSDT under the QEMU root")
 }
 
-/// A rig boot's result: the guest's run and, per [`RIG_FUNCTIONS`] entry, its server's exit
-/// status, output and trace.
+/// A rig boot's result: the guest's run and, per served function, its server's exit status,
+/// output and trace.
 pub struct RigBoot {
     /// The guest's run.
     pub run: GuestRun,
-    /// [`Served::finish`] of each served function, in [`RIG_FUNCTIONS`] order.
+    /// [`Served::finish`] of each served function, in the order given.
     pub servers: Vec<(Option<i32>, String, String)>,
 }
 
 /// CPUs of a rig boot.
 pub const RIG_CPUS: u32 = 2;
 
-/// Boots the rig's 7.3 guest with [`RIG_CPUS`] CPUs, the firmware SSDT, three root ports (the
-/// rig's stand-in reports their completer) and the [`RIG_FUNCTIONS`] served, debugfs mounted
-/// and the test module loaded; runs `scenarios` (whole scripts) in order. `tag` names the work
-/// directory, `append` is added to the kernel command line.
+/// Boots the rig's 7.3 guest with [`RIG_CPUS`] CPUs, the firmware SSDT, `functions` served
+/// (usually [`RIG_FUNCTIONS`]) and the root ports they sit behind (the rig's stand-in reports
+/// their completer), debugfs mounted and the test module loaded; runs `scenarios` (whole
+/// scripts) in order. `tag` names the work directory, `append` is added to the kernel command
+/// line.
 pub fn rig_boot(
     rig: &Rig,
     tag: &str,
     append: &str,
     iommu: bool,
+    functions: &[RigFunction],
     scenarios: &[(&str, String)],
 ) -> RigBoot {
     let dir = rig.work_dir(tag).expect("a directory under the QEMU root");
-    let served = RIG_FUNCTIONS.map(|f| Served::start(&dir, f.name, &["--emulated", f.served]));
+    let served: Vec<Served> = functions
+        .iter()
+        .map(|f| Served::start(&dir, f.name, &["--emulated", f.served]))
+        .collect();
     let mut g = rig_guest(rig.clone());
     g.cpus = RIG_CPUS;
     g.iommu = iommu;
@@ -338,15 +360,14 @@ pub fn rig_boot(
         "-acpitable".into(),
         format!("file={}", rig_ssdt(rig, &dir)),
     ];
-    for i in 1..=3 {
+    for (i, slot) in functions.iter().filter_map(|f| f.port) {
         g.qemu_args.push("-device".into());
         g.qemu_args.push(format!(
-            "{},id=rp{i},chassis={i},slot={i},addr={}",
-            rig.root_port,
-            i + 1
+            "{},id=rp{i},chassis={i},slot={i},addr={slot}",
+            rig.root_port
         ));
     }
-    for (s, f) in served.iter().zip(RIG_FUNCTIONS) {
+    for (s, f) in served.iter().zip(functions) {
         g.qemu_args.push("-device".into());
         g.qemu_args.push(s.device(rig, f.place));
     }
