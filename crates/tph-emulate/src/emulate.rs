@@ -27,6 +27,7 @@ use crate::Error;
 
 /// How a program run by [`run`] ended.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Emulation {
     /// Its exit status.
     pub status: ExitStatus,
@@ -39,16 +40,8 @@ pub struct Emulation {
 }
 
 impl Emulation {
-    /// The program's exit code; `128 + n` when signal `n` ended it, as a shell reports it.
-    ///
-    /// ```
-    /// use std::os::unix::process::ExitStatusExt;
-    /// let e = tph_emulate::emulate::Emulation {
-    ///     status: std::process::ExitStatus::from_raw(9), // killed by SIGKILL
-    ///     trace: vec![], devices: vec![], answered: 0,
-    /// };
-    /// assert_eq!(e.exit_code(), 137);
-    /// ```
+    /// The program's exit code; `128 + n` when signal `n` ended it, as a shell reports it
+    /// (`exit_code_of_a_signalled_program_is_128_plus_the_signal` below).
     pub fn exit_code(&self) -> i32 {
         match (self.status.code(), self.status.signal()) {
             (Some(c), _) => c,
@@ -60,6 +53,7 @@ impl Emulation {
 
 /// Which functions `tphctl emulate` binds to vfio-pci.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Bind {
     /// Every function with a TPH Requester capability.
     #[default]
@@ -71,6 +65,7 @@ pub enum Bind {
 
 /// How [`run`] shows the host to the program.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Setup {
     /// Which functions are bound to vfio-pci.
     pub bind: Bind,
@@ -81,6 +76,47 @@ pub struct Setup {
     /// Also offer each bound function's device cdev (`/dev/vfio/devices/vfioN`, its
     /// `vfio-dev/vfioN` in sysfs) and `/dev/iommu`, as a kernel with iommufd does.
     pub cdev: bool,
+}
+
+impl Setup {
+    /// The default: the TPH functions bound, every CPU online, no trace, no cdev.
+    ///
+    /// ```
+    /// use tph_emulate::emulate::{Bind, Setup};
+    /// let s = Setup::new().with_bind(Bind::All).with_online(Some(vec![0, 2])).with_trace(true);
+    /// assert_eq!((s.bind, s.online.as_deref(), s.trace, s.cdev), (Bind::All, Some(&[0, 2][..]), true, false));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same binding `bind` to vfio-pci.
+    #[must_use]
+    pub fn with_bind(mut self, bind: Bind) -> Self {
+        self.bind = bind;
+        self
+    }
+
+    /// The same with only `online` CPUs online (`None`: every CPU of the host).
+    #[must_use]
+    pub fn with_online(mut self, online: Option<Vec<u32>>) -> Self {
+        self.online = online;
+        self
+    }
+
+    /// The same recording every trapped call and hardware access when `trace`.
+    #[must_use]
+    pub fn with_trace(mut self, trace: bool) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// The same offering device cdevs and `/dev/iommu` when `cdev`.
+    #[must_use]
+    pub fn with_cdev(mut self, cdev: bool) -> Self {
+        self.cdev = cdev;
+        self
+    }
 }
 
 /// The CPUs this process may run on (`Cpus_allowed_list` of `/proc/self/status`, the
@@ -232,4 +268,22 @@ pub fn run(
         devices: tree.devices().to_vec(),
         answered: out.answered,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::Emulation;
+
+    #[test]
+    fn exit_code_of_a_signalled_program_is_128_plus_the_signal() {
+        let e = Emulation {
+            status: std::process::ExitStatus::from_raw(9), // wait status: killed by SIGKILL
+            trace: vec![],
+            devices: vec![],
+            answered: 0,
+        };
+        assert_eq!(e.exit_code(), 137);
+    }
 }

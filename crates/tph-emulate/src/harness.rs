@@ -54,12 +54,12 @@ const LISTENER_WAIT: Duration = Duration::from_secs(60);
 /// One trapped system call; for `ioctl(fd, request, arg)` the fields name its arguments.
 ///
 /// ```
-/// let t = tph_emulate::harness::Trapped {
-///     pid: 1, nr: libc::SYS_ioctl, args: [3, 0x3B7A, 0x1000, 0, 0, 0], fd: 3, request: 0x3B7A, arg: 0x1000,
-/// };
+/// let t = tph_emulate::harness::Trapped::new(1, libc::SYS_ioctl, [3, 0x3B7A, 0x1000, 0, 0, 0]);
+/// assert_eq!((t.fd, t.arg), (3, 0x1000));
 /// assert_eq!(t.request, tph_client::abi::VFIO_DEVICE_PCI_TPH);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Trapped {
     /// Thread id of the caller.
     pub pid: u32,
@@ -75,8 +75,25 @@ pub struct Trapped {
     pub arg: u64,
 }
 
+impl Trapped {
+    /// System call `nr` of thread `pid` with `args`, read as `ioctl(fd, request, arg)`: `fd`
+    /// from the first argument, `request` from the low 32 bits of the second, `arg` the third
+    /// (a handler test builds one; the supervisor builds every one it traps).
+    pub fn new(pid: u32, nr: i64, args: [u64; 6]) -> Self {
+        Self {
+            pid,
+            nr,
+            args,
+            fd: args[0] as i32,
+            request: args[1] as u32,
+            arg: args[2],
+        }
+    }
+}
+
 /// How the supervisor answers a trapped system call.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Reply {
     /// The call returns this value.
     Value(i64),
@@ -108,6 +125,7 @@ impl From<Result<i32, Errno>> for Reply {
 /// assert!(!s.forward_signals);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sandbox {
     /// System call numbers trapped whatever their arguments.
     pub syscalls: Vec<i64>,
@@ -124,6 +142,56 @@ pub struct Sandbox {
     /// exits. A terminal's Ctrl-C or hang-up already reaches the child (it is in the same
     /// process group) and is not sent twice.
     pub forward_signals: bool,
+}
+
+impl Sandbox {
+    /// The default: nothing trapped beyond the requests, no binds, stdin `/dev/null`, stdio
+    /// captured, signals not forwarded.
+    ///
+    /// ```
+    /// use tph_emulate::harness::Sandbox;
+    /// let s = Sandbox::new().with_stdin("/tmp/script").with_inherit_stdio(true);
+    /// assert_eq!(s.stdin.as_deref(), Some(std::path::Path::new("/tmp/script")));
+    /// assert!(s.inherit_stdio && !s.forward_signals && s.binds.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same trapping `syscalls` whatever their arguments.
+    #[must_use]
+    pub fn with_syscalls(mut self, syscalls: Vec<i64>) -> Self {
+        self.syscalls = syscalls;
+        self
+    }
+
+    /// The same with `(source, target)` directories bind-mounted.
+    #[must_use]
+    pub fn with_binds(mut self, binds: Vec<(std::path::PathBuf, std::path::PathBuf)>) -> Self {
+        self.binds = binds;
+        self
+    }
+
+    /// The same with the child's stdin read from `path`.
+    #[must_use]
+    pub fn with_stdin(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.stdin = Some(path.into());
+        self
+    }
+
+    /// The same sharing this process's stdio when `inherit`.
+    #[must_use]
+    pub fn with_inherit_stdio(mut self, inherit: bool) -> Self {
+        self.inherit_stdio = inherit;
+        self
+    }
+
+    /// The same passing SIGINT, SIGTERM, SIGHUP and SIGQUIT on to the child when `forward`.
+    #[must_use]
+    pub fn with_forward_signals(mut self, forward: bool) -> Self {
+        self.forward_signals = forward;
+        self
+    }
 }
 
 /// The trapped thread's memory, read and written through `/proc/<tid>/mem`; handed to an
@@ -233,6 +301,7 @@ pub trait IoctlHandler {
 /// assert_eq!((out.status.success(), out.answered), (true, 0));
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Supervised {
     /// Its exit status.
     pub status: ExitStatus,
@@ -323,7 +392,7 @@ fn c_path(p: &std::path::Path) -> Result<std::ffi::CString, Error> {
 /// impl IoctlHandler for Pass {
 ///     fn ioctl(&mut self, _: &Trapped, _: &ChildMemory) -> Result<i32, tph_client::Errno> { Ok(0) }
 /// }
-/// let sandbox = Sandbox { binds: vec![("/tmp/fake-sys".into(), "/sys".into())], ..Default::default() };
+/// let sandbox = Sandbox::new().with_binds(vec![("/tmp/fake-sys".into(), "/sys".into())]);
 /// let cmd = std::process::Command::new("ls");
 /// let out = supervise_in(cmd, &[], &sandbox, &mut Pass, Duration::from_secs(5)).unwrap();
 /// println!("{}", out.stdout);
@@ -488,14 +557,7 @@ fn answer_one(listener: &OwnedFd, handler: &mut dyn IoctlHandler, mems: &mut Mem
     let Ok(n) = sys::notif_recv(listener.as_fd()) else {
         return false;
     };
-    let call = Trapped {
-        pid: n.pid,
-        nr: i64::from(n.nr),
-        args: n.args,
-        fd: n.args[0] as i32,
-        request: n.args[1] as u32,
-        arg: n.args[2],
-    };
+    let call = Trapped::new(n.pid, i64::from(n.nr), n.args);
     let mem = mems.take(n.pid, n.ip);
     // The id check after opening makes sure `pid` still names the trapped thread.
     if !sys::notif_id_valid(listener.as_fd(), n.id) {

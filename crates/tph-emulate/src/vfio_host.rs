@@ -20,14 +20,14 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tph_emulate::harness::{supervise_in, Sandbox};
+//! use tph_emulate::harness::supervise_in;
 //! use tph_emulate::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 //!
 //! let host = tph_kernel::Host::with_default_machine(Default::default());
 //! let bdf: tph_regs::machine::Bdf = "02:00.0".parse().unwrap();
 //! let tree = FakeVfioTree::create(std::env::temp_dir().join("fake-vfio"), bdf, 8).unwrap();
 //! let mut handler = VfioHostHandler::new(host.take_over(bdf).unwrap(), bdf).unwrap();
-//! let sandbox = Sandbox { stdin: Some("script.txt".into()), ..tree.sandbox() };
+//! let sandbox = tree.sandbox().with_stdin("script.txt");
 //! let mut cmd = std::process::Command::new("tphctl");
 //! cmd.args(["session", "--vfio", "02:00.0"]);
 //! let out = supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, Duration::from_secs(30)).unwrap();
@@ -152,6 +152,7 @@ fn le32(b: &[u8], at: usize) -> Result<u32, Errno> {
 
 /// One device the host serves: the model device and where the child finds it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServedDevice {
     /// Its address (the name `VFIO_GROUP_GET_DEVICE_FD` takes, as `0000:01:00.0`).
     pub bdf: Bdf,
@@ -258,7 +259,7 @@ impl VfioHostHandler {
     /// let host = tph_kernel::Host::with_default_machine(Default::default());
     /// let bdfs = ["01:00.0".parse().unwrap(), "02:00.0".parse().unwrap()];
     /// let root = std::env::temp_dir().join(format!("fake-vfio-handler-doc-{}", std::process::id()));
-    /// let spec = TreeSpec { devices: vec![(bdfs[0], 1), (bdfs[1], 2)], ..TreeSpec::default() };
+    /// let spec = TreeSpec::new().with_devices(vec![(bdfs[0], 1), (bdfs[1], 2)]);
     /// let tree = FakeVfioTree::build(&root, spec).unwrap();
     /// let devices = bdfs.iter().map(|b| host.take_over(*b).unwrap()).collect();
     /// let h = VfioHostHandler::for_tree(&tree, devices).unwrap();

@@ -254,3 +254,26 @@ fn initiate_flr_is_ignored_without_flr_capability() {
     assert_ne!(d.config_write(DEVCTL, 2, 0xa810), Effect::FunctionReset);
     assert_eq!(d.peek_tph_control(), Some(0x301));
 }
+
+/// A 4096-byte type-0 space whose extended list is an AER header at 0x100 pointing to a TPH
+/// header at `tph_at`.
+fn space_with_tph_at(tph_at: u16) -> Vec<u8> {
+    let mut cfg = vec![0u8; 4096];
+    let aer = 0x0001u32 | 1 << 16 | u32::from(tph_at) << 20;
+    cfg[0x100..0x104].copy_from_slice(&aer.to_le_bytes());
+    let tph = 0x0017u32 | 1 << 16;
+    let at = usize::from(tph_at);
+    cfg[at..at + 4].copy_from_slice(&tph.to_le_bytes());
+    cfg
+}
+
+#[test]
+fn tph_capability_running_past_config_space_is_not_the_functions() {
+    // At 0xff0 the header, Capability and Control registers fit: the function has TPH.
+    let fits = Function::new(&space_with_tph_at(0xff0));
+    assert_eq!(fits.tph().map(|t| t.offset), Some(0xff0));
+    // At 0xffc only the header fits: no TPH registers are declared (it was a capability word
+    // of 0 read from nowhere).
+    let cut = Function::new(&space_with_tph_at(0xffc));
+    assert!(cut.tph().is_none(), "{:?}", cut.tph());
+}

@@ -69,6 +69,11 @@ pub struct Foreign {
 
 impl Foreign {
     /// Entry `index` holding the foreign tag `tag` (to compare with an [`Effect`]).
+    ///
+    /// ```
+    /// let f = tph_vmm::Foreign::new(2, 0x30);
+    /// assert_eq!((f.index, f.tag), (2, 0x30));
+    /// ```
     pub const fn new(index: u16, tag: u16) -> Self {
         Self { index, tag }
     }

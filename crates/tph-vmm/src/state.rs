@@ -40,6 +40,12 @@ pub struct VmState {
 impl VmState {
     /// The state of a VM with `vcpus` vCPUs whose guest saw `capability`, reads `control`,
     /// and holds `table` (normally from [`VirtualTph::save`](crate::VirtualTph::save)).
+    ///
+    /// ```
+    /// use tph_vmm::state::VmState;
+    /// let s = VmState::new(2, 0x0003_0203, 0x101, vec![1, 2, 0, 3]);
+    /// assert_eq!((s.vcpus, s.control, s.table.len()), (2, 0x101, 4));
+    /// ```
     pub fn new(vcpus: u32, capability: u32, control: u32, table: Vec<u16>) -> Self {
         Self {
             vcpus,

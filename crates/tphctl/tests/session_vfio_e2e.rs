@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tph_emulate::harness::{supervise_in, user_notif_available, Sandbox, Supervised};
+use tph_emulate::harness::{supervise_in, user_notif_available, Supervised};
 use tph_emulate::vfio_host::{FakeVfioTree, VfioHostHandler, TRAPPED_VFIO_REQUESTS};
 use tph_emulate::Error;
 use tph_kernel::{Host, HostOptions};
@@ -66,10 +66,7 @@ fn supervised_session(
     // MSI-X table.
     let device = host.take_over(bdf).expect("take over");
     let mut handler = VfioHostHandler::for_tree(&tree, vec![device]).expect("handler");
-    let sandbox = Sandbox {
-        stdin: Some(script()),
-        ..tree.sandbox()
-    };
+    let sandbox = tree.sandbox().with_stdin(script());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tphctl"));
     cmd.args(["session", "--vfio", NIC]).args(extra);
     let out = match supervise_in(cmd, &TRAPPED_VFIO_REQUESTS, &sandbox, &mut handler, TIMEOUT) {

@@ -36,6 +36,7 @@ pub(crate) enum Node {
 /// assert!(spec.online.is_none() && spec.functions.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TreeSpec {
     /// The devices bound to vfio-pci, each with its IOMMU group (one device per group).
     pub devices: Vec<(Bdf, u32)>,
@@ -71,6 +72,63 @@ impl Default for TreeSpec {
             cdev: false,
             mirror_host_dev: false,
         }
+    }
+}
+
+impl TreeSpec {
+    /// The default: no device bound, 8 CPUs all online, no other function, v7's vfio-pci
+    /// parameter off, no cdev, this machine's `/dev` hidden.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same with `devices` bound to vfio-pci, each with its IOMMU group.
+    #[must_use]
+    pub fn with_devices(mut self, devices: Vec<(Bdf, u32)>) -> Self {
+        self.devices = devices;
+        self
+    }
+
+    /// The same with CPUs `0..cpus` present.
+    #[must_use]
+    pub fn with_cpus(mut self, cpus: u32) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    /// The same with only `online` CPUs online (`None`: all of them).
+    #[must_use]
+    pub fn with_online(mut self, online: Option<Vec<u32>>) -> Self {
+        self.online = online;
+        self
+    }
+
+    /// The same showing `functions` with their configuration space.
+    #[must_use]
+    pub fn with_functions(mut self, functions: Vec<(Bdf, Vec<u8>)>) -> Self {
+        self.functions = functions;
+        self
+    }
+
+    /// The same with vfio-pci's module parameters `params` (name, value).
+    #[must_use]
+    pub fn with_params(mut self, params: Vec<(String, bool)>) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// The same offering device cdevs and `/dev/iommu` when `cdev`.
+    #[must_use]
+    pub fn with_cdev(mut self, cdev: bool) -> Self {
+        self.cdev = cdev;
+        self
+    }
+
+    /// The same showing this machine's other `/dev` entries when `mirror`.
+    #[must_use]
+    pub fn with_mirror_host_dev(mut self, mirror: bool) -> Self {
+        self.mirror_host_dev = mirror;
+        self
     }
 }
 
@@ -136,11 +194,9 @@ impl FakeVfioTree {
     /// ```
     /// use tph_emulate::vfio_host::{FakeVfioTree, TreeSpec};
     /// let root = std::env::temp_dir().join(format!("fake-vfio-many-doc-{}", std::process::id()));
-    /// let spec = TreeSpec {
-    ///     devices: vec![("01:00.0".parse().unwrap(), 1), ("02:00.0".parse().unwrap(), 2)],
-    ///     params: vec![("enable_unsafe_tph".into(), true)],
-    ///     ..TreeSpec::default()
-    /// };
+    /// let spec = TreeSpec::new()
+    ///     .with_devices(vec![("01:00.0".parse().unwrap(), 1), ("02:00.0".parse().unwrap(), 2)])
+    ///     .with_params(vec![("enable_unsafe_tph".into(), true)]);
     /// let _tree = FakeVfioTree::build(&root, spec).unwrap();
     /// let group = std::fs::read_link(root.join("sys/bus/pci/devices/0000:02:00.0/iommu_group"));
     /// assert!(group.unwrap().ends_with("iommu_groups/2"));

@@ -123,13 +123,22 @@ impl Function {
         let type0 = bytes.get(0x0e).is_some_and(|t| t & 0x7f == 0);
         let express = find_cap(bytes, CAP_ID_EXP);
         let pm = find_cap(bytes, CAP_ID_PM);
-        let msix = find_cap(bytes, CAP_ID_MSIX).map(|off| MsixLayout {
-            offset: u16_of(off),
-            table_size: MsixCap::decode(bytes, off).map_or(0, |m| m.table_size),
+        // A capability whose registers run past the end of configuration space is not one
+        // the function has (as `tph-regs` decodes it for the reports): no registers are
+        // declared for it, rather than a table size or capability word of 0 made up.
+        let msix = find_cap(bytes, CAP_ID_MSIX).and_then(|off| {
+            let m = MsixCap::decode(bytes, off)?;
+            Some(MsixLayout {
+                offset: u16_of(off),
+                table_size: m.table_size,
+            })
         });
-        let tph = find_ext_cap(bytes, EXT_CAP_ID_TPH).map(|off| TphLayout {
-            offset: u16_of(off),
-            cap: TphCapability::from_bits(read_u32(bytes, off + TPH_CAP).unwrap_or(0)),
+        let tph = find_ext_cap(bytes, EXT_CAP_ID_TPH).and_then(|off| {
+            read_u32(bytes, off.checked_add(TPH_CTRL)?)?;
+            Some(TphLayout {
+                offset: u16_of(off),
+                cap: TphCapability::from_bits(read_u32(bytes, off.checked_add(TPH_CAP)?)?),
+            })
         });
         if type0 {
             space.declare(0, fields::HEADER);

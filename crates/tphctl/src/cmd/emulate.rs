@@ -174,15 +174,14 @@ fn start(args: &Args) -> Result<i32, CliError> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
     let name = program.to_string_lossy().into_owned();
-    let setup = Setup {
-        bind: match args.bind {
+    let setup = Setup::new()
+        .with_bind(match args.bind {
             BindArg::Tph => Bind::Tph,
             BindArg::All => Bind::All,
-        },
-        online,
-        trace: args.trace.is_some(),
-        cdev: args.cdev,
-    };
+        })
+        .with_online(online)
+        .with_trace(args.trace.is_some())
+        .with_cdev(args.cdev);
     let ran = match tph_emulate::emulate::run(&host, cmd, scratch_root(), &setup) {
         Ok(ran) => ran,
         Err(e) => return launch_failure(&name, e),
