@@ -68,6 +68,7 @@ pub mod vm {
         Irqs(u32),
         Write { index: u16, tag: u16 },
         Pin(Pin),
+        Reset,
         Guest,
         Host,
     }
