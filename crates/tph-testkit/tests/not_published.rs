@@ -139,3 +139,46 @@ fn no_published_crate_ships_the_test_kit() {
         }
     }
 }
+
+/// Every published crate is kept as a published crate must be: a CHANGELOG with an
+/// "Unreleased" section, a public-API snapshot, and a place in `.ci/package-check` (which tests
+/// it as crates.io would serve it). A crate added to the workspace without them fails here.
+#[test]
+fn every_published_crate_has_a_changelog_a_snapshot_and_a_package_check() {
+    let meta = metadata();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let script = std::fs::read_to_string(format!("{root}/.ci/package-check")).unwrap();
+    let checked: BTreeSet<&str> = script
+        .lines()
+        .find_map(|l| l.strip_prefix("crates=("))
+        .and_then(|l| l.strip_suffix(')'))
+        .expect("package-check lists its crates on one `crates=(...)` line")
+        .split_whitespace()
+        .collect();
+    let mut missing = Vec::new();
+    for p in members(&meta).into_iter().filter(|p| published(p)) {
+        let name = p["name"].as_str().unwrap();
+        let dir = std::path::Path::new(p["manifest_path"].as_str().unwrap())
+            .parent()
+            .unwrap()
+            .to_owned();
+        let changelog = std::fs::read_to_string(dir.join("CHANGELOG.md")).unwrap_or_default();
+        if !changelog.lines().any(|l| l == "## Unreleased") {
+            missing.push(format!(
+                "{name}: CHANGELOG.md with a `## Unreleased` section"
+            ));
+        }
+        let snapshot = format!("{}/tests/public-api/{name}.rs", env!("CARGO_MANIFEST_DIR"));
+        if !std::path::Path::new(&snapshot).is_file() {
+            missing.push(format!("{name}: public-API snapshot {snapshot}"));
+        }
+        if !checked.contains(name) {
+            missing.push(format!("{name}: an entry in .ci/package-check"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "published crates lack:\n{}",
+        missing.join("\n")
+    );
+}
