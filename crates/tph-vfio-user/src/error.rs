@@ -37,6 +37,9 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// [`crate::Stopper::stop`] ended the server before a client came.
+    #[error("stopped before a client came")]
+    Stopped,
     /// Writing the trace failed.
     #[error("writing the trace: {0}")]
     Trace(#[source] std::io::Error),

@@ -39,5 +39,5 @@ pub use backend::{Counters, Device, DmaMap, Handle};
 pub use error::Error;
 pub use function::{EmulatedFunction, Function};
 pub use layout::Layout;
-pub use server::{Server, Session, VERSION_TIMEOUT};
+pub use server::{Server, Session, Stopper, VERSION_TIMEOUT};
 pub use vm::{HostTrace, VmFunction};

@@ -10,6 +10,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use vfio_bindings::bindings::vfio::{
@@ -42,6 +43,40 @@ const MAX_FDS: usize = 16;
 pub struct Server {
     listener: UnixListener,
     path: PathBuf,
+    stop: Arc<Mutex<StopState>>,
+}
+
+/// Ends [`Server::serve`] from another thread (e.g. on SIGTERM); clone it freely.
+#[derive(Clone, Debug)]
+pub struct Stopper {
+    stop: Arc<Mutex<StopState>>,
+    path: PathBuf,
+}
+
+#[derive(Debug, Default)]
+struct StopState {
+    stopped: bool,
+    /// The accepted client, to disconnect.
+    client: Option<UnixStream>,
+}
+
+impl Stopper {
+    /// Ends the session as if the client had left: the client is disconnected, the
+    /// function's [`Function::client_left`] runs and `serve` returns. Before a client came,
+    /// `serve` returns [`Error::Stopped`]. Not for [`Server::serve_unchecked`].
+    pub fn stop(&self) {
+        let mut st = self.stop.lock().unwrap_or_else(PoisonError::into_inner);
+        st.stopped = true;
+        match st.client.as_ref() {
+            Some(client) => {
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            }
+            // Wakes the accept; the connection is seen as the stop.
+            None => {
+                let _ = UnixStream::connect(&self.path);
+            }
+        }
+    }
 }
 
 /// How a session ended.
@@ -76,7 +111,33 @@ impl Server {
         Ok(Self {
             listener,
             path: path.to_path_buf(),
+            stop: Arc::default(),
         })
+    }
+
+    /// A [`Stopper`] for this server's sessions.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            stop: Arc::clone(&self.stop),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Holds the accepted client where [`Stopper::stop`] reaches it (`None`: forgets it);
+    /// [`Error::Stopped`] once stopped.
+    fn hold_client(&self, client: Option<&UnixStream>) -> Result<(), Error> {
+        let mut st = self.stop.lock().unwrap_or_else(PoisonError::into_inner);
+        if st.stopped {
+            return Err(Error::Stopped);
+        }
+        st.client = match client {
+            Some(c) => Some(c.try_clone().map_err(|source| Error::Io {
+                context: "duplicating a socket",
+                source,
+            })?),
+            None => None,
+        };
+        Ok(())
     }
 
     /// The socket path.
@@ -98,7 +159,12 @@ impl Server {
                 context: "accepting a client",
                 source,
             })?;
-            if let Some(first) = read_version(&mut client)? {
+            self.hold_client(Some(&client))?;
+            let first = read_version(&mut client);
+            // A stop disconnects the client: whatever reading it gave, the stop is the news.
+            self.hold_client(None)?;
+            if let Some(first) = first? {
+                self.hold_client(Some(&client))?;
                 break (client, first);
             }
         };
@@ -112,6 +178,7 @@ impl Server {
         let served = inner.server.run(device);
         relay.finish();
         device.client_left();
+        let _ = self.hold_client(None);
         served?;
         Ok(Session {
             client_version: version,

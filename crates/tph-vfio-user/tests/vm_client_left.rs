@@ -33,6 +33,7 @@ struct Served {
     host: VfioDevice,
     trace: SharedBuf,
     handle: Handle<VmFunction<EmulatedBackend>>,
+    stopper: tph_vfio_user::Stopper,
     thread: std::thread::JoinHandle<Result<tph_vfio_user::Session, tph_vfio_user::Error>>,
 }
 
@@ -56,6 +57,7 @@ fn serve_vm(bdf: &str) -> Served {
     );
     let handle = device.handle();
     let server = Server::bind(&socket).unwrap();
+    let stopper = server.stopper();
     let thread = std::thread::spawn(move || server.serve(&mut device));
     Served {
         _dir: dir,
@@ -63,6 +65,7 @@ fn serve_vm(bdf: &str) -> Served {
         host: host_device,
         trace,
         handle,
+        stopper,
         thread,
     }
 }
@@ -180,4 +183,46 @@ fn client_leaving_without_tph_makes_no_host_call() {
         "{}",
         s.trace.text()
     );
+}
+
+/// A VMM stopping its server (on SIGTERM, say) while the guest holds tags: the client is
+/// disconnected and the session ends as when it leaves, the host reset by the layer's hook.
+#[test]
+fn stopping_the_server_mid_session_resets_the_host_as_a_leaving_client() {
+    let s = serve_vm("02:00.0");
+    let mut c = vfio_user::Client::new(&s.socket).unwrap();
+    write32(&mut c, CONFIG, CONTROL, IV_TPH);
+    c.region_write(CONFIG, 0x10c, &1u16.to_le_bytes()).unwrap();
+    assert_eq!(
+        s.host.snapshot().st_table[0],
+        3,
+        "host CPU 3's tag for vCPU 0"
+    );
+    s.stopper.stop();
+    s.thread.join().unwrap().unwrap();
+    let after = s.host.snapshot();
+    assert_eq!((after.control, after.st_table[0]), (Some(0), 0));
+    assert!(
+        s.trace.text().ends_with(
+            "client left\nvm client left: reset hook: host calls 2, control Disabled, entries \
+             [0]\n"
+        ),
+        "{}",
+        s.trace.text()
+    );
+    drop(c);
+}
+
+/// Stopped before a client came: `serve` returns `Error::Stopped`, no hook runs.
+#[test]
+fn stopping_the_server_before_a_client_returns_stopped() {
+    let s = serve_vm("02:00.0");
+    s.stopper.stop();
+    let r = s.thread.join().unwrap();
+    assert!(matches!(r, Err(tph_vfio_user::Error::Stopped)), "{r:?}");
+    assert_eq!(
+        s.handle.with_function(|f| f.client_left_effect().cloned()),
+        None
+    );
+    assert_eq!(s.trace.text(), "");
 }

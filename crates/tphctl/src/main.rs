@@ -65,7 +65,7 @@ fn main() {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Emulate(a) => std::process::exit(cmd::emulate::run(a)),
         Command::Vm(a) => cmd::vm::run(a),
-        Command::Serve(a) => cmd::serve::run(a),
+        Command::Serve(a) => std::process::exit(cmd::serve::run(a)),
     };
     std::process::exit(cmd::finish(result));
 }

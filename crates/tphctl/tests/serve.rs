@@ -349,3 +349,84 @@ fn vm_guest_that_never_touches_tph_causes_no_host_tph_call() {
         "{t}"
     );
 }
+
+/// Sends `signal` (`TERM`, `INT`) to the server, as a shell or a service manager does.
+fn kill(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal}");
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+/// SIGTERM while a guest holds tags in the host: the session ends as when the client leaves
+/// (the layer's reset hook, `--host-state` and the trace written, the socket removed), and the
+/// exit status says the signal (128 + 15).
+#[test]
+fn vm_sigterm_ends_the_session_with_the_host_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tph.sock");
+    let trace = dir.path().join("trace.txt");
+    let (mut child, mut out) = start_vm(dir.path(), &["--trace", trace.to_str().unwrap()]);
+    let mut c = vfio_user::Client::new(&socket).unwrap();
+    c.region_write(7, 0x108, &0x101u32.to_le_bytes()).unwrap();
+    c.region_write(7, 0x10c, &2u16.to_le_bytes()).unwrap();
+    assert_eq!(read32(&mut c, 7, 0x10c) & 0xffff, 2);
+    kill(&child, "TERM");
+    let status = child.wait().unwrap();
+    let err = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(128 + 15), "{err}");
+    assert_eq!(
+        err,
+        "tphctl: serve: SIGTERM: stopping; a session ends as if its client had left\n\
+         tphctl: serve: the client left; the VM layer reset the host function's TPH (host \
+         calls 2): TPH off, none of the guest's tags left in the table\n"
+    );
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(rest.starts_with("client (vfio-user 0.1) left: "), "{rest}");
+    let tph = host_state(dir.path());
+    assert_eq!(tph["control"]["raw"], 0, "{tph}");
+    assert_eq!(tph["entries"][0]["st"], 0, "{tph}");
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        t.contains("signal SIGTERM: ending the session\nclient left\n"),
+        "{t}"
+    );
+    assert!(
+        t.ends_with("vm client left: reset hook: host calls 2, control Disabled, entries [0]\n"),
+        "{t}"
+    );
+    assert!(!socket.exists(), "the socket is removed");
+    drop(c);
+}
+
+/// SIGINT (Ctrl-C) before any client came: `serve` ends at once, removes its socket, and the
+/// exit status says the signal (128 + 2).
+#[test]
+fn sigint_before_a_client_ends_serve_and_removes_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tph.sock");
+    let (mut child, _out) = start(&socket, &["--emulated", "02:00.0"]);
+    kill(&child, "INT");
+    let status = child.wait().unwrap();
+    let err = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(128 + 2), "{err}");
+    assert_eq!(
+        err,
+        "tphctl: serve: SIGINT: stopping; a session ends as if its client had left\n"
+    );
+    assert!(!socket.exists(), "the socket is removed");
+}

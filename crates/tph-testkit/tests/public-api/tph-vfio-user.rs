@@ -51,6 +51,7 @@ mod error {
         Protocol(String),
         Server(#[from] vfio_user::Error),
         Io { context: &'static str, source: std::io::Error },
+        Stopped,
         Trace(#[source] std::io::Error),
     }
 }
@@ -106,6 +107,12 @@ mod server {
     #[derive(Debug)]
     #[api(private_fields)]
     pub struct Server {}
+    #[derive(Clone, Debug)]
+    #[api(private_fields)]
+    pub struct Stopper {}
+    impl Stopper {
+        pub fn stop(&self) {}
+    }
     #[derive(Clone, Debug, PartialEq, Eq)]
     #[non_exhaustive]
     pub struct Session {
@@ -113,6 +120,7 @@ mod server {
     }
     impl Server {
         pub fn bind(path: &Path) -> Result<Self, Error> {}
+        pub fn stopper(&self) -> Stopper {}
         pub fn path(&self) -> &Path {}
         pub fn serve<F: Function>(
             &self,
@@ -148,5 +156,5 @@ pub use backend::{Counters, Device, DmaMap, Handle};
 pub use error::Error;
 pub use function::{EmulatedFunction, Function};
 pub use layout::Layout;
-pub use server::{Server, Session, VERSION_TIMEOUT};
+pub use server::{Server, Session, Stopper, VERSION_TIMEOUT};
 pub use vm::{HostTrace, VmFunction};

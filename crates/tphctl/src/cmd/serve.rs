@@ -1,10 +1,17 @@
 //! `tphctl serve --vfio-user SOCKET SOURCE BDF`: serves one function of an emulated machine as
-//! a vfio-user device (`tph-vfio-user`) until the client (QEMU's `vfio-user-pci`) leaves; with
+//! a vfio-user device (`tph-vfio-user`) until the client (QEMU's `vfio-user-pci`) leaves or
+//! SIGINT / SIGTERM comes (caught through `signal-hook`: the session then ends as the client
+//! leaving does); with
 //! `--vm`, `tph-vmm`'s virtual function in front of the emulated host's function. A thin
 //! wrapper: the server is the library's.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use tph_client::{Revision, TphDevice};
 use tph_emu::EmulatedBackend;
@@ -53,7 +60,11 @@ use super::{CliError, CmdResult, Found};
     guest runs: `pin VCPU:PCPU` (or `pin VCPU:none`) re-pins, answered `> pin 1:6` and `ok; \
     host calls N` or `error: ...` on standard output; a line may hold at most 65536 bytes (a \
     longer one, or one that is not UTF-8, is answered with an error naming its line number).\n\n\
-    Exit status: 0 the client came and left; 1 BDF is not in the machine; 2 an error: the \
+    SIGINT (Ctrl-C) and SIGTERM end a session as the client leaving does (with --vm, the \
+    layer's reset hook; the trace, --host-state and the socket's removal as usual), or end \
+    `serve` at once before a client came; stderr names the signal.\n\n\
+    Exit status: 0 the client came and left; 128 + N signal N (SIGINT 130, SIGTERM 143) \
+    ended it; 1 BDF is not in the machine; 2 an error: the \
     socket is in use or is not a socket, the client does not speak vfio-user 0.x (protocol \
     mismatch), the trace or a file cannot be written, the VM cannot be set up, the host \
     refused the reset when the client left."
@@ -109,8 +120,18 @@ pub struct Args {
     host_state: Option<PathBuf>,
 }
 
-/// Runs the subcommand.
-pub fn run(args: Args) -> CmdResult {
+/// Runs the subcommand; the exit status (128 + the signal's number when SIGINT or SIGTERM
+/// ended it, after the clean-up a leaving client gets).
+pub fn run(args: Args) -> i32 {
+    let signal = Arc::new(AtomicI32::new(0));
+    let code = super::finish(run_until_left(&args, &signal));
+    match signal.load(Ordering::SeqCst) {
+        0 => code,
+        n => 128 + n,
+    }
+}
+
+fn run_until_left(args: &Args, signal: &Arc<AtomicI32>) -> CmdResult {
     let bdf: Bdf = args.bdf.parse().map_err(|e| CliError::new("serve", e))?;
     if args.dump.as_ref().is_some_and(|d| d.as_os_str() == "-") {
         return Err(CliError::new(
@@ -119,7 +140,7 @@ pub fn run(args: Args) -> CmdResult {
         ));
     }
     if args.vm {
-        return run_vm(&args, bdf);
+        return run_vm(args, bdf, signal);
     }
     let host = super::session::host(args.dump.as_deref(), HostOptions::default(), Some(bdf))?;
     let function = match EmulatedFunction::from_machine(host.machine(), bdf) {
@@ -132,7 +153,7 @@ pub fn run(args: Args) -> CmdResult {
     };
     let mut device = Device::new(function, trace_file(args.trace.as_deref())?);
     let handle = device.handle();
-    serve(&args, bdf, &mut device, &handle)
+    serve(args, bdf, &mut device, &handle, signal)
 }
 
 fn trace_file(path: Option<&Path>) -> Result<Option<Box<dyn Write + Send>>, CliError> {
@@ -144,19 +165,42 @@ fn trace_file(path: Option<&Path>) -> Result<Option<Box<dyn Write + Send>>, CliE
     Ok(Some(Box::new(std::io::BufWriter::new(file))))
 }
 
-/// Listens, serves one client, and says how it went.
-fn serve<F: Function>(
+/// Listens, serves one client, and says how it went. SIGINT and SIGTERM end the session as
+/// the client leaving does (its number is put in `signal`).
+fn serve<F: Function + 'static>(
     args: &Args,
     bdf: Bdf,
     device: &mut Device<F>,
     handle: &Handle<F>,
+    signal: &Arc<AtomicI32>,
 ) -> CmdResult {
     let context = format!("serve {bdf} on {}", args.vfio_user.display());
     let server = Server::bind(&args.vfio_user).map_err(|e| CliError::new(&context, e))?;
+    let mut signals = Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| CliError::new("serve: catching SIGINT and SIGTERM", e))?;
+    let signals_handle = signals.handle();
+    let watcher = {
+        let (stopper, handle, signal) = (server.stopper(), handle.clone(), Arc::clone(signal));
+        std::thread::spawn(move || {
+            if let Some(n) = signals.forever().next() {
+                signal.store(n, Ordering::SeqCst);
+                let name = if n == SIGINT { "SIGINT" } else { "SIGTERM" };
+                eprintln!(
+                    "tphctl: serve: {name}: stopping; a session ends as if its client had left"
+                );
+                handle.note(format!("signal {name}: ending the session"));
+                stopper.stop();
+            }
+        })
+    };
     announce(&format!("listening on {}", args.vfio_user.display()))?;
-    let session = server
-        .serve(device)
-        .map_err(|e| CliError::new(&context, e))?;
+    let served = server.serve(device);
+    signals_handle.close();
+    let _ = watcher.join();
+    let session = match served {
+        Err(tph_vfio_user::Error::Stopped) => return Ok(Found::Yes),
+        served => served.map_err(|e| CliError::new(&context, e))?,
+    };
     if let Some(e) = handle.take_trace_error() {
         return Err(CliError::new("writing the trace", e));
     }
@@ -184,7 +228,7 @@ fn announce(line: &str) -> Result<(), CliError> {
 }
 
 /// `--vm`: the emulated host's function behind tph-vmm's virtual function.
-fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
+fn run_vm(args: &Args, bdf: Bdf, signal: &Arc<AtomicI32>) -> CmdResult {
     let abi = match args.kernel_abi.unwrap_or(Revision::V7) {
         Revision::V7 => KernelAbi::V7,
         Revision::Feature => KernelAbi::Feature,
@@ -241,7 +285,7 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
     let handle = device.handle();
     let commands = handle.clone();
     std::thread::spawn(move || repin_from_stdin(&commands));
-    let found = serve(args, bdf, &mut device, &handle)?;
+    let found = serve(args, bdf, &mut device, &handle, signal)?;
     let left = handle.with_function(|f| f.client_left_effect().cloned());
     if let Some(path) = &args.host_state {
         write_host_state(path, &host, bdf, &host_device)?;
