@@ -100,6 +100,14 @@ impl<F: Function> State<F> {
         }
     }
 
+    /// The client is gone: noted in the trace, then the function's hook (its trace lines
+    /// follow).
+    fn client_left(&mut self) {
+        self.event("client left".into());
+        self.function.client_left();
+        self.done();
+    }
+
     fn done(&mut self) {
         self.flush_function_trace();
         self.write_lines();
@@ -474,6 +482,11 @@ impl<F: Function> Device<F> {
         Handle {
             state: Arc::clone(&self.state),
         }
+    }
+
+    /// The session ended: runs [`Function::client_left`] (the server calls it).
+    pub(crate) fn client_left(&self) {
+        lock(&self.state).client_left();
     }
 
     pub(crate) fn layout(&self) -> Layout {

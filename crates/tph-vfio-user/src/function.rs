@@ -29,6 +29,12 @@ pub trait Function: Send {
     fn irqs_changed(&mut self, index: u32, eventfds: &[Option<std::fs::File>]) {
         let _ = (index, eventfds);
     }
+    /// The client left (it closed its socket: QEMU was killed, the guest powered off) or
+    /// the session ended on an error; no access follows. A VMM's view puts the host device
+    /// it fronts back in a safe state here ([`crate::VmFunction`] runs the layer's reset, so
+    /// the host does not keep steering with the guest's tags). The default does nothing
+    /// (the model's hardware stays as the guest left it, as a real device would).
+    fn client_left(&mut self) {}
     /// Moves the trace lines recorded since the last call into `out`, in the vocabulary of
     /// `tphctl session --trace` (each `tph_kernel::hw::Access` as it displays).
     fn drain_trace(&mut self, out: &mut Vec<String>);

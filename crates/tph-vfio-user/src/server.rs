@@ -90,7 +90,8 @@ impl Server {
     /// from then on every message goes to rust-vmm's server, relayed through an in-process
     /// socket pair (so the version could be checked first).
     /// A connection closed before its first byte (a probe) is not a client: the server
-    /// accepts the next one.
+    /// accepts the next one. When the session ends, on the client leaving or on an error,
+    /// the function's [`Function::client_left`] runs before this returns.
     pub fn serve<F: Function>(&self, device: &mut Device<F>) -> Result<Session, Error> {
         let (client, (message, version)) = loop {
             let (mut client, _) = self.listener.accept().map_err(|source| Error::Io {
@@ -110,6 +111,7 @@ impl Server {
         let relay = Relay::start(client, to_server)?;
         let served = inner.server.run(device);
         relay.finish();
+        device.client_left();
         served?;
         Ok(Session {
             client_version: version,
@@ -118,7 +120,9 @@ impl Server {
 
     /// Serves `device` with rust-vmm's server accepting on the socket itself, without the
     /// version check (the server takes any version) and without the relay: the lowest
-    /// latency, for a VMM that trusts its client. Consumes the socket.
+    /// latency, for a VMM that trusts its client. Consumes the socket. As with
+    /// [`Server::serve`], the function's [`Function::client_left`] runs when the session
+    /// ends.
     pub fn serve_unchecked<F: Function>(self, device: &mut Device<F>) -> Result<(), Error> {
         let layout = device.layout();
         let fd = OwnedFd::from(self.listener.try_clone().map_err(|source| Error::Io {
@@ -126,7 +130,9 @@ impl Server {
             source,
         })?);
         let server = vfio_user::Server::from_owned_fd(fd, true, irqs(&layout), regions(&layout));
-        server.run(device)?;
+        let served = server.run(device);
+        device.client_left();
+        served?;
         Ok(())
     }
 }

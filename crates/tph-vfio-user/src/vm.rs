@@ -4,7 +4,10 @@
 //! tags of the pinned host CPUs); the rest of configuration space passes through to the host;
 //! the MSI-X table is the VMM's own emulation with Vector Control's steering-tag half handed to
 //! the layer; the client's MSI-X eventfds become the host's MSI-X set-up; a guest FLR or a
-//! device reset runs the layer's reset hook, then resets the host function.
+//! device reset runs the layer's reset hook, then resets the host function; when the client
+//! leaves, the layer's reset hook runs too, so the host ends with TPH off and the entries the
+//! layer programmed cleared (a VMM that lost its guest does not leave the device steering DMA
+//! with the guest's tags).
 
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -34,6 +37,8 @@ pub struct VmFunction<B: Backend> {
     lines: Vec<String>,
     host_trace: Option<HostTrace>,
     host_failures: u64,
+    /// What the reset hook did when the client left.
+    left: Option<Effect>,
 }
 
 impl<B: Backend> std::fmt::Debug for VmFunction<B> {
@@ -65,6 +70,7 @@ impl<B: Backend> VmFunction<B> {
             lines: Vec::new(),
             host_trace,
             host_failures: 0,
+            left: None,
         }
     }
 
@@ -76,6 +82,12 @@ impl<B: Backend> VmFunction<B> {
     /// The virtual TPH device, mutable.
     pub fn vtph_mut(&mut self) -> &mut VirtualTph<B> {
         &mut self.vtph
+    }
+
+    /// What the layer's reset hook did when the client left (`None` while it is connected):
+    /// its host calls, and the host failures that may have left the device steering.
+    pub fn client_left_effect(&self) -> Option<&Effect> {
+        self.left.as_ref()
     }
 
     /// Host calls that failed under the hooks so far.
@@ -266,6 +278,14 @@ impl<B: Backend + Send> Function for VmFunction<B> {
                 .lines
                 .push(format!("vm host MSI-X {n} vectors failed ({e})")),
         }
+    }
+
+    /// The layer's reset hook (the guest is gone, so the host must not keep its tags); no
+    /// host reset (the VMM may still read the host function before it closes it).
+    fn client_left(&mut self) {
+        let effect = self.vtph.reset();
+        self.note_effect("client left: reset hook", &effect);
+        self.left = Some(effect);
     }
 
     fn drain_trace(&mut self, out: &mut Vec<String>) {

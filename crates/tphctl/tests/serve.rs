@@ -62,7 +62,8 @@ fn serves_until_the_client_leaves_and_writes_the_trace() {
         "cfg  rd 0x104/4 = 0xf0307\n\
          cfg  wr 0x108/4 <- 0x101: TPH Control: NS off -> IV TPH\n\
          cfg  rd 0x108/4 = 0x101\n\
-         reset (DEVICE_RESET): function level reset\n"
+         reset (DEVICE_RESET): function level reset\n\
+         client left\n"
     );
     assert!(
         !socket.exists(),
@@ -177,7 +178,8 @@ fn host_state(dir: &Path) -> serde_json::Value {
 #[test]
 fn vm_guest_tags_reach_the_host_as_the_pinned_cpus_and_follow_a_repin() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, mut out) = start_vm(dir.path(), &[]);
+    let trace = dir.path().join("trace.txt");
+    let (mut child, mut out) = start_vm(dir.path(), &["--trace", trace.to_str().unwrap()]);
     // The SSDT is an ACPI table for -acpitable.
     let ssdt = std::fs::read(dir.path().join("guest.aml")).unwrap();
     assert_eq!(&ssdt[..4], b"SSDT");
@@ -206,10 +208,94 @@ fn vm_guest_tags_reach_the_host_as_the_pinned_cpus_and_follow_a_repin() {
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     assert!(child.wait().unwrap().success(), "{rest}");
-    // Written before the host function was closed: TPH on, entry 0 = host CPU 7's tag.
+    // The host's entry 0 got host CPU 6's tag, then CPU 7's with the re-pin; when the client
+    // left, the layer's reset cleared it.
+    let t = std::fs::read_to_string(&trace).unwrap();
+    let host_entry0: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with("host ") && l.contains("ST[0]: "))
+        .filter_map(|l| l.split("ST[0]: ").nth(1))
+        .collect();
+    assert_eq!(
+        host_entry0,
+        [
+            "0x0000 -> 0x0000",
+            "0x0000 -> 0x0006",
+            "0x0006 -> 0x0007",
+            "0x0007 -> 0x0000"
+        ],
+        "{t}"
+    );
     let tph = host_state(dir.path());
-    assert_eq!(tph["control"]["raw"], 0x101);
-    assert_eq!(tph["entries"][0]["st"], 7);
+    assert_eq!(tph["control"]["raw"], 0);
+    assert_eq!(tph["entries"][0]["st"], 0);
+}
+
+/// A client that goes away without a reset (QEMU killed, the guest powered off) leaves a host
+/// function with TPH on and the guest's tags in it; the layer's reset hook runs when it
+/// leaves, so the host ends off and clean, and the trace and stderr say so.
+#[test]
+fn vm_client_leaving_resets_the_host_tph_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let (mut child, mut out) = start_vm(dir.path(), &["--trace", trace.to_str().unwrap()]);
+    let mut c = vfio_user::Client::new(&dir.path().join("tph.sock")).unwrap();
+    // IV with TPH requests; entry 0 = vCPU 1's virtual tag (2), entry 1 = vCPU 0's (1).
+    c.region_write(7, 0x108, &0x101u32.to_le_bytes()).unwrap();
+    c.region_write(7, 0x10c, &2u16.to_le_bytes()).unwrap();
+    c.region_write(7, 0x10e, &1u16.to_le_bytes()).unwrap();
+    assert_eq!(read32(&mut c, 7, 0x10c), 0x0001_0002);
+    // The client goes without a word (its socket closes, as when QEMU is killed).
+    drop(c);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        err,
+        "tphctl: serve: the client left; the VM layer reset the host function's TPH (host \
+         calls 2): TPH off, none of the guest's tags left in the table\n"
+    );
+    // The host: off, every entry 0 (while the guest was there, host CPU 6's and 5's tags).
+    let tph = host_state(dir.path());
+    assert_eq!(tph["control"]["raw"], 0, "{tph}");
+    let entries: Vec<u64> = tph["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["st"].as_u64().unwrap())
+        .collect();
+    assert_eq!(entries, vec![0; 16], "{tph}");
+    let t = std::fs::read_to_string(&trace).unwrap();
+    let tail: Vec<&str> = t.lines().skip_while(|l| *l != "client left").collect();
+    assert_eq!(
+        tail.first().copied(),
+        Some("client left"),
+        "no `client left` in the trace:\n{t}"
+    );
+    assert_eq!(
+        tail.last().copied(),
+        Some("vm client left: reset hook: host calls 2, control Disabled, entries [0, 1]"),
+        "{t}"
+    );
+    let host: Vec<&str> = tail
+        .iter()
+        .filter(|l| l.starts_with("host "))
+        .copied()
+        .collect();
+    assert!(
+        host.iter().any(|l| l.contains("ST[0]: 0x0006 -> 0x0000"))
+            && host.iter().any(|l| l.contains("ST[1]: 0x0005 -> 0x0000"))
+            && host.last().is_some_and(|l| l.ends_with("-> NS off")),
+        "the host's entries cleared, then TPH off:\n{t}"
+    );
 }
 
 #[test]

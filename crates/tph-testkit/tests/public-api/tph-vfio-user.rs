@@ -63,6 +63,7 @@ mod function {
         fn msix_write(&mut self, vector: u16, offset: u8, value: u32);
         fn reset(&mut self);
         fn irqs_changed(&mut self, index: u32, eventfds: &[Option<std::fs::File>]) {}
+        fn client_left(&mut self) {}
         fn drain_trace(&mut self, out: &mut Vec<String>);
     }
     #[derive(Debug)]
@@ -137,6 +138,7 @@ mod vm {
         ) -> Self {}
         pub fn vtph(&self) -> &VirtualTph<B> {}
         pub fn vtph_mut(&mut self) -> &mut VirtualTph<B> {}
+        pub fn client_left_effect(&self) -> Option<&Effect> {}
         pub fn host_failures(&self) -> u64 {}
         pub fn note_effect(&mut self, what: &str, effect: &Effect) {}
     }

@@ -36,21 +36,27 @@ use super::{CliError, CmdResult, Found};
     client leaves, one line counts what it did.\n\
     --trace FILE: one line per access as `tphctl session` shows a trace (`cfg  wr 0x108/4 <- \
     0x101: TPH Control: NS off -> IV TPH`, `msix wr vec 0 +0xc <- ...`), and one per server \
-    event (`irqs msix 0+4: eventfds set`, `reset (DEVICE_RESET): ...`, `dma map ...`).\n\
+    event (`irqs msix 0+4: eventfds set`, `reset (DEVICE_RESET): ...`, `dma map ...`, \
+    `client left`).\n\
     --vm: the guest sees tph-vmm's virtual function in front of the function of an emulated \
     host (the host's kernel: --kernel-abi, --cpus, --firmware, --unsafe-ds-mode), as `tphctl \
     vm` has it: the TPH capability is the layer's (guest tags name vCPUs, the host gets the \
     tags of the pinned host CPUs), the rest of configuration space passes through to the host, \
     the MSI-X table is the VMM's own with Vector Control's tag half handed to the layer, the \
     client's MSI-X eventfds become the host's MSI-X set-up, and a guest FLR or device reset \
-    runs the layer's reset hook. The trace adds `vm ...` lines (each hook's effect) and \
+    runs the layer's reset hook. When the client leaves (QEMU ends or is killed), the layer's \
+    reset hook runs too, so the host function ends with TPH off and the entries the layer \
+    programmed cleared; stderr says so (`the client left; the VM layer reset the host \
+    function's TPH ...`), and a host failure there is exit status 2. The trace adds `vm ...` \
+    lines (each hook's effect; `vm client left: reset hook: ...` last) and \
     `host ...` lines (the host function's accesses). Commands on standard input while the \
     guest runs: `pin VCPU:PCPU` (or `pin VCPU:none`) re-pins, answered `> pin 1:6` and `ok; \
     host calls N` or `error: ...` on standard output; a line may hold at most 65536 bytes (a \
     longer one, or one that is not UTF-8, is answered with an error naming its line number).\n\n\
     Exit status: 0 the client came and left; 1 BDF is not in the machine; 2 an error: the \
     socket is in use or is not a socket, the client does not speak vfio-user 0.x (protocol \
-    mismatch), the trace or a file cannot be written, the VM cannot be set up."
+    mismatch), the trace or a file cannot be written, the VM cannot be set up, the host \
+    refused the reset when the client left."
 )]
 pub struct Args {
     /// The socket to listen on (a socket nobody listens on is replaced; anything else there
@@ -96,8 +102,9 @@ pub struct Args {
     /// virtual tags) to FILE, for QEMU's `-acpitable file=FILE`.
     #[arg(long, value_name = "FILE", requires = "vm")]
     ssdt: Option<PathBuf>,
-    /// With --vm: when the guest goes away, before the host function is closed, write the
-    /// host function as `tphctl show --json` shows one function (entries included) to FILE.
+    /// With --vm: when the guest has gone away and the VM layer has reset the host
+    /// function's TPH, before the host function is closed, write the host function as
+    /// `tphctl show --json` shows one function (entries included) to FILE.
     #[arg(long, value_name = "FILE", requires = "vm")]
     host_state: Option<PathBuf>,
 }
@@ -235,10 +242,37 @@ fn run_vm(args: &Args, bdf: Bdf) -> CmdResult {
     let commands = handle.clone();
     std::thread::spawn(move || repin_from_stdin(&commands));
     let found = serve(args, bdf, &mut device, &handle)?;
+    let left = handle.with_function(|f| f.client_left_effect().cloned());
     if let Some(path) = &args.host_state {
         write_host_state(path, &host, bdf, &host_device)?;
     }
-    Ok(found)
+    match left
+        .as_ref()
+        .map(|e| (e.host_calls, e.host_failures.first()))
+    {
+        Some((_, Some(failure))) => Err(CliError::new(
+            "serve --vm",
+            format!(
+                "the client left, and the VM layer's reset of the host function failed \
+                 ({failure}): the host may still hold the guest's steering tags"
+            ),
+        )),
+        Some((0, None)) => {
+            eprintln!(
+                "tphctl: serve: the client left; the host function's TPH was already off and \
+                 clean (no host call)"
+            );
+            Ok(found)
+        }
+        Some((calls, None)) => {
+            eprintln!(
+                "tphctl: serve: the client left; the VM layer reset the host function's TPH \
+                 (host calls {calls}): TPH off, none of the guest's tags left in the table"
+            );
+            Ok(found)
+        }
+        None => Ok(found),
+    }
 }
 
 /// The guest's SSDT, as `tphctl vm` builds it.
