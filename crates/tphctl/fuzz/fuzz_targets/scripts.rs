@@ -168,6 +168,9 @@ fn vm(host: &Host, revision: Revision, device: u8, unsafe_ds: bool, script: &[St
             Command::Pin(Pin { vcpu, cpu }) => {
                 let _ = v.pin(vcpu, cpu);
             }
+            Command::Reset => {
+                let _ = v.reset();
+            }
             Command::Guest => {
                 let _ = (v.guest_control(), v.guest_table().len());
             }
