@@ -15,7 +15,8 @@
 //!   every access with its effect in the vocabulary of `tphctl session --trace`.
 //! - [`Server`]: the socket (a socket in use and a file that is not a socket are refused, a
 //!   stale one replaced) and one session until the client leaves (a client that does not
-//!   speak vfio-user 0.x is refused with [`Error::Protocol`]).
+//!   speak vfio-user 0.x is refused with [`Error::Protocol`]); when it ends, the function's
+//!   [`Function::client_left`] runs, and a [`Stopper`] ends it from another thread.
 //!
 //! ```no_run
 //! use tph_vfio_user::{Device, EmulatedFunction, Server};
