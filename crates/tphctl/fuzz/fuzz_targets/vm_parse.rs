@@ -34,6 +34,7 @@ fn canonical(cmd: &Command) -> String {
         Command::Pin(Pin { vcpu, cpu: Some(c) }) => format!("pin {vcpu}:{c}"),
         Command::Pin(Pin { vcpu, cpu: None }) => format!("pin {vcpu}:none"),
         Command::Guest => "guest".into(),
+        Command::Reset => "reset".into(),
         Command::Host => "host".into(),
     }
 }
