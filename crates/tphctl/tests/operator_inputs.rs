@@ -232,6 +232,22 @@ fn list_with_standard_output_closed_exits_2() {
 }
 
 #[test]
+fn list_into_dev_null_write_only_is_not_a_closed_output() {
+    // `>/dev/null` (write-only) is a choice, not a closed output; `1<>/dev/null` is opened
+    // read-write like the runtime's stand-in, so it reads as closed.
+    let out = sh("$T list --emulated > /dev/null");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let out = sh("$T list --emulated 1<> /dev/null");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("standard output is closed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn list_into_a_full_device_exits_2_with_the_write_error() {
     let out = sh("$T list --emulated > /dev/full");
     assert_eq!(out.status.code(), Some(2));
