@@ -19,7 +19,11 @@ struct Cli {
     command: Command,
 }
 
+/// Each subcommand's arguments are added only when it is the one invoked (clap's `defer`):
+/// building all eight subcommands' parsers was most of what `tphctl show --lspci` did before
+/// reading its dump.
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// List functions with a TPH Requester capability.
     List(cmd::list::Args),

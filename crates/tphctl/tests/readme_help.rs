@@ -132,3 +132,32 @@ fn version_is_the_package_version_however_it_is_asked() {
         assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
     }
 }
+
+/// Each subcommand's short help opens with the line `tphctl --help` lists for it: the
+/// subcommands' arguments are added deferred (only for the one invoked), after that line, and
+/// a doc comment on an arguments struct would silently replace it.
+#[test]
+fn each_subcommands_help_opens_with_its_line_in_the_command_list() {
+    let text = help(&[]);
+    let list = text.split("Commands:").nth(1).unwrap();
+    let mut seen = 0;
+    for line in list.lines().skip(1).take_while(|l| !l.trim().is_empty()) {
+        let (name, about) = line.trim().split_once(char::is_whitespace).unwrap();
+        if name == "help" {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_tphctl"))
+            .args([name, "-h"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tphctl {name} -h");
+        let short = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            short.lines().next(),
+            Some(about.trim()),
+            "tphctl {name} -h opens with another text"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, subcommands().len());
+}

@@ -15,7 +15,8 @@ use tph_kernel::{Host, HostOptions};
 
 use super::{CliError, CmdResult, Found};
 
-/// Arguments of `tphctl demo`.
+// Arguments of `tphctl demo`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(
     long_about = "Runs a steering scenario on the embedded emulated machine (see `tphctl list \

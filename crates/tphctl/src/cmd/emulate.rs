@@ -51,7 +51,8 @@ pub enum BindArg {
     All,
 }
 
-/// Arguments of `tphctl emulate`.
+// Arguments of `tphctl emulate`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("machine").required(true).args(["dump", "emulated"])),

@@ -13,7 +13,8 @@ use tph_report::source::{Loaded, Source};
 
 use super::{CliError, CmdResult, Found};
 
-/// Where to read functions from (default: `--sysfs /sys`).
+// Where to read functions from (default: `--sysfs /sys`). A plain comment: a doc comment
+// would replace the about text of the subcommands that flatten it (clap adds them deferred).
 #[derive(clap::Args, Debug, Clone)]
 pub struct SourceArgs {
     /// Read a sysfs tree rooted at ROOT [default: /sys]. With `show`, `--sysfs 19:00.0`
@@ -77,7 +78,8 @@ impl SourceArgs {
     }
 }
 
-/// Arguments of `tphctl list`.
+// Arguments of `tphctl list`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(
     after_long_help = "Columns: BDF, vendor:device, ST modes the capability supports \

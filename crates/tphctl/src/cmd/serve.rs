@@ -27,7 +27,8 @@ use tphctl::vm::{Command as VmCommand, Pin};
 
 use super::{CliError, CmdResult, Found};
 
-/// Arguments of `tphctl serve`.
+// Arguments of `tphctl serve`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("source").required(true).args(["dump", "emulated"])),

@@ -29,7 +29,8 @@ use tph_report::source::DUMP_FIX;
 use super::{CliError, CmdResult, Found};
 use exec::{run_line, HostFirmware, Limits, Reply, SessionBackend};
 
-/// Arguments of `tphctl session`.
+// Arguments of `tphctl session`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("source").required(true).args(["dump", "emulated", "vfio"])),

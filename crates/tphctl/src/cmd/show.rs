@@ -18,7 +18,8 @@ use super::{CliError, CmdResult, Found};
 /// UIDs asked about by default: the emulated host's CPUs 0-7 (`HostOptions::default`).
 const DEFAULT_CPUS: u32 = 8;
 
-/// Arguments of `tphctl show`.
+// Arguments of `tphctl show`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "With --firmware, --tables or \
     --emulated, each ST table entry names the processor UIDs (and memory type, vm or pm) \
@@ -50,7 +51,7 @@ pub struct Args {
     owners: OwnerArgs,
 }
 
-/// Where the tag owners of ST table entries come from.
+// Where the tag owners of ST table entries come from (a plain comment, as above).
 #[derive(clap::Args, Debug)]
 struct OwnerArgs {
     /// Name the CPUs each ST table entry's tag belongs to, from the firmware at PATH: a table

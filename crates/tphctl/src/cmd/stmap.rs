@@ -15,7 +15,8 @@ use super::{CliError, CmdResult, Found};
 /// This host's ACPI tables (readable by root only).
 const SYS_TABLES: &str = "/sys/firmware/acpi/tables";
 
-/// Arguments of `tphctl st-map`.
+// Arguments of `tphctl st-map`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(
     after_long_help = "Reads the DSDT and SSDTs (and the MADT, APIC, for the processor \

@@ -26,7 +26,8 @@ use super::list::hex16;
 use super::tagmap::mem_name;
 use super::{CliError, CmdResult, Found};
 
-/// Arguments of `tphctl vm`.
+// Arguments of `tphctl vm`. A plain comment: clap adds these arguments deferred, after the
+// subcommand's about text (main.rs), and a doc comment here would replace that text.
 #[derive(clap::Args, Debug)]
 #[command(
     group(clap::ArgGroup::new("source").required(true).args(["dump", "emulated"])),
